@@ -1,0 +1,21 @@
+// Kiln's MLIR pass pipelines, each one function with one line per pass saying why it is there.
+#ifndef KILN_PASSES_PIPELINE_H_
+#define KILN_PASSES_PIPELINE_H_
+
+#include "absl/status/status.h"
+
+namespace mlir {
+class ModuleOp;
+}  // namespace mlir
+
+namespace kiln {
+
+// Lowers a module of func, arith, math, scf, cf and memref ops (already bufferized) to the LLVM
+// dialect, in place. Memref arguments become bare pointers to their elements, so a function over
+// `memref<16xf32>` is called from C as `void f(float*)`. Returns InvalidArgument with the MLIR
+// diagnostics when a pass fails.
+absl::Status LowerToLlvmDialect(mlir::ModuleOp module);
+
+}  // namespace kiln
+
+#endif  // KILN_PASSES_PIPELINE_H_

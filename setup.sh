@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs every Debian package Kiln's build, tests and demo need. Idempotent: when everything is
+# present it only checks (a few seconds) and exits 0.
+set -euo pipefail
+
+PACKAGES=(
+  # Build system (Bazel 4.2.3, offline) and its rule repositories.
+  bazel-bootstrap bazel-rules-java bazel-platforms bazel-rules-proto
+  build-essential pkg-config zlib1g-dev
+  # Compiler stack: LLVM/MLIR 22 (shared libMLIR/libLLVM), lit + FileCheck for pass tests.
+  llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
+  # Libraries.
+  libdnnl-dev libprotobuf-dev protobuf-compiler libabsl-dev catch2
+  # Data for the demo and end-to-end tests.
+  dataset-fashion-mnist
+  # Style.
+  clang-format
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  # dpkg-query prints "install ok installed" only for a fully installed package.
+  if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]]; then
+    missing+=("$p")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "setup: all ${#PACKAGES[@]} packages present."
+  exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "setup: this is not a Debian/apt system. Install the equivalents of:" >&2
+  echo "  ${missing[*]}" >&2
+  exit 1
+fi
+if [[ "$(id -u)" != 0 ]]; then
+  echo "setup: missing packages; run as root (or with sudo):" >&2
+  echo "  apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup: done."

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs Kiln's whole test suite. Extra arguments go to `bazel test` (e.g. ./test.sh --config=asan).
+# Ends with one line "N passed, N failed": Catch2 test cases and lit tests summed over all targets,
+# a target that crashed, timed out or failed to build counted as failed. Exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")"
+./setup.sh || exit 1
+
+log=$(mktemp)
+bazel test --keep_going --test_summary=short "$@" //... 2>&1 | tee "$log"
+bazel_rc=${PIPESTATUS[0]}
+
+targets=$(bazel query --noshow_progress 'tests(//...) except attr(tags, manual, //...)' 2>/dev/null)
+testlogs=$(bazel info bazel-testlogs "$@" 2>/dev/null)
+echo
+python3 test/summarize.py "$bazel_rc" "$log" "$testlogs" $targets
+rc=$?
+rm -f "$log"
+exit $rc
