@@ -93,7 +93,7 @@ absl::StatusOr<std::vector<Tensor>> AddGradients(Tensor loss, const std::vector<
 
   for (int id = end - 1; id >= 0; --id) {
     if (!from_wrt[id] || !to_loss[id]) continue;
-    const Node& node = g.node(id);
+    const Node node = g.node(id);  // a copy: gradient rules append nodes, which may move g's nodes
     std::vector<Tensor> output_grads;
     bool any = false;
     for (int i = 0; i < static_cast<int>(node.outputs.size()); ++i) {
@@ -107,9 +107,12 @@ absl::StatusOr<std::vector<Tensor>> AddGradients(Tensor loss, const std::vector<
       }
     }
     if (!any) continue;
-    // Nothing to propagate past a leaf or a node whose inputs do not depend on any x.
+    // Nothing to propagate past a leaf or a node whose inputs do not depend on any x through a float
+    // tensor (integer and bool tensors carry no gradient).
     bool inputs_on_path = false;
-    for (const OutputRef& in : node.inputs) inputs_on_path |= from_wrt[in.node];
+    for (const OutputRef& in : node.inputs) {
+      inputs_on_path |= from_wrt[in.node] && IsFloat(g.type(in).dtype);
+    }
     if (!inputs_on_path) continue;
     if (node.op_name() == "StopGradient") continue;
     if (!node.op->differentiable()) {

@@ -18,7 +18,7 @@ namespace ops {
 
 #define KILN_LOC ::kiln::SourceLoc loc = ::kiln::SourceLoc::Current()
 
-// ---- Sources (graph/ops/array.cc) ----
+// ---- Sources, identities and casts (graph/ops/core.cc) ----
 Tensor Const(Graph& g, Literal value, const std::string& name = "", KILN_LOC);
 // A scalar constant.
 Tensor Scalar(Graph& g, double value, DType dtype = DType::kF32, KILN_LOC);
@@ -105,7 +105,7 @@ Tensor ReduceProd(Tensor x, std::vector<int64_t> axes = {}, bool keep_dims = fal
 Tensor ArgMax(Tensor x, int64_t axis, DType output_dtype = DType::kI64, KILN_LOC);
 
 // ---- Shapes and data movement (graph/ops/array.cc) ----
-// One dimension of `shape` may be -1 (inferred).
+// Reshape and BroadcastTo are in graph/ops/core.cc. One dimension of `shape` may be -1 (inferred).
 Tensor Reshape(Tensor x, Shape shape, KILN_LOC);
 Tensor Transpose(Tensor x, std::vector<int64_t> perm, KILN_LOC);
 Tensor BroadcastTo(Tensor x, Shape shape, KILN_LOC);
