@@ -11,6 +11,8 @@ PACKAGES=(
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
   # Libraries.
   libdnnl-dev libprotobuf-dev protobuf-compiler libabsl-dev catch2
+  # Reference for gradient tests (Debian python3, not a pyenv one).
+  python3-torch python3-numpy
   # Data for the demo and end-to-end tests.
   dataset-fashion-mnist
   # Style.

@@ -78,6 +78,7 @@ absl::StatusOr<std::vector<Tensor>> AddGradients(Tensor loss, const std::vector<
     if (x.node() < end) from_wrt[x.node()] = true;
   }
   for (int id = 0; id < end; ++id) {
+    if (g.node(id).op_name() == "StopGradient") continue;  // nothing beyond it depends on x for autodiff
     for (const OutputRef& in : g.node(id).inputs) from_wrt[id] = from_wrt[id] || from_wrt[in.node];
   }
   to_loss[loss.node()] = true;
@@ -114,7 +115,6 @@ absl::StatusOr<std::vector<Tensor>> AddGradients(Tensor loss, const std::vector<
       inputs_on_path |= from_wrt[in.node] && IsFloat(g.type(in).dtype);
     }
     if (!inputs_on_path) continue;
-    if (node.op_name() == "StopGradient") continue;
     if (!node.op->differentiable()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "AddGradients: ", node.op_name(), " '", node.name, "'",

@@ -1,0 +1,47 @@
+// The completeness test: every registered op has every facet, and every op the graph core promises
+// is registered.
+#include "graph/op_registry.h"
+
+#include <string>
+
+#include "catch2/catch.hpp"
+
+namespace kiln {
+namespace {
+
+TEST_CASE("Every op has a doc, a shape rule, a kernel, and a gradient rule or a reason it has none") {
+  const auto all = OpRegistry::All();
+  REQUIRE(all.size() > 50);
+  for (const OpDef* def : all) {
+    INFO("op " << def->name);
+    CHECK_FALSE(def->doc.empty());
+    CHECK(static_cast<bool>(def->shape));
+    CHECK(static_cast<bool>(def->kernel));
+    // Exactly one of: a gradient rule, or an explicit "not differentiable" with its reason.
+    CHECK(def->differentiable() != !def->not_differentiable.empty());
+    for (const AttrSpec& a : def->attrs) {
+      INFO("attr " << a.name);
+      if (a.default_value) CHECK(AttrTypeOf(*a.default_value) == a.type);
+    }
+  }
+}
+
+TEST_CASE("The graph core's op set is registered") {
+  const char* required[] = {
+      "Const", "Placeholder", "Variable", "Neg", "Abs", "Sign", "Exp", "Log", "Log1p", "Sqrt", "Rsqrt",
+      "Square", "Reciprocal", "Tanh", "Sigmoid", "Relu", "Gelu", "Erf", "Sin", "Cos", "Floor", "Add",
+      "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum", "Equal", "Less", "Greater", "LogicalAnd",
+      "LogicalNot", "Select", "Cast", "MatMul", "BatchMatMul", "Conv2D", "Conv2DBackpropInput",
+      "Conv2DBackpropFilter", "MaxPool2D", "AvgPool2D", "MaxPool2DGrad", "AvgPool2DGrad", "ReduceSum",
+      "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ArgMax", "Reshape", "Transpose",
+      "BroadcastTo", "Concat", "Slice", "Split", "Pad", "Gather", "ScatterAdd", "Softmax",
+      "LogSoftmax", "SparseSoftmaxCrossEntropy", "SoftmaxCrossEntropy", "OneHot", "StopGradient",
+      "Identity", "RandomUniform", "RandomNormal"};
+  for (const char* name : required) {
+    INFO("op " << name);
+    CHECK(OpRegistry::Find(name) != nullptr);
+  }
+}
+
+}  // namespace
+}  // namespace kiln
