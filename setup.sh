@@ -9,6 +9,8 @@ PACKAGES=(
   build-essential pkg-config zlib1g-dev
   # Compiler stack: LLVM/MLIR 22 (shared libMLIR/libLLVM), lit + FileCheck for pass tests.
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
+  # Fuzzing (//proto:graph_fuzz_test): clang 22 with its libFuzzer and sanitizer runtimes.
+  clang-22 libclang-rt-22-dev
   # Libraries.
   libdnnl-dev libprotobuf-dev protobuf-compiler libabsl-dev catch2
   # Reference for gradient tests (Debian python3, not a pyenv one).

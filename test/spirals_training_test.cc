@@ -1,9 +1,8 @@
 // End to end on the interpreter: an MLP built with the layers API, trained with SGD on a fixed
 // synthetic problem (three interleaved spirals), must fit it — proof that layers, gradients,
 // optimizer updates and the interpreter connect.
-#include <cmath>
-
 #include "catch2/catch.hpp"
+#include "examples/spirals.h"
 #include "graph/interpreter.h"
 #include "graph/layers.h"
 #include "graph/optimizers.h"
@@ -12,22 +11,6 @@
 
 namespace kiln {
 namespace {
-
-// n points per class on three spirals (cs231n's classic), deterministic.
-void Spirals(int n, Literal& x, Literal& y) {
-  x = Literal(DType::kF32, {3 * n, 2});
-  y = Literal(DType::kI32, {3 * n});
-  for (int c = 0; c < 3; ++c) {
-    for (int i = 0; i < n; ++i) {
-      const double r = static_cast<double>(i) / n;
-      const double t = c * 4.0 + 4.0 * r + 0.2 * std::sin(7.0 * i);  // fixed "noise"
-      x.values[2 * (c * n + i)] = r * std::sin(t);
-      x.values[2 * (c * n + i) + 1] = r * std::cos(t);
-      y.values[c * n + i] = c;
-    }
-  }
-  x.RoundToDType();
-}
 
 TEST_CASE("An MLP trained with SGD on the interpreter fits three spirals") {
   const int n = 100;
@@ -44,7 +27,7 @@ TEST_CASE("An MLP trained with SGD on the interpreter fits three spirals") {
   REQUIRE_THAT(step.status(), IsOk());
 
   Feeds feeds;
-  Spirals(n, feeds["x"], feeds["labels"]);
+  examples::MakeSpirals(n, feeds["x"], feeds["labels"]);
   feeds["learning_rate"] = Literal::Scalar(DType::kF32, 1.0);
   auto interpreter = Interpreter::Create(g);
   REQUIRE_THAT(interpreter.status(), IsOk());

@@ -1,0 +1,58 @@
+// Saving and loading graphs: kiln::Graph ⇄ kiln::proto::GraphDef (proto/graph.proto) ⇄ files.
+//
+//   KILN_RETURN_IF_ERROR(kiln::SaveGraph(g, "model.kiln"));           // binary
+//   KILN_RETURN_IF_ERROR(kiln::SaveGraph(g, "model.pbtxt"));          // text
+//   KILN_ASSIGN_OR_RETURN(std::unique_ptr<kiln::Graph> g2, kiln::LoadGraph("model.kiln"));
+//
+// A loaded graph is rebuilt node by node through Graph::AddNode, so it passes every check a graph
+// built in C++ does; its node names, attributes, source locations, outputs and training metadata
+// are the saved ones. Errors are absl::Status values naming the file and node: InvalidArgument for
+// anything wrong in a file, NotFound for a missing file.
+#ifndef KILN_PROTO_GRAPH_DEF_H_
+#define KILN_PROTO_GRAPH_DEF_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "graph/graph.h"
+#include "proto/graph.pb.h"
+
+namespace kiln {
+
+// The format version this build writes and the only one it reads.
+inline constexpr int kGraphVersion = 1;
+
+// Converts a graph (which must be ok()) to its file form. Fails when the graph has an error, a node
+// name containing ':', or an integer tensor value that is not an integer of at most 64 bits.
+absl::StatusOr<proto::GraphDef> ToGraphDef(const Graph& graph);
+
+// Rebuilds a graph. Checks the version, node names (non-empty, unique, no ':'), ops, references
+// (existing node, output index in range), acyclicity (naming the nodes on a cycle), attribute
+// values, then adds the nodes in a topological order (file order where the graph allows it) through
+// Graph::AddNode, which checks arity, attributes, dtypes and shapes. Every error names the node.
+absl::StatusOr<std::unique_ptr<Graph>> FromGraphDef(const proto::GraphDef& def);
+
+// Parses the binary or text form (no graph checks yet: see FromGraphDef).
+absl::StatusOr<proto::GraphDef> ParseGraph(std::string_view bytes);
+absl::StatusOr<proto::GraphDef> ParseGraphText(std::string_view text);
+
+// The file contents SaveGraph writes: binary (deterministic) or text.
+absl::StatusOr<std::string> SerializeGraph(const Graph& graph, bool text);
+
+// Whether `path` names a text-format graph file (ends in ".pbtxt").
+bool IsTextGraphPath(std::string_view path);
+
+// Writes `graph` to `path`, in text format when the path ends in ".pbtxt", else binary. Atomic: the
+// data goes to a temporary file in the same directory, which is fsync'ed and renamed over `path`,
+// so readers see the old file or the new one, never a partial one.
+absl::Status SaveGraph(const Graph& graph, const std::string& path);
+
+// Reads and rebuilds a graph saved by SaveGraph (text format when the path ends in ".pbtxt").
+absl::StatusOr<std::unique_ptr<Graph>> LoadGraph(const std::string& path);
+
+}  // namespace kiln
+
+#endif  // KILN_PROTO_GRAPH_DEF_H_

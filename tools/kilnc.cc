@@ -1,0 +1,297 @@
+// kilnc: Kiln's command-line driver for graph files (proto/graph.proto).
+//
+//   kilnc inspect [--no-nodes] GRAPH        node table, op counts, parameters, FLOP estimate
+//   kilnc dot [--rankdir=TB|LR] GRAPH       Graphviz source on stdout (`kilnc dot g.kiln | dot
+//   -Tsvg`) kilnc convert IN OUT                    rewrites a graph file (binary, or text for
+//   *.pbtxt)
+//
+// Exit codes: 0 success, 1 a graph file could not be read, parsed, rebuilt or written, 2 bad usage.
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "graph/graph.h"
+#include "graph/op_registry.h"
+#include "proto/graph_def.h"
+#include "tools/flops.h"
+
+namespace kiln {
+namespace {
+
+constexpr int kOk = 0;
+constexpr int kBadFile = 1;
+constexpr int kUsage = 2;
+
+constexpr char kUsageText[] =
+    "usage: kilnc COMMAND [FLAGS] ARGS\n"
+    "\n"
+    "commands:\n"
+    "  inspect [--no-nodes] GRAPH     print the nodes, op counts, parameter count and a FLOP "
+    "estimate\n"
+    "  dot [--rankdir=TB|LR] GRAPH    print the graph as Graphviz source\n"
+    "  convert IN OUT                 rewrite a graph file (text format when the name ends in "
+    ".pbtxt)\n"
+    "  help                           print this message\n"
+    "\n"
+    "Graph files are binary kiln.proto.GraphDef, or text format when the name ends in .pbtxt.\n"
+    "Exit status: 0 ok, 1 bad graph file, 2 bad usage.\n";
+
+int Usage(const std::string& message) {
+  std::cerr << "kilnc: " << message << "\n" << kUsageText;
+  return kUsage;
+}
+
+// "1,234,567"
+std::string Grouped(int64_t n) {
+  std::string digits = std::to_string(n);
+  std::string out;
+  const int start = digits[0] == '-' ? 1 : 0;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (static_cast<int>(i) > start && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+std::string Types(const Node& node) {
+  std::vector<std::string> types;
+  for (const TensorType& t : node.outputs) types.push_back(t.ToString());
+  return absl::StrJoin(types, ", ");
+}
+
+std::unique_ptr<Graph> Load(const std::string& path, int* exit_code) {
+  absl::StatusOr<std::unique_ptr<Graph>> graph = LoadGraph(path);
+  if (!graph.ok()) {
+    std::cerr << "kilnc: " << graph.status().message() << "\n";
+    *exit_code = kBadFile;
+    return nullptr;
+  }
+  return *std::move(graph);
+}
+
+// Splits `args` into flags (--x, --x=v) and positional arguments; "--" ends the flags.
+struct Args {
+  std::map<std::string, std::string> flags;
+  std::vector<std::string> positional;
+};
+
+// Parses args against the allowed flags (name -> takes a value); returns an error message or "".
+std::string ParseArgs(const std::vector<std::string>& args,
+                      const std::map<std::string, bool>& allowed, Args* out) {
+  bool flags_done = false;
+  for (const std::string& arg : args) {
+    if (flags_done || arg.size() < 2 || arg[0] != '-') {
+      out->positional.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      flags_done = true;
+      continue;
+    }
+    const size_t eq = arg.find('=');
+    const std::string name = arg.substr(0, eq);
+    auto it = allowed.find(name);
+    if (it == allowed.end()) return absl::StrCat("unknown flag '", name, "'");
+    if (it->second != (eq != std::string::npos)) {
+      return it->second ? absl::StrCat("flag '", name, "' needs a value (", name, "=...)")
+                        : absl::StrCat("flag '", name, "' takes no value");
+    }
+    out->flags[name] = eq == std::string::npos ? "" : arg.substr(eq + 1);
+  }
+  return "";
+}
+
+int Inspect(const std::string& path, bool show_nodes) {
+  int code = kOk;
+  std::unique_ptr<Graph> graph = Load(path, &code);
+  if (!graph) return code;
+  const Graph& g = *graph;
+
+  std::cout << "graph " << path << ": " << g.num_nodes() << " nodes, " << g.outputs().size()
+            << " outputs (format version " << kGraphVersion << ")\n";
+  if (show_nodes) {
+    std::vector<std::vector<std::string>> rows = {{"name", "op", "outputs", "source"}};
+    for (const Node& node : g.nodes()) {
+      rows.push_back(
+          {node.name, node.op_name(), Types(node), node.source.empty() ? "-" : node.source});
+    }
+    std::vector<size_t> width(4, 0);
+    for (const auto& row : rows) {
+      for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+    }
+    std::cout << "\n";
+    for (const auto& row : rows) {
+      std::string line;
+      for (size_t i = 0; i < row.size(); ++i) {
+        line += row[i];
+        if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+      }
+      std::cout << "  " << line << "\n";
+    }
+  }
+
+  std::map<std::string, int> counts;
+  for (const Node& node : g.nodes()) ++counts[node.op_name()];
+  std::cout << "\nops (" << counts.size() << " kinds):\n";
+  size_t op_width = 0;
+  for (const auto& [op, count] : counts) op_width = std::max(op_width, op.size());
+  for (const auto& [op, count] : counts) {
+    std::cout << "  " << op << std::string(op_width - op.size() + 2, ' ') << count << "\n";
+  }
+
+  if (!g.outputs().empty()) {
+    std::cout << "\noutputs:\n";
+    for (const auto& [name, ref] : g.outputs()) {
+      Tensor t(const_cast<Graph*>(&g), ref);
+      std::cout << "  " << name << " = " << t.name() << " " << t.type().ToString() << "\n";
+    }
+  }
+
+  // Parameters: the training parameters when the graph lists them, else every Variable.
+  const TrainingInfo& training = g.training();
+  std::vector<int> variables = training.parameters;
+  const bool from_training = !variables.empty();
+  if (!from_training) {
+    for (const Node& node : g.nodes()) {
+      if (node.op_name() == "Variable") variables.push_back(node.id);
+    }
+  }
+  int64_t parameters = 0;
+  for (int id : variables) parameters += g.node(id).outputs[0].shape.NumElements();
+  std::cout << "\nparameters: " << Grouped(parameters) << " in " << variables.size()
+            << (from_training ? " Variables listed as training parameters"
+                              : " Variables (all of them: the graph lists no training parameters)")
+            << "\n";
+  if (training.loss.valid() || !training.optimizer.empty()) {
+    std::cout << "training: loss " << (training.loss.valid() ? training.loss.name() : "-")
+              << ", optimizer " << (training.optimizer.empty() ? "-" : training.optimizer)
+              << ", learning rate "
+              << (training.learning_rate.empty() ? "-" : training.learning_rate) << ", "
+              << training.slots.size() << " slots, " << training.updates.size() << " updates\n";
+  }
+
+  GraphFlops flops = EstimateGraphFlops(g);
+  std::cout << "FLOPs (estimate, one run of every node): " << Grouped(flops.total) << "\n";
+  if (!flops.not_modelled.empty()) {
+    std::vector<std::string> ops;
+    for (const auto& [op, count] : flops.not_modelled) ops.push_back(absl::StrCat(op, " x", count));
+    std::cout << "  not counted (no cost model): " << absl::StrJoin(ops, ", ") << "\n";
+  }
+  return kOk;
+}
+
+std::string DotEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+int Dot(const std::string& path, const std::string& rankdir) {
+  int code = kOk;
+  std::unique_ptr<Graph> graph = Load(path, &code);
+  if (!graph) return code;
+  const Graph& g = *graph;
+  std::cout << "digraph kiln {\n"
+            << "  rankdir=" << rankdir << ";\n"
+            << "  node [shape=box, style=\"rounded,filled\", fillcolor=\"#ffffff\", "
+               "fontname=\"Helvetica\", "
+               "fontsize=10];\n"
+            << "  edge [fontname=\"Helvetica\", fontsize=9];\n";
+  for (const Node& node : g.nodes()) {
+    const std::string label = absl::StrCat(node.op_name(), "\n", node.name, "\n", Types(node));
+    std::string style;
+    if (node.op_name() == "Variable") {
+      style = ", shape=box3d, style=filled, fillcolor=\"#dae8fc\"";
+    } else if (node.op_name() == "Placeholder") {
+      style = ", shape=invhouse, style=filled, fillcolor=\"#fff2cc\"";
+    } else if (node.op_name() == "Const") {
+      style = ", shape=note, fillcolor=\"#eeeeee\"";
+    }
+    std::cout << "  n" << node.id << " [label=\"" << DotEscape(label) << "\"" << style << "];\n";
+  }
+  for (const Node& node : g.nodes()) {
+    for (const OutputRef& in : node.inputs) {
+      std::cout << "  n" << in.node << " -> n" << node.id;
+      if (in.index != 0) std::cout << " [label=\":" << in.index << "\"]";
+      std::cout << ";\n";
+    }
+  }
+  for (size_t i = 0; i < g.outputs().size(); ++i) {
+    const auto& [name, ref] = g.outputs()[i];
+    std::cout << "  out" << i << " [label=\"" << DotEscape(absl::StrCat("output\n", name))
+              << "\", shape=doubleoctagon, fillcolor=\"#d5e8d4\"];\n";
+    std::cout << "  n" << ref.node << " -> out" << i;
+    if (ref.index != 0) std::cout << " [label=\":" << ref.index << "\"]";
+    std::cout << ";\n";
+  }
+  std::cout << "}\n";
+  return kOk;
+}
+
+int Convert(const std::string& in, const std::string& out) {
+  int code = kOk;
+  std::unique_ptr<Graph> graph = Load(in, &code);
+  if (!graph) return code;
+  if (absl::Status s = SaveGraph(*graph, out); !s.ok()) {
+    std::cerr << "kilnc: " << s.message() << "\n";
+    return kBadFile;
+  }
+  return kOk;
+}
+
+int Main(int argc, char** argv) {
+  if (argc < 2) return Usage("no command given");
+  const std::string command = argv[1];
+  const std::vector<std::string> rest(argv + 2, argv + argc);
+  if (command == "help" || command == "--help" || command == "-h") {
+    std::cout << kUsageText;
+    return kOk;
+  }
+  Args args;
+  std::string error;
+  if (command == "inspect") {
+    error = ParseArgs(rest, {{"--no-nodes", false}}, &args);
+    if (error.empty() && args.positional.size() != 1) error = "inspect takes one graph file";
+    if (!error.empty()) return Usage(absl::StrCat("inspect: ", error));
+    return Inspect(args.positional[0], !args.flags.count("--no-nodes"));
+  }
+  if (command == "dot") {
+    error = ParseArgs(rest, {{"--rankdir", true}}, &args);
+    if (error.empty() && args.positional.size() != 1) error = "dot takes one graph file";
+    std::string rankdir = args.flags.count("--rankdir") ? args.flags["--rankdir"] : "TB";
+    if (error.empty() && rankdir != "TB" && rankdir != "LR") {
+      error = absl::StrCat("--rankdir must be TB or LR, not '", rankdir, "'");
+    }
+    if (!error.empty()) return Usage(absl::StrCat("dot: ", error));
+    return Dot(args.positional[0], rankdir);
+  }
+  if (command == "convert") {
+    error = ParseArgs(rest, {}, &args);
+    if (error.empty() && args.positional.size() != 2)
+      error = "convert takes an input and an output file";
+    if (!error.empty()) return Usage(absl::StrCat("convert: ", error));
+    return Convert(args.positional[0], args.positional[1]);
+  }
+  if (!command.empty() && command[0] == '-')
+    return Usage(absl::StrCat("unknown flag '", command, "'"));
+  return Usage(absl::StrCat("unknown command '", command, "'"));
+}
+
+}  // namespace
+}  // namespace kiln
+
+int main(int argc, char** argv) { return kiln::Main(argc, argv); }
