@@ -167,8 +167,9 @@ void Graph::AddOutput(const std::string& name, Tensor tensor, SourceLoc loc) {
   outputs_.emplace_back(name, tensor.ref());
 }
 
-NameScope::NameScope(Graph& graph, const std::string& name) : graph_(graph), saved_(graph.scope_) {
-  graph_.scope_ = absl::StrCat(saved_, name, "/");
+NameScope::NameScope(Graph& graph, const std::string& name, bool absolute)
+    : graph_(graph), saved_(graph.scope_) {
+  graph_.scope_ = absolute && name.empty() ? "" : absl::StrCat(absolute ? "" : saved_, name, "/");
 }
 
 NameScope::~NameScope() { graph_.scope_ = saved_; }

@@ -171,10 +171,11 @@ class Graph {
 };
 
 // Prefixes the names of nodes created while it lives: { NameScope s(g, "dense1"); ... } gives
-// "dense1/MatMul". Scopes nest.
+// "dense1/MatMul". Scopes nest; an `absolute` scope replaces the enclosing prefix (an empty absolute
+// scope is the root, for graph-wide nodes such as global_step).
 class NameScope {
  public:
-  NameScope(Graph& graph, const std::string& name);
+  NameScope(Graph& graph, const std::string& name, bool absolute = false);
   ~NameScope();
   NameScope(const NameScope&) = delete;
   NameScope& operator=(const NameScope&) = delete;

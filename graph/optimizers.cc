@@ -19,6 +19,7 @@ std::string Optimizer::name() const {
 
 Tensor GlobalStep(Graph& graph) {
   if (const Node* n = graph.FindNode("global_step")) return graph.Output(n->id);
+  NameScope root(graph, "", /*absolute=*/true);  // one per graph, whichever layer asks first
   return ops::Variable(graph, "global_step", DType::kI64, {});
 }
 

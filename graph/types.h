@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,8 @@ class Shape {
   std::vector<int64_t> dims_;
 };
 
+inline std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << s.ToString(); }
+
 // NumPy broadcasting of two shapes; fails with a message naming both when they are incompatible.
 absl::StatusOr<Shape> BroadcastShapes(const Shape& a, const Shape& b);
 
@@ -58,6 +61,8 @@ struct TensorType {
     return a.dtype == b.dtype && a.shape == b.shape;
   }
 };
+
+inline std::ostream& operator<<(std::ostream& os, const TensorType& t) { return os << t.ToString(); }
 
 // A concrete tensor value, row-major. Values are held as doubles whatever the dtype: every dtype Kiln
 // has (f16/bf16/f32/f64, integers up to 2^53, bool) is exact in a double, and RoundToDType() gives each
