@@ -1,6 +1,6 @@
 // The op registry: each op is defined once, in graph/ops/<family>.cc, with every facet on adjacent
 // lines: inputs and attributes, a one-line doc, its shape/dtype rule, its gradient rule (or an explicit
-// "not differentiable"), and its reference kernel. See graph/ops/README.md for how to add one.
+// "not differentiable"), its reference kernel, and its lowering to code (graph/lowering.h). See graph/ops/README.md for how to add one.
 #ifndef KILN_GRAPH_OP_REGISTRY_H_
 #define KILN_GRAPH_OP_REGISTRY_H_
 
@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "graph/graph.h"
+#include "graph/lowering.h"
 #include "graph/types.h"
 
 namespace kiln {
@@ -89,6 +90,7 @@ struct OpDef {
   // Why an op has no gradient rule ("integer output", "a sampling op"); empty for differentiable ops.
   std::string not_differentiable;
   KernelFn kernel;
+  LowerFn lower;
 
   OpDef& Doc(std::string d) { doc = std::move(d); return *this; }
   OpDef& Inputs(std::vector<std::string> names) { inputs = std::move(names); return *this; }
@@ -109,6 +111,7 @@ struct OpDef {
   OpDef& Grad(GradFn fn) { grad = std::move(fn); return *this; }
   OpDef& NotDifferentiable(std::string why) { not_differentiable = std::move(why); return *this; }
   OpDef& Kernel(KernelFn fn) { kernel = std::move(fn); return *this; }
+  OpDef& Lower(LowerFn fn) { lower = std::move(fn); return *this; }
 
   bool differentiable() const { return static_cast<bool>(grad); }
 };

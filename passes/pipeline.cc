@@ -4,39 +4,82 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "graph/status_macros.h"
 #include "llvm/Support/raw_ostream.h"
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
 #include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
 #include "mlir/Conversion/FuncToLLVM/ConvertFuncToLLVMPass.h"
+#include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
 #include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
+#include "mlir/Conversion/MathToLibm/MathToLibm.h"
 #include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
 
 namespace kiln {
 
-absl::Status LowerToLlvmDialect(mlir::ModuleOp module) {
-  // Collect every diagnostic so the caller gets one Status that says what went wrong, and where.
+namespace {
+
+// Runs `pm` on `module`, turning MLIR's diagnostics into one Status.
+absl::Status Run(mlir::PassManager& pm, mlir::ModuleOp module, const char* what) {
   std::string diagnostics;
   mlir::ScopedDiagnosticHandler handler(module.getContext(), [&](mlir::Diagnostic& diag) {
     llvm::raw_string_ostream os(diagnostics);
     os << diag.getLocation() << ": " << diag << "\n";
     return mlir::success();
   });
+  if (mlir::failed(pm.run(module))) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " failed:\n", diagnostics));
+  }
+  return absl::OkStatus();
+}
 
+}  // namespace
+
+absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module) {
   mlir::PassManager pm(module.getContext());
+  // Chains of elementwise ops become one loop nest: no intermediate tensors.
+  pm.addPass(mlir::createLinalgElementwiseOpFusionPass());
+  pm.addPass(mlir::createCanonicalizerPass());
+  pm.addPass(mlir::createCSEPass());
+  // Results are computed in their destination buffers rather than copied there.
+  pm.addPass(mlir::bufferization::createEmptyTensorEliminationPass());
+  mlir::bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion = mlir::bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(mlir::bufferization::createOneShotBufferizePass(bufferize));
+  // Temporaries get freed (the static memory plan will replace these allocations).
+  mlir::bufferization::buildBufferDeallocationPipeline(pm);
+  pm.addPass(mlir::createConvertLinalgToLoopsPass());
+  pm.addPass(mlir::createLowerAffinePass());
+  pm.addPass(mlir::createCanonicalizerPass());
+  KILN_RETURN_IF_ERROR(Run(pm, module, "bufferization"));
+  return LowerToLlvmDialect(module);
+}
+
+absl::Status LowerToLlvmDialect(mlir::ModuleOp module) {
+  mlir::PassManager pm(module.getContext());
+  // rsqrt has neither an LLVM intrinsic nor a libm function: 1 / sqrt.
+  pm.addPass(mlir::math::createMathExpandOpsPass(mlir::math::MathExpandOpsPassOptions{{"rsqrt"}}));
   // Structured loops become branches, which the LLVM dialect has.
   pm.addPass(mlir::createSCFToControlFlowPass());
   // Subviews and reshapes become explicit offset/stride arithmetic before memrefs are lowered.
   pm.addPass(mlir::memref::createExpandStridedMetadataPass());
   pm.addPass(mlir::createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(mlir::createArithToLLVMConversionPass());
+  // Math with an LLVM intrinsic becomes it; the rest (erf, ...) calls libm.
   pm.addPass(mlir::createConvertMathToLLVMPass());
+  pm.addPass(mlir::createConvertMathToLibmPass());
   pm.addPass(mlir::createConvertControlFlowToLLVMPass());
   // Bare pointers give generated functions a plain C signature.
   mlir::ConvertFuncToLLVMPassOptions func_options;
@@ -45,9 +88,7 @@ absl::Status LowerToLlvmDialect(mlir::ModuleOp module) {
   // The conversions above meet through casts that cancel out once everything is LLVM.
   pm.addPass(mlir::createReconcileUnrealizedCastsPass());
 
-  if (mlir::failed(pm.run(module))) {
-    return absl::InvalidArgumentError(absl::StrCat("lowering to LLVM failed:\n", diagnostics));
-  }
+  KILN_RETURN_IF_ERROR(Run(pm, module, "lowering to LLVM"));
   // The conversions are partial: an op they do not know survives them. Name the first one.
   mlir::Operation* leftover = nullptr;
   module.walk([&](mlir::Operation* op) {

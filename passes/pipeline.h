@@ -16,6 +16,11 @@ namespace kiln {
 // diagnostics when a pass fails.
 absl::Status LowerToLlvmDialect(mlir::ModuleOp module);
 
+// Compiles a module of linalg/tensor/arith/math ops on tensors (what LowerGraph emits) to the LLVM
+// dialect: fuses elementwise producers into consumers, bufferizes (results written straight into the
+// destination arguments), lowers to loops, then LowerToLlvmDialect.
+absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module);
+
 }  // namespace kiln
 
 #endif  // KILN_PASSES_PIPELINE_H_

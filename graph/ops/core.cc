@@ -91,6 +91,10 @@ KILN_REGISTER_OP(OpDef("Const").Doc("a constant tensor").Attr("value", AttrType:
       return std::vector<TensorType>{v.type()};
     })
     .NotDifferentiable("a constant")
+    .Lower([](LoweringContext& c) {
+      c.SetOutput(0, c.Constant(c.node().attr<Literal>("value")));
+      return absl::OkStatus();
+    })
     .Kernel([](KernelContext& c) {
       c.out() = c.attr<Literal>("value");
       return absl::OkStatus();
@@ -114,6 +118,10 @@ KILN_REGISTER_OP(OpDef("Variable").Doc("persistent state, initialized once and u
 
 KILN_REGISTER_OP(OpDef("Identity").Doc("x").Inputs({"x"}).Shape(SameAsInput())
     .Grad([](const GradContext& c) { return std::vector<Tensor>{c.output_grads[0]}; })
+    .Lower([](LoweringContext& c) {
+      c.SetOutput(0, c.input(0));
+      return absl::OkStatus();
+    })
     .Kernel([](KernelContext& c) {
       c.out().values = c.in(0).values;
       return absl::OkStatus();
@@ -122,6 +130,10 @@ KILN_REGISTER_OP(OpDef("Identity").Doc("x").Inputs({"x"}).Shape(SameAsInput())
 KILN_REGISTER_OP(OpDef("StopGradient").Doc("x, through which no gradient flows").Inputs({"x"})
     .Shape(SameAsInput())
     .NotDifferentiable("blocks gradients by design; autodiff stops here")
+    .Lower([](LoweringContext& c) {
+      c.SetOutput(0, c.input(0));
+      return absl::OkStatus();
+    })
     .Kernel([](KernelContext& c) {
       c.out().values = c.in(0).values;
       return absl::OkStatus();
@@ -138,6 +150,12 @@ KILN_REGISTER_OP(OpDef("Cast").Doc("x converted to another dtype").Inputs({"x"})
         return std::vector<Tensor>{Tensor()};
       }
       return std::vector<Tensor>{ops::Cast(c.output_grads[0], c.inputs[0].dtype())};
+    })
+    .Lower([](LoweringContext& c) {
+      const DType to = c.node().attr<DType>("dtype");
+      c.SetOutput(0, c.Elementwise({c.input(0)}, c.node().outputs[0],
+                                   [to](ScalarBuilder& b, const std::vector<IrValue>& x) { return b.Convert(x[0], to); }));
+      return absl::OkStatus();
     })
     .Kernel([](KernelContext& c) {
       c.out().values = c.in(0).values;  // the interpreter rounds to the new dtype
@@ -170,6 +188,10 @@ KILN_REGISTER_OP(OpDef("Reshape").Doc("x with a new shape of the same size (one 
     .Grad([](const GradContext& c) {
       return std::vector<Tensor>{ops::Reshape(c.output_grads[0], c.inputs[0].shape())};
     })
+    .Lower([](LoweringContext& c) {
+      c.SetOutput(0, c.Reshape(c.input(0), c.node().outputs[0].shape));
+      return absl::OkStatus();
+    })
     .Kernel([](KernelContext& c) {
       c.out().values = c.in(0).values;
       return absl::OkStatus();
@@ -190,6 +212,7 @@ KILN_REGISTER_OP(OpDef("BroadcastTo").Doc("x broadcast (NumPy rules) to a larger
       // Autodiff sums the broadcast gradient back to x's shape.
       return std::vector<Tensor>{c.output_grads[0]};
     })
+    .Lower(ElementwiseLowering([](ScalarBuilder&, const std::vector<IrValue>& x) { return x[0]; }))
     .Kernel([](KernelContext& c) {
       std::vector<int64_t> map = BroadcastIndexMap(c.in(0).shape, c.out().shape);
       for (int64_t i = 0; i < c.out().size(); ++i) c.out().values[i] = c.in(0).values[map[i]];

@@ -23,36 +23,43 @@ std::vector<Tensor> ZeroGrad(const GradContext& c) { return {ops::ZerosLike(c.in
 
 KILN_REGISTER_OP(OpDef("Neg").Doc("-x").Inputs({"x"}).Shape(SameAsInput())
     .Grad([](const GradContext& c) { return std::vector<Tensor>{-c.output_grads[0]}; })
+    .Lower(UnaryLowering(ScalarOp::kNeg))
     .Kernel(UnaryKernel([](double x) { return -x; })));
 
 KILN_REGISTER_OP(OpDef("Abs").Doc("|x|").Inputs({"x"}).Shape(SameAsInput())
     .Grad([](const GradContext& c) {
       return std::vector<Tensor>{c.output_grads[0] * ops::Sign(c.inputs[0])};
     })
+    .Lower(UnaryLowering(ScalarOp::kAbs))
     .Kernel(UnaryKernel([](double x) { return std::fabs(x); })));
 
 KILN_REGISTER_OP(OpDef("Sign").Doc("-1, 0 or 1 by the sign of x").Inputs({"x"}).Shape(SameAsInput())
     .Grad(ZeroGrad)
+    .Lower(UnaryLowering(ScalarOp::kSign))
     .Kernel(UnaryKernel([](double x) { return static_cast<double>((x > 0) - (x < 0)); })));
 
 KILN_REGISTER_OP(OpDef("Exp").Doc("e^x").Inputs({"x"}).Shape(FloatUnary())
     .Grad([](const GradContext& c) { return std::vector<Tensor>{c.output_grads[0] * c.outputs[0]}; })
+    .Lower(UnaryLowering(ScalarOp::kExp))
     .Kernel(UnaryKernel([](double x) { return std::exp(x); })));
 
 KILN_REGISTER_OP(OpDef("Log").Doc("natural logarithm").Inputs({"x"}).Shape(FloatUnary())
     .Grad([](const GradContext& c) { return std::vector<Tensor>{c.output_grads[0] / c.inputs[0]}; })
+    .Lower(UnaryLowering(ScalarOp::kLog))
     .Kernel(UnaryKernel([](double x) { return std::log(x); })));
 
 KILN_REGISTER_OP(OpDef("Log1p").Doc("log(1 + x), accurate near 0").Inputs({"x"}).Shape(FloatUnary())
     .Grad([](const GradContext& c) {
       return std::vector<Tensor>{c.output_grads[0] / (c.inputs[0] + 1.0)};
     })
+    .Lower(UnaryLowering(ScalarOp::kLog1p))
     .Kernel(UnaryKernel([](double x) { return std::log1p(x); })));
 
 KILN_REGISTER_OP(OpDef("Sqrt").Doc("square root").Inputs({"x"}).Shape(FloatUnary())
     .Grad([](const GradContext& c) {
       return std::vector<Tensor>{c.output_grads[0] / (c.outputs[0] * 2.0)};
     })
+    .Lower(UnaryLowering(ScalarOp::kSqrt))
     .Kernel(UnaryKernel([](double x) { return std::sqrt(x); })));
 
 KILN_REGISTER_OP(OpDef("Rsqrt").Doc("1 / sqrt(x)").Inputs({"x"}).Shape(FloatUnary())
@@ -60,12 +67,14 @@ KILN_REGISTER_OP(OpDef("Rsqrt").Doc("1 / sqrt(x)").Inputs({"x"}).Shape(FloatUnar
       const Tensor& y = c.outputs[0];
       return std::vector<Tensor>{c.output_grads[0] * (y * y * y) * -0.5};
     })
+    .Lower(UnaryLowering(ScalarOp::kRsqrt))
     .Kernel(UnaryKernel([](double x) { return 1.0 / std::sqrt(x); })));
 
 KILN_REGISTER_OP(OpDef("Square").Doc("x * x").Inputs({"x"}).Shape(SameAsInput())
     .Grad([](const GradContext& c) {
       return std::vector<Tensor>{c.output_grads[0] * c.inputs[0] * 2.0};
     })
+    .Lower(ElementwiseLowering([](ScalarBuilder& b, const std::vector<IrValue>& x) { return b.Apply(ScalarOp::kMul, x[0], x[0]); }))
     .Kernel(UnaryKernel([](double x) { return x * x; })));
 
 KILN_REGISTER_OP(OpDef("Reciprocal").Doc("1 / x").Inputs({"x"}).Shape(FloatUnary())
@@ -73,6 +82,9 @@ KILN_REGISTER_OP(OpDef("Reciprocal").Doc("1 / x").Inputs({"x"}).Shape(FloatUnary
       const Tensor& y = c.outputs[0];
       return std::vector<Tensor>{-(c.output_grads[0] * y * y)};
     })
+    .Lower(ElementwiseLowering([](ScalarBuilder& b, const std::vector<IrValue>& x) {
+      return b.Apply(ScalarOp::kDiv, b.ConstantLike(1, x[0]), x[0]);
+    }))
     .Kernel(UnaryKernel([](double x) { return 1.0 / x; })));
 
 KILN_REGISTER_OP(OpDef("Tanh").Doc("hyperbolic tangent").Inputs({"x"}).Shape(FloatUnary())
@@ -80,6 +92,7 @@ KILN_REGISTER_OP(OpDef("Tanh").Doc("hyperbolic tangent").Inputs({"x"}).Shape(Flo
       const Tensor& y = c.outputs[0];
       return std::vector<Tensor>{c.output_grads[0] * (1.0 - y * y)};
     })
+    .Lower(UnaryLowering(ScalarOp::kTanh))
     .Kernel(UnaryKernel([](double x) { return std::tanh(x); })));
 
 KILN_REGISTER_OP(OpDef("Sigmoid").Doc("1 / (1 + e^-x)").Inputs({"x"}).Shape(FloatUnary())
@@ -87,6 +100,11 @@ KILN_REGISTER_OP(OpDef("Sigmoid").Doc("1 / (1 + e^-x)").Inputs({"x"}).Shape(Floa
       const Tensor& y = c.outputs[0];
       return std::vector<Tensor>{c.output_grads[0] * y * (1.0 - y)};
     })
+    .Lower(ElementwiseLowering([](ScalarBuilder& b, const std::vector<IrValue>& x) {
+      // 1 / (1 + e^-x): e^-x overflows to inf for very negative x, giving the correct 0.
+      IrValue one = b.ConstantLike(1, x[0]);
+      return b.Apply(ScalarOp::kDiv, one, b.Apply(ScalarOp::kAdd, one, b.Apply(ScalarOp::kExp, b.Apply(ScalarOp::kNeg, x[0]))));
+    }))
     .Kernel(UnaryKernel([](double x) {
       // Split by sign so neither branch overflows.
       return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x));
@@ -98,6 +116,10 @@ KILN_REGISTER_OP(OpDef("Relu").Doc("max(x, 0)").Inputs({"x"}).Shape(SameAsInput(
       const Tensor& g = c.output_grads[0];
       return std::vector<Tensor>{ops::Select(ops::Greater(x, ops::ZerosLike(x)), g, ops::ZerosLike(g))};
     })
+    .Lower(ElementwiseLowering([](ScalarBuilder& b, const std::vector<IrValue>& x) {
+      IrValue zero = b.ConstantLike(0, x[0]);
+      return b.Select(b.Apply(ScalarOp::kGreater, x[0], zero), x[0], zero);
+    }))
     .Kernel(UnaryKernel([](double x) { return x > 0 ? x : 0.0; })));
 
 KILN_REGISTER_OP(OpDef("Gelu").Doc("x * Phi(x) (erf form), or its tanh approximation")
@@ -113,6 +135,22 @@ KILN_REGISTER_OP(OpDef("Gelu").Doc("x * Phi(x) (erf form), or its tanh approxima
       Tensor cdf = (1.0 + ops::Erf(x * (1 / kSqrt2))) * 0.5;
       Tensor pdf = ops::Exp(x * x * -0.5) * (kTwoOverSqrtPi / (2 * kSqrt2));
       return std::vector<Tensor>{g * (cdf + x * pdf)};
+    })
+    .Lower([](LoweringContext& c) {
+      const bool approx = c.node().attr<bool>("approximate_tanh");
+      c.SetOutput(0, c.Elementwise({c.input(0)}, c.node().outputs[0],
+          [approx](ScalarBuilder& b, const std::vector<IrValue>& x) {
+            auto k = [&](double v) { return b.ConstantLike(v, x[0]); };
+            IrValue v = x[0];
+            IrValue inner = approx
+                ? b.Apply(ScalarOp::kTanh, b.Apply(ScalarOp::kMul, k(kSqrt2OverPi),
+                      b.Apply(ScalarOp::kAdd, v, b.Apply(ScalarOp::kMul, k(kGeluTanhCoeff),
+                          b.Apply(ScalarOp::kMul, v, b.Apply(ScalarOp::kMul, v, v))))))
+                : b.Apply(ScalarOp::kErf, b.Apply(ScalarOp::kMul, v, k(1 / kSqrt2)));
+            return b.Apply(ScalarOp::kMul, b.Apply(ScalarOp::kMul, k(0.5), v),
+                           b.Apply(ScalarOp::kAdd, k(1), inner));
+          }));
+      return absl::OkStatus();
     })
     .Kernel([](KernelContext& c) {
       const bool approx = c.attr<bool>("approximate_tanh");
@@ -131,22 +169,26 @@ KILN_REGISTER_OP(OpDef("Erf").Doc("the error function").Inputs({"x"}).Shape(Floa
       const Tensor& x = c.inputs[0];
       return std::vector<Tensor>{c.output_grads[0] * ops::Exp(-(x * x)) * kTwoOverSqrtPi};
     })
+    .Lower(UnaryLowering(ScalarOp::kErf))
     .Kernel(UnaryKernel([](double x) { return std::erf(x); })));
 
 KILN_REGISTER_OP(OpDef("Sin").Doc("sine").Inputs({"x"}).Shape(FloatUnary())
     .Grad([](const GradContext& c) {
       return std::vector<Tensor>{c.output_grads[0] * ops::Cos(c.inputs[0])};
     })
+    .Lower(UnaryLowering(ScalarOp::kSin))
     .Kernel(UnaryKernel([](double x) { return std::sin(x); })));
 
 KILN_REGISTER_OP(OpDef("Cos").Doc("cosine").Inputs({"x"}).Shape(FloatUnary())
     .Grad([](const GradContext& c) {
       return std::vector<Tensor>{-(c.output_grads[0] * ops::Sin(c.inputs[0]))};
     })
+    .Lower(UnaryLowering(ScalarOp::kCos))
     .Kernel(UnaryKernel([](double x) { return std::cos(x); })));
 
 KILN_REGISTER_OP(OpDef("Floor").Doc("largest integer <= x").Inputs({"x"}).Shape(FloatUnary())
     .Grad(ZeroGrad)
+    .Lower(UnaryLowering(ScalarOp::kFloor))
     .Kernel(UnaryKernel([](double x) { return std::floor(x); })));
 
 // ---- Binary arithmetic, NumPy broadcasting. Autodiff sums gradients back to each input's shape. ----
@@ -155,12 +197,14 @@ KILN_REGISTER_OP(OpDef("Add").Doc("a + b").Inputs({"a", "b"}).Shape(Broadcasting
     .Grad([](const GradContext& c) {
       return std::vector<Tensor>{c.output_grads[0], c.output_grads[0]};
     })
+    .Lower(BinaryLowering(ScalarOp::kAdd))
     .Kernel(BinaryKernel([](double a, double b) { return a + b; })));
 
 KILN_REGISTER_OP(OpDef("Sub").Doc("a - b").Inputs({"a", "b"}).Shape(Broadcasting())
     .Grad([](const GradContext& c) {
       return std::vector<Tensor>{c.output_grads[0], -c.output_grads[0]};
     })
+    .Lower(BinaryLowering(ScalarOp::kSub))
     .Kernel(BinaryKernel([](double a, double b) { return a - b; })));
 
 KILN_REGISTER_OP(OpDef("Mul").Doc("a * b").Inputs({"a", "b"}).Shape(Broadcasting())
@@ -168,6 +212,7 @@ KILN_REGISTER_OP(OpDef("Mul").Doc("a * b").Inputs({"a", "b"}).Shape(Broadcasting
       const Tensor& g = c.output_grads[0];
       return std::vector<Tensor>{g * c.inputs[1], g * c.inputs[0]};
     })
+    .Lower(BinaryLowering(ScalarOp::kMul))
     .Kernel(BinaryKernel([](double a, double b) { return a * b; })));
 
 KILN_REGISTER_OP(OpDef("Div").Doc("a / b (integer division truncates toward zero)")
@@ -178,6 +223,7 @@ KILN_REGISTER_OP(OpDef("Div").Doc("a / b (integer division truncates toward zero
       const Tensor& b = c.inputs[1];
       return std::vector<Tensor>{g / b, -(g * a / (b * b))};
     })
+    .Lower(BinaryLowering(ScalarOp::kDiv))
     .Kernel(BinaryKernel([](double a, double b) { return a / b; })));
 
 KILN_REGISTER_OP(OpDef("Pow").Doc("a ^ b").Inputs({"a", "b"}).Shape(Broadcasting(2, std::nullopt, true))
@@ -191,6 +237,7 @@ KILN_REGISTER_OP(OpDef("Pow").Doc("a ^ b").Inputs({"a", "b"}).Shape(Broadcasting
       Tensor log_a = ops::Select(positive, ops::Log(safe_a), ops::ZerosLike(a));
       return std::vector<Tensor>{g * b * ops::Pow(a, b - 1.0), g * c.outputs[0] * log_a};
     })
+    .Lower(BinaryLowering(ScalarOp::kPow))
     .Kernel(BinaryKernel([](double a, double b) { return std::pow(a, b); })));
 
 KILN_REGISTER_OP(OpDef("Maximum").Doc("max(a, b); ties send the gradient to a")
@@ -201,6 +248,9 @@ KILN_REGISTER_OP(OpDef("Maximum").Doc("max(a, b); ties send the gradient to a")
       Tensor zero = ops::ZerosLike(g);
       return std::vector<Tensor>{ops::Select(a_wins, g, zero), ops::Select(a_wins, zero, g)};
     })
+    .Lower(ElementwiseLowering([](ScalarBuilder& b, const std::vector<IrValue>& x) {
+      return b.Select(b.Apply(ScalarOp::kLess, x[0], x[1]), x[1], x[0]);  // ties (and NaN b) pick a
+    }))
     .Kernel(BinaryKernel([](double a, double b) { return a >= b ? a : b; })));
 
 KILN_REGISTER_OP(OpDef("Minimum").Doc("min(a, b); ties send the gradient to a")
@@ -211,21 +261,27 @@ KILN_REGISTER_OP(OpDef("Minimum").Doc("min(a, b); ties send the gradient to a")
       Tensor zero = ops::ZerosLike(g);
       return std::vector<Tensor>{ops::Select(a_wins, g, zero), ops::Select(a_wins, zero, g)};
     })
+    .Lower(ElementwiseLowering([](ScalarBuilder& b, const std::vector<IrValue>& x) {
+      return b.Select(b.Apply(ScalarOp::kGreater, x[0], x[1]), x[1], x[0]);
+    }))
     .Kernel(BinaryKernel([](double a, double b) { return a <= b ? a : b; })));
 
 // ---- Comparisons and logic: bool results, no gradient. ----
 
 KILN_REGISTER_OP(OpDef("Equal").Doc("a == b").Inputs({"a", "b"}).Shape(Broadcasting(2, DType::kBool))
     .NotDifferentiable("bool output")
+    .Lower(BinaryLowering(ScalarOp::kEqual))
     .Kernel(BinaryKernel([](double a, double b) { return a == b ? 1.0 : 0.0; })));
 
 KILN_REGISTER_OP(OpDef("Less").Doc("a < b").Inputs({"a", "b"}).Shape(Broadcasting(2, DType::kBool))
     .NotDifferentiable("bool output")
+    .Lower(BinaryLowering(ScalarOp::kLess))
     .Kernel(BinaryKernel([](double a, double b) { return a < b ? 1.0 : 0.0; })));
 
 KILN_REGISTER_OP(OpDef("Greater").Doc("a > b").Inputs({"a", "b"})
     .Shape(Broadcasting(2, DType::kBool))
     .NotDifferentiable("bool output")
+    .Lower(BinaryLowering(ScalarOp::kGreater))
     .Kernel(BinaryKernel([](double a, double b) { return a > b ? 1.0 : 0.0; })));
 
 ShapeFn BoolInputs(ShapeFn inner) {
@@ -242,10 +298,12 @@ ShapeFn BoolInputs(ShapeFn inner) {
 KILN_REGISTER_OP(OpDef("LogicalAnd").Doc("a && b").Inputs({"a", "b"})
     .Shape(BoolInputs(Broadcasting(2, DType::kBool)))
     .NotDifferentiable("bool output")
+    .Lower(BinaryLowering(ScalarOp::kAnd))
     .Kernel(BinaryKernel([](double a, double b) { return a != 0 && b != 0 ? 1.0 : 0.0; })));
 
 KILN_REGISTER_OP(OpDef("LogicalNot").Doc("!x").Inputs({"x"}).Shape(BoolInputs(SameAsInput()))
     .NotDifferentiable("bool output")
+    .Lower(UnaryLowering(ScalarOp::kNot))
     .Kernel(UnaryKernel([](double x) { return x == 0 ? 1.0 : 0.0; })));
 
 KILN_REGISTER_OP(OpDef("Select").Doc("cond ? a : b, elementwise with broadcasting")
@@ -262,6 +320,7 @@ KILN_REGISTER_OP(OpDef("Select").Doc("cond ? a : b, elementwise with broadcastin
       return std::vector<Tensor>{Tensor(), ops::Select(c.inputs[0], g, zero),
                                  ops::Select(c.inputs[0], zero, g)};
     })
+    .Lower(ElementwiseLowering([](ScalarBuilder& b, const std::vector<IrValue>& x) { return b.Select(x[0], x[1], x[2]); }))
     .Kernel([](KernelContext& c) {
       Literal& y = c.out();
       std::vector<int64_t> ic = BroadcastIndexMap(c.in(0).shape, y.shape);

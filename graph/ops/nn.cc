@@ -145,7 +145,12 @@ OpDef MatMulDef(const std::string& name, const std::string& doc, bool batched) {
       .Kernel(MatMulKernel);
 }
 
-KILN_REGISTER_OP(MatMulDef("MatMul", "[m,k] x [k,n] after optional transposes", false));
+KILN_REGISTER_OP(MatMulDef("MatMul", "[m,k] x [k,n] after optional transposes", false)
+    .Lower([](LoweringContext& c) {
+      c.SetOutput(0, c.MatMul(c.input(0), c.input(1), c.node().attr<bool>("transpose_a"),
+                              c.node().attr<bool>("transpose_b"), c.node().outputs[0]));
+      return absl::OkStatus();
+    }));
 
 KILN_REGISTER_OP(MatMulDef(
     "BatchMatMul",

@@ -124,6 +124,16 @@ KernelFn BinaryKernel(std::function<double(double, double)> f) {
   };
 }
 
+LowerFn UnaryLowering(ScalarOp op) {
+  return ElementwiseLowering(
+      [op](ScalarBuilder& b, const std::vector<IrValue>& x) { return b.Apply(op, x[0]); });
+}
+
+LowerFn BinaryLowering(ScalarOp op) {
+  return ElementwiseLowering(
+      [op](ScalarBuilder& b, const std::vector<IrValue>& x) { return b.Apply(op, x[0], x[1]); });
+}
+
 std::vector<int64_t> Unflatten(int64_t flat, const Shape& shape) {
   std::vector<int64_t> index(shape.rank());
   for (int d = shape.rank() - 1; d >= 0; --d) {

@@ -49,6 +49,10 @@ ShapeFn Broadcasting(int num_inputs = 2, std::optional<DType> result = std::null
 KernelFn UnaryKernel(std::function<double(double)> f);
 KernelFn BinaryKernel(std::function<double(double, double)> f);
 
+// Lowerings of elementwise ops that are one scalar operation.
+LowerFn UnaryLowering(ScalarOp op);
+LowerFn BinaryLowering(ScalarOp op);
+
 // The multi-dimensional index of flat element `flat` of `shape`.
 std::vector<int64_t> Unflatten(int64_t flat, const Shape& shape);
 

@@ -31,6 +31,31 @@ absl::StatusOr<std::vector<int64_t>> ReducedAxes(const std::vector<int64_t>& axe
   return result;
 }
 
+// Reduces, divides by the count for a mean, and restores kept dims as 1s.
+LowerFn ReductionLowering(ReduceKind kind, bool mean) {
+  return [=](LoweringContext& c) {
+    const Node& node = c.node();
+    const TensorType in = c.input_type(0);
+    const std::vector<int64_t> axes =
+        *ReducedAxes(node.attr<std::vector<int64_t>>("axes"), in.shape.rank());
+    std::vector<int64_t> kept;
+    for (int d = 0; d < in.shape.rank(); ++d) {
+      if (!std::binary_search(axes.begin(), axes.end(), d)) kept.push_back(in.shape[d]);
+    }
+    const TensorType reduced{node.outputs[0].dtype, Shape(kept)};
+    IrValue r = c.Reduce(c.input(0), axes, kind, reduced);
+    if (mean) {
+      const double count = static_cast<double>(in.shape.NumElements()) /
+                           std::max<int64_t>(1, reduced.shape.NumElements());
+      r = c.Elementwise({r}, reduced, [count](ScalarBuilder& b, const std::vector<IrValue>& x) {
+        return b.Apply(ScalarOp::kDiv, x[0], b.ConstantLike(count, x[0]));
+      });
+    }
+    c.SetOutput(0, c.Reshape(r, node.outputs[0].shape));
+    return absl::OkStatus();
+  };
+}
+
 // The reduced shape with reduced dims kept as 1 (the shape gradients broadcast from).
 Shape KeepDimsShape(const Shape& in, const std::vector<int64_t>& axes) {
   std::vector<int64_t> dims = in.dims();
@@ -108,6 +133,7 @@ OpDef Reduction(const std::string& name, const std::string& doc) {
 
 KILN_REGISTER_OP(Reduction("ReduceSum", "sum over axes")
     .Grad([](const GradContext& c) { return std::vector<Tensor>{BroadcastGrad(c)}; })
+    .Lower(ReductionLowering(ReduceKind::kSum, false))
     .Kernel(ReductionKernel(0.0, [](double a, double b) { return a + b; }, false)));
 
 KILN_REGISTER_OP(Reduction("ReduceMean", "mean over axes")
@@ -116,15 +142,18 @@ KILN_REGISTER_OP(Reduction("ReduceMean", "mean over axes")
                            std::max<int64_t>(1, c.outputs[0].shape().NumElements());
       return std::vector<Tensor>{BroadcastGrad(c) / count};
     })
+    .Lower(ReductionLowering(ReduceKind::kSum, true))
     .Kernel(ReductionKernel(0.0, [](double a, double b) { return a + b; }, true)));
 
 KILN_REGISTER_OP(Reduction("ReduceMax", "maximum over axes; ties share the gradient")
     .Grad(ExtremumGrad)
+    .Lower(ReductionLowering(ReduceKind::kMax, false))
     .Kernel(ReductionKernel(-std::numeric_limits<double>::infinity(),
                             [](double a, double b) { return std::max(a, b); }, false)));
 
 KILN_REGISTER_OP(Reduction("ReduceMin", "minimum over axes; ties share the gradient")
     .Grad(ExtremumGrad)
+    .Lower(ReductionLowering(ReduceKind::kMin, false))
     .Kernel(ReductionKernel(std::numeric_limits<double>::infinity(),
                             [](double a, double b) { return std::min(a, b); }, false)));
 
@@ -135,6 +164,7 @@ KILN_REGISTER_OP(Reduction("ReduceProd", "product over axes; the gradient assume
       Tensor y = ops::BroadcastTo(ops::Reshape(c.outputs[0], KeepDimsShape(x.shape(), axes)), x.shape());
       return std::vector<Tensor>{BroadcastGrad(c) * y / x};
     })
+    .Lower(ReductionLowering(ReduceKind::kProd, false))
     .Kernel(ReductionKernel(1.0, [](double a, double b) { return a * b; }, false)));
 
 KILN_REGISTER_OP(OpDef("ArgMax").Doc("index of the largest element along an axis (first on ties)")

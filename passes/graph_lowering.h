@@ -1,0 +1,34 @@
+// Graph → MLIR: one func.func computing chosen outputs of a Kiln graph, built from each op's lowering
+// facet (graph/lowering.h) in upstream dialects (linalg, tensor, arith, math on tensors).
+#ifndef KILN_PASSES_GRAPH_LOWERING_H_
+#define KILN_PASSES_GRAPH_LOWERING_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "graph/graph.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+
+namespace kiln {
+
+// The calling convention of a lowered function: one memref argument per Placeholder, then per Variable
+// (each in node order, only those the outputs need), then one destination per output.
+struct LoweredSignature {
+  std::vector<int> placeholders;  // node ids
+  std::vector<int> variables;     // node ids
+  std::vector<Tensor> outputs;
+};
+
+// Builds `function_name(inputs..., variables..., outputs...)` computing `outputs` from `graph`.
+// Fails with Unimplemented naming the op (and its source line) when an op has no lowering.
+absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
+                                                             const std::vector<Tensor>& outputs,
+                                                             const std::string& function_name,
+                                                             mlir::MLIRContext& context,
+                                                             LoweredSignature* signature);
+
+}  // namespace kiln
+
+#endif  // KILN_PASSES_GRAPH_LOWERING_H_
