@@ -1,0 +1,368 @@
+#include "passes/node_lowering.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "graph/status_macros.h"
+#include "graph/lowering.h"
+#include "graph/op_registry.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/AffineMap.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+
+namespace kiln {
+
+mlir::Type ElementType(DType dtype, mlir::MLIRContext* ctx) {
+  mlir::Builder b(ctx);
+  switch (dtype) {
+    case DType::kF32: return b.getF32Type();
+    case DType::kF64: return b.getF64Type();
+    case DType::kF16: return b.getF16Type();
+    case DType::kBF16: return b.getBF16Type();
+    case DType::kI8: return b.getI8Type();
+    case DType::kI32: return b.getI32Type();
+    case DType::kI64: return b.getI64Type();
+    case DType::kBool: return b.getI1Type();
+  }
+  return {};
+}
+
+mlir::RankedTensorType TensorTypeOf(const TensorType& t, mlir::MLIRContext* ctx) {
+  return mlir::RankedTensorType::get(t.shape.dims(), ElementType(t.dtype, ctx));
+}
+
+mlir::MemRefType MemRefTypeOf(const TensorType& t, mlir::MLIRContext* ctx) {
+  return mlir::MemRefType::get(t.shape.dims(), ElementType(t.dtype, ctx));
+}
+
+namespace {
+
+mlir::Value V(IrValue v) { return mlir::Value::getFromOpaquePointer(v.impl()); }
+IrValue I(mlir::Value v) { return IrValue(v.getAsOpaquePointer()); }
+
+// Per-element code inside a linalg.generic body.
+class MlirScalarBuilder : public ScalarBuilder {
+ public:
+  MlirScalarBuilder(mlir::OpBuilder& b, mlir::Location loc) : b_(b), loc_(loc) {}
+  using ScalarBuilder::Apply;
+
+  IrValue ConstantLike(double value, IrValue like) override { return I(Const(value, V(like).getType())); }
+
+  IrValue Select(IrValue cond, IrValue a, IrValue b) override {
+    return I(mlir::arith::SelectOp::create(b_, loc_, V(cond), V(a), V(b)));
+  }
+
+  IrValue Convert(IrValue x, DType to) override {
+    mlir::Value v = V(x);
+    mlir::Type from = v.getType(), target = ElementType(to, b_.getContext());
+    if (from == target) return x;
+    const bool from_float = mlir::isa<mlir::FloatType>(from), to_float = mlir::isa<mlir::FloatType>(target);
+    if (to == DType::kBool) {
+      mlir::Value zero = Const(0, from);
+      return I(from_float ? mlir::arith::CmpFOp::create(b_, loc_, mlir::arith::CmpFPredicate::UNE, v, zero).getResult()
+                          : mlir::arith::CmpIOp::create(b_, loc_, mlir::arith::CmpIPredicate::ne, v, zero).getResult());
+    }
+    if (from_float && to_float) {
+      return I(from.getIntOrFloatBitWidth() < target.getIntOrFloatBitWidth()
+                   ? mlir::arith::ExtFOp::create(b_, loc_, target, v).getResult()
+                   : mlir::arith::TruncFOp::create(b_, loc_, target, v).getResult());
+    }
+    const bool from_bool = from.isInteger(1);
+    if (to_float) {
+      // A bool is 0 or 1, not 0 or -1: convert it unsigned.
+      return I(from_bool ? mlir::arith::UIToFPOp::create(b_, loc_, target, v).getResult()
+                         : mlir::arith::SIToFPOp::create(b_, loc_, target, v).getResult());
+    }
+    if (from_float) return I(mlir::arith::FPToSIOp::create(b_, loc_, target, v));
+    if (from.getIntOrFloatBitWidth() < target.getIntOrFloatBitWidth()) {
+      return I(from_bool ? mlir::arith::ExtUIOp::create(b_, loc_, target, v).getResult()
+                         : mlir::arith::ExtSIOp::create(b_, loc_, target, v).getResult());
+    }
+    return I(mlir::arith::TruncIOp::create(b_, loc_, target, v));
+  }
+
+  IrValue Apply(ScalarOp op, const std::vector<IrValue>& operands) override {
+    mlir::Value x = V(operands[0]);
+    mlir::Value y = operands.size() > 1 ? V(operands[1]) : mlir::Value();
+    return I(mlir::isa<mlir::FloatType>(x.getType()) ? ApplyFloat(op, x, y) : ApplyInt(op, x, y));
+  }
+
+ private:
+  mlir::Value Const(double value, mlir::Type type) {
+    if (auto f = mlir::dyn_cast<mlir::FloatType>(type)) {
+      return mlir::arith::ConstantOp::create(b_, loc_, type, b_.getFloatAttr(f, value));
+    }
+    return mlir::arith::ConstantOp::create(b_, loc_, type,
+                                           b_.getIntegerAttr(type, static_cast<int64_t>(value)));
+  }
+
+  template <typename Op>
+  mlir::Value Un(mlir::Value x) { return Op::create(b_, loc_, x); }
+  template <typename Op>
+  mlir::Value Bin(mlir::Value x, mlir::Value y) { return Op::create(b_, loc_, x, y); }
+
+  mlir::Value ApplyFloat(ScalarOp op, mlir::Value x, mlir::Value y) {
+    namespace ar = mlir::arith;
+    namespace ma = mlir::math;
+    switch (op) {
+      case ScalarOp::kNeg: return Un<ar::NegFOp>(x);
+      case ScalarOp::kAbs: return Un<ma::AbsFOp>(x);
+      case ScalarOp::kSign: {
+        // copysign(1, x), and 0 for 0 (the interpreter's and NumPy's sign).
+        mlir::Value zero = Const(0, x.getType());
+        mlir::Value is_zero = ar::CmpFOp::create(b_, loc_, ar::CmpFPredicate::OEQ, x, zero);
+        return ar::SelectOp::create(b_, loc_, is_zero, zero, Bin<ma::CopySignOp>(Const(1, x.getType()), x));
+      }
+      case ScalarOp::kExp: return Un<ma::ExpOp>(x);
+      case ScalarOp::kLog: return Un<ma::LogOp>(x);
+      case ScalarOp::kLog1p: return Un<ma::Log1pOp>(x);
+      case ScalarOp::kSqrt: return Un<ma::SqrtOp>(x);
+      case ScalarOp::kRsqrt: return Un<ma::RsqrtOp>(x);
+      case ScalarOp::kTanh: return Un<ma::TanhOp>(x);
+      case ScalarOp::kErf: return Un<ma::ErfOp>(x);
+      case ScalarOp::kSin: return Un<ma::SinOp>(x);
+      case ScalarOp::kCos: return Un<ma::CosOp>(x);
+      case ScalarOp::kFloor: return Un<ma::FloorOp>(x);
+      case ScalarOp::kAdd: return Bin<ar::AddFOp>(x, y);
+      case ScalarOp::kSub: return Bin<ar::SubFOp>(x, y);
+      case ScalarOp::kMul: return Bin<ar::MulFOp>(x, y);
+      case ScalarOp::kDiv: return Bin<ar::DivFOp>(x, y);
+      case ScalarOp::kPow: return Bin<ma::PowFOp>(x, y);
+      case ScalarOp::kMax: return Bin<ar::MaximumFOp>(x, y);
+      case ScalarOp::kMin: return Bin<ar::MinimumFOp>(x, y);
+      case ScalarOp::kEqual: return ar::CmpFOp::create(b_, loc_, ar::CmpFPredicate::OEQ, x, y);
+      case ScalarOp::kLess: return ar::CmpFOp::create(b_, loc_, ar::CmpFPredicate::OLT, x, y);
+      case ScalarOp::kGreater: return ar::CmpFOp::create(b_, loc_, ar::CmpFPredicate::OGT, x, y);
+      case ScalarOp::kNot:
+      case ScalarOp::kAnd: break;
+    }
+    return {};
+  }
+
+  mlir::Value ApplyInt(ScalarOp op, mlir::Value x, mlir::Value y) {
+    namespace ar = mlir::arith;
+    switch (op) {
+      case ScalarOp::kNeg: return Bin<ar::SubIOp>(Const(0, x.getType()), x);
+      case ScalarOp::kAbs: return Un<mlir::math::AbsIOp>(x);
+      case ScalarOp::kSign: {
+        mlir::Value zero = Const(0, x.getType());
+        mlir::Value pos = ar::ExtUIOp::create(b_, loc_, x.getType(),
+                                              ar::CmpIOp::create(b_, loc_, ar::CmpIPredicate::sgt, x, zero));
+        mlir::Value neg = ar::ExtUIOp::create(b_, loc_, x.getType(),
+                                              ar::CmpIOp::create(b_, loc_, ar::CmpIPredicate::slt, x, zero));
+        return Bin<ar::SubIOp>(pos, neg);
+      }
+      case ScalarOp::kAdd: return Bin<ar::AddIOp>(x, y);
+      case ScalarOp::kSub: return Bin<ar::SubIOp>(x, y);
+      case ScalarOp::kMul: return Bin<ar::MulIOp>(x, y);
+      case ScalarOp::kDiv: return Bin<ar::DivSIOp>(x, y);
+      case ScalarOp::kMax: return Bin<ar::MaxSIOp>(x, y);
+      case ScalarOp::kMin: return Bin<ar::MinSIOp>(x, y);
+      case ScalarOp::kAnd: return Bin<ar::AndIOp>(x, y);
+      case ScalarOp::kNot: return Bin<ar::XOrIOp>(x, Const(1, x.getType()));
+      case ScalarOp::kEqual: return ar::CmpIOp::create(b_, loc_, ar::CmpIPredicate::eq, x, y);
+      case ScalarOp::kLess: return ar::CmpIOp::create(b_, loc_, ar::CmpIPredicate::slt, x, y);
+      case ScalarOp::kGreater: return ar::CmpIOp::create(b_, loc_, ar::CmpIPredicate::sgt, x, y);
+      default: break;  // float-only functions: the shape rules keep integers away
+    }
+    return {};
+  }
+
+  mlir::OpBuilder& b_;
+  mlir::Location loc_;
+};
+
+mlir::Value EmptyTensor(mlir::OpBuilder& b, mlir::Location loc, const TensorType& t) {
+  return mlir::tensor::EmptyOp::create(b, loc, t.shape.dims(), ElementType(t.dtype, b.getContext()));
+}
+
+class MlirLoweringContext : public LoweringContext {
+ public:
+  MlirLoweringContext(mlir::OpBuilder& b, mlir::Location loc, const Node& node,
+                      std::vector<mlir::Value> inputs, std::vector<TensorType> input_types)
+      : b_(b),
+        loc_(loc),
+        node_(node),
+        inputs_(std::move(inputs)),
+        input_types_(std::move(input_types)),
+        outputs_(node.outputs.size()) {}
+
+  const Node& node() const override { return node_; }
+  IrValue input(int i) override { return I(inputs_[i]); }
+  const TensorType& input_type(int i) const override { return input_types_[i]; }
+  void SetOutput(int i, IrValue value) override { outputs_[i] = V(value); }
+  const std::vector<mlir::Value>& outputs() const { return outputs_; }
+
+  IrValue Elementwise(const std::vector<IrValue>& inputs, const TensorType& out,
+                      const ScalarFn& body) override {
+    mlir::MLIRContext* ctx = b_.getContext();
+    const int rank = out.shape.rank();
+    std::vector<mlir::AffineMap> maps;
+    std::vector<mlir::Value> operands;
+    for (const IrValue& in : inputs) {
+      mlir::Value v = V(in);
+      auto type = mlir::cast<mlir::RankedTensorType>(v.getType());
+      const int r = type.getRank();
+      std::vector<mlir::AffineExpr> exprs;
+      for (int j = 0; j < r; ++j) {
+        const int d = rank - r + j;
+        // A size-1 dimension broadcasts: always read its only element.
+        exprs.push_back(type.getDimSize(j) == 1 && out.shape[d] != 1 ? mlir::getAffineConstantExpr(0, ctx)
+                                                                    : mlir::getAffineDimExpr(d, ctx));
+      }
+      maps.push_back(mlir::AffineMap::get(rank, 0, exprs, ctx));
+      operands.push_back(v);
+    }
+    maps.push_back(mlir::AffineMap::getMultiDimIdentityMap(rank, ctx));
+    std::vector<mlir::utils::IteratorType> iterators(rank, mlir::utils::IteratorType::parallel);
+    auto generic = mlir::linalg::GenericOp::create(
+        b_, loc_, mlir::TypeRange{TensorTypeOf(out, ctx)}, operands,
+        mlir::ValueRange{EmptyTensor(b_, loc_, out)}, maps, iterators,
+        [&](mlir::OpBuilder& nb, mlir::Location nloc, mlir::ValueRange args) {
+          MlirScalarBuilder sb(nb, nloc);
+          std::vector<IrValue> elements;
+          for (size_t i = 0; i < inputs.size(); ++i) elements.push_back(I(args[i]));
+          mlir::linalg::YieldOp::create(nb, nloc, V(body(sb, elements)));
+        });
+    return I(generic.getResult(0));
+  }
+
+  IrValue Constant(const Literal& value) override {
+    mlir::RankedTensorType type = TensorTypeOf(value.type(), b_.getContext());
+    mlir::Type element = type.getElementType();
+    llvm::SmallVector<mlir::Attribute> elements;
+    elements.reserve(value.size());
+    for (double v : value.values) {
+      if (auto f = mlir::dyn_cast<mlir::FloatType>(element)) {
+        elements.push_back(b_.getFloatAttr(f, v));
+      } else {
+        elements.push_back(b_.getIntegerAttr(element, llvm::APInt(element.getIntOrFloatBitWidth(),
+                                                                  static_cast<int64_t>(v), true)));
+      }
+    }
+    return I(mlir::arith::ConstantOp::create(b_, loc_, type, mlir::DenseElementsAttr::get(type, elements)));
+  }
+
+  IrValue Reshape(IrValue x, const Shape& shape) override {
+    mlir::Value v = V(x);
+    auto type = mlir::cast<mlir::RankedTensorType>(v.getType());
+    auto result = mlir::RankedTensorType::get(shape.dims(), type.getElementType());
+    if (result == type) return x;
+    auto shape_type = mlir::RankedTensorType::get({shape.rank()}, b_.getIndexType());
+    llvm::SmallVector<mlir::Attribute> dims;
+    for (int64_t d : shape.dims()) dims.push_back(b_.getIndexAttr(d));
+    mlir::Value shape_value = mlir::arith::ConstantOp::create(
+        b_, loc_, shape_type, mlir::DenseElementsAttr::get(shape_type, dims));
+    return I(mlir::tensor::ReshapeOp::create(b_, loc_, result, v, shape_value));
+  }
+
+  IrValue MatMul(IrValue a, IrValue b, bool transpose_a, bool transpose_b,
+                 const TensorType& out) override {
+    mlir::MLIRContext* ctx = b_.getContext();
+    auto m = mlir::getAffineDimExpr(0, ctx), n = mlir::getAffineDimExpr(1, ctx),
+         k = mlir::getAffineDimExpr(2, ctx);
+    std::vector<mlir::AffineMap> maps = {
+        mlir::AffineMap::get(3, 0, transpose_a ? llvm::ArrayRef<mlir::AffineExpr>{k, m} : llvm::ArrayRef<mlir::AffineExpr>{m, k}, ctx),
+        mlir::AffineMap::get(3, 0, transpose_b ? llvm::ArrayRef<mlir::AffineExpr>{n, k} : llvm::ArrayRef<mlir::AffineExpr>{k, n}, ctx),
+        mlir::AffineMap::get(3, 0, {m, n}, ctx)};
+    std::vector<mlir::utils::IteratorType> iterators = {mlir::utils::IteratorType::parallel,
+                                                        mlir::utils::IteratorType::parallel,
+                                                        mlir::utils::IteratorType::reduction};
+    mlir::Value init = Filled(out, 0);
+    const bool is_float = IsFloat(out.dtype);
+    auto generic = mlir::linalg::GenericOp::create(
+        b_, loc_, mlir::TypeRange{init.getType()}, mlir::ValueRange{V(a), V(b)}, mlir::ValueRange{init},
+        maps, iterators, [&](mlir::OpBuilder& nb, mlir::Location nloc, mlir::ValueRange args) {
+          mlir::Value product = is_float ? mlir::arith::MulFOp::create(nb, nloc, args[0], args[1]).getResult()
+                                         : mlir::arith::MulIOp::create(nb, nloc, args[0], args[1]).getResult();
+          mlir::Value sum = is_float ? mlir::arith::AddFOp::create(nb, nloc, args[2], product).getResult()
+                                     : mlir::arith::AddIOp::create(nb, nloc, args[2], product).getResult();
+          mlir::linalg::YieldOp::create(nb, nloc, sum);
+        });
+    return I(generic.getResult(0));
+  }
+
+  IrValue Reduce(IrValue x, const std::vector<int64_t>& axes, ReduceKind kind,
+                 const TensorType& out) override {
+    mlir::MLIRContext* ctx = b_.getContext();
+    mlir::Value v = V(x);
+    const int rank = mlir::cast<mlir::RankedTensorType>(v.getType()).getRank();
+    std::vector<mlir::AffineExpr> kept;
+    std::vector<mlir::utils::IteratorType> iterators;
+    for (int d = 0; d < rank; ++d) {
+      const bool reduced = std::find(axes.begin(), axes.end(), d) != axes.end();
+      iterators.push_back(reduced ? mlir::utils::IteratorType::reduction : mlir::utils::IteratorType::parallel);
+      if (!reduced) kept.push_back(mlir::getAffineDimExpr(d, ctx));
+    }
+    std::vector<mlir::AffineMap> maps = {mlir::AffineMap::getMultiDimIdentityMap(rank, ctx),
+                                         mlir::AffineMap::get(rank, 0, kept, ctx)};
+    const bool is_float = IsFloat(out.dtype);
+    double identity = 0;
+    switch (kind) {
+      case ReduceKind::kSum: identity = 0; break;
+      case ReduceKind::kProd: identity = 1; break;
+      case ReduceKind::kMax: identity = is_float ? -INFINITY : -9.2233720368547758e18; break;
+      case ReduceKind::kMin: identity = is_float ? INFINITY : 9.2233720368547758e18; break;
+    }
+    mlir::Value init = Filled(out, identity);
+    auto generic = mlir::linalg::GenericOp::create(
+        b_, loc_, mlir::TypeRange{init.getType()}, mlir::ValueRange{v}, mlir::ValueRange{init}, maps,
+        iterators, [&](mlir::OpBuilder& nb, mlir::Location nloc, mlir::ValueRange args) {
+          MlirScalarBuilder sb(nb, nloc);
+          ScalarOp op = kind == ReduceKind::kSum    ? ScalarOp::kAdd
+                        : kind == ReduceKind::kProd ? ScalarOp::kMul
+                        : kind == ReduceKind::kMax  ? ScalarOp::kMax
+                                                    : ScalarOp::kMin;
+          mlir::linalg::YieldOp::create(nb, nloc, V(sb.Apply(op, I(args[1]), I(args[0]))));
+        });
+    return I(generic.getResult(0));
+  }
+
+ private:
+  // A tensor of `type` filled with `value` (integers clamp to the type's range).
+  mlir::Value Filled(const TensorType& type, double value) {
+    mlir::Type element = ElementType(type.dtype, b_.getContext());
+    mlir::Value scalar;
+    if (auto f = mlir::dyn_cast<mlir::FloatType>(element)) {
+      scalar = mlir::arith::ConstantOp::create(b_, loc_, element, b_.getFloatAttr(f, value));
+    } else {
+      const unsigned bits = element.getIntOrFloatBitWidth();
+      llvm::APInt v = value >= 9e18    ? llvm::APInt::getSignedMaxValue(bits)
+                      : value <= -9e18 ? llvm::APInt::getSignedMinValue(bits)
+                                       : llvm::APInt(bits, static_cast<int64_t>(value), true);
+      scalar = mlir::arith::ConstantOp::create(b_, loc_, element, b_.getIntegerAttr(element, v));
+    }
+    return mlir::linalg::FillOp::create(b_, loc_, scalar, EmptyTensor(b_, loc_, type)).getResult(0);
+  }
+
+  mlir::OpBuilder& b_;
+  mlir::Location loc_;
+  const Node& node_;
+  std::vector<mlir::Value> inputs_;
+  std::vector<TensorType> input_types_;
+  std::vector<mlir::Value> outputs_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::vector<mlir::Value>> LowerNode(mlir::OpBuilder& b, const Node& node,
+                                                   const std::vector<mlir::Value>& inputs,
+                                                   const std::vector<TensorType>& input_types) {
+  if (!node.op->lower) return absl::UnimplementedError("no lowering for the CPU target yet");
+  mlir::Location loc = mlir::NameLoc::get(b.getStringAttr(node.name));
+  MlirLoweringContext lowering(b, loc, node, inputs, input_types);
+  KILN_RETURN_IF_ERROR(node.op->lower(lowering));
+  for (size_t i = 0; i < node.outputs.size(); ++i) {
+    if (!lowering.outputs()[i]) {
+      return absl::InternalError(absl::StrCat("lowering set no output ", i));
+    }
+  }
+  return lowering.outputs();
+}
+
+}  // namespace kiln

@@ -1,0 +1,30 @@
+// Lowers one graph node to MLIR through its op's lowering facet (graph/lowering.h): the MLIR
+// implementation of LoweringContext and ScalarBuilder. Used by LowerGraph (passes/graph_lowering.h).
+#ifndef KILN_PASSES_NODE_LOWERING_H_
+#define KILN_PASSES_NODE_LOWERING_H_
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "graph/graph.h"
+#include "graph/types.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Value.h"
+
+namespace kiln {
+
+// The MLIR types of Kiln's dtypes (bool is i1) and tensor types.
+mlir::Type ElementType(DType dtype, mlir::MLIRContext* ctx);
+mlir::RankedTensorType TensorTypeOf(const TensorType& t, mlir::MLIRContext* ctx);
+mlir::MemRefType MemRefTypeOf(const TensorType& t, mlir::MLIRContext* ctx);
+
+// Emits `node`'s computation at b's insertion point from tensor `inputs` (of `input_types`) and returns
+// one tensor per node output. Unimplemented when the op has no lowering yet.
+absl::StatusOr<std::vector<mlir::Value>> LowerNode(mlir::OpBuilder& b, const Node& node,
+                                                   const std::vector<mlir::Value>& inputs,
+                                                   const std::vector<TensorType>& input_types);
+
+}  // namespace kiln
+
+#endif  // KILN_PASSES_NODE_LOWERING_H_
