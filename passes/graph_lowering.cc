@@ -28,7 +28,8 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
                                                              const std::vector<Tensor>& outputs,
                                                              const std::string& function_name,
                                                              mlir::MLIRContext& context,
-                                                             LoweredSignature* signature) {
+                                                             LoweredSignature* signature,
+                                                             bool apply_updates) {
   if (!graph.ok()) return graph.status();
   context.loadDialect<mlir::arith::ArithDialect, mlir::bufferization::BufferizationDialect,
                       mlir::func::FuncDialect, mlir::linalg::LinalgDialect, mlir::math::MathDialect,
@@ -38,6 +39,16 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
   for (const Tensor& t : outputs) {
     if (!t.valid() || t.graph() != &graph) return absl::InvalidArgumentError("output is not a tensor of this graph");
     needed[t.node()] = true;
+  }
+  const auto& updates = graph.training().updates;
+  if (apply_updates) {
+    if (updates.empty()) {
+      return absl::FailedPreconditionError("the graph has no training updates (see TrainStep)");
+    }
+    for (const auto& [var, value] : updates) {
+      needed[var] = true;
+      needed[value.node()] = true;
+    }
   }
   for (int id = graph.num_nodes() - 1; id >= 0; --id) {
     if (!needed[id]) continue;
@@ -51,6 +62,7 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
     if (op == "Variable") sig.variables.push_back(id);
   }
   sig.outputs = outputs;
+  sig.updates_variables = apply_updates;
 
   mlir::OpBuilder b(&context);
   mlir::Location loc = b.getUnknownLoc();
@@ -89,10 +101,36 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
     }
     for (size_t i = 0; i < results->size(); ++i) values[OutputRef{id, static_cast<int>(i)}] = (*results)[i];
   }
-  for (const Tensor& t : outputs) {
-    mlir::bufferization::MaterializeInDestinationOp::create(b, loc, mlir::Type(), values.at(t.ref()),
-                                                            entry->getArgument(arg++),
-                                                            /*restrict=*/true, /*writable=*/true);
+  const int first_variable = static_cast<int>(sig.placeholders.size());
+  const int first_output = first_variable + static_cast<int>(sig.variables.size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    // Outputs own their buffers: the result may be computed straight into them.
+    mlir::bufferization::MaterializeInDestinationOp::create(
+        b, loc, mlir::Type(), values.at(outputs[i].ref()), entry->getArgument(first_output + i),
+        /*restrict=*/true, /*writable=*/true);
+  }
+  if (apply_updates) {
+    std::map<int, int> variable_arg;
+    for (size_t i = 0; i < sig.variables.size(); ++i) variable_arg[sig.variables[i]] = first_variable + i;
+    // Every new value must exist before the first variable is overwritten. A new value that is some
+    // variable's old value as is (no computation) gets its own copy; computed values already live in
+    // their own buffers, because variables are read through read-only tensors.
+    std::vector<mlir::Value> new_values;
+    for (const auto& [var, value] : updates) {
+      mlir::Value v = values.at(value.ref());
+      if (graph.node(value.node()).op_name() == "Variable") {
+        v = mlir::bufferization::AllocTensorOp::create(
+            b, loc, mlir::cast<mlir::RankedTensorType>(v.getType()), mlir::ValueRange{}, v);
+      }
+      new_values.push_back(v);
+    }
+    // Not `restrict`: the variable's buffer is also read through its argument's tensor, so the new
+    // value is computed elsewhere and copied in here, after every read.
+    for (size_t i = 0; i < updates.size(); ++i) {
+      mlir::bufferization::MaterializeInDestinationOp::create(
+          b, loc, mlir::Type(), new_values[i], entry->getArgument(variable_arg.at(updates[i].first)),
+          /*restrict=*/false, /*writable=*/true);
+    }
   }
   mlir::func::ReturnOp::create(b, loc);
   if (mlir::failed(mlir::verify(*module))) {

@@ -14,20 +14,25 @@
 namespace kiln {
 
 // The calling convention of a lowered function: one memref argument per Placeholder, then per Variable
-// (each in node order, only those the outputs need), then one destination per output.
+// (each in node order, only those the function reads or updates), then one destination per output.
 struct LoweredSignature {
   std::vector<int> placeholders;  // node ids
   std::vector<int> variables;     // node ids
   std::vector<Tensor> outputs;
+  bool updates_variables = false;
 };
 
-// Builds `function_name(inputs..., variables..., outputs...)` computing `outputs` from `graph`.
-// Fails with Unimplemented naming the op (and its source line) when an op has no lowering.
+// Builds `function_name(inputs..., variables..., outputs...)` computing `outputs` from `graph`. With
+// `apply_updates`, the function also performs the graph's training updates (TrainingInfo::updates):
+// every new value is computed from the old ones, then all are written into their variables' buffers,
+// so one call is one whole training step. Fails with Unimplemented naming the op (and its source line)
+// when an op has no lowering.
 absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
                                                              const std::vector<Tensor>& outputs,
                                                              const std::string& function_name,
                                                              mlir::MLIRContext& context,
-                                                             LoweredSignature* signature);
+                                                             LoweredSignature* signature,
+                                                             bool apply_updates = false);
 
 }  // namespace kiln
 

@@ -1,0 +1,123 @@
+#include "passes/jit_runner.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "graph/status_macros.h"
+#include "llvm/Support/TargetSelect.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/IR/MLIRContext.h"
+#include "passes/dialects.h"
+#include "passes/graph_lowering.h"
+#include "passes/pipeline.h"
+
+namespace kiln {
+namespace {
+
+// Element storage in the dtype's machine representation (bool as one byte).
+absl::StatusOr<std::vector<char>> Pack(const Literal& l) {
+  std::vector<char> bytes(l.size() * DTypeSize(l.dtype));
+  for (int64_t i = 0; i < l.size(); ++i) {
+    const double v = l.values[i];
+    char* p = bytes.data() + i * DTypeSize(l.dtype);
+    switch (l.dtype) {
+      case DType::kF32: { float f = static_cast<float>(v); std::memcpy(p, &f, 4); break; }
+      case DType::kF64: std::memcpy(p, &v, 8); break;
+      case DType::kI32: { int32_t x = static_cast<int32_t>(v); std::memcpy(p, &x, 4); break; }
+      case DType::kI64: { int64_t x = static_cast<int64_t>(v); std::memcpy(p, &x, 8); break; }
+      case DType::kI8:
+      case DType::kBool: { int8_t x = static_cast<int8_t>(v); std::memcpy(p, &x, 1); break; }
+      default: return absl::UnimplementedError(absl::StrCat("JitGraph: no host type for ", DTypeName(l.dtype)));
+    }
+  }
+  return bytes;
+}
+
+Literal Unpack(const std::vector<char>& bytes, const TensorType& type) {
+  Literal l(type.dtype, type.shape);
+  for (int64_t i = 0; i < l.size(); ++i) {
+    const char* p = bytes.data() + i * DTypeSize(type.dtype);
+    switch (type.dtype) {
+      case DType::kF32: { float f; std::memcpy(&f, p, 4); l.values[i] = f; break; }
+      case DType::kF64: std::memcpy(&l.values[i], p, 8); break;
+      case DType::kI32: { int32_t x; std::memcpy(&x, p, 4); l.values[i] = x; break; }
+      case DType::kI64: { int64_t x; std::memcpy(&x, p, 8); l.values[i] = static_cast<double>(x); break; }
+      case DType::kI8: { int8_t x; std::memcpy(&x, p, 1); l.values[i] = x; break; }
+      case DType::kBool: { uint8_t x; std::memcpy(&x, p, 1); l.values[i] = x & 1; break; }
+      default: break;
+    }
+  }
+  return l;
+}
+
+}  // namespace
+
+struct JitGraph::Impl {
+  const Graph* graph;
+  mlir::MLIRContext context;
+  std::unique_ptr<mlir::ExecutionEngine> engine;
+  LoweredSignature signature;
+  std::map<int, std::vector<char>> variables;  // by node id
+};
+
+JitGraph::JitGraph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+JitGraph::~JitGraph() = default;
+
+absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
+                                                           const std::vector<Tensor>& outputs,
+                                                           bool apply_updates) {
+  static const bool initialized = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    return true;
+  }();
+  (void)initialized;
+  auto impl = std::make_unique<Impl>();
+  impl->graph = &graph;
+  mlir::DialectRegistry registry;
+  RegisterDialects(registry);
+  impl->context.appendDialectRegistry(registry);
+  KILN_ASSIGN_OR_RETURN(mlir::OwningOpRef<mlir::ModuleOp> module,
+                        LowerGraph(graph, outputs, "graph", impl->context, &impl->signature, apply_updates));
+  KILN_RETURN_IF_ERROR(CompileTensorsToLlvmDialect(*module));
+  auto engine = mlir::ExecutionEngine::create(*module);
+  if (!engine) return absl::InternalError("JIT failed: " + llvm::toString(engine.takeError()));
+  impl->engine = std::move(*engine);
+  KILN_ASSIGN_OR_RETURN(Interpreter initial, Interpreter::Create(graph));
+  for (int id : impl->signature.variables) {
+    KILN_ASSIGN_OR_RETURN(impl->variables[id], Pack(initial.variables().at(graph.node(id).name)));
+  }
+  return std::unique_ptr<JitGraph>(new JitGraph(std::move(impl)));
+}
+
+absl::StatusOr<std::vector<Literal>> JitGraph::Run(const Feeds& feeds) {
+  const Graph& g = *impl_->graph;
+  const LoweredSignature& sig = impl_->signature;
+  std::vector<std::vector<char>> inputs, outputs;
+  for (int id : sig.placeholders) {
+    auto it = feeds.find(g.node(id).name);
+    if (it == feeds.end()) return absl::InvalidArgumentError("missing feed " + g.node(id).name);
+    KILN_ASSIGN_OR_RETURN(std::vector<char> bytes, Pack(it->second));
+    inputs.push_back(std::move(bytes));
+  }
+  for (const Tensor& t : sig.outputs) outputs.emplace_back(t.shape().NumElements() * DTypeSize(t.dtype()));
+  std::vector<void*> pointers;
+  for (auto& b : inputs) pointers.push_back(b.data());
+  for (int id : sig.variables) pointers.push_back(impl_->variables.at(id).data());
+  for (auto& b : outputs) pointers.push_back(b.data());
+  std::vector<void*> args;
+  for (void*& p : pointers) args.push_back(&p);
+  if (llvm::Error e = impl_->engine->invokePacked("graph", args)) {
+    return absl::InternalError("invoke failed: " + llvm::toString(std::move(e)));
+  }
+  std::vector<Literal> results;
+  for (size_t i = 0; i < outputs.size(); ++i) results.push_back(Unpack(outputs[i], sig.outputs[i].type()));
+  return results;
+}
+
+Literal JitGraph::variable(const std::string& name) const {
+  const Node* node = impl_->graph->FindNode(name);
+  return Unpack(impl_->variables.at(node->id), node->outputs[0]);
+}
+
+}  // namespace kiln

@@ -1,0 +1,40 @@
+// Test support: compiles a graph with the CPU pipeline and runs it in process through MLIR's JIT, with
+// variables kept in buffers across calls (as an app embedding the compiled object would).
+#ifndef KILN_PASSES_JIT_RUNNER_H_
+#define KILN_PASSES_JIT_RUNNER_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "graph/graph.h"
+#include "graph/interpreter.h"
+#include "graph/types.h"
+
+namespace kiln {
+
+class JitGraph {
+ public:
+  // Compiles `outputs` (and, with `apply_updates`, the graph's training updates) of `graph`, which
+  // must outlive the JitGraph. Variables start at their initializers' values.
+  static absl::StatusOr<std::unique_ptr<JitGraph>> Compile(const Graph& graph,
+                                                           const std::vector<Tensor>& outputs,
+                                                           bool apply_updates = false);
+  ~JitGraph();
+
+  // One call of the compiled function: feeds by Placeholder name; returns the outputs.
+  absl::StatusOr<std::vector<Literal>> Run(const Feeds& feeds);
+  // A variable's current value.
+  Literal variable(const std::string& name) const;
+
+ private:
+  struct Impl;
+  explicit JitGraph(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kiln
+
+#endif  // KILN_PASSES_JIT_RUNNER_H_
