@@ -53,6 +53,10 @@ void ResolveCpu(const CpuTarget& target, std::string& cpu, std::string& features
 }  // namespace
 
 absl::StatusOr<std::string> EmitObject(mlir::ModuleOp module, const CpuTarget& target) {
+  return EmitCode(module, target, CodeKind::kObject);
+}
+
+absl::StatusOr<std::string> EmitCode(mlir::ModuleOp module, const CpuTarget& target, CodeKind kind) {
   InitializeLlvmTargets();
   llvm::Triple triple(target.triple);
   std::string error;
@@ -97,6 +101,11 @@ absl::StatusOr<std::string> EmitObject(mlir::ModuleOp module, const CpuTarget& t
   builder.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(*llvm_module, mam);
 
   std::string object;
+  if (kind == CodeKind::kLlvmIr) {
+    llvm::raw_string_ostream os(object);
+    llvm_module->print(os, nullptr);
+    return object;
+  }
   {
     // The object writer seeks back to patch headers, so it needs a buffered stream; it is flushed into
     // `object` when it goes out of scope.
@@ -104,7 +113,8 @@ absl::StatusOr<std::string> EmitObject(mlir::ModuleOp module, const CpuTarget& t
     llvm::buffer_ostream buffered(stream);
     llvm::legacy::PassManager codegen;
     if (machine->addPassesToEmitFile(codegen, buffered, nullptr,
-                                     llvm::CodeGenFileType::ObjectFile)) {
+                                     kind == CodeKind::kAssembly ? llvm::CodeGenFileType::AssemblyFile
+                                                                 : llvm::CodeGenFileType::ObjectFile)) {
       return absl::InternalError(
           absl::StrCat("LLVM cannot emit object files for '", target.triple, "'"));
     }

@@ -30,6 +30,10 @@ struct CpuTarget {
 // Thread-safe: each call uses its own LLVMContext.
 absl::StatusOr<std::string> EmitObject(mlir::ModuleOp module, const CpuTarget& target);
 
+// The same compilation, returned as text: the optimized LLVM IR, or the target's assembly.
+enum class CodeKind { kObject, kAssembly, kLlvmIr };
+absl::StatusOr<std::string> EmitCode(mlir::ModuleOp module, const CpuTarget& target, CodeKind kind);
+
 }  // namespace kiln
 
 #endif  // KILN_CODEGEN_OBJECT_EMITTER_H_

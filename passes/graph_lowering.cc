@@ -4,11 +4,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "graph/op_registry.h"
+#include "graph/random.h"
+#include "graph/status_macros.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Verifier.h"
@@ -138,6 +141,47 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
   }
   if (signature != nullptr) *signature = std::move(sig);
   return module;
+}
+
+absl::Status AddVariableInitializer(const Graph& graph, const LoweredSignature& signature,
+                                    const std::string& function_name, mlir::ModuleOp module) {
+  mlir::MLIRContext* ctx = module.getContext();
+  ctx->loadDialect<mlir::memref::MemRefDialect>();
+  mlir::OpBuilder b(ctx);
+  mlir::Location loc = b.getUnknownLoc();
+  std::vector<mlir::Type> arg_types;
+  for (int id : signature.variables) arg_types.push_back(MemRefTypeOf(graph.node(id).outputs[0], ctx));
+  b.setInsertionPointToEnd(module.getBody());
+  std::vector<mlir::memref::GlobalOp> globals;
+  for (size_t i = 0; i < signature.variables.size(); ++i) {
+    const Node& node = graph.node(signature.variables[i]);
+    KILN_ASSIGN_OR_RETURN(Literal value, InitialValue(node));
+    auto tensor_type = TensorTypeOf(value.type(), ctx);
+    llvm::SmallVector<mlir::Attribute> elements;
+    for (double v : value.values) {
+      mlir::Type element = tensor_type.getElementType();
+      if (auto f = mlir::dyn_cast<mlir::FloatType>(element)) {
+        elements.push_back(b.getFloatAttr(f, v));
+      } else {
+        elements.push_back(b.getIntegerAttr(
+            element, llvm::APInt(element.getIntOrFloatBitWidth(), static_cast<int64_t>(v), true)));
+      }
+    }
+    globals.push_back(mlir::memref::GlobalOp::create(
+        b, loc, b.getStringAttr(absl::StrCat(function_name, "_value_", i)), b.getStringAttr("private"),
+        mlir::TypeAttr::get(mlir::cast<mlir::MemRefType>(arg_types[i])),
+        mlir::DenseElementsAttr::get(tensor_type, elements), b.getUnitAttr(), b.getI64IntegerAttr(64)));
+  }
+  auto func = mlir::func::FuncOp::create(b, loc, function_name, b.getFunctionType(arg_types, {}));
+  mlir::Block* entry = func.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  for (size_t i = 0; i < globals.size(); ++i) {
+    mlir::Value initial = mlir::memref::GetGlobalOp::create(
+        b, loc, globals[i].getType(), mlir::FlatSymbolRefAttr::get(ctx, globals[i].getSymName()));
+    mlir::memref::CopyOp::create(b, loc, initial, entry->getArgument(i));
+  }
+  mlir::func::ReturnOp::create(b, loc);
+  return absl::OkStatus();
 }
 
 }  // namespace kiln

@@ -34,6 +34,11 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
                                                              LoweredSignature* signature,
                                                              bool apply_updates = false);
 
+// Adds `function_name(variables...)` to `module`: it sets each of the signature's variables to its
+// initial value (stored in the module as a constant, so the object file carries it).
+absl::Status AddVariableInitializer(const Graph& graph, const LoweredSignature& signature,
+                                    const std::string& function_name, mlir::ModuleOp module);
+
 }  // namespace kiln
 
 #endif  // KILN_PASSES_GRAPH_LOWERING_H_

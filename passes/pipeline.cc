@@ -31,7 +31,12 @@ namespace kiln {
 namespace {
 
 // Runs `pm` on `module`, turning MLIR's diagnostics into one Status.
-absl::Status Run(mlir::PassManager& pm, mlir::ModuleOp module, const char* what) {
+absl::Status Run(mlir::PassManager& pm, mlir::ModuleOp module, const char* what,
+                 const PipelineOptions& options) {
+  if (options.print_ir_after_all) {
+    module.getContext()->disableMultithreading();  // IR printing needs it
+    pm.enableIRPrinting();
+  }
   std::string diagnostics;
   mlir::ScopedDiagnosticHandler handler(module.getContext(), [&](mlir::Diagnostic& diag) {
     llvm::raw_string_ostream os(diagnostics);
@@ -46,7 +51,7 @@ absl::Status Run(mlir::PassManager& pm, mlir::ModuleOp module, const char* what)
 
 }  // namespace
 
-absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module) {
+absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& options) {
   mlir::PassManager pm(module.getContext());
   // Chains of elementwise ops become one loop nest: no intermediate tensors.
   pm.addPass(mlir::createLinalgElementwiseOpFusionPass());
@@ -63,11 +68,11 @@ absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module) {
   pm.addPass(mlir::createConvertLinalgToLoopsPass());
   pm.addPass(mlir::createLowerAffinePass());
   pm.addPass(mlir::createCanonicalizerPass());
-  KILN_RETURN_IF_ERROR(Run(pm, module, "bufferization"));
-  return LowerToLlvmDialect(module);
+  KILN_RETURN_IF_ERROR(Run(pm, module, "bufferization", options));
+  return LowerToLlvmDialect(module, options);
 }
 
-absl::Status LowerToLlvmDialect(mlir::ModuleOp module) {
+absl::Status LowerToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& options) {
   mlir::PassManager pm(module.getContext());
   // rsqrt has neither an LLVM intrinsic nor a libm function: 1 / sqrt.
   pm.addPass(mlir::math::createMathExpandOpsPass(mlir::math::MathExpandOpsPassOptions{{"rsqrt"}}));
@@ -88,7 +93,7 @@ absl::Status LowerToLlvmDialect(mlir::ModuleOp module) {
   // The conversions above meet through casts that cancel out once everything is LLVM.
   pm.addPass(mlir::createReconcileUnrealizedCastsPass());
 
-  KILN_RETURN_IF_ERROR(Run(pm, module, "lowering to LLVM"));
+  KILN_RETURN_IF_ERROR(Run(pm, module, "lowering to LLVM", options));
   // The conversions are partial: an op they do not know survives them. Name the first one.
   mlir::Operation* leftover = nullptr;
   module.walk([&](mlir::Operation* op) {

@@ -10,16 +10,21 @@ class ModuleOp;
 
 namespace kiln {
 
+struct PipelineOptions {
+  // Prints the IR after every pass to stderr (kilnc compile --print-ir-after-all).
+  bool print_ir_after_all = false;
+};
+
 // Lowers a module of func, arith, math, scf, cf and memref ops (already bufferized) to the LLVM
 // dialect, in place. Memref arguments become bare pointers to their elements, so a function over
 // `memref<16xf32>` is called from C as `void f(float*)`. Returns InvalidArgument with the MLIR
 // diagnostics when a pass fails.
-absl::Status LowerToLlvmDialect(mlir::ModuleOp module);
+absl::Status LowerToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& options = {});
 
 // Compiles a module of linalg/tensor/arith/math ops on tensors (what LowerGraph emits) to the LLVM
 // dialect: fuses elementwise producers into consumers, bufferizes (results written straight into the
 // destination arguments), lowers to loops, then LowerToLlvmDialect.
-absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module);
+absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& options = {});
 
 }  // namespace kiln
 

@@ -679,6 +679,29 @@ absl::Status ErrnoError(int error, const std::string& message) {
   return absl::ErrnoToStatus(error, message);
 }
 
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, StrCat("cannot read graph file '", path, "'"));
+  std::string data;
+  char buffer[1 << 16];
+  while (true) {
+    const ssize_t got = read(fd, buffer, sizeof(buffer));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      close(fd);
+      return ErrnoError(error, StrCat("cannot read graph file '", path, "'"));
+    }
+    if (got == 0) break;
+    data.append(buffer, static_cast<size_t>(got));
+  }
+  close(fd);
+  return data;
+}
+
+}  // namespace
+
 // Writes `data` to `path` through a temporary file in the same directory: write, fsync, rename,
 // then fsync the directory so the rename itself is durable.
 absl::Status WriteFileAtomically(const std::string& path, const std::string& data) {
@@ -695,14 +718,14 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& dat
     if (fd < 0 && errno != EEXIST) break;
   }
   if (fd < 0) {
-    return ErrnoError(errno, StrCat("cannot save graph to '", path,
+    return ErrnoError(errno, StrCat("cannot write '", path,
                                     "': cannot create a temporary file in '", dir, "'"));
   }
   auto fail = [&](const char* what) {
     const int error = errno;
     if (fd >= 0) close(fd);
     unlink(temp.c_str());
-    return ErrnoError(error, StrCat("cannot save graph to '", path, "': ", what));
+    return ErrnoError(error, StrCat("cannot write '", path, "': ", what));
   };
   const char* p = data.data();
   size_t left = data.size();
@@ -727,28 +750,6 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& dat
   }
   return absl::OkStatus();
 }
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, StrCat("cannot read graph file '", path, "'"));
-  std::string data;
-  char buffer[1 << 16];
-  while (true) {
-    const ssize_t got = read(fd, buffer, sizeof(buffer));
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      const int error = errno;
-      close(fd);
-      return ErrnoError(error, StrCat("cannot read graph file '", path, "'"));
-    }
-    if (got == 0) break;
-    data.append(buffer, static_cast<size_t>(got));
-  }
-  close(fd);
-  return data;
-}
-
-}  // namespace
 
 absl::Status SaveGraph(const Graph& graph, const std::string& path) {
   absl::StatusOr<std::string> data = SerializeGraph(graph, IsTextGraphPath(path));

@@ -50,6 +50,10 @@ bool IsTextGraphPath(std::string_view path);
 // so readers see the old file or the new one, never a partial one.
 absl::Status SaveGraph(const Graph& graph, const std::string& path);
 
+// Writes `data` to `path` through a temporary file in the same directory (write, fsync, rename, fsync
+// the directory): readers see the old file or the new one, never a part.
+absl::Status WriteFileAtomically(const std::string& path, const std::string& data);
+
 // Reads and rebuilds a graph saved by SaveGraph (text format when the path ends in ".pbtxt").
 absl::StatusOr<std::unique_ptr<Graph>> LoadGraph(const std::string& path);
 

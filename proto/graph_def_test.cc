@@ -808,12 +808,12 @@ TEST_CASE("SaveGraph and LoadGraph use binary or text by extension and write ato
   // A save that cannot happen reports why and leaves nothing behind.
   REQUIRE_THAT(
       SaveGraph(m.g, dir + "/missing/model.kiln"),
-      StatusIs(StatusCode::kNotFound, "cannot save graph to '" + dir + "/missing/model.kiln'"));
+      StatusIs(StatusCode::kNotFound, "cannot write '" + dir + "/missing/model.kiln'"));
   REQUIRE(mkdir((dir + "/sub").c_str(), 0755) == 0);
   const absl::Status over_dir = SaveGraph(m.g, dir + "/sub");
   REQUIRE_FALSE(over_dir.ok());
   REQUIRE_THAT(over_dir,
-               StatusIs(over_dir.code(), "cannot save graph to '" + dir + "/sub': rename failed"));
+               StatusIs(over_dir.code(), "cannot write '" + dir + "/sub': rename failed"));
   REQUIRE(ListDir(dir) == std::set<std::string>{"model.kiln", "model.pbtxt", "sub"});
 }
 

@@ -1,12 +1,16 @@
 // kilnc: Kiln's command-line driver for graph files (proto/graph.proto).
 //
-//   kilnc inspect [--no-nodes] GRAPH        node table, op counts, parameters, FLOP estimate
-//   kilnc dot [--rankdir=TB|LR] GRAPH       Graphviz source on stdout (`kilnc dot g.kiln | dot
-//   -Tsvg`) kilnc convert IN OUT                    rewrites a graph file (binary, or text for
-//   *.pbtxt)
+//   kilnc inspect [--no-nodes] GRAPH     node table, op counts, parameters, FLOP estimate
+//   kilnc dot [--rankdir=TB|LR] GRAPH    Graphviz source on stdout (`kilnc dot g.kiln | dot -Tsvg`)
+//   kilnc convert IN OUT                 rewrites a graph file (binary, or text for *.pbtxt)
+//   kilnc compile GRAPH --out DIR [--name N] [--cpu C] [--triple T] [--emit obj,header,mlir,llvm,asm]
+//                 [--print-ir-after-all]   object file + C++ header (codegen/cpu_compiler.h)
 //
-// Exit codes: 0 success, 1 a graph file could not be read, parsed, rebuilt or written, 2 bad usage.
+// Exit codes: 0 success, 1 a graph file could not be read, parsed, rebuilt, compiled or written,
+// 2 bad usage.
 #include <algorithm>
+#include <cctype>
+#include <set>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -17,8 +21,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "graph/graph.h"
 #include "graph/op_registry.h"
+#include "codegen/cpu_compiler.h"
 #include "proto/graph_def.h"
 #include "tools/flops.h"
 
@@ -38,6 +44,12 @@ constexpr char kUsageText[] =
     "  dot [--rankdir=TB|LR] GRAPH    print the graph as Graphviz source\n"
     "  convert IN OUT                 rewrite a graph file (text format when the name ends in "
     ".pbtxt)\n"
+    "  compile GRAPH --out DIR        compile to DIR/NAME.o and DIR/NAME.h, flags:\n"
+    "      --name N                   symbol/class base name (default: the file's stem)\n"
+    "      --cpu C                    LLVM CPU (default x86-64-v3; 'native' for this machine)\n"
+    "      --triple T                 LLVM target triple (default x86_64-unknown-linux-gnu)\n"
+    "      --emit LIST                any of obj,header,mlir,llvm,asm (default obj,header)\n"
+    "      --print-ir-after-all       print the MLIR after every pass to stderr\n"
     "  help                           print this message\n"
     "\n"
     "Graph files are binary kiln.proto.GraphDef, or text format when the name ends in .pbtxt.\n"
@@ -86,7 +98,8 @@ struct Args {
 std::string ParseArgs(const std::vector<std::string>& args,
                       const std::map<std::string, bool>& allowed, Args* out) {
   bool flags_done = false;
-  for (const std::string& arg : args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
     if (flags_done || arg.size() < 2 || arg[0] != '-') {
       out->positional.push_back(arg);
       continue;
@@ -99,10 +112,13 @@ std::string ParseArgs(const std::vector<std::string>& args,
     const std::string name = arg.substr(0, eq);
     auto it = allowed.find(name);
     if (it == allowed.end()) return absl::StrCat("unknown flag '", name, "'");
-    if (it->second != (eq != std::string::npos)) {
-      return it->second ? absl::StrCat("flag '", name, "' needs a value (", name, "=...)")
-                        : absl::StrCat("flag '", name, "' takes no value");
+    if (it->second && eq == std::string::npos) {
+      // "--flag VALUE" as well as "--flag=VALUE".
+      if (i + 1 == args.size()) return absl::StrCat("flag '", name, "' needs a value (", name, "=...)");
+      out->flags[name] = args[++i];
+      continue;
     }
+    if (!it->second && eq != std::string::npos) return absl::StrCat("flag '", name, "' takes no value");
     out->flags[name] = eq == std::string::npos ? "" : arg.substr(eq + 1);
   }
   return "";
@@ -253,6 +269,64 @@ int Convert(const std::string& in, const std::string& out) {
   return kOk;
 }
 
+// The file's stem as a C identifier: "models/mlp-train.pb" → "mlp_train".
+std::string DefaultName(const std::string& path) {
+  std::string stem = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+  stem = stem.substr(0, stem.find('.'));
+  std::string name;
+  for (char c : stem) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) name = "model_" + name;
+  return name;
+}
+
+int Compile(const std::string& path, Args& args) {
+  int code = kOk;
+  std::unique_ptr<Graph> graph = Load(path, &code);
+  if (!graph) return code;
+  CompileOptions options;
+  options.name = args.flags.count("--name") ? args.flags["--name"] : DefaultName(path);
+  if (args.flags.count("--cpu")) options.target.cpu = args.flags["--cpu"];
+  if (args.flags.count("--triple")) options.target.triple = args.flags["--triple"];
+  options.print_ir_after_all = args.flags.count("--print-ir-after-all") > 0;
+  options.source = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+  std::set<std::string> emit = {"obj", "header"};
+  if (args.flags.count("--emit")) {
+    emit.clear();
+    for (absl::string_view e : absl::StrSplit(args.flags["--emit"], ',')) {
+      if (e != "obj" && e != "header" && e != "mlir" && e != "llvm" && e != "asm") {
+        return Usage(absl::StrCat("compile: --emit: unknown kind '", e, "' (obj, header, mlir, llvm, asm)"));
+      }
+      emit.insert(std::string(e));
+    }
+  }
+  options.emit_ir = emit.count("mlir") || emit.count("llvm") || emit.count("asm");
+  absl::StatusOr<CompiledGraph> compiled = CompileGraph(*graph, options);
+  if (!compiled.ok()) {
+    std::cerr << "kilnc: cannot compile '" << path << "': " << compiled.status().message() << "\n";
+    return kBadFile;
+  }
+  const std::string base = args.flags["--out"] + "/" + options.name;
+  const std::vector<std::pair<std::string, const std::string*>> files = {
+      {"obj", &compiled->object}, {"header", &compiled->header}, {"mlir", &compiled->mlir},
+      {"llvm", &compiled->llvm_ir}, {"asm", &compiled->assembly}};
+  const std::map<std::string, std::string> extension = {
+      {"obj", ".o"}, {"header", ".h"}, {"mlir", ".mlir"}, {"llvm", ".ll"}, {"asm", ".s"}};
+  std::vector<std::string> written;
+  for (const auto& [kind, data] : files) {
+    if (!emit.count(kind)) continue;
+    const std::string file = base + extension.at(kind);
+    if (absl::Status s = WriteFileAtomically(file, *data); !s.ok()) {
+      std::cerr << "kilnc: " << s.message() << "\n";
+      return kBadFile;
+    }
+    written.push_back(file);
+  }
+  std::printf("kilnc: wrote %s (%s step; lower %.2f s, passes %.2f s, codegen %.2f s)\n",
+              absl::StrJoin(written, ", ").c_str(), compiled->training ? "training" : "inference",
+              compiled->seconds_lower, compiled->seconds_passes, compiled->seconds_codegen);
+  return kOk;
+}
+
 int Main(int argc, char** argv) {
   if (argc < 2) return Usage("no command given");
   const std::string command = argv[1];
@@ -285,6 +359,16 @@ int Main(int argc, char** argv) {
       error = "convert takes an input and an output file";
     if (!error.empty()) return Usage(absl::StrCat("convert: ", error));
     return Convert(args.positional[0], args.positional[1]);
+  }
+  if (command == "compile") {
+    error = ParseArgs(rest,
+                      {{"--out", true}, {"--name", true}, {"--cpu", true}, {"--triple", true},
+                       {"--emit", true}, {"--print-ir-after-all", false}},
+                      &args);
+    if (error.empty() && args.positional.size() != 1) error = "compile takes one graph file";
+    if (error.empty() && !args.flags.count("--out")) error = "--out DIR is required";
+    if (!error.empty()) return Usage(absl::StrCat("compile: ", error));
+    return Compile(args.positional[0], args);
   }
   if (!command.empty() && command[0] == '-')
     return Usage(absl::StrCat("unknown flag '", command, "'"));

@@ -46,7 +46,7 @@ run 2 inspect
 has err "inspect takes one graph file"
 run 2 inspect "$mlp" "$tiny"
 has err "inspect takes one graph file"
-run 2 dot --rankdir "$mlp"
+run 2 dot "$mlp" --rankdir
 has err "flag '--rankdir' needs a value"
 run 2 dot --rankdir=XY "$mlp"
 has err "--rankdir must be TB or LR"
@@ -68,7 +68,7 @@ printf 'version: 1\nnodes { name: "r" op: "Relu" inputs: "nope"\n' >"$tmp/trunca
 run 1 inspect "$tmp/truncated.pbtxt"
 has err "malformed text graph file: line 3"
 run 1 convert "$mlp" "$tmp/no/such/dir/out.kiln"
-has err "cannot save graph to '$tmp/no/such/dir/out.kiln'"
+has err "cannot write '$tmp/no/such/dir/out.kiln'"
 
 # ---- inspect
 run 0 inspect "$mlp"

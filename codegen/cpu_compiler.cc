@@ -1,0 +1,210 @@
+#include "codegen/cpu_compiler.h"
+
+#include <cctype>
+#include <chrono>
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "graph/status_macros.h"
+#include "llvm/Support/raw_ostream.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "passes/dialects.h"
+#include "passes/graph_lowering.h"
+#include "passes/pipeline.h"
+
+namespace kiln {
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+bool IsIdentifier(const std::string& s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  }
+  return true;
+}
+
+// "dense/kernel" → "dense_kernel"; made unique among `taken`.
+std::string Identifier(const std::string& name, std::set<std::string>& taken) {
+  std::string id;
+  for (char c : name) id += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  if (id.empty() || std::isdigit(static_cast<unsigned char>(id[0]))) id = "t_" + id;
+  std::string unique = id;
+  for (int n = 2; taken.count(unique); ++n) unique = absl::StrCat(id, "_", n);
+  taken.insert(unique);
+  return unique;
+}
+
+std::string CamelCase(const std::string& snake) {
+  std::string out;
+  bool up = true;
+  for (char c : snake) {
+    if (c == '_') {
+      up = true;
+    } else {
+      out += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+      up = false;
+    }
+  }
+  return out;
+}
+
+const char* CType(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return "float";
+    case DType::kF64: return "double";
+    case DType::kF16:
+    case DType::kBF16: return "uint16_t";
+    case DType::kI8: return "int8_t";
+    case DType::kI32: return "int32_t";
+    case DType::kI64: return "int64_t";
+    case DType::kBool: return "bool";
+  }
+  return "void";
+}
+
+std::string Print(mlir::ModuleOp module) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  module.print(os);
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<CompiledGraph> CompileGraph(const Graph& graph, const CompileOptions& options) {
+  KILN_RETURN_IF_ERROR(graph.status());
+  if (!IsIdentifier(options.name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("name '", options.name, "' is not a C identifier (letters, digits, _)"));
+  }
+  if (graph.outputs().empty()) {
+    return absl::InvalidArgumentError("the graph has no named outputs to compile (Graph::AddOutput)");
+  }
+  CompiledGraph compiled;
+  compiled.training = !graph.training().updates.empty();
+  std::vector<Tensor> outputs;
+  for (const auto& [name, ref] : graph.outputs()) outputs.push_back(Tensor(const_cast<Graph*>(&graph), ref));
+
+  auto start = std::chrono::steady_clock::now();
+  mlir::DialectRegistry registry;
+  RegisterDialects(registry);
+  mlir::MLIRContext context(registry);
+  const std::string run = absl::StrCat("kiln_", options.name, "_run");
+  const std::string init = absl::StrCat("kiln_", options.name, "_init");
+  LoweredSignature sig;
+  KILN_ASSIGN_OR_RETURN(mlir::OwningOpRef<mlir::ModuleOp> module,
+                        LowerGraph(graph, outputs, run, context, &sig, compiled.training));
+  KILN_RETURN_IF_ERROR(AddVariableInitializer(graph, sig, init, *module));
+  if (options.emit_ir) compiled.mlir = Print(*module);
+  compiled.seconds_lower = SecondsSince(start);
+
+  start = std::chrono::steady_clock::now();
+  PipelineOptions pipeline;
+  pipeline.print_ir_after_all = options.print_ir_after_all;
+  KILN_RETURN_IF_ERROR(CompileTensorsToLlvmDialect(*module, pipeline));
+  compiled.seconds_passes = SecondsSince(start);
+
+  start = std::chrono::steady_clock::now();
+  KILN_ASSIGN_OR_RETURN(compiled.object, EmitObject(*module, options.target));
+  if (options.emit_ir) {
+    KILN_ASSIGN_OR_RETURN(compiled.llvm_ir, EmitCode(*module, options.target, CodeKind::kLlvmIr));
+    KILN_ASSIGN_OR_RETURN(compiled.assembly, EmitCode(*module, options.target, CodeKind::kAssembly));
+  }
+  compiled.seconds_codegen = SecondsSince(start);
+
+  std::set<std::string> taken;
+  for (int id : sig.placeholders) {
+    const Node& n = graph.node(id);
+    compiled.arguments.push_back({n.name, Identifier(n.name, taken), n.outputs[0], CompiledArgument::kInput});
+  }
+  for (int id : sig.variables) {
+    const Node& n = graph.node(id);
+    compiled.arguments.push_back({n.name, Identifier(n.name, taken), n.outputs[0], CompiledArgument::kVariable});
+  }
+  for (const auto& [name, ref] : graph.outputs()) {
+    compiled.arguments.push_back({name, Identifier(name, taken), graph.type(ref), CompiledArgument::kOutput});
+  }
+  compiled.header = GenerateHeader(compiled, options);
+  return compiled;
+}
+
+std::string GenerateHeader(const CompiledGraph& compiled, const CompileOptions& options) {
+  const std::string cls = CamelCase(options.name);
+  std::string guard = "KILN_GENERATED_";
+  for (char c : options.name) guard += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  guard += "_H_";
+
+  std::vector<std::string> run_params, init_params, run_args, init_args;
+  int64_t bytes = 0;
+  for (const CompiledArgument& a : compiled.arguments) {
+    const bool is_const = a.kind == CompiledArgument::kInput;
+    run_params.push_back(absl::StrCat(is_const ? "const " : "", CType(a.type.dtype), "* ", a.identifier));
+    run_args.push_back(a.identifier + "_");
+    if (a.kind == CompiledArgument::kVariable) {
+      init_params.push_back(absl::StrCat(CType(a.type.dtype), "* ", a.identifier));
+      init_args.push_back(a.identifier + "_");
+    }
+    bytes += a.type.shape.NumElements() * DTypeSize(a.type.dtype);
+  }
+
+  std::string h = absl::StrCat(
+      "// Generated by kilnc", options.source.empty() ? "" : " from " + options.source,
+      ". Do not edit.\n//\n",
+      compiled.training
+          ? "// A training step: each Run() computes the outputs and updates the variables in place.\n"
+          : "// An inference graph: each Run() computes the outputs from the inputs and variables.\n",
+      "// Needs only the object file kilnc wrote beside this header, libc and libm.\n",
+      "#ifndef ", guard, "\n#define ", guard, "\n\n#include <cstddef>\n#include <cstdint>\n\n",
+      "extern \"C\" {\n// Sets every variable to its initial value.\nvoid kiln_", options.name, "_init(",
+      absl::StrJoin(init_params, ", "), ");\n",
+      "// One call of the compiled graph. Arrays are dense and row-major.\nvoid kiln_", options.name,
+      "_run(", absl::StrJoin(run_params, ", "), ");\n}\n\nnamespace kiln_generated {\n\n");
+  absl::StrAppend(&h, "// Owns every input, variable and output array (", bytes,
+                  " bytes): allocate it on the heap,\n// e.g. std::make_unique<", cls,
+                  ">(). Not thread-safe: use one instance per thread.\nclass ", cls, " {\n public:\n");
+  for (const CompiledArgument& a : compiled.arguments) {
+    const char* kind = a.kind == CompiledArgument::kInput      ? "input"
+                       : a.kind == CompiledArgument::kVariable ? "variable"
+                                                               : "output";
+    std::string camel = CamelCase(a.identifier);
+    absl::StrAppend(&h, "  // ", kind, " '", a.name, "': ", a.type.ToString(), "\n");
+    if (a.type.shape.rank() > 0) {
+      absl::StrAppend(&h, "  static constexpr int64_t k", camel, "Shape[", a.type.shape.rank(), "] = {",
+                      absl::StrJoin(a.type.shape.dims(), ", "), "};\n");
+    }
+    absl::StrAppend(&h, "  static constexpr std::size_t k", camel, "Size = ", a.type.shape.NumElements(),
+                    ";\n");
+  }
+  absl::StrAppend(&h, "  static constexpr std::size_t kBytes = ", bytes, ";\n\n", "  ", cls,
+                  "() { Reset(); }\n  ", cls, "(const ", cls, "&) = delete;\n  ", cls, "& operator=(const ",
+                  cls, "&) = delete;\n\n",
+                  "  // Sets every variable to its initial value.\n  void Reset() { kiln_", options.name,
+                  "_init(", absl::StrJoin(init_args, ", "), "); }\n",
+                  "  // One call of the compiled graph.\n  void Run() { kiln_", options.name, "_run(",
+                  absl::StrJoin(run_args, ", "), "); }\n\n");
+  for (const CompiledArgument& a : compiled.arguments) {
+    const char* type = CType(a.type.dtype);
+    if (a.kind == CompiledArgument::kOutput) {
+      absl::StrAppend(&h, "  const ", type, "* ", a.identifier, "() const { return ", a.identifier, "_; }\n");
+    } else {
+      absl::StrAppend(&h, "  ", type, "* ", a.identifier, "() { return ", a.identifier, "_; }\n");
+      absl::StrAppend(&h, "  const ", type, "* ", a.identifier, "() const { return ", a.identifier, "_; }\n");
+    }
+  }
+  absl::StrAppend(&h, "\n private:\n");
+  for (const CompiledArgument& a : compiled.arguments) {
+    absl::StrAppend(&h, "  alignas(64) ", CType(a.type.dtype), " ", a.identifier, "_[",
+                    std::max<int64_t>(1, a.type.shape.NumElements()), "];\n");
+  }
+  absl::StrAppend(&h, "};\n\n}  // namespace kiln_generated\n\n#endif  // ", guard, "\n");
+  return h;
+}
+
+}  // namespace kiln

@@ -1,0 +1,61 @@
+// The CPU compiler: a Kiln graph → an object file with two C functions, and the C++ header that
+// declares them with typed, named accessors.
+//
+//   kiln_<name>_init(variables...)   sets every variable to its initial value
+//   kiln_<name>_run(inputs..., variables..., outputs...)
+//       computes the graph's named outputs; for a training graph (TrainStep) it also updates the
+//       variables in place, so one call is one whole step
+//
+// Every argument is a pointer to a dense row-major array of its static shape (scalars are arrays of
+// one). The header and the object need nothing from Kiln at run time: only libc and libm.
+#ifndef KILN_CODEGEN_CPU_COMPILER_H_
+#define KILN_CODEGEN_CPU_COMPILER_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "codegen/object_emitter.h"
+#include "graph/graph.h"
+
+namespace kiln {
+
+struct CompileOptions {
+  // Base of the symbol names and the header's class (snake_case: "mlp_train" → class MlpTrain).
+  std::string name = "model";
+  CpuTarget target;
+  // Also return the IR at each stage: tensor-level MLIR, LLVM IR and assembly.
+  bool emit_ir = false;
+  // Print the MLIR after every pass to stderr (kilnc --print-ir-after-all).
+  bool print_ir_after_all = false;
+  // Where the graph came from, for the header's comment.
+  std::string source;
+};
+
+// One argument of the generated functions.
+struct CompiledArgument {
+  std::string name;        // graph name ("dense/kernel")
+  std::string identifier;  // C identifier ("dense_kernel")
+  TensorType type;
+  enum Kind { kInput, kVariable, kOutput } kind;
+};
+
+struct CompiledGraph {
+  std::string object;  // ELF relocatable object
+  std::string header;  // C++ header
+  std::vector<CompiledArgument> arguments;
+  bool training = false;
+  std::string mlir, llvm_ir, assembly;  // with emit_ir
+  double seconds_lower = 0, seconds_passes = 0, seconds_codegen = 0;
+};
+
+// Compiles the graph's named outputs (and its training updates, if it has any). InvalidArgument for a
+// bad name or a graph without outputs; Unimplemented naming the op for an op without a lowering.
+absl::StatusOr<CompiledGraph> CompileGraph(const Graph& graph, const CompileOptions& options);
+
+// The header for `compiled` (exposed for golden tests).
+std::string GenerateHeader(const CompiledGraph& compiled, const CompileOptions& options);
+
+}  // namespace kiln
+
+#endif  // KILN_CODEGEN_CPU_COMPILER_H_

@@ -1,0 +1,37 @@
+#!/bin/bash
+# kilnc compile: outputs, and clear errors with non-zero exits for bad use.
+set -uo pipefail
+kilnc=$1 graph=$2
+dir="${TEST_TMPDIR:-$(mktemp -d)}"
+failures=0
+expect() {  # expect CODE MESSAGE -- ARGS...
+  local code=$1 message=$2
+  shift 3
+  "$kilnc" "$@" >"$dir/out" 2>"$dir/err"
+  local got=$?
+  if [[ $got -ne $code ]] || ! grep -qF -- "$message" "$dir/err" "$dir/out"; then
+    echo "FAIL: kilnc $* -> exit $got (want $code), output:"; cat "$dir/out" "$dir/err"
+    failures=$((failures + 1))
+  fi
+}
+expect 0 "kilnc: wrote" -- compile "$graph" --out "$dir" --name tiny --emit obj,header,mlir,llvm,asm
+for f in tiny.o tiny.h tiny.mlir tiny.ll tiny.s; do
+  [[ -s "$dir/$f" ]] || { echo "FAIL: $f missing"; failures=$((failures + 1)); }
+done
+grep -q "linalg.generic" "$dir/tiny.mlir" || { echo "FAIL: tiny.mlir is not tensor-level MLIR"; failures=$((failures + 1)); }
+grep -q "define void @kiln_tiny_run" "$dir/tiny.ll" || { echo "FAIL: tiny.ll lacks kiln_tiny_run"; failures=$((failures + 1)); }
+expect 0 "// -----// IR Dump After" -- compile "$graph" --out "$dir" --print-ir-after-all
+expect 2 "--out DIR is required" -- compile "$graph"
+expect 2 "compile takes one graph file" -- compile --out "$dir"
+expect 2 "unknown flag '--frobnicate'" -- compile "$graph" --out "$dir" --frobnicate
+expect 2 "--emit: unknown kind 'exe'" -- compile "$graph" --out "$dir" --emit obj,exe
+expect 2 "flag '--name' needs a value" -- compile "$graph" --out "$dir" --name
+expect 1 "not a C identifier" -- compile "$graph" --out "$dir" --name 9lives
+expect 1 "unknown CPU 'pentium9000'" -- compile "$graph" --out "$dir" --cpu pentium9000
+expect 1 "unknown target triple 'pdp11" -- compile "$graph" --out "$dir" --triple pdp11-unknown-none
+expect 1 "No such file" -- compile "$dir/missing.pb" --out "$dir"
+echo "not a graph" > "$dir/bad.pb"
+expect 1 "bad.pb" -- compile "$dir/bad.pb" --out "$dir"
+expect 1 "cannot write" -- compile "$graph" --out "$dir/no/such/dir"
+if [[ $failures -ne 0 ]]; then echo "$failures failures"; exit 1; fi
+echo "kilnc compile: all checks passed"
