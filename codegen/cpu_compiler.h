@@ -1,13 +1,14 @@
 // The CPU compiler: a Kiln graph → an object file with two C functions, and the C++ header that
 // declares them with typed, named accessors.
 //
-//   kiln_<name>_init(variables...)   sets every variable to its initial value
-//   kiln_<name>_run(inputs..., variables..., outputs...)
+//   kiln_<name>_init(variables..., arena)   sets every variable to its initial value
+//   kiln_<name>_run(inputs..., variables..., outputs..., arena)
 //       computes the graph's named outputs; for a training graph (TrainStep) it also updates the
 //       variables in place, so one call is one whole step
 //
 // Every argument is a pointer to a dense row-major array of its static shape (scalars are arrays of
-// one). The header and the object need nothing from Kiln at run time: only libc and libm.
+// one); `arena` is scratch memory of arena_bytes (64-byte aligned) for all temporaries, so the code
+// never allocates. The header and the object need nothing from Kiln at run time: only libc and libm.
 #ifndef KILN_CODEGEN_CPU_COMPILER_H_
 #define KILN_CODEGEN_CPU_COMPILER_H_
 
@@ -45,6 +46,7 @@ struct CompiledGraph {
   std::string header;  // C++ header
   std::vector<CompiledArgument> arguments;
   bool training = false;
+  int64_t arena_bytes = 0;
   std::string mlir, llvm_ir, assembly;  // with emit_ir
   double seconds_lower = 0, seconds_passes = 0, seconds_codegen = 0;
 };

@@ -58,6 +58,7 @@ struct JitGraph::Impl {
   std::unique_ptr<mlir::ExecutionEngine> engine;
   LoweredSignature signature;
   std::map<int, std::vector<char>> variables;  // by node id
+  std::vector<char> arena;                     // the temporaries (kiln-plan-memory)
 };
 
 JitGraph::JitGraph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -80,6 +81,7 @@ absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
   KILN_ASSIGN_OR_RETURN(mlir::OwningOpRef<mlir::ModuleOp> module,
                         LowerGraph(graph, outputs, "graph", impl->context, &impl->signature, apply_updates));
   KILN_RETURN_IF_ERROR(CompileTensorsToLlvmDialect(*module));
+  impl->arena.resize(std::max<int64_t>(1, ArenaBytes(*module, "graph")));
   auto engine = mlir::ExecutionEngine::create(*module);
   if (!engine) return absl::InternalError("JIT failed: " + llvm::toString(engine.takeError()));
   impl->engine = std::move(*engine);
@@ -105,6 +107,7 @@ absl::StatusOr<std::vector<Literal>> JitGraph::Run(const Feeds& feeds) {
   for (auto& b : inputs) pointers.push_back(b.data());
   for (int id : sig.variables) pointers.push_back(impl_->variables.at(id).data());
   for (auto& b : outputs) pointers.push_back(b.data());
+  pointers.push_back(impl_->arena.data());
   std::vector<void*> args;
   for (void*& p : pointers) args.push_back(&p);
   if (llvm::Error e = impl_->engine->invokePacked("graph", args)) {

@@ -15,7 +15,6 @@
 #include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
-#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/Passes.h"
@@ -23,7 +22,9 @@
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/SymbolTable.h"
 #include "mlir/Pass/PassManager.h"
+#include "passes/passes.h"
 #include "mlir/Transforms/Passes.h"
 
 namespace kiln {
@@ -63,8 +64,9 @@ absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module, const PipelineOp
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion = mlir::bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(mlir::bufferization::createOneShotBufferizePass(bufferize));
-  // Temporaries get freed (the static memory plan will replace these allocations).
-  mlir::bufferization::buildBufferDeallocationPipeline(pm);
+  // Every temporary goes into one arena whose size is known now; buffers with disjoint lifetimes
+  // share memory, and the compiled code never allocates.
+  pm.addNestedPass<mlir::func::FuncOp>(createPlanMemoryPass());
   pm.addPass(mlir::createConvertLinalgToLoopsPass());
   pm.addPass(mlir::createLowerAffinePass());
   pm.addPass(mlir::createCanonicalizerPass());
@@ -112,6 +114,13 @@ absl::Status LowerToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& op
                                                    "' at ", where, " has no LLVM lowering"));
   }
   return absl::OkStatus();
+}
+
+int64_t ArenaBytes(mlir::ModuleOp module, const std::string& function) {
+  mlir::Operation* f = mlir::SymbolTable::lookupSymbolIn(module, function);
+  if (f == nullptr) return 0;
+  auto bytes = f->getAttrOfType<mlir::IntegerAttr>("kiln.arena_bytes");
+  return bytes ? bytes.getInt() : 0;
 }
 
 }  // namespace kiln

@@ -2,6 +2,9 @@
 #ifndef KILN_PASSES_PIPELINE_H_
 #define KILN_PASSES_PIPELINE_H_
 
+#include <cstdint>
+#include <string>
+
 #include "absl/status/status.h"
 
 namespace mlir {
@@ -23,8 +26,13 @@ absl::Status LowerToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& op
 
 // Compiles a module of linalg/tensor/arith/math ops on tensors (what LowerGraph emits) to the LLVM
 // dialect: fuses elementwise producers into consumers, bufferizes (results written straight into the
-// destination arguments), lowers to loops, then LowerToLlvmDialect.
+// destination arguments), plans all temporaries into one arena (kiln-plan-memory: every function gets
+// a last argument, its arena, of the size in its `kiln.arena_bytes` attribute), lowers to loops, then
+// LowerToLlvmDialect.
 absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& options = {});
+
+// The arena size kiln-plan-memory chose for `function` (0 if it has no plan).
+int64_t ArenaBytes(mlir::ModuleOp module, const std::string& function);
 
 }  // namespace kiln
 

@@ -10,9 +10,10 @@
 
 extern "C" {
 // Sets every variable to its initial value.
-void kiln_tiny_model_init(float* layer_w);
-// One call of the compiled graph. Arrays are dense and row-major.
-void kiln_tiny_model_run(const float* x, const int32_t* token_ids, float* layer_w, float* y, int32_t* id_sum);
+void kiln_tiny_model_init(float* layer_w, uint8_t* arena);
+// One call of the compiled graph. Arrays are dense and row-major; `arena` is scratch memory
+// of at least the class's kArenaBytes, 64-byte aligned.
+void kiln_tiny_model_run(const float* x, const int32_t* token_ids, float* layer_w, float* y, int32_t* id_sum, uint8_t* arena);
 }
 
 namespace kiln_generated {
@@ -35,6 +36,8 @@ class TinyModel {
   static constexpr std::size_t kYSize = 8;
   // output 'id_sum': i32[]
   static constexpr std::size_t kIdSumSize = 1;
+  // scratch memory for temporaries (the static memory plan)
+  static constexpr std::size_t kArenaBytes = 0;
   static constexpr std::size_t kBytes = 116;
 
   TinyModel() { Reset(); }
@@ -42,9 +45,9 @@ class TinyModel {
   TinyModel& operator=(const TinyModel&) = delete;
 
   // Sets every variable to its initial value.
-  void Reset() { kiln_tiny_model_init(layer_w_); }
+  void Reset() { kiln_tiny_model_init(layer_w_, arena_); }
   // One call of the compiled graph.
-  void Run() { kiln_tiny_model_run(x_, token_ids_, layer_w_, y_, id_sum_); }
+  void Run() { kiln_tiny_model_run(x_, token_ids_, layer_w_, y_, id_sum_, arena_); }
 
   float* x() { return x_; }
   const float* x() const { return x_; }
@@ -61,6 +64,7 @@ class TinyModel {
   alignas(64) float layer_w_[12];
   alignas(64) float y_[8];
   alignas(64) int32_t id_sum_[1];
+  alignas(64) uint8_t arena_[1];
 };
 
 }  // namespace kiln_generated
