@@ -1,11 +1,23 @@
 // The lowering facet of an op: how it becomes code. Op definitions (graph/ops/*.cc) describe their
-// computation through this small interface; the compiler (passes/graph_lowering.cc) implements it with
+// computation through this small interface; the compiler (passes/node_lowering.cc) implements it with
 // upstream MLIR (linalg, tensor, arith, math), so the graph library itself never includes MLIR.
+//
+// Building blocks, from specific to general:
+//   Elementwise    per-element code over broadcast inputs
+//   Reduce, MatMul the common reductions
+//   Generic        a loop nest over the output plus reduction loops, its inputs read at affine
+//                  functions of the loops: windows (convolutions, pools), batched contractions,
+//                  ArgMax, ScatterAdd
+//   Constant, Fill, Reshape, Transpose, ExtractSlice, InsertSlice, Pad: data movement
+// Per-element code (ScalarBuilder) may also read loop positions (Index) and any tensor element at a
+// computed position (Extract): gathers, generated values (random numbers), pool gradients.
+// Composites (softmax = reduce max, exp, reduce sum, ...) are lowerings that call several blocks.
 #ifndef KILN_GRAPH_LOWERING_H_
 #define KILN_GRAPH_LOWERING_H_
 
 #include <cstdint>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -34,31 +46,76 @@ enum class ScalarOp {
   kAdd, kSub, kMul, kDiv, kPow, kMax, kMin, kAnd,
   // comparisons (bool results)
   kEqual, kLess, kGreater,
+  // binary, integers and indices only: remainder (the dividend's sign, like C++ %), bitwise xor,
+  // logical (unsigned) right shift. Integer Add/Sub/Mul wrap, so i64 code can do uint64 arithmetic.
+  kRem, kXor, kShiftRightLogical,
 };
 
-// Builds the per-element computation of an elementwise op. Values carry their element type; binary
-// operands must have the same one.
+// Builds per-element code (the body of an Elementwise or Generic block). Values carry their element
+// type; binary operands must have the same one. Besides the dtypes there are index values: loop
+// positions and tensor coordinates (64-bit signed); the integer ScalarOps, comparisons and Select
+// work on them.
 class ScalarBuilder {
  public:
   virtual ~ScalarBuilder() = default;
   virtual IrValue Apply(ScalarOp op, const std::vector<IrValue>& operands) = 0;
   // A constant of the same element type as `like`.
   virtual IrValue ConstantLike(double value, IrValue like) = 0;
+  // A constant of `dtype`.
+  virtual IrValue Constant(double value, DType dtype) = 0;
+  // An integer constant with all 64 bits (a double has 53): for bit-mixing code.
+  virtual IrValue IntConstant(int64_t value, DType dtype) = 0;
   virtual IrValue Select(IrValue cond, IrValue a, IrValue b) = 0;
+  // To another dtype; index values convert too (through i64).
   virtual IrValue Convert(IrValue x, DType to) = 0;
+
+  // The position of loop `loop` of the enclosing block: out's dims first, then Generic's reduction
+  // loops.
+  virtual IrValue Index(int loop) = 0;
+  virtual IrValue IndexConstant(int64_t value) = 0;
+  // A signed integer (any width; not bool) as an index.
+  virtual IrValue ToIndex(IrValue integer) = 0;
+  // The element of `tensor` (a LoweringContext value) at `index` (one index value per dim). The
+  // index must be in bounds: clamp computed indices first.
+  virtual IrValue Extract(IrValue tensor, const std::vector<IrValue>& index) = 0;
 
   IrValue Apply(ScalarOp op, IrValue x) { return Apply(op, std::vector<IrValue>{x}); }
   IrValue Apply(ScalarOp op, IrValue a, IrValue b) { return Apply(op, std::vector<IrValue>{a, b}); }
+  // min(max(x, lo), hi) of index values.
+  IrValue ClampIndex(IrValue x, int64_t lo, int64_t hi) {
+    return Apply(ScalarOp::kMin, Apply(ScalarOp::kMax, x, IndexConstant(lo)), IndexConstant(hi));
+  }
 };
 
-// Elements of the inputs (after broadcasting) → the output element.
+// The inputs' elements (broadcast, or read at their Generic indices) → the value for the output
+// element.
 using ScalarFn = std::function<IrValue(ScalarBuilder&, const std::vector<IrValue>&)>;
 
 enum class ReduceKind { kSum, kMax, kMin, kProd };
 
+// One coordinate of a Generic input, an affine function of the block's loops:
+// offset + sum of coefficient * loop.
+struct AffineIndex {
+  std::vector<std::pair<int, int64_t>> terms;  // (loop, coefficient)
+  int64_t offset = 0;
+
+  static AffineIndex Loop(int loop, int64_t coefficient = 1) { return {{{loop, coefficient}}, 0}; }
+  static AffineIndex Fixed(int64_t offset) { return {{}, offset}; }
+  // Loops first, first + 1, ..., first + count - 1.
+  static std::vector<AffineIndex> Loops(int first, int count);
+  AffineIndex operator+(const AffineIndex& other) const;
+  AffineIndex operator+(int64_t constant) const;
+};
+
+// A Generic input: a tensor and, per dimension, where the loops read it.
+struct GenericInput {
+  IrValue tensor;
+  std::vector<AffineIndex> index;
+};
+
 // What an op's lowering sees: its node, its inputs as tensors, and the structured building blocks.
-// Every block returns a tensor of the type it is given; errors are reported through the returned
-// Status of the LowerFn (Unimplemented for a case a target does not support).
+// Every block returns a new tensor value (tensors are immutable); errors are reported through the
+// returned Status of the LowerFn (Unimplemented for a case a target does not support).
 class LoweringContext {
  public:
   virtual ~LoweringContext() = default;
@@ -66,13 +123,39 @@ class LoweringContext {
   virtual IrValue input(int i) = 0;
   virtual const TensorType& input_type(int i) const = 0;
   virtual void SetOutput(int i, IrValue value) = 0;
+  // The type of any tensor value.
+  virtual TensorType TypeOf(IrValue x) const = 0;
 
-  // out[i...] = body(inputs broadcast (NumPy rules) to out's shape).
+  // out[i...] = body(inputs broadcast (NumPy rules) to out's shape). The body may also read
+  // Index(d) (d < out's rank) and Extract from any tensor: with no inputs this generates a tensor.
   virtual IrValue Elementwise(const std::vector<IrValue>& inputs, const TensorType& out,
                               const ScalarFn& body) = 0;
+  // A loop nest: loops [0, rank) run over out's dims, loops [rank, rank + reduction_extents.size())
+  // over `reduction_extents`, in order, the last fastest. Each input is read at its affine index
+  // (which must stay in bounds: Pad first; a coordinate that is exactly one loop must also span the
+  // whole dim). out[p] = `combine` of body(inputs' elements) over the reduction loops in order,
+  // starting from its identity (kMax/kMin propagate NaN); without reduction loops out[p] =
+  // body(...) and `combine` is unused. The body may read Index(loop) for any loop and Extract.
+  virtual IrValue Generic(const std::vector<GenericInput>& inputs,
+                          const std::vector<int64_t>& reduction_extents, ReduceKind combine,
+                          const TensorType& out, const ScalarFn& body) = 0;
   virtual IrValue Constant(const Literal& value) = 0;
+  // A tensor of `type` with every element `value`.
+  virtual IrValue Fill(double value, const TensorType& type) = 0;
   // Same elements in row-major order, another shape.
   virtual IrValue Reshape(IrValue x, const Shape& shape) = 0;
+  // Output dim i is x's dim perm[i].
+  virtual IrValue Transpose(IrValue x, const std::vector<int64_t>& perm) = 0;
+  // The box of x starting at `offsets` with extents `sizes`, taking every strides[d]-th element.
+  virtual IrValue ExtractSlice(IrValue x, const std::vector<int64_t>& offsets,
+                               const std::vector<int64_t>& sizes,
+                               const std::vector<int64_t>& strides) = 0;
+  // `dest` with `source` written into it starting at `offsets`, every strides[d]-th element.
+  virtual IrValue InsertSlice(IrValue source, IrValue dest, const std::vector<int64_t>& offsets,
+                              const std::vector<int64_t>& strides) = 0;
+  // x with low[d] elements of `value` before and high[d] after it in each dim (all >= 0).
+  virtual IrValue Pad(IrValue x, const std::vector<int64_t>& low, const std::vector<int64_t>& high,
+                      double value) = 0;
   // [m,k] x [k,n] (after optional transposes) → out.
   virtual IrValue MatMul(IrValue a, IrValue b, bool transpose_a, bool transpose_b,
                          const TensorType& out) = 0;
@@ -86,6 +169,10 @@ using LowerFn = std::function<absl::Status(LoweringContext&)>;
 
 // The lowering of an elementwise op: its inputs broadcast to its one output, `body` per element.
 LowerFn ElementwiseLowering(ScalarFn body);
+
+// Like Pad, but a negative amount crops that many elements instead.
+IrValue PadOrCrop(LoweringContext& c, IrValue x, const std::vector<int64_t>& low,
+                  const std::vector<int64_t>& high, double value);
 
 }  // namespace kiln
 

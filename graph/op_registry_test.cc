@@ -9,7 +9,8 @@
 namespace kiln {
 namespace {
 
-TEST_CASE("Every op has a doc, a shape rule, a kernel, and a gradient rule or a reason it has none") {
+TEST_CASE("Every op has a doc, a shape rule, a kernel, a lowering, and a gradient rule or a reason "
+          "it has none") {
   const auto all = OpRegistry::All();
   REQUIRE(all.size() > 50);
   for (const OpDef* def : all) {
@@ -17,6 +18,7 @@ TEST_CASE("Every op has a doc, a shape rule, a kernel, and a gradient rule or a 
     CHECK_FALSE(def->doc.empty());
     CHECK(static_cast<bool>(def->shape));
     CHECK(static_cast<bool>(def->kernel));
+    CHECK(static_cast<bool>(def->lower));
     // Exactly one of: a gradient rule, or an explicit "not differentiable" with its reason.
     CHECK(def->differentiable() != !def->not_differentiable.empty());
     for (const AttrSpec& a : def->attrs) {

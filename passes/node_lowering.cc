@@ -42,6 +42,24 @@ mlir::MemRefType MemRefTypeOf(const TensorType& t, mlir::MLIRContext* ctx) {
 
 namespace {
 
+DType DTypeOf(mlir::Type t) {
+  if (t.isF32()) return DType::kF32;
+  if (t.isF64()) return DType::kF64;
+  if (t.isF16()) return DType::kF16;
+  if (t.isBF16()) return DType::kBF16;
+  if (t.isInteger(8)) return DType::kI8;
+  if (t.isInteger(32)) return DType::kI32;
+  if (t.isInteger(1)) return DType::kBool;
+  return DType::kI64;
+}
+
+// An integer attribute of `type` (an integer of any width, or index) holding the low bits of value.
+mlir::IntegerAttr IntAttr(mlir::Type type, int64_t value) {
+  const unsigned bits = type.isIndex() ? 64 : type.getIntOrFloatBitWidth();
+  llvm::APInt bits64(64, static_cast<uint64_t>(value), /*isSigned=*/true);
+  return mlir::IntegerAttr::get(type, bits64.sextOrTrunc(bits));
+}
+
 mlir::Value V(IrValue v) { return mlir::Value::getFromOpaquePointer(v.impl()); }
 IrValue I(mlir::Value v) { return IrValue(v.getAsOpaquePointer()); }
 
@@ -52,6 +70,27 @@ class MlirScalarBuilder : public ScalarBuilder {
   using ScalarBuilder::Apply;
 
   IrValue ConstantLike(double value, IrValue like) override { return I(Const(value, V(like).getType())); }
+  IrValue Constant(double value, DType dtype) override {
+    return I(Const(value, ElementType(dtype, b_.getContext())));
+  }
+  IrValue IntConstant(int64_t value, DType dtype) override {
+    mlir::Type type = ElementType(dtype, b_.getContext());
+    return I(mlir::arith::ConstantOp::create(b_, loc_, type, IntAttr(type, value)));
+  }
+  IrValue Index(int loop) override { return I(mlir::linalg::IndexOp::create(b_, loc_, loop)); }
+  IrValue IndexConstant(int64_t value) override {
+    return I(mlir::arith::ConstantIndexOp::create(b_, loc_, value));
+  }
+  IrValue ToIndex(IrValue integer) override {
+    mlir::Value v = V(integer);
+    if (v.getType().isIndex()) return integer;
+    return I(mlir::arith::IndexCastOp::create(b_, loc_, b_.getIndexType(), v));
+  }
+  IrValue Extract(IrValue tensor, const std::vector<IrValue>& index) override {
+    llvm::SmallVector<mlir::Value> indices;
+    for (const IrValue& i : index) indices.push_back(V(i));
+    return I(mlir::tensor::ExtractOp::create(b_, loc_, V(tensor), indices));
+  }
 
   IrValue Select(IrValue cond, IrValue a, IrValue b) override {
     return I(mlir::arith::SelectOp::create(b_, loc_, V(cond), V(a), V(b)));
@@ -59,8 +98,9 @@ class MlirScalarBuilder : public ScalarBuilder {
 
   IrValue Convert(IrValue x, DType to) override {
     mlir::Value v = V(x);
+    if (v.getType().isIndex()) v = mlir::arith::IndexCastOp::create(b_, loc_, b_.getI64Type(), v);
     mlir::Type from = v.getType(), target = ElementType(to, b_.getContext());
-    if (from == target) return x;
+    if (from == target) return I(v);
     const bool from_float = mlir::isa<mlir::FloatType>(from), to_float = mlir::isa<mlir::FloatType>(target);
     if (to == DType::kBool) {
       mlir::Value zero = Const(0, from);
@@ -97,8 +137,7 @@ class MlirScalarBuilder : public ScalarBuilder {
     if (auto f = mlir::dyn_cast<mlir::FloatType>(type)) {
       return mlir::arith::ConstantOp::create(b_, loc_, type, b_.getFloatAttr(f, value));
     }
-    return mlir::arith::ConstantOp::create(b_, loc_, type,
-                                           b_.getIntegerAttr(type, static_cast<int64_t>(value)));
+    return mlir::arith::ConstantOp::create(b_, loc_, type, IntAttr(type, static_cast<int64_t>(value)));
   }
 
   template <typename Op>
@@ -138,8 +177,11 @@ class MlirScalarBuilder : public ScalarBuilder {
       case ScalarOp::kEqual: return ar::CmpFOp::create(b_, loc_, ar::CmpFPredicate::OEQ, x, y);
       case ScalarOp::kLess: return ar::CmpFOp::create(b_, loc_, ar::CmpFPredicate::OLT, x, y);
       case ScalarOp::kGreater: return ar::CmpFOp::create(b_, loc_, ar::CmpFPredicate::OGT, x, y);
+      case ScalarOp::kRem: return Bin<ar::RemFOp>(x, y);
       case ScalarOp::kNot:
-      case ScalarOp::kAnd: break;
+      case ScalarOp::kAnd:
+      case ScalarOp::kXor:
+      case ScalarOp::kShiftRightLogical: break;
     }
     return {};
   }
@@ -164,6 +206,9 @@ class MlirScalarBuilder : public ScalarBuilder {
       case ScalarOp::kMax: return Bin<ar::MaxSIOp>(x, y);
       case ScalarOp::kMin: return Bin<ar::MinSIOp>(x, y);
       case ScalarOp::kAnd: return Bin<ar::AndIOp>(x, y);
+      case ScalarOp::kRem: return Bin<ar::RemSIOp>(x, y);
+      case ScalarOp::kXor: return Bin<ar::XOrIOp>(x, y);
+      case ScalarOp::kShiftRightLogical: return Bin<ar::ShRUIOp>(x, y);
       case ScalarOp::kNot: return Bin<ar::XOrIOp>(x, Const(1, x.getType()));
       case ScalarOp::kEqual: return ar::CmpIOp::create(b_, loc_, ar::CmpIPredicate::eq, x, y);
       case ScalarOp::kLess: return ar::CmpIOp::create(b_, loc_, ar::CmpIPredicate::slt, x, y);
@@ -232,6 +277,157 @@ class MlirLoweringContext : public LoweringContext {
     return I(generic.getResult(0));
   }
 
+  TensorType TypeOf(IrValue x) const override {
+    auto type = mlir::cast<mlir::RankedTensorType>(V(x).getType());
+    return TensorType{DTypeOf(type.getElementType()), Shape(type.getShape().vec())};
+  }
+
+  IrValue Generic(const std::vector<GenericInput>& inputs, const std::vector<int64_t>& reduction_extents,
+                  ReduceKind combine, const TensorType& out, const ScalarFn& body) override {
+    mlir::MLIRContext* ctx = b_.getContext();
+    const int rank = out.shape.rank();
+    const int loops = rank + static_cast<int>(reduction_extents.size());
+    const bool reduces = !reduction_extents.empty();
+    // Empty loop ranges: nothing to compute (and linalg's shape checks reject some empty windows).
+    if (out.shape.NumElements() == 0) return I(EmptyTensor(b_, loc_, out));
+    for (int64_t extent : reduction_extents) {
+      if (extent == 0) return I(Filled(out, Identity(combine, out.dtype)));
+    }
+    std::vector<mlir::AffineMap> maps;
+    std::vector<mlir::Value> operands;
+    for (const GenericInput& in : inputs) {
+      std::vector<mlir::AffineExpr> exprs;
+      for (const AffineIndex& index : in.index) {
+        mlir::AffineExpr e = mlir::getAffineConstantExpr(index.offset, ctx);
+        for (const auto& [loop, coefficient] : index.terms) {
+          e = e + mlir::getAffineDimExpr(loop, ctx) * coefficient;
+        }
+        exprs.push_back(e);
+      }
+      maps.push_back(mlir::AffineMap::get(loops, 0, exprs, ctx));
+      operands.push_back(V(in.tensor));
+    }
+    if (reduces) {
+      // A window operand that only gives the reduction loops their extents (as linalg's pooling ops
+      // do): the inputs' indices may mention a reduction loop only inside sums.
+      operands.push_back(mlir::tensor::EmptyOp::create(b_, loc_, reduction_extents, b_.getI8Type()));
+      std::vector<mlir::AffineExpr> exprs;
+      for (int l = rank; l < loops; ++l) exprs.push_back(mlir::getAffineDimExpr(l, ctx));
+      maps.push_back(mlir::AffineMap::get(loops, 0, exprs, ctx));
+    }
+    std::vector<mlir::AffineExpr> out_exprs;
+    for (int l = 0; l < rank; ++l) out_exprs.push_back(mlir::getAffineDimExpr(l, ctx));
+    maps.push_back(mlir::AffineMap::get(loops, 0, out_exprs, ctx));
+    std::vector<mlir::utils::IteratorType> iterators(rank, mlir::utils::IteratorType::parallel);
+    iterators.resize(loops, mlir::utils::IteratorType::reduction);
+    mlir::Value init = reduces ? Filled(out, Identity(combine, out.dtype)) : EmptyTensor(b_, loc_, out);
+    auto generic = mlir::linalg::GenericOp::create(
+        b_, loc_, mlir::TypeRange{init.getType()}, operands, mlir::ValueRange{init}, maps, iterators,
+        [&](mlir::OpBuilder& nb, mlir::Location nloc, mlir::ValueRange args) {
+          MlirScalarBuilder sb(nb, nloc);
+          std::vector<IrValue> elements;
+          for (size_t i = 0; i < inputs.size(); ++i) elements.push_back(I(args[i]));
+          IrValue value = body(sb, elements);
+          if (reduces) value = sb.Apply(CombineOp(combine), I(args.back()), value);
+          mlir::linalg::YieldOp::create(nb, nloc, V(value));
+        });
+    return I(generic.getResult(0));
+  }
+
+  IrValue Fill(double value, const TensorType& type) override { return I(Filled(type, value)); }
+
+  IrValue Transpose(IrValue x, const std::vector<int64_t>& perm) override {
+    mlir::Value v = V(x);
+    const TensorType in = TypeOf(x);
+    bool identity = true;
+    for (size_t i = 0; i < perm.size(); ++i) identity &= perm[i] == static_cast<int64_t>(i);
+    if (identity) return x;
+    std::vector<int64_t> dims;
+    for (int64_t p : perm) dims.push_back(in.shape[p]);
+    mlir::Value init = EmptyTensor(b_, loc_, {in.dtype, Shape(dims)});
+    return I(mlir::linalg::TransposeOp::create(b_, loc_, v, init, perm)->getResult(0));
+  }
+
+  // Slices and padding are generics that read their source with tensor.extract rather than
+  // tensor.extract_slice/insert_slice/pad: those bufferize to memref.copy between strided views,
+  // which lowers to a call to `memrefCopy` (libmlir_c_runner_utils) that neither the JIT nor an AOT
+  // object links. The generics also fuse into their consumers (a padded convolution input is never
+  // materialized).
+  IrValue ExtractSlice(IrValue x, const std::vector<int64_t>& offsets, const std::vector<int64_t>& sizes,
+                       const std::vector<int64_t>& strides) override {
+    const TensorType in = TypeOf(x);
+    if (offsets == std::vector<int64_t>(offsets.size(), 0) && sizes == in.shape.dims() &&
+        strides == std::vector<int64_t>(strides.size(), 1)) {
+      return x;
+    }
+    const TensorType out{in.dtype, Shape(sizes)};
+    if (out.shape.NumElements() == 0) return I(EmptyTensor(b_, loc_, out));
+    return Elementwise({}, out, [&](ScalarBuilder& b, const std::vector<IrValue>&) {
+      std::vector<IrValue> at;
+      for (size_t d = 0; d < sizes.size(); ++d) {
+        at.push_back(b.Apply(ScalarOp::kAdd, b.Apply(ScalarOp::kMul, b.Index(static_cast<int>(d)),
+                                                     b.IndexConstant(strides[d])),
+                             b.IndexConstant(offsets[d])));
+      }
+      return b.Extract(x, at);
+    });
+  }
+
+  IrValue InsertSlice(IrValue source, IrValue dest, const std::vector<int64_t>& offsets,
+                      const std::vector<int64_t>& strides) override {
+    const TensorType src = TypeOf(source), dst = TypeOf(dest);
+    if (src.shape.NumElements() == 0) return dest;
+    return Elementwise({dest}, dst, [&](ScalarBuilder& b, const std::vector<IrValue>& old) {
+      std::vector<IrValue> at;
+      IrValue inside;
+      for (int d = 0; d < src.shape.rank(); ++d) {
+        // Position i of dest holds source element (i - offset) / stride when that divides evenly.
+        IrValue rel = b.Apply(ScalarOp::kSub, b.Index(d), b.IndexConstant(offsets[d]));
+        IrValue q = strides[d] == 1 ? rel : b.Apply(ScalarOp::kDiv, rel, b.IndexConstant(strides[d]));
+        IrValue ok = b.Apply(ScalarOp::kAnd, NonNegative(b, rel),
+                             b.Apply(ScalarOp::kLess, q, b.IndexConstant(src.shape[d])));
+        if (strides[d] != 1) {
+          IrValue remainder = b.Apply(ScalarOp::kRem, rel, b.IndexConstant(strides[d]));
+          ok = b.Apply(ScalarOp::kAnd, ok, b.Apply(ScalarOp::kEqual, remainder, b.IndexConstant(0)));
+        }
+        inside = inside.valid() ? b.Apply(ScalarOp::kAnd, inside, ok) : ok;
+        at.push_back(b.ClampIndex(q, 0, src.shape[d] - 1));
+      }
+      if (!inside.valid()) return b.Extract(source, at);  // rank 0: the whole tensor
+      return b.Select(inside, b.Extract(source, at), old[0]);
+    });
+  }
+
+  IrValue Pad(IrValue x, const std::vector<int64_t>& low, const std::vector<int64_t>& high,
+              double value) override {
+    const TensorType in = TypeOf(x);
+    std::vector<int64_t> dims = in.shape.dims();
+    bool any = false;
+    for (size_t d = 0; d < dims.size(); ++d) {
+      dims[d] += low[d] + high[d];
+      any |= low[d] != 0 || high[d] != 0;
+    }
+    if (!any) return x;
+    const TensorType out{in.dtype, Shape(dims)};
+    if (in.shape.NumElements() == 0) return Fill(value, out);
+    return Elementwise({}, out, [&](ScalarBuilder& b, const std::vector<IrValue>&) {
+      std::vector<IrValue> at;
+      IrValue inside;
+      for (int d = 0; d < in.shape.rank(); ++d) {
+        if (low[d] == 0 && high[d] == 0) {
+          at.push_back(b.Index(d));
+          continue;
+        }
+        IrValue rel = b.Apply(ScalarOp::kSub, b.Index(d), b.IndexConstant(low[d]));
+        IrValue ok = b.Apply(ScalarOp::kAnd, NonNegative(b, rel),
+                             b.Apply(ScalarOp::kLess, rel, b.IndexConstant(in.shape[d])));
+        inside = inside.valid() ? b.Apply(ScalarOp::kAnd, inside, ok) : ok;
+        at.push_back(b.ClampIndex(rel, 0, in.shape[d] - 1));
+      }
+      return b.Select(inside, b.Extract(x, at), b.Constant(value, in.dtype));
+    });
+  }
+
   IrValue Constant(const Literal& value) override {
     mlir::RankedTensorType type = TensorTypeOf(value.type(), b_.getContext());
     mlir::Type element = type.getElementType();
@@ -241,8 +437,7 @@ class MlirLoweringContext : public LoweringContext {
       if (auto f = mlir::dyn_cast<mlir::FloatType>(element)) {
         elements.push_back(b_.getFloatAttr(f, v));
       } else {
-        elements.push_back(b_.getIntegerAttr(element, llvm::APInt(element.getIntOrFloatBitWidth(),
-                                                                  static_cast<int64_t>(v), true)));
+        elements.push_back(IntAttr(element, static_cast<int64_t>(v)));
       }
     }
     return I(mlir::arith::ConstantOp::create(b_, loc_, type, mlir::DenseElementsAttr::get(type, elements)));
@@ -301,40 +496,62 @@ class MlirLoweringContext : public LoweringContext {
     }
     std::vector<mlir::AffineMap> maps = {mlir::AffineMap::getMultiDimIdentityMap(rank, ctx),
                                          mlir::AffineMap::get(rank, 0, kept, ctx)};
-    const bool is_float = IsFloat(out.dtype);
-    double identity = 0;
-    switch (kind) {
-      case ReduceKind::kSum: identity = 0; break;
-      case ReduceKind::kProd: identity = 1; break;
-      case ReduceKind::kMax: identity = is_float ? -INFINITY : -9.2233720368547758e18; break;
-      case ReduceKind::kMin: identity = is_float ? INFINITY : 9.2233720368547758e18; break;
-    }
-    mlir::Value init = Filled(out, identity);
+    mlir::Value init = Filled(out, Identity(kind, out.dtype));
     auto generic = mlir::linalg::GenericOp::create(
         b_, loc_, mlir::TypeRange{init.getType()}, mlir::ValueRange{v}, mlir::ValueRange{init}, maps,
         iterators, [&](mlir::OpBuilder& nb, mlir::Location nloc, mlir::ValueRange args) {
           MlirScalarBuilder sb(nb, nloc);
-          ScalarOp op = kind == ReduceKind::kSum    ? ScalarOp::kAdd
-                        : kind == ReduceKind::kProd ? ScalarOp::kMul
-                        : kind == ReduceKind::kMax  ? ScalarOp::kMax
-                                                    : ScalarOp::kMin;
-          mlir::linalg::YieldOp::create(nb, nloc, V(sb.Apply(op, I(args[1]), I(args[0]))));
+          mlir::linalg::YieldOp::create(nb, nloc, V(sb.Apply(CombineOp(kind), I(args[1]), I(args[0]))));
         });
     return I(generic.getResult(0));
   }
 
  private:
+  static ScalarOp CombineOp(ReduceKind kind) {
+    switch (kind) {
+      case ReduceKind::kSum: return ScalarOp::kAdd;
+      case ReduceKind::kProd: return ScalarOp::kMul;
+      case ReduceKind::kMax: return ScalarOp::kMax;
+      case ReduceKind::kMin: return ScalarOp::kMin;
+    }
+    return ScalarOp::kAdd;
+  }
+
+  // The value a reduction starts from (Filled clamps the infinities to an integer type's range).
+  static double Identity(ReduceKind kind, DType dtype) {
+    switch (kind) {
+      case ReduceKind::kSum: return 0;
+      case ReduceKind::kProd: return 1;
+      case ReduceKind::kMax: return IsFloat(dtype) ? -INFINITY : -9.2233720368547758e18;
+      case ReduceKind::kMin: return IsFloat(dtype) ? INFINITY : 9.2233720368547758e18;
+    }
+    return 0;
+  }
+
+  static IrValue NonNegative(ScalarBuilder& b, IrValue index) {
+    return b.Apply(ScalarOp::kNot, b.Apply(ScalarOp::kLess, index, b.IndexConstant(0)));
+  }
+
+  // A scalar constant of `dtype` outside any region body.
+  mlir::Value ScalarConstant(double value, DType dtype) {
+    mlir::Type element = ElementType(dtype, b_.getContext());
+    if (auto f = mlir::dyn_cast<mlir::FloatType>(element)) {
+      return mlir::arith::ConstantOp::create(b_, loc_, element, b_.getFloatAttr(f, value));
+    }
+    return mlir::arith::ConstantOp::create(b_, loc_, element,
+                                           IntAttr(element, static_cast<int64_t>(value)));
+  }
+
   // A tensor of `type` filled with `value` (integers clamp to the type's range).
   mlir::Value Filled(const TensorType& type, double value) {
     mlir::Type element = ElementType(type.dtype, b_.getContext());
     mlir::Value scalar;
-    if (auto f = mlir::dyn_cast<mlir::FloatType>(element)) {
-      scalar = mlir::arith::ConstantOp::create(b_, loc_, element, b_.getFloatAttr(f, value));
+    if (mlir::isa<mlir::FloatType>(element) || (value > -9e18 && value < 9e18)) {
+      scalar = ScalarConstant(value, type.dtype);
     } else {
       const unsigned bits = element.getIntOrFloatBitWidth();
-      llvm::APInt v = value >= 9e18    ? llvm::APInt::getSignedMaxValue(bits)
-                      : value <= -9e18 ? llvm::APInt::getSignedMinValue(bits)
-                                       : llvm::APInt(bits, static_cast<int64_t>(value), true);
+      llvm::APInt v = value > 0 ? llvm::APInt::getSignedMaxValue(bits)
+                                : llvm::APInt::getSignedMinValue(bits);
       scalar = mlir::arith::ConstantOp::create(b_, loc_, element, b_.getIntegerAttr(element, v));
     }
     return mlir::linalg::FillOp::create(b_, loc_, scalar, EmptyTensor(b_, loc_, type)).getResult(0);

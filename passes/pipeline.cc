@@ -57,13 +57,15 @@ absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module, const PipelineOp
   // Chains of elementwise ops become one loop nest: no intermediate tensors.
   pm.addPass(mlir::createLinalgElementwiseOpFusionPass());
   pm.addPass(mlir::createCanonicalizerPass());
-  pm.addPass(mlir::createCSEPass());
   // Results are computed in their destination buffers rather than copied there.
   pm.addPass(mlir::bufferization::createEmptyTensorEliminationPass());
   mlir::bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion = mlir::bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(mlir::bufferization::createOneShotBufferizePass(bufferize));
+  // CSE only now: on tensors it would merge the identical empty tensors (and fills) that several
+  // outputs start from, and empty-tensor elimination would then compute two outputs in one buffer.
+  pm.addPass(mlir::createCSEPass());
   // Every temporary goes into one arena whose size is known now; buffers with disjoint lifetimes
   // share memory, and the compiled code never allocates.
   pm.addNestedPass<mlir::func::FuncOp>(createPlanMemoryPass());

@@ -72,6 +72,10 @@ KILN_REGISTER_OP(OpDef("Transpose").Doc("x with its dims permuted: output dim i 
       for (size_t i = 0; i < perm.size(); ++i) inverse[perm[i]] = static_cast<int64_t>(i);
       return std::vector<Tensor>{ops::Transpose(c.output_grads[0], inverse)};
     })
+    .Lower([](LoweringContext& c) {
+      c.SetOutput(0, c.Transpose(c.input(0), c.node().attr<Ints>("perm")));
+      return absl::OkStatus();
+    })
     .Kernel([](KernelContext& c) {
       const Literal& x = c.in(0);
       Literal& y = c.out();
@@ -123,6 +127,19 @@ KILN_REGISTER_OP(OpDef("Concat").Doc("xs joined along an axis (negative counts f
       const int64_t axis = *NormalizeAxis(c.attr<int64_t>("axis"), c.outputs[0].rank());
       for (const Tensor& x : c.inputs) sizes.push_back(x.shape()[axis]);
       return ops::Split(c.output_grads[0], sizes, axis);
+    })
+    .Lower([](LoweringContext& c) {
+      // Each input written into its stretch of the output.
+      const TensorType& out = c.node().outputs[0];
+      const int64_t axis = *NormalizeAxis(c.node().attr<int64_t>("axis"), out.shape.rank());
+      IrValue y = c.Fill(0, out);
+      Ints offsets(out.shape.rank(), 0);
+      for (size_t i = 0; i < c.node().inputs.size(); ++i) {
+        y = c.InsertSlice(c.input(static_cast<int>(i)), y, offsets, Ints(out.shape.rank(), 1));
+        offsets[axis] += c.input_type(static_cast<int>(i)).shape[axis];
+      }
+      c.SetOutput(0, y);
+      return absl::OkStatus();
     })
     .Kernel([](KernelContext& c) {
       Literal& y = c.out();
@@ -192,6 +209,12 @@ KILN_REGISTER_OP(OpDef("Slice").Doc("the box of x at begin with extent size (-1:
       }
       return std::vector<Tensor>{ops::Pad(c.output_grads[0], paddings)};
     })
+    .Lower([](LoweringContext& c) {
+      const Shape& out = c.node().outputs[0].shape;
+      c.SetOutput(0, c.ExtractSlice(c.input(0), c.node().attr<Ints>("begin"), out.dims(),
+                                    Ints(out.rank(), 1)));
+      return absl::OkStatus();
+    })
     .Kernel([](KernelContext& c) {
       const Literal& x = c.in(0);
       Literal& y = c.out();
@@ -257,6 +280,18 @@ KILN_REGISTER_OP(OpDef("Split")
       const int64_t axis = c.attr<int64_t>("axis");
       return std::vector<Tensor>{ops::Concat(c.output_grads, axis)};
     })
+    .Lower([](LoweringContext& c) {
+      const int rank = c.input_type(0).shape.rank();
+      const int64_t axis = *NormalizeAxis(c.node().attr<int64_t>("axis"), rank);
+      Ints offsets(rank, 0);
+      for (size_t i = 0; i < c.node().outputs.size(); ++i) {
+        const Shape& piece = c.node().outputs[i].shape;
+        c.SetOutput(static_cast<int>(i),
+                    c.ExtractSlice(c.input(0), offsets, piece.dims(), Ints(rank, 1)));
+        offsets[axis] += piece[axis];
+      }
+      return absl::OkStatus();
+    })
     .Kernel([](KernelContext& c) {
       const Literal& x = c.in(0);
       const int64_t axis = *NormalizeAxis(c.attr<int64_t>("axis"), x.shape.rank());
@@ -305,6 +340,16 @@ KILN_REGISTER_OP(OpDef("Pad")
       return std::vector<Tensor>{
           ops::Slice(c.output_grads[0], begin, c.inputs[0].shape().dims())};
     })
+    .Lower([](LoweringContext& c) {
+      const Ints& paddings = c.node().attr<Ints>("paddings");
+      Ints low, high;
+      for (size_t i = 0; i < paddings.size(); i += 2) {
+        low.push_back(paddings[i]);
+        high.push_back(paddings[i + 1]);
+      }
+      c.SetOutput(0, c.Pad(c.input(0), low, high, c.node().attr<double>("value")));
+      return absl::OkStatus();
+    })
     .Kernel([](KernelContext& c) {
       const Literal& x = c.in(0);
       Literal& y = c.out();
@@ -339,6 +384,30 @@ KILN_REGISTER_OP(OpDef("Gather")
     .Grad([](const GradContext& c) {
       return std::vector<Tensor>{
           ops::ScatterAdd(c.inputs[1], c.output_grads[0], c.inputs[0].shape()), Tensor()};
+    })
+    .Lower([](LoweringContext& c) {
+      // Each output element reads params at (indices[i...], j...). Compiled code cannot report an
+      // out-of-range index: its rows are zeros (as TensorFlow on GPUs), and the read is clamped.
+      const TensorType& out = c.node().outputs[0];
+      const int64_t rows = c.input_type(0).shape[0];
+      const int index_rank = c.input_type(1).shape.rank();
+      if (rows == 0) {
+        c.SetOutput(0, c.Fill(0, out));
+        return absl::OkStatus();
+      }
+      IrValue params = c.input(0), indices = c.input(1);
+      c.SetOutput(0, c.Elementwise({}, out, [=](ScalarBuilder& b, const std::vector<IrValue>&) {
+        std::vector<IrValue> at;
+        for (int d = 0; d < index_rank; ++d) at.push_back(b.Index(d));
+        IrValue row = b.ToIndex(b.Extract(indices, at));
+        IrValue negative = b.Apply(ScalarOp::kLess, row, b.IndexConstant(0));
+        IrValue valid = b.Apply(ScalarOp::kAnd, b.Apply(ScalarOp::kNot, negative),
+                                b.Apply(ScalarOp::kLess, row, b.IndexConstant(rows)));
+        std::vector<IrValue> from = {b.ClampIndex(row, 0, rows - 1)};
+        for (int d = index_rank; d < out.shape.rank(); ++d) from.push_back(b.Index(d));
+        return b.Select(valid, b.Extract(params, from), b.Constant(0, out.dtype));
+      }));
+      return absl::OkStatus();
     })
     .Kernel([](KernelContext& c) {
       const Literal& params = c.in(0);
@@ -383,6 +452,28 @@ KILN_REGISTER_OP(OpDef("ScatterAdd")
     .Grad([](const GradContext& c) {
       return std::vector<Tensor>{Tensor(), ops::Gather(c.output_grads[0], c.inputs[0])};
     })
+    .Lower([](LoweringContext& c) {
+      // out[r, j...] = sum over positions p of updates[p, j...] where indices[p] == r, in p order (as
+      // the kernel adds them). Out-of-range indices match no row. Costs rows x positions: fine for
+      // gradients of small tables.
+      const TensorType& out = c.node().outputs[0];
+      const int rank = out.shape.rank();
+      const int64_t positions = c.input_type(0).shape.NumElements();
+      Ints update_dims = out.shape.dims();
+      update_dims[0] = positions;
+      IrValue indices = c.Reshape(c.input(0), Shape({positions}));
+      IrValue updates = c.Reshape(c.input(1), Shape(update_dims));
+      std::vector<AffineIndex> update_index = {AffineIndex::Loop(rank)};
+      for (int d = 1; d < rank; ++d) update_index.push_back(AffineIndex::Loop(d));
+      auto body = [](ScalarBuilder& b, const std::vector<IrValue>& x) {
+        IrValue hit = b.Apply(ScalarOp::kEqual, b.Convert(x[0], DType::kI64),
+                              b.Convert(b.Index(0), DType::kI64));
+        return b.Select(hit, x[1], b.ConstantLike(0, x[1]));
+      };
+      c.SetOutput(0, c.Generic({{indices, {AffineIndex::Loop(rank)}}, {updates, update_index}},
+                               {positions}, ReduceKind::kSum, out, body));
+      return absl::OkStatus();
+    })
     .Kernel([](KernelContext& c) {
       const Literal& indices = c.in(0);
       const Literal& updates = c.in(1);
@@ -413,6 +504,21 @@ KILN_REGISTER_OP(OpDef("OneHot")
       return std::vector<TensorType>{{c.attr<DType>("dtype"), Shape(dims)}};
     })
     .NotDifferentiable("integer input")
+    .Lower([](LoweringContext& c) {
+      // indices as a column [..., 1] broadcast over the depth, compared with the position along it.
+      const TensorType& out = c.node().outputs[0];
+      Ints column = c.input_type(0).shape.dims();
+      column.push_back(1);
+      const int last = out.shape.rank() - 1;
+      const DType dtype = out.dtype;
+      c.SetOutput(0, c.Elementwise({c.Reshape(c.input(0), Shape(column))}, out,
+                                   [last, dtype](ScalarBuilder& b, const std::vector<IrValue>& x) {
+                                     IrValue hit = b.Apply(ScalarOp::kEqual, b.Convert(x[0], DType::kI64),
+                                                           b.Convert(b.Index(last), DType::kI64));
+                                     return b.Select(hit, b.Constant(1, dtype), b.Constant(0, dtype));
+                                   }));
+      return absl::OkStatus();
+    })
     .Kernel([](KernelContext& c) {
       const Literal& indices = c.in(0);
       Literal& y = c.out();

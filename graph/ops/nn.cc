@@ -152,10 +152,42 @@ KILN_REGISTER_OP(MatMulDef("MatMul", "[m,k] x [k,n] after optional transposes", 
       return absl::OkStatus();
     }));
 
+IrValue Product(ScalarBuilder& b, const std::vector<IrValue>& x) {
+  return b.Apply(ScalarOp::kMul, x[0], x[1]);
+}
+
+// A contraction over k; an operand's size-1 batch dim is read at 0 (broadcast).
+absl::Status BatchMatMulLowering(LoweringContext& c) {
+  const TensorType& out = c.node().outputs[0];
+  const int batch = out.shape.rank() - 2;
+  const int m = batch, n = batch + 1, k = batch + 2;  // loops
+  auto operand = [&](int i, bool transposed, int rows, int cols) {
+    const Shape& s = c.input_type(i).shape;
+    const int own_batch = s.rank() - 2;
+    GenericInput in{c.input(i), {}};
+    for (int d = 0; d < own_batch; ++d) {
+      const int loop = batch - own_batch + d;
+      const bool broadcast = s[d] == 1 && out.shape[loop] != 1;
+      in.index.push_back(broadcast ? AffineIndex::Fixed(0) : AffineIndex::Loop(loop));
+    }
+    in.index.push_back(AffineIndex::Loop(transposed ? cols : rows));
+    in.index.push_back(AffineIndex::Loop(transposed ? rows : cols));
+    return in;
+  };
+  const bool ta = c.node().attr<bool>("transpose_a");
+  const bool tb = c.node().attr<bool>("transpose_b");
+  const Shape& a = c.input_type(0).shape;
+  const int64_t depth = a[a.rank() - (ta ? 2 : 1)];
+  c.SetOutput(0, c.Generic({operand(0, ta, m, k), operand(1, tb, k, n)}, {depth}, ReduceKind::kSum, out,
+                           Product));
+  return absl::OkStatus();
+}
+
 KILN_REGISTER_OP(MatMulDef(
     "BatchMatMul",
     "[...,m,k] x [...,k,n] after optional transposes of the last two dims; batch dims broadcast",
-    true));
+    true)
+    .Lower(BatchMatMulLowering));
 
 // ---- Window geometry shared by convolutions and pools ----
 
@@ -396,6 +428,76 @@ int64_t ArgMaxOf(const Literal& x, const std::vector<int64_t>& offsets) {
   return best;
 }
 
+// ---- Lowering helpers for windows ----
+
+// NHWC x padded with `value` so that every tap of g's windows lies inside it (extra input past the
+// last window is left alone).
+IrValue PadForWindows(LoweringContext& c, IrValue x, const Geometry& g, double value) {
+  auto high = [](const Window& w) {
+    const int64_t last_tap = (w.out - 1) * w.stride + (w.k - 1) * w.dilation;
+    return std::max<int64_t>(0, last_tap + 1 - w.in - w.pad_before);
+  };
+  return c.Pad(x, {0, g.h.pad_before, g.w.pad_before, 0}, {0, high(g.h), high(g.w), 0}, value);
+}
+
+// Loops n, oh, ow, c | kh, kw read input (n, oh * stride + kh * dilation, ..., c).
+GenericInput WindowInput(IrValue padded, const Geometry& g) {
+  using A = AffineIndex;
+  return {padded, {A::Loop(0), A::Loop(1, g.h.stride) + A::Loop(4, g.h.dilation),
+                   A::Loop(2, g.w.stride) + A::Loop(5, g.w.dilation), A::Loop(3)}};
+}
+
+// Reduces each window of the padded NHWC input.
+IrValue WindowReduce(LoweringContext& c, IrValue padded, const Geometry& g, ReduceKind kind,
+                     const TensorType& out) {
+  return c.Generic({WindowInput(padded, g)}, {g.h.k, g.w.k}, kind, out,
+                   [](ScalarBuilder&, const std::vector<IrValue>& x) { return x[0]; });
+}
+
+// The number of input (not padding) elements in each window, as [1,oh,ow,1].
+Literal WindowCounts(const Geometry& g, DType dtype) {
+  auto count = [](const Window& w, int64_t o) {
+    int64_t n = 0;
+    for (int64_t t = 0; t < w.k; ++t) n += w.Input(o, t) >= 0 && w.Input(o, t) < w.in;
+    return n;
+  };
+  Literal counts(dtype, Shape({1, g.h.out, g.w.out, 1}));
+  for (int64_t oh = 0; oh < g.h.out; ++oh) {
+    for (int64_t ow = 0; ow < g.w.out; ++ow) {
+      counts.values[oh * g.w.out + ow] = static_cast<double>(count(g.h, oh) * count(g.w, ow));
+    }
+  }
+  return counts;
+}
+
+// In a pool gradient's gather (loops n, ih, iw, c over the input | kh, kw over the taps): the window
+// (n, oh, ow, c) whose tap (kh, kw) reads input (ih, iw), clamped into range, and whether it exists.
+struct SourceWindow {
+  IrValue exists;
+  std::vector<IrValue> at;
+  IrValue tap;  // kh * kw_extent + kw, the tap's row-major number
+};
+
+SourceWindow FindSourceWindow(ScalarBuilder& b, const Geometry& g) {
+  auto i = [&b](int64_t v) { return b.IndexConstant(v); };
+  IrValue exists;
+  auto along = [&](const Window& w, int position, int tap) {
+    // o * stride - pad_before + t * dilation = position
+    IrValue num = b.Apply(ScalarOp::kSub, b.Apply(ScalarOp::kAdd, b.Index(position), i(w.pad_before)),
+                          b.Apply(ScalarOp::kMul, b.Index(tap), i(w.dilation)));
+    IrValue o = b.Apply(ScalarOp::kDiv, num, i(w.stride));
+    IrValue ok = b.Apply(ScalarOp::kAnd, b.Apply(ScalarOp::kNot, b.Apply(ScalarOp::kLess, num, i(0))),
+                         b.Apply(ScalarOp::kEqual, b.Apply(ScalarOp::kRem, num, i(w.stride)), i(0)));
+    ok = b.Apply(ScalarOp::kAnd, ok, b.Apply(ScalarOp::kLess, o, i(w.out)));
+    exists = exists.valid() ? b.Apply(ScalarOp::kAnd, exists, ok) : ok;
+    return b.ClampIndex(o, 0, w.out - 1);
+  };
+  IrValue oh = along(g.h, 1, 4);
+  IrValue ow = along(g.w, 2, 5);
+  IrValue tap = b.Apply(ScalarOp::kAdd, b.Apply(ScalarOp::kMul, b.Index(4), i(g.w.k)), b.Index(5));
+  return {exists, {b.Index(0), oh, ow, b.Index(3)}, tap};
+}
+
 // ---- Conv2D and its backprops ----
 
 AttrMap ConvAttrs(const ops::Conv2DOptions& o) {
@@ -460,6 +562,20 @@ KILN_REGISTER_OP(ConvDef("Conv2D", "NHWC input [n,h,w,c] convolved (cross-correl
       return std::vector<Tensor>{ops::Conv2DBackpropInput(g, f, x.shape(), o),
                                  ops::Conv2DBackpropFilter(x, g, f.shape(), o)};
     })
+    .Lower([](LoweringContext& c) {
+      // Loops n, oh, ow, co | kh, kw, ci over the padded input.
+      absl::StatusOr<Geometry> g =
+          ConvGeometry(c.input_type(0).shape, c.input_type(1).shape, c.node().attrs);
+      if (!g.ok()) return g.status();
+      using A = AffineIndex;
+      GenericInput input{PadForWindows(c, c.input(0), *g, 0),
+                         {A::Loop(0), A::Loop(1, g->h.stride) + A::Loop(4, g->h.dilation),
+                          A::Loop(2, g->w.stride) + A::Loop(5, g->w.dilation), A::Loop(6)}};
+      GenericInput filter{c.input(1), {A::Loop(4), A::Loop(5), A::Loop(6), A::Loop(3)}};
+      c.SetOutput(0, c.Generic({input, filter}, {g->h.k, g->w.k, g->channels}, ReduceKind::kSum,
+                               c.node().outputs[0], Product));
+      return absl::OkStatus();
+    })
     .Kernel([](KernelContext& c) {
       const Literal& x = c.in(0);
       const Literal& f = c.in(1);
@@ -508,6 +624,36 @@ KILN_REGISTER_OP(ConvDef("Conv2DBackpropInput",
       return std::vector<Tensor>{ops::Conv2D(h, f, o),
                                  ops::Conv2DBackpropFilter(h, grad, f.shape(), o)};
     })
+    .Lower([](LoweringContext& c) {
+      // A stride-1 convolution of the gradient, dilated by the strides (zeros between its
+      // elements) and padded (or cropped) by (k - 1) * dilation - pad_before, with the filter
+      // flipped spatially: dx[i] = sum_t D[i + pad_before - t * dilation] f[t].
+      const TensorType& out = c.node().outputs[0];
+      absl::StatusOr<Geometry> g = ConvGeometry(out.shape, c.input_type(1).shape, c.node().attrs);
+      if (!g.ok()) return g.status();
+      const TensorType& grad = c.input_type(0);
+      IrValue dilated = c.input(0);
+      const int64_t rows = (g->h.out - 1) * g->h.stride + 1, cols = (g->w.out - 1) * g->w.stride + 1;
+      if (g->h.stride > 1 || g->w.stride > 1) {
+        IrValue zeros = c.Fill(0, {grad.dtype, Shape({g->batch, rows, cols, g->out_channels})});
+        dilated = c.InsertSlice(dilated, zeros, {0, 0, 0, 0}, {1, g->h.stride, g->w.stride, 1});
+      }
+      auto low = [](const Window& w) { return (w.k - 1) * w.dilation - w.pad_before; };
+      auto high = [&](const Window& w, int64_t length) {
+        return w.in + (w.k - 1) * w.dilation - low(w) - length;
+      };
+      IrValue padded = PadOrCrop(c, dilated, {0, low(g->h), low(g->w), 0},
+                                 {0, high(g->h, rows), high(g->w, cols), 0}, 0);
+      // Loops n, ih, iw, ci | kh, kw, co.
+      using A = AffineIndex;
+      GenericInput input{padded, {A::Loop(0), A::Loop(1) + A::Loop(4, g->h.dilation),
+                                  A::Loop(2) + A::Loop(5, g->w.dilation), A::Loop(6)}};
+      GenericInput filter{c.input(1), {A::Loop(4, -1) + (g->h.k - 1), A::Loop(5, -1) + (g->w.k - 1),
+                                       A::Loop(3), A::Loop(6)}};
+      c.SetOutput(0, c.Generic({input, filter}, {g->h.k, g->w.k, g->out_channels}, ReduceKind::kSum,
+                               out, Product));
+      return absl::OkStatus();
+    })
     .Kernel([](KernelContext& c) {
       const Literal& dy = c.in(0);
       const Literal& f = c.in(1);
@@ -552,6 +698,20 @@ KILN_REGISTER_OP(ConvDef("Conv2DBackpropFilter",
       const ops::Conv2DOptions o = ConvOptions(c);
       return std::vector<Tensor>{ops::Conv2DBackpropInput(grad, h, x.shape(), o),
                                  ops::Conv2D(x, h, o)};
+    })
+    .Lower([](LoweringContext& c) {
+      // Loops kh, kw, ci, co | n, oh, ow over the padded input and the gradient.
+      const TensorType& out = c.node().outputs[0];
+      absl::StatusOr<Geometry> g = ConvGeometry(c.input_type(0).shape, out.shape, c.node().attrs);
+      if (!g.ok()) return g.status();
+      using A = AffineIndex;
+      GenericInput input{PadForWindows(c, c.input(0), *g, 0),
+                         {A::Loop(4), A::Loop(5, g->h.stride) + A::Loop(0, g->h.dilation),
+                          A::Loop(6, g->w.stride) + A::Loop(1, g->w.dilation), A::Loop(2)}};
+      GenericInput grad{c.input(1), {A::Loop(4), A::Loop(5), A::Loop(6), A::Loop(3)}};
+      c.SetOutput(0, c.Generic({input, grad}, {g->batch, g->h.out, g->w.out}, ReduceKind::kSum, out,
+                               Product));
+      return absl::OkStatus();
     })
     .Kernel([](KernelContext& c) {
       const Literal& x = c.in(0);
@@ -618,6 +778,14 @@ KILN_REGISTER_OP(PoolDef("MaxPool2D", "maximum over each ksize window of NHWC in
       return std::vector<Tensor>{
           ops::MaxPool2DGrad(c.inputs[0], c.output_grads[0], PoolOptions(c))};
     })
+    .Lower([](LoweringContext& c) {
+      // -inf padding is never the maximum.
+      absl::StatusOr<Geometry> g = PoolGeometry(c.input_type(0).shape, c.node().attrs);
+      if (!g.ok()) return g.status();
+      c.SetOutput(0, WindowReduce(c, PadForWindows(c, c.input(0), *g, -INFINITY), *g, ReduceKind::kMax,
+                                  c.node().outputs[0]));
+      return absl::OkStatus();
+    })
     .Kernel([](KernelContext& c) {
       const Literal& x = c.in(0);
       Literal& y = c.out();
@@ -636,6 +804,18 @@ KILN_REGISTER_OP(PoolDef("AvgPool2D", "mean over each ksize window of NHWC input
     .Grad([](const GradContext& c) {
       return std::vector<Tensor>{
           ops::AvgPool2DGrad(c.output_grads[0], c.inputs[0].shape(), PoolOptions(c))};
+    })
+    .Lower([](LoweringContext& c) {
+      // Window sums over zero padding, divided by each window's count of input elements.
+      const TensorType& out = c.node().outputs[0];
+      absl::StatusOr<Geometry> g = PoolGeometry(c.input_type(0).shape, c.node().attrs);
+      if (!g.ok()) return g.status();
+      IrValue sums = WindowReduce(c, PadForWindows(c, c.input(0), *g, 0), *g, ReduceKind::kSum, out);
+      c.SetOutput(0, c.Elementwise({sums, c.Constant(WindowCounts(*g, out.dtype))}, out,
+                                   [](ScalarBuilder& b, const std::vector<IrValue>& x) {
+                                     return b.Apply(ScalarOp::kDiv, x[0], x[1]);
+                                   }));
+      return absl::OkStatus();
     })
     .Kernel([](KernelContext& c) {
       const Literal& x = c.in(0);
@@ -666,6 +846,35 @@ KILN_REGISTER_OP(PoolDef("MaxPool2DGrad", "gradient of MaxPool2D: grad routed to
     // registered op expresses (it would need a MaxPool2DGradGrad op).
     .NotDifferentiable("second-order max pooling is not supported: the gradient with respect to "
                        "grad needs a gather at each window's argmax")
+    .Lower([](LoweringContext& c) {
+      // Each window's first maximum (its smallest row-major tap equal to the maximum), then each
+      // input element gathers the gradient of the windows whose first maximum it is.
+      const TensorType& x = c.input_type(0);
+      absl::StatusOr<Geometry> g = PoolGeometry(x.shape, c.node().attrs);
+      if (!g.ok()) return g.status();
+      IrValue padded = PadForWindows(c, c.input(0), *g, -INFINITY);
+      IrValue max = WindowReduce(c, padded, *g, ReduceKind::kMax, {x.dtype, g->OutputShape()});
+      const int64_t kw = g->w.k, taps = g->h.k * g->w.k;
+      IrValue first = c.Generic(
+          {WindowInput(padded, *g), {max, AffineIndex::Loops(0, 4)}}, {g->h.k, g->w.k}, ReduceKind::kMin,
+          {DType::kI64, g->OutputShape()}, [kw, taps](ScalarBuilder& b, const std::vector<IrValue>& v) {
+            IrValue row = b.Apply(ScalarOp::kMul, b.Index(4), b.IndexConstant(kw));
+            IrValue tap = b.Apply(ScalarOp::kAdd, row, b.Index(5));
+            return b.Select(b.Apply(ScalarOp::kEqual, v[0], v[1]), b.Convert(tap, DType::kI64),
+                            b.IntConstant(taps, DType::kI64));
+          });
+      IrValue grad = c.input(1);
+      const Geometry geometry = *g;
+      c.SetOutput(0, c.Generic({}, {g->h.k, g->w.k}, ReduceKind::kSum, x,
+                               [=](ScalarBuilder& b, const std::vector<IrValue>&) {
+                                 SourceWindow w = FindSourceWindow(b, geometry);
+                                 IrValue is_first = b.Apply(ScalarOp::kEqual, b.Extract(first, w.at),
+                                                            b.Convert(w.tap, DType::kI64));
+                                 return b.Select(b.Apply(ScalarOp::kAnd, w.exists, is_first),
+                                                 b.Extract(grad, w.at), b.Constant(0, x.dtype));
+                               }));
+      return absl::OkStatus();
+    })
     .Kernel([](KernelContext& c) {
       const Literal& x = c.in(0);
       const Literal& dy = c.in(1);
@@ -694,6 +903,25 @@ KILN_REGISTER_OP(PoolDef("AvgPool2DGrad", "gradient of AvgPool2D: each grad elem
     })
     .Grad([](const GradContext& c) {
       return std::vector<Tensor>{ops::AvgPool2D(c.output_grads[0], PoolOptions(c))};
+    })
+    .Lower([](LoweringContext& c) {
+      // Each window's share (grad / count), gathered by the input elements its taps read.
+      const TensorType& out = c.node().outputs[0];
+      const TensorType& grad = c.input_type(0);
+      absl::StatusOr<Geometry> g = PoolGeometry(out.shape, c.node().attrs);
+      if (!g.ok()) return g.status();
+      IrValue share = c.Elementwise({c.input(0), c.Constant(WindowCounts(*g, grad.dtype))}, grad,
+                                    [](ScalarBuilder& b, const std::vector<IrValue>& x) {
+                                      return b.Apply(ScalarOp::kDiv, x[0], x[1]);
+                                    });
+      const Geometry geometry = *g;
+      const DType dtype = out.dtype;
+      c.SetOutput(0, c.Generic({}, {g->h.k, g->w.k}, ReduceKind::kSum, out,
+                               [=](ScalarBuilder& b, const std::vector<IrValue>&) {
+                                 SourceWindow w = FindSourceWindow(b, geometry);
+                                 return b.Select(w.exists, b.Extract(share, w.at), b.Constant(0, dtype));
+                               }));
+      return absl::OkStatus();
     })
     .Kernel([](KernelContext& c) {
       const Literal& dy = c.in(0);
@@ -756,6 +984,44 @@ KernelFn SoftmaxKernel(bool log) {
   };
 }
 
+// log(sum(exp(x))) along `axis`, kept as a size-1 dim. Shifted by the maximum, or by 0 where that
+// is infinite (as the kernel: a slice of -inf gives -inf, not NaN).
+IrValue LowerLogSumExp(LoweringContext& c, IrValue x, int64_t axis) {
+  const TensorType t = c.TypeOf(x);
+  Ints reduced = t.shape.dims(), kept = t.shape.dims();
+  reduced.erase(reduced.begin() + axis);
+  kept[axis] = 1;
+  const TensorType reduced_type{t.dtype, Shape(reduced)}, kept_type{t.dtype, Shape(kept)};
+  IrValue max = c.Reshape(c.Reduce(x, {axis}, ReduceKind::kMax, reduced_type), kept_type.shape);
+  IrValue shift = c.Elementwise({max}, kept_type, [](ScalarBuilder& b, const std::vector<IrValue>& m) {
+    IrValue finite =
+        b.Apply(ScalarOp::kLess, b.Apply(ScalarOp::kAbs, m[0]), b.ConstantLike(INFINITY, m[0]));
+    return b.Select(finite, m[0], b.ConstantLike(0, m[0]));
+  });
+  IrValue exps = c.Elementwise({x, shift}, t, [](ScalarBuilder& b, const std::vector<IrValue>& v) {
+    return b.Apply(ScalarOp::kExp, b.Apply(ScalarOp::kSub, v[0], v[1]));
+  });
+  IrValue sums = c.Reshape(c.Reduce(exps, {axis}, ReduceKind::kSum, reduced_type), kept_type.shape);
+  return c.Elementwise({shift, sums}, kept_type, [](ScalarBuilder& b, const std::vector<IrValue>& v) {
+    return b.Apply(ScalarOp::kAdd, v[0], b.Apply(ScalarOp::kLog, v[1]));
+  });
+}
+
+// y = exp(x - lse), or x - lse for LogSoftmax.
+LowerFn SoftmaxLowering(bool log) {
+  return [log](LoweringContext& c) {
+    const TensorType& t = c.input_type(0);
+    const int64_t axis = *NormalizeAxis(c.node().attr<int64_t>("axis"), t.shape.rank());
+    IrValue lse = LowerLogSumExp(c, c.input(0), axis);
+    auto body = [log](ScalarBuilder& b, const std::vector<IrValue>& v) {
+      IrValue shifted = b.Apply(ScalarOp::kSub, v[0], v[1]);
+      return log ? shifted : b.Apply(ScalarOp::kExp, shifted);
+    };
+    c.SetOutput(0, c.Elementwise({c.input(0), lse}, t, body));
+    return absl::OkStatus();
+  };
+}
+
 KILN_REGISTER_OP(OpDef("Softmax").Doc("exp(x) / sum(exp(x)) along an axis, max-shifted for "
                                       "stability")
     .Inputs({"logits"}).Attr("axis", AttrType::kInt, int64_t{-1})
@@ -766,6 +1032,7 @@ KILN_REGISTER_OP(OpDef("Softmax").Doc("exp(x) / sum(exp(x)) along an axis, max-s
       const int64_t axis = c.attr<int64_t>("axis");
       return std::vector<Tensor>{y * (g - ops::ReduceSum(g * y, {axis}, true))};
     })
+    .Lower(SoftmaxLowering(false))
     .Kernel(SoftmaxKernel(false)));
 
 KILN_REGISTER_OP(OpDef("LogSoftmax").Doc("x - log(sum(exp(x))) along an axis, max-shifted for "
@@ -778,6 +1045,7 @@ KILN_REGISTER_OP(OpDef("LogSoftmax").Doc("x - log(sum(exp(x))) along an axis, ma
       const int64_t axis = c.attr<int64_t>("axis");
       return std::vector<Tensor>{g - ops::Exp(y) * ops::ReduceSum(g, {axis}, true)};
     })
+    .Lower(SoftmaxLowering(true))
     .Kernel(SoftmaxKernel(true)));
 
 absl::Status RequireLogits(const TensorType& logits) {
@@ -814,6 +1082,28 @@ KILN_REGISTER_OP(OpDef("SparseSoftmaxCrossEntropy")
       const Tensor& logits = c.inputs[0];
       Tensor one_hot = ops::OneHot(c.inputs[1], logits.shape()[1], logits.dtype());
       return std::vector<Tensor>{(ops::Softmax(logits, 1) - one_hot) * GradColumn(c), Tensor()};
+    })
+    .Lower([](LoweringContext& c) {
+      // lse - logits[i, label]. Compiled code cannot report a label out of range: its loss is NaN
+      // (as TensorFlow on GPUs), and the read is clamped.
+      const TensorType& out = c.node().outputs[0];
+      const int64_t rows = c.input_type(0).shape[0], classes = c.input_type(0).shape[1];
+      if (classes == 0) {
+        c.SetOutput(0, c.Fill(NAN, out));
+        return absl::OkStatus();
+      }
+      IrValue logits = c.input(0);
+      IrValue lse = c.Reshape(LowerLogSumExp(c, logits, 1), Shape({rows}));
+      c.SetOutput(0, c.Elementwise({lse, c.input(1)}, out,
+                                   [logits, classes](ScalarBuilder& b, const std::vector<IrValue>& v) {
+        IrValue label = b.ToIndex(v[1]);
+        IrValue negative = b.Apply(ScalarOp::kLess, label, b.IndexConstant(0));
+        IrValue valid = b.Apply(ScalarOp::kAnd, b.Apply(ScalarOp::kNot, negative),
+                                b.Apply(ScalarOp::kLess, label, b.IndexConstant(classes)));
+        IrValue picked = b.Extract(logits, {b.Index(0), b.ClampIndex(label, 0, classes - 1)});
+        return b.Select(valid, b.Apply(ScalarOp::kSub, v[0], picked), b.ConstantLike(NAN, v[0]));
+      }));
+      return absl::OkStatus();
     })
     .Kernel([](KernelContext& c) {
       const Literal& logits = c.in(0);
@@ -854,6 +1144,17 @@ KILN_REGISTER_OP(OpDef("SoftmaxCrossEntropy")
       Tensor mass = ops::ReduceSum(labels, {1}, true);
       return std::vector<Tensor>{(ops::Softmax(logits, 1) * mass - labels) * g,
                                  -ops::LogSoftmax(logits, 1) * g};
+    })
+    .Lower([](LoweringContext& c) {
+      // sum_j labels_j * (lse - x_j) per row.
+      const TensorType& logits = c.input_type(0);
+      IrValue lse = LowerLogSumExp(c, c.input(0), 1);
+      auto term = [](ScalarBuilder& b, const std::vector<IrValue>& v) {
+        return b.Apply(ScalarOp::kMul, v[0], b.Apply(ScalarOp::kSub, v[2], v[1]));
+      };
+      IrValue terms = c.Elementwise({c.input(1), c.input(0), lse}, logits, term);
+      c.SetOutput(0, c.Reduce(terms, {1}, ReduceKind::kSum, c.node().outputs[0]));
+      return absl::OkStatus();
     })
     .Kernel([](KernelContext& c) {
       const Literal& logits = c.in(0);

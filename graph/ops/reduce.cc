@@ -180,6 +180,31 @@ KILN_REGISTER_OP(OpDef("ArgMax").Doc("index of the largest element along an axis
       return std::vector<TensorType>{{out, Shape(dims)}};
     })
     .NotDifferentiable("integer output")
+    .Lower([](LoweringContext& c) {
+      // The maximum, then the smallest index along the axis where x equals it.
+      const TensorType& in = c.input_type(0);
+      const TensorType& out = c.node().outputs[0];
+      const int64_t axis = *NormalizeAxis(c.node().attr<int64_t>("axis"), in.shape.rank());
+      const int64_t n = in.shape[axis];
+      if (n == 0) {
+        c.SetOutput(0, c.Fill(0, out));
+        return absl::OkStatus();
+      }
+      const int r = out.shape.rank();  // loop r runs along the axis
+      IrValue max = c.Reduce(c.input(0), {axis}, ReduceKind::kMax, {in.dtype, out.shape});
+      std::vector<AffineIndex> x_index;
+      for (int d = 0; d < in.shape.rank(); ++d) {
+        x_index.push_back(AffineIndex::Loop(d < axis ? d : d == axis ? r : d - 1));
+      }
+      const DType dtype = out.dtype;
+      c.SetOutput(0, c.Generic({{c.input(0), x_index}, {max, AffineIndex::Loops(0, r)}}, {n},
+                               ReduceKind::kMin, out,
+                               [r, n, dtype](ScalarBuilder& b, const std::vector<IrValue>& x) {
+                                 return b.Select(b.Apply(ScalarOp::kEqual, x[0], x[1]),
+                                                 b.Convert(b.Index(r), dtype), b.IntConstant(n, dtype));
+                               }));
+      return absl::OkStatus();
+    })
     .Kernel([](KernelContext& c) {
       const Literal& x = c.in(0);
       const int64_t axis = *NormalizeAxis(c.attr<int64_t>("axis"), x.shape.rank());
