@@ -2,9 +2,11 @@
 // backward, Adam update — is one call of generated code) and trains it on the real data set.
 //
 // With Bazel: bazel run //examples:fashion_train_embedded -- [STEPS]
-// Without Bazel (docs/aot.md):
-//   kilnc compile fashion_mlp_train.pb --out build --name fashion_mlp_train
-//   g++ -std=c++17 -O2 -Ibuild examples/fashion_train_embedded.cc build/fashion_mlp_train.o -lz -lm
+// Without Bazel (docs/aot.md), from the repository root:
+//   bazel-bin/examples/build_fashion_graphs build && mkdir -p build/examples
+//   kilnc compile build/fashion_mlp_train.pb --out build/examples
+//   g++ -std=c++17 -O2 -Ibuild examples/fashion_train_embedded.cc build/examples/fashion_mlp_train.o \
+//       -lz -lm -o fashion_train
 //
 // Reads /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist).
 #include <zlib.h>
@@ -18,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "fashion_mlp_train.h"
+#include "examples/fashion_mlp_train.h"
 
 namespace {
 

@@ -459,15 +459,23 @@ class MlirLoweringContext : public LoweringContext {
   IrValue MatMul(IrValue a, IrValue b, bool transpose_a, bool transpose_b,
                  const TensorType& out) override {
     mlir::MLIRContext* ctx = b_.getContext();
-    auto m = mlir::getAffineDimExpr(0, ctx), n = mlir::getAffineDimExpr(1, ctx),
-         k = mlir::getAffineDimExpr(2, ctx);
+    if (transpose_b) {
+      // A transposed b would be read with a stride in the innermost loop: transposing it once costs
+      // k·n copies against m·k·n multiply-adds.
+      b = Transpose(b, {1, 0});
+      transpose_b = false;
+    }
+    // Loops (m, k, n): the innermost loop walks rows of b and of the result contiguously, which
+    // LLVM vectorizes; each result element still sums over k in order.
+    auto m = mlir::getAffineDimExpr(0, ctx), k = mlir::getAffineDimExpr(1, ctx),
+         n = mlir::getAffineDimExpr(2, ctx);
     std::vector<mlir::AffineMap> maps = {
         mlir::AffineMap::get(3, 0, transpose_a ? llvm::ArrayRef<mlir::AffineExpr>{k, m} : llvm::ArrayRef<mlir::AffineExpr>{m, k}, ctx),
         mlir::AffineMap::get(3, 0, transpose_b ? llvm::ArrayRef<mlir::AffineExpr>{n, k} : llvm::ArrayRef<mlir::AffineExpr>{k, n}, ctx),
         mlir::AffineMap::get(3, 0, {m, n}, ctx)};
     std::vector<mlir::utils::IteratorType> iterators = {mlir::utils::IteratorType::parallel,
-                                                        mlir::utils::IteratorType::parallel,
-                                                        mlir::utils::IteratorType::reduction};
+                                                        mlir::utils::IteratorType::reduction,
+                                                        mlir::utils::IteratorType::parallel};
     mlir::Value init = Filled(out, 0);
     const bool is_float = IsFloat(out.dtype);
     auto generic = mlir::linalg::GenericOp::create(
