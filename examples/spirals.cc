@@ -2,6 +2,11 @@
 
 #include <cmath>
 
+#include "graph/layers.h"
+#include "graph/ops.h"
+#include "graph/optimizers.h"
+#include "graph/status_macros.h"
+
 namespace kiln {
 namespace examples {
 
@@ -18,6 +23,22 @@ void MakeSpirals(int n, Literal& x, Literal& y) {
     }
   }
   x.RoundToDType();
+}
+
+absl::StatusOr<SpiralsTraining> BuildSpiralsTraining(Graph& g, int n, double learning_rate) {
+  layers::Model model(g, /*seed=*/3);
+  Tensor x = ops::Placeholder(g, "x", DType::kF32, {3 * n, 2});
+  Tensor labels = ops::Placeholder(g, "labels", DType::kI32, {3 * n});
+  Tensor h = model.Dense(x, 64, layers::Activation::kRelu);
+  h = model.Dense(h, 64, layers::Activation::kRelu);
+  Tensor logits = model.Dense(h, 3);
+  SpiralsTraining t;
+  t.loss = losses::SoftmaxCrossEntropy(logits, labels);
+  t.accuracy = metrics::Accuracy(logits, labels);
+  KILN_RETURN_IF_ERROR(TrainStep(t.loss, model.parameters(), Optimizer::Sgd()).status());
+  MakeSpirals(n, t.feeds["x"], t.feeds["labels"]);
+  t.feeds["learning_rate"] = Literal::Scalar(DType::kF32, learning_rate);
+  return t;
 }
 
 }  // namespace examples

@@ -6,34 +6,20 @@
 
 #include "examples/spirals.h"
 #include "graph/interpreter.h"
-#include "graph/layers.h"
-#include "graph/ops.h"
-#include "graph/optimizers.h"
 
 int main(int argc, char** argv) {
   using namespace kiln;  // NOLINT: example brevity
   const int steps = argc > 1 ? std::atoi(argv[1]) : 1500;
-  const int n = 100;
   Graph g;
-  layers::Model model(g, /*seed=*/3);
-  Tensor x = ops::Placeholder(g, "x", DType::kF32, {3 * n, 2});
-  Tensor labels = ops::Placeholder(g, "labels", DType::kI32, {3 * n});
-  Tensor h = model.Dense(x, 64, layers::Activation::kRelu);
-  h = model.Dense(h, 64, layers::Activation::kRelu);
-  Tensor logits = model.Dense(h, 3);
-  Tensor loss = losses::SoftmaxCrossEntropy(logits, labels);
-  Tensor accuracy = metrics::Accuracy(logits, labels);
-  auto step = TrainStep(loss, model.parameters(), Optimizer::Sgd());
-  if (!step.ok()) {
-    std::fprintf(stderr, "%s\n", step.status().ToString().c_str());
+  auto spirals = examples::BuildSpiralsTraining(g, 100, /*learning_rate=*/1.0);
+  if (!spirals.ok()) {
+    std::fprintf(stderr, "%s\n", spirals.status().ToString().c_str());
     return 1;
   }
+  const Tensor loss = spirals->loss, accuracy = spirals->accuracy;
+  const Feeds& feeds = spirals->feeds;
   std::printf("spirals: %d nodes (forward, gradients and SGD update), %zu parameter tensors\n",
-              g.num_nodes(), model.parameters().size());
-
-  Feeds feeds;
-  examples::MakeSpirals(n, feeds["x"], feeds["labels"]);
-  feeds["learning_rate"] = Literal::Scalar(DType::kF32, 1.0);
+              g.num_nodes(), g.training().parameters.size());
   auto interpreter = Interpreter::Create(g);
   if (!interpreter.ok()) {
     std::fprintf(stderr, "%s\n", interpreter.status().ToString().c_str());

@@ -4,31 +4,17 @@
 #include "catch2/catch.hpp"
 #include "examples/spirals.h"
 #include "graph/interpreter.h"
-#include "graph/layers.h"
-#include "graph/optimizers.h"
-#include "graph/ops.h"
 #include "test/status_matchers.h"
 
 namespace kiln {
 namespace {
 
 TEST_CASE("An MLP trained with SGD on the interpreter fits three spirals") {
-  const int n = 100;
   Graph g;
-  layers::Model model(g, /*seed=*/3);
-  Tensor x = ops::Placeholder(g, "x", DType::kF32, {3 * n, 2});
-  Tensor labels = ops::Placeholder(g, "labels", DType::kI32, {3 * n});
-  Tensor h = model.Dense(x, 64, layers::Activation::kRelu);
-  h = model.Dense(h, 64, layers::Activation::kRelu);
-  Tensor logits = model.Dense(h, 3);
-  Tensor loss = losses::SoftmaxCrossEntropy(logits, labels);
-  Tensor accuracy = metrics::Accuracy(logits, labels);
-  auto step = TrainStep(loss, model.parameters(), Optimizer::Sgd());
-  REQUIRE_THAT(step.status(), IsOk());
-
-  Feeds feeds;
-  examples::MakeSpirals(n, feeds["x"], feeds["labels"]);
-  feeds["learning_rate"] = Literal::Scalar(DType::kF32, 1.0);
+  auto spirals = examples::BuildSpiralsTraining(g, 100, /*learning_rate=*/1.0);
+  REQUIRE_THAT(spirals.status(), IsOk());
+  const Tensor loss = spirals->loss, accuracy = spirals->accuracy;
+  const Feeds& feeds = spirals->feeds;
   auto interpreter = Interpreter::Create(g);
   REQUIRE_THAT(interpreter.status(), IsOk());
   double first = 0, last = 0;
