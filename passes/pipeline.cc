@@ -52,10 +52,10 @@ absl::Status Run(mlir::PassManager& pm, mlir::ModuleOp module, const char* what,
 
 }  // namespace
 
-absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& options) {
-  mlir::PassManager pm(module.getContext());
+void AddTensorsToLoopsPasses(mlir::OpPassManager& pm) {
   // Chains of elementwise ops become one loop nest: no intermediate tensors.
   pm.addPass(mlir::createLinalgElementwiseOpFusionPass());
+  // Folds what fusion exposes: x * 1, x + 0, identity loops, constant arithmetic.
   pm.addPass(mlir::createCanonicalizerPass());
   // Results are computed in their destination buffers rather than copied there.
   pm.addPass(mlir::bufferization::createEmptyTensorEliminationPass());
@@ -72,12 +72,9 @@ absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module, const PipelineOp
   pm.addPass(mlir::createConvertLinalgToLoopsPass());
   pm.addPass(mlir::createLowerAffinePass());
   pm.addPass(mlir::createCanonicalizerPass());
-  KILN_RETURN_IF_ERROR(Run(pm, module, "bufferization", options));
-  return LowerToLlvmDialect(module, options);
 }
 
-absl::Status LowerToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& options) {
-  mlir::PassManager pm(module.getContext());
+void AddLoopsToLlvmPasses(mlir::OpPassManager& pm) {
   // rsqrt has neither an LLVM intrinsic nor a libm function: 1 / sqrt.
   pm.addPass(mlir::math::createMathExpandOpsPass(mlir::math::MathExpandOpsPassOptions{{"rsqrt"}}));
   // Structured loops become branches, which the LLVM dialect has.
@@ -96,7 +93,18 @@ absl::Status LowerToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& op
   pm.addPass(mlir::createConvertFuncToLLVMPass(func_options));
   // The conversions above meet through casts that cancel out once everything is LLVM.
   pm.addPass(mlir::createReconcileUnrealizedCastsPass());
+}
 
+absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& options) {
+  mlir::PassManager pm(module.getContext());
+  AddTensorsToLoopsPasses(pm);
+  KILN_RETURN_IF_ERROR(Run(pm, module, "bufferization", options));
+  return LowerToLlvmDialect(module, options);
+}
+
+absl::Status LowerToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& options) {
+  mlir::PassManager pm(module.getContext());
+  AddLoopsToLlvmPasses(pm);
   KILN_RETURN_IF_ERROR(Run(pm, module, "lowering to LLVM", options));
   // The conversions are partial: an op they do not know survives them. Name the first one.
   mlir::Operation* leftover = nullptr;

@@ -9,6 +9,7 @@
 
 namespace mlir {
 class ModuleOp;
+class OpPassManager;
 }  // namespace mlir
 
 namespace kiln {
@@ -30,6 +31,11 @@ absl::Status LowerToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& op
 // a last argument, its arena, of the size in its `kiln.arena_bytes` attribute), lowers to loops, then
 // LowerToLlvmDialect.
 absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& options = {});
+
+// The two halves of CompileTensorsToLlvmDialect as pass lists (kiln-opt registers them as the
+// pipelines kiln-tensors-to-loops and kiln-loops-to-llvm, for lit tests of each stage).
+void AddTensorsToLoopsPasses(mlir::OpPassManager& pm);
+void AddLoopsToLlvmPasses(mlir::OpPassManager& pm);
 
 // The arena size kiln-plan-memory chose for `function` (0 if it has no plan).
 int64_t ArenaBytes(mlir::ModuleOp module, const std::string& function);

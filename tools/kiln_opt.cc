@@ -4,6 +4,8 @@
 #include "mlir/Transforms/Passes.h"
 #include "passes/dialects.h"
 #include "passes/passes.h"
+#include "passes/pipeline.h"
+#include "mlir/Pass/PassRegistry.h"
 
 int main(int argc, char** argv) {
   mlir::DialectRegistry registry;
@@ -11,6 +13,12 @@ int main(int argc, char** argv) {
   // Upstream canonicalize, cse, inline, ... so tests can combine them with Kiln's passes.
   mlir::registerTransformsPasses();
   kiln::registerKilnPasses();
+  // The compiler's pipeline stages, so lit tests can check what each does to real IR.
+  mlir::PassPipelineRegistration<>("kiln-tensors-to-loops",
+                                   "fusion, bufferization, memory plan, loops (kilnc's first stage)",
+                                   kiln::AddTensorsToLoopsPasses);
+  mlir::PassPipelineRegistration<>("kiln-loops-to-llvm", "loops and memrefs to the LLVM dialect",
+                                   kiln::AddLoopsToLlvmPasses);
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "Kiln optimizer driver\n", registry));
 }
