@@ -15,3 +15,15 @@ def PlanMemoryPass : Pass<"kiln-plan-memory", "mlir::func::FuncOp"> {
   }];
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::memref::MemRefDialect"];
 }
+
+def SimplifyPass : Pass<"kiln-simplify"> {
+  let summary = "Algebraic simplification, constant folding and dead-code removal on tensor IR";
+  let description = [{
+    Every dialect's canonicalization (constant folding, x * 1, dead pure ops, identity loops) plus
+    Kiln's rewrites for what graphs produce and upstream keeps for IEEE exactness or does not see:
+    `x + 0.0` → `x` (the sign of a zero may change: -0 + 0 is +0), a reshape of a reshape → one
+    reshape, a transpose of a transpose → one transpose (none when the permutations cancel). Runs
+    after elementwise fusion, which brings broadcast constants into loop bodies as scalars.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
+}

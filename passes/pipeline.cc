@@ -55,8 +55,9 @@ absl::Status Run(mlir::PassManager& pm, mlir::ModuleOp module, const char* what,
 void AddTensorsToLoopsPasses(mlir::OpPassManager& pm) {
   // Chains of elementwise ops become one loop nest: no intermediate tensors.
   pm.addPass(mlir::createLinalgElementwiseOpFusionPass());
-  // Folds what fusion exposes: x * 1, x + 0, identity loops, constant arithmetic.
-  pm.addPass(mlir::createCanonicalizerPass());
+  // Folds what fusion exposes: x * 1, x + 0, reshape and transpose chains, identity loops,
+  // constant arithmetic, dead ops.
+  pm.addPass(createSimplifyPass());
   // Results are computed in their destination buffers rather than copied there.
   pm.addPass(mlir::bufferization::createEmptyTensorEliminationPass());
   mlir::bufferization::OneShotBufferizePassOptions bufferize;
