@@ -100,7 +100,6 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
     if (op == "Variable") sig.variables.push_back(id);
   }
   sig.outputs = outputs;
-  sig.updates_variables = apply_updates;
 
   mlir::OpBuilder b(&context);
   mlir::Location loc = b.getUnknownLoc();

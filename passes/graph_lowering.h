@@ -19,7 +19,6 @@ struct LoweredSignature {
   std::vector<int> placeholders;  // node ids
   std::vector<int> variables;     // node ids
   std::vector<Tensor> outputs;
-  bool updates_variables = false;
 };
 
 // Builds `function_name(inputs..., variables..., outputs...)` computing `outputs` from `graph`. With
