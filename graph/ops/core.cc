@@ -125,28 +125,27 @@ KILN_REGISTER_OP(OpDef("Variable").Doc("persistent state, initialized once and u
     .Lower(BoundByLowerGraph)
     .Kernel(NotComputed));
 
+// The input's values as they are (the interpreter rounds them when the dtype changes).
+absl::Status CopyValues(KernelContext& c) {
+  c.out().values = c.in(0).values;
+  return absl::OkStatus();
+}
+
+absl::Status ForwardInput(LoweringContext& c) {
+  c.SetOutput(0, c.input(0));
+  return absl::OkStatus();
+}
+
 KILN_REGISTER_OP(OpDef("Identity").Doc("x").Inputs({"x"}).Shape(SameAsInput())
     .Grad([](const GradContext& c) { return std::vector<Tensor>{c.output_grads[0]}; })
-    .Lower([](LoweringContext& c) {
-      c.SetOutput(0, c.input(0));
-      return absl::OkStatus();
-    })
-    .Kernel([](KernelContext& c) {
-      c.out().values = c.in(0).values;
-      return absl::OkStatus();
-    }));
+    .Lower(ForwardInput)
+    .Kernel(CopyValues));
 
 KILN_REGISTER_OP(OpDef("StopGradient").Doc("x, through which no gradient flows").Inputs({"x"})
     .Shape(SameAsInput())
     .NotDifferentiable("blocks gradients by design; autodiff stops here")
-    .Lower([](LoweringContext& c) {
-      c.SetOutput(0, c.input(0));
-      return absl::OkStatus();
-    })
-    .Kernel([](KernelContext& c) {
-      c.out().values = c.in(0).values;
-      return absl::OkStatus();
-    }));
+    .Lower(ForwardInput)
+    .Kernel(CopyValues));
 
 KILN_REGISTER_OP(OpDef("Cast").Doc("x converted to another dtype").Inputs({"x"})
     .Attr("dtype", AttrType::kDType)
@@ -166,10 +165,7 @@ KILN_REGISTER_OP(OpDef("Cast").Doc("x converted to another dtype").Inputs({"x"})
                                    [to](ScalarBuilder& b, const std::vector<IrValue>& x) { return b.Convert(x[0], to); }));
       return absl::OkStatus();
     })
-    .Kernel([](KernelContext& c) {
-      c.out().values = c.in(0).values;  // the interpreter rounds to the new dtype
-      return absl::OkStatus();
-    }));
+    .Kernel(CopyValues));
 
 KILN_REGISTER_OP(OpDef("Reshape").Doc("x with a new shape of the same size (one dim may be -1)")
     .Inputs({"x"}).Attr("shape", AttrType::kShape)
@@ -201,10 +197,7 @@ KILN_REGISTER_OP(OpDef("Reshape").Doc("x with a new shape of the same size (one 
       c.SetOutput(0, c.Reshape(c.input(0), c.node().outputs[0].shape));
       return absl::OkStatus();
     })
-    .Kernel([](KernelContext& c) {
-      c.out().values = c.in(0).values;
-      return absl::OkStatus();
-    }));
+    .Kernel(CopyValues));
 
 KILN_REGISTER_OP(OpDef("BroadcastTo").Doc("x broadcast (NumPy rules) to a larger shape")
     .Inputs({"x"}).Attr("shape", AttrType::kShape)
