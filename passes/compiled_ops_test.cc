@@ -55,6 +55,14 @@ void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& fe
 
 constexpr double kExact = 1e-5, kTranscendental = 1e-4;
 
+TEST_CASE("Tensors without elements compile") {
+  Graph g;
+  Tensor x = ops::Placeholder(g, "x", DType::kF32, {0, 3});
+  Tensor w = ops::Variable(g, "w", DType::kF32, {2, 0});
+  // Summing no rows gives zeros; the empty tensors themselves pass through.
+  Compare(g, {ops::ReduceSum(x, {0}), ops::Neg(x), ops::Exp(w)}, {{"x", Literal(DType::kF32, {0, 3})}}, kExact);
+}
+
 // Outputs whose computations start from identical empty tensors and fills must still get buffers of
 // their own (the pipeline once merged them by running CSE before bufferization).
 TEST_CASE("Several outputs of the same shape each keep their own result") {

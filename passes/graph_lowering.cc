@@ -60,6 +60,13 @@ mlir::DenseElementsAttr DenseAttr(const Literal& value, mlir::RankedTensorType t
   return {};
 }
 
+// A function argument's type. A tensor without elements is passed as memref<0xT> (it has no data; the
+// bare-pointer calling convention rejects zero-size memrefs of higher rank).
+mlir::MemRefType ArgumentType(const TensorType& t, mlir::MLIRContext* ctx) {
+  if (t.shape.NumElements() > 0) return MemRefTypeOf(t, ctx);
+  return mlir::MemRefType::get({0}, ElementType(t.dtype, ctx));
+}
+
 }  // namespace
 
 absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
@@ -105,9 +112,9 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
   mlir::Location loc = b.getUnknownLoc();
   mlir::OwningOpRef<mlir::ModuleOp> module = mlir::ModuleOp::create(loc);
   std::vector<mlir::Type> arg_types;
-  for (int id : sig.placeholders) arg_types.push_back(MemRefTypeOf(graph.node(id).outputs[0], &context));
-  for (int id : sig.variables) arg_types.push_back(MemRefTypeOf(graph.node(id).outputs[0], &context));
-  for (const Tensor& t : outputs) arg_types.push_back(MemRefTypeOf(t.type(), &context));
+  for (int id : sig.placeholders) arg_types.push_back(ArgumentType(graph.node(id).outputs[0], &context));
+  for (int id : sig.variables) arg_types.push_back(ArgumentType(graph.node(id).outputs[0], &context));
+  for (const Tensor& t : outputs) arg_types.push_back(ArgumentType(t.type(), &context));
   b.setInsertionPointToEnd(module->getBody());
   auto func = mlir::func::FuncOp::create(b, loc, function_name, b.getFunctionType(arg_types, {}));
   mlir::Block* entry = func.addEntryBlock();
@@ -119,8 +126,14 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
   for (const std::vector<int>* ids : {&sig.placeholders, &sig.variables}) {
     for (int id : *ids) {
       mlir::Value memref = entry->getArgument(arg++);
-      values[OutputRef{id, 0}] = mlir::bufferization::ToTensorOp::create(
-          b, loc, TensorTypeOf(graph.node(id).outputs[0], &context), memref, /*restrict=*/true);
+      const TensorType& type = graph.node(id).outputs[0];
+      if (type.shape.NumElements() == 0) {
+        values[OutputRef{id, 0}] =
+            mlir::tensor::EmptyOp::create(b, loc, type.shape.dims(), ElementType(type.dtype, &context));
+      } else {
+        values[OutputRef{id, 0}] = mlir::bufferization::ToTensorOp::create(
+            b, loc, TensorTypeOf(type, &context), memref, /*restrict=*/true);
+      }
     }
   }
   for (int id = 0; id < graph.num_nodes(); ++id) {
@@ -141,6 +154,7 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
   const int first_variable = static_cast<int>(sig.placeholders.size());
   const int first_output = first_variable + static_cast<int>(sig.variables.size());
   for (size_t i = 0; i < outputs.size(); ++i) {
+    if (outputs[i].shape().NumElements() == 0) continue;  // nothing to write
     // Outputs own their buffers: the result may be computed straight into them.
     mlir::bufferization::MaterializeInDestinationOp::create(
         b, loc, mlir::Type(), values.at(outputs[i].ref()), entry->getArgument(first_output + i),
@@ -164,6 +178,7 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
     // Not `restrict`: the variable's buffer is also read through its argument's tensor, so the new
     // value is computed elsewhere and copied in here, after every read.
     for (size_t i = 0; i < updates.size(); ++i) {
+      if (graph.node(updates[i].first).outputs[0].shape.NumElements() == 0) continue;
       mlir::bufferization::MaterializeInDestinationOp::create(
           b, loc, mlir::Type(), new_values[i], entry->getArgument(variable_arg.at(updates[i].first)),
           /*restrict=*/false, /*writable=*/true);
@@ -184,11 +199,14 @@ absl::Status AddVariableInitializer(const Graph& graph, const LoweredSignature& 
   mlir::OpBuilder b(ctx);
   mlir::Location loc = b.getUnknownLoc();
   std::vector<mlir::Type> arg_types;
-  for (int id : signature.variables) arg_types.push_back(MemRefTypeOf(graph.node(id).outputs[0], ctx));
+  for (int id : signature.variables) arg_types.push_back(ArgumentType(graph.node(id).outputs[0], ctx));
   b.setInsertionPointToEnd(module.getBody());
-  std::vector<mlir::memref::GlobalOp> globals;
+  std::vector<mlir::memref::GlobalOp> globals;  // one per variable with elements
+  std::vector<int> global_arg;
   for (size_t i = 0; i < signature.variables.size(); ++i) {
     const Node& node = graph.node(signature.variables[i]);
+    if (node.outputs[0].shape.NumElements() == 0) continue;
+    global_arg.push_back(static_cast<int>(i));
     KILN_ASSIGN_OR_RETURN(Literal value, InitialValue(node));
     auto tensor_type = TensorTypeOf(value.type(), ctx);
     globals.push_back(mlir::memref::GlobalOp::create(
@@ -202,7 +220,7 @@ absl::Status AddVariableInitializer(const Graph& graph, const LoweredSignature& 
   for (size_t i = 0; i < globals.size(); ++i) {
     mlir::Value initial = mlir::memref::GetGlobalOp::create(
         b, loc, globals[i].getType(), mlir::FlatSymbolRefAttr::get(ctx, globals[i].getSymName()));
-    mlir::memref::CopyOp::create(b, loc, initial, entry->getArgument(i));
+    mlir::memref::CopyOp::create(b, loc, initial, entry->getArgument(global_arg[i]));
   }
   mlir::func::ReturnOp::create(b, loc);
   return absl::OkStatus();
