@@ -25,41 +25,6 @@ std::string Where(const Node& node) {
                       node.source.empty() ? "" : absl::StrCat(" (", node.source, ")"));
 }
 
-// A literal as a dense attribute, built from raw values (weights have millions of elements: one
-// uniqued attribute per element would dominate compile time).
-mlir::DenseElementsAttr DenseAttr(const Literal& value, mlir::RankedTensorType type) {
-  auto cast = [&](auto zero) {
-    using T = decltype(zero);
-    std::vector<T> raw(value.values.begin(), value.values.end());
-    return mlir::DenseElementsAttr::get(type, llvm::ArrayRef<T>(raw));
-  };
-  switch (value.dtype) {
-    case DType::kF32: return cast(0.0f);
-    case DType::kF64: return cast(0.0);
-    case DType::kI8: return cast(int8_t{0});
-    case DType::kI32: return cast(int32_t{0});
-    case DType::kI64: return cast(int64_t{0});
-    case DType::kBool: {
-      llvm::SmallVector<bool> raw;
-      for (double v : value.values) raw.push_back(v != 0);
-      return mlir::DenseElementsAttr::get(type, llvm::ArrayRef<bool>(raw));
-    }
-    case DType::kF16:
-    case DType::kBF16: {
-      std::vector<llvm::APFloat> raw;
-      auto f = mlir::cast<mlir::FloatType>(type.getElementType());
-      for (double v : value.values) {
-        llvm::APFloat a(v);
-        bool lost;
-        a.convert(f.getFloatSemantics(), llvm::APFloat::rmNearestTiesToEven, &lost);
-        raw.push_back(a);
-      }
-      return mlir::DenseElementsAttr::get(type, raw);
-    }
-  }
-  return {};
-}
-
 // A function argument's type. A tensor without elements is passed as memref<0xT> (it has no data; the
 // bare-pointer calling convention rejects zero-size memrefs of higher rank).
 mlir::MemRefType ArgumentType(const TensorType& t, mlir::MLIRContext* ctx) {
@@ -212,7 +177,7 @@ absl::Status AddVariableInitializer(const Graph& graph, const LoweredSignature& 
     globals.push_back(mlir::memref::GlobalOp::create(
         b, loc, b.getStringAttr(absl::StrCat(function_name, "_value_", i)), b.getStringAttr("private"),
         mlir::TypeAttr::get(mlir::cast<mlir::MemRefType>(arg_types[i])),
-        DenseAttr(value, tensor_type), b.getUnitAttr(), b.getI64IntegerAttr(64)));
+        LiteralAttr(value, tensor_type), b.getUnitAttr(), b.getI64IntegerAttr(64)));
   }
   auto func = mlir::func::FuncOp::create(b, loc, function_name, b.getFunctionType(arg_types, {}));
   mlir::Block* entry = func.addEntryBlock();

@@ -40,6 +40,39 @@ mlir::MemRefType MemRefTypeOf(const TensorType& t, mlir::MLIRContext* ctx) {
   return mlir::MemRefType::get(t.shape.dims(), ElementType(t.dtype, ctx));
 }
 
+mlir::DenseElementsAttr LiteralAttr(const Literal& value, mlir::RankedTensorType type) {
+  auto cast = [&](auto zero) {
+    using T = decltype(zero);
+    std::vector<T> raw(value.values.begin(), value.values.end());
+    return mlir::DenseElementsAttr::get(type, llvm::ArrayRef<T>(raw));
+  };
+  switch (value.dtype) {
+    case DType::kF32: return cast(0.0f);
+    case DType::kF64: return cast(0.0);
+    case DType::kI8: return cast(int8_t{0});
+    case DType::kI32: return cast(int32_t{0});
+    case DType::kI64: return cast(int64_t{0});
+    case DType::kBool: {
+      llvm::SmallVector<bool> raw;
+      for (double v : value.values) raw.push_back(v != 0);
+      return mlir::DenseElementsAttr::get(type, llvm::ArrayRef<bool>(raw));
+    }
+    case DType::kF16:
+    case DType::kBF16: {
+      std::vector<llvm::APFloat> raw;
+      auto f = mlir::cast<mlir::FloatType>(type.getElementType());
+      for (double v : value.values) {
+        llvm::APFloat a(v);
+        bool lost;
+        a.convert(f.getFloatSemantics(), llvm::APFloat::rmNearestTiesToEven, &lost);
+        raw.push_back(a);
+      }
+      return mlir::DenseElementsAttr::get(type, raw);
+    }
+  }
+  return {};
+}
+
 namespace {
 
 DType DTypeOf(mlir::Type t) {
@@ -430,17 +463,7 @@ class MlirLoweringContext : public LoweringContext {
 
   IrValue Constant(const Literal& value) override {
     mlir::RankedTensorType type = TensorTypeOf(value.type(), b_.getContext());
-    mlir::Type element = type.getElementType();
-    llvm::SmallVector<mlir::Attribute> elements;
-    elements.reserve(value.size());
-    for (double v : value.values) {
-      if (auto f = mlir::dyn_cast<mlir::FloatType>(element)) {
-        elements.push_back(b_.getFloatAttr(f, v));
-      } else {
-        elements.push_back(IntAttr(element, static_cast<int64_t>(v)));
-      }
-    }
-    return I(mlir::arith::ConstantOp::create(b_, loc_, type, mlir::DenseElementsAttr::get(type, elements)));
+    return I(mlir::arith::ConstantOp::create(b_, loc_, type, LiteralAttr(value, type)));
   }
 
   IrValue Reshape(IrValue x, const Shape& shape) override {

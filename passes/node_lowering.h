@@ -9,6 +9,7 @@
 #include "graph/graph.h"
 #include "graph/types.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Value.h"
 
@@ -18,6 +19,10 @@ namespace kiln {
 mlir::Type ElementType(DType dtype, mlir::MLIRContext* ctx);
 mlir::RankedTensorType TensorTypeOf(const TensorType& t, mlir::MLIRContext* ctx);
 mlir::MemRefType MemRefTypeOf(const TensorType& t, mlir::MLIRContext* ctx);
+
+// A literal as a dense attribute of `type`, built from raw values (weights have millions of
+// elements: one uniqued attribute per element would dominate compile time).
+mlir::DenseElementsAttr LiteralAttr(const Literal& value, mlir::RankedTensorType type);
 
 // Emits `node`'s computation at b's insertion point from tensor `inputs` (of `input_types`) and returns
 // one tensor per node output. Unimplemented when the op has no lowering yet.
