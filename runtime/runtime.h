@@ -1,0 +1,62 @@
+// C++ face of Kiln's runtime (runtime/kiln_runtime.h is the C ABI beneath it): an owning context
+// whose status reads as a kiln::rt::Status, and aligned buffers. Generated headers include this.
+#ifndef KILN_RUNTIME_RUNTIME_H_
+#define KILN_RUNTIME_RUNTIME_H_
+
+#include <cstddef>
+#include <memory>
+#include <new>
+
+#include "runtime/kiln_runtime.h"
+#include "runtime/status.h"
+
+namespace kiln {
+namespace rt {
+
+// Owns a kiln_context: the threads parallel loops run on and the status of the last call.
+class Context {
+ public:
+  // `num_threads` threads, the caller's included (0: one per hardware thread).
+  explicit Context(int num_threads = 1) : context_(kiln_context_create(num_threads)) {
+    if (context_ == nullptr) throw std::bad_alloc();
+  }
+  // Parallel loops run on the caller's scheduler, split into `num_threads` chunks.
+  Context(kiln_scheduler scheduler, void* user_data, int num_threads)
+      : context_(kiln_context_create_with_scheduler(scheduler, user_data, num_threads)) {
+    if (context_ == nullptr) throw std::bad_alloc();
+  }
+  kiln_context* get() const { return context_.get(); }
+  int num_threads() const { return kiln_context_num_threads(context_.get()); }
+  // The first run-time error since the last call (OK if none), and clears it.
+  Status TakeStatus() {
+    Status s(kiln_context_status(context_.get()), kiln_context_message(context_.get()));
+    kiln_context_clear_status(context_.get());
+    return s;
+  }
+
+ private:
+  struct Destroy {
+    void operator()(kiln_context* c) const { kiln_context_destroy(c); }
+  };
+  std::unique_ptr<kiln_context, Destroy> context_;
+};
+
+// 64-byte aligned memory (e.g. a compiled graph's arena for callers of the C ABI).
+class AlignedBuffer {
+ public:
+  explicit AlignedBuffer(size_t bytes) : data_(static_cast<unsigned char*>(kiln_aligned_alloc(bytes))) {
+    if (data_ == nullptr && bytes > 0) throw std::bad_alloc();
+  }
+  unsigned char* data() const { return data_.get(); }
+
+ private:
+  struct Free {
+    void operator()(unsigned char* p) const { kiln_aligned_free(p); }
+  };
+  std::unique_ptr<unsigned char, Free> data_;
+};
+
+}  // namespace rt
+}  // namespace kiln
+
+#endif  // KILN_RUNTIME_RUNTIME_H_
