@@ -51,8 +51,8 @@ def kiln_aot_library(name, graph, cpu = "x86-64-v3", visibility = None, testonly
     """Compiles a graph file ahead of time with kilnc into a cc_library.
 
     The library provides `<package>/<name>.h` (class `kiln_generated::<CamelCaseName>` and the C
-    functions `kiln_<name>_init` / `kiln_<name>_run`) and the object code; apps need nothing else
-    from Kiln. `graph` is a label of a graph file (binary, or text when it ends in .pbtxt).
+    functions `kiln_<name>_init` / `kiln_<name>_run`) and the object code, with Kiln's runtime
+    (//runtime); apps need nothing else from Kiln. `graph` is a label of a graph file (binary, or text when it ends in .pbtxt).
     """
     native.genrule(
         name = name + "_kilnc",
@@ -68,6 +68,7 @@ def kiln_aot_library(name, graph, cpu = "x86-64-v3", visibility = None, testonly
         srcs = [name + ".o"],
         hdrs = [name + ".h"],
         linkopts = ["-lm"],
+        deps = ["//runtime"],
         visibility = visibility,
         testonly = testonly,
     )

@@ -4,7 +4,9 @@
 #include <chrono>
 #include <map>
 #include <set>
+#include <tuple>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "graph/status_macros.h"
@@ -67,6 +69,21 @@ const char* CType(DType dtype) {
     case DType::kBool: return "bool";
   }
   return "void";
+}
+
+// The runtime's name for a dtype (runtime/kiln_runtime.h).
+const char* Kiln(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return "KILN_F32";
+    case DType::kF64: return "KILN_F64";
+    case DType::kF16: return "KILN_F16";
+    case DType::kBF16: return "KILN_BF16";
+    case DType::kI8: return "KILN_I8";
+    case DType::kI32: return "KILN_I32";
+    case DType::kI64: return "KILN_I64";
+    case DType::kBool: return "KILN_BOOL";
+  }
+  return "KILN_F32";
 }
 
 std::string Print(mlir::ModuleOp module) {
@@ -143,6 +160,8 @@ std::string GenerateHeader(const CompiledGraph& compiled, const CompileOptions& 
   guard += "_H_";
 
   std::vector<std::string> run_params, init_params, run_args, init_args;
+  // kiln_tensor initializers per kind, for the inputs()/variables()/outputs() tables.
+  std::map<CompiledArgument::Kind, std::vector<std::string>> tables;
   int64_t bytes = 0;
   for (const CompiledArgument& a : compiled.arguments) {
     const bool is_const = a.kind == CompiledArgument::kInput;
@@ -152,8 +171,15 @@ std::string GenerateHeader(const CompiledGraph& compiled, const CompileOptions& 
       init_params.push_back(absl::StrCat(CType(a.type.dtype), "* ", a.identifier));
       init_args.push_back(a.identifier + "_");
     }
+    const std::string camel = CamelCase(a.identifier);
+    tables[a.kind].push_back(absl::StrCat(
+        "{\"", absl::CEscape(a.name), "\", ", Kiln(a.type.dtype), ", ", a.type.shape.rank(), ", ",
+        a.type.shape.rank() > 0 ? absl::StrCat("k", camel, "Shape") : "nullptr", ", ",
+        a.identifier, "_}"));
     bytes += a.type.shape.NumElements() * DTypeSize(a.type.dtype);
   }
+  run_params.push_back("kiln_context* context");
+  run_args.push_back("context_->get()");
   for (auto* params : {&run_params, &init_params}) params->push_back("uint8_t* arena");
   for (auto* args : {&run_args, &init_args}) args->push_back("arena_");
   bytes += compiled.arena_bytes;
@@ -164,12 +190,14 @@ std::string GenerateHeader(const CompiledGraph& compiled, const CompileOptions& 
       compiled.training
           ? "// A training step: each Run() computes the outputs and updates the variables in place.\n"
           : "// An inference graph: each Run() computes the outputs from the inputs and variables.\n",
-      "// Needs only the object file kilnc wrote beside this header, libc and libm.\n",
-      "#ifndef ", guard, "\n#define ", guard, "\n\n#include <cstddef>\n#include <cstdint>\n\n",
+      "// Needs the object file kilnc wrote beside this header and Kiln's runtime (runtime/).\n",
+      "#ifndef ", guard, "\n#define ", guard, "\n\n#include <array>\n#include <cstddef>\n#include <cstdint>\n\n",
+      "#include \"runtime/kiln_runtime.h\"\n#include \"runtime/runtime.h\"\n\n",
       "extern \"C\" {\n// Sets every variable to its initial value.\nvoid kiln_", options.name, "_init(",
       absl::StrJoin(init_params, ", "), ");\n",
-      "// One call of the compiled graph. Arrays are dense and row-major; `arena` is scratch memory\n"
-      "// of at least the class's kArenaBytes, 64-byte aligned.\nvoid kiln_", options.name,
+      "// One call of the compiled graph. Arrays are dense and row-major; run-time errors (e.g. an\n"
+      "// index out of range) land in `context`'s status; `arena` is scratch memory of at least the\n"
+      "// class's kArenaBytes, 64-byte aligned.\nvoid kiln_", options.name,
       "_run(", absl::StrJoin(run_params, ", "), ");\n}\n\nnamespace kiln_generated {\n\n");
   absl::StrAppend(&h, "// Owns every input, variable and output array (", bytes,
                   " bytes): allocate it on the heap,\n// e.g. std::make_unique<", cls,
@@ -189,13 +217,22 @@ std::string GenerateHeader(const CompiledGraph& compiled, const CompileOptions& 
   }
   absl::StrAppend(&h, "  // scratch memory for temporaries (the static memory plan)\n",
                   "  static constexpr std::size_t kArenaBytes = ", compiled.arena_bytes, ";\n");
-  absl::StrAppend(&h, "  static constexpr std::size_t kBytes = ", bytes, ";\n\n", "  ", cls,
-                  "() { Reset(); }\n  ", cls, "(const ", cls, "&) = delete;\n  ", cls, "& operator=(const ",
-                  cls, "&) = delete;\n\n",
-                  "  // Sets every variable to its initial value.\n  void Reset() { kiln_", options.name,
-                  "_init(", absl::StrJoin(init_args, ", "), "); }\n",
-                  "  // One call of the compiled graph.\n  void Run() { kiln_", options.name, "_run(",
-                  absl::StrJoin(run_args, ", "), "); }\n\n");
+  absl::StrAppend(&h, "  static constexpr std::size_t kBytes = ", bytes, ";\n");
+  absl::StrAppend(&h, "  static constexpr std::size_t kNumInputs = ", tables[CompiledArgument::kInput].size(),
+                  ", kNumVariables = ", tables[CompiledArgument::kVariable].size(),
+                  ", kNumOutputs = ", tables[CompiledArgument::kOutput].size(), ";\n\n");
+  absl::StrAppend(
+      &h, "  // Runs on `context` (its threads; it receives run-time errors), or on a single-threaded one\n",
+      "  // of its own. `context` must outlive the model.\n",
+      "  explicit ", cls, "(kiln::rt::Context* context = nullptr)\n",
+      "      : context_(context != nullptr ? context : &own_context_) {\n    Reset();\n  }\n  ", cls,
+      "(const ", cls, "&) = delete;\n  ", cls, "& operator=(const ", cls, "&) = delete;\n\n",
+      "  // Sets every variable to its initial value.\n  void Reset() { kiln_", options.name, "_init(",
+      absl::StrJoin(init_args, ", "), "); }\n",
+      "  // One call of the compiled graph; OUT_OF_RANGE names the op for an index out of range (the\n"
+      "  // outputs are then defined by the op's fallback, e.g. zero rows).\n"
+      "  kiln::rt::Status Run() {\n    kiln_", options.name, "_run(", absl::StrJoin(run_args, ", "),
+      ");\n    return context_->TakeStatus();\n  }\n\n");
   for (const CompiledArgument& a : compiled.arguments) {
     const char* type = CType(a.type.dtype);
     if (a.kind == CompiledArgument::kOutput) {
@@ -205,7 +242,16 @@ std::string GenerateHeader(const CompiledGraph& compiled, const CompileOptions& 
       absl::StrAppend(&h, "  const ", type, "* ", a.identifier, "() const { return ", a.identifier, "_; }\n");
     }
   }
-  absl::StrAppend(&h, "\n private:\n");
+  absl::StrAppend(&h, "\n  // Every array with its name, dtype and shape (e.g. to save or load checkpoints).\n");
+  for (auto [kind, method, count] :
+       {std::make_tuple(CompiledArgument::kInput, "inputs", "kNumInputs"),
+        std::make_tuple(CompiledArgument::kVariable, "variables", "kNumVariables"),
+        std::make_tuple(CompiledArgument::kOutput, "outputs", "kNumOutputs")}) {
+    const std::string entries = absl::StrJoin(tables[kind], ",\n             ");
+    absl::StrAppend(&h, "  std::array<kiln_tensor, ", count, "> ", method, "() {\n    return {",
+                    entries.empty() ? "" : absl::StrCat("{", entries, "}"), "};\n  }\n");
+  }
+  absl::StrAppend(&h, "\n private:\n  kiln::rt::Context own_context_;\n  kiln::rt::Context* context_;\n");
   for (const CompiledArgument& a : compiled.arguments) {
     absl::StrAppend(&h, "  alignas(64) ", CType(a.type.dtype), " ", a.identifier, "_[",
                     std::max<int64_t>(1, a.type.shape.NumElements()), "];\n");

@@ -2,13 +2,14 @@
 // declares them with typed, named accessors.
 //
 //   kiln_<name>_init(variables..., arena)   sets every variable to its initial value
-//   kiln_<name>_run(inputs..., variables..., outputs..., arena)
+//   kiln_<name>_run(inputs..., variables..., outputs..., context, arena)
 //       computes the graph's named outputs; for a training graph (TrainStep) it also updates the
 //       variables in place, so one call is one whole step
 //
-// Every argument is a pointer to a dense row-major array of its static shape (scalars are arrays of
-// one); `arena` is scratch memory of arena_bytes (64-byte aligned) for all temporaries, so the code
-// never allocates. The header and the object need nothing from Kiln at run time: only libc and libm.
+// Every array argument is a pointer to a dense row-major array of its static shape (scalars are
+// arrays of one); `arena` is scratch memory of arena_bytes (64-byte aligned) for all temporaries, so
+// the code never allocates; `context` is a kiln_context (runtime/kiln_runtime.h) that receives
+// run-time errors. At run time the object needs libc, libm and Kiln's runtime (runtime/), nothing else.
 #ifndef KILN_CODEGEN_CPU_COMPILER_H_
 #define KILN_CODEGEN_CPU_COMPILER_H_
 

@@ -69,7 +69,10 @@ int main(int argc, char** argv) {
       for (std::size_t p = 0; p < 784; ++p) model->images()[b * 784 + p] = images[i * 784 + p] / 255.0f;
       model->labels()[b] = labels[i];
     }
-    model->Run();
+    if (kiln::rt::Status s = model->Run(); !s.ok()) {
+      std::fprintf(stderr, "step %d: %s\n", step, s.ToString().c_str());
+      return 1;
+    }
     loss_sum += model->loss()[0];
     accuracy_sum += model->accuracy()[0];
     if (step % 100 == 0 || step == steps) {

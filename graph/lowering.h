@@ -162,6 +162,11 @@ class LoweringContext {
   // Reduces the (sorted, normalized) `axes` away: out has x's shape without them.
   virtual IrValue Reduce(IrValue x, const std::vector<int64_t>& axes, ReduceKind kind,
                          const TensorType& out) = 0;
+  // A run-time check that every element of the integer tensor `indices` is in [0, limit): the
+  // first one that is not is reported through the runtime (kiln_rt_index_error: the call's status
+  // becomes OUT_OF_RANGE naming this node, `what` ("index", "label"), the value and its position).
+  // The computation carries on, so the op still defines what an out-of-range element produces.
+  virtual void CheckIndices(IrValue indices, int64_t limit, const char* what) = 0;
 };
 
 // An op's lowering; declared with OpDef::Lower.

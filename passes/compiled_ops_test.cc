@@ -353,6 +353,44 @@ TEST_CASE("Compiled data movement matches the interpreter") {
   }
 }
 
+TEST_CASE("Compiled code reports an out-of-range index or label as the call's status") {
+  Graph g;
+  Tensor params = ops::Placeholder(g, "params", DType::kF32, Shape({3, 2}));
+  Tensor indices = ops::Placeholder(g, "indices", DType::kI32, Shape({2, 2}));
+  Tensor updates = ops::Placeholder(g, "updates", DType::kF32, Shape({2, 2, 2}));
+  Tensor logits = ops::Placeholder(g, "logits", DType::kF32, Shape({3, 4}));
+  Tensor labels = ops::Placeholder(g, "labels", DType::kI64, Shape({3}));
+  Tensor gathered = ops::Gather(params, indices);
+  Tensor scattered = ops::ScatterAdd(indices, updates, Shape({3, 2}));
+  Tensor loss = ops::SparseSoftmaxCrossEntropy(logits, labels);
+  auto jit = JitGraph::Compile(g, {gathered, scattered, loss});
+  REQUIRE_THAT(jit.status(), IsOk());
+  auto feeds = [](std::vector<double> index_values, std::vector<double> label_values) {
+    return Feeds{{"params", Literal(DType::kF32, {3, 2}, {1, 2, 3, 4, 5, 6})},
+                 {"indices", Literal(DType::kI32, {2, 2}, index_values)},
+                 {"updates", Literal(DType::kF32, {2, 2, 2}, std::vector<double>(8, 1.0))},
+                 {"logits", Literal(DType::kF32, {3, 4}, std::vector<double>(12, 0.5))},
+                 {"labels", Literal(DType::kI64, {3}, label_values)}};
+  };
+  REQUIRE_THAT((*jit)->Run(feeds({0, 1, 2, 0}, {0, 3, 1})).status(), IsOk());
+  // The first bad element of each operand is reported; the first report wins.
+  REQUIRE_THAT((*jit)->Run(feeds({0, 1, 2, 3}, {0, 3, 1})).status(),
+               StatusIs(absl::StatusCode::kOutOfRange,
+                        "Gather 'Gather' (compiled_ops_test.cc:"));
+  auto status = (*jit)->Run(feeds({0, 1, 2, 3}, {0, 3, 1})).status();
+  REQUIRE_THAT(status, StatusIs(absl::StatusCode::kOutOfRange,
+                                "): index 3 at flat position 3 is out of range [0, 3)"));
+  REQUIRE_THAT((*jit)->Run(feeds({-1, 1, 2, 0}, {0, 3, 1})).status(),
+               StatusIs(absl::StatusCode::kOutOfRange, "index -1 at flat position 0 is out of range [0, 3)"));
+  REQUIRE_THAT((*jit)->Run(feeds({0, 1, 2, 0}, {0, 4, -2})).status(),
+               StatusIs(absl::StatusCode::kOutOfRange,
+                        "SparseSoftmaxCrossEntropy 'SparseSoftmaxCrossEntropy' (compiled_ops_test.cc:"));
+  REQUIRE_THAT((*jit)->Run(feeds({0, 1, 2, 0}, {0, 4, -2})).status(),
+               StatusIs(absl::StatusCode::kOutOfRange, "label 4 at flat position 1 is out of range [0, 4)"));
+  // The status belongs to one call: the next good call is OK again.
+  REQUIRE_THAT((*jit)->Run(feeds({2, 2, 2, 2}, {3, 3, 3})).status(), IsOk());
+}
+
 TEST_CASE("Compiled BatchMatMul broadcasts batch dims like the interpreter") {
   std::mt19937_64 rng(28);
   for (int trial = 0; trial < 6; ++trial) {
@@ -579,7 +617,7 @@ TEST_CASE("Placeholders and Variables are never lowered as nodes") {
   RegisterDialects(registry);
   mlir::MLIRContext context(registry);
   mlir::OpBuilder b(&context);
-  REQUIRE_THAT(LowerNode(b, g.node(x.node()), {}, {}).status(),
+  REQUIRE_THAT(LowerNode(b, g.node(x.node()), {}, {}, mlir::Value()).status(),
                StatusIs(absl::StatusCode::kInternal,
                         "Placeholder 'x' is bound by LowerGraph as a function argument"));
 }

@@ -9,9 +9,11 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Verifier.h"
@@ -19,11 +21,6 @@
 
 namespace kiln {
 namespace {
-
-std::string Where(const Node& node) {
-  return absl::StrCat(node.op_name(), " '", node.name, "'",
-                      node.source.empty() ? "" : absl::StrCat(" (", node.source, ")"));
-}
 
 // A function argument's type. A tensor without elements is passed as memref<0xT> (it has no data; the
 // bare-pointer calling convention rejects zero-size memrefs of higher rank).
@@ -42,8 +39,8 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
                                                              bool apply_updates) {
   if (!graph.ok()) return graph.status();
   context.loadDialect<mlir::arith::ArithDialect, mlir::bufferization::BufferizationDialect,
-                      mlir::func::FuncDialect, mlir::linalg::LinalgDialect, mlir::math::MathDialect,
-                      mlir::tensor::TensorDialect>();
+                      mlir::func::FuncDialect, mlir::linalg::LinalgDialect, mlir::LLVM::LLVMDialect,
+                      mlir::math::MathDialect, mlir::scf::SCFDialect, mlir::tensor::TensorDialect>();
   // The nodes the outputs need, in topological (id) order.
   std::vector<bool> needed(graph.num_nodes(), false);
   for (const Tensor& t : outputs) {
@@ -80,6 +77,7 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
   for (int id : sig.placeholders) arg_types.push_back(ArgumentType(graph.node(id).outputs[0], &context));
   for (int id : sig.variables) arg_types.push_back(ArgumentType(graph.node(id).outputs[0], &context));
   for (const Tensor& t : outputs) arg_types.push_back(ArgumentType(t.type(), &context));
+  arg_types.push_back(mlir::LLVM::LLVMPointerType::get(&context));  // the kiln_context
   b.setInsertionPointToEnd(module->getBody());
   auto func = mlir::func::FuncOp::create(b, loc, function_name, b.getFunctionType(arg_types, {}));
   mlir::Block* entry = func.addEntryBlock();
@@ -110,9 +108,10 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
       inputs.push_back(values.at(in));
       input_types.push_back(graph.type(in));
     }
-    absl::StatusOr<std::vector<mlir::Value>> results = LowerNode(b, node, inputs, input_types);
+    absl::StatusOr<std::vector<mlir::Value>> results =
+        LowerNode(b, node, inputs, input_types, entry->getArguments().back());
     if (!results.ok()) {
-      return absl::Status(results.status().code(), absl::StrCat(Where(node), ": ", results.status().message()));
+      return absl::Status(results.status().code(), absl::StrCat(DescribeNode(node), ": ", results.status().message()));
     }
     for (size_t i = 0; i < results->size(); ++i) values[OutputRef{id, static_cast<int>(i)}] = (*results)[i];
   }

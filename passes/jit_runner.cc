@@ -5,11 +5,14 @@
 #include "absl/strings/str_cat.h"
 #include "graph/status_macros.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/ExecutionEngine/Orc/Mangling.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/IR/MLIRContext.h"
 #include "passes/dialects.h"
 #include "passes/graph_lowering.h"
 #include "passes/pipeline.h"
+#include "runtime/kiln_runtime.h"
+#include "runtime/runtime.h"
 
 namespace kiln {
 namespace {
@@ -59,6 +62,7 @@ struct JitGraph::Impl {
   LoweredSignature signature;
   std::map<int, std::vector<char>> variables;  // by node id
   std::vector<char> arena;                     // the temporaries (kiln-plan-memory)
+  rt::Context runtime;                         // run-time errors land here
 };
 
 JitGraph::JitGraph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -85,6 +89,12 @@ absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
   auto engine = mlir::ExecutionEngine::create(*module);
   if (!engine) return absl::InternalError("JIT failed: " + llvm::toString(engine.takeError()));
   impl->engine = std::move(*engine);
+  impl->engine->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+    llvm::orc::SymbolMap symbols;
+    symbols[interner("kiln_rt_index_error")] = {llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_index_error),
+                                                llvm::JITSymbolFlags::Exported};
+    return symbols;
+  });
   KILN_ASSIGN_OR_RETURN(Interpreter initial, Interpreter::Create(graph));
   for (int id : impl->signature.variables) {
     KILN_ASSIGN_OR_RETURN(impl->variables[id], Pack(initial.variables().at(graph.node(id).name)));
@@ -107,11 +117,15 @@ absl::StatusOr<std::vector<Literal>> JitGraph::Run(const Feeds& feeds) {
   for (auto& b : inputs) pointers.push_back(b.data());
   for (int id : sig.variables) pointers.push_back(impl_->variables.at(id).data());
   for (auto& b : outputs) pointers.push_back(b.data());
+  pointers.push_back(impl_->runtime.get());
   pointers.push_back(impl_->arena.data());
   std::vector<void*> args;
   for (void*& p : pointers) args.push_back(&p);
   if (llvm::Error e = impl_->engine->invokePacked("graph", args)) {
     return absl::InternalError("invoke failed: " + llvm::toString(std::move(e)));
+  }
+  if (rt::Status s = impl_->runtime.TakeStatus(); !s.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(s.code()), s.message());
   }
   std::vector<Literal> results;
   for (size_t i = 0; i < outputs.size(); ++i) results.push_back(Unpack(outputs[i], sig.outputs[i].type()));

@@ -8,8 +8,11 @@
 #include "graph/lowering.h"
 #include "graph/op_registry.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/AffineMap.h"
 #include "mlir/IR/Builders.h"
@@ -262,13 +265,15 @@ mlir::Value EmptyTensor(mlir::OpBuilder& b, mlir::Location loc, const TensorType
 class MlirLoweringContext : public LoweringContext {
  public:
   MlirLoweringContext(mlir::OpBuilder& b, mlir::Location loc, const Node& node,
-                      std::vector<mlir::Value> inputs, std::vector<TensorType> input_types)
+                      std::vector<mlir::Value> inputs, std::vector<TensorType> input_types,
+                      mlir::Value runtime_context)
       : b_(b),
         loc_(loc),
         node_(node),
         inputs_(std::move(inputs)),
         input_types_(std::move(input_types)),
-        outputs_(node.outputs.size()) {}
+        outputs_(node.outputs.size()),
+        runtime_context_(runtime_context) {}
 
   const Node& node() const override { return node_; }
   IrValue input(int i) override { return I(inputs_[i]); }
@@ -559,6 +564,38 @@ class MlirLoweringContext : public LoweringContext {
     return 0;
   }
 
+  void CheckIndices(IrValue indices, int64_t limit, const char* what) override {
+    const TensorType type = TypeOf(indices);
+    const int64_t n = type.shape.NumElements();
+    if (n == 0) return;
+    // The first position holding an out-of-range index, or n: one pass over the indices.
+    IrValue flat = Reshape(indices, Shape({n}));
+    IrValue first = Generic({{flat, {AffineIndex::Loop(0)}}}, {n}, ReduceKind::kMin,
+                            TensorType{DType::kI64, Shape()},
+                            [n, limit](ScalarBuilder& b, const std::vector<IrValue>& x) {
+      IrValue i = b.ToIndex(x[0]);
+      IrValue bad = b.Apply(ScalarOp::kNot,
+                            b.Apply(ScalarOp::kAnd, NonNegative(b, i),
+                                    b.Apply(ScalarOp::kLess, i, b.IndexConstant(limit))));
+      return b.Select(bad, b.Convert(b.Index(0), DType::kI64), b.IntConstant(n, DType::kI64));
+    });
+    mlir::Type i64 = b_.getI64Type();
+    mlir::Value position = mlir::tensor::ExtractOp::create(b_, loc_, V(first), mlir::ValueRange{});
+    mlir::Value n_value = mlir::arith::ConstantOp::create(b_, loc_, i64, b_.getI64IntegerAttr(n));
+    mlir::Value found = mlir::arith::CmpIOp::create(b_, loc_, mlir::arith::CmpIPredicate::slt, position, n_value);
+    auto if_op = mlir::scf::IfOp::create(b_, loc_, found, /*withElseRegion=*/false);
+    mlir::OpBuilder::InsertionGuard guard(b_);
+    b_.setInsertionPointToStart(&if_op.getThenRegion().front());
+    mlir::Value at = mlir::arith::IndexCastOp::create(b_, loc_, b_.getIndexType(), position);
+    mlir::Value index = mlir::tensor::ExtractOp::create(b_, loc_, V(flat), mlir::ValueRange{at});
+    if (index.getType() != i64) index = mlir::arith::ExtSIOp::create(b_, loc_, i64, index);
+    mlir::Value limit_value = mlir::arith::ConstantOp::create(b_, loc_, i64, b_.getI64IntegerAttr(limit));
+    mlir::func::CallOp::create(
+        b_, loc_, RuntimeFunction("kiln_rt_index_error"), mlir::TypeRange{},
+        mlir::ValueRange{runtime_context_, StringConstant(DescribeNode(node_)), StringConstant(what),
+                         position, index, limit_value});
+  }
+
   static IrValue NonNegative(ScalarBuilder& b, IrValue index) {
     return b.Apply(ScalarOp::kNot, b.Apply(ScalarOp::kLess, index, b.IndexConstant(0)));
   }
@@ -588,22 +625,69 @@ class MlirLoweringContext : public LoweringContext {
     return mlir::linalg::FillOp::create(b_, loc_, scalar, EmptyTensor(b_, loc_, type)).getResult(0);
   }
 
+  mlir::ModuleOp Module() {
+    return b_.getInsertionBlock()->getParentOp()->getParentOfType<mlir::ModuleOp>();
+  }
+
+  // The declaration of the runtime hook `name` (runtime/kiln_runtime.h); all hooks take the context
+  // first and return nothing.
+  llvm::StringRef RuntimeFunction(llvm::StringRef name) {
+    mlir::ModuleOp module = Module();
+    if (!module.lookupSymbol(name)) {
+      mlir::OpBuilder mb(module.getBodyRegion());
+      auto ptr = mlir::LLVM::LLVMPointerType::get(b_.getContext());
+      mlir::Type i64 = b_.getI64Type();
+      auto type = mb.getFunctionType({ptr, ptr, ptr, i64, i64, i64}, {});
+      auto decl = mlir::func::FuncOp::create(mb, loc_, name, type);
+      decl.setPrivate();
+    }
+    return name;
+  }
+
+  // A pointer to a NUL-terminated copy of `text` in the object's read-only data.
+  mlir::Value StringConstant(const std::string& text) {
+    mlir::ModuleOp module = Module();
+    std::string symbol;
+    for (int i = 0;; ++i) {
+      symbol = absl::StrCat("kiln_str_", i);
+      auto existing = module.lookupSymbol<mlir::LLVM::GlobalOp>(symbol);
+      if (!existing) break;
+      auto value = mlir::dyn_cast_or_null<mlir::StringAttr>(existing.getValueOrNull());
+      if (value && value.getValue() == llvm::StringRef(text.c_str(), text.size() + 1)) break;
+    }
+    auto global = module.lookupSymbol<mlir::LLVM::GlobalOp>(symbol);
+    if (!global) {
+      mlir::OpBuilder mb(module.getBodyRegion());
+      auto type = mlir::LLVM::LLVMArrayType::get(b_.getI8Type(), text.size() + 1);
+      global = mlir::LLVM::GlobalOp::create(mb, loc_, type, /*isConstant=*/true, mlir::LLVM::Linkage::Internal,
+                                            symbol, mb.getStringAttr(llvm::StringRef(text.c_str(), text.size() + 1)));
+    }
+    return mlir::LLVM::AddressOfOp::create(b_, loc_, global);
+  }
+
   mlir::OpBuilder& b_;
   mlir::Location loc_;
   const Node& node_;
   std::vector<mlir::Value> inputs_;
   std::vector<TensorType> input_types_;
   std::vector<mlir::Value> outputs_;
+  mlir::Value runtime_context_;
 };
 
 }  // namespace
 
+std::string DescribeNode(const Node& node) {
+  return absl::StrCat(node.op_name(), " '", node.name, "'",
+                      node.source.empty() ? "" : absl::StrCat(" (", node.source, ")"));
+}
+
 absl::StatusOr<std::vector<mlir::Value>> LowerNode(mlir::OpBuilder& b, const Node& node,
                                                    const std::vector<mlir::Value>& inputs,
-                                                   const std::vector<TensorType>& input_types) {
+                                                   const std::vector<TensorType>& input_types,
+                                                   mlir::Value runtime_context) {
   if (!node.op->lower) return absl::UnimplementedError("no lowering for the CPU target yet");
   mlir::Location loc = mlir::NameLoc::get(b.getStringAttr(node.name));
-  MlirLoweringContext lowering(b, loc, node, inputs, input_types);
+  MlirLoweringContext lowering(b, loc, node, inputs, input_types, runtime_context);
   KILN_RETURN_IF_ERROR(node.op->lower(lowering));
   for (size_t i = 0; i < node.outputs.size(); ++i) {
     if (!lowering.outputs()[i]) {

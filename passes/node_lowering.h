@@ -3,6 +3,7 @@
 #ifndef KILN_PASSES_NODE_LOWERING_H_
 #define KILN_PASSES_NODE_LOWERING_H_
 
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -24,11 +25,16 @@ mlir::MemRefType MemRefTypeOf(const TensorType& t, mlir::MLIRContext* ctx);
 // elements: one uniqued attribute per element would dominate compile time).
 mlir::DenseElementsAttr LiteralAttr(const Literal& value, mlir::RankedTensorType type);
 
+// "Gather 'embed' (model.cc:12)": how messages name a node.
+std::string DescribeNode(const Node& node);
+
 // Emits `node`'s computation at b's insertion point from tensor `inputs` (of `input_types`) and returns
-// one tensor per node output. Unimplemented when the op has no lowering yet.
+// one tensor per node output. `runtime_context` (an !llvm.ptr to the call's kiln_context) is what
+// run-time checks report to. Unimplemented when the op has no lowering yet.
 absl::StatusOr<std::vector<mlir::Value>> LowerNode(mlir::OpBuilder& b, const Node& node,
                                                    const std::vector<mlir::Value>& inputs,
-                                                   const std::vector<TensorType>& input_types);
+                                                   const std::vector<TensorType>& input_types,
+                                                   mlir::Value runtime_context);
 
 }  // namespace kiln
 

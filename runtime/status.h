@@ -14,7 +14,7 @@
 namespace kiln {
 namespace rt {
 
-class Status {
+class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(kiln_status_code code, std::string message)

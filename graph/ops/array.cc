@@ -386,8 +386,8 @@ KILN_REGISTER_OP(OpDef("Gather")
           ops::ScatterAdd(c.inputs[1], c.output_grads[0], c.inputs[0].shape()), Tensor()};
     })
     .Lower([](LoweringContext& c) {
-      // Each output element reads params at (indices[i...], j...). Compiled code cannot report an
-      // out-of-range index: its rows are zeros (as TensorFlow on GPUs), and the read is clamped.
+      // Each output element reads params at (indices[i...], j...). An out-of-range index is reported
+      // through the runtime; its rows are zeros (as TensorFlow on GPUs), and the read is clamped.
       const TensorType& out = c.node().outputs[0];
       const int64_t rows = c.input_type(0).shape[0];
       const int index_rank = c.input_type(1).shape.rank();
@@ -396,6 +396,7 @@ KILN_REGISTER_OP(OpDef("Gather")
         return absl::OkStatus();
       }
       IrValue params = c.input(0), indices = c.input(1);
+      c.CheckIndices(indices, rows, "index");
       c.SetOutput(0, c.Elementwise({}, out, [=](ScalarBuilder& b, const std::vector<IrValue>&) {
         std::vector<IrValue> at;
         for (int d = 0; d < index_rank; ++d) at.push_back(b.Index(d));
@@ -454,8 +455,8 @@ KILN_REGISTER_OP(OpDef("ScatterAdd")
     })
     .Lower([](LoweringContext& c) {
       // out[r, j...] = sum over positions p of updates[p, j...] where indices[p] == r, in p order (as
-      // the kernel adds them). Out-of-range indices match no row. Costs rows x positions: fine for
-      // gradients of small tables.
+      // the kernel adds them). Out-of-range indices are reported through the runtime and match no
+      // row. Costs rows x positions: fine for gradients of small tables.
       const TensorType& out = c.node().outputs[0];
       const int rank = out.shape.rank();
       const int64_t positions = c.input_type(0).shape.NumElements();
@@ -463,6 +464,7 @@ KILN_REGISTER_OP(OpDef("ScatterAdd")
       update_dims[0] = positions;
       IrValue indices = c.Reshape(c.input(0), Shape({positions}));
       IrValue updates = c.Reshape(c.input(1), Shape(update_dims));
+      c.CheckIndices(indices, out.shape[0], "index");
       std::vector<AffineIndex> update_index = {AffineIndex::Loop(rank)};
       for (int d = 1; d < rank; ++d) update_index.push_back(AffineIndex::Loop(d));
       auto body = [](ScalarBuilder& b, const std::vector<IrValue>& x) {

@@ -1084,7 +1084,7 @@ KILN_REGISTER_OP(OpDef("SparseSoftmaxCrossEntropy")
       return std::vector<Tensor>{(ops::Softmax(logits, 1) - one_hot) * GradColumn(c), Tensor()};
     })
     .Lower([](LoweringContext& c) {
-      // lse - logits[i, label]. Compiled code cannot report a label out of range: its loss is NaN
+      // lse - logits[i, label]. A label out of range is reported through the runtime; its loss is NaN
       // (as TensorFlow on GPUs), and the read is clamped.
       const TensorType& out = c.node().outputs[0];
       const int64_t rows = c.input_type(0).shape[0], classes = c.input_type(0).shape[1];
@@ -1093,6 +1093,7 @@ KILN_REGISTER_OP(OpDef("SparseSoftmaxCrossEntropy")
         return absl::OkStatus();
       }
       IrValue logits = c.input(0);
+      c.CheckIndices(c.input(1), classes, "label");
       IrValue lse = c.Reshape(LowerLogSumExp(c, logits, 1), Shape({rows}));
       c.SetOutput(0, c.Elementwise({lse, c.input(1)}, out,
                                    [logits, classes](ScalarBuilder& b, const std::vector<IrValue>& v) {

@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   in.read(reinterpret_cast<char*>(model->learning_rate()), sizeof(float));
   if (!in) return 1;
   for (int step = 0; step < 5; ++step) {
-    model->Run();
+    if (!model->Run().ok()) return 1;
     std::printf("%.9g\n", model->loss()[0]);
   }
   for (std::size_t i = 0; i < model->kDenseKernelSize; ++i) std::printf("%.9g\n", model->dense_kernel()[i]);
