@@ -27,3 +27,30 @@ def SimplifyPass : Pass<"kiln-simplify"> {
   }];
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
 }
+
+def FuseElementwisePass : Pass<"kiln-fuse-elementwise"> {
+  let summary = "Fuses chains of elementwise ops into one loop nest, recomputing cheap shared producers";
+  let description = [{
+    Fuses a parallel `linalg.generic` producer into each elementwise consumer, so a chain of
+    elementwise graph ops (and broadcasts, which are indexing maps) becomes one loop nest with no
+    intermediate tensor. Kiln's policy on top of upstream's single-use rule: a producer with several
+    consumers is fused into each of them when it is cheap to recompute (a few arithmetic ops, no
+    transcendental math), because re-reading its inputs costs less than writing and re-reading a
+    temporary; an expensive producer (exp, log, erf, ...) with several consumers is computed once.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect",
+                           "mlir::affine::AffineDialect"];
+}
+
+def UpdateInPlacePass : Pass<"kiln-update-in-place", "mlir::func::FuncOp"> {
+  let summary = "Writes a variable's new value straight into its buffer when nothing reads the old value later";
+  let description = [{
+    Runs after bufferization, before kiln-plan-memory. A training update is bufferized as a
+    temporary computed by one loop nest and copied into the variable (a function argument) at the
+    end of the step. When that loop nest writes every element of the temporary at the position it
+    reads the variable (or does not read it), and nothing reads or writes the variable after it,
+    the loop nest writes into the variable directly: the temporary and the copy disappear, and
+    later readers of the new value read the variable.
+  }];
+  let dependentDialects = ["mlir::memref::MemRefDialect"];
+}

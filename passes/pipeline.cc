@@ -53,8 +53,9 @@ absl::Status Run(mlir::PassManager& pm, mlir::ModuleOp module, const char* what,
 }  // namespace
 
 void AddTensorsToLoopsPasses(mlir::OpPassManager& pm) {
-  // Chains of elementwise ops become one loop nest: no intermediate tensors.
-  pm.addPass(mlir::createLinalgElementwiseOpFusionPass());
+  // Chains of elementwise ops (and broadcasts) become one loop nest: no intermediate tensors;
+  // cheap producers with several consumers are recomputed in each.
+  pm.addPass(createFuseElementwisePass());
   // Folds what fusion exposes: x * 1, x + 0, reshape and transpose chains, identity loops,
   // constant arithmetic, dead ops.
   pm.addPass(createSimplifyPass());
@@ -67,6 +68,8 @@ void AddTensorsToLoopsPasses(mlir::OpPassManager& pm) {
   // CSE only now: on tensors it would merge the identical empty tensors (and fills) that several
   // outputs start from, and empty-tensor elimination would then compute two outputs in one buffer.
   pm.addPass(mlir::createCSEPass());
+  // A variable's new value is written straight into its buffer when nothing reads the old one later.
+  pm.addNestedPass<mlir::func::FuncOp>(createUpdateInPlacePass());
   // Every temporary goes into one arena whose size is known now; buffers with disjoint lifetimes
   // share memory, and the compiled code never allocates.
   pm.addNestedPass<mlir::func::FuncOp>(createPlanMemoryPass());
