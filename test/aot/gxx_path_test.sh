@@ -8,7 +8,7 @@ kiln_root=$(cd "$(dirname "$runtime_cc")/.." && pwd)  # the directory holding ru
 dir="${TEST_TMPDIR:-$(mktemp -d)}"
 "$make_regression" "$dir"
 "$kilnc" compile "$dir/regression.pb" --out "$dir"
-g++ -std=c++17 -O2 -I"$dir" -I"$kiln_root" "$app" "$dir/regression.o" "$kiln_root"/runtime/*.cc \
+g++ -std=c++17 -O2 -I"$dir" -I"$kiln_root" "$app" "$dir/regression.o" "$kiln_root"/runtime/kiln_runtime.cc "$kiln_root"/runtime/crc32c.cc \
   -lm -pthread -o "$dir/app"
 "$dir/app" "$dir/inputs.bin" > "$dir/actual.txt"
 /usr/bin/python3 "$compare" "$dir/actual.txt" "$dir/expected.txt" 1e-5
