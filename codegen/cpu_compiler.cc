@@ -1,6 +1,7 @@
 #include "codegen/cpu_compiler.h"
 
 #include <cctype>
+#include <cstdio>
 #include <chrono>
 #include <map>
 #include <set>
@@ -86,6 +87,25 @@ const char* Kiln(DType dtype) {
   return "KILN_F32";
 }
 
+// FNV-1a over every node's op, name, output types and inputs.
+std::string Fingerprint(const Graph& graph) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&h](const std::string& s) {
+    for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+    h = (h ^ 0xff) * 0x100000001b3ull;  // separator
+  };
+  for (int id = 0; id < graph.num_nodes(); ++id) {
+    const Node& n = graph.node(id);
+    mix(n.op_name());
+    mix(n.name);
+    for (const TensorType& t : n.outputs) mix(t.ToString());
+    for (const OutputRef& in : n.inputs) mix(absl::StrCat(in.node, ":", in.index));
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
+  return absl::StrCat("kiln-graph-", hex);
+}
+
 std::string Print(mlir::ModuleOp module) {
   std::string s;
   llvm::raw_string_ostream os(s);
@@ -149,6 +169,7 @@ absl::StatusOr<CompiledGraph> CompileGraph(const Graph& graph, const CompileOpti
   for (const auto& [name, ref] : graph.outputs()) {
     compiled.arguments.push_back({name, Identifier(name, taken), graph.type(ref), CompiledArgument::kOutput});
   }
+  compiled.fingerprint = Fingerprint(graph);
   compiled.header = GenerateHeader(compiled, options);
   return compiled;
 }
@@ -218,6 +239,8 @@ std::string GenerateHeader(const CompiledGraph& compiled, const CompileOptions& 
   absl::StrAppend(&h, "  // scratch memory for temporaries (the static memory plan)\n",
                   "  static constexpr std::size_t kArenaBytes = ", compiled.arena_bytes, ";\n");
   absl::StrAppend(&h, "  static constexpr std::size_t kBytes = ", bytes, ";\n");
+  absl::StrAppend(&h, "  // identifies the graph (checkpoints carry it)\n  static constexpr char kFingerprint[] = \"",
+                  compiled.fingerprint, "\";\n");
   absl::StrAppend(&h, "  static constexpr std::size_t kNumInputs = ", tables[CompiledArgument::kInput].size(),
                   ", kNumVariables = ", tables[CompiledArgument::kVariable].size(),
                   ", kNumOutputs = ", tables[CompiledArgument::kOutput].size(), ";\n\n");

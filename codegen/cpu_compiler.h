@@ -48,6 +48,9 @@ struct CompiledGraph {
   std::vector<CompiledArgument> arguments;
   bool training = false;
   int64_t arena_bytes = 0;
+  // Identifies the graph's structure (ops, names, types, edges): checkpoints carry it, so loading
+  // one written by another graph fails clearly.
+  std::string fingerprint;
   std::string mlir, llvm_ir, assembly;  // with emit_ir
   double seconds_lower = 0, seconds_passes = 0, seconds_codegen = 0;
 };

@@ -44,6 +44,8 @@ class TinyModel {
   // scratch memory for temporaries (the static memory plan)
   static constexpr std::size_t kArenaBytes = 0;
   static constexpr std::size_t kBytes = 116;
+  // identifies the graph (checkpoints carry it)
+  static constexpr char kFingerprint[] = "kiln-graph-d9f8856d5361abeb";
   static constexpr std::size_t kNumInputs = 2, kNumVariables = 1, kNumOutputs = 2;
 
   // Runs on `context` (its threads; it receives run-time errors), or on a single-threaded one

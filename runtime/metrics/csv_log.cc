@@ -46,6 +46,41 @@ StatusOr<CsvLog> CsvLog::Create(const std::string& path, const std::vector<std::
   return log;
 }
 
+StatusOr<CsvLog> CsvLog::Append(const std::string& path, const std::vector<std::string>& columns,
+                                const std::function<bool(const std::string&)>& keep) {
+  std::vector<std::string> lines;
+  if (std::FILE* in = std::fopen(path.c_str(), "r")) {
+    std::string line;
+    for (int c; (c = std::fgetc(in)) != EOF;) {
+      if (c != '\n') {
+        line += static_cast<char>(c);
+      } else {
+        lines.push_back(line);
+        line.clear();
+      }
+    }
+    std::fclose(in);
+  }
+  if (lines.empty()) return Create(path, columns);
+  std::string header;
+  for (size_t i = 0; i < columns.size(); ++i) header += (i == 0 ? "" : ",") + CsvCell(columns[i]).text();
+  if (lines[0] != header) {
+    return FailedPreconditionError("CSV log '" + path + "' has columns '" + lines[0] + "', expected '" + header + "'");
+  }
+  std::FILE* file = std::fopen(path.c_str(), "w");
+  if (file == nullptr) return IoError("cannot write CSV log", path);
+  CsvLog log(file, path, columns.size());
+  std::string kept;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (i > 0 && keep && !keep(lines[i].substr(0, lines[i].find(',')))) continue;
+    kept += lines[i] + "\n";
+  }
+  if (std::fwrite(kept.data(), 1, kept.size(), file) != kept.size() || std::fflush(file) != 0) {
+    return IoError("cannot write CSV log", path);
+  }
+  return log;
+}
+
 Status CsvLog::AddRow(const std::vector<CsvCell>& cells) {
   if (cells.size() != num_columns_) {
     return InvalidArgumentError("CSV log '" + path_ + "' has " + std::to_string(num_columns_) +

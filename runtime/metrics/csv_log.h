@@ -7,6 +7,7 @@
 #define KILN_RUNTIME_METRICS_CSV_LOG_H_
 
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -41,6 +42,11 @@ class CsvLog {
  public:
   // Creates (truncates) `path` and writes the header row.
   static StatusOr<CsvLog> Create(const std::string& path, const std::vector<std::string>& columns);
+  // Continues the log at `path` (a resumed run): keeps the rows whose first cell `keep` accepts
+  // (all rows when null) and appends after them; creates it like Create when it does not exist or is
+  // empty. FailedPrecondition when its header is not `columns`.
+  static StatusOr<CsvLog> Append(const std::string& path, const std::vector<std::string>& columns,
+                                 const std::function<bool(const std::string&)>& keep = nullptr);
 
   // One cell per column, in the columns' order. The row is flushed to the OS before this returns,
   // so a run that is killed keeps every row it logged.

@@ -88,6 +88,26 @@ TEST_CASE("CsvLog errors name the path") {
   REQUIRE(CsvLog::Create(TempPath("none.csv"), {}).status().code() == KILN_INVALID_ARGUMENT);
 }
 
+TEST_CASE("CsvLog::Append keeps the accepted rows and continues after them") {
+  const std::string path = TempPath("resume.csv");
+  {
+    auto log = CsvLog::Append(path, {"epoch", "loss"});  // no file yet: created
+    REQUIRE(log.ok());
+    for (int epoch = 1; epoch <= 4; ++epoch) REQUIRE(log->AddRow({epoch, 1.0 / epoch}).ok());
+  }
+  {
+    // Resumed from epoch 2's checkpoint: epochs 3 and 4 will be logged again.
+    auto log = CsvLog::Append(path, {"epoch", "loss"}, [](const std::string& epoch) { return std::stoi(epoch) <= 2; });
+    REQUIRE(log.ok());
+    REQUIRE(log->AddRow({3, 0.25}).ok());
+  }
+  REQUIRE(ReadAll(path) == "epoch,loss\n1,1\n2,0.5\n3,0.25\n");
+  auto other = CsvLog::Append(path, {"epoch", "accuracy"});
+  REQUIRE(!other.ok());
+  REQUIRE(other.status().code() == KILN_FAILED_PRECONDITION);
+  REQUIRE(other.status().message().find("has columns 'epoch,loss', expected 'epoch,accuracy'") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace rt
 }  // namespace kiln
