@@ -13,8 +13,9 @@ PACKAGES=(
   clang-22 libclang-rt-22-dev
   # Libraries.
   libdnnl-dev libprotobuf-dev protobuf-compiler libabsl-dev catch2
-  # Reference for gradient tests (Debian python3, not a pyenv one).
-  python3-torch python3-numpy
+  # Reference for gradient tests and peer for benchmarks (Debian python3, not a pyenv one), with
+  # OpenBLAS as the system BLAS: Debian's default reference BLAS is ~30x slower, no fair peer.
+  python3-torch python3-numpy libopenblas0-openmp
   # Data for the demo and end-to-end tests.
   dataset-fashion-mnist
   # Style.
