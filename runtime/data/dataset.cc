@@ -121,7 +121,9 @@ StatusOr<Dataset> Dataset::FromColumns(std::vector<Column> columns) {
     const Status valid = ValidateColumn(column);
     if (!valid.ok()) return InvalidArgumentError("column '" + column.name + "': " + valid.message());
     for (size_t j = 0; j < i; ++j) {
-      if (columns[j].name == column.name) return InvalidArgumentError("two columns are named '" + column.name + "'");
+      if (columns[j].name == column.name) {
+        return InvalidArgumentError("two columns are named '" + column.name + "'");
+      }
     }
     if (column.rows() != columns[0].rows()) {
       return InvalidArgumentError("column '" + column.name + "' holds " + std::to_string(column.rows()) +
@@ -188,7 +190,7 @@ StatusOr<std::optional<Batch>> BatchIterator::Next() {
     gathered.bytes.resize(batch.size * row_bytes);
     for (int64_t i = 0; i < batch.size; ++i) {
       const int64_t row = options_.shuffle ? order_[begin + i] : begin + i;
-      std::memcpy(gathered.bytes.data() + i * row_bytes, column.bytes.data() + row * row_bytes, row_bytes);
+      std::copy_n(column.bytes.data() + row * row_bytes, row_bytes, gathered.bytes.data() + i * row_bytes);
     }
     batch.columns.push_back(std::move(gathered));
   }
@@ -219,13 +221,15 @@ struct Prefetcher::Shared {
   BatchIterator batches;  // used by the thread only
   const size_t depth;
   std::mutex mutex;
-  std::condition_variable changed;                    // `ready` or `stop` changed
+  std::condition_variable changed;                   // `ready` or `stop` changed
   std::deque<StatusOr<std::optional<Batch>>> ready;  // oldest first; the end or an error comes last
   bool stop = false;
 };
 
 StatusOr<Prefetcher> Prefetcher::Start(BatchIterator batches, int depth) {
-  if (depth < 1) return InvalidArgumentError("prefetch depth must be at least 1, got " + std::to_string(depth));
+  if (depth < 1) {
+    return InvalidArgumentError("prefetch depth must be at least 1, got " + std::to_string(depth));
+  }
   auto shared = std::make_unique<Shared>(std::move(batches), depth);
   try {
     std::thread thread(Produce, std::ref(*shared));

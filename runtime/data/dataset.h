@@ -39,7 +39,6 @@
 #define KILN_RUNTIME_DATA_DATASET_H_
 
 #include <cstdint>
-#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -54,7 +53,8 @@
 namespace kiln {
 namespace rt {
 
-// Element types of columns: kiln_dtype's (what compiled graphs take) and u8, the type of image files.
+// Element types of columns: u8, as image files store pixels, and the kiln_dtype types compiled graphs'
+// inputs usually have (kiln_dtype has no u8, so columns have their own enum).
 enum class ElementType { kU8, kI32, kI64, kF32, kF64 };
 
 // Bytes per element (0 for a value outside the enum); "u8", "f32", ... ("?" outside the enum).
@@ -64,12 +64,18 @@ const char* ElementTypeName(ElementType type);
 // The ElementType of uint8_t, int32_t, int64_t, float and double.
 template <typename T>
 constexpr ElementType ElementTypeOf() {
-  if constexpr (std::is_same_v<T, uint8_t>) return ElementType::kU8;
-  else if constexpr (std::is_same_v<T, int32_t>) return ElementType::kI32;
-  else if constexpr (std::is_same_v<T, int64_t>) return ElementType::kI64;
-  else if constexpr (std::is_same_v<T, float>) return ElementType::kF32;
-  else if constexpr (std::is_same_v<T, double>) return ElementType::kF64;
-  else static_assert(sizeof(T) == 0, "no ElementType for T");
+  if constexpr (std::is_same_v<T, uint8_t>)
+    return ElementType::kU8;
+  else if constexpr (std::is_same_v<T, int32_t>)
+    return ElementType::kI32;
+  else if constexpr (std::is_same_v<T, int64_t>)
+    return ElementType::kI64;
+  else if constexpr (std::is_same_v<T, float>)
+    return ElementType::kF32;
+  else if constexpr (std::is_same_v<T, double>)
+    return ElementType::kF64;
+  else
+    static_assert(sizeof(T) == 0, "no ElementType for T");
 }
 
 // A named dense array, row-major, whose first dimension indexes examples.
@@ -101,7 +107,7 @@ struct Column {
 // replacement, which may change the type and per-example shape but not the number of rows.
 using ColumnFn = std::function<StatusOr<Column>(Column)>;
 
-// A ColumnFn applying `f` (In → Out) to every element.
+// A ColumnFn applying `f` (In → Out) to every element; InvalidArgument when the column's type is not In.
 template <typename In, typename Out, typename F>
 ColumnFn Elementwise(F f);
 
@@ -173,7 +179,7 @@ class Dataset {
   std::vector<std::pair<size_t, ColumnFn>> maps_;  // (column index, transform), in order
 };
 
-// Yields the batches of a Dataset in order; keeps the dataset alive.
+// Yields a Dataset's batches, epoch by epoch. Shares the dataset's examples, so it may outlive the Dataset.
 class BatchIterator {
  public:
   // The next batch, or nullopt after the last epoch. A Map error names the column; the next call
@@ -190,7 +196,7 @@ class BatchIterator {
   int64_t batches_per_epoch_;
   int64_t end_epoch_;
   int epoch_;
-  int64_t index_ = 0;          // of the next batch within epoch_
+  int64_t index_ = 0;           // of the next batch within epoch_
   std::vector<int64_t> order_;  // epoch_'s shuffled order, made at its first batch
 };
 
@@ -225,8 +231,8 @@ Column Column::Of(std::string name, std::vector<int64_t> shape, std::vector<T> v
   if constexpr (std::is_same_v<T, uint8_t>) {
     column.bytes = std::move(values);
   } else {
-    column.bytes.resize(values.size() * sizeof(T));
-    std::memcpy(column.bytes.data(), values.data(), column.bytes.size());
+    const auto* bytes = reinterpret_cast<const uint8_t*>(values.data());
+    column.bytes.assign(bytes, bytes + values.size() * sizeof(T));
   }
   return column;
 }

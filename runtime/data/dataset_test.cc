@@ -25,8 +25,9 @@ Dataset Examples(int64_t n) {
     features.insert(features.end(), {static_cast<float>(i), -static_cast<float>(i)});
     pixels.insert(pixels.end(), {static_cast<uint8_t>(i), static_cast<uint8_t>(2 * i), 255});
   }
-  StatusOr<Dataset> dataset = Dataset::FromColumns({Column::Of("id", {n}, ids), Column::Of("feature", {n, 2}, features),
-                                                    Column::Of("pixels", {n, 3}, pixels)});
+  StatusOr<Dataset> dataset =
+      Dataset::FromColumns({Column::Of("id", {n}, ids), Column::Of("feature", {n, 2}, features),
+                            Column::Of("pixels", {n, 3}, pixels)});
   REQUIRE(dataset.ok());
   return std::move(dataset).value();
 }
@@ -206,9 +207,8 @@ TEST_CASE("LastBatch::kDrop drops an epoch's leftover examples and kPartial keep
 TEST_CASE("Map transforms a column of each batch") {
   const Dataset raw = Examples(6);
   const float mean = 0.5f, stddev = 0.25f;
-  StatusOr<Dataset> dataset = raw.Map("pixels", Elementwise<uint8_t, float>([&](uint8_t p) {
-                                        return (p / 255.0f - mean) / stddev;
-                                      }));
+  StatusOr<Dataset> dataset =
+      raw.Map("pixels", Elementwise<uint8_t, float>([&](uint8_t p) { return (p / 255.0f - mean) / stddev; }));
   REQUIRE(dataset.ok());
   // Maps apply in order; this one changes the per-example shape: the sum of each row's pixels.
   dataset = dataset->Map("pixels", [](Column column) -> StatusOr<Column> {
@@ -227,7 +227,8 @@ TEST_CASE("Map transforms a column of each batch") {
   REQUIRE(pixels.type == ElementType::kF64);
   REQUIRE(pixels.shape == std::vector<int64_t>{6, 1});
   for (int i = 0; i < 6; ++i) {
-    const double expected = (i / 255.0f - mean) / stddev + (2 * i / 255.0f - mean) / stddev + (1 - mean) / stddev;
+    const double expected =
+        (i / 255.0f - mean) / stddev + (2 * i / 255.0f - mean) / stddev + (1 - mean) / stddev;
     REQUIRE(pixels.data<double>()[i] == Approx(expected));
   }
   REQUIRE(pixels.data<float>() == nullptr);
@@ -252,9 +253,8 @@ TEST_CASE("Map errors name the column") {
   Status s = FirstBatchError(dataset.Map("pixels", Elementwise<float, float>([](float x) { return x; })));
   REQUIRE(s.code() == KILN_INVALID_ARGUMENT);
   REQUIRE(s.message() == "Map of column 'pixels': expected f32, got u8");
-  s = FirstBatchError(dataset.Map("id", [](Column column) -> StatusOr<Column> {
-    return Column::Of<int64_t>(column.name, {1}, {0});
-  }));
+  s = FirstBatchError(dataset.Map(
+      "id", [](Column column) -> StatusOr<Column> { return Column::Of<int64_t>(column.name, {1}, {0}); }));
   REQUIRE(s.message() == "Map of column 'id': returned 1 rows for a batch of 4");
   s = FirstBatchError(dataset.Map("id", [](Column column) -> StatusOr<Column> {
     return Column::Of<int64_t>(column.name, {4, 2}, {0});
@@ -279,7 +279,8 @@ TEST_CASE("Bad columns and batch options give clear errors") {
   REQUIRE(error({ids, Column::Of<float>("", {3}, {0, 1, 2})}).message() == "column 1 has no name");
   REQUIRE(error({Column::Of<float>("x", {3, 2}, {0, 1, 2})}).message() ==
           "column 'x': 12 bytes do not hold f32 [3, 2]");
-  REQUIRE(error({Column::Of<float>("x", {3, -2}, {})}).message() == "column 'x': negative extent in shape [3, -2]");
+  REQUIRE(error({Column::Of<float>("x", {3, -2}, {})}).message() ==
+          "column 'x': negative extent in shape [3, -2]");
   REQUIRE(error({Column::Of<float>("x", {1LL << 40, 1LL << 40}, {0})}).message() ==
           "column 'x': 4 bytes do not hold f32 [1099511627776, 1099511627776]");
   REQUIRE(error({Column::Of<float>("x", {}, {1})}).message() ==
@@ -299,7 +300,8 @@ TEST_CASE("Bad columns and batch options give clear errors") {
   options.last_batch = LastBatch::kPartial;
   REQUIRE(dataset.Batches(options).ok());
   options.num_epochs = -1;
-  REQUIRE(dataset.Batches(options).status().message() == "first_epoch 0 and num_epochs -1 must not be negative");
+  REQUIRE(dataset.Batches(options).status().message() ==
+          "first_epoch 0 and num_epochs -1 must not be negative");
   options.num_epochs = 1;
 
   StatusOr<Dataset> empty = Dataset::FromColumns({Column::Of<float>("x", {0, 4}, {})});
@@ -409,13 +411,14 @@ TEST_CASE("A Prefetcher stays depth batches ahead and stops when destroyed mid-s
 // The example at the top of dataset.h, on the test split for one epoch.
 Status HeaderExample(int64_t& batches_seen) {
   KILN_RT_ASSIGN_OR_RETURN(FashionMnist fm, LoadFashionMnist(kDefaultFashionMnistDir, "test"));
-  KILN_RT_ASSIGN_OR_RETURN(Dataset train, Dataset::FromColumns({
-      Column::Of<uint8_t>("image", fm.images.dims, std::move(fm.images.bytes)),
-      Column::Of<uint8_t>("label", fm.labels.dims, std::move(fm.labels.bytes))}));
-  KILN_RT_ASSIGN_OR_RETURN(train, train.Map("image", Elementwise<uint8_t, float>(
-      [](uint8_t pixel) { return pixel / 255.0f; })));
-  KILN_RT_ASSIGN_OR_RETURN(train, train.Map("label", Elementwise<uint8_t, int32_t>(
-      [](uint8_t label) { return label; })));
+  KILN_RT_ASSIGN_OR_RETURN(
+      Dataset train,
+      Dataset::FromColumns({Column::Of<uint8_t>("image", fm.images.dims, std::move(fm.images.bytes)),
+                            Column::Of<uint8_t>("label", fm.labels.dims, std::move(fm.labels.bytes))}));
+  KILN_RT_ASSIGN_OR_RETURN(
+      train, train.Map("image", Elementwise<uint8_t, float>([](uint8_t pixel) { return pixel / 255.0f; })));
+  KILN_RT_ASSIGN_OR_RETURN(
+      train, train.Map("label", Elementwise<uint8_t, int32_t>([](uint8_t label) { return label; })));
   BatchOptions options;
   options.batch_size = 128;
   KILN_RT_ASSIGN_OR_RETURN(BatchIterator batches, train.Batches(options));

@@ -110,10 +110,12 @@ StatusOr<IdxArray> ReadIdx(const std::string& path) {
 
   uint8_t header[4];
   KILN_RT_ASSIGN_OR_RETURN(size_t got, Read(file.get(), path, header, 4));
-  if (got < 4) return DataLossError(Quoted(path) + ": truncated: " + std::to_string(got) + " of 4 header bytes");
+  if (got < 4) {
+    return DataLossError(Quoted(path) + ": truncated: " + std::to_string(got) + " of 4 header bytes");
+  }
   if (header[0] != 0 || header[1] != 0) {
-    return InvalidArgumentError(Quoted(path) + ": not an IDX file (magic " + Hex(header[0] << 8 | header[1], 4) +
-                                ", expected 0x0000)");
+    return InvalidArgumentError(Quoted(path) + ": not an IDX file (magic " +
+                                Hex(header[0] << 8 | header[1], 4) + ", expected 0x0000)");
   }
   IdxArray array;
   array.type = static_cast<IdxType>(header[2]);
@@ -122,14 +124,16 @@ StatusOr<IdxArray> ReadIdx(const std::string& path) {
     return InvalidArgumentError(Quoted(path) + ": unknown IDX element type " + Hex(header[2], 2));
   }
   const int rank = header[3];
-  if (rank == 0) return InvalidArgumentError(Quoted(path) + ": rank 0 (an IDX array has at least one dimension)");
+  if (rank == 0) {
+    return InvalidArgumentError(Quoted(path) + ": rank 0 (an IDX array has at least one dimension)");
+  }
 
   uint8_t dims[4 * 255];
   KILN_RT_ASSIGN_OR_RETURN(got, Read(file.get(), path, dims, 4 * rank));
   if (got < 4 * rank) {
     return DataLossError(Quoted(path) + ": truncated: header declares " + std::to_string(rank) +
-                         " dimensions, found " + std::to_string(got) + " of their " + std::to_string(4 * rank) +
-                         " bytes");
+                         " dimensions, found " + std::to_string(got) + " of their " +
+                         std::to_string(4 * rank) + " bytes");
   }
   for (const uint8_t* d = dims; d < dims + 4 * rank; d += 4) {
     array.dims.push_back(uint32_t{d[0]} << 24 | uint32_t{d[1]} << 16 | uint32_t{d[2]} << 8 | d[3]);
@@ -155,7 +159,8 @@ StatusOr<IdxArray> ReadIdx(const std::string& path) {
   got = 0;
   while (got < declared) {
     array.bytes.resize(std::min<uint64_t>(declared, std::max<uint64_t>(2 * got, 1 << 20)));
-    KILN_RT_ASSIGN_OR_RETURN(size_t n, Read(file.get(), path, array.bytes.data() + got, array.bytes.size() - got));
+    KILN_RT_ASSIGN_OR_RETURN(size_t n,
+                             Read(file.get(), path, array.bytes.data() + got, array.bytes.size() - got));
     got += n;
     if (got < array.bytes.size()) break;
   }
@@ -195,7 +200,8 @@ StatusOr<IdxArray> ReadIdx(const std::string& path) {
 
 StatusOr<FashionMnist> LoadFashionMnist(const std::string& dir, const std::string& split) {
   if (split != "train" && split != "test") {
-    return InvalidArgumentError("Fashion-MNIST has no split '" + split + "' (expected \"train\" or \"test\")");
+    return InvalidArgumentError("Fashion-MNIST has no split '" + split +
+                                "' (expected \"train\" or \"test\")");
   }
   const std::string prefix = dir + "/" + (split == "train" ? "train" : "t10k");
   const std::string images_path = prefix + "-images-idx3-ubyte.gz";
@@ -205,7 +211,8 @@ StatusOr<FashionMnist> LoadFashionMnist(const std::string& dir, const std::strin
   KILN_RT_ASSIGN_OR_RETURN(data.labels, ReadIdx(labels_path));
   const IdxArray& images = data.images;
   const IdxArray& labels = data.labels;
-  if (images.type != IdxType::kU8 || images.dims.size() != 3 || images.dims[1] != 28 || images.dims[2] != 28) {
+  if (images.type != IdxType::kU8 || images.dims.size() != 3 || images.dims[1] != 28 ||
+      images.dims[2] != 28) {
     return InvalidArgumentError(Quoted(images_path) + ": expected u8 [n, 28, 28] images, found " +
                                 IdxTypeName(images.type) + " " + DimsString(images.dims));
   }

@@ -149,12 +149,15 @@ TEST_CASE("ReadIdx reports truncated files and how much data they hold") {
   const std::string good = Idx(0x0B, {3}, std::string(6, '\1'));
   Status s = ReadError(good.substr(0, good.size() - 2));
   REQUIRE(s.code() == KILN_DATA_LOSS);
-  REQUIRE(s.message() == "'" + TempPath("bad.idx") + "': truncated: header declares 6 bytes of data, found 4");
+  REQUIRE(s.message() ==
+          "'" + TempPath("bad.idx") + "': truncated: header declares 6 bytes of data, found 4");
   s = ReadError(good.substr(0, good.size() - 2), /*gzip=*/true);
-  REQUIRE(s.message() == "'" + TempPath("bad.idx.gz") + "': truncated: header declares 6 bytes of data, found 4");
+  REQUIRE(s.message() ==
+          "'" + TempPath("bad.idx.gz") + "': truncated: header declares 6 bytes of data, found 4");
   s = ReadError(good.substr(0, 6));
   REQUIRE(s.code() == KILN_DATA_LOSS);
-  REQUIRE(s.message().find("truncated: header declares 1 dimensions, found 2 of their 4 bytes") != std::string::npos);
+  REQUIRE(s.message().find("truncated: header declares 1 dimensions, found 2 of their 4 bytes") !=
+          std::string::npos);
   s = ReadError("");
   REQUIRE(s.code() == KILN_DATA_LOSS);
   REQUIRE(s.message().find("truncated: 0 of 4 header bytes") != std::string::npos);
@@ -166,7 +169,8 @@ TEST_CASE("ReadIdx reports truncated files and how much data they hold") {
           std::string::npos);
   s = ReadError(Idx(0x08, {0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, "x"));
   REQUIRE(s.code() == KILN_DATA_LOSS);
-  REQUIRE(s.message().find("[4294967295, 4294967295, 4294967295], over 2^64 bytes of data") != std::string::npos);
+  REQUIRE(s.message().find("[4294967295, 4294967295, 4294967295], over 2^64 bytes of data") !=
+          std::string::npos);
 }
 
 TEST_CASE("ReadIdx rejects a gzip file cut at any length") {
@@ -210,7 +214,8 @@ std::string WriteFakeFashion(const std::string& name, const std::vector<uint32_t
   uint32_t pixels = 1;
   for (uint32_t d : image_dims) pixels *= d;
   WriteGzip(dir + "/t10k-images-idx3-ubyte.gz", Idx(0x08, image_dims, std::string(pixels, '\x80')));
-  WriteGzip(dir + "/t10k-labels-idx1-ubyte.gz", Idx(0x08, {static_cast<uint32_t>(labels.size())}, std::string(labels.begin(), labels.end())));
+  WriteGzip(dir + "/t10k-labels-idx1-ubyte.gz",
+            Idx(0x08, {static_cast<uint32_t>(labels.size())}, std::string(labels.begin(), labels.end())));
   return dir;
 }
 
@@ -242,7 +247,8 @@ TEST_CASE("LoadFashionMnist checks shapes, counts and labels") {
   dir = WriteFakeFashion("fashion_shape", {3, 28, 27}, {0, 1, 2});
   data = LoadFashionMnist(dir, "test");
   REQUIRE(data.status().code() == KILN_INVALID_ARGUMENT);
-  REQUIRE(data.status().message().find("expected u8 [n, 28, 28] images, found u8 [3, 28, 27]") != std::string::npos);
+  REQUIRE(data.status().message().find("expected u8 [n, 28, 28] images, found u8 [3, 28, 27]") !=
+          std::string::npos);
 }
 
 TEST_CASE("LoadFashionMnist reads Debian's Fashion-MNIST test split") {
