@@ -68,7 +68,10 @@ def kiln_aot_library(name, graph, cpu = "x86-64-v3", visibility = None, testonly
         srcs = [name + ".o"],
         hdrs = [name + ".h"],
         linkopts = ["-lm"],
-        deps = ["//runtime"],
+        deps = [
+            "//runtime",
+            "//runtime:dnnl_kernels",
+        ],
         visibility = visibility,
         testonly = testonly,
     )

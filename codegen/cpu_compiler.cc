@@ -137,7 +137,8 @@ absl::StatusOr<CompiledGraph> CompileGraph(const Graph& graph, const CompileOpti
   const std::string init = absl::StrCat("kiln_", options.name, "_init");
   LoweredSignature sig;
   KILN_ASSIGN_OR_RETURN(mlir::OwningOpRef<mlir::ModuleOp> module,
-                        LowerGraph(graph, outputs, run, context, &sig, compiled.training));
+                        LowerGraph(graph, outputs, run, context, &sig, compiled.training,
+                                   options.library_calls && options.target.triple.rfind("x86_64", 0) == 0));
   KILN_RETURN_IF_ERROR(AddVariableInitializer(graph, sig, init, *module));
   if (options.emit_ir) compiled.mlir = Print(*module);
   compiled.seconds_lower = SecondsSince(start);

@@ -113,6 +113,10 @@ struct GenericInput {
   std::vector<AffineIndex> index;
 };
 
+// Kernels a target's library may provide (oneDNN on x86-64), each with the static parameters it
+// takes (runtime/dnnl_kernels.h lists them).
+enum class LibraryKernel { kMatMul, kConv2D, kConv2DBackpropInput, kConv2DBackpropFilter };
+
 // What an op's lowering sees: its node, its inputs as tensors, and the structured building blocks.
 // Every block returns a new tensor value (tensors are immutable); errors are reported through the
 // returned Status of the LowerFn (Unimplemented for a case a target does not support).
@@ -167,6 +171,12 @@ class LoweringContext {
   // becomes OUT_OF_RANGE naming this node, `what` ("index", "label"), the value and its position).
   // The computation carries on, so the op still defines what an out-of-range element produces.
   virtual void CheckIndices(IrValue indices, int64_t limit, const char* what) = 0;
+  // `kernel` of the target's library on `inputs`, giving `out`, when the compilation uses library
+  // calls and every operand is f32 with elements; otherwise `fallback()`, which must build the same
+  // result from the blocks above (the portable path, and the oracle tests compare the two with).
+  virtual IrValue LibraryCall(LibraryKernel kernel, const std::vector<int64_t>& params,
+                              const std::vector<IrValue>& inputs, const TensorType& out,
+                              const std::function<IrValue()>& fallback) = 0;
 };
 
 // An op's lowering; declared with OpDef::Lower.

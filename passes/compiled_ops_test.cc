@@ -30,19 +30,23 @@ namespace {
 
 // Compiles `outputs` and runs them once with `feeds` and the variables' initial values.
 absl::StatusOr<std::vector<Literal>> CompileAndRun(const Graph& g, const std::vector<Tensor>& outputs,
-                                                   const Feeds& feeds) {
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<JitGraph> jit, JitGraph::Compile(g, outputs));
+                                                   const Feeds& feeds, bool library_calls = true) {
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<JitGraph> jit,
+                        JitGraph::Compile(g, outputs, /*apply_updates=*/false, library_calls));
   return jit->Run(feeds);
 }
 
-// Runs `outputs` both ways and requires |compiled - reference| <= tolerance * max(1, |reference|).
+// Runs `outputs` compiled (with oneDNN calls, and as loops) and on the interpreter, and requires
+// |compiled - reference| <= tolerance * max(1, |reference|).
 void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& feeds, double tolerance) {
   REQUIRE_THAT(g.status(), IsOk());
-  auto compiled = CompileAndRun(g, outputs, feeds);
-  REQUIRE_THAT(compiled.status(), IsOk());
   auto interpreter = Interpreter::Create(g);
   auto reference = interpreter->Run(feeds, outputs);
   REQUIRE_THAT(reference.status(), IsOk());
+  for (bool library_calls : {true, false}) {
+  INFO((library_calls ? "with library calls" : "loops only"));
+  auto compiled = CompileAndRun(g, outputs, feeds, library_calls);
+  REQUIRE_THAT(compiled.status(), IsOk());
   for (size_t k = 0; k < outputs.size(); ++k) {
     const Literal& c = (*compiled)[k];
     const Literal& r = (*reference)[k];
@@ -50,6 +54,7 @@ void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& fe
       INFO("output " << k << " element " << i << ": compiled " << c.values[i] << ", interpreter " << r.values[i]);
       REQUIRE(std::fabs(c.values[i] - r.values[i]) <= tolerance * std::max(1.0, std::fabs(r.values[i])));
     }
+  }
   }
 }
 
@@ -548,6 +553,7 @@ TEST_CASE("Compiled random ops reproduce the interpreter's samples") {
 TEST_CASE("Compiled MLP and CNN training gradients match the interpreter") {
   std::mt19937_64 rng(32);
   {
+    INFO("MLP");
     Graph g;
     layers::Model model(g, 5);
     Tensor x = ops::Placeholder(g, "x", DType::kF32, {8, 12});
@@ -564,6 +570,7 @@ TEST_CASE("Compiled MLP and CNN training gradients match the interpreter") {
             kTranscendental);
   }
   {
+    INFO("CNN");
     Graph g;
     layers::Model model(g, 6);
     Tensor x = ops::Placeholder(g, "x", DType::kF32, {2, 6, 6, 2});

@@ -19,9 +19,10 @@ namespace {
 // Runs `steps` training steps both ways and compares the loss and (with `check_variables`) every
 // variable after each step.
 void CompareTraining(Graph& g, Tensor loss, const Feeds& feeds, int steps, double tolerance,
-                     bool check_variables = true) {
+                     bool check_variables = true, bool library_calls = false) {
   REQUIRE_THAT(g.status(), IsOk());
-  auto jit = JitGraph::Compile(g, {loss}, /*apply_updates=*/true);
+  INFO((library_calls ? "with library calls" : "loops only"));
+  auto jit = JitGraph::Compile(g, {loss}, /*apply_updates=*/true, library_calls);
   REQUIRE_THAT(jit.status(), IsOk());
   auto interpreter = Interpreter::Create(g);
   REQUIRE_THAT(interpreter.status(), IsOk());
@@ -80,7 +81,7 @@ TEST_CASE("Compiled SGD and Momentum steps update variables in place like the in
 // The Fashion-MNIST models of the graph-core issue, at small batch sizes (the interpreter is slow),
 // with the optimizers their training uses: images in [0, 1), integer labels.
 void CompareFashion(bool cnn, const Optimizer& optimizer, double learning_rate, int64_t batch,
-                    bool check_variables = true) {
+                    bool check_variables = true, bool library_calls = false, double tolerance = 1e-5) {
   Graph g;
   layers::Model model(g, 2);
   Tensor images = ops::Placeholder(g, "images", DType::kF32,
@@ -94,7 +95,7 @@ void CompareFashion(bool cnn, const Optimizer& optimizer, double learning_rate, 
                  {"labels", Literal(DType::kI32, {batch})},
                  {"learning_rate", Literal::Scalar(DType::kF32, learning_rate)}};
   for (int64_t i = 0; i < batch; ++i) feeds["labels"].values[i] = (7 * i + 3) % 10;
-  CompareTraining(g, loss, feeds, 10, 1e-5, check_variables);
+  CompareTraining(g, loss, feeds, 10, tolerance, check_variables, library_calls);
 }
 
 // Adam's update is m / (sqrt(v) + epsilon): for a gradient far below epsilon = 1e-8 it is a sign
@@ -102,12 +103,24 @@ void CompareFashion(bool cnn, const Optimizer& optimizer, double learning_rate, 
 // then move a weight by up to ~learning_rate. So with the default epsilon the loss trajectory is
 // compared; every weight is compared with epsilon = 1e-4, where the update is well conditioned.
 TEST_CASE("The compiled Fashion-MNIST MLP training step (Adam) matches the interpreter for 10 steps") {
-  CompareFashion(/*cnn=*/false, Optimizer::Adam(), 1e-3, 16, /*check_variables=*/false);
-  CompareFashion(/*cnn=*/false, Optimizer::Adam(0.9, 0.999, 1e-4), 1e-3, 16);
+  for (bool library_calls : {false, true}) {
+    CompareFashion(/*cnn=*/false, Optimizer::Adam(), 1e-3, 16, /*check_variables=*/false, library_calls);
+    CompareFashion(/*cnn=*/false, Optimizer::Adam(0.9, 0.999, 1e-4), 1e-3, 16, true, library_calls);
+  }
 }
 
-TEST_CASE("The compiled Fashion-MNIST CNN training step (SGD) matches the interpreter for 10 steps") {
+// The generated loops sum in the interpreter's order and hold every weight to 1e-5 over 10 steps.
+// oneDNN's convolutions sum in their own f32 order: after a few steps at learning rate 0.1 that
+// rounding can flip a ReLU whose input is within rounding of 0, which moves that channel's bias
+// gradient by a whole unit's contribution (measured: conv2d/bias[10] off by 1.4e-4 at step 9 while
+// the loss agrees to 1e-5). With oneDNN the loss trajectory is compared (each call is compared op by
+// op in compiled_ops_test).
+TEST_CASE("The compiled Fashion-MNIST CNN training step matches the interpreter for 10 steps") {
   CompareFashion(/*cnn=*/true, Optimizer::Sgd(), 0.1, 4);
+  CompareFashion(/*cnn=*/true, Optimizer::Sgd(), 0.1, 4, /*check_variables=*/false, /*library_calls=*/true);
+  CompareFashion(/*cnn=*/true, Optimizer::Adam(0.9, 0.999, 1e-4), 1e-3, 4);
+  CompareFashion(/*cnn=*/true, Optimizer::Adam(0.9, 0.999, 1e-4), 1e-3, 4, /*check_variables=*/false,
+                 /*library_calls=*/true);
 }
 
 }  // namespace

@@ -36,11 +36,12 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
                                                              const std::string& function_name,
                                                              mlir::MLIRContext& context,
                                                              LoweredSignature* signature,
-                                                             bool apply_updates) {
+                                                             bool apply_updates, bool library_calls) {
   if (!graph.ok()) return graph.status();
   context.loadDialect<mlir::arith::ArithDialect, mlir::bufferization::BufferizationDialect,
                       mlir::func::FuncDialect, mlir::linalg::LinalgDialect, mlir::LLVM::LLVMDialect,
-                      mlir::math::MathDialect, mlir::scf::SCFDialect, mlir::tensor::TensorDialect>();
+                      mlir::math::MathDialect, mlir::memref::MemRefDialect, mlir::scf::SCFDialect,
+                      mlir::tensor::TensorDialect>();
   // The nodes the outputs need, in topological (id) order.
   std::vector<bool> needed(graph.num_nodes(), false);
   for (const Tensor& t : outputs) {
@@ -109,7 +110,7 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
       input_types.push_back(graph.type(in));
     }
     absl::StatusOr<std::vector<mlir::Value>> results =
-        LowerNode(b, node, inputs, input_types, entry->getArguments().back());
+        LowerNode(b, node, inputs, input_types, entry->getArguments().back(), library_calls);
     if (!results.ok()) {
       return absl::Status(results.status().code(), absl::StrCat(DescribeNode(node), ": ", results.status().message()));
     }

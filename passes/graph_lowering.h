@@ -26,14 +26,16 @@ struct LoweredSignature {
 // Builds `function_name(inputs..., variables..., outputs..., context)` computing `outputs` from `graph`. With
 // `apply_updates`, the function also performs the graph's training updates (TrainingInfo::updates):
 // every new value is computed from the old ones, then all are written into their variables' buffers,
-// so one call is one whole training step. Fails with Unimplemented naming the op (and its source line)
+// so one call is one whole training step. With `library_calls`, matmuls and convolutions on f32 call
+// oneDNN through the runtime (runtime/dnnl_kernels.h), for x86-64 targets. Fails with Unimplemented naming the op (and its source line)
 // when an op has no lowering.
 absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
                                                              const std::vector<Tensor>& outputs,
                                                              const std::string& function_name,
                                                              mlir::MLIRContext& context,
                                                              LoweredSignature* signature,
-                                                             bool apply_updates = false);
+                                                             bool apply_updates = false,
+                                                             bool library_calls = false);
 
 // Adds `function_name(variables...)` to `module`: it sets each of the signature's variables to its
 // initial value (stored in the module as a constant, so the object file carries it).

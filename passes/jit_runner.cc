@@ -11,6 +11,7 @@
 #include "passes/dialects.h"
 #include "passes/graph_lowering.h"
 #include "passes/pipeline.h"
+#include "runtime/dnnl_kernels.h"
 #include "runtime/kiln_runtime.h"
 #include "runtime/runtime.h"
 
@@ -70,7 +71,7 @@ JitGraph::~JitGraph() = default;
 
 absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
                                                            const std::vector<Tensor>& outputs,
-                                                           bool apply_updates) {
+                                                           bool apply_updates, bool library_calls) {
   static const bool initialized = [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
@@ -83,7 +84,8 @@ absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
   RegisterDialects(registry);
   impl->context.appendDialectRegistry(registry);
   KILN_ASSIGN_OR_RETURN(mlir::OwningOpRef<mlir::ModuleOp> module,
-                        LowerGraph(graph, outputs, "graph", impl->context, &impl->signature, apply_updates));
+                        LowerGraph(graph, outputs, "graph", impl->context, &impl->signature, apply_updates,
+                                   library_calls));
   KILN_RETURN_IF_ERROR(CompileTensorsToLlvmDialect(*module));
   impl->arena.resize(std::max<int64_t>(1, ArenaBytes(*module, "graph")));
   auto engine = mlir::ExecutionEngine::create(*module);
@@ -91,8 +93,14 @@ absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
   impl->engine = std::move(*engine);
   impl->engine->registerSymbols([](llvm::orc::MangleAndInterner interner) {
     llvm::orc::SymbolMap symbols;
-    symbols[interner("kiln_rt_index_error")] = {llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_index_error),
-                                                llvm::JITSymbolFlags::Exported};
+    auto add = [&](const char* name, auto* function) {
+      symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(function), llvm::JITSymbolFlags::Exported};
+    };
+    add("kiln_rt_index_error", &kiln_rt_index_error);
+    add("kiln_rt_dnnl_matmul", &kiln_rt_dnnl_matmul);
+    add("kiln_rt_dnnl_conv2d", &kiln_rt_dnnl_conv2d);
+    add("kiln_rt_dnnl_conv2d_backprop_input", &kiln_rt_dnnl_conv2d_backprop_input);
+    add("kiln_rt_dnnl_conv2d_backprop_filter", &kiln_rt_dnnl_conv2d_backprop_filter);
     return symbols;
   });
   KILN_ASSIGN_OR_RETURN(Interpreter initial, Interpreter::Create(graph));

@@ -8,10 +8,12 @@
 #include "graph/lowering.h"
 #include "graph/op_registry.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/AffineMap.h"
@@ -266,14 +268,15 @@ class MlirLoweringContext : public LoweringContext {
  public:
   MlirLoweringContext(mlir::OpBuilder& b, mlir::Location loc, const Node& node,
                       std::vector<mlir::Value> inputs, std::vector<TensorType> input_types,
-                      mlir::Value runtime_context)
+                      mlir::Value runtime_context, bool library_calls)
       : b_(b),
         loc_(loc),
         node_(node),
         inputs_(std::move(inputs)),
         input_types_(std::move(input_types)),
         outputs_(node.outputs.size()),
-        runtime_context_(runtime_context) {}
+        runtime_context_(runtime_context),
+        library_calls_(library_calls) {}
 
   const Node& node() const override { return node_; }
   IrValue input(int i) override { return I(inputs_[i]); }
@@ -486,6 +489,40 @@ class MlirLoweringContext : public LoweringContext {
 
   IrValue MatMul(IrValue a, IrValue b, bool transpose_a, bool transpose_b,
                  const TensorType& out) override {
+    const int64_t m = out.shape[0], n = out.shape[1], k = TypeOf(a).shape[transpose_a ? 0 : 1];
+    return LibraryCall(LibraryKernel::kMatMul, {m, n, k, transpose_a, transpose_b}, {a, b}, out,
+                       [=] { return MatMulLoops(a, b, transpose_a, transpose_b, out); });
+  }
+
+  IrValue LibraryCall(LibraryKernel kernel, const std::vector<int64_t>& params,
+                      const std::vector<IrValue>& inputs, const TensorType& out,
+                      const std::function<IrValue()>& fallback) override {
+    bool callable = library_calls_ && out.dtype == DType::kF32 && out.shape.NumElements() > 0;
+    for (const IrValue& in : inputs) {
+      const TensorType t = TypeOf(in);
+      callable &= t.dtype == DType::kF32 && t.shape.NumElements() > 0;
+    }
+    if (!callable) return fallback();
+    static const char* const kHooks[] = {"kiln_rt_dnnl_matmul", "kiln_rt_dnnl_conv2d",
+                                         "kiln_rt_dnnl_conv2d_backprop_input",
+                                         "kiln_rt_dnnl_conv2d_backprop_filter"};
+    mlir::MLIRContext* ctx = b_.getContext();
+    // The call takes its operands as buffers of their exact types, so bufferization and the memory
+    // plan see what it reads and writes; kiln-lower-library-calls makes it a call of the C hook.
+    auto result = mlir::memref::AllocOp::create(b_, loc_, MemRefTypeOf(out, ctx), b_.getI64IntegerAttr(64));
+    auto params_type = mlir::RankedTensorType::get({static_cast<int64_t>(params.size())}, b_.getI64Type());
+    mlir::Value params_tensor = mlir::arith::ConstantOp::create(
+        b_, loc_, params_type, mlir::DenseElementsAttr::get(params_type, llvm::ArrayRef<int64_t>(params)));
+    std::vector<mlir::Value> args = {runtime_context_, ToBuffer(params_tensor)};
+    for (const IrValue& in : inputs) args.push_back(ToBuffer(V(in)));
+    args.push_back(result);
+    mlir::func::CallOp::create(b_, loc_, SiteDeclaration(kHooks[static_cast<int>(kernel)], args),
+                               mlir::TypeRange{}, args);
+    return I(mlir::bufferization::ToTensorOp::create(b_, loc_, TensorTypeOf(out, ctx), result,
+                                                     /*restrict=*/true, /*writable=*/true));
+  }
+
+  IrValue MatMulLoops(IrValue a, IrValue b, bool transpose_a, bool transpose_b, const TensorType& out) {
     mlir::MLIRContext* ctx = b_.getContext();
     if (transpose_b) {
       // A transposed b would be read with a stride in the innermost loop: transposing it once costs
@@ -629,6 +666,28 @@ class MlirLoweringContext : public LoweringContext {
     return b_.getInsertionBlock()->getParentOp()->getParentOfType<mlir::ModuleOp>();
   }
 
+  mlir::Value ToBuffer(mlir::Value tensor) {
+    auto type = mlir::cast<mlir::RankedTensorType>(tensor.getType());
+    auto memref = mlir::MemRefType::get(type.getShape(), type.getElementType());
+    return mlir::bufferization::ToBufferOp::create(b_, loc_, memref, tensor, b_.getUnitAttr());
+  }
+
+  // A declaration for one call site of the kernel hook `hook`, typed by the site's operands and
+  // marked with the hook's name (kiln.library_hook) for kiln-lower-library-calls.
+  std::string SiteDeclaration(const std::string& hook, const std::vector<mlir::Value>& args) {
+    mlir::ModuleOp module = Module();
+    std::string name;
+    for (int i = 0; module.lookupSymbol(name = absl::StrCat(hook, "__site", i)); ++i) {
+    }
+    std::vector<mlir::Type> types;
+    for (mlir::Value a : args) types.push_back(a.getType());
+    mlir::OpBuilder mb(module.getBodyRegion());
+    auto decl = mlir::func::FuncOp::create(mb, loc_, name, mb.getFunctionType(types, {}));
+    decl.setPrivate();
+    decl->setAttr("kiln.library_hook", mb.getStringAttr(hook));
+    return name;
+  }
+
   // The declaration of the runtime hook `name` (runtime/kiln_runtime.h); all hooks take the context
   // first and return nothing.
   llvm::StringRef RuntimeFunction(llvm::StringRef name) {
@@ -672,6 +731,7 @@ class MlirLoweringContext : public LoweringContext {
   std::vector<TensorType> input_types_;
   std::vector<mlir::Value> outputs_;
   mlir::Value runtime_context_;
+  bool library_calls_;
 };
 
 }  // namespace
@@ -684,10 +744,10 @@ std::string DescribeNode(const Node& node) {
 absl::StatusOr<std::vector<mlir::Value>> LowerNode(mlir::OpBuilder& b, const Node& node,
                                                    const std::vector<mlir::Value>& inputs,
                                                    const std::vector<TensorType>& input_types,
-                                                   mlir::Value runtime_context) {
+                                                   mlir::Value runtime_context, bool library_calls) {
   if (!node.op->lower) return absl::UnimplementedError("no lowering for the CPU target yet");
   mlir::Location loc = mlir::NameLoc::get(b.getStringAttr(node.name));
-  MlirLoweringContext lowering(b, loc, node, inputs, input_types, runtime_context);
+  MlirLoweringContext lowering(b, loc, node, inputs, input_types, runtime_context, library_calls);
   KILN_RETURN_IF_ERROR(node.op->lower(lowering));
   for (size_t i = 0; i < node.outputs.size(); ++i) {
     if (!lowering.outputs()[i]) {

@@ -30,11 +30,13 @@ std::string DescribeNode(const Node& node);
 
 // Emits `node`'s computation at b's insertion point from tensor `inputs` (of `input_types`) and returns
 // one tensor per node output. `runtime_context` (an !llvm.ptr to the call's kiln_context) is what
-// run-time checks report to. Unimplemented when the op has no lowering yet.
+// run-time checks report to. With `library_calls`, matmuls and convolutions call the runtime's
+// kernel library (runtime/dnnl_kernels.h) instead of becoming loops. Unimplemented when the op has
+// no lowering yet.
 absl::StatusOr<std::vector<mlir::Value>> LowerNode(mlir::OpBuilder& b, const Node& node,
                                                    const std::vector<mlir::Value>& inputs,
                                                    const std::vector<TensorType>& input_types,
-                                                   mlir::Value runtime_context);
+                                                   mlir::Value runtime_context, bool library_calls = false);
 
 }  // namespace kiln
 

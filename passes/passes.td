@@ -54,3 +54,17 @@ def UpdateInPlacePass : Pass<"kiln-update-in-place", "mlir::func::FuncOp"> {
   }];
   let dependentDialects = ["mlir::memref::MemRefDialect"];
 }
+
+def LowerLibraryCallsPass : Pass<"kiln-lower-library-calls", "mlir::ModuleOp"> {
+  let summary = "Turns typed library call sites into calls of the runtime's C kernel hooks";
+  let description = [{
+    Runs after the memory plan. A library call (oneDNN matmul or convolution) is lowered as a
+    `func.call` of a private declaration marked `kiln.library_hook = "<hook>"` whose parameters are
+    the site's exact buffer types, so bufferization and kiln-plan-memory see every buffer it reads
+    and writes. This pass replaces each such call with a call of `<hook>` itself taking one
+    `!llvm.ptr` per operand (the buffers' aligned pointers), the C ABI of runtime/dnnl_kernels.h,
+    and erases the site declarations.
+  }];
+  let dependentDialects = ["mlir::LLVM::LLVMDialect", "mlir::memref::MemRefDialect",
+                           "mlir::arith::ArithDialect"];
+}

@@ -73,6 +73,8 @@ void AddTensorsToLoopsPasses(mlir::OpPassManager& pm) {
   // Every temporary goes into one arena whose size is known now; buffers with disjoint lifetimes
   // share memory, and the compiled code never allocates.
   pm.addNestedPass<mlir::func::FuncOp>(createPlanMemoryPass());
+  // Library calls (oneDNN) become calls of the runtime's C hooks, once buffers are placed.
+  pm.addPass(createLowerLibraryCallsPass());
   pm.addPass(mlir::createConvertLinalgToLoopsPass());
   pm.addPass(mlir::createLowerAffinePass());
   pm.addPass(mlir::createCanonicalizerPass());

@@ -113,9 +113,11 @@ struct kiln_context {
   ThreadPool* pool = nullptr;  // owned; null with one thread or a caller's scheduler
   kiln_scheduler scheduler = nullptr;
   void* scheduler_data = nullptr;
-  std::mutex mu;  // guards the status: errors may come from several loop threads
+  std::mutex mu;  // guards the status and the library state
   kiln_status_code status = KILN_OK;
   std::string message;
+  void* library_state = nullptr;
+  void (*destroy_library_state)(void*) = nullptr;
 };
 
 extern "C" {
@@ -203,6 +205,7 @@ kiln_context* kiln_context_create_with_scheduler(kiln_scheduler scheduler, void*
 
 void kiln_context_destroy(kiln_context* context) {
   if (context == nullptr) return;
+  if (context->library_state != nullptr) context->destroy_library_state(context->library_state);
   delete context->pool;
   delete context;
 }
@@ -225,6 +228,26 @@ void kiln_context_clear_status(kiln_context* context) {
   context->message.clear();
 }
 
+void kiln_context_set_error(kiln_context* context, kiln_status_code code, const char* message) {
+  if (context == nullptr) {
+    std::fprintf(stderr, "kiln: %s: %s\n", kiln_status_code_name(code), message);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(context->mu);
+  if (context->status != KILN_OK) return;
+  context->status = code;
+  context->message = message;
+}
+
+void* kiln_context_library_state(kiln_context* context, void* (*create)(void), void (*destroy)(void*)) {
+  std::lock_guard<std::mutex> lock(context->mu);
+  if (context->library_state == nullptr) {
+    context->library_state = create();
+    context->destroy_library_state = destroy;
+  }
+  return context->library_state;
+}
+
 void* kiln_aligned_alloc(size_t bytes) {
   // aligned_alloc wants a multiple of the alignment.
   return std::aligned_alloc(64, std::max<size_t>(64, (bytes + 63) / 64 * 64));
@@ -234,17 +257,10 @@ void kiln_aligned_free(void* memory) { std::free(memory); }
 
 void kiln_rt_index_error(kiln_context* context, const char* where, const char* what,
                          int64_t position, int64_t index, int64_t limit) {
-  std::string message = std::string(where) + ": " + what + " " + std::to_string(index) +
-                        " at flat position " + std::to_string(position) + " is out of range [0, " +
-                        std::to_string(limit) + ")";
-  if (context == nullptr) {
-    std::fprintf(stderr, "kiln: %s\n", message.c_str());
-    return;
-  }
-  std::lock_guard<std::mutex> lock(context->mu);
-  if (context->status != KILN_OK) return;  // the first error wins
-  context->status = KILN_OUT_OF_RANGE;
-  context->message = std::move(message);
+  const std::string message = std::string(where) + ": " + what + " " + std::to_string(index) +
+                              " at flat position " + std::to_string(position) + " is out of range [0, " +
+                              std::to_string(limit) + ")";
+  kiln_context_set_error(context, KILN_OUT_OF_RANGE, message.c_str());
 }
 
 void kiln_rt_parallel_for(kiln_context* context, int64_t n, kiln_parallel_body body, void* closure) {

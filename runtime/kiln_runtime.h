@@ -93,6 +93,13 @@ kiln_status_code kiln_context_status(const kiln_context* context);
 const char* kiln_context_message(const kiln_context* context);
 void kiln_context_clear_status(kiln_context* context);
 
+/* Records an error in the context's status unless one is there already (the first error wins). */
+void kiln_context_set_error(kiln_context* context, kiln_status_code code, const char* message);
+
+/* The state a kernel library keeps per context (runtime/dnnl_kernels.cc: its primitives), made by
+ * `create` on first use and released by `destroy` with the context. One library per context. */
+void* kiln_context_library_state(kiln_context* context, void* (*create)(void), void (*destroy)(void*));
+
 /* 64-byte aligned memory of at least `bytes` bytes (NULL when out of memory), and its release. */
 void* kiln_aligned_alloc(size_t bytes);
 void kiln_aligned_free(void* memory);

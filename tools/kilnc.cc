@@ -4,7 +4,8 @@
 //   kilnc dot [--rankdir=TB|LR] GRAPH    Graphviz source on stdout (`kilnc dot g.kiln | dot -Tsvg`)
 //   kilnc convert IN OUT                 rewrites a graph file (binary, or text for *.pbtxt)
 //   kilnc compile GRAPH --out DIR [--name N] [--cpu C] [--triple T] [--emit obj,header,mlir,llvm,asm]
-//                 [--print-ir-after-all]   object file + C++ header (codegen/cpu_compiler.h)
+//                 [--print-ir-after-all] [--no-library-calls]
+//                                          object file + C++ header (codegen/cpu_compiler.h)
 //
 // Exit codes: 0 success, 1 a graph file could not be read, parsed, rebuilt, compiled or written,
 // 2 bad usage.
@@ -50,6 +51,7 @@ constexpr char kUsageText[] =
     "      --triple T                 LLVM target triple (default x86_64-unknown-linux-gnu)\n"
     "      --emit LIST                any of obj,header,mlir,llvm,asm (default obj,header)\n"
     "      --print-ir-after-all       print the MLIR after every pass to stderr\n"
+    "      --no-library-calls         matmuls and convolutions as generated loops, not oneDNN calls\n"
     "  help                           print this message\n"
     "\n"
     "Graph files are binary kiln.proto.GraphDef, or text format when the name ends in .pbtxt.\n"
@@ -288,6 +290,7 @@ int Compile(const std::string& path, Args& args) {
   if (args.flags.count("--cpu")) options.target.cpu = args.flags["--cpu"];
   if (args.flags.count("--triple")) options.target.triple = args.flags["--triple"];
   options.print_ir_after_all = args.flags.count("--print-ir-after-all") > 0;
+  options.library_calls = args.flags.count("--no-library-calls") == 0;
   options.source = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
   std::set<std::string> emit = {"obj", "header"};
   if (args.flags.count("--emit")) {
@@ -363,7 +366,7 @@ int Main(int argc, char** argv) {
   if (command == "compile") {
     error = ParseArgs(rest,
                       {{"--out", true}, {"--name", true}, {"--cpu", true}, {"--triple", true},
-                       {"--emit", true}, {"--print-ir-after-all", false}},
+                       {"--emit", true}, {"--print-ir-after-all", false}, {"--no-library-calls", false}},
                       &args);
     if (error.empty() && args.positional.size() != 1) error = "compile takes one graph file";
     if (error.empty() && !args.flags.count("--out")) error = "--out DIR is required";

@@ -23,7 +23,7 @@ void kiln_tiny_model_run(const float* x, const int32_t* token_ids, float* layer_
 
 namespace kiln_generated {
 
-// Owns every input, variable and output array (116 bytes): allocate it on the heap,
+// Owns every input, variable and output array (148 bytes): allocate it on the heap,
 // e.g. std::make_unique<TinyModel>(). Not thread-safe: use one instance per thread.
 class TinyModel {
  public:
@@ -42,8 +42,8 @@ class TinyModel {
   // output 'id_sum': i32[]
   static constexpr std::size_t kIdSumSize = 1;
   // scratch memory for temporaries (the static memory plan)
-  static constexpr std::size_t kArenaBytes = 0;
-  static constexpr std::size_t kBytes = 116;
+  static constexpr std::size_t kArenaBytes = 32;
+  static constexpr std::size_t kBytes = 148;
   // identifies the graph (checkpoints carry it)
   static constexpr char kFingerprint[] = "kiln-graph-d9f8856d5361abeb";
   static constexpr std::size_t kNumInputs = 2, kNumVariables = 1, kNumOutputs = 2;
@@ -96,7 +96,7 @@ class TinyModel {
   alignas(64) float layer_w_[12];
   alignas(64) float y_[8];
   alignas(64) int32_t id_sum_[1];
-  alignas(64) uint8_t arena_[1];
+  alignas(64) uint8_t arena_[32];
 };
 
 }  // namespace kiln_generated

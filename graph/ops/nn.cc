@@ -500,6 +500,17 @@ SourceWindow FindSourceWindow(ScalarBuilder& b, const Geometry& g) {
 
 // ---- Conv2D and its backprops ----
 
+// The convolution kernels' parameters (runtime/dnnl_kernels.h). The padding after is what the last
+// window needs, at least 0 (input left over past it is simply not read).
+std::vector<int64_t> ConvParams(const Geometry& g) {
+  auto after = [](const Window& w) {
+    return std::max<int64_t>(0, (w.out - 1) * w.stride + (w.k - 1) * w.dilation + 1 - w.in - w.pad_before);
+  };
+  return {g.batch,    g.h.in,     g.w.in,       g.channels,   g.h.k,         g.w.k,
+          g.out_channels, g.h.out, g.w.out,     g.h.stride,   g.w.stride,    g.h.dilation,
+          g.w.dilation, g.h.pad_before, g.w.pad_before, after(g.h), after(g.w)};
+}
+
 AttrMap ConvAttrs(const ops::Conv2DOptions& o) {
   return {{"strides", o.strides},
           {"dilations", o.dilations},
@@ -567,13 +578,16 @@ KILN_REGISTER_OP(ConvDef("Conv2D", "NHWC input [n,h,w,c] convolved (cross-correl
       absl::StatusOr<Geometry> g =
           ConvGeometry(c.input_type(0).shape, c.input_type(1).shape, c.node().attrs);
       if (!g.ok()) return g.status();
-      using A = AffineIndex;
-      GenericInput input{PadForWindows(c, c.input(0), *g, 0),
-                         {A::Loop(0), A::Loop(1, g->h.stride) + A::Loop(4, g->h.dilation),
-                          A::Loop(2, g->w.stride) + A::Loop(5, g->w.dilation), A::Loop(6)}};
-      GenericInput filter{c.input(1), {A::Loop(4), A::Loop(5), A::Loop(6), A::Loop(3)}};
-      c.SetOutput(0, c.Generic({input, filter}, {g->h.k, g->w.k, g->channels}, ReduceKind::kSum,
-                               c.node().outputs[0], Product));
+      c.SetOutput(0, c.LibraryCall(LibraryKernel::kConv2D, ConvParams(*g), {c.input(0), c.input(1)},
+                                   c.node().outputs[0], [&c, g = *g] {
+        using A = AffineIndex;
+        GenericInput input{PadForWindows(c, c.input(0), g, 0),
+                           {A::Loop(0), A::Loop(1, g.h.stride) + A::Loop(4, g.h.dilation),
+                            A::Loop(2, g.w.stride) + A::Loop(5, g.w.dilation), A::Loop(6)}};
+        GenericInput filter{c.input(1), {A::Loop(4), A::Loop(5), A::Loop(6), A::Loop(3)}};
+        return c.Generic({input, filter}, {g.h.k, g.w.k, g.channels}, ReduceKind::kSum,
+                         c.node().outputs[0], Product);
+      }));
       return absl::OkStatus();
     })
     .Kernel([](KernelContext& c) {
@@ -595,6 +609,33 @@ KILN_REGISTER_OP(ConvDef("Conv2D", "NHWC input [n,h,w,c] convolved (cross-correl
       });
       return absl::OkStatus();
     }));
+
+// Conv2DBackpropInput in loops: a stride-1 convolution of the gradient, dilated by the strides
+// (zeros between its elements) and padded (or cropped) by (k - 1) * dilation - pad_before, with the
+// filter flipped spatially: dx[i] = sum_t D[i + pad_before - t * dilation] f[t].
+IrValue BackpropInputLoops(LoweringContext& c, const Geometry& geometry, const TensorType& out) {
+  const Geometry* g = &geometry;  // as in the other lowerings, which hold a StatusOr
+  const TensorType& grad = c.input_type(0);
+  IrValue dilated = c.input(0);
+  const int64_t rows = (g->h.out - 1) * g->h.stride + 1, cols = (g->w.out - 1) * g->w.stride + 1;
+  if (g->h.stride > 1 || g->w.stride > 1) {
+    IrValue zeros = c.Fill(0, {grad.dtype, Shape({g->batch, rows, cols, g->out_channels})});
+    dilated = c.InsertSlice(dilated, zeros, {0, 0, 0, 0}, {1, g->h.stride, g->w.stride, 1});
+  }
+  auto low = [](const Window& w) { return (w.k - 1) * w.dilation - w.pad_before; };
+  auto high = [&](const Window& w, int64_t length) {
+    return w.in + (w.k - 1) * w.dilation - low(w) - length;
+  };
+  IrValue padded = PadOrCrop(c, dilated, {0, low(g->h), low(g->w), 0},
+                             {0, high(g->h, rows), high(g->w, cols), 0}, 0);
+  // Loops n, ih, iw, ci | kh, kw, co.
+  using A = AffineIndex;
+  GenericInput input{padded, {A::Loop(0), A::Loop(1) + A::Loop(4, g->h.dilation),
+                              A::Loop(2) + A::Loop(5, g->w.dilation), A::Loop(6)}};
+  GenericInput filter{c.input(1), {A::Loop(4, -1) + (g->h.k - 1), A::Loop(5, -1) + (g->w.k - 1),
+                                   A::Loop(3), A::Loop(6)}};
+  return c.Generic({input, filter}, {g->h.k, g->w.k, g->out_channels}, ReduceKind::kSum, out, Product);
+}
 
 // Conv2D is bilinear: <G, Conv2D(X, F)> defines both backprops, and differentiating that pairing
 // again gives each backprop's gradients as the other two convolutions.
@@ -625,33 +666,13 @@ KILN_REGISTER_OP(ConvDef("Conv2DBackpropInput",
                                  ops::Conv2DBackpropFilter(h, grad, f.shape(), o)};
     })
     .Lower([](LoweringContext& c) {
-      // A stride-1 convolution of the gradient, dilated by the strides (zeros between its
-      // elements) and padded (or cropped) by (k - 1) * dilation - pad_before, with the filter
-      // flipped spatially: dx[i] = sum_t D[i + pad_before - t * dilation] f[t].
       const TensorType& out = c.node().outputs[0];
       absl::StatusOr<Geometry> g = ConvGeometry(out.shape, c.input_type(1).shape, c.node().attrs);
       if (!g.ok()) return g.status();
-      const TensorType& grad = c.input_type(0);
-      IrValue dilated = c.input(0);
-      const int64_t rows = (g->h.out - 1) * g->h.stride + 1, cols = (g->w.out - 1) * g->w.stride + 1;
-      if (g->h.stride > 1 || g->w.stride > 1) {
-        IrValue zeros = c.Fill(0, {grad.dtype, Shape({g->batch, rows, cols, g->out_channels})});
-        dilated = c.InsertSlice(dilated, zeros, {0, 0, 0, 0}, {1, g->h.stride, g->w.stride, 1});
-      }
-      auto low = [](const Window& w) { return (w.k - 1) * w.dilation - w.pad_before; };
-      auto high = [&](const Window& w, int64_t length) {
-        return w.in + (w.k - 1) * w.dilation - low(w) - length;
-      };
-      IrValue padded = PadOrCrop(c, dilated, {0, low(g->h), low(g->w), 0},
-                                 {0, high(g->h, rows), high(g->w, cols), 0}, 0);
-      // Loops n, ih, iw, ci | kh, kw, co.
-      using A = AffineIndex;
-      GenericInput input{padded, {A::Loop(0), A::Loop(1) + A::Loop(4, g->h.dilation),
-                                  A::Loop(2) + A::Loop(5, g->w.dilation), A::Loop(6)}};
-      GenericInput filter{c.input(1), {A::Loop(4, -1) + (g->h.k - 1), A::Loop(5, -1) + (g->w.k - 1),
-                                       A::Loop(3), A::Loop(6)}};
-      c.SetOutput(0, c.Generic({input, filter}, {g->h.k, g->w.k, g->out_channels}, ReduceKind::kSum,
-                               out, Product));
+      c.SetOutput(0, c.LibraryCall(LibraryKernel::kConv2DBackpropInput, ConvParams(*g),
+                                   {c.input(0), c.input(1)}, out, [&c, &out, g = *g] {
+        return BackpropInputLoops(c, g, out);
+      }));
       return absl::OkStatus();
     })
     .Kernel([](KernelContext& c) {
@@ -704,13 +725,15 @@ KILN_REGISTER_OP(ConvDef("Conv2DBackpropFilter",
       const TensorType& out = c.node().outputs[0];
       absl::StatusOr<Geometry> g = ConvGeometry(c.input_type(0).shape, out.shape, c.node().attrs);
       if (!g.ok()) return g.status();
-      using A = AffineIndex;
-      GenericInput input{PadForWindows(c, c.input(0), *g, 0),
-                         {A::Loop(4), A::Loop(5, g->h.stride) + A::Loop(0, g->h.dilation),
-                          A::Loop(6, g->w.stride) + A::Loop(1, g->w.dilation), A::Loop(2)}};
-      GenericInput grad{c.input(1), {A::Loop(4), A::Loop(5), A::Loop(6), A::Loop(3)}};
-      c.SetOutput(0, c.Generic({input, grad}, {g->batch, g->h.out, g->w.out}, ReduceKind::kSum, out,
-                               Product));
+      c.SetOutput(0, c.LibraryCall(LibraryKernel::kConv2DBackpropFilter, ConvParams(*g),
+                                   {c.input(0), c.input(1)}, out, [&c, &out, g = *g] {
+        using A = AffineIndex;
+        GenericInput input{PadForWindows(c, c.input(0), g, 0),
+                           {A::Loop(4), A::Loop(5, g.h.stride) + A::Loop(0, g.h.dilation),
+                            A::Loop(6, g.w.stride) + A::Loop(1, g.w.dilation), A::Loop(2)}};
+        GenericInput grad{c.input(1), {A::Loop(4), A::Loop(5), A::Loop(6), A::Loop(3)}};
+        return c.Generic({input, grad}, {g.batch, g.h.out, g.w.out}, ReduceKind::kSum, out, Product);
+      }));
       return absl::OkStatus();
     })
     .Kernel([](KernelContext& c) {

@@ -1,0 +1,170 @@
+// oneDNN behind Kiln's kernel hooks (runtime/dnnl_kernels.h).
+#include "runtime/dnnl_kernels.h"
+
+#include <map>
+#include <unordered_map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+constexpr memory::data_type kF32 = memory::data_type::f32;
+
+// A primitive with the memory objects it runs on; each call only swaps the data pointers.
+struct Kernel {
+  dnnl::primitive primitive;
+  std::vector<std::pair<int, memory>> args;  // in the hook's operand order: inputs, then the result
+};
+
+// Per context: the engine, a stream, and the primitives by (kernel, parameters).
+struct State {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+  std::mutex mu;
+  std::map<std::pair<int, std::vector<int64_t>>, std::unique_ptr<Kernel>> kernels;
+};
+
+State& GetState(kiln_context* context) {
+  // A context-less call (the C ABI allows a null context) uses one process-wide state.
+  static State* process_state = new State;
+  if (context == nullptr) return *process_state;
+  return *static_cast<State*>(kiln_context_library_state(
+      context, [] { return static_cast<void*>(new State); }, [](void* s) { delete static_cast<State*>(s); }));
+}
+
+enum KernelKind { kMatMul, kConv2D, kConv2DBackpropInput, kConv2DBackpropFilter };
+const char* const kNames[] = {"kiln_rt_dnnl_matmul", "kiln_rt_dnnl_conv2d", "kiln_rt_dnnl_conv2d_backprop_input",
+                              "kiln_rt_dnnl_conv2d_backprop_filter"};
+constexpr int kNumParams[] = {5, 17, 17, 17};
+
+struct Conv {
+  memory::desc src, weights, dst;
+  memory::dims strides, dilations, pad_l, pad_r;
+};
+
+Conv ConvDescs(const int64_t* p) {
+  const int64_t n = p[0], h = p[1], w = p[2], c = p[3], kh = p[4], kw = p[5], o = p[6], oh = p[7], ow = p[8];
+  // oneDNN counts dilation from 0 (dense), Kiln from 1.
+  return {memory::desc({n, c, h, w}, kF32, Tag::nhwc), memory::desc({o, c, kh, kw}, kF32, Tag::hwio),
+          memory::desc({n, o, oh, ow}, kF32, Tag::nhwc), {p[9], p[10]}, {p[11] - 1, p[12] - 1},
+          {p[13], p[14]}, {p[15], p[16]}};
+}
+
+dnnl::convolution_forward::primitive_desc ConvForward(const Conv& d, const dnnl::engine& engine) {
+  return dnnl::convolution_forward::primitive_desc(
+      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                      d.src, d.weights, d.dst, d.strides, d.dilations, d.pad_l, d.pad_r),
+      engine);
+}
+
+std::unique_ptr<Kernel> MakeKernel(int kind, const int64_t* p, const dnnl::engine& engine) {
+  auto kernel = std::make_unique<Kernel>();
+  auto arg = [&](int which, const memory::desc& md) {
+    kernel->args.emplace_back(which, memory(md, engine, DNNL_MEMORY_NONE));
+  };
+  switch (kind) {
+    case kMatMul: {
+      const int64_t m = p[0], n = p[1], k = p[2];
+      // A transposed operand is the plain one read with swapped strides.
+      memory::desc a(p[3] ? memory::desc({m, k}, kF32, memory::dims{1, m}) : memory::desc({m, k}, kF32, Tag::ab));
+      memory::desc b(p[4] ? memory::desc({k, n}, kF32, memory::dims{1, k}) : memory::desc({k, n}, kF32, Tag::ab));
+      memory::desc c({m, n}, kF32, Tag::ab);
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), engine);
+      kernel->primitive = dnnl::matmul(pd);
+      arg(DNNL_ARG_SRC, a);
+      arg(DNNL_ARG_WEIGHTS, b);
+      arg(DNNL_ARG_DST, c);
+      break;
+    }
+    case kConv2D: {
+      const Conv d = ConvDescs(p);
+      kernel->primitive = dnnl::convolution_forward(ConvForward(d, engine));
+      arg(DNNL_ARG_SRC, d.src);
+      arg(DNNL_ARG_WEIGHTS, d.weights);
+      arg(DNNL_ARG_DST, d.dst);
+      break;
+    }
+    case kConv2DBackpropInput: {
+      const Conv d = ConvDescs(p);
+      dnnl::convolution_backward_data::primitive_desc pd(
+          dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, d.src, d.weights, d.dst,
+                                                d.strides, d.dilations, d.pad_l, d.pad_r),
+          engine, ConvForward(d, engine));
+      kernel->primitive = dnnl::convolution_backward_data(pd);
+      arg(DNNL_ARG_DIFF_DST, d.dst);
+      arg(DNNL_ARG_WEIGHTS, d.weights);
+      arg(DNNL_ARG_DIFF_SRC, d.src);
+      break;
+    }
+    case kConv2DBackpropFilter: {
+      const Conv d = ConvDescs(p);
+      dnnl::convolution_backward_weights::primitive_desc pd(
+          dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, d.src, d.weights,
+                                                   d.dst, d.strides, d.dilations, d.pad_l, d.pad_r),
+          engine, ConvForward(d, engine));
+      kernel->primitive = dnnl::convolution_backward_weights(pd);
+      arg(DNNL_ARG_SRC, d.src);
+      arg(DNNL_ARG_DIFF_DST, d.dst);
+      arg(DNNL_ARG_DIFF_WEIGHTS, d.weights);
+      break;
+    }
+  }
+  return kernel;
+}
+
+void Run(kiln_context* context, int kind, const int64_t* params, std::initializer_list<const void*> operands) {
+  try {
+    State& state = GetState(context);
+    std::lock_guard<std::mutex> lock(state.mu);
+    auto key = std::make_pair(kind, std::vector<int64_t>(params, params + kNumParams[kind]));
+    std::unique_ptr<Kernel>& kernel = state.kernels[key];
+    if (!kernel) kernel = MakeKernel(kind, params, state.engine);
+    std::unordered_map<int, memory> args;
+    size_t i = 0;
+    for (const void* data : operands) {
+      auto& [which, mem] = kernel->args[i++];
+      mem.set_data_handle(const_cast<void*>(data));
+      args.emplace(which, mem);
+    }
+    kernel->primitive.execute(state.stream, args);
+    state.stream.wait();
+  } catch (const dnnl::error& e) {
+    const std::string message = std::string(kNames[kind]) + ": oneDNN error " + std::to_string(e.status) + ": " + e.what();
+    kiln_context_set_error(context, KILN_INTERNAL, message.c_str());
+  } catch (const std::exception& e) {
+    const std::string message = std::string(kNames[kind]) + ": " + e.what();
+    kiln_context_set_error(context, KILN_INTERNAL, message.c_str());
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+void kiln_rt_dnnl_matmul(kiln_context* context, const int64_t* params, const float* a, const float* b, float* c) {
+  Run(context, kMatMul, params, {a, b, c});
+}
+
+void kiln_rt_dnnl_conv2d(kiln_context* context, const int64_t* params, const float* input, const float* filter,
+                         float* output) {
+  Run(context, kConv2D, params, {input, filter, output});
+}
+
+void kiln_rt_dnnl_conv2d_backprop_input(kiln_context* context, const int64_t* params, const float* grad,
+                                        const float* filter, float* input_grad) {
+  Run(context, kConv2DBackpropInput, params, {grad, filter, input_grad});
+}
+
+void kiln_rt_dnnl_conv2d_backprop_filter(kiln_context* context, const int64_t* params, const float* input,
+                                         const float* grad, float* filter_grad) {
+  Run(context, kConv2DBackpropFilter, params, {input, grad, filter_grad});
+}
+
+}  // extern "C"

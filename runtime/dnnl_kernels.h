@@ -1,0 +1,40 @@
+/* The kernels Kiln's compiled code calls in oneDNN (x86-64): hooks of the C ABI, declared here for
+ * the JIT and for tests. Each takes the call's context, a pointer to its static parameters (the
+ * int64 array the compiler embeds), then its f32 operands and result, dense row-major:
+ *
+ *   kiln_rt_dnnl_matmul                  params m, n, k, transpose_a, transpose_b; a, b → c [m, n]
+ *   kiln_rt_dnnl_conv2d                  params below; input NHWC, filter HWIO → output NHWC
+ *   kiln_rt_dnnl_conv2d_backprop_input   grad (output-shaped), filter → input-shaped gradient
+ *   kiln_rt_dnnl_conv2d_backprop_filter  input, grad → filter-shaped gradient
+ *
+ * Convolution params: n, h, w, c, kh, kw, o, oh, ow, stride_h, stride_w, dilation_h, dilation_w,
+ * pad_top, pad_left, pad_bottom, pad_right (dilations as Kiln counts them: 1 is dense).
+ *
+ * A primitive is made once per context and parameter set, at its first call, and reused by every
+ * later call. oneDNN errors become the context's status (INTERNAL, naming the kernel). oneDNN runs
+ * on OpenMP's threads (OMP_NUM_THREADS). */
+#ifndef KILN_RUNTIME_DNNL_KERNELS_H_
+#define KILN_RUNTIME_DNNL_KERNELS_H_
+
+#include <stdint.h>
+
+#include "runtime/kiln_runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+void kiln_rt_dnnl_matmul(kiln_context* context, const int64_t* params, const float* a, const float* b,
+                         float* c);
+void kiln_rt_dnnl_conv2d(kiln_context* context, const int64_t* params, const float* input,
+                         const float* filter, float* output);
+void kiln_rt_dnnl_conv2d_backprop_input(kiln_context* context, const int64_t* params, const float* grad,
+                                        const float* filter, float* input_grad);
+void kiln_rt_dnnl_conv2d_backprop_filter(kiln_context* context, const int64_t* params, const float* input,
+                                         const float* grad, float* filter_grad);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* KILN_RUNTIME_DNNL_KERNELS_H_ */

@@ -1,0 +1,99 @@
+// The oneDNN hooks against plain loops: matmul with every transpose combination, and the three
+// convolutions with strides, dilations and uneven padding.
+#include "runtime/dnnl_kernels.h"
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "catch2/catch.hpp"
+#include "runtime/runtime.h"
+
+namespace {
+
+std::vector<float> Random(size_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> v(n);
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+void RequireClose(const std::vector<float>& got, const std::vector<double>& want) {
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    INFO("element " << i);
+    REQUIRE(std::fabs(got[i] - want[i]) <= 1e-4 * std::max(1.0, std::fabs(want[i])));
+  }
+}
+
+TEST_CASE("kiln_rt_dnnl_matmul matches loops for every transpose") {
+  std::mt19937 rng(1);
+  kiln::rt::Context context;
+  const int64_t m = 5, n = 7, k = 3;
+  for (int ta = 0; ta < 2; ++ta) {
+    for (int tb = 0; tb < 2; ++tb) {
+      std::vector<float> a = Random(m * k, rng), b = Random(k * n, rng), c(m * n, -9);
+      std::vector<double> want(m * n, 0);
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j)
+          for (int64_t p = 0; p < k; ++p)
+            want[i * n + j] += double(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+      const int64_t params[] = {m, n, k, ta, tb};
+      // Twice: the second call reuses the primitive.
+      for (int call = 0; call < 2; ++call) kiln_rt_dnnl_matmul(context.get(), params, a.data(), b.data(), c.data());
+      REQUIRE(context.TakeStatus().ok());
+      RequireClose(c, want);
+    }
+  }
+}
+
+TEST_CASE("kiln_rt_dnnl convolutions match loops") {
+  std::mt19937 rng(2);
+  kiln::rt::Context context;
+  struct Case { int64_t n, h, w, c, kh, kw, o, sh, sw, dh, dw, pt, pl, pb, pr; };
+  for (const Case& k : {Case{2, 6, 5, 3, 3, 3, 4, 1, 1, 1, 1, 1, 1, 1, 1}, Case{1, 7, 8, 2, 3, 2, 3, 2, 3, 1, 1, 0, 1, 2, 0},
+                        Case{2, 9, 9, 2, 3, 3, 2, 1, 2, 2, 1, 2, 0, 1, 1}}) {
+    const int64_t oh = (k.h + k.pt + k.pb - (k.kh - 1) * k.dh - 1) / k.sh + 1;
+    const int64_t ow = (k.w + k.pl + k.pr - (k.kw - 1) * k.dw - 1) / k.sw + 1;
+    const int64_t params[] = {k.n, k.h, k.w, k.c, k.kh, k.kw, k.o, oh, ow, k.sh, k.sw, k.dh, k.dw, k.pt, k.pl, k.pb, k.pr};
+    std::vector<float> x = Random(k.n * k.h * k.w * k.c, rng), f = Random(k.kh * k.kw * k.c * k.o, rng),
+                       dy = Random(k.n * oh * ow * k.o, rng);
+    std::vector<double> y(dy.size(), 0), dx(x.size(), 0), df(f.size(), 0);
+    for (int64_t b = 0; b < k.n; ++b)
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j)
+          for (int64_t u = 0; u < k.kh; ++u)
+            for (int64_t v = 0; v < k.kw; ++v) {
+              const int64_t ih = i * k.sh - k.pt + u * k.dh, iw = j * k.sw - k.pl + v * k.dw;
+              if (ih < 0 || ih >= k.h || iw < 0 || iw >= k.w) continue;
+              for (int64_t ci = 0; ci < k.c; ++ci)
+                for (int64_t co = 0; co < k.o; ++co) {
+                  const int64_t xi = ((b * k.h + ih) * k.w + iw) * k.c + ci, fi = ((u * k.kw + v) * k.c + ci) * k.o + co,
+                                yi = ((b * oh + i) * ow + j) * k.o + co;
+                  y[yi] += double(x[xi]) * f[fi];
+                  dx[xi] += double(dy[yi]) * f[fi];
+                  df[fi] += double(x[xi]) * dy[yi];
+                }
+            }
+    std::vector<float> got_y(y.size()), got_dx(dx.size()), got_df(df.size());
+    kiln_rt_dnnl_conv2d(context.get(), params, x.data(), f.data(), got_y.data());
+    kiln_rt_dnnl_conv2d_backprop_input(context.get(), params, dy.data(), f.data(), got_dx.data());
+    kiln_rt_dnnl_conv2d_backprop_filter(context.get(), params, x.data(), dy.data(), got_df.data());
+    REQUIRE(context.TakeStatus().ok());
+    RequireClose(got_y, y);
+    RequireClose(got_dx, dx);
+    RequireClose(got_df, df);
+  }
+}
+
+TEST_CASE("a oneDNN error becomes the context's status, naming the kernel") {
+  kiln::rt::Context context;
+  const int64_t params[] = {-2, 3, 4, 0, 0};  // a negative dimension
+  float a[1], b[1], c[1];
+  kiln_rt_dnnl_matmul(context.get(), params, a, b, c);
+  kiln::rt::Status s = context.TakeStatus();
+  REQUIRE(s.code() == KILN_INTERNAL);
+  REQUIRE(s.message().rfind("kiln_rt_dnnl_matmul: oneDNN error", 0) == 0);
+}
+
+}  // namespace
