@@ -30,14 +30,14 @@ namespace {
 
 // Compiles `outputs` and runs them once with `feeds` and the variables' initial values.
 absl::StatusOr<std::vector<Literal>> CompileAndRun(const Graph& g, const std::vector<Tensor>& outputs,
-                                                   const Feeds& feeds, bool library_calls = true) {
+                                                   const Feeds& feeds, bool library_calls, int threads) {
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<JitGraph> jit,
-                        JitGraph::Compile(g, outputs, /*apply_updates=*/false, library_calls));
+                        JitGraph::Compile(g, outputs, /*apply_updates=*/false, library_calls, threads));
   return jit->Run(feeds);
 }
 
-// Runs `outputs` compiled (with oneDNN calls, and as loops) and on the interpreter, and requires
-// |compiled - reference| <= tolerance * max(1, |reference|).
+// Runs `outputs` compiled (with oneDNN calls on 3 threads, and as loops on 1) and on the
+// interpreter, and requires |compiled - reference| <= tolerance * max(1, |reference|).
 void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& feeds, double tolerance) {
   REQUIRE_THAT(g.status(), IsOk());
   auto interpreter = Interpreter::Create(g);
@@ -45,7 +45,7 @@ void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& fe
   REQUIRE_THAT(reference.status(), IsOk());
   for (bool library_calls : {true, false}) {
   INFO((library_calls ? "with library calls" : "loops only"));
-  auto compiled = CompileAndRun(g, outputs, feeds, library_calls);
+  auto compiled = CompileAndRun(g, outputs, feeds, library_calls, library_calls ? 3 : 1);
   REQUIRE_THAT(compiled.status(), IsOk());
   for (size_t k = 0; k < outputs.size(); ++k) {
     const Literal& c = (*compiled)[k];

@@ -63,7 +63,7 @@ struct JitGraph::Impl {
   LoweredSignature signature;
   std::map<int, std::vector<char>> variables;  // by node id
   std::vector<char> arena;                     // the temporaries (kiln-plan-memory)
-  rt::Context runtime;                         // run-time errors land here
+  std::unique_ptr<rt::Context> runtime;        // threads; run-time errors land here
 };
 
 JitGraph::JitGraph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -71,7 +71,8 @@ JitGraph::~JitGraph() = default;
 
 absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
                                                            const std::vector<Tensor>& outputs,
-                                                           bool apply_updates, bool library_calls) {
+                                                           bool apply_updates, bool library_calls,
+                                                           int num_threads) {
   static const bool initialized = [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
@@ -80,13 +81,16 @@ absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
   (void)initialized;
   auto impl = std::make_unique<Impl>();
   impl->graph = &graph;
+  impl->runtime = std::make_unique<rt::Context>(num_threads);
   mlir::DialectRegistry registry;
   RegisterDialects(registry);
   impl->context.appendDialectRegistry(registry);
   KILN_ASSIGN_OR_RETURN(mlir::OwningOpRef<mlir::ModuleOp> module,
                         LowerGraph(graph, outputs, "graph", impl->context, &impl->signature, apply_updates,
                                    library_calls));
-  KILN_RETURN_IF_ERROR(CompileTensorsToLlvmDialect(*module));
+  PipelineOptions pipeline;
+  if (num_threads > 1) pipeline.parallel_min_work = 1;  // split every loop that can be: tests see it
+  KILN_RETURN_IF_ERROR(CompileTensorsToLlvmDialect(*module, pipeline));
   impl->arena.resize(std::max<int64_t>(1, ArenaBytes(*module, "graph")));
   auto engine = mlir::ExecutionEngine::create(*module);
   if (!engine) return absl::InternalError("JIT failed: " + llvm::toString(engine.takeError()));
@@ -97,6 +101,7 @@ absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
       symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(function), llvm::JITSymbolFlags::Exported};
     };
     add("kiln_rt_index_error", &kiln_rt_index_error);
+    add("kiln_rt_parallel_for", &kiln_rt_parallel_for);
     add("kiln_rt_dnnl_matmul", &kiln_rt_dnnl_matmul);
     add("kiln_rt_dnnl_conv2d", &kiln_rt_dnnl_conv2d);
     add("kiln_rt_dnnl_conv2d_backprop_input", &kiln_rt_dnnl_conv2d_backprop_input);
@@ -125,14 +130,14 @@ absl::StatusOr<std::vector<Literal>> JitGraph::Run(const Feeds& feeds) {
   for (auto& b : inputs) pointers.push_back(b.data());
   for (int id : sig.variables) pointers.push_back(impl_->variables.at(id).data());
   for (auto& b : outputs) pointers.push_back(b.data());
-  pointers.push_back(impl_->runtime.get());
+  pointers.push_back(impl_->runtime->get());
   pointers.push_back(impl_->arena.data());
   std::vector<void*> args;
   for (void*& p : pointers) args.push_back(&p);
   if (llvm::Error e = impl_->engine->invokePacked("graph", args)) {
     return absl::InternalError("invoke failed: " + llvm::toString(std::move(e)));
   }
-  if (rt::Status s = impl_->runtime.TakeStatus(); !s.ok()) {
+  if (rt::Status s = impl_->runtime->TakeStatus(); !s.ok()) {
     return absl::Status(static_cast<absl::StatusCode>(s.code()), s.message());
   }
   std::vector<Literal> results;

@@ -19,11 +19,12 @@ class JitGraph {
  public:
   // Compiles `outputs` (and, with `apply_updates`, the graph's training updates) of `graph`, which
   // must outlive the JitGraph. Variables start at their initializers' values. `library_calls`: as
-  // LowerGraph's (oneDNN for matmuls and convolutions; loops without).
+  // LowerGraph's (oneDNN for matmuls and convolutions; loops without). Parallel loops run on
+  // `num_threads` threads.
   static absl::StatusOr<std::unique_ptr<JitGraph>> Compile(const Graph& graph,
                                                            const std::vector<Tensor>& outputs,
                                                            bool apply_updates = false,
-                                                           bool library_calls = true);
+                                                           bool library_calls = true, int num_threads = 1);
   ~JitGraph();
 
   // One call of the compiled function: feeds by Placeholder name; returns the outputs.

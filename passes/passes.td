@@ -68,3 +68,24 @@ def LowerLibraryCallsPass : Pass<"kiln-lower-library-calls", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::LLVM::LLVMDialect", "mlir::memref::MemRefDialect",
                            "mlir::arith::ArithDialect"];
 }
+
+def ParallelizePass : Pass<"kiln-parallelize", "mlir::ModuleOp"> {
+  let summary = "Runs large outermost parallel loops on the runtime's thread pool";
+  let description = [{
+    Runs on loops (after linalg lowers to scf.parallel/scf.for), in functions that take a runtime
+    context (their one `!llvm.ptr` argument). Each `scf.parallel` in a function's entry block whose
+    estimated work (iterations times nested operations) is at least `min-work` and whose first
+    dimension has static bounds is outlined into a function `(closure, begin, end)` that runs
+    iterations [begin, end) of that dimension; the loop is replaced by a call of
+    `kiln_rt_parallel_for(context, trip_count, function, closure)`, which splits the range over the
+    context's threads (runtime/kiln_runtime.h). The closure is a stack array of 64-bit slots holding
+    what the body uses from outside: buffers (their aligned pointers; shapes, strides and offsets are
+    static and rebuilt inside) and scalars. Constants are cloned instead. A loop that uses anything
+    else (a buffer of dynamic shape) stays serial.
+  }];
+  let options = [Option<"minWork", "min-work", "int64_t", /*default=*/"32768",
+                        "Least estimated work (iterations x operations) worth splitting">];
+  let dependentDialects = ["mlir::LLVM::LLVMDialect", "mlir::memref::MemRefDialect",
+                           "mlir::arith::ArithDialect", "mlir::func::FuncDialect",
+                           "mlir::scf::SCFDialect"];
+}

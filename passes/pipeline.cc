@@ -52,7 +52,7 @@ absl::Status Run(mlir::PassManager& pm, mlir::ModuleOp module, const char* what,
 
 }  // namespace
 
-void AddTensorsToLoopsPasses(mlir::OpPassManager& pm) {
+void AddTensorsToLoopsPasses(mlir::OpPassManager& pm, const PipelineOptions& options) {
   // Chains of elementwise ops (and broadcasts) become one loop nest: no intermediate tensors;
   // cheap producers with several consumers are recomputed in each.
   pm.addPass(createFuseElementwisePass());
@@ -75,7 +75,10 @@ void AddTensorsToLoopsPasses(mlir::OpPassManager& pm) {
   pm.addNestedPass<mlir::func::FuncOp>(createPlanMemoryPass());
   // Library calls (oneDNN) become calls of the runtime's C hooks, once buffers are placed.
   pm.addPass(createLowerLibraryCallsPass());
-  pm.addPass(mlir::createConvertLinalgToLoopsPass());
+  // Loops: scf.parallel where iterations are independent, scf.for for reductions.
+  pm.addPass(mlir::createConvertLinalgToParallelLoopsPass());
+  // Large outermost parallel loops run on the runtime's thread pool.
+  pm.addPass(createParallelizePass(ParallelizePassOptions{options.parallel_min_work}));
   pm.addPass(mlir::createLowerAffinePass());
   pm.addPass(mlir::createCanonicalizerPass());
 }
@@ -103,7 +106,7 @@ void AddLoopsToLlvmPasses(mlir::OpPassManager& pm) {
 
 absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& options) {
   mlir::PassManager pm(module.getContext());
-  AddTensorsToLoopsPasses(pm);
+  AddTensorsToLoopsPasses(pm, options);
   KILN_RETURN_IF_ERROR(Run(pm, module, "bufferization", options));
   return LowerToLlvmDialect(module, options);
 }

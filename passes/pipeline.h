@@ -17,6 +17,9 @@ namespace kiln {
 struct PipelineOptions {
   // Prints the IR after every pass to stderr (kilnc compile --print-ir-after-all).
   bool print_ir_after_all = false;
+  // kiln-parallelize splits a loop over threads when its estimated work (iterations x operations)
+  // is at least this (tests set 1, to split every loop they can).
+  int64_t parallel_min_work = 32768;
 };
 
 // Lowers a module of func, arith, math, scf, cf and memref ops (already bufferized) to the LLVM
@@ -34,7 +37,7 @@ absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module, const PipelineOp
 
 // The two halves of CompileTensorsToLlvmDialect as pass lists (kiln-opt registers them as the
 // pipelines kiln-tensors-to-loops and kiln-loops-to-llvm, for lit tests of each stage).
-void AddTensorsToLoopsPasses(mlir::OpPassManager& pm);
+void AddTensorsToLoopsPasses(mlir::OpPassManager& pm, const PipelineOptions& options = {});
 void AddLoopsToLlvmPasses(mlir::OpPassManager& pm);
 
 // The arena size kiln-plan-memory chose for `function` (0 if it has no plan).

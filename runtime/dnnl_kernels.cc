@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include <omp.h>
+
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace {
@@ -144,9 +146,26 @@ void Run(kiln_context* context, int kind, const int64_t* params, std::initialize
   }
 }
 
+// kiln_rt_parallel_for on OpenMP: each of the team's threads runs one contiguous chunk.
+void OpenMpSchedule(void* user_data, int64_t n, kiln_parallel_body body, void* closure) {
+  const int threads = static_cast<int>(reinterpret_cast<intptr_t>(user_data));
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t t = omp_get_thread_num(), team = omp_get_num_threads();
+    const int64_t begin = n * t / team, end = n * (t + 1) / team;
+    if (begin < end) body(closure, begin, end);
+  }
+}
+
 }  // namespace
 
 extern "C" {
+
+kiln_context* kiln_dnnl_context_create(int num_threads) {
+  if (num_threads <= 0) num_threads = omp_get_max_threads();
+  return kiln_context_create_with_scheduler(OpenMpSchedule, reinterpret_cast<void*>(intptr_t{num_threads}),
+                                            num_threads);
+}
 
 void kiln_rt_dnnl_matmul(kiln_context* context, const int64_t* params, const float* a, const float* b, float* c) {
   Run(context, kMatMul, params, {a, b, c});

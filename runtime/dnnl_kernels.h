@@ -12,7 +12,11 @@
  *
  * A primitive is made once per context and parameter set, at its first call, and reused by every
  * later call. oneDNN errors become the context's status (INTERNAL, naming the kernel). oneDNN runs
- * on OpenMP's threads (OMP_NUM_THREADS). */
+ * on OpenMP's threads (OMP_NUM_THREADS).
+ *
+ * With oneDNN in the process, make contexts with kiln_dnnl_context_create: its parallel loops run on
+ * those same OpenMP threads. A kiln_context_create(n > 1) pool would compete for the cores with
+ * OpenMP's threads, which spin a while after each oneDNN call (measured on 2 cores: 5x slower). */
 #ifndef KILN_RUNTIME_DNNL_KERNELS_H_
 #define KILN_RUNTIME_DNNL_KERNELS_H_
 
@@ -23,6 +27,10 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* A context whose parallel loops run on OpenMP's threads, `num_threads` of them (0: OpenMP's
+ * default, OMP_NUM_THREADS or one per core). NULL when out of memory. */
+kiln_context* kiln_dnnl_context_create(int num_threads);
 
 void kiln_rt_dnnl_matmul(kiln_context* context, const int64_t* params, const float* a, const float* b,
                          float* c);

@@ -2,6 +2,7 @@
 // convolutions with strides, dilations and uneven padding.
 #include "runtime/dnnl_kernels.h"
 
+#include <atomic>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -94,6 +95,21 @@ TEST_CASE("a oneDNN error becomes the context's status, naming the kernel") {
   kiln::rt::Status s = context.TakeStatus();
   REQUIRE(s.code() == KILN_INTERNAL);
   REQUIRE(s.message().rfind("kiln_rt_dnnl_matmul: oneDNN error", 0) == 0);
+}
+
+void CountRange(void* closure, int64_t begin, int64_t end) {
+  auto* hits = static_cast<std::vector<std::atomic<int>>*>(closure);
+  for (int64_t i = begin; i < end; ++i) ++(*hits)[i];
+}
+
+TEST_CASE("kiln_dnnl_context_create runs parallel loops on OpenMP's threads") {
+  kiln::rt::Context context(kiln_dnnl_context_create(3));
+  REQUIRE(context.num_threads() == 3);
+  for (int64_t n : {1, 2, 3, 10, 1001}) {
+    std::vector<std::atomic<int>> hits(n);
+    kiln_rt_parallel_for(context.get(), n, CountRange, &hits);
+    for (auto& h : hits) REQUIRE(h.load() == 1);
+  }
 }
 
 }  // namespace

@@ -20,6 +20,10 @@ class Context {
   explicit Context(int num_threads = 1) : context_(kiln_context_create(num_threads)) {
     if (context_ == nullptr) throw std::bad_alloc();
   }
+  // Takes ownership of `context` (e.g. from kiln_dnnl_context_create); throws std::bad_alloc for null.
+  explicit Context(kiln_context* context) : context_(context) {
+    if (context_ == nullptr) throw std::bad_alloc();
+  }
   // Parallel loops run on the caller's scheduler, split into `num_threads` chunks.
   Context(kiln_scheduler scheduler, void* user_data, int num_threads)
       : context_(kiln_context_create_with_scheduler(scheduler, user_data, num_threads)) {

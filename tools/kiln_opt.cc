@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   // The compiler's pipeline stages, so lit tests can check what each does to real IR.
   mlir::PassPipelineRegistration<>("kiln-tensors-to-loops",
                                    "fusion, bufferization, memory plan, loops (kilnc's first stage)",
-                                   kiln::AddTensorsToLoopsPasses);
+                                   [](mlir::OpPassManager& pm) { kiln::AddTensorsToLoopsPasses(pm); });
   mlir::PassPipelineRegistration<>("kiln-loops-to-llvm", "loops and memrefs to the LLVM dialect",
                                    kiln::AddLoopsToLlvmPasses);
   return mlir::asMainReturnCode(

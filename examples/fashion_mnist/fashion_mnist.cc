@@ -3,7 +3,7 @@
 //
 //   fashion_mnist [--model mlp|cnn] [--epochs 10] [--logdir DIR] [--resume] [--seed 1]
 //                 [--learning_rate LR] [--keep_checkpoints 3] [--export PATH] [--data DIR]
-//                 [--train_examples N] [--test_examples N]
+//                 [--train_examples N] [--test_examples N] [--threads N]
 //
 // The MLP (784-512-512-10) trains with Adam (lr 1e-3, batch 128), the CNN with SGD (lr 0.1, batch
 // 64). After every epoch: test accuracy, a checkpoint in DIR/checkpoints, a row in DIR/log.csv and
@@ -26,7 +26,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: fashion_mnist [--model mlp|cnn] [--epochs N] [--logdir DIR] [--resume] [--seed N]\n"
     "                     [--learning_rate LR] [--keep_checkpoints N] [--export PATH] [--data DIR]\n"
-    "                     [--train_examples N] [--test_examples N]\n";
+    "                     [--train_examples N] [--test_examples N] [--threads N]\n";
 
 kiln::rt::Status Main(int argc, char** argv, bool* usage_error) {
   using kiln::fashion::Flags;
@@ -36,13 +36,15 @@ kiln::rt::Status Main(int argc, char** argv, bool* usage_error) {
                                                                   {"seed", true}, {"learning_rate", true},
                                                                   {"keep_checkpoints", true}, {"export", true},
                                                                   {"data", true}, {"train_examples", true},
-                                                                  {"test_examples", true}}));
+                                                                  {"test_examples", true}, {"threads", true}}));
   const std::string model = flags.String("model", "mlp");
   if (model != "mlp" && model != "cnn") return kiln::rt::InvalidArgumentError("--model must be mlp or cnn, got '" + model + "'");
   kiln::fashion::TrainOptions options;
   KILN_RT_ASSIGN_OR_RETURN(int64_t epochs, flags.Int("epochs", 10, 1));
   KILN_RT_ASSIGN_OR_RETURN(int64_t seed, flags.Int("seed", 1, 0));
   KILN_RT_ASSIGN_OR_RETURN(int64_t keep, flags.Int("keep_checkpoints", 3, 1));
+  KILN_RT_ASSIGN_OR_RETURN(int64_t threads, flags.Int("threads", 0, 0));
+  options.threads = static_cast<int>(threads);
   KILN_RT_ASSIGN_OR_RETURN(options.train_examples, flags.Int("train_examples", 0, 0));
   KILN_RT_ASSIGN_OR_RETURN(options.test_examples, flags.Int("test_examples", 0, 0));
   KILN_RT_ASSIGN_OR_RETURN(double lr, flags.Double("learning_rate", model == "mlp" ? 1e-3 : 0.1));

@@ -17,6 +17,7 @@
 #include "runtime/checkpoint/checkpoint_manager.h"
 #include "runtime/data/dataset.h"
 #include "runtime/data/idx.h"
+#include "runtime/dnnl_kernels.h"
 #include "runtime/metrics/csv_log.h"
 #include "runtime/metrics/event_writer.h"
 #include "runtime/metrics/progress.h"
@@ -36,6 +37,9 @@ struct TrainOptions {
   int64_t train_examples = 0;  // the first N of each split (0: all)
   int64_t test_examples = 0;
   bool resume = false;
+  // Threads for the compiled code's parallel loops and oneDNN's calls, OpenMP's (0: OpenMP's
+  // default, OMP_NUM_THREADS or one per core).
+  int threads = 0;
 };
 
 // Fills each tensor of `to` from the tensor of the same name in `from`.
@@ -109,9 +113,11 @@ rt::Status TrainAndExport(const TrainOptions& options) {
   using Clock = std::chrono::steady_clock;
   KILN_RT_ASSIGN_OR_RETURN(rt::Dataset train_data, LoadSplit(options.data_dir, "train", options.train_examples));
   KILN_RT_ASSIGN_OR_RETURN(rt::Dataset test_data, LoadSplit(options.data_dir, "test", options.test_examples));
-  auto train = std::make_unique<Train>();
-  auto eval = std::make_unique<Eval>();
-  auto infer = std::make_unique<Infer>();
+  // Parallel loops share OpenMP's threads with oneDNN (see runtime/dnnl_kernels.h).
+  rt::Context context(kiln_dnnl_context_create(options.threads));
+  auto train = std::make_unique<Train>(&context);
+  auto eval = std::make_unique<Eval>(&context);
+  auto infer = std::make_unique<Infer>(&context);
   const int64_t batch = Train::kLabelsSize;
   const int64_t steps_per_epoch = train_data.size() / batch;
   if (steps_per_epoch == 0) {

@@ -5,14 +5,13 @@
 // CHECK-LABEL: func.func @chain
 // CHECK-SAME: %[[X:[a-z0-9]+]]: memref<4x8xf32>, %[[Y:[a-z0-9]+]]: memref<4x8xf32>, %{{.*}}: memref<0xi8>) attributes {kiln.arena_bytes = 0 : i64}
 // CHECK-NOT: memref.alloc
-// CHECK: scf.for
-// CHECK: scf.for
+// CHECK: scf.parallel
 // CHECK: %[[V:.*]] = memref.load %[[X]]
 // CHECK-NOT: arith.mulf
 // CHECK: %[[E:.*]] = math.exp %[[V]]
 // CHECK: %[[N:.*]] = arith.negf %[[E]]
 // CHECK: memref.store %[[N]], %[[Y]]
-// CHECK-NOT: scf.for
+// CHECK-NOT: scf.parallel
 // CHECK: return
 #id = affine_map<(d0, d1) -> (d0, d1)>
 #scalar = affine_map<(d0, d1) -> ()>

@@ -9,7 +9,7 @@
 // CHECK: scf.for
 // CHECK: memref.load %[[W]]
 // CHECK: memref.store %{{.*}}, %[[LOSS]][]
-// CHECK: scf.for
+// CHECK: scf.parallel
 // CHECK: memref.load %[[W]]
 // CHECK: memref.store %{{.*}}, %[[W]]
 // CHECK-NOT: memref.copy

@@ -9,7 +9,7 @@ dir="${TEST_TMPDIR:-$(mktemp -d)}"
 "$make_regression" "$dir"
 "$kilnc" compile "$dir/regression.pb" --out "$dir"
 g++ -std=c++17 -O2 -I"$dir" -I"$kiln_root" "$app" "$dir/regression.o" "$kiln_root"/runtime/kiln_runtime.cc "$kiln_root"/runtime/crc32c.cc \
-  "$kiln_root"/runtime/dnnl_kernels.cc -ldnnl -lm -pthread -o "$dir/app"
+  "$kiln_root"/runtime/dnnl_kernels.cc -fopenmp -ldnnl -lm -pthread -o "$dir/app"
 "$dir/app" "$dir/inputs.bin" > "$dir/actual.txt"
 /usr/bin/python3 "$compare" "$dir/actual.txt" "$dir/expected.txt" 1e-5
 if ldd "$dir/app" | grep -iE 'mlir|llvm|protobuf|absl'; then
