@@ -16,6 +16,8 @@ PACKAGES=(
   # Reference for gradient tests and peer for benchmarks (Debian python3, not a pyenv one), with
   # OpenBLAS as the system BLAS: Debian's default reference BLAS is ~30x slower, no fair peer.
   python3-torch python3-numpy libopenblas0-openmp
+  # CPU benchmarks (bench/): Google Benchmark for //bench:kiln_bench, hyperfine for whole commands.
+  libbenchmark-dev hyperfine
   # Data for the demo and end-to-end tests.
   dataset-fashion-mnist
   # Style.
