@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 models=${1:-both} epochs=${2:-10} out=${3:-/tmp/kiln_fashion_compare}
 [[ $models == both ]] && models="mlp cnn"
 export OMP_NUM_THREADS=2
-bazel build //examples/fashion_mnist:fashion_mnist >/dev/null
+bazel build //examples/fashion_mnist:fashion_mnist >/dev/null 2>&1 || bazel build //examples/fashion_mnist:fashion_mnist
 mkdir -p "$out"
 for m in $models; do
   rm -rf "$out/kiln_$m"

@@ -115,7 +115,7 @@ struct GenericInput {
 
 // Kernels a target's library may provide (oneDNN on x86-64), each with the static parameters it
 // takes (runtime/dnnl_kernels.h lists them).
-enum class LibraryKernel { kMatMul, kConv2D, kConv2DBackpropInput, kConv2DBackpropFilter };
+enum class LibraryKernel { kMatMul, kConv2D, kConv2DBackpropInput, kConv2DBackpropFilter, kBatchMatMul };
 
 // What an op's lowering sees: its node, its inputs as tensors, and the structured building blocks.
 // Every block returns a new tensor value (tensors are immutable); errors are reported through the

@@ -103,6 +103,7 @@ absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
     add("kiln_rt_index_error", &kiln_rt_index_error);
     add("kiln_rt_parallel_for", &kiln_rt_parallel_for);
     add("kiln_rt_dnnl_matmul", &kiln_rt_dnnl_matmul);
+    add("kiln_rt_dnnl_batch_matmul", &kiln_rt_dnnl_batch_matmul);
     add("kiln_rt_dnnl_conv2d", &kiln_rt_dnnl_conv2d);
     add("kiln_rt_dnnl_conv2d_backprop_input", &kiln_rt_dnnl_conv2d_backprop_input);
     add("kiln_rt_dnnl_conv2d_backprop_filter", &kiln_rt_dnnl_conv2d_backprop_filter);

@@ -369,7 +369,7 @@ class MlirLoweringContext : public LoweringContext {
           std::vector<IrValue> elements;
           for (size_t i = 0; i < inputs.size(); ++i) elements.push_back(I(args[i]));
           IrValue value = body(sb, elements);
-          if (reduces) value = sb.Apply(CombineOp(combine), I(args.back()), value);
+          if (reduces) value = Reassociable(sb.Apply(CombineOp(combine), I(args.back()), value));
           mlir::linalg::YieldOp::create(nb, nloc, V(value));
         });
     return I(generic.getResult(0));
@@ -505,7 +505,7 @@ class MlirLoweringContext : public LoweringContext {
     if (!callable) return fallback();
     static const char* const kHooks[] = {"kiln_rt_dnnl_matmul", "kiln_rt_dnnl_conv2d",
                                          "kiln_rt_dnnl_conv2d_backprop_input",
-                                         "kiln_rt_dnnl_conv2d_backprop_filter"};
+                                         "kiln_rt_dnnl_conv2d_backprop_filter", "kiln_rt_dnnl_batch_matmul"};
     mlir::MLIRContext* ctx = b_.getContext();
     // The call takes its operands as buffers of their exact types, so bufferization and the memory
     // plan see what it reads and writes; kiln-lower-library-calls makes it a call of the C hook.
@@ -574,12 +574,22 @@ class MlirLoweringContext : public LoweringContext {
         b_, loc_, mlir::TypeRange{init.getType()}, mlir::ValueRange{v}, mlir::ValueRange{init}, maps,
         iterators, [&](mlir::OpBuilder& nb, mlir::Location nloc, mlir::ValueRange args) {
           MlirScalarBuilder sb(nb, nloc);
-          mlir::linalg::YieldOp::create(nb, nloc, V(sb.Apply(CombineOp(kind), I(args[1]), I(args[0]))));
+          mlir::linalg::YieldOp::create(nb, nloc, V(Reassociable(sb.Apply(CombineOp(kind), I(args[1]), I(args[0])))));
         });
     return I(generic.getResult(0));
   }
 
  private:
+  // A floating-point sum or product that accumulates a reduction may be reassociated: the order of
+  // a reduction is not part of a graph's meaning, and without it LLVM cannot vectorize the loop (each
+  // addition would wait for the previous one).
+  static IrValue Reassociable(IrValue combined) {
+    mlir::Operation* op = V(combined).getDefiningOp();
+    if (auto add = mlir::dyn_cast_or_null<mlir::arith::AddFOp>(op)) add.setFastmath(mlir::arith::FastMathFlags::reassoc);
+    if (auto mul = mlir::dyn_cast_or_null<mlir::arith::MulFOp>(op)) mul.setFastmath(mlir::arith::FastMathFlags::reassoc);
+    return combined;
+  }
+
   static ScalarOp CombineOp(ReduceKind kind) {
     switch (kind) {
       case ReduceKind::kSum: return ScalarOp::kAdd;

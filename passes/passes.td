@@ -89,3 +89,15 @@ def ParallelizePass : Pass<"kiln-parallelize", "mlir::ModuleOp"> {
                            "mlir::arith::ArithDialect", "mlir::func::FuncDialect",
                            "mlir::scf::SCFDialect"];
 }
+
+def ApproximateMathPass : Pass<"kiln-approximate-math"> {
+  let summary = "Replaces f32 erf with MLIR's polynomial approximation, which vectorizes";
+  let description = [{
+    libm's erff is a scalar call that keeps LLVM from vectorizing the loop around it (the exact GELU
+    of a transformer FFN spends most of its time there). MLIR's polynomial approximation of erf is
+    plain arithmetic within a few ULP of erff (Kiln's transcendental tolerance is 1e-4 relative);
+    other math functions keep their intrinsics or libm calls.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::math::MathDialect",
+                           "mlir::vector::VectorDialect"];
+}

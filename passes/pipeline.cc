@@ -84,6 +84,8 @@ void AddTensorsToLoopsPasses(mlir::OpPassManager& pm, const PipelineOptions& opt
 }
 
 void AddLoopsToLlvmPasses(mlir::OpPassManager& pm) {
+  // erf as vectorizable arithmetic rather than a libm call per element.
+  pm.addPass(createApproximateMathPass());
   // rsqrt has neither an LLVM intrinsic nor a libm function: 1 / sqrt.
   pm.addPass(mlir::math::createMathExpandOpsPass(mlir::math::MathExpandOpsPassOptions{{"rsqrt"}}));
   // Structured loops become branches, which the LLVM dialect has.

@@ -41,10 +41,10 @@ State& GetState(kiln_context* context) {
       context, [] { return static_cast<void*>(new State); }, [](void* s) { delete static_cast<State*>(s); }));
 }
 
-enum KernelKind { kMatMul, kConv2D, kConv2DBackpropInput, kConv2DBackpropFilter };
+enum KernelKind { kMatMul, kConv2D, kConv2DBackpropInput, kConv2DBackpropFilter, kBatchMatMul };
 const char* const kNames[] = {"kiln_rt_dnnl_matmul", "kiln_rt_dnnl_conv2d", "kiln_rt_dnnl_conv2d_backprop_input",
-                              "kiln_rt_dnnl_conv2d_backprop_filter"};
-constexpr int kNumParams[] = {5, 17, 17, 17};
+                              "kiln_rt_dnnl_conv2d_backprop_filter", "kiln_rt_dnnl_batch_matmul"};
+constexpr int kNumParams[] = {5, 17, 17, 17, 6};
 
 struct Conv {
   memory::desc src, weights, dst;
@@ -78,6 +78,20 @@ std::unique_ptr<Kernel> MakeKernel(int kind, const int64_t* p, const dnnl::engin
       memory::desc a(p[3] ? memory::desc({m, k}, kF32, memory::dims{1, m}) : memory::desc({m, k}, kF32, Tag::ab));
       memory::desc b(p[4] ? memory::desc({k, n}, kF32, memory::dims{1, k}) : memory::desc({k, n}, kF32, Tag::ab));
       memory::desc c({m, n}, kF32, Tag::ab);
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), engine);
+      kernel->primitive = dnnl::matmul(pd);
+      arg(DNNL_ARG_SRC, a);
+      arg(DNNL_ARG_WEIGHTS, b);
+      arg(DNNL_ARG_DST, c);
+      break;
+    }
+    case kBatchMatMul: {
+      const int64_t batch = p[0], m = p[1], n = p[2], k = p[3];
+      memory::desc a(p[4] ? memory::desc({batch, m, k}, kF32, memory::dims{m * k, 1, m})
+                          : memory::desc({batch, m, k}, kF32, Tag::abc));
+      memory::desc b(p[5] ? memory::desc({batch, k, n}, kF32, memory::dims{k * n, 1, k})
+                          : memory::desc({batch, k, n}, kF32, Tag::abc));
+      memory::desc c({batch, m, n}, kF32, Tag::abc);
       dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), engine);
       kernel->primitive = dnnl::matmul(pd);
       arg(DNNL_ARG_SRC, a);
@@ -169,6 +183,11 @@ kiln_context* kiln_dnnl_context_create(int num_threads) {
 
 void kiln_rt_dnnl_matmul(kiln_context* context, const int64_t* params, const float* a, const float* b, float* c) {
   Run(context, kMatMul, params, {a, b, c});
+}
+
+void kiln_rt_dnnl_batch_matmul(kiln_context* context, const int64_t* params, const float* a, const float* b,
+                               float* c) {
+  Run(context, kBatchMatMul, params, {a, b, c});
 }
 
 void kiln_rt_dnnl_conv2d(kiln_context* context, const int64_t* params, const float* input, const float* filter,

@@ -3,6 +3,8 @@
  * int64 array the compiler embeds), then its f32 operands and result, dense row-major:
  *
  *   kiln_rt_dnnl_matmul                  params m, n, k, transpose_a, transpose_b; a, b → c [m, n]
+ *   kiln_rt_dnnl_batch_matmul            params batch, m, n, k, transpose_a, transpose_b;
+ *                                        a [batch, m, k], b [batch, k, n] → c [batch, m, n]
  *   kiln_rt_dnnl_conv2d                  params below; input NHWC, filter HWIO → output NHWC
  *   kiln_rt_dnnl_conv2d_backprop_input   grad (output-shaped), filter → input-shaped gradient
  *   kiln_rt_dnnl_conv2d_backprop_filter  input, grad → filter-shaped gradient
@@ -34,6 +36,8 @@ kiln_context* kiln_dnnl_context_create(int num_threads);
 
 void kiln_rt_dnnl_matmul(kiln_context* context, const int64_t* params, const float* a, const float* b,
                          float* c);
+void kiln_rt_dnnl_batch_matmul(kiln_context* context, const int64_t* params, const float* a, const float* b,
+                               float* c);
 void kiln_rt_dnnl_conv2d(kiln_context* context, const int64_t* params, const float* input,
                          const float* filter, float* output);
 void kiln_rt_dnnl_conv2d_backprop_input(kiln_context* context, const int64_t* params, const float* grad,

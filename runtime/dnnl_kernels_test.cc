@@ -48,6 +48,28 @@ TEST_CASE("kiln_rt_dnnl_matmul matches loops for every transpose") {
   }
 }
 
+TEST_CASE("kiln_rt_dnnl_batch_matmul matches loops for every transpose") {
+  std::mt19937 rng(3);
+  kiln::rt::Context context;
+  const int64_t batch = 3, m = 4, n = 5, k = 6;
+  for (int ta = 0; ta < 2; ++ta) {
+    for (int tb = 0; tb < 2; ++tb) {
+      std::vector<float> a = Random(batch * m * k, rng), b = Random(batch * k * n, rng), c(batch * m * n);
+      std::vector<double> want(c.size(), 0);
+      for (int64_t q = 0; q < batch; ++q)
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j)
+            for (int64_t p = 0; p < k; ++p)
+              want[(q * m + i) * n + j] += double(ta ? a[(q * k + p) * m + i] : a[(q * m + i) * k + p]) *
+                                           (tb ? b[(q * n + j) * k + p] : b[(q * k + p) * n + j]);
+      const int64_t params[] = {batch, m, n, k, ta, tb};
+      kiln_rt_dnnl_batch_matmul(context.get(), params, a.data(), b.data(), c.data());
+      REQUIRE(context.TakeStatus().ok());
+      RequireClose(c, want);
+    }
+  }
+}
+
 TEST_CASE("kiln_rt_dnnl convolutions match loops") {
   std::mt19937 rng(2);
   kiln::rt::Context context;

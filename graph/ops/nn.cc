@@ -178,8 +178,26 @@ absl::Status BatchMatMulLowering(LoweringContext& c) {
   const bool tb = c.node().attr<bool>("transpose_b");
   const Shape& a = c.input_type(0).shape;
   const int64_t depth = a[a.rank() - (ta ? 2 : 1)];
-  c.SetOutput(0, c.Generic({operand(0, ta, m, k), operand(1, tb, k, n)}, {depth}, ReduceKind::kSum, out,
-                           Product));
+  auto loops = [&] {
+    return c.Generic({operand(0, ta, m, k), operand(1, tb, k, n)}, {depth}, ReduceKind::kSum, out, Product);
+  };
+  // Without broadcasting, the batch dims flatten into one: a library's batched matmul.
+  const Shape& b = c.input_type(1).shape;
+  if (a.rank() != out.shape.rank() || b.rank() != out.shape.rank()) {
+    c.SetOutput(0, loops());
+    return absl::OkStatus();
+  }
+  int64_t batches = 1;
+  for (int d = 0; d < batch; ++d) {
+    if (a[d] != out.shape[d] || b[d] != out.shape[d]) {
+      c.SetOutput(0, loops());
+      return absl::OkStatus();
+    }
+    batches *= out.shape[d];
+  }
+  c.SetOutput(0, c.LibraryCall(LibraryKernel::kBatchMatMul,
+                               {batches, out.shape[batch], out.shape[batch + 1], depth, ta, tb},
+                               {c.input(0), c.input(1)}, out, loops));
   return absl::OkStatus();
 }
 
