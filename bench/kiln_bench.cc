@@ -22,8 +22,8 @@
 //
 // Threads: oneDNN (matmuls and convolutions) runs on OpenMP threads, so the thread count is set by
 // the process's OMP_NUM_THREADS environment variable (unset: one per hardware thread). The compiled
-// graphs' own parallel loops run on a kiln::rt::Context given the same count, so one variable sets
-// both. The count is printed in the output's context ("omp_num_threads"). Compare runs at a fixed
+// graphs' own parallel loops run on the same OpenMP threads (kiln_dnnl_context_create), so one
+// variable sets both. The count is printed in the output's context ("omp_num_threads"). Compare runs at a fixed
 // count, e.g. OMP_NUM_THREADS=1 and =2 on the 2-core development machine.
 //
 //   OMP_NUM_THREADS=2 bazel run //bench:kiln_bench -- --benchmark_min_time=0.2
@@ -53,6 +53,7 @@
 #include "bench/w4b.h"
 #include "bench/w5.h"
 #include "dnnl.hpp"
+#include "runtime/dnnl_kernels.h"
 #include "runtime/runtime.h"
 
 namespace {
@@ -65,7 +66,9 @@ int NumThreads() {
 }
 
 kiln::rt::Context& SharedContext() {
-  static kiln::rt::Context* context = new kiln::rt::Context(NumThreads());
+  // On OpenMP's threads, which oneDNN uses too (runtime/dnnl_kernels.h): a second pool would
+  // compete with them for the cores.
+  static kiln::rt::Context* context = new kiln::rt::Context(kiln_dnnl_context_create(NumThreads()));
   return *context;
 }
 
