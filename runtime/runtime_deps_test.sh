@@ -7,6 +7,7 @@ echo "ldd: $deps"
 for dep in $deps; do
   case "$dep" in
     linux-vdso.so.*|libstdc++.so.*|libm.so.*|libgcc_s.so.*|libc.so.*|/lib64/ld-linux-x86-64.so.*) ;;
+    libasan.so.*|libubsan.so.*) ;;  # a --config=asan build
     *) echo "unexpected dependency of the runtime: $dep" >&2; exit 1 ;;
   esac
 done
