@@ -101,3 +101,16 @@ def ApproximateMathPass : Pass<"kiln-approximate-math"> {
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::math::MathDialect",
                            "mlir::vector::VectorDialect"];
 }
+
+def CsePass : Pass<"kiln-cse", "mlir::func::FuncOp"> {
+  let summary = "Common-subexpression elimination of graph values, on tensors";
+  let description = [{
+    Replaces a side-effect-free operation of a function's body by an earlier equivalent one (same
+    op, attributes, operands and region bodies; locations ignored) — autodiff and composites often
+    compute the same value twice. Operands that are blank destinations count as equivalent: two
+    `tensor.empty` of one type, or two `linalg.fill`s of one constant into such empties. Unlike MLIR's
+    cse it never merges the destinations themselves, which empty-tensor elimination must keep
+    distinct (merging them would let two results share one buffer).
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
+}

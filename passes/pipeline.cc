@@ -59,6 +59,8 @@ void AddTensorsToLoopsPasses(mlir::OpPassManager& pm, const PipelineOptions& opt
   // Folds what fusion exposes: x * 1, x + 0, reshape and transpose chains, identity loops,
   // constant arithmetic, dead ops.
   pm.addPass(createSimplifyPass());
+  // A value computed twice (autodiff and composites do that) is computed once.
+  pm.addNestedPass<mlir::func::FuncOp>(createCsePass());
   // Results are computed in their destination buffers rather than copied there.
   pm.addPass(mlir::bufferization::createEmptyTensorEliminationPass());
   mlir::bufferization::OneShotBufferizePassOptions bufferize;
