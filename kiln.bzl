@@ -9,6 +9,7 @@ def kiln_cc_test(name, srcs, deps = [], size = "small", **kwargs):
         deps = deps + [
             "//test:catch_main",
             "//test:status_matchers",
+            "//test:temp_files",
         ],
         **kwargs
     )

@@ -72,26 +72,23 @@ std::unique_ptr<Kernel> MakeKernel(int kind, const int64_t* p, const dnnl::engin
     kernel->args.emplace_back(which, memory(md, engine, DNNL_MEMORY_NONE));
   };
   switch (kind) {
-    case kMatMul: {
-      const int64_t m = p[0], n = p[1], k = p[2];
-      // A transposed operand is the plain one read with swapped strides.
-      memory::desc a(p[3] ? memory::desc({m, k}, kF32, memory::dims{1, m}) : memory::desc({m, k}, kF32, Tag::ab));
-      memory::desc b(p[4] ? memory::desc({k, n}, kF32, memory::dims{1, k}) : memory::desc({k, n}, kF32, Tag::ab));
-      memory::desc c({m, n}, kF32, Tag::ab);
-      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), engine);
-      kernel->primitive = dnnl::matmul(pd);
-      arg(DNNL_ARG_SRC, a);
-      arg(DNNL_ARG_WEIGHTS, b);
-      arg(DNNL_ARG_DST, c);
-      break;
-    }
+    case kMatMul:
     case kBatchMatMul: {
-      const int64_t batch = p[0], m = p[1], n = p[2], k = p[3];
-      memory::desc a(p[4] ? memory::desc({batch, m, k}, kF32, memory::dims{m * k, 1, m})
-                          : memory::desc({batch, m, k}, kF32, Tag::abc));
-      memory::desc b(p[5] ? memory::desc({batch, k, n}, kF32, memory::dims{k * n, 1, k})
-                          : memory::desc({batch, k, n}, kF32, Tag::abc));
-      memory::desc c({batch, m, n}, kF32, Tag::abc);
+      // A matmul is a batched one of one batch (described in 2-D, as oneDNN's plain GEMM wants).
+      const bool batched = kind == kBatchMatMul;
+      const int64_t batch = batched ? p[0] : 1;
+      const int64_t* q = batched ? p + 1 : p;  // m, n, k, transpose_a, transpose_b
+      const int64_t m = q[0], n = q[1], k = q[2];
+      // rows x cols, row-major; a transposed operand is the plain one read with swapped strides.
+      auto desc = [&](int64_t rows, int64_t cols, bool transposed) {
+        memory::dims dims = {rows, cols}, strides = transposed ? memory::dims{1, rows} : memory::dims{cols, 1};
+        if (batched) {
+          dims.insert(dims.begin(), batch);
+          strides.insert(strides.begin(), rows * cols);
+        }
+        return memory::desc(dims, kF32, strides);
+      };
+      const memory::desc a = desc(m, k, q[3]), b = desc(k, n, q[4]), c = desc(m, n, false);
       dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), engine);
       kernel->primitive = dnnl::matmul(pd);
       arg(DNNL_ARG_SRC, a);

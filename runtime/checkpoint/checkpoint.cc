@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "runtime/atomic_file.h"
 #include "runtime/crc32c.h"
 
 // Tensor data is copied as the host lays it out; the format says little-endian.
@@ -333,12 +334,10 @@ Status SaveCheckpoint(const std::string& path, const kiln_tensor* tensors, size_
   Put(&header, index_offset + index.size() + 4, 8);
   Put(&header, MaskCrc32c(Crc32c(header.data(), header.size())), 4);
 
-  static std::atomic<uint64_t> counter{0};
-  const std::string temp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(counter++);
+  const std::string temp = TempPathFor(path);
   const auto error = [&](const std::string& what, const std::string& file) {
     return IoError("cannot save checkpoint " + Quoted(path) + ": " + what, file);
   };
-  // No live process has this name, so a file already there is a dead one's leftover, to overwrite.
   std::FILE* file = std::fopen(temp.c_str(), "wbe");
   if (file == nullptr) return error("cannot create", temp);
   const auto write = [&]() -> Status {
@@ -360,17 +359,12 @@ Status SaveCheckpoint(const std::string& path, const kiln_tensor* tensors, size_
   };
   Status status = write();
   if (std::fclose(file) != 0 && status.ok()) status = error("cannot write", temp);
-  if (status.ok() && std::rename(temp.c_str(), path.c_str()) != 0) status = error("cannot rename", temp);
   if (!status.ok()) {
     std::remove(temp.c_str());
     return status;
   }
-  // The rename is durable only once the directory entry is.
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0 || fsync(fd) != 0) status = error("cannot sync directory", dir);
-  if (fd >= 0) close(fd);
+  status = CommitTempFile(temp, path);
+  if (!status.ok()) return Status(status.code(), "cannot save checkpoint " + Quoted(path) + ": " + status.message());
   return status;
 }
 

@@ -12,6 +12,7 @@
 #include <optional>
 #include <utility>
 
+#include "runtime/atomic_file.h"
 #include "runtime/crc32c.h"
 #include "runtime/data/tfrecord.h"
 
@@ -232,12 +233,7 @@ Status WriteExampleRecords(const std::string& path, const std::vector<Column>& c
   const Status valid = ValidateColumns(columns, &example_bytes);
   if (!valid.ok()) return error(valid);
 
-  static std::atomic<uint64_t> counter{0};
-  const std::string temp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(counter++);
-  const auto io_error = [&](const std::string& what, const std::string& file) {
-    return error(UnavailableError(what + " " + Quoted(file) + ": " + std::strerror(errno)));
-  };
-  // No live process has this name, so a file already there is a dead one's leftover, to overwrite.
+  const std::string temp = TempPathFor(path);
   const auto write = [&]() -> Status {
     StatusOr<TFRecordWriter> writer = TFRecordWriter::Open(temp);
     if (!writer.ok()) return error(writer.status());
@@ -254,30 +250,17 @@ Status WriteExampleRecords(const std::string& path, const std::vector<Column>& c
     const Status closed = writer->Close();
     if (!status.ok()) return error(status);
     if (!closed.ok()) return error(closed);
-    // TFRecordWriter keeps its descriptor to itself; fsync through another one of the same file
-    // syncs the file's data all the same (Linux syncs the inode, not the descriptor).
-    const int fd = open(temp.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0) {
-      const Status synced = io_error("cannot sync", temp);
-      if (fd >= 0) close(fd);
-      return synced;
-    }
-    close(fd);
-    return OkStatus();
+    // TFRecordWriter keeps its descriptor to itself: sync the file by name.
+    const Status synced = SyncFile(temp);
+    return synced.ok() ? synced : error(synced);
   };
   Status status = write();
-  if (status.ok() && std::rename(temp.c_str(), path.c_str()) != 0) status = io_error("cannot rename", temp);
   if (!status.ok()) {
     std::remove(temp.c_str());
     return status;
   }
-  // The rename is durable only once the directory entry is.
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0 || fsync(fd) != 0) status = io_error("cannot sync directory", dir);
-  if (fd >= 0) close(fd);
-  return status;
+  status = CommitTempFile(temp, path);
+  return status.ok() ? status : error(status);
 }
 
 StatusOr<std::vector<Column>> ReadExampleRecords(const std::string& path) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "catch2/catch.hpp"
+#include "test/temp_files.h"
 #include "runtime/data/idx.h"
 #include "runtime/data/tfrecord.h"
 
@@ -27,17 +28,9 @@ namespace kiln {
 namespace rt {
 namespace {
 
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/" + name;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteAll(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
+using ::kiln::testing::ReadFile;
+using ::kiln::testing::TempPath;
+using ::kiln::testing::WriteFile;
 
 void WriteRecords(const std::string& path, const std::vector<std::string>& records) {
   StatusOr<TFRecordWriter> writer = TFRecordWriter::Open(path);
@@ -206,13 +199,13 @@ TEST_CASE("A dataset read back from example records gives the original's batches
 TEST_CASE("Every flipped byte of an example-record file is DataLoss") {
   const std::string path = TempPath("good.kilnex");
   REQUIRE_OK(WriteExampleRecords(path, Columns(3)));
-  const std::string good = ReadAll(path);
+  const std::string good = ReadFile(path);
   const std::string bad_path = TempPath("flipped.kilnex");
   for (size_t i = 0; i < good.size(); ++i) {
     for (const char mask : {'\x01', '\x80'}) {
       std::string bad = good;
       bad[i] ^= mask;
-      WriteAll(bad_path, bad);
+      WriteFile(bad_path, bad);
       StatusOr<std::vector<Column>> read = ReadExampleRecords(bad_path);
       INFO("byte " << i << " of " << good.size() << " XOR " << int{static_cast<uint8_t>(mask)} << ": "
                    << read.status().ToString());
@@ -226,7 +219,7 @@ TEST_CASE("An example-record file cut anywhere but between records is DataLoss")
   const std::string path = TempPath("whole.kilnex");
   const std::vector<Column> columns = Columns(3);
   REQUIRE_OK(WriteExampleRecords(path, columns));
-  const std::string good = ReadAll(path);
+  const std::string good = ReadFile(path);
   // The ends of the records, from the framing: a u64 length, then length + 16 bytes in all.
   std::vector<size_t> ends;
   for (size_t at = 0; at < good.size();) {
@@ -241,7 +234,7 @@ TEST_CASE("An example-record file cut anywhere but between records is DataLoss")
   const std::string cut_path = TempPath("cut.kilnex");
   int valid = 0;
   for (size_t size = 0; size < good.size(); ++size) {
-    WriteAll(cut_path, good.substr(0, size));
+    WriteFile(cut_path, good.substr(0, size));
     StatusOr<std::vector<Column>> read = ReadExampleRecords(cut_path);
     INFO("cut to " << size << " of " << good.size() << " bytes: " << read.status().ToString());
     int64_t examples = -1;  // the examples before a cut between records
@@ -273,7 +266,7 @@ TEST_CASE("A file that is not example records is InvalidArgument") {
     REQUIRE(Contains(read.status().message(), "bad magic"));
   }
   // Not even TFRecord framing.
-  WriteAll(path, "This is a text file, long enough to hold a record header.\n");
+  WriteFile(path, "This is a text file, long enough to hold a record header.\n");
   StatusOr<std::vector<Column>> read = ReadExampleRecords(path);
   REQUIRE(read.status().code() == KILN_INVALID_ARGUMENT);
   REQUIRE(Contains(read.status().message(), path + "' is not an example-record file"));
@@ -362,9 +355,9 @@ TEST_CASE("WriteExampleRecords replaces a file atomically and leaves no temporar
   const std::string dir = FreshDir("atomic");
   const std::string path = dir + "/examples.kilnex";
   REQUIRE_OK(WriteExampleRecords(path, Columns(2)));
-  const std::string first = ReadAll(path);
+  const std::string first = ReadFile(path);
   REQUIRE(WriteExampleRecords(path, {}).code() == KILN_INVALID_ARGUMENT);
-  REQUIRE(ReadAll(path) == first);
+  REQUIRE(ReadFile(path) == first);
   REQUIRE_OK(WriteExampleRecords(path, Columns(4)));
   StatusOr<std::vector<Column>> read = ReadExampleRecords(path);
   REQUIRE_OK(read.status());

@@ -11,24 +11,15 @@
 #include <vector>
 
 #include "catch2/catch.hpp"
+#include "test/temp_files.h"
 
 namespace kiln {
 namespace rt {
 namespace {
 
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/" + name;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WritePlain(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+using ::kiln::testing::ReadFile;
+using ::kiln::testing::TempPath;
+using ::kiln::testing::WriteFile;
 
 void WriteGzip(const std::string& path, const std::string& bytes) {
   gzFile file = gzopen(path.c_str(), "wb");
@@ -63,8 +54,8 @@ TEST_CASE("ReadIdx reads u8 arrays from gzip and plain files") {
   for (const bool gzip : {true, false}) {
     INFO("gzip " << gzip);
     const std::string path = TempPath(gzip ? "u8.idx.gz" : "u8.idx");
-    gzip ? WriteGzip(path, bytes) : WritePlain(path, bytes);
-    if (gzip) REQUIRE(ReadAll(path).substr(0, 2) == "\x1f\x8b");
+    gzip ? WriteGzip(path, bytes) : WriteFile(path, bytes);
+    if (gzip) REQUIRE(ReadFile(path).substr(0, 2) == "\x1f\x8b");
     StatusOr<IdxArray> array = ReadIdx(path);
     REQUIRE(array.ok());
     REQUIRE(array->type == IdxType::kU8);
@@ -107,7 +98,7 @@ TEST_CASE("ReadIdx decodes big-endian elements of every type") {
 
 TEST_CASE("ReadIdx reads an array with a zero extent") {
   const std::string path = TempPath("empty.idx");
-  WritePlain(path, Idx(0x0D, {0xFFFFFFFF, 0, 0xFFFFFFFF}, ""));
+  WriteFile(path, Idx(0x0D, {0xFFFFFFFF, 0, 0xFFFFFFFF}, ""));
   StatusOr<IdxArray> array = ReadIdx(path);
   REQUIRE(array.ok());
   REQUIRE(array->dims == std::vector<int64_t>{0xFFFFFFFF, 0, 0xFFFFFFFF});
@@ -117,7 +108,7 @@ TEST_CASE("ReadIdx reads an array with a zero extent") {
 // The error ReadIdx gives for a file holding `bytes` (plain, or gzip-compressed).
 Status ReadError(const std::string& bytes, bool gzip = false) {
   const std::string path = TempPath(gzip ? "bad.idx.gz" : "bad.idx");
-  gzip ? WriteGzip(path, bytes) : WritePlain(path, bytes);
+  gzip ? WriteGzip(path, bytes) : WriteFile(path, bytes);
   StatusOr<IdxArray> array = ReadIdx(path);
   REQUIRE(!array.ok());
   REQUIRE(array.status().message().find(path) != std::string::npos);
@@ -177,11 +168,11 @@ TEST_CASE("ReadIdx rejects a gzip file cut at any length") {
   const std::string path = TempPath("whole.idx.gz");
   WriteGzip(path, Idx(0x0C, {4, 5}, std::string(80, '\3')));
   REQUIRE(ReadIdx(path).ok());
-  const std::string gz = ReadAll(path);
+  const std::string gz = ReadFile(path);
   for (size_t size = 0; size < gz.size(); ++size) {
     INFO("cut to " << size << " of " << gz.size() << " bytes");
     const std::string cut_path = TempPath("cut.idx.gz");
-    WritePlain(cut_path, gz.substr(0, size));
+    WriteFile(cut_path, gz.substr(0, size));
     StatusOr<IdxArray> array = ReadIdx(cut_path);
     REQUIRE(array.status().code() == KILN_DATA_LOSS);
     REQUIRE(array.status().message().find("truncated") != std::string::npos);
@@ -197,9 +188,9 @@ TEST_CASE("ReadIdx rejects bytes after the data and corrupt gzip streams") {
   }
   const std::string path = TempPath("corrupt.idx.gz");
   WriteGzip(path, Idx(0x08, {2, 3}, kSixBytes));
-  std::string gz = ReadAll(path);
+  std::string gz = ReadFile(path);
   gz[gz.size() - 6] ^= 1;  // the CRC-32 of the data, in the gzip trailer
-  WritePlain(path, gz);
+  WriteFile(path, gz);
   StatusOr<IdxArray> array = ReadIdx(path);
   INFO(array.status().ToString());
   REQUIRE(array.status().code() == KILN_DATA_LOSS);

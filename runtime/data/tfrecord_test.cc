@@ -5,24 +5,15 @@
 #include <vector>
 
 #include "catch2/catch.hpp"
+#include "test/temp_files.h"
 
 namespace kiln {
 namespace rt {
 namespace {
 
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/" + name;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteAll(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+using ::kiln::testing::ReadFile;
+using ::kiln::testing::TempPath;
+using ::kiln::testing::WriteFile;
 
 const std::vector<std::string> kRecords = {"first", "", std::string(1000, 'x'), std::string("\0\1\2", 3)};
 
@@ -36,7 +27,7 @@ void WriteRecords(const std::string& path) {
 TEST_CASE("TFRecord round-trips records with TensorFlow's framing") {
   const std::string path = TempPath("roundtrip.tfrecord");
   WriteRecords(path);
-  const std::string bytes = ReadAll(path);
+  const std::string bytes = ReadFile(path);
   size_t expected = 0;
   for (const std::string& r : kRecords) expected += 16 + r.size();
   REQUIRE(bytes.size() == expected);
@@ -92,12 +83,12 @@ StatusOr<int> ReadAllRecords(const std::string& path) {
 TEST_CASE("TFRecord detects a flipped byte anywhere and truncation at any length") {
   const std::string path = TempPath("good.tfrecord");
   WriteRecords(path);
-  const std::string good = ReadAll(path);
+  const std::string good = ReadFile(path);
   const std::string bad_path = TempPath("bad.tfrecord");
   for (size_t i = 0; i < good.size(); ++i) {
     std::string bad = good;
     bad[i] ^= 0x20;
-    WriteAll(bad_path, bad);
+    WriteFile(bad_path, bad);
     StatusOr<int> n = ReadAllRecords(bad_path);
     INFO("flipped byte " << i);
     REQUIRE(!n.ok());
@@ -105,7 +96,7 @@ TEST_CASE("TFRecord detects a flipped byte anywhere and truncation at any length
     REQUIRE(n.status().message().find("checksum mismatch") != std::string::npos);
   }
   for (size_t size = 1; size < good.size(); ++size) {
-    WriteAll(bad_path, good.substr(0, size));
+    WriteFile(bad_path, good.substr(0, size));
     StatusOr<int> n = ReadAllRecords(bad_path);
     INFO("truncated to " << size);
     // A cut exactly between records is a shorter valid file.

@@ -10,29 +10,24 @@
 #include <vector>
 
 #include "catch2/catch.hpp"
+#include "test/temp_files.h"
 
 namespace kiln {
 namespace rt {
 namespace {
 
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/" + name;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using ::kiln::testing::ReadFile;
+using ::kiln::testing::TempPath;
+using ::kiln::testing::WriteFile;
 
 TEST_CASE("CsvLog writes a header, then each row as it is added") {
   const std::string path = TempPath("train.csv");
   StatusOr<CsvLog> log = CsvLog::Create(path, {"epoch", "step", "wall_time", "train_loss", "test_accuracy"});
   REQUIRE(log.ok());
-  REQUIRE(ReadAll(path) == "epoch,step,wall_time,train_loss,test_accuracy\n");
+  REQUIRE(ReadFile(path) == "epoch,step,wall_time,train_loss,test_accuracy\n");
   REQUIRE(log->AddRow({1, int64_t{938}, 1700000012.25, 0.4123f, 0.8765}).ok());
   // Read while the log is open: the row was flushed.
-  REQUIRE(ReadAll(path) == "epoch,step,wall_time,train_loss,test_accuracy\n1,938,1700000012.25,0.4123,0.8765\n");
+  REQUIRE(ReadFile(path) == "epoch,step,wall_time,train_loss,test_accuracy\n1,938,1700000012.25,0.4123,0.8765\n");
 }
 
 TEST_CASE("CsvLog numbers read back as the same value") {
@@ -64,7 +59,7 @@ TEST_CASE("CsvLog quotes strings that hold a comma, quote or line break") {
   REQUIRE(log.ok());
   REQUIRE(log->AddRow({"plain", "say \"hi\""}).ok());
   REQUIRE(log->AddRow({"two\nlines", ""}).ok());
-  REQUIRE(ReadAll(path) ==
+  REQUIRE(ReadFile(path) ==
           "run,\"note, free text\"\n"
           "plain,\"say \"\"hi\"\"\"\n"
           "\"two\nlines\",\n");
@@ -77,7 +72,7 @@ TEST_CASE("CsvLog rejects a row of the wrong width, naming the file") {
   const Status status = log->AddRow({1});
   REQUIRE(status.code() == KILN_INVALID_ARGUMENT);
   REQUIRE(status.message() == "CSV log '" + path + "' has 2 columns; the row has 1 cells");
-  REQUIRE(ReadAll(path) == "epoch,loss\n");
+  REQUIRE(ReadFile(path) == "epoch,loss\n");
 }
 
 TEST_CASE("CsvLog errors name the path") {
@@ -101,7 +96,7 @@ TEST_CASE("CsvLog::Append keeps the accepted rows and continues after them") {
     REQUIRE(log.ok());
     REQUIRE(log->AddRow({3, 0.25}).ok());
   }
-  REQUIRE(ReadAll(path) == "epoch,loss\n1,1\n2,0.5\n3,0.25\n");
+  REQUIRE(ReadFile(path) == "epoch,loss\n1,1\n2,0.5\n3,0.25\n");
   auto other = CsvLog::Append(path, {"epoch", "accuracy"});
   REQUIRE(!other.ok());
   REQUIRE(other.status().code() == KILN_FAILED_PRECONDITION);
