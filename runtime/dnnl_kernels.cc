@@ -1,6 +1,7 @@
 // oneDNN behind Kiln's kernel hooks (runtime/dnnl_kernels.h).
 #include "runtime/dnnl_kernels.h"
 
+#include <algorithm>
 #include <map>
 #include <unordered_map>
 #include <memory>
@@ -21,8 +22,11 @@ constexpr memory::data_type kF32 = memory::data_type::f32;
 
 // A primitive with the memory objects it runs on; each call only swaps the data pointers.
 struct Kernel {
+  int kind = 0;
+  std::vector<int64_t> params;
   dnnl::primitive primitive;
-  std::vector<std::pair<int, memory>> args;  // in the hook's operand order: inputs, then the result
+  std::vector<memory> operands;           // in the hook's order: inputs, then the result
+  std::unordered_map<int, memory> args;  // the same memory objects, by oneDNN argument
 };
 
 // Per context: the engine, a stream, and the primitives by (kernel, parameters).
@@ -31,6 +35,9 @@ struct State {
   dnnl::stream stream{engine};
   std::mutex mu;
   std::map<std::pair<int, std::vector<int64_t>>, std::unique_ptr<Kernel>> kernels;
+  // By call site: compiled code passes each site's parameters from one constant array, so its
+  // address finds the kernel without building a key (the parameters are still compared).
+  std::unordered_map<const int64_t*, Kernel*> by_site;
 };
 
 State& GetState(kiln_context* context) {
@@ -68,8 +75,12 @@ dnnl::convolution_forward::primitive_desc ConvForward(const Conv& d, const dnnl:
 
 std::unique_ptr<Kernel> MakeKernel(int kind, const int64_t* p, const dnnl::engine& engine) {
   auto kernel = std::make_unique<Kernel>();
+  kernel->kind = kind;
+  kernel->params.assign(p, p + kNumParams[kind]);
   auto arg = [&](int which, const memory::desc& md) {
-    kernel->args.emplace_back(which, memory(md, engine, DNNL_MEMORY_NONE));
+    memory m(md, engine, DNNL_MEMORY_NONE);
+    kernel->operands.push_back(m);
+    kernel->args.emplace(which, m);
   };
   switch (kind) {
     case kMatMul:
@@ -136,17 +147,21 @@ void Run(kiln_context* context, int kind, const int64_t* params, std::initialize
   try {
     State& state = GetState(context);
     std::lock_guard<std::mutex> lock(state.mu);
-    auto key = std::make_pair(kind, std::vector<int64_t>(params, params + kNumParams[kind]));
-    std::unique_ptr<Kernel>& kernel = state.kernels[key];
-    if (!kernel) kernel = MakeKernel(kind, params, state.engine);
-    std::unordered_map<int, memory> args;
-    size_t i = 0;
-    for (const void* data : operands) {
-      auto& [which, mem] = kernel->args[i++];
-      mem.set_data_handle(const_cast<void*>(data));
-      args.emplace(which, mem);
+    const int n = kNumParams[kind];
+    Kernel* kernel = nullptr;
+    auto site = state.by_site.find(params);
+    if (site != state.by_site.end() && site->second->kind == kind &&
+        std::equal(params, params + n, site->second->params.begin())) {
+      kernel = site->second;
+    } else {
+      std::unique_ptr<Kernel>& owned = state.kernels[std::make_pair(kind, std::vector<int64_t>(params, params + n))];
+      if (!owned) owned = MakeKernel(kind, params, state.engine);
+      kernel = owned.get();
+      state.by_site[params] = kernel;
     }
-    kernel->primitive.execute(state.stream, args);
+    size_t i = 0;
+    for (const void* data : operands) kernel->operands[i++].set_data_handle(const_cast<void*>(data));
+    kernel->primitive.execute(state.stream, kernel->args);
     state.stream.wait();
   } catch (const dnnl::error& e) {
     const std::string message = std::string(kNames[kind]) + ": oneDNN error " + std::to_string(e.status) + ": " + e.what();
