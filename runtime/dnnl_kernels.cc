@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,12 +22,19 @@ using Tag = memory::format_tag;
 constexpr memory::data_type kF32 = memory::data_type::f32;
 
 // A primitive with the memory objects it runs on; each call only swaps the data pointers.
+// A reorder between an operand in the caller's layout and the layout the primitive chose.
+struct Stage {
+  dnnl::reorder reorder;
+  memory from, to;
+};
+
 struct Kernel {
   int kind = 0;
   std::vector<int64_t> params;
   dnnl::primitive primitive;
-  std::vector<memory> operands;           // in the hook's order: inputs, then the result
-  std::unordered_map<int, memory> args;  // the same memory objects, by oneDNN argument
+  std::vector<memory> operands;           // the caller's arrays, in the hook's order: inputs, result
+  std::unordered_map<int, memory> args;  // what the primitive runs on, by oneDNN argument
+  std::vector<Stage> before, after;      // reorders into the primitive's layouts and back
 };
 
 // Per context: the engine, a stream, and the primitives by (kernel, parameters).
@@ -58,11 +66,13 @@ struct Conv {
   memory::dims strides, dilations, pad_l, pad_r;
 };
 
-Conv ConvDescs(const int64_t* p) {
+// The caller's layouts (NHWC data, HWIO filter), or `any` of them to let oneDNN choose.
+Conv ConvDescs(const int64_t* p, std::optional<Tag> any = std::nullopt) {
   const int64_t n = p[0], h = p[1], w = p[2], c = p[3], kh = p[4], kw = p[5], o = p[6], oh = p[7], ow = p[8];
   // oneDNN counts dilation from 0 (dense), Kiln from 1.
-  return {memory::desc({n, c, h, w}, kF32, Tag::nhwc), memory::desc({o, c, kh, kw}, kF32, Tag::hwio),
-          memory::desc({n, o, oh, ow}, kF32, Tag::nhwc), {p[9], p[10]}, {p[11] - 1, p[12] - 1},
+  return {memory::desc({n, c, h, w}, kF32, any.value_or(Tag::nhwc)),
+          memory::desc({o, c, kh, kw}, kF32, any.value_or(Tag::hwio)),
+          memory::desc({n, o, oh, ow}, kF32, any.value_or(Tag::nhwc)), {p[9], p[10]}, {p[11] - 1, p[12] - 1},
           {p[13], p[14]}, {p[15], p[16]}};
 }
 
@@ -81,6 +91,23 @@ std::unique_ptr<Kernel> MakeKernel(int kind, const int64_t* p, const dnnl::engin
     memory m(md, engine, DNNL_MEMORY_NONE);
     kernel->operands.push_back(m);
     kernel->args.emplace(which, m);
+  };
+  // An operand in the caller's layout `user` that the primitive wants in `chosen`: staged through a
+  // buffer of its own when the two differ.
+  auto staged = [&](int which, const memory::desc& user, const memory::desc& chosen, bool output) {
+    memory caller(user, engine, DNNL_MEMORY_NONE);
+    kernel->operands.push_back(caller);
+    if (chosen == user) {
+      kernel->args.emplace(which, caller);
+      return;
+    }
+    memory internal(chosen, engine);
+    kernel->args.emplace(which, internal);
+    if (output) {
+      kernel->after.push_back({dnnl::reorder(internal, caller), internal, caller});
+    } else {
+      kernel->before.push_back({dnnl::reorder(caller, internal), caller, internal});
+    }
   };
   switch (kind) {
     case kMatMul:
@@ -108,35 +135,38 @@ std::unique_ptr<Kernel> MakeKernel(int kind, const int64_t* p, const dnnl::engin
       break;
     }
     case kConv2D: {
-      const Conv d = ConvDescs(p);
-      kernel->primitive = dnnl::convolution_forward(ConvForward(d, engine));
-      arg(DNNL_ARG_SRC, d.src);
-      arg(DNNL_ARG_WEIGHTS, d.weights);
-      arg(DNNL_ARG_DST, d.dst);
+      // The convolutions choose their layouts (blocked ones run oneDNN's direct kernels; with plain
+      // NHWC/HWIO it falls back to im2col + GEMM), and operands are reordered to and from them.
+      const Conv d = ConvDescs(p), any = ConvDescs(p, Tag::any);
+      const auto pd = ConvForward(any, engine);
+      kernel->primitive = dnnl::convolution_forward(pd);
+      staged(DNNL_ARG_SRC, d.src, pd.src_desc(), false);
+      staged(DNNL_ARG_WEIGHTS, d.weights, pd.weights_desc(), false);
+      staged(DNNL_ARG_DST, d.dst, pd.dst_desc(), true);
       break;
     }
     case kConv2DBackpropInput: {
-      const Conv d = ConvDescs(p);
+      const Conv d = ConvDescs(p), any = ConvDescs(p, Tag::any);
       dnnl::convolution_backward_data::primitive_desc pd(
-          dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, d.src, d.weights, d.dst,
-                                                d.strides, d.dilations, d.pad_l, d.pad_r),
-          engine, ConvForward(d, engine));
+          dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, any.src, any.weights,
+                                                any.dst, any.strides, any.dilations, any.pad_l, any.pad_r),
+          engine, ConvForward(any, engine));
       kernel->primitive = dnnl::convolution_backward_data(pd);
-      arg(DNNL_ARG_DIFF_DST, d.dst);
-      arg(DNNL_ARG_WEIGHTS, d.weights);
-      arg(DNNL_ARG_DIFF_SRC, d.src);
+      staged(DNNL_ARG_DIFF_DST, d.dst, pd.diff_dst_desc(), false);
+      staged(DNNL_ARG_WEIGHTS, d.weights, pd.weights_desc(), false);
+      staged(DNNL_ARG_DIFF_SRC, d.src, pd.diff_src_desc(), true);
       break;
     }
     case kConv2DBackpropFilter: {
-      const Conv d = ConvDescs(p);
+      const Conv d = ConvDescs(p), any = ConvDescs(p, Tag::any);
       dnnl::convolution_backward_weights::primitive_desc pd(
-          dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, d.src, d.weights,
-                                                   d.dst, d.strides, d.dilations, d.pad_l, d.pad_r),
-          engine, ConvForward(d, engine));
+          dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, any.src, any.weights,
+                                                   any.dst, any.strides, any.dilations, any.pad_l, any.pad_r),
+          engine, ConvForward(any, engine));
       kernel->primitive = dnnl::convolution_backward_weights(pd);
-      arg(DNNL_ARG_SRC, d.src);
-      arg(DNNL_ARG_DIFF_DST, d.dst);
-      arg(DNNL_ARG_DIFF_WEIGHTS, d.weights);
+      staged(DNNL_ARG_SRC, d.src, pd.src_desc(), false);
+      staged(DNNL_ARG_DIFF_DST, d.dst, pd.diff_dst_desc(), false);
+      staged(DNNL_ARG_DIFF_WEIGHTS, d.weights, pd.diff_weights_desc(), true);
       break;
     }
   }
@@ -161,7 +191,9 @@ void Run(kiln_context* context, int kind, const int64_t* params, std::initialize
     }
     size_t i = 0;
     for (const void* data : operands) kernel->operands[i++].set_data_handle(const_cast<void*>(data));
+    for (Stage& s : kernel->before) s.reorder.execute(state.stream, s.from, s.to);
     kernel->primitive.execute(state.stream, kernel->args);
+    for (Stage& s : kernel->after) s.reorder.execute(state.stream, s.from, s.to);
     state.stream.wait();
   } catch (const dnnl::error& e) {
     const std::string message = std::string(kNames[kind]) + ": oneDNN error " + std::to_string(e.status) + ": " + e.what();
