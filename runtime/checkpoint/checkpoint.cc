@@ -17,6 +17,7 @@
 
 #include "runtime/atomic_file.h"
 #include "runtime/crc32c.h"
+#include "runtime/little_endian.h"
 
 // Tensor data is copied as the host lays it out; the format says little-endian.
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "checkpoints need a little-endian host");
@@ -31,51 +32,6 @@ constexpr uint64_t kHeaderSize = 40;
 // Fingerprint size, tensor count and the index's CRC.
 constexpr uint64_t kMinIndexSize = 12;
 
-void PutAt(char* out, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-
-void Put(std::string* out, uint64_t v, int bytes) {
-  char buffer[8];
-  PutAt(buffer, v, bytes);
-  out->append(buffer, bytes);
-}
-
-uint64_t Get(const char* in, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(in[i])) << (8 * i);
-  return v;
-}
-
-// Reads fields front to back; false when the bytes run out.
-class Cursor {
- public:
-  Cursor(const char* begin, const char* end) : p_(begin), end_(end) {}
-  bool U(int bytes, uint64_t* v) {
-    const char* at;
-    if (!Take(bytes, &at)) return false;
-    *v = Get(at, bytes);
-    return true;
-  }
-  bool Str(std::string* s) {
-    uint64_t size;
-    const char* at;
-    if (!U(4, &size) || !Take(size, &at)) return false;
-    s->assign(at, size);
-    return true;
-  }
-  size_t left() const { return end_ - p_; }
-
- private:
-  bool Take(uint64_t n, const char** at) {
-    if (n > left()) return false;
-    *at = p_;
-    p_ += n;
-    return true;
-  }
-  const char* p_;
-  const char* end_;
-};
 
 struct FileCloser {
   void operator()(std::FILE* file) const { std::fclose(file); }
@@ -185,16 +141,16 @@ StatusOr<Index> ReadIndex(std::FILE* file, const std::string& path) {
     return DataLossError(checkpoint + " is truncated: " + std::to_string(size) + " bytes, less than the " +
                          std::to_string(kHeaderSize) + "-byte header");
   }
-  const uint64_t version = Get(header + 8, 4);
+  const uint64_t version = GetLittleEndian(header + 8, 4);
   if (version != kVersion) {
     return FailedPreconditionError(checkpoint + " has format version " + std::to_string(version) +
                                    "; this build reads version " + std::to_string(kVersion));
   }
-  if (UnmaskCrc32c(Get(header + 36, 4)) != Crc32c(header, 36)) {
+  if (UnmaskCrc32c(GetLittleEndian(header + 36, 4)) != Crc32c(header, 36)) {
     return DataLossError(checkpoint + " is corrupt: header checksum mismatch");
   }
-  const uint64_t index_offset = Get(header + 20, 8);
-  const uint64_t file_size = Get(header + 28, 8);
+  const uint64_t index_offset = GetLittleEndian(header + 20, 8);
+  const uint64_t file_size = GetLittleEndian(header + 28, 8);
   if (size != file_size) {
     return DataLossError(checkpoint + (size < file_size ? " is truncated: " : " has trailing bytes: ") +
                          std::to_string(size) + " bytes, the header says " + std::to_string(file_size));
@@ -208,13 +164,13 @@ StatusOr<Index> ReadIndex(std::FILE* file, const std::string& path) {
   if (fseeko(file, index_offset, SEEK_SET) != 0) return IoError("cannot seek in checkpoint", path);
   if (std::fread(index.data(), 1, index.size(), file) != index.size()) return ReadError(file, path);
   const size_t body = index.size() - 4;
-  if (UnmaskCrc32c(Get(index.data() + body, 4)) != Crc32c(index.data(), body)) {
+  if (UnmaskCrc32c(GetLittleEndian(index.data() + body, 4)) != Crc32c(index.data(), body)) {
     return DataLossError(checkpoint + " is corrupt: index checksum mismatch");
   }
 
   // Past the CRC, the index is what a writer wrote; a malformed one comes from a broken writer.
-  Index out{static_cast<int64_t>(Get(header + 12, 8)), "", {}, index_offset - kHeaderSize};
-  Cursor cursor(index.data(), index.data() + body);
+  Index out{static_cast<int64_t>(GetLittleEndian(header + 12, 8)), "", {}, index_offset - kHeaderSize};
+  LittleEndianReader cursor(index.data(), index.data() + body);
   uint64_t count;
   if (!cursor.Str(&out.fingerprint) || !cursor.U(4, &count)) return malformed;
   std::unordered_set<std::string> names;
@@ -308,31 +264,31 @@ Status SaveCheckpoint(const std::string& path, const kiln_tensor* tensors, size_
   KILN_RT_RETURN_IF_ERROR(CheckTensors(tensors, n));
   // The index, each tensor's CRC left as a hole that is filled as its data is written.
   std::string index;
-  Put(&index, fingerprint.size(), 4);
+  AppendLittleEndian(&index, fingerprint.size(), 4);
   index += fingerprint;
-  Put(&index, n, 4);
+  AppendLittleEndian(&index, n, 4);
   std::vector<size_t> crc_at(n);
   uint64_t data_bytes = 0;
   for (size_t i = 0; i < n; ++i) {
     const kiln_tensor& t = tensors[i];
     const size_t name_size = std::strlen(t.name);
-    Put(&index, name_size, 4);
+    AppendLittleEndian(&index, name_size, 4);
     index.append(t.name, name_size);
-    Put(&index, t.dtype, 4);
-    Put(&index, t.rank, 4);
-    for (int32_t d = 0; d < t.rank; ++d) Put(&index, t.shape[d], 8);
-    Put(&index, kiln_tensor_bytes(&t), 8);
+    AppendLittleEndian(&index, t.dtype, 4);
+    AppendLittleEndian(&index, t.rank, 4);
+    for (int32_t d = 0; d < t.rank; ++d) AppendLittleEndian(&index, t.shape[d], 8);
+    AppendLittleEndian(&index, kiln_tensor_bytes(&t), 8);
     crc_at[i] = index.size();
-    Put(&index, 0, 4);
+    AppendLittleEndian(&index, 0, 4);
     data_bytes += kiln_tensor_bytes(&t);
   }
   const uint64_t index_offset = kHeaderSize + data_bytes;
   std::string header(kMagic, sizeof(kMagic));
-  Put(&header, kVersion, 4);
-  Put(&header, step, 8);
-  Put(&header, index_offset, 8);
-  Put(&header, index_offset + index.size() + 4, 8);
-  Put(&header, MaskCrc32c(Crc32c(header.data(), header.size())), 4);
+  AppendLittleEndian(&header, kVersion, 4);
+  AppendLittleEndian(&header, step, 8);
+  AppendLittleEndian(&header, index_offset, 8);
+  AppendLittleEndian(&header, index_offset + index.size() + 4, 8);
+  AppendLittleEndian(&header, MaskCrc32c(Crc32c(header.data(), header.size())), 4);
 
   const std::string temp = TempPathFor(path);
   const auto error = [&](const std::string& what, const std::string& file) {
@@ -348,10 +304,10 @@ Status SaveCheckpoint(const std::string& path, const kiln_tensor* tensors, size_
     if (!put(header.data(), header.size())) return error("cannot write", temp);
     for (size_t i = 0; i < n; ++i) {
       const size_t bytes = kiln_tensor_bytes(&tensors[i]);
-      PutAt(&index[crc_at[i]], MaskCrc32c(Crc32c(tensors[i].data, bytes)), 4);
+      PutLittleEndian(&index[crc_at[i]], MaskCrc32c(Crc32c(tensors[i].data, bytes)), 4);
       if (!put(tensors[i].data, bytes)) return error("cannot write", temp);
     }
-    Put(&index, MaskCrc32c(Crc32c(index.data(), index.size())), 4);
+    AppendLittleEndian(&index, MaskCrc32c(Crc32c(index.data(), index.size())), 4);
     if (!put(index.data(), index.size()) || std::fflush(file) != 0 || fsync(fileno(file)) != 0) {
       return error("cannot write", temp);
     }

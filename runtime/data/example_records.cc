@@ -14,6 +14,7 @@
 
 #include "runtime/atomic_file.h"
 #include "runtime/crc32c.h"
+#include "runtime/little_endian.h"
 #include "runtime/data/tfrecord.h"
 
 // Column bytes are copied as the host lays them out; the format says little-endian.
@@ -29,39 +30,6 @@ constexpr size_t kFrameHeader = 12;
 // Framing bytes per record: the header and the data's CRC.
 constexpr uint64_t kFrameBytes = 16;
 
-void Put(std::string* out, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-uint64_t Get(const char* in, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(in[i])) << (8 * i);
-  return v;
-}
-
-// Reads fields front to back; false when the bytes run out.
-class Cursor {
- public:
-  explicit Cursor(const std::string& s) : p_(s.data()), end_(s.data() + s.size()) {}
-  bool U(int bytes, uint64_t* v) {
-    if (static_cast<size_t>(bytes) > left()) return false;
-    *v = Get(p_, bytes);
-    p_ += bytes;
-    return true;
-  }
-  bool Str(std::string* s) {
-    uint64_t size;
-    if (!U(4, &size) || size > left()) return false;
-    s->assign(p_, size);
-    p_ += size;
-    return true;
-  }
-  size_t left() const { return end_ - p_; }
-
- private:
-  const char* p_;
-  const char* end_;
-};
 
 // The file's numbering of element types, spelled out so that reordering ElementType cannot change it.
 uint32_t TypeCode(ElementType type) {
@@ -144,13 +112,13 @@ Status ValidateColumns(const std::vector<Column>& columns, std::vector<uint64_t>
 
 std::string Schema(const std::vector<Column>& columns) {
   std::string schema(kMagic, sizeof(kMagic));
-  Put(&schema, columns.size(), 4);
+  AppendLittleEndian(&schema, columns.size(), 4);
   for (const Column& c : columns) {
-    Put(&schema, c.name.size(), 4);
+    AppendLittleEndian(&schema, c.name.size(), 4);
     schema += c.name;
-    Put(&schema, TypeCode(c.type), 4);
-    Put(&schema, c.shape.size() - 1, 4);
-    for (size_t d = 1; d < c.shape.size(); ++d) Put(&schema, c.shape[d], 8);
+    AppendLittleEndian(&schema, TypeCode(c.type), 4);
+    AppendLittleEndian(&schema, c.shape.size() - 1, 4);
+    for (size_t d = 1; d < c.shape.size(); ++d) AppendLittleEndian(&schema, c.shape[d], 8);
   }
   return schema;
 }
@@ -162,7 +130,7 @@ StatusOr<std::vector<Column>> ParseSchema(const std::string& record, const std::
   const auto malformed = [&](const std::string& what) {
     return DataLossError(Quoted(path) + " record 0: malformed schema: " + what);
   };
-  Cursor cursor(record);
+  LittleEndianReader cursor(record);
   uint64_t unused, count;
   cursor.U(sizeof(kMagic), &unused);
   if (!cursor.U(4, &count)) return malformed("no column count");
@@ -216,7 +184,7 @@ StatusOr<uint64_t> Probe(const std::string& path) {
   std::fclose(file);
   if (!stat_ok) return UnavailableError("cannot stat example-record file " + Quoted(path));
   if (S_ISDIR(st.st_mode)) return InvalidArgumentError(Quoted(path) + " is a directory, not an example-record file");
-  if (got == sizeof(head) && UnmaskCrc32c(static_cast<uint32_t>(Get(head + 8, 4))) != Crc32c(head, 8) &&
+  if (got == sizeof(head) && UnmaskCrc32c(static_cast<uint32_t>(GetLittleEndian(head + 8, 4))) != Crc32c(head, 8) &&
       std::memcmp(head + kFrameHeader, kMagic, sizeof(kMagic)) != 0) {
     return InvalidArgumentError(Quoted(path) + " is not an example-record file (not TFRecord framing)");
   }

@@ -5,20 +5,11 @@
 #include <utility>
 
 #include "runtime/crc32c.h"
+#include "runtime/little_endian.h"
 
 namespace kiln {
 namespace rt {
 namespace {
-
-void PutLittleEndian(uint64_t v, int bytes, char* out) {
-  for (int i = 0; i < bytes; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-
-uint64_t GetLittleEndian(const char* in, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(in[i])) << (8 * i);
-  return v;
-}
 
 Status IoError(const std::string& what, const std::string& path) {
   return UnavailableError(what + " '" + path + "': " + std::strerror(errno));
@@ -49,9 +40,9 @@ TFRecordWriter::~TFRecordWriter() { Close(); }
 Status TFRecordWriter::Write(const std::string& record) {
   if (file_ == nullptr) return FailedPreconditionError("TFRecordWriter for '" + path_ + "' is closed");
   char header[12], footer[4];
-  PutLittleEndian(record.size(), 8, header);
-  PutLittleEndian(MaskCrc32c(Crc32c(header, 8)), 4, header + 8);
-  PutLittleEndian(MaskCrc32c(Crc32c(record.data(), record.size())), 4, footer);
+  PutLittleEndian(header, record.size(), 8);
+  PutLittleEndian(header + 8, MaskCrc32c(Crc32c(header, 8)), 4);
+  PutLittleEndian(footer, MaskCrc32c(Crc32c(record.data(), record.size())), 4);
   if (std::fwrite(header, 1, 12, file_) != 12 ||
       std::fwrite(record.data(), 1, record.size(), file_) != record.size() ||
       std::fwrite(footer, 1, 4, file_) != 4) {
