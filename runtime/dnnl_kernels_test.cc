@@ -1,4 +1,5 @@
-// The oneDNN hooks against plain loops: matmul with every transpose combination, and the three
+// The oneDNN hooks against plain loops: matmul with every transpose combination (and one-row
+// products, which take Kiln's matrix-vector kernel), and the three
 // convolutions with strides, dilations and uneven padding.
 #include "runtime/dnnl_kernels.h"
 
@@ -29,21 +30,29 @@ void RequireClose(const std::vector<float>& got, const std::vector<double>& want
 
 TEST_CASE("kiln_rt_dnnl_matmul matches loops for every transpose") {
   std::mt19937 rng(1);
-  kiln::rt::Context context;
-  const int64_t m = 5, n = 7, k = 3;
-  for (int ta = 0; ta < 2; ++ta) {
-    for (int tb = 0; tb < 2; ++tb) {
-      std::vector<float> a = Random(m * k, rng), b = Random(k * n, rng), c(m * n, -9);
-      std::vector<double> want(m * n, 0);
-      for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < n; ++j)
-          for (int64_t p = 0; p < k; ++p)
-            want[i * n + j] += double(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
-      const int64_t params[] = {m, n, k, ta, tb};
-      // Twice: the second call reuses the primitive.
-      for (int call = 0; call < 2; ++call) kiln_rt_dnnl_matmul(context.get(), params, a.data(), b.data(), c.data());
-      REQUIRE(context.TakeStatus().ok());
-      RequireClose(c, want);
+  // One row takes Kiln's matrix-vector kernel: small (serial, every tail) and large (split over
+  // threads: 4 column blocks + 44 columns, 75 row blocks, 517 = 32 x 16 + 5).
+  kiln::rt::Context context(kiln_dnnl_context_create(3));
+  struct Shape {
+    int64_t m, n, k;
+  };
+  for (const Shape& s : {Shape{5, 7, 3}, Shape{1, 7, 3}, Shape{1, 300, 517}, Shape{64, 130, 33}}) {
+    const int64_t m = s.m, n = s.n, k = s.k;
+    for (int ta = 0; ta < 2; ++ta) {
+      for (int tb = 0; tb < 2; ++tb) {
+        INFO(m << "x" << n << "x" << k << " transpose_a " << ta << " transpose_b " << tb);
+        std::vector<float> a = Random(m * k, rng), b = Random(k * n, rng), c(m * n, -9);
+        std::vector<double> want(m * n, 0);
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j)
+            for (int64_t p = 0; p < k; ++p)
+              want[i * n + j] += double(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+        const int64_t params[] = {m, n, k, ta, tb};
+        // Twice: the second call reuses the primitive.
+        for (int call = 0; call < 2; ++call) kiln_rt_dnnl_matmul(context.get(), params, a.data(), b.data(), c.data());
+        REQUIRE(context.TakeStatus().ok());
+        RequireClose(c, want);
+      }
     }
   }
 }
