@@ -220,7 +220,10 @@ std::string GenerateHeader(const CompiledGraph& compiled, const CompileOptions& 
       "// One call of the compiled graph. Arrays are dense and row-major; run-time errors (e.g. an\n"
       "// index out of range) land in `context`'s status; `arena` is scratch memory of at least the\n"
       "// class's kArenaBytes, 64-byte aligned.\nvoid kiln_", options.name,
-      "_run(", absl::StrJoin(run_params, ", "), ");\n}\n\nnamespace kiln_generated {\n\n");
+      "_run(", absl::StrJoin(run_params, ", "), ");\n",
+      "// Makes the library kernels (e.g. oneDNN primitives) the graph calls, once per context, before\n"
+      "// the first run; errors land in `context`'s status.\nvoid kiln_", options.name,
+      "_prepare(kiln_context* context);\n}\n\nnamespace kiln_generated {\n\n");
   absl::StrAppend(&h, "// Owns every input, variable and output array (", bytes,
                   " bytes): allocate it on the heap,\n// e.g. std::make_unique<", cls,
                   ">(). Not thread-safe: use one instance per thread.\nclass ", cls, " {\n public:\n");
@@ -249,7 +252,8 @@ std::string GenerateHeader(const CompiledGraph& compiled, const CompileOptions& 
       &h, "  // Runs on `context` (its threads; it receives run-time errors), or on a single-threaded one\n",
       "  // of its own. `context` must outlive the model.\n",
       "  explicit ", cls, "(kiln::rt::Context* context = nullptr)\n",
-      "      : context_(context != nullptr ? context : &own_context_) {\n    Reset();\n  }\n  ", cls,
+      "      : context_(context != nullptr ? context : &own_context_) {\n    Reset();\n    kiln_",
+      options.name, "_prepare(context_->get());  // an error shows at the first Run()\n  }\n  ", cls,
       "(const ", cls, "&) = delete;\n  ", cls, "& operator=(const ", cls, "&) = delete;\n\n",
       "  // Sets every variable to its initial value.\n  void Reset() { kiln_", options.name, "_init(",
       absl::StrJoin(init_args, ", "), "); }\n",

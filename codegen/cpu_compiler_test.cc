@@ -44,6 +44,7 @@ TEST_CASE("The generated header matches the golden file") {
   REQUIRE(compiled->object.compare(0, 4, "\x7f" "ELF") == 0);
   REQUIRE(compiled->object.find("kiln_tiny_model_run") != std::string::npos);
   REQUIRE(compiled->object.find("kiln_tiny_model_init") != std::string::npos);
+  REQUIRE(compiled->object.find("kiln_tiny_model_prepare") != std::string::npos);
   const std::string golden = ReadFile("codegen/testdata/tiny_model.h");
   if (compiled->header != golden) {
     if (const char* dir = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR")) {

@@ -107,8 +107,22 @@ absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
     add("kiln_rt_dnnl_conv2d", &kiln_rt_dnnl_conv2d);
     add("kiln_rt_dnnl_conv2d_backprop_input", &kiln_rt_dnnl_conv2d_backprop_input);
     add("kiln_rt_dnnl_conv2d_backprop_filter", &kiln_rt_dnnl_conv2d_backprop_filter);
+    add("kiln_rt_dnnl_matmul_prepare", &kiln_rt_dnnl_matmul_prepare);
+    add("kiln_rt_dnnl_batch_matmul_prepare", &kiln_rt_dnnl_batch_matmul_prepare);
+    add("kiln_rt_dnnl_conv2d_prepare", &kiln_rt_dnnl_conv2d_prepare);
+    add("kiln_rt_dnnl_conv2d_backprop_input_prepare", &kiln_rt_dnnl_conv2d_backprop_input_prepare);
+    add("kiln_rt_dnnl_conv2d_backprop_filter_prepare", &kiln_rt_dnnl_conv2d_backprop_filter_prepare);
     return symbols;
   });
+  // Library kernels are made now, as the generated class's constructor does.
+  void* runtime_context = impl->runtime->get();
+  void* prepare_args[] = {&runtime_context};
+  if (llvm::Error e = impl->engine->invokePacked("graph_prepare", prepare_args)) {
+    return absl::InternalError("invoke failed: " + llvm::toString(std::move(e)));
+  }
+  if (rt::Status s = impl->runtime->TakeStatus(); !s.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(s.code()), s.message());
+  }
   KILN_ASSIGN_OR_RETURN(Interpreter initial, Interpreter::Create(graph));
   for (int id : impl->signature.variables) {
     KILN_ASSIGN_OR_RETURN(impl->variables[id], Pack(initial.variables().at(graph.node(id).name)));

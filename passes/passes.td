@@ -63,7 +63,10 @@ def LowerLibraryCallsPass : Pass<"kiln-lower-library-calls", "mlir::ModuleOp"> {
     the site's exact buffer types, so bufferization and kiln-plan-memory see every buffer it reads
     and writes. This pass replaces each such call with a call of `<hook>` itself taking one
     `!llvm.ptr` per operand (the buffers' aligned pointers), the C ABI of runtime/dnnl_kernels.h,
-    and erases the site declarations.
+    and erases the site declarations. Each public function taking a runtime context (`F` or
+    `F_run`) gets a function `F_prepare(context)` calling `<hook>_prepare(context, params)` for each
+    of its sites, so kernels (oneDNN primitives) are made once before the first run, never during
+    one; a site's parameters must therefore be a constant global.
   }];
   let dependentDialects = ["mlir::LLVM::LLVMDialect", "mlir::memref::MemRefDialect",
                            "mlir::arith::ArithDialect"];

@@ -173,27 +173,33 @@ std::unique_ptr<Kernel> MakeKernel(int kind, const int64_t* p, const dnnl::engin
   return kernel;
 }
 
+// The kernel for (kind, params), made at its first use; `state.mu` held.
+Kernel& FindKernel(State& state, int kind, const int64_t* params) {
+  const int n = kNumParams[kind];
+  auto site = state.by_site.find(params);
+  if (site != state.by_site.end() && site->second->kind == kind &&
+      std::equal(params, params + n, site->second->params.begin())) {
+    return *site->second;
+  }
+  std::unique_ptr<Kernel>& owned = state.kernels[std::make_pair(kind, std::vector<int64_t>(params, params + n))];
+  if (!owned) owned = MakeKernel(kind, params, state.engine);
+  state.by_site[params] = owned.get();
+  return *owned;
+}
+
+// Runs the kernel for (kind, params) on `operands`, or (with none) only makes it; oneDNN's errors
+// become the context's status.
 void Run(kiln_context* context, int kind, const int64_t* params, std::initializer_list<const void*> operands) {
   try {
     State& state = GetState(context);
     std::lock_guard<std::mutex> lock(state.mu);
-    const int n = kNumParams[kind];
-    Kernel* kernel = nullptr;
-    auto site = state.by_site.find(params);
-    if (site != state.by_site.end() && site->second->kind == kind &&
-        std::equal(params, params + n, site->second->params.begin())) {
-      kernel = site->second;
-    } else {
-      std::unique_ptr<Kernel>& owned = state.kernels[std::make_pair(kind, std::vector<int64_t>(params, params + n))];
-      if (!owned) owned = MakeKernel(kind, params, state.engine);
-      kernel = owned.get();
-      state.by_site[params] = kernel;
-    }
+    Kernel& kernel = FindKernel(state, kind, params);
+    if (operands.size() == 0) return;
     size_t i = 0;
-    for (const void* data : operands) kernel->operands[i++].set_data_handle(const_cast<void*>(data));
-    for (Stage& s : kernel->before) s.reorder.execute(state.stream, s.from, s.to);
-    kernel->primitive.execute(state.stream, kernel->args);
-    for (Stage& s : kernel->after) s.reorder.execute(state.stream, s.from, s.to);
+    for (const void* data : operands) kernel.operands[i++].set_data_handle(const_cast<void*>(data));
+    for (Stage& s : kernel.before) s.reorder.execute(state.stream, s.from, s.to);
+    kernel.primitive.execute(state.stream, kernel.args);
+    for (Stage& s : kernel.after) s.reorder.execute(state.stream, s.from, s.to);
     state.stream.wait();
   } catch (const dnnl::error& e) {
     const std::string message = std::string(kNames[kind]) + ": oneDNN error " + std::to_string(e.status) + ": " + e.what();
@@ -335,6 +341,26 @@ void kiln_rt_dnnl_conv2d_backprop_input(kiln_context* context, const int64_t* pa
 void kiln_rt_dnnl_conv2d_backprop_filter(kiln_context* context, const int64_t* params, const float* input,
                                          const float* grad, float* filter_grad) {
   Run(context, kConv2DBackpropFilter, params, {input, grad, filter_grad});
+}
+
+int64_t kiln_dnnl_kernels_made(kiln_context* context) {
+  State& state = GetState(context);
+  std::lock_guard<std::mutex> lock(state.mu);
+  return static_cast<int64_t>(state.kernels.size());
+}
+
+void kiln_rt_dnnl_matmul_prepare(kiln_context* context, const int64_t* params) {
+  if (params[0] != 1) Run(context, kMatMul, params, {});  // one row needs no primitive
+}
+void kiln_rt_dnnl_batch_matmul_prepare(kiln_context* context, const int64_t* params) {
+  Run(context, kBatchMatMul, params, {});
+}
+void kiln_rt_dnnl_conv2d_prepare(kiln_context* context, const int64_t* params) { Run(context, kConv2D, params, {}); }
+void kiln_rt_dnnl_conv2d_backprop_input_prepare(kiln_context* context, const int64_t* params) {
+  Run(context, kConv2DBackpropInput, params, {});
+}
+void kiln_rt_dnnl_conv2d_backprop_filter_prepare(kiln_context* context, const int64_t* params) {
+  Run(context, kConv2DBackpropFilter, params, {});
 }
 
 }  // extern "C"

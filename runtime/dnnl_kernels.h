@@ -12,8 +12,10 @@
  * Convolution params: n, h, w, c, kh, kw, o, oh, ow, stride_h, stride_w, dilation_h, dilation_w,
  * pad_top, pad_left, pad_bottom, pad_right (dilations as Kiln counts them: 1 is dense).
  *
- * A primitive is made once per context and parameter set, at its first call, and reused by every
- * later call. oneDNN errors become the context's status (INTERNAL, naming the kernel). oneDNN runs
+ * Each hook has a `<hook>_prepare(context, params)` that makes its primitive ahead of the first call
+ * (compiled code calls them from `kiln_<name>_prepare`, which the generated class's constructor
+ * runs); a primitive is made once per context and parameter set (at its first call if not
+ * prepared) and reused by every later call. One-row matmuls take Kiln's matrix-vector kernel. oneDNN errors become the context's status (INTERNAL, naming the kernel). oneDNN runs
  * on OpenMP's threads (OMP_NUM_THREADS).
  *
  * With oneDNN in the process, make contexts with kiln_dnnl_context_create: its parallel loops run on
@@ -44,6 +46,15 @@ void kiln_rt_dnnl_conv2d_backprop_input(kiln_context* context, const int64_t* pa
                                         const float* filter, float* input_grad);
 void kiln_rt_dnnl_conv2d_backprop_filter(kiln_context* context, const int64_t* params, const float* input,
                                          const float* grad, float* filter_grad);
+
+/* How many kernels (oneDNN primitives) `context` has made so far: tests check that runs make none. */
+int64_t kiln_dnnl_kernels_made(kiln_context* context);
+
+void kiln_rt_dnnl_matmul_prepare(kiln_context* context, const int64_t* params);
+void kiln_rt_dnnl_batch_matmul_prepare(kiln_context* context, const int64_t* params);
+void kiln_rt_dnnl_conv2d_prepare(kiln_context* context, const int64_t* params);
+void kiln_rt_dnnl_conv2d_backprop_input_prepare(kiln_context* context, const int64_t* params);
+void kiln_rt_dnnl_conv2d_backprop_filter_prepare(kiln_context* context, const int64_t* params);
 
 #ifdef __cplusplus
 } /* extern "C" */

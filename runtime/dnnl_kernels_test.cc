@@ -118,6 +118,38 @@ TEST_CASE("kiln_rt_dnnl convolutions match loops") {
   }
 }
 
+TEST_CASE("prepared kernels are made before the first call, and calls make none") {
+  kiln::rt::Context context;
+  const int64_t matmul[] = {4, 3, 2, 0, 0}, gemv[] = {1, 3, 2, 0, 0};
+  const int64_t conv[] = {1, 5, 5, 2, 3, 3, 4, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0};
+  kiln_rt_dnnl_matmul_prepare(context.get(), matmul);
+  kiln_rt_dnnl_matmul_prepare(context.get(), gemv);  // one row: Kiln's kernel, no primitive
+  kiln_rt_dnnl_conv2d_prepare(context.get(), conv);
+  kiln_rt_dnnl_conv2d_backprop_input_prepare(context.get(), conv);
+  kiln_rt_dnnl_conv2d_backprop_filter_prepare(context.get(), conv);
+  REQUIRE(context.TakeStatus().ok());
+  REQUIRE(kiln_dnnl_kernels_made(context.get()) == 4);
+  std::vector<float> a(8, 1), b(6, 1), c(12), x(50, 1), f(72, 1), y(36);
+  for (int call = 0; call < 3; ++call) {
+    kiln_rt_dnnl_matmul(context.get(), matmul, a.data(), b.data(), c.data());
+    kiln_rt_dnnl_matmul(context.get(), gemv, a.data(), b.data(), c.data());
+    kiln_rt_dnnl_conv2d(context.get(), conv, x.data(), f.data(), y.data());
+    kiln_rt_dnnl_conv2d_backprop_input(context.get(), conv, y.data(), f.data(), x.data());
+    kiln_rt_dnnl_conv2d_backprop_filter(context.get(), conv, x.data(), y.data(), f.data());
+  }
+  REQUIRE(context.TakeStatus().ok());
+  REQUIRE(kiln_dnnl_kernels_made(context.get()) == 4);
+}
+
+TEST_CASE("preparing a kernel oneDNN rejects sets the context's status before any run") {
+  kiln::rt::Context context;
+  const int64_t params[] = {-2, 3, 4, 0, 0};
+  kiln_rt_dnnl_matmul_prepare(context.get(), params);
+  kiln::rt::Status s = context.TakeStatus();
+  REQUIRE(s.code() == KILN_INTERNAL);
+  REQUIRE(s.message().rfind("kiln_rt_dnnl_matmul: oneDNN error", 0) == 0);
+}
+
 TEST_CASE("a oneDNN error becomes the context's status, naming the kernel") {
   kiln::rt::Context context;
   const int64_t params[] = {-2, 3, 4, 0, 0};  // a negative dimension

@@ -19,6 +19,9 @@ void kiln_tiny_model_init(float* layer_w, uint8_t* arena);
 // index out of range) land in `context`'s status; `arena` is scratch memory of at least the
 // class's kArenaBytes, 64-byte aligned.
 void kiln_tiny_model_run(const float* x, const int32_t* token_ids, float* layer_w, float* y, int32_t* id_sum, kiln_context* context, uint8_t* arena);
+// Makes the library kernels (e.g. oneDNN primitives) the graph calls, once per context, before
+// the first run; errors land in `context`'s status.
+void kiln_tiny_model_prepare(kiln_context* context);
 }
 
 namespace kiln_generated {
@@ -53,6 +56,7 @@ class TinyModel {
   explicit TinyModel(kiln::rt::Context* context = nullptr)
       : context_(context != nullptr ? context : &own_context_) {
     Reset();
+    kiln_tiny_model_prepare(context_->get());  // an error shows at the first Run()
   }
   TinyModel(const TinyModel&) = delete;
   TinyModel& operator=(const TinyModel&) = delete;
