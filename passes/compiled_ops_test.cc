@@ -603,6 +603,61 @@ KILN_REGISTER_OP(OpDef("TestOpWithoutLowering").Doc("x, with no lowering").Input
       return absl::OkStatus();
     }));
 
+// A bias add right after a MatMul or Conv2D (and a ReLU right after that add) is computed by the
+// library call itself (oneDNN bias + post-op) when nothing else reads the intermediate values.
+TEST_CASE("Bias adds and ReLUs after MatMul and Conv2D fuse into the library call") {
+  Graph g;
+  std::mt19937_64 rng(31);
+  Tensor x = ops::Placeholder(g, "x", DType::kF32, {5, 7});
+  Tensor w = ops::Placeholder(g, "w", DType::kF32, {7, 9});
+  Tensor wt = ops::Placeholder(g, "wt", DType::kF32, {9, 7});
+  Tensor b = ops::Placeholder(g, "b", DType::kF32, {9});
+  Tensor img = ops::Placeholder(g, "img", DType::kF32, {2, 6, 6, 3});
+  Tensor f = ops::Placeholder(g, "f", DType::kF32, {3, 3, 3, 4});
+  Tensor cb = ops::Placeholder(g, "cb", DType::kF32, {4});
+  ops::Conv2DOptions same;
+  same.padding = "SAME";
+  std::vector<Tensor> outputs = {
+      ops::Relu(ops::Add(ops::MatMul(x, w), b)),                  // matmul + bias + ReLU
+      ops::Add(b, ops::MatMul(x, wt, false, true)),               // bias first, transposed weights
+      ops::Relu(ops::Add(ops::Conv2D(img, f, same), cb)),         // conv + bias + ReLU
+  };
+  Tensor shared = ops::MatMul(x, w);  // read twice: stays a plain matmul
+  outputs.push_back(ops::Add(shared, b));
+  outputs.push_back(shared * shared);
+  Tensor late = ops::MatMul(x, w);
+  Tensor b_late = ops::Placeholder(g, "b_late", DType::kF32, {9});  // made after the product: not fused
+  outputs.push_back(ops::Add(late, b_late));
+  Tensor conv_sum = ops::Add(ops::Conv2D(img, f), cb);  // the sum is an output too: bias fused, ReLU not
+  outputs.push_back(conv_sum);
+  outputs.push_back(ops::Relu(conv_sum));
+  Feeds feeds;
+  for (const char* name : {"x", "w", "wt", "b", "img", "f", "cb", "b_late"}) {
+    const Node* node = g.FindNode(name);
+    feeds[name] = RandomLiteral(DType::kF32, node->outputs[0].shape, rng);
+  }
+  Compare(g, outputs, feeds, kExact);
+
+  mlir::DialectRegistry registry;
+  RegisterDialects(registry);
+  mlir::MLIRContext context(registry);
+  auto module = LowerGraph(g, outputs, "f", context, nullptr, /*apply_updates=*/false, /*library_calls=*/true);
+  REQUIRE_THAT(module.status(), IsOk());
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  (*module)->print(os);
+  auto count = [&](const std::string& needle) {
+    int n = 0;
+    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+    return n;
+  };
+  CHECK(count("kiln.library_hook = \"kiln_rt_dnnl_matmul_bias\"") == 2);
+  CHECK(count("kiln.library_hook = \"kiln_rt_dnnl_matmul\"") == 2);
+  CHECK(count("kiln.library_hook = \"kiln_rt_dnnl_conv2d_bias\"") == 2);
+  CHECK(count("kiln.library_hook = \"kiln_rt_dnnl_conv2d\"") == 0);
+  CHECK(count("arith.cmpf ogt") == 1);  // the one ReLU left as code
+}
+
 TEST_CASE("An op without a lowering is reported with its name and line") {
   Graph g;
   Tensor x = ops::Placeholder(g, "x", DType::kF32, {2, 3});

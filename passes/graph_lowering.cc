@@ -31,6 +31,54 @@ mlir::MemRefType ArgumentType(const TensorType& t, mlir::MLIRContext* ctx) {
 
 }  // namespace
 
+namespace {
+
+// A MatMul or Conv2D whose only use adds a per-column (per-channel) bias, and maybe whose add's only
+// use is a ReLU: a library call computes all of it (LibraryEpilogue).
+struct EpilogueNodes {
+  OutputRef bias;
+  int add = -1, relu = -1;
+};
+
+std::map<int, EpilogueNodes> FindEpilogues(const Graph& graph, const std::vector<bool>& needed,
+                                           const std::vector<Tensor>& outputs, bool apply_updates) {
+  // Who reads each (single-output) node: needed nodes, graph outputs and variable updates (-1).
+  std::vector<std::vector<int>> readers(graph.num_nodes());
+  for (int id = 0; id < graph.num_nodes(); ++id) {
+    if (!needed[id]) continue;
+    for (const OutputRef& in : graph.node(id).inputs) readers[in.node].push_back(id);
+  }
+  for (const Tensor& t : outputs) readers[t.node()].push_back(-1);
+  if (apply_updates) {
+    for (const auto& [var, value] : graph.training().updates) readers[value.node()].push_back(-1);
+  }
+  auto only_reader = [&](int id, const std::string& op) {
+    return readers[id].size() == 1 && readers[id][0] >= 0 && graph.node(readers[id][0]).op_name() == op
+               ? readers[id][0]
+               : -1;
+  };
+  std::map<int, EpilogueNodes> epilogues;
+  for (int id = 0; id < graph.num_nodes(); ++id) {
+    const Node& node = graph.node(id);
+    if (!needed[id] || (node.op_name() != "MatMul" && node.op_name() != "Conv2D")) continue;
+    const TensorType& out = node.outputs[0];
+    const int add = only_reader(id, "Add");
+    if (add < 0) continue;
+    const Node& add_node = graph.node(add);
+    const OutputRef bias = add_node.inputs[add_node.inputs[0].node == id ? 1 : 0];
+    const TensorType& bias_type = graph.type(bias);
+    // The bias must exist before the product (ids are topological) and be one value per column.
+    if (bias.node == id || bias.node > id || !(add_node.outputs[0] == out) || bias_type.dtype != out.dtype ||
+        bias_type.shape.rank() != 1 || bias_type.shape[0] != out.shape[out.shape.rank() - 1]) {
+      continue;
+    }
+    epilogues[id] = {bias, add, only_reader(add, "Relu")};
+  }
+  return epilogues;
+}
+
+}  // namespace
+
 absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
                                                              const std::vector<Tensor>& outputs,
                                                              const std::string& function_name,
@@ -100,19 +148,36 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
       }
     }
   }
+  const std::map<int, EpilogueNodes> epilogues =
+      library_calls ? FindEpilogues(graph, needed, outputs, apply_updates) : std::map<int, EpilogueNodes>{};
+  std::vector<bool> done(graph.num_nodes(), false);
   for (int id = 0; id < graph.num_nodes(); ++id) {
     const Node& node = graph.node(id);
-    if (!needed[id] || node.op_name() == "Placeholder" || node.op_name() == "Variable") continue;
+    if (!needed[id] || done[id] || node.op_name() == "Placeholder" || node.op_name() == "Variable") continue;
     std::vector<mlir::Value> inputs;
     std::vector<TensorType> input_types;
     for (const OutputRef& in : node.inputs) {
       inputs.push_back(values.at(in));
       input_types.push_back(graph.type(in));
     }
+    auto fusable = epilogues.find(id);
+    LibraryEpilogue epilogue;
+    if (fusable != epilogues.end()) {
+      epilogue.bias = values.at(fusable->second.bias);
+      epilogue.relu = fusable->second.relu >= 0;
+    }
     absl::StatusOr<std::vector<mlir::Value>> results =
-        LowerNode(b, node, inputs, input_types, entry->getArguments().back(), library_calls);
+        LowerNode(b, node, inputs, input_types, entry->getArguments().back(), library_calls,
+                  fusable != epilogues.end() ? &epilogue : nullptr);
     if (!results.ok()) {
       return absl::Status(results.status().code(), absl::StrCat(DescribeNode(node), ": ", results.status().message()));
+    }
+    if (epilogue.fused) {
+      // The call's result is the last fused node's value; nothing else reads the earlier ones.
+      const int last = epilogue.relu ? fusable->second.relu : fusable->second.add;
+      values[OutputRef{last, 0}] = (*results)[0];
+      done[fusable->second.add] = done[last] = true;
+      continue;
     }
     for (size_t i = 0; i < results->size(); ++i) values[OutputRef{id, static_cast<int>(i)}] = (*results)[i];
   }

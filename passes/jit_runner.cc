@@ -107,6 +107,10 @@ absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
     add("kiln_rt_dnnl_conv2d", &kiln_rt_dnnl_conv2d);
     add("kiln_rt_dnnl_conv2d_backprop_input", &kiln_rt_dnnl_conv2d_backprop_input);
     add("kiln_rt_dnnl_conv2d_backprop_filter", &kiln_rt_dnnl_conv2d_backprop_filter);
+    add("kiln_rt_dnnl_matmul_bias", &kiln_rt_dnnl_matmul_bias);
+    add("kiln_rt_dnnl_conv2d_bias", &kiln_rt_dnnl_conv2d_bias);
+    add("kiln_rt_dnnl_matmul_bias_prepare", &kiln_rt_dnnl_matmul_bias_prepare);
+    add("kiln_rt_dnnl_conv2d_bias_prepare", &kiln_rt_dnnl_conv2d_bias_prepare);
     add("kiln_rt_dnnl_matmul_prepare", &kiln_rt_dnnl_matmul_prepare);
     add("kiln_rt_dnnl_batch_matmul_prepare", &kiln_rt_dnnl_batch_matmul_prepare);
     add("kiln_rt_dnnl_conv2d_prepare", &kiln_rt_dnnl_conv2d_prepare);

@@ -268,7 +268,7 @@ class MlirLoweringContext : public LoweringContext {
  public:
   MlirLoweringContext(mlir::OpBuilder& b, mlir::Location loc, const Node& node,
                       std::vector<mlir::Value> inputs, std::vector<TensorType> input_types,
-                      mlir::Value runtime_context, bool library_calls)
+                      mlir::Value runtime_context, bool library_calls, LibraryEpilogue* epilogue)
       : b_(b),
         loc_(loc),
         node_(node),
@@ -276,7 +276,8 @@ class MlirLoweringContext : public LoweringContext {
         input_types_(std::move(input_types)),
         outputs_(node.outputs.size()),
         runtime_context_(runtime_context),
-        library_calls_(library_calls) {}
+        library_calls_(library_calls),
+        epilogue_(epilogue) {}
 
   const Node& node() const override { return node_; }
   IrValue input(int i) override { return I(inputs_[i]); }
@@ -497,27 +498,38 @@ class MlirLoweringContext : public LoweringContext {
   IrValue LibraryCall(LibraryKernel kernel, const std::vector<int64_t>& params,
                       const std::vector<IrValue>& inputs, const TensorType& out,
                       const std::function<IrValue()>& fallback) override {
+    static const char* const kHooks[] = {"kiln_rt_dnnl_matmul", "kiln_rt_dnnl_conv2d",
+                                         "kiln_rt_dnnl_conv2d_backprop_input",
+                                         "kiln_rt_dnnl_conv2d_backprop_filter", "kiln_rt_dnnl_batch_matmul"};
+    std::string hook = kHooks[static_cast<int>(kernel)];
+    std::vector<int64_t> call_params = params;
+    std::vector<IrValue> call_inputs = inputs;
+    const bool with_epilogue = epilogue_ != nullptr && !epilogue_->fused &&
+                               (kernel == LibraryKernel::kMatMul || kernel == LibraryKernel::kConv2D);
+    if (with_epilogue) {
+      // The same kernel with a bias operand and a last parameter, relu (runtime/dnnl_kernels.h).
+      hook += "_bias";
+      call_params.push_back(epilogue_->relu);
+      call_inputs.push_back(I(epilogue_->bias));
+    }
     bool callable = library_calls_ && out.dtype == DType::kF32 && out.shape.NumElements() > 0;
-    for (const IrValue& in : inputs) {
+    for (const IrValue& in : call_inputs) {
       const TensorType t = TypeOf(in);
       callable &= t.dtype == DType::kF32 && t.shape.NumElements() > 0;
     }
     if (!callable) return fallback();
-    static const char* const kHooks[] = {"kiln_rt_dnnl_matmul", "kiln_rt_dnnl_conv2d",
-                                         "kiln_rt_dnnl_conv2d_backprop_input",
-                                         "kiln_rt_dnnl_conv2d_backprop_filter", "kiln_rt_dnnl_batch_matmul"};
+    if (with_epilogue) epilogue_->fused = true;
     mlir::MLIRContext* ctx = b_.getContext();
     // The call takes its operands as buffers of their exact types, so bufferization and the memory
     // plan see what it reads and writes; kiln-lower-library-calls makes it a call of the C hook.
     auto result = mlir::memref::AllocOp::create(b_, loc_, MemRefTypeOf(out, ctx), b_.getI64IntegerAttr(64));
-    auto params_type = mlir::RankedTensorType::get({static_cast<int64_t>(params.size())}, b_.getI64Type());
+    auto params_type = mlir::RankedTensorType::get({static_cast<int64_t>(call_params.size())}, b_.getI64Type());
     mlir::Value params_tensor = mlir::arith::ConstantOp::create(
-        b_, loc_, params_type, mlir::DenseElementsAttr::get(params_type, llvm::ArrayRef<int64_t>(params)));
+        b_, loc_, params_type, mlir::DenseElementsAttr::get(params_type, llvm::ArrayRef<int64_t>(call_params)));
     std::vector<mlir::Value> args = {runtime_context_, ToBuffer(params_tensor)};
-    for (const IrValue& in : inputs) args.push_back(ToBuffer(V(in)));
+    for (const IrValue& in : call_inputs) args.push_back(ToBuffer(V(in)));
     args.push_back(result);
-    mlir::func::CallOp::create(b_, loc_, SiteDeclaration(kHooks[static_cast<int>(kernel)], args),
-                               mlir::TypeRange{}, args);
+    mlir::func::CallOp::create(b_, loc_, SiteDeclaration(hook, args), mlir::TypeRange{}, args);
     return I(mlir::bufferization::ToTensorOp::create(b_, loc_, TensorTypeOf(out, ctx), result,
                                                      /*restrict=*/true, /*writable=*/true));
   }
@@ -742,6 +754,7 @@ class MlirLoweringContext : public LoweringContext {
   std::vector<mlir::Value> outputs_;
   mlir::Value runtime_context_;
   bool library_calls_;
+  LibraryEpilogue* epilogue_;  // may be null
 };
 
 }  // namespace
@@ -754,10 +767,11 @@ std::string DescribeNode(const Node& node) {
 absl::StatusOr<std::vector<mlir::Value>> LowerNode(mlir::OpBuilder& b, const Node& node,
                                                    const std::vector<mlir::Value>& inputs,
                                                    const std::vector<TensorType>& input_types,
-                                                   mlir::Value runtime_context, bool library_calls) {
+                                                   mlir::Value runtime_context, bool library_calls,
+                                                   LibraryEpilogue* epilogue) {
   if (!node.op->lower) return absl::UnimplementedError("no lowering for the CPU target yet");
   mlir::Location loc = mlir::NameLoc::get(b.getStringAttr(node.name));
-  MlirLoweringContext lowering(b, loc, node, inputs, input_types, runtime_context, library_calls);
+  MlirLoweringContext lowering(b, loc, node, inputs, input_types, runtime_context, library_calls, epilogue);
   KILN_RETURN_IF_ERROR(node.op->lower(lowering));
   for (size_t i = 0; i < node.outputs.size(); ++i) {
     if (!lowering.outputs()[i]) {

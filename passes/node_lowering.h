@@ -33,10 +33,20 @@ std::string DescribeNode(const Node& node);
 // run-time checks report to. With `library_calls`, matmuls and convolutions call the runtime's
 // kernel library (runtime/dnnl_kernels.h) instead of becoming loops. Unimplemented when the op has
 // no lowering yet.
+//
+// `epilogue` (optional): a bias add, and maybe a ReLU, that follow a MatMul or Conv2D node. When the
+// node becomes a library call, the call computes them too (oneDNN's bias and post-op) and `fused`
+// is set; otherwise the caller lowers them as usual.
+struct LibraryEpilogue {
+  mlir::Value bias;  // [n]: one per output column (matmul) or channel (convolution)
+  bool relu = false;
+  bool fused = false;
+};
 absl::StatusOr<std::vector<mlir::Value>> LowerNode(mlir::OpBuilder& b, const Node& node,
                                                    const std::vector<mlir::Value>& inputs,
                                                    const std::vector<TensorType>& input_types,
-                                                   mlir::Value runtime_context, bool library_calls = false);
+                                                   mlir::Value runtime_context, bool library_calls = false,
+                                                   LibraryEpilogue* epilogue = nullptr);
 
 }  // namespace kiln
 

@@ -56,10 +56,22 @@ State& GetState(kiln_context* context) {
       context, [] { return static_cast<void*>(new State); }, [](void* s) { delete static_cast<State*>(s); }));
 }
 
-enum KernelKind { kMatMul, kConv2D, kConv2DBackpropInput, kConv2DBackpropFilter, kBatchMatMul };
+enum KernelKind { kMatMul, kConv2D, kConv2DBackpropInput, kConv2DBackpropFilter, kBatchMatMul, kMatMulBias, kConv2DBias };
 const char* const kNames[] = {"kiln_rt_dnnl_matmul", "kiln_rt_dnnl_conv2d", "kiln_rt_dnnl_conv2d_backprop_input",
-                              "kiln_rt_dnnl_conv2d_backprop_filter", "kiln_rt_dnnl_batch_matmul"};
-constexpr int kNumParams[] = {5, 17, 17, 17, 6};
+                              "kiln_rt_dnnl_conv2d_backprop_filter", "kiln_rt_dnnl_batch_matmul",
+                              "kiln_rt_dnnl_matmul_bias", "kiln_rt_dnnl_conv2d_bias"};
+constexpr int kNumParams[] = {5, 17, 17, 17, 6, 6, 18};
+
+// The epilogue of the _bias kernels: a ReLU after the bias when their last parameter says so.
+dnnl::primitive_attr Epilogue(bool relu) {
+  dnnl::primitive_attr attr;
+  if (relu) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
+  }
+  return attr;
+}
 
 struct Conv {
   memory::desc src, weights, dst;
@@ -81,6 +93,15 @@ dnnl::convolution_forward::primitive_desc ConvForward(const Conv& d, const dnnl:
       dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
                                       d.src, d.weights, d.dst, d.strides, d.dilations, d.pad_l, d.pad_r),
       engine);
+}
+
+// With a bias (one per output channel) and maybe a ReLU.
+dnnl::convolution_forward::primitive_desc ConvForwardBias(const Conv& d, const memory::desc& bias, bool relu,
+                                                          const dnnl::engine& engine) {
+  return dnnl::convolution_forward::primitive_desc(
+      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                      d.src, d.weights, bias, d.dst, d.strides, d.dilations, d.pad_l, d.pad_r),
+      Epilogue(relu), engine);
 }
 
 std::unique_ptr<Kernel> MakeKernel(int kind, const int64_t* p, const dnnl::engine& engine) {
@@ -111,6 +132,7 @@ std::unique_ptr<Kernel> MakeKernel(int kind, const int64_t* p, const dnnl::engin
   };
   switch (kind) {
     case kMatMul:
+    case kMatMulBias:
     case kBatchMatMul: {
       // A matmul is a batched one of one batch (described in 2-D, as oneDNN's plain GEMM wants).
       const bool batched = kind == kBatchMatMul;
@@ -127,11 +149,32 @@ std::unique_ptr<Kernel> MakeKernel(int kind, const int64_t* p, const dnnl::engin
         return memory::desc(dims, kF32, strides);
       };
       const memory::desc a = desc(m, k, q[3]), b = desc(k, n, q[4]), c = desc(m, n, false);
+      if (kind == kMatMulBias) {
+        const memory::desc bias({1, n}, kF32, Tag::ab);
+        dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, bias, c), Epilogue(p[5] != 0), engine);
+        kernel->primitive = dnnl::matmul(pd);
+        arg(DNNL_ARG_SRC, a);
+        arg(DNNL_ARG_WEIGHTS, b);
+        arg(DNNL_ARG_BIAS, bias);
+        arg(DNNL_ARG_DST, c);
+        break;
+      }
       dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), engine);
       kernel->primitive = dnnl::matmul(pd);
       arg(DNNL_ARG_SRC, a);
       arg(DNNL_ARG_WEIGHTS, b);
       arg(DNNL_ARG_DST, c);
+      break;
+    }
+    case kConv2DBias: {
+      const Conv d = ConvDescs(p), any = ConvDescs(p, Tag::any);
+      const memory::desc bias({p[6]}, kF32, Tag::x);
+      const auto pd = ConvForwardBias(any, bias, p[17] != 0, engine);
+      kernel->primitive = dnnl::convolution_forward(pd);
+      staged(DNNL_ARG_SRC, d.src, pd.src_desc(), false);
+      staged(DNNL_ARG_WEIGHTS, d.weights, pd.weights_desc(), false);
+      arg(DNNL_ARG_BIAS, bias);
+      staged(DNNL_ARG_DST, d.dst, pd.dst_desc(), true);
       break;
     }
     case kConv2D: {
@@ -347,6 +390,25 @@ int64_t kiln_dnnl_kernels_made(kiln_context* context) {
   State& state = GetState(context);
   std::lock_guard<std::mutex> lock(state.mu);
   return static_cast<int64_t>(state.kernels.size());
+}
+
+void kiln_rt_dnnl_matmul_bias(kiln_context* context, const int64_t* params, const float* a, const float* b,
+                              const float* bias, float* c) {
+  if (params[0] != 1) return Run(context, kMatMulBias, params, {a, b, bias, c});
+  Gemv(context, {a, b, c, params[2], params[1], params[4] != 0});
+  for (int64_t j = 0; j < params[1]; ++j) c[j] = params[5] ? std::max(c[j] + bias[j], 0.0f) : c[j] + bias[j];
+}
+
+void kiln_rt_dnnl_conv2d_bias(kiln_context* context, const int64_t* params, const float* input,
+                              const float* filter, const float* bias, float* output) {
+  Run(context, kConv2DBias, params, {input, filter, bias, output});
+}
+
+void kiln_rt_dnnl_matmul_bias_prepare(kiln_context* context, const int64_t* params) {
+  if (params[0] != 1) Run(context, kMatMulBias, params, {});
+}
+void kiln_rt_dnnl_conv2d_bias_prepare(kiln_context* context, const int64_t* params) {
+  Run(context, kConv2DBias, params, {});
 }
 
 void kiln_rt_dnnl_matmul_prepare(kiln_context* context, const int64_t* params) {

@@ -8,6 +8,9 @@
  *   kiln_rt_dnnl_conv2d                  params below; input NHWC, filter HWIO → output NHWC
  *   kiln_rt_dnnl_conv2d_backprop_input   grad (output-shaped), filter → input-shaped gradient
  *   kiln_rt_dnnl_conv2d_backprop_filter  input, grad → filter-shaped gradient
+ *   kiln_rt_dnnl_matmul_bias             params m, n, k, transpose_a, transpose_b, relu; a, b, bias [n]
+ *                                        → c = a·b + bias, then max(c, 0) if relu
+ *   kiln_rt_dnnl_conv2d_bias             conv2d's params, then relu; input, filter, bias [o] → output
  *
  * Convolution params: n, h, w, c, kh, kw, o, oh, ow, stride_h, stride_w, dilation_h, dilation_w,
  * pad_top, pad_left, pad_bottom, pad_right (dilations as Kiln counts them: 1 is dense).
@@ -47,6 +50,11 @@ void kiln_rt_dnnl_conv2d_backprop_input(kiln_context* context, const int64_t* pa
 void kiln_rt_dnnl_conv2d_backprop_filter(kiln_context* context, const int64_t* params, const float* input,
                                          const float* grad, float* filter_grad);
 
+void kiln_rt_dnnl_matmul_bias(kiln_context* context, const int64_t* params, const float* a, const float* b,
+                              const float* bias, float* c);
+void kiln_rt_dnnl_conv2d_bias(kiln_context* context, const int64_t* params, const float* input,
+                              const float* filter, const float* bias, float* output);
+
 /* How many kernels (oneDNN primitives) `context` has made so far: tests check that runs make none. */
 int64_t kiln_dnnl_kernels_made(kiln_context* context);
 
@@ -55,6 +63,8 @@ void kiln_rt_dnnl_batch_matmul_prepare(kiln_context* context, const int64_t* par
 void kiln_rt_dnnl_conv2d_prepare(kiln_context* context, const int64_t* params);
 void kiln_rt_dnnl_conv2d_backprop_input_prepare(kiln_context* context, const int64_t* params);
 void kiln_rt_dnnl_conv2d_backprop_filter_prepare(kiln_context* context, const int64_t* params);
+void kiln_rt_dnnl_matmul_bias_prepare(kiln_context* context, const int64_t* params);
+void kiln_rt_dnnl_conv2d_bias_prepare(kiln_context* context, const int64_t* params);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -115,6 +115,46 @@ TEST_CASE("kiln_rt_dnnl convolutions match loops") {
     RequireClose(got_y, y);
     RequireClose(got_dx, dx);
     RequireClose(got_df, df);
+    // With a bias per output channel, and then a ReLU.
+    const std::vector<float> bias = Random(k.o, rng);
+    for (int64_t relu = 0; relu < 2; ++relu) {
+      std::vector<int64_t> bias_params(params, params + 17);
+      bias_params.push_back(relu);
+      std::vector<double> want = y;
+      for (size_t i = 0; i < want.size(); ++i) {
+        want[i] += bias[i % k.o];
+        if (relu) want[i] = std::max(want[i], 0.0);
+      }
+      kiln_rt_dnnl_conv2d_bias(context.get(), bias_params.data(), x.data(), f.data(), bias.data(), got_y.data());
+      REQUIRE(context.TakeStatus().ok());
+      RequireClose(got_y, want);
+    }
+  }
+}
+
+TEST_CASE("kiln_rt_dnnl_matmul_bias adds the bias, then maybe a ReLU, for one row and many") {
+  std::mt19937 rng(3);
+  kiln::rt::Context context(kiln_dnnl_context_create(2));
+  for (int64_t m : {1, 6}) {
+    for (int64_t tb = 0; tb < 2; ++tb) {
+      for (int64_t relu = 0; relu < 2; ++relu) {
+        INFO("m " << m << " transpose_b " << tb << " relu " << relu);
+        const int64_t n = 70, k = 20;
+        std::vector<float> a = Random(m * k, rng), b = Random(k * n, rng), bias = Random(n, rng), c(m * n);
+        std::vector<double> want(m * n, 0);
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            double sum = bias[j];
+            for (int64_t p = 0; p < k; ++p) sum += double(a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+            want[i * n + j] = relu ? std::max(sum, 0.0) : sum;
+          }
+        const int64_t params[] = {m, n, k, 0, tb, relu};
+        kiln_rt_dnnl_matmul_bias_prepare(context.get(), params);
+        kiln_rt_dnnl_matmul_bias(context.get(), params, a.data(), b.data(), bias.data(), c.data());
+        REQUIRE(context.TakeStatus().ok());
+        RequireClose(c, want);
+      }
+    }
   }
 }
 

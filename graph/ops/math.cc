@@ -112,9 +112,11 @@ KILN_REGISTER_OP(OpDef("Sigmoid").Doc("1 / (1 + e^-x)").Inputs({"x"}).Shape(Floa
 
 KILN_REGISTER_OP(OpDef("Relu").Doc("max(x, 0)").Inputs({"x"}).Shape(SameAsInput())
     .Grad([](const GradContext& c) {
-      const Tensor& x = c.inputs[0];
+      // From the output (y > 0 exactly where x > 0): the input then has no reader but the ReLU, so
+      // a bias add before it can be fused into a library call's epilogue (passes/graph_lowering.cc).
+      const Tensor& y = c.outputs[0];
       const Tensor& g = c.output_grads[0];
-      return std::vector<Tensor>{ops::Select(ops::Greater(x, ops::ZerosLike(x)), g, ops::ZerosLike(g))};
+      return std::vector<Tensor>{ops::Select(ops::Greater(y, ops::ZerosLike(y)), g, ops::ZerosLike(g))};
     })
     .Lower(ElementwiseLowering([](ScalarBuilder& b, const std::vector<IrValue>& x) {
       IrValue zero = b.ConstantLike(0, x[0]);
