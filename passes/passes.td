@@ -118,3 +118,21 @@ def CsePass : Pass<"kiln-cse", "mlir::func::FuncOp"> {
   }];
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
 }
+
+def FuseRowsPass : Pass<"kiln-fuse-rows", "mlir::func::FuncOp"> {
+  let summary = "Runs consecutive loop nests row block by row block, so a row is read from memory once";
+  let description = [{
+    Runs on linalg ops on buffers (after bufferization, before kiln-plan-memory). A softmax,
+    layernorm or cross-entropy is several loop nests over the same rows (a max, a sum, the
+    normalized output), each a pass over memory. Consecutive nests whose loop 0 is parallel over
+    the same number of rows, and which touch every buffer any of them writes only at row d0, are
+    replaced by one `scf.parallel` over blocks of rows running each nest on its operands' rows of
+    the block (subviews): the block stays in cache between nests, and the loop parallelizes like any
+    other. Buffers read without d0 (a gamma, a bias) are read whole. Allocations, views and scalar
+    ops between the nests move above the loop; anything else (a library call, a copy) ends a group.
+  }];
+  let options = [Option<"tileBytes", "tile-bytes", "int64_t", /*default=*/"32768",
+                        "Bytes of the widest operand per block of rows">];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::memref::MemRefDialect",
+                           "mlir::scf::SCFDialect"];
+}

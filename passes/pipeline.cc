@@ -72,6 +72,9 @@ void AddTensorsToLoopsPasses(mlir::OpPassManager& pm, const PipelineOptions& opt
   pm.addPass(mlir::createCSEPass());
   // A variable's new value is written straight into its buffer when nothing reads the old one later.
   pm.addNestedPass<mlir::func::FuncOp>(createUpdateInPlacePass());
+  // Loop nests over the same rows (softmax, layernorm: reductions, then the normalized output) run
+  // row block by row block: one pass over memory instead of one per nest.
+  pm.addNestedPass<mlir::func::FuncOp>(createFuseRowsPass());
   // Every temporary goes into one arena whose size is known now; buffers with disjoint lifetimes
   // share memory, and the compiled code never allocates.
   pm.addNestedPass<mlir::func::FuncOp>(createPlanMemoryPass());
@@ -94,6 +97,8 @@ void AddLoopsToLlvmPasses(mlir::OpPassManager& pm) {
   pm.addPass(mlir::createSCFToControlFlowPass());
   // Subviews and reshapes become explicit offset/stride arithmetic before memrefs are lowered.
   pm.addPass(mlir::memref::createExpandStridedMetadataPass());
+  // ... whose index arithmetic (a subview's offset) it writes as affine.apply.
+  pm.addPass(mlir::createLowerAffinePass());
   pm.addPass(mlir::createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(mlir::createArithToLLVMConversionPass());
   // Math with an LLVM intrinsic becomes it; the rest (erf, ...) calls libm.
