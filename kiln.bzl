@@ -48,20 +48,21 @@ def kiln_lit_test(name, srcs, tools, cfg = "lit.cfg.py", size = "small", **kwarg
         **kwargs
     )
 
-def kiln_aot_library(name, graph, cpu = "x86-64-v3", visibility = None, testonly = False):
+def kiln_aot_library(name, graph, cpu = "x86-64-v3", library_calls = True, visibility = None, testonly = False):
     """Compiles a graph file ahead of time with kilnc into a cc_library.
 
     The library provides `<package>/<name>.h` (class `kiln_generated::<CamelCaseName>` and the C
     functions `kiln_<name>_init` / `kiln_<name>_run`) and the object code, with Kiln's runtime
     (//runtime); apps need nothing else from Kiln. `graph` is a label of a graph file (binary, or text when it ends in .pbtxt).
+    `library_calls = False`: matmuls and convolutions as generated loops (kilnc --no-library-calls).
     """
     native.genrule(
         name = name + "_kilnc",
         srcs = [graph],
         outs = [name + ".o", name + ".h"],
         tools = ["//tools:kilnc"],
-        cmd = "$(location //tools:kilnc) compile $(location %s) --out $(@D) --name %s --cpu %s >/dev/null" %
-              (graph, name, cpu),
+        cmd = "$(location //tools:kilnc) compile $(location %s) --out $(@D) --name %s --cpu %s %s>/dev/null" %
+              (graph, name, cpu, "" if library_calls else "--no-library-calls "),
         testonly = testonly,
     )
     native.cc_library(

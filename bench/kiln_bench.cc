@@ -52,6 +52,10 @@
 #include "bench/w4a.h"
 #include "bench/w4b.h"
 #include "bench/w5.h"
+#include "bench/w1b128_portable.h"
+#include "bench/w2_portable.h"
+#include "bench/w3_portable.h"
+#include "bench/w5_portable.h"
 #include "dnnl.hpp"
 #include "runtime/dnnl_kernels.h"
 #include "runtime/runtime.h"
@@ -206,6 +210,11 @@ void RegisterAll() {
   add("kiln/w4a_gelu_affine", BM_Kiln<W4a>, {kW4Elements, 8 * kW4Elements});
   add("kiln/w4b_layernorm", BM_Kiln<W4b>, {kW4Elements, 8 * kW4Elements});
   add("kiln/w5_encoder_layer", BM_Kiln<W5>, {kTokens, 0, kEncoderFlops});
+  // The same graphs without oneDNN (kilnc --no-library-calls): the portable path.
+  add("portable/w1b128_mlp_infer", BM_Kiln<W1b128Portable>, {128, 0, MlpFlops(128)});
+  add("portable/w2_mlp_train_sgd_b128", BM_Kiln<W2Portable>, {128});
+  add("portable/w3_cnn_train_sgd_b64", BM_Kiln<W3Portable>, {64});
+  add("portable/w5_encoder_layer", BM_Kiln<W5Portable>, {kTokens, 0, kEncoderFlops});
   benchmark::RegisterBenchmark("ceiling/dnnl_sgemm", BM_DnnlSgemm)
       ->Args({128, 784, 512})
       ->Args({1024, 1024, 1024})

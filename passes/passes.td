@@ -119,6 +119,35 @@ def CsePass : Pass<"kiln-cse", "mlir::func::FuncOp"> {
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
 }
 
+def InterchangeLoopsPass : Pass<"kiln-interchange-loops"> {
+  let summary = "Makes the result's unit-stride dim the innermost loop of contractions, so it vectorizes";
+  let description = [{
+    Runs on linalg.generic ops with reduction loops (the generated-loop path of convolutions,
+    batched matmuls, column sums) before they become loops. Their loops run result dims first and
+    reductions innermost, so the innermost loop reads a filter or matrix with a stride and sums
+    serially. When the result's last dim is a parallel loop that every operand reads along its own
+    last dim or not at all, that loop moves innermost: the inner loop then walks the result and the
+    operands contiguously (an axpy), which LLVM vectorizes without reassociating any sum.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect"];
+}
+
+def ReductionsToLoopsPass : Pass<"kiln-reductions-to-loops"> {
+  let summary = "Lowers reductions to loops that carry the partial result in a register";
+  let description = [{
+    Upstream linalg-to-loops reads and writes a reduction's result element in memory on every
+    iteration of its reduction loops: a store-to-load dependence that neither vectorizes nor
+    pipelines, since LLVM cannot prove the result buffer is not one of the inputs. For linalg.generic
+    ops on buffers whose loops are parallel first and reductions last (with static ranges and one
+    result), this emits an scf.parallel over the parallel loops whose body loads the result element
+    once, carries it through nested scf.for reduction loops as an iteration argument (the op's body
+    inlined, inputs loaded at their indexing maps), and stores it once. Other linalg ops are left to
+    linalg-to-parallel-loops.
+  }];
+  let dependentDialects = ["mlir::affine::AffineDialect", "mlir::arith::ArithDialect",
+                           "mlir::memref::MemRefDialect", "mlir::scf::SCFDialect"];
+}
+
 def FuseRowsPass : Pass<"kiln-fuse-rows", "mlir::func::FuncOp"> {
   let summary = "Runs consecutive loop nests row block by row block, so a row is read from memory once";
   let description = [{

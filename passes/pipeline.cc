@@ -80,6 +80,10 @@ void AddTensorsToLoopsPasses(mlir::OpPassManager& pm, const PipelineOptions& opt
   pm.addNestedPass<mlir::func::FuncOp>(createPlanMemoryPass());
   // Library calls (oneDNN) become calls of the runtime's C hooks, once buffers are placed.
   pm.addPass(createLowerLibraryCallsPass());
+  // Contractions in loops (no library) walk their result's last dim innermost, which vectorizes.
+  pm.addPass(createInterchangeLoopsPass());
+  // Reductions accumulate in registers rather than in their result buffer.
+  pm.addPass(createReductionsToLoopsPass());
   // Loops: scf.parallel where iterations are independent, scf.for for reductions.
   pm.addPass(mlir::createConvertLinalgToParallelLoopsPass());
   // Large outermost parallel loops run on the runtime's thread pool.
