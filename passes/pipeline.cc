@@ -82,6 +82,8 @@ void AddTensorsToLoopsPasses(mlir::OpPassManager& pm, const PipelineOptions& opt
   pm.addPass(createLowerLibraryCallsPass());
   // Contractions in loops (no library) walk their result's last dim innermost, which vectorizes.
   pm.addPass(createInterchangeLoopsPass());
+  // Elementwise nests over contiguous dims become one long loop, which vectorizes without gathers.
+  pm.addPass(createCollapseLoopsPass());
   // Reductions accumulate in registers rather than in their result buffer.
   pm.addPass(createReductionsToLoopsPass());
   // Loops: scf.parallel where iterations are independent, scf.for for reductions.

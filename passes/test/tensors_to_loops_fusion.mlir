@@ -1,16 +1,18 @@
 // RUN: kiln-opt %s --kiln-tensors-to-loops | FileCheck %s
 
-// An elementwise chain (x * 1, exp, neg) as LowerGraph emits it becomes one loop nest that reads the
-// input once and writes the output buffer directly: fusion, x * 1 folded, no temporaries.
+// An elementwise chain (x * 1, exp, neg) as LowerGraph emits it becomes one loop (over the buffers
+// collapsed to 1-D) that reads the input once and writes the output directly: fusion, x * 1 folded, no temporaries.
 // CHECK-LABEL: func.func @chain
 // CHECK-SAME: %[[X:[a-z0-9]+]]: memref<4x8xf32>, %[[Y:[a-z0-9]+]]: memref<4x8xf32>, %{{.*}}: memref<0xi8>) attributes {kiln.arena_bytes = 0 : i64}
 // CHECK-NOT: memref.alloc
+// CHECK-DAG: %[[XC:.*]] = memref.collapse_shape %[[X]]
+// CHECK-DAG: %[[YC:.*]] = memref.collapse_shape %[[Y]]
 // CHECK: scf.parallel
-// CHECK: %[[V:.*]] = memref.load %[[X]]
+// CHECK: %[[V:.*]] = memref.load %[[XC]]
 // CHECK-NOT: arith.mulf
 // CHECK: %[[E:.*]] = math.exp %[[V]]
 // CHECK: %[[N:.*]] = arith.negf %[[E]]
-// CHECK: memref.store %[[N]], %[[Y]]
+// CHECK: memref.store %[[N]], %[[YC]]
 // CHECK-NOT: scf.parallel
 // CHECK: return
 #id = affine_map<(d0, d1) -> (d0, d1)>
