@@ -27,8 +27,10 @@ struct Buffer {
   mlir::memref::AllocOp alloc;
   int64_t bytes;
   int start, end;  // positions in the entry block, inclusive
-  int64_t skew = 0;  // where the data starts in its slot of bytes + skew
-  int64_t offset = 0;
+  int64_t phase = -1;  // large buffers: where in a page the data starts (offset % kPage)
+  int64_t offset = 0;  // of its slot: bytes, plus a page for a large buffer to reach its phase
+  int64_t Slot() const { return phase < 0 ? bytes : bytes + kPage; }
+  int64_t Start() const { return phase < 0 ? offset : offset + ((phase - offset % kPage) % kPage + kPage) % kPage; }
   std::vector<mlir::memref::DeallocOp> deallocs;
 };
 
@@ -54,7 +56,7 @@ class PlanMemoryPass : public impl::PlanMemoryPassBase<PlanMemoryPass> {
       }
       const int64_t element_bytes = std::max<int64_t>(1, (type.getElementTypeBitWidth() + 7) / 8);
       Buffer b{alloc, type.getNumElements() * element_bytes, position[alloc], position[alloc]};
-      if (b.bytes >= kLarge) b.skew = (num_large++ * kSkewStep) % kPage;
+      if (b.bytes >= kLarge) b.phase = (num_large++ * kSkewStep) % kPage;
       // The buffer lives until the last use of it or of any view of it.
       std::vector<mlir::Value> worklist = {alloc.getResult()};
       while (!worklist.empty()) {
@@ -81,14 +83,14 @@ class PlanMemoryPass : public impl::PlanMemoryPassBase<PlanMemoryPass> {
     // no placed buffer whose lifetime overlaps its own.
     std::vector<Buffer*> order;
     for (Buffer& b : buffers) order.push_back(&b);
-    std::stable_sort(order.begin(), order.end(), [](const Buffer* a, const Buffer* b) { return a->bytes + a->skew > b->bytes + b->skew; });
+    std::stable_sort(order.begin(), order.end(), [](const Buffer* a, const Buffer* b) { return a->Slot() > b->Slot(); });
     std::vector<Buffer*> placed;
     int64_t arena_bytes = 0;
     for (Buffer* b : order) {
       std::vector<std::pair<int64_t, int64_t>> busy;  // [begin, end) of conflicting placements
-      const int64_t slot = b->bytes + b->skew;
+      const int64_t slot = b->Slot();
       for (Buffer* p : placed) {
-        if (p->start <= b->end && b->start <= p->end) busy.emplace_back(p->offset, p->offset + p->bytes + p->skew);
+        if (p->start <= b->end && b->start <= p->end) busy.emplace_back(p->offset, p->offset + p->Slot());
       }
       std::sort(busy.begin(), busy.end());
       int64_t offset = 0;
@@ -111,7 +113,7 @@ class PlanMemoryPass : public impl::PlanMemoryPassBase<PlanMemoryPass> {
     mlir::Value arena = entry.getArgument(entry.getNumArguments() - 1);
     for (Buffer& b : buffers) {
       builder.setInsertionPoint(b.alloc);
-      mlir::Value offset = mlir::arith::ConstantIndexOp::create(builder, b.alloc.getLoc(), b.offset + b.skew);
+      mlir::Value offset = mlir::arith::ConstantIndexOp::create(builder, b.alloc.getLoc(), b.Start());
       mlir::Value view = mlir::memref::ViewOp::create(builder, b.alloc.getLoc(), b.alloc.getType(), arena,
                                                       offset, mlir::ValueRange{});
       b.alloc.getResult().replaceAllUsesWith(view);

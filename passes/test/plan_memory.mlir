@@ -47,3 +47,24 @@ func.func @none(%in: memref<4xf32>, %out: memref<4xf32>) {
   memref.copy %in, %out : memref<4xf32> to memref<4xf32>
   return
 }
+
+// -----
+
+// Large buffers (16 KiB and up) live together start at different offsets within a 4 KiB page, so a
+// loop reading one and writing the other at the same index never has addresses that agree in the
+// low 12 bits (4K aliasing): the first at 0 within its page, the second at 192 (each slot has a
+// page to spare for that).
+// CHECK-LABEL: func.func @staggered
+// CHECK-SAME: memref<40960xi8>) attributes {kiln.arena_bytes = 40960 : i64}
+// CHECK: %[[A:.*]] = arith.constant 0 : index
+// CHECK: memref.view %{{.*}}[%[[A]]][] : memref<40960xi8> to memref<4096xf32>
+// CHECK: %[[B:.*]] = arith.constant 20672 : index
+// CHECK: memref.view %{{.*}}[%[[B]]][] : memref<40960xi8> to memref<4096xf32>
+func.func @staggered(%in: memref<4096xf32>, %out: memref<4096xf32>) {
+  %a = memref.alloc() : memref<4096xf32>
+  memref.copy %in, %a : memref<4096xf32> to memref<4096xf32>
+  %b = memref.alloc() : memref<4096xf32>
+  memref.copy %a, %b : memref<4096xf32> to memref<4096xf32>
+  memref.copy %b, %out : memref<4096xf32> to memref<4096xf32>
+  return
+}
