@@ -88,6 +88,9 @@ void AddTensorsToLoopsPasses(mlir::OpPassManager& pm, const PipelineOptions& opt
   pm.addPass(createReductionsToLoopsPass());
   // Loops: scf.parallel where iterations are independent, scf.for for reductions.
   pm.addPass(mlir::createConvertLinalgToParallelLoopsPass());
+  // One view per buffer: an in-place update reads and writes its variable through two collapse_shapes
+  // that must be one value, or LLVM cannot tell the store from the load and skips vectorizing.
+  pm.addPass(mlir::createCSEPass());
   // Large outermost parallel loops run on the runtime's thread pool.
   pm.addPass(createParallelizePass(ParallelizePassOptions{options.parallel_min_work}));
   pm.addPass(mlir::createLowerAffinePass());
