@@ -276,10 +276,17 @@ KILN_ISA_CLONES void GemvColumns(const float* x, const float* b, float* y, int64
     *reinterpret_cast<V16*>(y + j) = a0, *reinterpret_cast<V16*>(y + j + 16) = a1;
     *reinterpret_cast<V16*>(y + j + 32) = a2, *reinterpret_cast<V16*>(y + j + 48) = a3;
   }
-  for (; j < j1; ++j) {
-    float sum = 0;
-    for (int64_t i = 0; i < k; ++i) sum += x[i] * b[i * n + j];
-    y[j] = sum;
+  // Fewer than 64 columns left (a classifier's 10): row by row into a partial accumulator, so the
+  // inner loop still runs along contiguous memory.
+  if (j < j1) {
+    const int64_t width = j1 - j;
+    float acc[kColumnBlock] = {};
+    for (int64_t i = 0; i < k; ++i) {
+      const float* row = b + i * n + j;
+      const float xi = x[i];
+      for (int64_t c = 0; c < width; ++c) acc[c] += xi * row[c];
+    }
+    for (int64_t c = 0; c < width; ++c) y[j + c] = acc[c];
   }
 }
 
