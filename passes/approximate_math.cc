@@ -1,6 +1,8 @@
 // kiln-approximate-math: see passes/passes.td.
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "passes/passes.h"
@@ -56,6 +58,13 @@ struct ApproximateMathPass : public impl::ApproximateMathPassBase<ApproximateMat
   void runOnOperation() override {
     mlir::RewritePatternSet patterns(&getContext());
     patterns.add<ErfF32>(&getContext());
+    // MLIR's f32 approximations of the others (range reduction + polynomial, a few ULP; they keep
+    // overflow, underflow, NaN and infinities): exp (softmax), log, tanh, log1p, expm1.
+    mlir::populateMathPolynomialApproximationPatterns(patterns, [](llvm::StringRef name) {
+      return name == mlir::math::ExpOp::getOperationName() || name == mlir::math::LogOp::getOperationName() ||
+             name == mlir::math::TanhOp::getOperationName() || name == mlir::math::Log1pOp::getOperationName() ||
+             name == mlir::math::ExpM1Op::getOperationName();
+    });
     if (mlir::failed(mlir::applyPatternsGreedily(getOperation(), std::move(patterns)))) signalPassFailure();
   }
 };

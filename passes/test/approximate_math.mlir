@@ -1,19 +1,29 @@
 // RUN: kiln-opt %s --kiln-approximate-math | FileCheck %s
 
-// f32 erf becomes one rational function on the clamped input; exp (which has an LLVM intrinsic) stays.
-// CHECK-LABEL: func.func @erf_and_exp
+// f32 erf becomes one rational function on the clamped input, with no selects between pieces.
+// CHECK-LABEL: func.func @erf
 // CHECK-NOT: math.erf
 // CHECK: arith.minimumf
 // CHECK: arith.maximumf
 // CHECK: math.fma
 // CHECK: arith.divf
 // CHECK-NOT: arith.select
-// CHECK: math.exp
-// CHECK-NOT: math.erf
-func.func @erf_and_exp(%x: f32) -> (f32, f32) {
+// CHECK: return
+func.func @erf(%x: f32) -> f32 {
   %e = math.erf %x : f32
-  %x2 = math.exp %x : f32
-  return %e, %x2 : f32, f32
+  return %e : f32
+}
+
+// exp becomes MLIR's range reduction and polynomial; sin (no approximation here) stays for LLVM.
+// CHECK-LABEL: func.func @exp_and_sin
+// CHECK-NOT: math.exp
+// CHECK: math.floor
+// CHECK: math.sin
+// CHECK-NOT: math.exp
+func.func @exp_and_sin(%x: f32) -> (f32, f32) {
+  %e = math.exp %x : f32
+  %s = math.sin %x : f32
+  return %e, %s : f32, f32
 }
 
 // Vectors get splat constants; f64 erf is left to libm.
