@@ -1,0 +1,18 @@
+// Probe (get_global inside the loop body): a constant tensor (memref.global, as Kiln's literals bufferize to) read inside a loop nest
+// that becomes a kernel. Where does the global end up?
+memref.global "private" constant @bias : memref<1024xf32> = dense<0.5>
+func.func @addbias(%x: memref<4096x1024xf32>, %y: memref<4096x1024xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4096 = arith.constant 4096 : index
+  %c1024 = arith.constant 1024 : index
+  scf.parallel (%i, %j) = (%c0, %c0) to (%c4096, %c1024) step (%c1, %c1) {
+    %v = memref.load %x[%i, %j] : memref<4096x1024xf32>
+    %b = memref.get_global @bias : memref<1024xf32>
+    %w = memref.load %b[%j] : memref<1024xf32>
+    %s = arith.addf %v, %w : f32
+    memref.store %s, %y[%i, %j] : memref<4096x1024xf32>
+    scf.reduce
+  }
+  return
+}
