@@ -130,8 +130,14 @@ def InterchangeLoopsPass : Pass<"kiln-interchange-loops"> {
     serially. When the result's last dim is a parallel loop that every operand reads along its own
     last dim or not at all, that loop moves innermost: the inner loop then walks the result and the
     operands contiguously (an axpy), which LLVM vectorizes without reassociating any sum.
+
+    With `gpu`, the aim is the opposite: a GPU thread per result element, so parallel loops move
+    outermost (reductions innermost, in order), and an op with no loops (a rank-0 result: a mean's
+    division) gets one loop of one iteration over unit-dim views, so that it becomes a kernel too.
   }];
-  let dependentDialects = ["mlir::linalg::LinalgDialect"];
+  let options = [Option<"gpu", "gpu", "bool", /*default=*/"false",
+                        "Parallel loops outermost, at least one loop per op (GPU kernels)">];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::memref::MemRefDialect"];
 }
 
 def ReductionsToLoopsPass : Pass<"kiln-reductions-to-loops"> {

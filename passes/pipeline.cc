@@ -74,14 +74,15 @@ void AddTensorsToLoopsPasses(mlir::OpPassManager& pm, const PipelineOptions& opt
   pm.addNestedPass<mlir::func::FuncOp>(createUpdateInPlacePass());
   // Loop nests over the same rows (softmax, layernorm: reductions, then the normalized output) run
   // row block by row block: one pass over memory instead of one per nest.
-  pm.addNestedPass<mlir::func::FuncOp>(createFuseRowsPass());
+  if (!options.gpu) pm.addNestedPass<mlir::func::FuncOp>(createFuseRowsPass());
   // Every temporary goes into one arena whose size is known now; buffers with disjoint lifetimes
   // share memory, and the compiled code never allocates.
   pm.addNestedPass<mlir::func::FuncOp>(createPlanMemoryPass());
   // Library calls (oneDNN) become calls of the runtime's C hooks, once buffers are placed.
   pm.addPass(createLowerLibraryCallsPass());
   // Contractions in loops (no library) walk their result's last dim innermost, which vectorizes.
-  pm.addPass(createInterchangeLoopsPass());
+  // (On a GPU the reverse: parallel loops outermost, a thread per result element.)
+  pm.addPass(createInterchangeLoopsPass(InterchangeLoopsPassOptions{options.gpu}));
   // Elementwise nests over contiguous dims become one long loop, which vectorizes without gathers.
   pm.addPass(createCollapseLoopsPass());
   // Reductions accumulate in registers rather than in their result buffer.
@@ -92,9 +93,10 @@ void AddTensorsToLoopsPasses(mlir::OpPassManager& pm, const PipelineOptions& opt
   // that must be one value, or LLVM cannot tell the store from the load and skips vectorizing.
   pm.addPass(mlir::createCSEPass());
   // Large outermost parallel loops run on the runtime's thread pool.
-  pm.addPass(createParallelizePass(ParallelizePassOptions{options.parallel_min_work}));
+  if (!options.gpu) pm.addPass(createParallelizePass(ParallelizePassOptions{options.parallel_min_work}));
   pm.addPass(mlir::createLowerAffinePass());
-  pm.addPass(mlir::createCanonicalizerPass());
+  // (Not for a GPU: it would fold the one-iteration loops that are to become one-thread kernels.)
+  if (!options.gpu) pm.addPass(mlir::createCanonicalizerPass());
 }
 
 void AddLoopsToLlvmPasses(mlir::OpPassManager& pm) {

@@ -20,6 +20,9 @@ struct PipelineOptions {
   // kiln-parallelize splits a loop over threads when its estimated work (iterations x operations)
   // is at least this (tests set 1, to split every loop they can).
   int64_t parallel_min_work = 32768;
+  // For a GPU target (passes/gpu_pipeline.h): loop nests stay scf.parallel for the GPU mapping,
+  // without CPU row-block fusion or thread-pool outlining.
+  bool gpu = false;
 };
 
 // Lowers a module of func, arith, math, scf, cf and memref ops (already bufferized) to the LLVM

@@ -110,7 +110,12 @@ void Lower(mlir::linalg::GenericOp op) {
   };
 
   if (num_parallel == 0) {
-    reduce(b);
+    // A reduction to one value still runs inside a (one-iteration) parallel loop: on a GPU that
+    // loop is what becomes a kernel.
+    auto single = mlir::scf::ParallelOp::create(b, loc, mlir::ValueRange{zero}, mlir::ValueRange{one},
+                                                mlir::ValueRange{one});
+    mlir::OpBuilder sb(single.getBody()->getTerminator());
+    reduce(sb);
   } else {
     llvm::SmallVector<mlir::Value> lbs(num_parallel, zero), steps(num_parallel, one),
         ubs(bounds.begin(), bounds.begin() + num_parallel);

@@ -36,6 +36,7 @@ func.func @row_sums(%x: memref<4x8xf32>, %y: memref<4xf32>) {
 // CHECK: affine.apply
 // CHECK: memref.load %arg0
 // CHECK: memref.store
+// CHECK: scf.parallel (%{{.*}}) = (%c0{{.*}}) to (%c1{{.*}}) step (%c1{{.*}})
 // CHECK: memref.load %arg3[]
 // CHECK: scf.for {{.*}} iter_args
 // CHECK: memref.store {{.*}} %arg3[]

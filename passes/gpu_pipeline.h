@@ -1,0 +1,46 @@
+// Kiln's NVIDIA GPU kernel pipeline: the CPU pipeline's fusion, bufferization and memory plan, then
+// every loop nest becomes a CUDA kernel in PTX (MLIR's gpu and NVVM dialects, LLVM's NVPTX backend).
+// First slice of the CUDA target (docs/gpu/research.md has the design): kernels only; the host
+// side (launches through the runtime, cuBLASLt/cuDNN calls, CUDA graphs) is not written yet.
+#ifndef KILN_PASSES_GPU_PIPELINE_H_
+#define KILN_PASSES_GPU_PIPELINE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "passes/pipeline.h"
+
+namespace mlir {
+class DialectRegistry;
+class ModuleOp;
+}  // namespace mlir
+
+namespace kiln {
+
+struct GpuOptions {
+  std::string chip = "sm_90";
+  // The CUDA toolkit: libdevice (erf, exp, ... in kernels) and ptxas.
+  std::string toolkit = "/usr/local/cuda";
+  // Threads per block; each kernel runs one thread per element of its (collapsed) parallel loops.
+  int64_t block_size = 256;
+};
+
+struct GpuKernel {
+  std::string name;  // the gpu.binary holding it
+  std::string ptx;
+};
+
+// The dialects, interfaces and translations the GPU pipeline needs, beyond RegisterDialects'.
+void RegisterGpuDialects(mlir::DialectRegistry& registry);
+
+// Compiles `module` (LowerGraph's output, built without library calls) for an NVIDIA GPU and returns
+// each kernel's PTX. Fails with the op and its location when something would stay on the host that
+// only a kernel may do (a loop, a load or store, a copy, a call), e.g. run-time index checks, which
+// call the runtime and have no device form yet.
+absl::StatusOr<std::vector<GpuKernel>> CompileTensorsToPtx(mlir::ModuleOp module, const GpuOptions& gpu,
+                                                           PipelineOptions options = {});
+
+}  // namespace kiln
+
+#endif  // KILN_PASSES_GPU_PIPELINE_H_
