@@ -43,17 +43,6 @@ namespace kiln {
 
 namespace {
 
-absl::Status RunPasses(mlir::PassManager& pm, mlir::ModuleOp module, const char* what) {
-  std::string diagnostics;
-  mlir::ScopedDiagnosticHandler handler(module.getContext(), [&](mlir::Diagnostic& diag) {
-    llvm::raw_string_ostream os(diagnostics);
-    os << diag.getLocation() << ": " << diag << "\n";
-    return mlir::success();
-  });
-  if (mlir::failed(pm.run(module))) return absl::InvalidArgumentError(absl::StrCat(what, " failed:\n", diagnostics));
-  return absl::OkStatus();
-}
-
 // Each outermost loop nest becomes one 1-D loop split into blocks of `block_size` (outer: the grid,
 // inner: a block's threads; deeper loops run in each thread), with the constants it reads cloned
 // into it, so that outlining copies them into the kernel's module rather than passing host addresses.
@@ -141,7 +130,7 @@ absl::StatusOr<std::vector<GpuKernel>> CompileTensorsToPtx(mlir::ModuleOp module
   {
     mlir::PassManager pm(context);
     AddTensorsToLoopsPasses(pm, options);
-    KILN_RETURN_IF_ERROR(RunPasses(pm, module, "bufferization"));
+    KILN_RETURN_IF_ERROR(RunPasses(pm, module, "bufferization", options));
   }
   for (auto func : module.getOps<mlir::func::FuncOp>()) {
     if (!func.isDeclaration()) PrepareLoopsForGpu(func, gpu.block_size);
@@ -170,11 +159,7 @@ absl::StatusOr<std::vector<GpuKernel>> CompileTensorsToPtx(mlir::ModuleOp module
     kernels.addPass(mlir::createCanonicalizerPass());
     kernels.addPass(mlir::createCSEPass());
     kernels.addPass(mlir::createReconcileUnrealizedCastsPass());
-    if (options.print_ir_after_all) {
-      context->disableMultithreading();
-      pm.enableIRPrinting();
-    }
-    KILN_RETURN_IF_ERROR(RunPasses(pm, module, "mapping loops to GPU kernels"));
+    KILN_RETURN_IF_ERROR(RunPasses(pm, module, "mapping loops to GPU kernels", options));
   }
   KILN_RETURN_IF_ERROR(CheckHostFunctions(module));
   {
@@ -183,7 +168,7 @@ absl::StatusOr<std::vector<GpuKernel>> CompileTensorsToPtx(mlir::ModuleOp module
     binary.toolkitPath = gpu.toolkit;
     binary.compilationTarget = "isa";  // PTX
     pm.addPass(mlir::createGpuModuleToBinaryPass(binary));
-    KILN_RETURN_IF_ERROR(RunPasses(pm, module, "PTX generation"));
+    KILN_RETURN_IF_ERROR(RunPasses(pm, module, "PTX generation", options));
   }
   std::vector<GpuKernel> kernels;
   for (auto binary : module.getOps<mlir::gpu::BinaryOp>()) {

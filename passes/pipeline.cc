@@ -29,11 +29,8 @@
 
 namespace kiln {
 
-namespace {
-
-// Runs `pm` on `module`, turning MLIR's diagnostics into one Status.
-absl::Status Run(mlir::PassManager& pm, mlir::ModuleOp module, const char* what,
-                 const PipelineOptions& options) {
+absl::Status RunPasses(mlir::PassManager& pm, mlir::ModuleOp module, const char* what,
+                       const PipelineOptions& options) {
   if (options.print_ir_after_all) {
     module.getContext()->disableMultithreading();  // IR printing needs it
     pm.enableIRPrinting();
@@ -49,8 +46,6 @@ absl::Status Run(mlir::PassManager& pm, mlir::ModuleOp module, const char* what,
   }
   return absl::OkStatus();
 }
-
-}  // namespace
 
 void AddTensorsToLoopsPasses(mlir::OpPassManager& pm, const PipelineOptions& options) {
   // Chains of elementwise ops (and broadcasts) become one loop nest: no intermediate tensors;
@@ -127,14 +122,14 @@ void AddLoopsToLlvmPasses(mlir::OpPassManager& pm) {
 absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& options) {
   mlir::PassManager pm(module.getContext());
   AddTensorsToLoopsPasses(pm, options);
-  KILN_RETURN_IF_ERROR(Run(pm, module, "bufferization", options));
+  KILN_RETURN_IF_ERROR(RunPasses(pm, module, "bufferization", options));
   return LowerToLlvmDialect(module, options);
 }
 
 absl::Status LowerToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& options) {
   mlir::PassManager pm(module.getContext());
   AddLoopsToLlvmPasses(pm);
-  KILN_RETURN_IF_ERROR(Run(pm, module, "lowering to LLVM", options));
+  KILN_RETURN_IF_ERROR(RunPasses(pm, module, "lowering to LLVM", options));
   // The conversions are partial: an op they do not know survives them. Name the first one.
   mlir::Operation* leftover = nullptr;
   module.walk([&](mlir::Operation* op) {

@@ -10,6 +10,7 @@
 namespace mlir {
 class ModuleOp;
 class OpPassManager;
+class PassManager;
 }  // namespace mlir
 
 namespace kiln {
@@ -42,6 +43,11 @@ absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module, const PipelineOp
 // pipelines kiln-tensors-to-loops and kiln-loops-to-llvm, for lit tests of each stage).
 void AddTensorsToLoopsPasses(mlir::OpPassManager& pm, const PipelineOptions& options = {});
 void AddLoopsToLlvmPasses(mlir::OpPassManager& pm);
+
+// Runs `pm` on `module` (printing the IR after every pass when `options` asks), turning MLIR's
+// diagnostics into one InvalidArgument: "<what> failed:" and each diagnostic with its location.
+absl::Status RunPasses(mlir::PassManager& pm, mlir::ModuleOp module, const char* what,
+                       const PipelineOptions& options = {});
 
 // The arena size kiln-plan-memory chose for `function` (0 if it has no plan).
 int64_t ArenaBytes(mlir::ModuleOp module, const std::string& function);
