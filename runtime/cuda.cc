@@ -1,0 +1,241 @@
+// The CUDA driver behind runtime/cuda.h, opened with dlopen and looked up through cuGetProcAddress_v2
+// (the unversioned exports of libcuda are old ABIs: cuMemAlloc with a 32-bit size, ...). The few
+// driver types used are declared here, so nothing needs the CUDA headers to build.
+#include "runtime/cuda.h"
+
+#include <dlfcn.h>
+
+#include <map>
+#include <type_traits>
+#include <mutex>
+#include <string>
+
+namespace {
+
+using CUresult = int;
+using CUdevice = int;
+using CUdeviceptr = unsigned long long;  // NOLINT: the driver's type
+using Handle = void*;                    // CUcontext, CUmodule, CUfunction, CUstream
+constexpr CUresult kSuccess = 0;
+constexpr int kDriverApiVersion = 12000;  // the ABIs of CUDA 12, which drivers 525 and later have
+
+// The entry points, each looked up by its base name for kDriverApiVersion.
+struct Driver {
+  CUresult (*cuInit)(unsigned);
+  CUresult (*cuDeviceGet)(CUdevice*, int);
+  CUresult (*cuDevicePrimaryCtxRetain)(Handle*, CUdevice);
+  CUresult (*cuDevicePrimaryCtxRelease)(CUdevice);
+  CUresult (*cuCtxSetCurrent)(Handle);
+  CUresult (*cuStreamCreate)(Handle*, unsigned);
+  CUresult (*cuStreamDestroy)(Handle);
+  CUresult (*cuStreamSynchronize)(Handle);
+  CUresult (*cuModuleLoadData)(Handle*, const void*);
+  CUresult (*cuModuleUnload)(Handle);
+  CUresult (*cuModuleGetFunction)(Handle*, Handle, const char*);
+  CUresult (*cuLaunchKernel)(Handle, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, Handle,
+                             void**, void**);
+  CUresult (*cuMemAlloc)(CUdeviceptr*, size_t);
+  CUresult (*cuMemFree)(CUdeviceptr);
+  CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void*, size_t, Handle);
+  CUresult (*cuMemcpyDtoHAsync)(void*, CUdeviceptr, size_t, Handle);
+  CUresult (*cuGetErrorName)(CUresult, const char**);
+  CUresult (*cuGetErrorString)(CUresult, const char**);
+};
+
+struct State {
+  void* library = nullptr;  // the dlopen handle
+  Driver driver{};
+  CUdevice device = 0;
+  Handle context = nullptr, stream = nullptr;
+  bool ready = false;
+  std::mutex mu;
+  std::map<const void*, Handle> modules;                           // by image
+  std::map<std::pair<const void*, std::string>, Handle> functions;  // by image and kernel name
+
+  ~State() {
+    if (ready) {
+      driver.cuCtxSetCurrent(context);
+      for (const auto& [image, module] : modules) driver.cuModuleUnload(module);
+      driver.cuStreamDestroy(stream);
+      driver.cuDevicePrimaryCtxRelease(device);
+    }
+    if (library != nullptr) dlclose(library);
+  }
+};
+
+State& GetState(kiln_context* context) {
+  return *static_cast<State*>(kiln_context_library_state(
+      context, [] { return static_cast<void*>(new State); }, [](void* s) { delete static_cast<State*>(s); }));
+}
+
+// "CUDA_ERROR_INVALID_VALUE (invalid argument)", from the driver when it can say.
+std::string ErrorText(const Driver& d, CUresult r) {
+  const char* name = nullptr;
+  const char* text = nullptr;
+  if (d.cuGetErrorName == nullptr || d.cuGetErrorName(r, &name) != kSuccess || name == nullptr) {
+    return "CUDA error " + std::to_string(r);
+  }
+  std::string s = name;
+  if (d.cuGetErrorString != nullptr && d.cuGetErrorString(r, &text) == kSuccess && text != nullptr) {
+    s += std::string(" (") + text + ")";
+  }
+  return s;
+}
+
+// False (and the context's status set, naming `what`) when `r` is an error.
+bool Check(kiln_context* context, const State& s, CUresult r, const std::string& what) {
+  if (r == kSuccess) return true;
+  kiln_context_set_error(context, KILN_INTERNAL, (what + ": " + ErrorText(s.driver, r)).c_str());
+  return false;
+}
+
+// Opens the driver and the device; leaves the context's status UNAVAILABLE or INTERNAL on failure.
+void Attach(kiln_context* context, const char* driver_path, int device) {
+  State& s = GetState(context);
+  s.library = dlopen(driver_path, RTLD_NOW | RTLD_LOCAL);
+  if (s.library == nullptr) {
+    const char* why = dlerror();
+    kiln_context_set_error(context, KILN_UNAVAILABLE,
+                           (std::string("no CUDA driver: ") + (why ? why : driver_path)).c_str());
+    return;
+  }
+  using GetProc = CUresult (*)(const char*, void**, int, uint64_t, int*);
+  auto get_proc = reinterpret_cast<GetProc>(dlsym(s.library, "cuGetProcAddress_v2"));
+  if (get_proc == nullptr) {
+    kiln_context_set_error(context, KILN_UNAVAILABLE,
+                           (std::string(driver_path) + " has no cuGetProcAddress_v2: a CUDA 12 or later driver is needed").c_str());
+    return;
+  }
+  bool found = true;
+  auto lookup = [&](const char* name, auto& fn) {
+    void* p = nullptr;
+    int status = -1;
+    if (get_proc(name, &p, kDriverApiVersion, 0, &status) != kSuccess || status != 0 || p == nullptr) {
+      kiln_context_set_error(context, KILN_UNAVAILABLE,
+                             (std::string("the CUDA driver lacks ") + name).c_str());
+      found = false;
+    }
+    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
+  };
+  Driver& d = s.driver;
+  lookup("cuGetErrorName", d.cuGetErrorName);
+  lookup("cuGetErrorString", d.cuGetErrorString);
+  lookup("cuInit", d.cuInit);
+  lookup("cuDeviceGet", d.cuDeviceGet);
+  lookup("cuDevicePrimaryCtxRetain", d.cuDevicePrimaryCtxRetain);
+  lookup("cuDevicePrimaryCtxRelease", d.cuDevicePrimaryCtxRelease);
+  lookup("cuCtxSetCurrent", d.cuCtxSetCurrent);
+  lookup("cuStreamCreate", d.cuStreamCreate);
+  lookup("cuStreamDestroy", d.cuStreamDestroy);
+  lookup("cuStreamSynchronize", d.cuStreamSynchronize);
+  lookup("cuModuleLoadData", d.cuModuleLoadData);
+  lookup("cuModuleUnload", d.cuModuleUnload);
+  lookup("cuModuleGetFunction", d.cuModuleGetFunction);
+  lookup("cuLaunchKernel", d.cuLaunchKernel);
+  lookup("cuMemAlloc", d.cuMemAlloc);
+  lookup("cuMemFree", d.cuMemFree);
+  lookup("cuMemcpyHtoDAsync", d.cuMemcpyHtoDAsync);
+  lookup("cuMemcpyDtoHAsync", d.cuMemcpyDtoHAsync);
+  if (!found) return;
+  const CUresult init = d.cuInit(0);
+  if (init != kSuccess) {
+    kiln_context_set_error(context, KILN_UNAVAILABLE, ("cuInit: " + ErrorText(d, init)).c_str());
+    return;
+  }
+  const CUresult get = d.cuDeviceGet(&s.device, device);
+  if (get != kSuccess) {
+    kiln_context_set_error(context, KILN_UNAVAILABLE,
+                           ("cuDeviceGet(" + std::to_string(device) + "): " + ErrorText(d, get)).c_str());
+    return;
+  }
+  if (!Check(context, s, d.cuDevicePrimaryCtxRetain(&s.context, s.device), "cuDevicePrimaryCtxRetain")) return;
+  if (!Check(context, s, d.cuCtxSetCurrent(s.context), "cuCtxSetCurrent") ||
+      !Check(context, s, d.cuStreamCreate(&s.stream, 0), "cuStreamCreate")) {
+    d.cuDevicePrimaryCtxRelease(s.device);
+    return;
+  }
+  s.ready = true;
+}
+
+// The state, current on this thread, or null when the context is not usable (its status says why).
+State* Ready(kiln_context* context) {
+  if (kiln_context_status(context) != KILN_OK) return nullptr;
+  State& s = GetState(context);
+  if (!s.ready) {
+    kiln_context_set_error(context, KILN_FAILED_PRECONDITION, "not a CUDA context (kiln_cuda_context_create)");
+    return nullptr;
+  }
+  if (!Check(context, s, s.driver.cuCtxSetCurrent(s.context), "cuCtxSetCurrent")) return nullptr;
+  return &s;
+}
+
+}  // namespace
+
+extern "C" {
+
+kiln_context* kiln_cuda_context_create_with_driver(const char* driver_path, int device) {
+  kiln_context* context = kiln_context_create(1);
+  if (context != nullptr) Attach(context, driver_path, device);
+  return context;
+}
+
+kiln_context* kiln_cuda_context_create(int device) {
+  return kiln_cuda_context_create_with_driver("libcuda.so.1", device);
+}
+
+uint64_t kiln_cuda_alloc(kiln_context* context, size_t bytes) {
+  State* s = Ready(context);
+  CUdeviceptr p = 0;
+  if (s == nullptr || !Check(context, *s, s->driver.cuMemAlloc(&p, bytes), "cuMemAlloc(" + std::to_string(bytes) + ")")) {
+    return 0;
+  }
+  return p;
+}
+
+void kiln_cuda_free(kiln_context* context, uint64_t device_memory) {
+  State* s = Ready(context);
+  if (s != nullptr && device_memory != 0) Check(context, *s, s->driver.cuMemFree(device_memory), "cuMemFree");
+}
+
+void kiln_cuda_copy_to_device(kiln_context* context, uint64_t device, const void* host, size_t bytes) {
+  State* s = Ready(context);
+  if (s != nullptr) Check(context, *s, s->driver.cuMemcpyHtoDAsync(device, host, bytes, s->stream), "cuMemcpyHtoDAsync");
+}
+
+void kiln_cuda_copy_to_host(kiln_context* context, void* host, uint64_t device, size_t bytes) {
+  State* s = Ready(context);
+  if (s != nullptr) Check(context, *s, s->driver.cuMemcpyDtoHAsync(host, device, bytes, s->stream), "cuMemcpyDtoHAsync");
+}
+
+void kiln_cuda_synchronize(kiln_context* context) {
+  State* s = Ready(context);
+  if (s != nullptr) Check(context, *s, s->driver.cuStreamSynchronize(s->stream), "cuStreamSynchronize");
+}
+
+void kiln_rt_cuda_launch(kiln_context* context, const char* image, const char* kernel, const int64_t* params,
+                         void** args) {
+  State* s = Ready(context);
+  if (s == nullptr) return;
+  std::lock_guard<std::mutex> lock(s->mu);
+  const std::string where = std::string("kernel '") + kernel + "'";
+  Handle& function = s->functions[{image, kernel}];
+  if (function == nullptr) {
+    Handle& module = s->modules[image];
+    if (module == nullptr && !Check(context, *s, s->driver.cuModuleLoadData(&module, image), "cuModuleLoadData for " + where)) {
+      s->modules.erase(image);
+      s->functions.erase({image, kernel});
+      return;
+    }
+    if (!Check(context, *s, s->driver.cuModuleGetFunction(&function, module, kernel), "cuModuleGetFunction for " + where)) {
+      s->functions.erase({image, kernel});
+      return;
+    }
+  }
+  auto u = [](int64_t v) { return static_cast<unsigned>(v); };
+  Check(context, *s,
+        s->driver.cuLaunchKernel(function, u(params[0]), u(params[1]), u(params[2]), u(params[3]), u(params[4]),
+                                 u(params[5]), u(params[6]), s->stream, args, nullptr),
+        "cuLaunchKernel for " + where);
+}
+
+}  // extern "C"

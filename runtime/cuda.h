@@ -1,0 +1,51 @@
+/* Running compiled CUDA kernels (issue 7; the kernels come from passes/gpu_pipeline.h). The CUDA
+ * driver, libcuda.so.1, is opened at run time: an app builds and links on a machine without CUDA,
+ * and where there is no driver or no GPU its context carries a clear KILN_UNAVAILABLE status.
+ *
+ * A CUDA context is a kiln_context whose library state (one library per context) holds the driver's
+ * entry points, the device's primary context, one stream, and the modules loaded so far. Every
+ * driver error becomes the context's status (KILN_INTERNAL, naming the call, the kernel where there
+ * is one, and the driver's error name and text); after an error, calls do nothing until the status
+ * is cleared.
+ *
+ * Not yet: the compiler's host side (launches from generated code), cuBLASLt/cuDNN hooks, CUDA
+ * graphs. Nothing here has run on a GPU yet: tests use a fake driver (runtime/testdata/). */
+#ifndef KILN_RUNTIME_CUDA_H_
+#define KILN_RUNTIME_CUDA_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/kiln_runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A context on GPU `device` (0: the first), through the driver at `driver_path` ("libcuda.so.1"
+ * for the system's). NULL only when out of memory; check kiln_context_status for UNAVAILABLE (no
+ * driver, no such device) or INTERNAL. */
+kiln_context* kiln_cuda_context_create(int device);
+kiln_context* kiln_cuda_context_create_with_driver(const char* driver_path, int device);
+
+/* Device memory (0 on error, with the context's status set) and its release. */
+uint64_t kiln_cuda_alloc(kiln_context* context, size_t bytes);
+void kiln_cuda_free(kiln_context* context, uint64_t device_memory);
+
+/* Copies on the context's stream; kiln_cuda_synchronize waits for everything queued. */
+void kiln_cuda_copy_to_device(kiln_context* context, uint64_t device, const void* host, size_t bytes);
+void kiln_cuda_copy_to_host(kiln_context* context, void* host, uint64_t device, size_t bytes);
+void kiln_cuda_synchronize(kiln_context* context);
+
+/* The hook compiled code calls: kernel `kernel` of `image` (PTX, NUL-terminated, or a cubin; loaded
+ * once per context and image, then cached) on the context's stream. params: grid x, y, z, block x,
+ * y, z, dynamic shared memory bytes. args: one pointer to each kernel argument's value, as
+ * cuLaunchKernel takes them. */
+void kiln_rt_cuda_launch(kiln_context* context, const char* image, const char* kernel, const int64_t* params,
+                         void** args);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* KILN_RUNTIME_CUDA_H_ */

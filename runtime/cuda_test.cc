@@ -1,0 +1,110 @@
+// runtime/cuda.h without a GPU: the missing driver is a clear UNAVAILABLE status, and through a fake
+// driver (runtime/testdata/fake_cuda_driver.cc) the launch path loads each module once, passes grid,
+// block and arguments through, and turns driver errors into statuses naming the kernel.
+#include "runtime/cuda.h"
+
+#include <dlfcn.h>
+
+#include <string>
+#include <vector>
+
+#include "catch2/catch.hpp"
+#include "runtime/runtime.h"
+
+namespace {
+
+constexpr char kFakeDriver[] = "runtime/testdata/libfake_cuda.so";
+
+// A counter of the fake driver. The test holds the library open, so that its counters live across
+// the contexts that open and close it.
+int Counter(const char* name) {
+  static void* library = dlopen(kFakeDriver, RTLD_NOW);
+  REQUIRE(library != nullptr);
+  auto fn = reinterpret_cast<int (*)()>(dlsym(library, name));
+  REQUIRE(fn != nullptr);
+  return fn();
+}
+
+TEST_CASE("Without a CUDA driver a CUDA context is UNAVAILABLE, saying why") {
+  kiln::rt::Context context(kiln_cuda_context_create_with_driver("libno_such_cuda_driver.so.1", 0));
+  const kiln::rt::Status s = context.TakeStatus();
+  REQUIRE(s.code() == KILN_UNAVAILABLE);
+  REQUIRE(s.message().find("no CUDA driver: libno_such_cuda_driver.so.1") != std::string::npos);
+  // Every later call is refused rather than crashing.
+  REQUIRE(kiln_cuda_alloc(context.get(), 16) == 0);
+  REQUIRE(context.TakeStatus().code() == KILN_FAILED_PRECONDITION);
+}
+
+TEST_CASE("A device the driver does not have is UNAVAILABLE") {
+  kiln::rt::Context context(kiln_cuda_context_create_with_driver(kFakeDriver, 3));
+  const kiln::rt::Status s = context.TakeStatus();
+  REQUIRE(s.code() == KILN_UNAVAILABLE);
+  REQUIRE(s.message() == "cuDeviceGet(3): CUDA_ERROR_INVALID_DEVICE (fake driver error)");
+}
+
+TEST_CASE("Kernels launch through the driver: one module load per image, arguments passed through") {
+  const int modules_before = Counter("fake_cuda_modules_loaded");
+  {
+    kiln::rt::Context context(kiln_cuda_context_create_with_driver(kFakeDriver, 0));
+    REQUIRE(context.TakeStatus().ok());
+    REQUIRE(Counter("fake_cuda_contexts_retained") == 1);
+    std::vector<float> host = {1, 2, 3, 4, 5};
+    uint64_t device = kiln_cuda_alloc(context.get(), host.size() * sizeof(float));
+    REQUIRE(device != 0);
+    kiln_cuda_copy_to_device(context.get(), device, host.data(), host.size() * sizeof(float));
+    static const char kImage[] = "// PTX of a module with add_one";
+    int64_t n = 4;  // the last element stays
+    void* args[] = {&device, &n};
+    const int64_t params[] = {3, 1, 1, 256, 1, 1, 0};
+    for (int i = 0; i < 2; ++i) kiln_rt_cuda_launch(context.get(), kImage, "add_one", params, args);
+    kiln_cuda_copy_to_host(context.get(), host.data(), device, host.size() * sizeof(float));
+    kiln_cuda_synchronize(context.get());
+    kiln_cuda_free(context.get(), device);
+    REQUIRE(context.TakeStatus().ok());
+    REQUIRE(host == std::vector<float>{3, 4, 5, 6, 5});
+    REQUIRE(Counter("fake_cuda_modules_loaded") == modules_before + 1);
+    REQUIRE(Counter("fake_cuda_last_grid") == 3);
+    REQUIRE(Counter("fake_cuda_last_block") == 256);
+  }
+  REQUIRE(Counter("fake_cuda_contexts_retained") == 0);  // released with the context
+}
+
+TEST_CASE("Driver errors become the context's status, naming the kernel") {
+  kiln::rt::Context context(kiln_cuda_context_create_with_driver(kFakeDriver, 0));
+  REQUIRE(context.TakeStatus().ok());
+  const int64_t params[] = {1, 1, 1, 32, 1, 1, 0};
+  static const char kImage[] = "// a module";
+  static const char kCorrupt[] = "corrupt PTX";
+
+  kiln_rt_cuda_launch(context.get(), kCorrupt, "add_one", params, nullptr);
+  kiln::rt::Status s = context.TakeStatus();
+  REQUIRE(s.code() == KILN_INTERNAL);
+  REQUIRE(s.message() == "cuModuleLoadData for kernel 'add_one': CUDA_ERROR_INVALID_PTX (fake driver error)");
+
+  kiln_rt_cuda_launch(context.get(), kImage, "no_such_kernel", params, nullptr);
+  s = context.TakeStatus();
+  REQUIRE(s.message() == "cuModuleGetFunction for kernel 'no_such_kernel': CUDA_ERROR_NOT_FOUND (fake driver error)");
+
+  kiln_rt_cuda_launch(context.get(), kImage, "fail_launch", params, nullptr);
+  s = context.TakeStatus();
+  REQUIRE(s.message() == "cuLaunchKernel for kernel 'fail_launch': CUDA_ERROR_LAUNCH_FAILED (unspecified launch failure)");
+
+  REQUIRE(kiln_cuda_alloc(context.get(), size_t{1} << 40) == 0);
+  s = context.TakeStatus();
+  REQUIRE(s.message() == "cuMemAlloc(1099511627776): CUDA_ERROR_OUT_OF_MEMORY (fake driver error)");
+
+  // After an error, calls do nothing until the status is taken.
+  const int launches = Counter("fake_cuda_launches");
+  kiln_rt_cuda_launch(context.get(), kImage, "fail_launch", params, nullptr);
+  kiln_rt_cuda_launch(context.get(), kImage, "fail_launch", params, nullptr);
+  REQUIRE(Counter("fake_cuda_launches") == launches + 1);
+  REQUIRE(context.TakeStatus().code() == KILN_INTERNAL);
+}
+
+TEST_CASE("A CPU context is not a CUDA context") {
+  kiln::rt::Context context;
+  kiln_cuda_synchronize(context.get());
+  REQUIRE(context.TakeStatus().code() == KILN_FAILED_PRECONDITION);
+}
+
+}  // namespace

@@ -1,0 +1,148 @@
+// A stand-in for libcuda.so.1 so that runtime/cuda.cc's driver path is tested on machines without a
+// GPU: "device memory" is host memory, modules are the image strings, and two kernels exist:
+// add_one(float* data, int64 n) adds 1 to data[0..n) on the host, and fail_launch fails. An image
+// starting with "corrupt" does not load. Counters let tests see what the runtime did.
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace {
+
+using CUresult = int;
+using Handle = void*;
+constexpr CUresult kSuccess = 0, kInvalidValue = 1, kInvalidDevice = 101, kInvalidPtx = 218, kNotFound = 500,
+                   kLaunchFailed = 719;
+int modules_loaded = 0, launches = 0, contexts_retained = 0;
+unsigned last_grid = 0, last_block = 0;
+char add_one_tag, fail_tag;
+
+CUresult Init(unsigned) { return kSuccess; }
+CUresult DeviceGet(int* device, int ordinal) {
+  if (ordinal != 0) return kInvalidDevice;
+  *device = 0;
+  return kSuccess;
+}
+CUresult PrimaryCtxRetain(Handle* context, int) {
+  ++contexts_retained;
+  *context = &contexts_retained;
+  return kSuccess;
+}
+CUresult PrimaryCtxRelease(int) {
+  --contexts_retained;
+  return kSuccess;
+}
+CUresult CtxSetCurrent(Handle) { return kSuccess; }
+CUresult StreamCreate(Handle* stream, unsigned) {
+  *stream = &launches;
+  return kSuccess;
+}
+CUresult StreamDestroy(Handle) { return kSuccess; }
+CUresult StreamSynchronize(Handle) { return kSuccess; }
+CUresult ModuleLoadData(Handle* module, const void* image) {
+  if (std::strncmp(static_cast<const char*>(image), "corrupt", 7) == 0) return kInvalidPtx;
+  ++modules_loaded;
+  *module = const_cast<void*>(image);
+  return kSuccess;
+}
+CUresult ModuleUnload(Handle) { return kSuccess; }
+CUresult ModuleGetFunction(Handle* function, Handle, const char* name) {
+  if (std::strcmp(name, "add_one") == 0) {
+    *function = &add_one_tag;
+  } else if (std::strcmp(name, "fail_launch") == 0) {
+    *function = &fail_tag;
+  } else {
+    return kNotFound;
+  }
+  return kSuccess;
+}
+CUresult LaunchKernel(Handle function, unsigned gx, unsigned, unsigned, unsigned bx, unsigned, unsigned, unsigned,
+                      Handle, void** args, void**) {
+  ++launches;
+  last_grid = gx, last_block = bx;
+  if (function == &fail_tag) return kLaunchFailed;
+  float* data = reinterpret_cast<float*>(*static_cast<uint64_t*>(args[0]));
+  const int64_t n = *static_cast<int64_t*>(args[1]);
+  for (int64_t i = 0; i < n; ++i) data[i] += 1;
+  return kSuccess;
+}
+CUresult MemAlloc(unsigned long long* p, size_t bytes) {  // NOLINT: the driver's type
+  if (bytes > (size_t{1} << 30)) return 2;  // CUDA_ERROR_OUT_OF_MEMORY
+  *p = reinterpret_cast<uintptr_t>(std::malloc(bytes));
+  return kSuccess;
+}
+CUresult MemFree(unsigned long long p) {  // NOLINT
+  std::free(reinterpret_cast<void*>(p));
+  return kSuccess;
+}
+CUresult HtoD(unsigned long long dst, const void* src, size_t n, Handle) {  // NOLINT
+  std::memcpy(reinterpret_cast<void*>(dst), src, n);
+  return kSuccess;
+}
+CUresult DtoH(void* dst, unsigned long long src, size_t n, Handle) {  // NOLINT
+  std::memcpy(dst, reinterpret_cast<void*>(src), n);
+  return kSuccess;
+}
+CUresult ErrorName(CUresult r, const char** name) {
+  switch (r) {
+    case kInvalidPtx: *name = "CUDA_ERROR_INVALID_PTX"; return kSuccess;
+    case kNotFound: *name = "CUDA_ERROR_NOT_FOUND"; return kSuccess;
+    case kLaunchFailed: *name = "CUDA_ERROR_LAUNCH_FAILED"; return kSuccess;
+    case kInvalidDevice: *name = "CUDA_ERROR_INVALID_DEVICE"; return kSuccess;
+    case 2: *name = "CUDA_ERROR_OUT_OF_MEMORY"; return kSuccess;
+    default: return kInvalidValue;
+  }
+}
+CUresult ErrorString(CUresult r, const char** text) {
+  *text = r == kLaunchFailed ? "unspecified launch failure" : "fake driver error";
+  return kSuccess;
+}
+
+}  // namespace
+
+extern "C" {
+
+CUresult cuGetProcAddress_v2(const char* symbol, void** pfn, int, uint64_t, int* status) {
+  static const struct {
+    const char* name;
+    void* fn;
+  } kTable[] = {
+      {"cuInit", reinterpret_cast<void*>(&Init)},
+      {"cuDeviceGet", reinterpret_cast<void*>(&DeviceGet)},
+      {"cuDevicePrimaryCtxRetain", reinterpret_cast<void*>(&PrimaryCtxRetain)},
+      {"cuDevicePrimaryCtxRelease", reinterpret_cast<void*>(&PrimaryCtxRelease)},
+      {"cuCtxSetCurrent", reinterpret_cast<void*>(&CtxSetCurrent)},
+      {"cuStreamCreate", reinterpret_cast<void*>(&StreamCreate)},
+      {"cuStreamDestroy", reinterpret_cast<void*>(&StreamDestroy)},
+      {"cuStreamSynchronize", reinterpret_cast<void*>(&StreamSynchronize)},
+      {"cuModuleLoadData", reinterpret_cast<void*>(&ModuleLoadData)},
+      {"cuModuleUnload", reinterpret_cast<void*>(&ModuleUnload)},
+      {"cuModuleGetFunction", reinterpret_cast<void*>(&ModuleGetFunction)},
+      {"cuLaunchKernel", reinterpret_cast<void*>(&LaunchKernel)},
+      {"cuMemAlloc", reinterpret_cast<void*>(&MemAlloc)},
+      {"cuMemFree", reinterpret_cast<void*>(&MemFree)},
+      {"cuMemcpyHtoDAsync", reinterpret_cast<void*>(&HtoD)},
+      {"cuMemcpyDtoHAsync", reinterpret_cast<void*>(&DtoH)},
+      {"cuGetErrorName", reinterpret_cast<void*>(&ErrorName)},
+      {"cuGetErrorString", reinterpret_cast<void*>(&ErrorString)},
+  };
+  for (const auto& entry : kTable) {
+    if (std::strcmp(entry.name, symbol) == 0) {
+      *pfn = entry.fn;
+      *status = 0;
+      return kSuccess;
+    }
+  }
+  *pfn = nullptr;
+  *status = 1;  // CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND
+  return kNotFound;
+}
+
+// For tests.
+int fake_cuda_modules_loaded() { return modules_loaded; }
+int fake_cuda_launches() { return launches; }
+int fake_cuda_contexts_retained() { return contexts_retained; }
+unsigned fake_cuda_last_grid() { return last_grid; }
+unsigned fake_cuda_last_block() { return last_block; }
+
+}  // extern "C"
