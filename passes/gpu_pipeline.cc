@@ -1,5 +1,6 @@
 #include "passes/gpu_pipeline.h"
 
+#include <map>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -25,7 +26,9 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
@@ -104,6 +107,97 @@ absl::Status CheckHostFunctions(mlir::ModuleOp module) {
   return status;
 }
 
+// A NUL-terminated byte string as an internal constant of the module (PTX, kernel names).
+mlir::LLVM::GlobalOp ByteString(mlir::ModuleOp module, const std::string& symbol, llvm::StringRef bytes) {
+  mlir::OpBuilder mb(module.getBodyRegion());
+  const std::string text = bytes.str() + '\0';
+  auto type = mlir::LLVM::LLVMArrayType::get(mb.getI8Type(), text.size());
+  return mlir::LLVM::GlobalOp::create(mb, module.getLoc(), type, /*isConstant=*/true, mlir::LLVM::Linkage::Internal,
+                                      symbol, mb.getStringAttr(text), /*alignment=*/64);
+}
+
+// Each gpu.launch_func becomes a call of the runtime's kiln_rt_cuda_launch(context, image, kernel,
+// params, args) (runtime/cuda.h): the kernel's PTX and name are constants of the object, params (grid,
+// block, shared memory) a constant array, args an array of pointers to slots holding each buffer's
+// device address. The host function's one !llvm.ptr argument is the context. The gpu.binary ops go.
+absl::Status LowerLaunches(mlir::ModuleOp module) {
+  mlir::MLIRContext* ctx = module.getContext();
+  auto ptr = mlir::LLVM::LLVMPointerType::get(ctx);
+  std::map<std::string, mlir::LLVM::GlobalOp> images, names;
+  for (auto binary : llvm::make_early_inc_range(module.getOps<mlir::gpu::BinaryOp>())) {
+    auto object = mlir::cast<mlir::gpu::ObjectAttr>(binary.getObjectsAttr()[0]);
+    images[binary.getSymName().str()] =
+        ByteString(module, "kiln_gpu_image_" + binary.getSymName().str(), object.getObject().getValue());
+  }
+  std::vector<mlir::gpu::LaunchFuncOp> launches;
+  module.walk([&](mlir::gpu::LaunchFuncOp op) { launches.push_back(op); });
+  if (!launches.empty() && !module.lookupSymbol("kiln_rt_cuda_launch")) {
+    mlir::OpBuilder mb(module.getBodyRegion());
+    mlir::func::FuncOp::create(mb, module.getLoc(), "kiln_rt_cuda_launch",
+                               mb.getFunctionType({ptr, ptr, ptr, ptr, ptr}, {}))
+        .setPrivate();
+  }
+  for (size_t l = 0; l < launches.size(); ++l) {
+    mlir::gpu::LaunchFuncOp launch = launches[l];
+    auto func = launch->getParentOfType<mlir::func::FuncOp>();
+    mlir::Value context;
+    for (mlir::BlockArgument a : func.getArguments()) {
+      if (a.getType() == mlir::Type(ptr)) context = a;
+    }
+    if (!context) return absl::InternalError("a function with kernels has no runtime context argument");
+    mlir::OpBuilder b(launch);
+    const mlir::Location loc = launch.getLoc();
+    const std::string module_name = launch.getKernelModuleName().str();
+    const std::string kernel = launch.getKernelName().str();
+    if (!images.count(module_name)) return absl::InternalError("no PTX for kernel module " + module_name);
+    mlir::LLVM::GlobalOp& name = names[module_name + "::" + kernel];
+    if (!name) name = ByteString(module, "kiln_gpu_kernel_" + std::to_string(names.size()), kernel);
+    // Grid, block and shared memory are constants once the loops' bounds are static.
+    std::vector<int64_t> params;
+    mlir::gpu::KernelDim3 grid = launch.getGridSizeOperandValues(), block = launch.getBlockSizeOperandValues();
+    for (mlir::Value v : {grid.x, grid.y, grid.z, block.x, block.y, block.z}) {
+      std::optional<int64_t> c = mlir::getConstantIntValue(v);
+      if (!c) return absl::UnimplementedError("a kernel launch whose grid or block size is not a constant");
+      params.push_back(*c);
+    }
+    params.push_back(0);  // dynamic shared memory
+    auto i64 = b.getI64Type();
+    auto param_type = mlir::LLVM::LLVMArrayType::get(i64, params.size());
+    mlir::OpBuilder mb(module.getBodyRegion());
+    auto param_global = mlir::LLVM::GlobalOp::create(
+        mb, loc, param_type, /*isConstant=*/true, mlir::LLVM::Linkage::Internal,
+        "kiln_gpu_launch_" + std::to_string(l),
+        mlir::DenseIntElementsAttr::get(mlir::RankedTensorType::get({static_cast<int64_t>(params.size())}, i64),
+                                        llvm::ArrayRef<int64_t>(params)));
+    // args[i] points to slots[i], which holds operand i's device address.
+    const int64_t n = launch.getKernelOperands().size();
+    mlir::Value count = mlir::LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(std::max<int64_t>(1, n)));
+    mlir::Value slots = mlir::LLVM::AllocaOp::create(b, loc, ptr, i64, count);
+    mlir::Value args = mlir::LLVM::AllocaOp::create(b, loc, ptr, ptr, count);
+    for (int64_t i = 0; i < n; ++i) {
+      mlir::Value operand = launch.getKernelOperands()[i];
+      if (!mlir::isa<mlir::MemRefType>(operand.getType())) {
+        return absl::UnimplementedError("a kernel argument that is not a buffer");
+      }
+      mlir::Value index = mlir::memref::ExtractAlignedPointerAsIndexOp::create(b, loc, operand);
+      mlir::Value address = mlir::arith::IndexCastOp::create(b, loc, i64, index);
+      mlir::Value slot = mlir::LLVM::GEPOp::create(b, loc, ptr, i64, slots, llvm::ArrayRef<mlir::LLVM::GEPArg>{i});
+      mlir::LLVM::StoreOp::create(b, loc, address, slot);
+      mlir::Value arg = mlir::LLVM::GEPOp::create(b, loc, ptr, ptr, args, llvm::ArrayRef<mlir::LLVM::GEPArg>{i});
+      mlir::LLVM::StoreOp::create(b, loc, slot, arg);
+    }
+    mlir::Value image = mlir::LLVM::AddressOfOp::create(b, loc, images[module_name]);
+    mlir::Value kernel_name = mlir::LLVM::AddressOfOp::create(b, loc, name);
+    mlir::Value param_array = mlir::LLVM::AddressOfOp::create(b, loc, param_global);
+    mlir::func::CallOp::create(b, loc, "kiln_rt_cuda_launch", mlir::TypeRange{},
+                               mlir::ValueRange{context, image, kernel_name, param_array, args});
+    launch->erase();
+  }
+  for (auto binary : llvm::make_early_inc_range(module.getOps<mlir::gpu::BinaryOp>())) binary->erase();
+  module->removeAttr("gpu.container_module");
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void RegisterGpuDialects(mlir::DialectRegistry& registry) {
@@ -178,6 +272,11 @@ absl::StatusOr<std::vector<GpuKernel>> CompileTensorsToPtx(mlir::ModuleOp module
     }
   }
   return kernels;
+}
+
+absl::Status LowerGpuHostToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& options) {
+  KILN_RETURN_IF_ERROR(LowerLaunches(module));
+  return LowerToLlvmDialect(module, options);
 }
 
 }  // namespace kiln

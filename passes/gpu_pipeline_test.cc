@@ -4,6 +4,8 @@
 // only where the CUDA toolkit is installed.
 #include "passes/gpu_pipeline.h"
 
+#include <dlfcn.h>
+
 #include <cstdlib>
 #include <string>
 
@@ -13,10 +15,17 @@
 #include "graph/layers.h"
 #include "graph/ops.h"
 #include "graph/optimizers.h"
+#include "graph/types.h"
+#include "llvm/ExecutionEngine/Orc/Mangling.h"
+#include "llvm/Support/TargetSelect.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "passes/dialects.h"
 #include "passes/graph_lowering.h"
+#include "passes/pipeline.h"
+#include "runtime/cuda.h"
+#include "runtime/runtime.h"
 #include "test/status_matchers.h"
 #include "test/temp_files.h"
 
@@ -110,6 +119,66 @@ TEST_CASE("What has no kernel yet is named with its op and place") {
   Tensor rows = ops::Gather(table, ids);  // a run-time index check calls the runtime
   auto kernels = Kernels(g, {rows});
   REQUIRE_THAT(kernels.status(), StatusIs(absl::StatusCode::kUnimplemented, "would run on the host"));
+}
+
+// The host side without a GPU: the generated host function, run by MLIR's JIT on a context of the
+// fake driver (runtime/testdata/), loads and launches each kernel once, in order, on buffers the
+// context allocated, and reports no error. (The fake cannot run PTX: results need a GPU.)
+TEST_CASE("Generated host code launches every kernel through the runtime") {
+  Graph g;
+  layers::Model model(g, 3);
+  Tensor x = ops::Placeholder(g, "x", DType::kF32, {4, 8});
+  Tensor probabilities = ops::Softmax(model.Dense(model.Dense(x, 16, layers::Activation::kRelu), 3));
+  mlir::DialectRegistry registry;
+  RegisterDialects(registry);
+  RegisterGpuDialects(registry);
+  mlir::MLIRContext context(registry);
+  LoweredSignature sig;
+  auto module = LowerGraph(g, {probabilities}, "kiln_graph_run", context, &sig, false, /*library_calls=*/false);
+  REQUIRE_THAT(module.status(), IsOk());
+  auto kernels = CompileTensorsToPtx(**module, GpuOptions{});
+  REQUIRE_THAT(kernels.status(), IsOk());
+  const int64_t arena_bytes = ArenaBytes(**module, "kiln_graph_run");
+  REQUIRE_THAT(LowerGpuHostToLlvmDialect(**module), IsOk());
+
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  auto engine = mlir::ExecutionEngine::create(**module);
+  REQUIRE(static_cast<bool>(engine));
+  (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+    llvm::orc::SymbolMap symbols;
+    symbols[interner("kiln_rt_cuda_launch")] = {llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_cuda_launch),
+                                                llvm::JITSymbolFlags::Exported};
+    return symbols;
+  });
+
+  const char* kFake = "runtime/testdata/libfake_cuda.so";
+  static void* fake = dlopen(kFake, RTLD_NOW);  // held open: its counters outlive the context
+  REQUIRE(fake != nullptr);
+  auto counter = [&](const char* name) { return reinterpret_cast<int (*)()>(dlsym(fake, name))(); };
+  const int launches = counter("fake_cuda_launches"), modules = counter("fake_cuda_modules_loaded");
+  kiln::rt::Context cuda(kiln_cuda_context_create_with_driver(kFake, 0));
+  REQUIRE(cuda.TakeStatus().ok());
+  // Device buffers for the inputs, variables, outputs and arena, in the function's order.
+  std::vector<int64_t> bytes;
+  for (int id : sig.placeholders) bytes.push_back(g.node(id).outputs[0].shape.NumElements() * 4);
+  for (int id : sig.variables) bytes.push_back(g.node(id).outputs[0].shape.NumElements() * 4);
+  for (const Tensor& t : sig.outputs) bytes.push_back(t.shape().NumElements() * 4);
+  std::vector<void*> pointers;
+  for (int64_t b : bytes) pointers.push_back(reinterpret_cast<void*>(kiln_cuda_alloc(cuda.get(), b)));
+  void* runtime_context = cuda.get();
+  void* arena = reinterpret_cast<void*>(kiln_cuda_alloc(cuda.get(), std::max<int64_t>(1, arena_bytes)));
+  std::vector<void*> args;
+  for (void*& p : pointers) args.push_back(&p);
+  args.push_back(&runtime_context);
+  args.push_back(&arena);
+  REQUIRE(!(*engine)->invokePacked("kiln_graph_run", args));
+  kiln_cuda_synchronize(cuda.get());
+  REQUIRE(cuda.TakeStatus().ok());
+  CHECK(counter("fake_cuda_launches") - launches == static_cast<int>(kernels->size()));
+  CHECK(counter("fake_cuda_modules_loaded") - modules == static_cast<int>(kernels->size()));
+  for (void* p : pointers) kiln_cuda_free(cuda.get(), reinterpret_cast<uint64_t>(p));
+  kiln_cuda_free(cuda.get(), reinterpret_cast<uint64_t>(arena));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // A stand-in for libcuda.so.1 so that runtime/cuda.cc's driver path is tested on machines without a
-// GPU: "device memory" is host memory, modules are the image strings, and two kernels exist:
-// add_one(float* data, int64 n) adds 1 to data[0..n) on the host, and fail_launch fails. An image
+// GPU: "device memory" is host memory, modules are the image strings, and the kernels are
+// add_one(float* data, int64 n), which adds 1 to data[0..n) on the host, fail_launch, which fails,
+// and any kernel named kiln_*, which does nothing (compiled kernels: only their launches count). An image
 // starting with "corrupt" does not load. Counters let tests see what the runtime did.
 #include <cstdint>
 #include <cstdlib>
@@ -15,7 +16,7 @@ constexpr CUresult kSuccess = 0, kInvalidValue = 1, kInvalidDevice = 101, kInval
                    kLaunchFailed = 719;
 int modules_loaded = 0, launches = 0, contexts_retained = 0;
 unsigned last_grid = 0, last_block = 0;
-char add_one_tag, fail_tag;
+char add_one_tag, fail_tag, noop_tag;
 
 CUresult Init(unsigned) { return kSuccess; }
 CUresult DeviceGet(int* device, int ordinal) {
@@ -51,6 +52,8 @@ CUresult ModuleGetFunction(Handle* function, Handle, const char* name) {
     *function = &add_one_tag;
   } else if (std::strcmp(name, "fail_launch") == 0) {
     *function = &fail_tag;
+  } else if (std::strncmp(name, "kiln_", 5) == 0) {
+    *function = &noop_tag;  // a compiled kernel: the fake cannot run PTX, it only counts the launch
   } else {
     return kNotFound;
   }
@@ -61,6 +64,7 @@ CUresult LaunchKernel(Handle function, unsigned gx, unsigned, unsigned, unsigned
   ++launches;
   last_grid = gx, last_block = bx;
   if (function == &fail_tag) return kLaunchFailed;
+  if (function == &noop_tag) return kSuccess;
   float* data = reinterpret_cast<float*>(*static_cast<uint64_t*>(args[0]));
   const int64_t n = *static_cast<int64_t*>(args[1]);
   for (int64_t i = 0; i < n; ++i) data[i] += 1;
