@@ -24,6 +24,7 @@
 #include "passes/dialects.h"
 #include "passes/graph_lowering.h"
 #include "passes/pipeline.h"
+#include "passes/ptx_check.h"
 #include "runtime/cuda.h"
 #include "runtime/runtime.h"
 #include "test/status_matchers.h"
@@ -32,32 +33,11 @@
 namespace kiln {
 namespace {
 
-// Compiles `outputs` (and with `training`, the graph's updates) to PTX kernels.
+using testing::RequireValidPtx;
+
 absl::StatusOr<std::vector<GpuKernel>> Kernels(const Graph& g, const std::vector<Tensor>& outputs,
                                                bool training = false) {
-  mlir::DialectRegistry registry;
-  RegisterDialects(registry);
-  RegisterGpuDialects(registry);
-  mlir::MLIRContext context(registry);
-  auto module = LowerGraph(g, outputs, "kiln_graph_run", context, nullptr, training, /*library_calls=*/false);
-  if (!module.ok()) return module.status();
-  return CompileTensorsToPtx(**module, GpuOptions{});
-}
-
-// Every kernel passes ptxas for sm_90, has an entry point, and calls nothing outside itself
-// (libdevice's erf, exp, ... were linked in).
-void RequireValidPtx(const std::vector<GpuKernel>& kernels, size_t at_least) {
-  REQUIRE(kernels.size() >= at_least);
-  for (const GpuKernel& k : kernels) {
-    INFO(k.name << ":\n" << k.ptx);
-    CHECK(k.ptx.find(".target sm_90") != std::string::npos);
-    CHECK(k.ptx.find(".entry") != std::string::npos);
-    CHECK(k.ptx.find(".extern .func") == std::string::npos);
-    const std::string path = testing::TempPath(k.name + ".ptx");
-    testing::WriteFile(path, k.ptx);
-    const std::string command = GpuOptions{}.toolkit + "/bin/ptxas -arch=sm_90 " + path + " -o /dev/null";
-    REQUIRE(std::system(command.c_str()) == 0);
-  }
+  return testing::CompileGraphToPtx(g, outputs, training);
 }
 
 TEST_CASE("Elementwise, reductions, softmax and layernorm become valid sm_90 kernels") {

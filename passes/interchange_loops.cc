@@ -81,6 +81,21 @@ struct InterchangeLoopsPass : public impl::InterchangeLoopsPassBase<InterchangeL
   void runOnOperation() override {
     mlir::IRRewriter rewriter(&getContext());
     if (gpu) {
+      // Copies between buffers (an output that is an input or a variable) run on the device too:
+      // as loop nests (generics), like every other op. A copy onto itself goes.
+      std::vector<mlir::memref::CopyOp> copies;
+      getOperation()->walk([&](mlir::memref::CopyOp op) { copies.push_back(op); });
+      for (mlir::memref::CopyOp copy : copies) {
+        rewriter.setInsertionPoint(copy);
+        if (copy.getSource() != copy.getTarget()) {
+          auto linalg_copy = mlir::linalg::CopyOp::create(rewriter, copy.getLoc(), copy.getSource(), copy.getTarget());
+          if (mlir::failed(mlir::linalg::generalizeNamedOp(rewriter, linalg_copy))) {
+            copy.emitOpError("could not become a loop nest");
+            return signalPassFailure();
+          }
+        }
+        rewriter.eraseOp(copy);
+      }
       // A fill of a rank-0 buffer (a gradient's seed) becomes a generic, to get its one loop below.
       std::vector<mlir::linalg::FillOp> fills;
       getOperation()->walk([&](mlir::linalg::FillOp op) {

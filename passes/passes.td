@@ -133,7 +133,8 @@ def InterchangeLoopsPass : Pass<"kiln-interchange-loops"> {
 
     With `gpu`, the aim is the opposite: a GPU thread per result element, so parallel loops move
     outermost (reductions innermost, in order), and an op with no loops (a rank-0 result: a mean's
-    division) gets one loop of one iteration over unit-dim views, so that it becomes a kernel too.
+    division) gets one loop of one iteration over unit-dim views, so that it becomes a kernel too;
+    buffer copies become loop nests as well (on a GPU they copy device memory).
   }];
   let options = [Option<"gpu", "gpu", "bool", /*default=*/"false",
                         "Parallel loops outermost, at least one loop per op (GPU kernels)">];

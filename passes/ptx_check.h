@@ -1,0 +1,54 @@
+// Test support for the CUDA kernel pipeline: a graph compiled to PTX kernels, and the check that each
+// is accepted by the toolkit's ptxas (no GPU needed).
+#ifndef KILN_PASSES_PTX_CHECK_H_
+#define KILN_PASSES_PTX_CHECK_H_
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "catch2/catch.hpp"
+#include "graph/graph.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "passes/dialects.h"
+#include "passes/gpu_pipeline.h"
+#include "passes/graph_lowering.h"
+#include "test/temp_files.h"
+
+namespace kiln {
+namespace testing {
+
+// `outputs` (and with `training`, the graph's updates) compiled to PTX kernels.
+inline absl::StatusOr<std::vector<GpuKernel>> CompileGraphToPtx(const Graph& g, const std::vector<Tensor>& outputs,
+                                                                bool training = false) {
+  mlir::DialectRegistry registry;
+  RegisterDialects(registry);
+  RegisterGpuDialects(registry);
+  mlir::MLIRContext context(registry);
+  auto module = LowerGraph(g, outputs, "kiln_graph_run", context, nullptr, training, /*library_calls=*/false);
+  if (!module.ok()) return module.status();
+  return CompileTensorsToPtx(**module, GpuOptions{});
+}
+
+// At least `at_least` kernels, each for sm_90 with an entry point, calling nothing outside itself
+// (libdevice's erf, exp, ... linked in), and accepted by ptxas.
+inline void RequireValidPtx(const std::vector<GpuKernel>& kernels, size_t at_least = 1) {
+  REQUIRE(kernels.size() >= at_least);
+  for (const GpuKernel& k : kernels) {
+    INFO(k.name << ":\n" << k.ptx);
+    CHECK(k.ptx.find(".target sm_90") != std::string::npos);
+    CHECK(k.ptx.find(".entry") != std::string::npos);
+    CHECK(k.ptx.find(".extern .func") == std::string::npos);
+    const std::string path = TempPath(k.name + ".ptx");
+    WriteFile(path, k.ptx);
+    const std::string command = GpuOptions{}.toolkit + "/bin/ptxas -arch=sm_90 " + path + " -o /dev/null";
+    REQUIRE(std::system(command.c_str()) == 0);
+  }
+}
+
+}  // namespace testing
+}  // namespace kiln
+
+#endif  // KILN_PASSES_PTX_CHECK_H_
