@@ -41,20 +41,10 @@ absl::StatusOr<std::vector<Literal>> CompileAndRun(const Graph& g, const std::ve
 
 #ifdef KILN_COMPILED_OPS_GPU
 // The same cases for the CUDA target (//passes:compiled_ops_gpu_test): every kernel of `outputs` is
-// valid sm_90 PTX (ptxas). Running them needs a GPU (test/gpu/). Ops whose run-time index checks call
-// the runtime have no device form yet: for them the error naming the call is what is required.
+// valid sm_90 PTX (ptxas). Running them needs a GPU (test/gpu/).
 void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds&, double) {
   REQUIRE_THAT(g.status(), IsOk());
-  bool checks_indices = false;
-  for (int id = 0; id < g.num_nodes(); ++id) {
-    const std::string& op = g.node(id).op_name();
-    checks_indices |= op == "Gather" || op == "ScatterAdd" || op == "SparseSoftmaxCrossEntropy";
-  }
   auto kernels = testing::CompileGraphToPtx(g, outputs);
-  if (checks_indices) {
-    REQUIRE_THAT(kernels.status(), StatusIs(absl::StatusCode::kUnimplemented, "would run on the host"));
-    return;
-  }
   REQUIRE_THAT(kernels.status(), IsOk());
   testing::RequireValidPtx(*kernels);
 }

@@ -92,9 +92,12 @@ absl::Status CheckHostFunctions(mlir::ModuleOp module) {
     if (op->getParentOfType<mlir::gpu::GPUModuleOp>() || op->getParentOfType<mlir::gpu::LaunchOp>()) {
       return mlir::WalkResult::skip();
     }
+    // Calls of the runtime's CUDA hooks (runtime/cuda.h) run on the host by design.
+    auto call = mlir::dyn_cast<mlir::func::CallOp>(op);
+    const bool hook = call && call.getCallee().starts_with("kiln_rt_cuda_");
     const bool host_work =
-        mlir::isa<mlir::scf::ParallelOp, mlir::scf::ForOp, mlir::scf::WhileOp, mlir::memref::LoadOp,
-                  mlir::memref::StoreOp, mlir::memref::CopyOp, mlir::func::CallOp>(op) ||
+        (mlir::isa<mlir::scf::ParallelOp, mlir::scf::ForOp, mlir::scf::WhileOp, mlir::memref::LoadOp,
+                   mlir::memref::StoreOp, mlir::memref::CopyOp, mlir::func::CallOp>(op) && !hook) ||
         op->getDialect()->getNamespace() == "linalg";
     if (!host_work) return mlir::WalkResult::advance();
     std::string where;

@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "catch2/catch.hpp"
@@ -74,15 +75,14 @@ TEST_CASE("Matmuls, convolutions and pools as loops become valid sm_90 kernels")
   RequireValidPtx(*kernels, 2);
 }
 
-// One-hot labels: integer labels are range-checked at run time, which calls the runtime (no device
-// form yet; the next test).
+// Integer labels, as the trainer feeds them: range-checked on the device.
 TEST_CASE("Whole Fashion-MNIST training steps (SGD) become valid sm_90 kernels") {
   for (bool cnn : {false, true}) {
     INFO((cnn ? "CNN" : "MLP"));
     Graph g;
     layers::Model model(g, 2);
     Tensor images = ops::Placeholder(g, "images", DType::kF32, cnn ? Shape({8, 28, 28, 1}) : Shape({8, 784}));
-    Tensor labels = ops::Placeholder(g, "labels", DType::kF32, {8, 10});
+    Tensor labels = ops::Placeholder(g, "labels", DType::kI32, {8});
     Tensor logits = cnn ? examples::FashionCnn(model, images) : examples::FashionMlp(model, images);
     Tensor loss = losses::SoftmaxCrossEntropy(logits, labels);
     REQUIRE_THAT(TrainStep(loss, model.parameters(), Optimizer::Sgd()).status(), IsOk());
@@ -92,32 +92,28 @@ TEST_CASE("Whole Fashion-MNIST training steps (SGD) become valid sm_90 kernels")
   }
 }
 
-TEST_CASE("What has no kernel yet is named with its op and place") {
-  Graph g;
-  Tensor table = ops::Placeholder(g, "table", DType::kF32, {10, 4});
-  Tensor ids = ops::Placeholder(g, "ids", DType::kI32, {3});
-  Tensor rows = ops::Gather(table, ids);  // a run-time index check calls the runtime
-  auto kernels = Kernels(g, {rows});
-  REQUIRE_THAT(kernels.status(), StatusIs(absl::StatusCode::kUnimplemented, "would run on the host"));
-}
+// The host side without a GPU: a graph's generated host function, run by MLIR's JIT on a context of
+// the fake driver (runtime/testdata/: it loads and counts kernels but cannot run PTX), on buffers
+// that context allocated. `inputs` are the placeholders' bytes, in order; the arena starts zeroed.
+struct HostRun {
+  size_t kernels = 0;
+  int launches = 0, modules = 0;  // what the fake driver saw
+  kiln::rt::Status status;
+};
 
-// The host side without a GPU: the generated host function, run by MLIR's JIT on a context of the
-// fake driver (runtime/testdata/), loads and launches each kernel once, in order, on buffers the
-// context allocated, and reports no error. (The fake cannot run PTX: results need a GPU.)
-TEST_CASE("Generated host code launches every kernel through the runtime") {
-  Graph g;
-  layers::Model model(g, 3);
-  Tensor x = ops::Placeholder(g, "x", DType::kF32, {4, 8});
-  Tensor probabilities = ops::Softmax(model.Dense(model.Dense(x, 16, layers::Activation::kRelu), 3));
+HostRun RunHostOnFakeDriver(const Graph& g, const std::vector<Tensor>& outputs,
+                            const std::vector<std::vector<char>>& inputs = {}) {
+  HostRun result;
   mlir::DialectRegistry registry;
   RegisterDialects(registry);
   RegisterGpuDialects(registry);
   mlir::MLIRContext context(registry);
   LoweredSignature sig;
-  auto module = LowerGraph(g, {probabilities}, "kiln_graph_run", context, &sig, false, /*library_calls=*/false);
+  auto module = LowerGraph(g, outputs, "kiln_graph_run", context, &sig, false, /*library_calls=*/false, /*gpu=*/true);
   REQUIRE_THAT(module.status(), IsOk());
   auto kernels = CompileTensorsToPtx(**module, GpuOptions{});
   REQUIRE_THAT(kernels.status(), IsOk());
+  result.kernels = kernels->size();
   const int64_t arena_bytes = ArenaBytes(**module, "kiln_graph_run");
   REQUIRE_THAT(LowerGpuHostToLlvmDialect(**module), IsOk());
 
@@ -127,8 +123,12 @@ TEST_CASE("Generated host code launches every kernel through the runtime") {
   REQUIRE(static_cast<bool>(engine));
   (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
     llvm::orc::SymbolMap symbols;
-    symbols[interner("kiln_rt_cuda_launch")] = {llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_cuda_launch),
-                                                llvm::JITSymbolFlags::Exported};
+    auto add = [&](const char* name, auto* function) {
+      symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(function), llvm::JITSymbolFlags::Exported};
+    };
+    add("kiln_rt_cuda_launch", &kiln_rt_cuda_launch);
+    add("kiln_rt_cuda_check_index", &kiln_rt_cuda_check_index);
+    add("kiln_rt_cuda_check_index_prepare", &kiln_rt_cuda_check_index_prepare);
     return symbols;
   });
 
@@ -141,24 +141,64 @@ TEST_CASE("Generated host code launches every kernel through the runtime") {
   REQUIRE(cuda.TakeStatus().ok());
   // Device buffers for the inputs, variables, outputs and arena, in the function's order.
   std::vector<int64_t> bytes;
-  for (int id : sig.placeholders) bytes.push_back(g.node(id).outputs[0].shape.NumElements() * 4);
-  for (int id : sig.variables) bytes.push_back(g.node(id).outputs[0].shape.NumElements() * 4);
-  for (const Tensor& t : sig.outputs) bytes.push_back(t.shape().NumElements() * 4);
+  for (int id : sig.placeholders) bytes.push_back(g.node(id).outputs[0].shape.NumElements() * DTypeSize(g.node(id).outputs[0].dtype));
+  for (int id : sig.variables) bytes.push_back(g.node(id).outputs[0].shape.NumElements() * DTypeSize(g.node(id).outputs[0].dtype));
+  for (const Tensor& t : sig.outputs) bytes.push_back(t.shape().NumElements() * DTypeSize(t.dtype()));
   std::vector<void*> pointers;
-  for (int64_t b : bytes) pointers.push_back(reinterpret_cast<void*>(kiln_cuda_alloc(cuda.get(), b)));
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    const uint64_t device = kiln_cuda_alloc(cuda.get(), std::max<int64_t>(1, bytes[i]));
+    if (i < inputs.size()) kiln_cuda_copy_to_device(cuda.get(), device, inputs[i].data(), inputs[i].size());
+    pointers.push_back(reinterpret_cast<void*>(device));
+  }
+  const std::vector<char> zeros(std::max<int64_t>(1, arena_bytes), 0);
+  const uint64_t arena_device = kiln_cuda_alloc(cuda.get(), zeros.size());
+  kiln_cuda_copy_to_device(cuda.get(), arena_device, zeros.data(), zeros.size());
   void* runtime_context = cuda.get();
-  void* arena = reinterpret_cast<void*>(kiln_cuda_alloc(cuda.get(), std::max<int64_t>(1, arena_bytes)));
+  void* arena = reinterpret_cast<void*>(arena_device);
   std::vector<void*> args;
   for (void*& p : pointers) args.push_back(&p);
   args.push_back(&runtime_context);
   args.push_back(&arena);
   REQUIRE(!(*engine)->invokePacked("kiln_graph_run", args));
   kiln_cuda_synchronize(cuda.get());
-  REQUIRE(cuda.TakeStatus().ok());
-  CHECK(counter("fake_cuda_launches") - launches == static_cast<int>(kernels->size()));
-  CHECK(counter("fake_cuda_modules_loaded") - modules == static_cast<int>(kernels->size()));
+  result.status = cuda.TakeStatus();
+  result.launches = counter("fake_cuda_launches") - launches;
+  result.modules = counter("fake_cuda_modules_loaded") - modules;
   for (void* p : pointers) kiln_cuda_free(cuda.get(), reinterpret_cast<uint64_t>(p));
-  kiln_cuda_free(cuda.get(), reinterpret_cast<uint64_t>(arena));
+  kiln_cuda_free(cuda.get(), arena_device);
+  REQUIRE(cuda.TakeStatus().ok());
+  return result;
+}
+
+TEST_CASE("Generated host code launches every kernel through the runtime") {
+  Graph g;
+  layers::Model model(g, 3);
+  Tensor x = ops::Placeholder(g, "x", DType::kF32, {4, 8});
+  Tensor probabilities = ops::Softmax(model.Dense(model.Dense(x, 16, layers::Activation::kRelu), 3));
+  const HostRun run = RunHostOnFakeDriver(g, {probabilities});
+  REQUIRE(run.status.ok());
+  CHECK(run.kernels >= 5);
+  CHECK(run.launches == static_cast<int>(run.kernels));
+  CHECK(run.modules == static_cast<int>(run.kernels));
+}
+
+// A Gather's index check: a kernel finds the first out-of-range position and the runtime reads it
+// from device memory. The fake driver runs no kernel, so the position is the zeroed arena's 0: the
+// runtime must then read the index at position 0 from the device and report it like the CPU does.
+TEST_CASE("Index checks report through the runtime from device memory") {
+  Graph g;
+  Tensor table = ops::Placeholder(g, "table", DType::kF32, {10, 4});
+  Tensor ids = ops::Placeholder(g, "ids", DType::kI32, {3});
+  const int line = __LINE__ + 1;
+  Tensor rows = ops::Gather(table, ids);
+  std::vector<char> table_bytes(10 * 4 * 4, 0), id_bytes(3 * 4);
+  const int32_t id_values[] = {17, 1, 2};
+  std::memcpy(id_bytes.data(), id_values, sizeof id_values);
+  const HostRun run = RunHostOnFakeDriver(g, {rows}, {table_bytes, id_bytes});
+  CHECK(run.launches == static_cast<int>(run.kernels));
+  REQUIRE(run.status.code() == KILN_OUT_OF_RANGE);
+  REQUIRE(run.status.message() == "Gather 'Gather' (gpu_pipeline_test.cc:" + std::to_string(line) +
+                                      "): index 17 at flat position 0 is out of range [0, 10)");
 }
 
 }  // namespace

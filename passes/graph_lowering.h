@@ -27,15 +27,17 @@ struct LoweredSignature {
 // `apply_updates`, the function also performs the graph's training updates (TrainingInfo::updates):
 // every new value is computed from the old ones, then all are written into their variables' buffers,
 // so one call is one whole training step. With `library_calls`, matmuls and convolutions on f32 call
-// oneDNN through the runtime (runtime/dnnl_kernels.h), for x86-64 targets. Fails with Unimplemented naming the op (and its source line)
-// when an op has no lowering.
+// oneDNN through the runtime (runtime/dnnl_kernels.h), for x86-64 targets. With `gpu` (the CUDA
+// target, passes/gpu_pipeline.h), run-time index checks read their findings from device memory
+// through the runtime (kiln_rt_cuda_check_index). Fails with Unimplemented naming the op (and its
+// source line) when an op has no lowering.
 absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
                                                              const std::vector<Tensor>& outputs,
                                                              const std::string& function_name,
                                                              mlir::MLIRContext& context,
                                                              LoweredSignature* signature,
                                                              bool apply_updates = false,
-                                                             bool library_calls = false);
+                                                             bool library_calls = false, bool gpu = false);
 
 // Adds `function_name(variables...)` to `module`: it sets each of the signature's variables to its
 // initial value (stored in the module as a constant, so the object file carries it).

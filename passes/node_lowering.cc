@@ -268,7 +268,7 @@ class MlirLoweringContext : public LoweringContext {
  public:
   MlirLoweringContext(mlir::OpBuilder& b, mlir::Location loc, const Node& node,
                       std::vector<mlir::Value> inputs, std::vector<TensorType> input_types,
-                      mlir::Value runtime_context, bool library_calls, LibraryEpilogue* epilogue)
+                      mlir::Value runtime_context, bool library_calls, LibraryEpilogue* epilogue, bool gpu)
       : b_(b),
         loc_(loc),
         node_(node),
@@ -277,6 +277,7 @@ class MlirLoweringContext : public LoweringContext {
         outputs_(node.outputs.size()),
         runtime_context_(runtime_context),
         library_calls_(library_calls),
+        gpu_(gpu),
         epilogue_(epilogue) {}
 
   const Node& node() const override { return node_; }
@@ -638,6 +639,18 @@ class MlirLoweringContext : public LoweringContext {
                                     b.Apply(ScalarOp::kLess, i, b.IndexConstant(limit))));
       return b.Select(bad, b.Convert(b.Index(0), DType::kI64), b.IntConstant(n, DType::kI64));
     });
+    if (gpu_) {
+      // The position and the indices live in device memory: the runtime reads them (after the
+      // kernels before it) and reports like kiln_rt_index_error. params: n, limit, index bytes.
+      const int64_t index_bytes = DTypeSize(type.dtype);
+      auto params_type = mlir::RankedTensorType::get({3}, b_.getI64Type());
+      mlir::Value params = mlir::arith::ConstantOp::create(
+          b_, loc_, params_type, mlir::DenseElementsAttr::get(params_type, llvm::ArrayRef<int64_t>{n, limit, index_bytes}));
+      std::vector<mlir::Value> args = {runtime_context_, ToBuffer(params), StringConstant(DescribeNode(node_)),
+                                       StringConstant(what), ToBuffer(V(first)), ToBuffer(V(flat))};
+      mlir::func::CallOp::create(b_, loc_, SiteDeclaration("kiln_rt_cuda_check_index", args), mlir::TypeRange{}, args);
+      return;
+    }
     mlir::Type i64 = b_.getI64Type();
     mlir::Value position = mlir::tensor::ExtractOp::create(b_, loc_, V(first), mlir::ValueRange{});
     mlir::Value n_value = mlir::arith::ConstantOp::create(b_, loc_, i64, b_.getI64IntegerAttr(n));
@@ -754,6 +767,7 @@ class MlirLoweringContext : public LoweringContext {
   std::vector<mlir::Value> outputs_;
   mlir::Value runtime_context_;
   bool library_calls_;
+  bool gpu_;  // the CUDA target: index checks report through kiln_rt_cuda_check_index
   LibraryEpilogue* epilogue_;  // may be null
 };
 
@@ -768,10 +782,10 @@ absl::StatusOr<std::vector<mlir::Value>> LowerNode(mlir::OpBuilder& b, const Nod
                                                    const std::vector<mlir::Value>& inputs,
                                                    const std::vector<TensorType>& input_types,
                                                    mlir::Value runtime_context, bool library_calls,
-                                                   LibraryEpilogue* epilogue) {
+                                                   LibraryEpilogue* epilogue, bool gpu) {
   if (!node.op->lower) return absl::UnimplementedError("no lowering for the CPU target yet");
   mlir::Location loc = mlir::NameLoc::get(b.getStringAttr(node.name));
-  MlirLoweringContext lowering(b, loc, node, inputs, input_types, runtime_context, library_calls, epilogue);
+  MlirLoweringContext lowering(b, loc, node, inputs, input_types, runtime_context, library_calls, epilogue, gpu);
   KILN_RETURN_IF_ERROR(node.op->lower(lowering));
   for (size_t i = 0; i < node.outputs.size(); ++i) {
     if (!lowering.outputs()[i]) {

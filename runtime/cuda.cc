@@ -158,8 +158,11 @@ void Attach(kiln_context* context, const char* driver_path, int device) {
 }
 
 // The state, current on this thread, or null when the context is not usable (its status says why).
+// After a driver error nothing more runs; an index out of range (OUT_OF_RANGE) lets the run finish,
+// as compiled CPU code does.
 State* Ready(kiln_context* context) {
-  if (kiln_context_status(context) != KILN_OK) return nullptr;
+  const kiln_status_code status = kiln_context_status(context);
+  if (status != KILN_OK && status != KILN_OUT_OF_RANGE) return nullptr;
   State& s = GetState(context);
   if (!s.ready) {
     kiln_context_set_error(context, KILN_FAILED_PRECONDITION, "not a CUDA context (kiln_cuda_context_create)");
@@ -237,5 +240,31 @@ void kiln_rt_cuda_launch(kiln_context* context, const char* image, const char* k
                                  u(params[5]), u(params[6]), s->stream, args, nullptr),
         "cuLaunchKernel for " + where);
 }
+
+void kiln_rt_cuda_check_index(kiln_context* context, const int64_t* params, const char* where, const char* what,
+                              const void* position, const void* indices) {
+  State* s = Ready(context);
+  if (s == nullptr) return;
+  const int64_t n = params[0], limit = params[1], bytes = params[2];
+  int64_t first = n;
+  const Driver& d = s->driver;
+  if (!Check(context, *s, d.cuMemcpyDtoHAsync(&first, reinterpret_cast<CUdeviceptr>(position), sizeof first, s->stream),
+             "cuMemcpyDtoHAsync (index check)") ||
+      !Check(context, *s, d.cuStreamSynchronize(s->stream), "cuStreamSynchronize (index check)") || first >= n ||
+      first < 0) {
+    return;
+  }
+  int64_t index = 0;
+  int32_t index32 = 0;
+  void* host = bytes == 4 ? static_cast<void*>(&index32) : static_cast<void*>(&index);
+  const CUdeviceptr at = reinterpret_cast<CUdeviceptr>(indices) + static_cast<CUdeviceptr>(first * bytes);
+  if (!Check(context, *s, d.cuMemcpyDtoHAsync(host, at, bytes, s->stream), "cuMemcpyDtoHAsync (index check)") ||
+      !Check(context, *s, d.cuStreamSynchronize(s->stream), "cuStreamSynchronize (index check)")) {
+    return;
+  }
+  kiln_rt_index_error(context, where, what, first, bytes == 4 ? index32 : index, limit);
+}
+
+void kiln_rt_cuda_check_index_prepare(kiln_context*, const int64_t*) {}  // nothing to make ahead
 
 }  // extern "C"

@@ -5,8 +5,8 @@
  * A CUDA context is a kiln_context whose library state (one library per context) holds the driver's
  * entry points, the device's primary context, one stream, and the modules loaded so far. Every
  * driver error becomes the context's status (KILN_INTERNAL, naming the call, the kernel where there
- * is one, and the driver's error name and text); after an error, calls do nothing until the status
- * is cleared.
+ * is one, and the driver's error name and text); after such an error, calls do nothing until the
+ * status is cleared (an index out of range, OUT_OF_RANGE, lets the run finish as on the CPU).
  *
  * Not yet: the compiler's host side (launches from generated code), cuBLASLt/cuDNN hooks, CUDA
  * graphs. Nothing here has run on a GPU yet: tests use a fake driver (runtime/testdata/). */
@@ -43,6 +43,14 @@ void kiln_cuda_synchronize(kiln_context* context);
  * cuLaunchKernel takes them. */
 void kiln_rt_cuda_launch(kiln_context* context, const char* image, const char* kernel, const int64_t* params,
                          void** args);
+
+/* The hook of a run-time index check on the device: `position` (device memory, one int64) holds the
+ * first flat position of an out-of-range index among `indices` (device memory), or n if none;
+ * params: n, limit, bytes per index (4 or 8). When one is out of range, the context's status is
+ * OUT_OF_RANGE with kiln_rt_index_error's message. Waits for the stream (the kernels before it). */
+void kiln_rt_cuda_check_index(kiln_context* context, const int64_t* params, const char* where, const char* what,
+                              const void* position, const void* indices);
+void kiln_rt_cuda_check_index_prepare(kiln_context* context, const int64_t* params);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -101,6 +101,35 @@ TEST_CASE("Driver errors become the context's status, naming the kernel") {
   REQUIRE(context.TakeStatus().code() == KILN_INTERNAL);
 }
 
+TEST_CASE("kiln_rt_cuda_check_index reads the position and the index from device memory") {
+  kiln::rt::Context context(kiln_cuda_context_create_with_driver(kFakeDriver, 0));
+  REQUIRE(context.TakeStatus().ok());
+  const int64_t none = 3, second = 1;
+  const int32_t ids32[] = {1, 12, 2};
+  const int64_t ids64[] = {1, -5, 2};
+  uint64_t position = kiln_cuda_alloc(context.get(), 8), indices = kiln_cuda_alloc(context.get(), sizeof ids64);
+  auto device = [](uint64_t p) { return reinterpret_cast<const void*>(p); };
+  // No index out of range: the position is n.
+  kiln_cuda_copy_to_device(context.get(), position, &none, 8);
+  const int64_t params32[] = {3, 10, 4}, params64[] = {3, 10, 8};
+  kiln_rt_cuda_check_index(context.get(), params32, "Gather 'g' (m.cc:1)", "index", device(position), device(indices));
+  REQUIRE(context.TakeStatus().ok());
+  // 32-bit and 64-bit indices, reported like kiln_rt_index_error.
+  kiln_cuda_copy_to_device(context.get(), position, &second, 8);
+  kiln_cuda_copy_to_device(context.get(), indices, ids32, sizeof ids32);
+  kiln_rt_cuda_check_index(context.get(), params32, "Gather 'g' (m.cc:1)", "index", device(position), device(indices));
+  kiln::rt::Status s = context.TakeStatus();
+  REQUIRE(s.code() == KILN_OUT_OF_RANGE);
+  REQUIRE(s.message() == "Gather 'g' (m.cc:1): index 12 at flat position 1 is out of range [0, 10)");
+  kiln_cuda_copy_to_device(context.get(), indices, ids64, sizeof ids64);
+  kiln_rt_cuda_check_index(context.get(), params64, "Gather 'g' (m.cc:1)", "label", device(position), device(indices));
+  s = context.TakeStatus();
+  REQUIRE(s.message() == "Gather 'g' (m.cc:1): label -5 at flat position 1 is out of range [0, 10)");
+  kiln_cuda_free(context.get(), position);
+  kiln_cuda_free(context.get(), indices);
+  REQUIRE(context.TakeStatus().ok());
+}
+
 TEST_CASE("A CPU context is not a CUDA context") {
   kiln::rt::Context context;
   kiln_cuda_synchronize(context.get());
