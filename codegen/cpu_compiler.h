@@ -36,6 +36,12 @@ struct CompileOptions {
   bool library_calls = true;
   // Where the graph came from, for the header's comment.
   std::string source;
+  // Non-empty: the CUDA target for this GPU ("sm_90"; kilnc --target=cuda[:sm_XX]). The object is
+  // host code for `target` that launches the graph's kernels (PTX, embedded) through the runtime
+  // (runtime/cuda.h); every array argument, and the arena, is a device address. No init function
+  // yet (variables come from the app, e.g. a checkpoint copied to the device), and the header is the
+  // C ABI with the arrays' shapes, without the owning class.
+  std::string gpu_chip;
 };
 
 // One argument of the generated functions.
@@ -56,6 +62,8 @@ struct CompiledGraph {
   // one written by another graph fails clearly.
   std::string fingerprint;
   std::string mlir, llvm_ir, assembly;  // with emit_ir
+  // The CUDA target's kernel modules, each after a line "// ---- kiln kernel module NAME".
+  std::string ptx;
   double seconds_lower = 0, seconds_passes = 0, seconds_codegen = 0;
 };
 

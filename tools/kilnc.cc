@@ -3,7 +3,8 @@
 //   kilnc inspect [--no-nodes] GRAPH     node table, op counts, parameters, FLOP estimate
 //   kilnc dot [--rankdir=TB|LR] GRAPH    Graphviz source on stdout (`kilnc dot g.kiln | dot -Tsvg`)
 //   kilnc convert IN OUT                 rewrites a graph file (binary, or text for *.pbtxt)
-//   kilnc compile GRAPH --out DIR [--name N] [--cpu C] [--triple T] [--emit obj,header,mlir,llvm,asm]
+//   kilnc compile GRAPH --out DIR [--name N] [--cpu C] [--triple T] [--emit obj,header,mlir,llvm,asm,ptx]
+//                 [--target cpu|cuda[:sm_XX]]
 //                 [--print-ir-after-all] [--no-library-calls]
 //                                          object file + C++ header (codegen/cpu_compiler.h)
 //
@@ -49,9 +50,11 @@ constexpr char kUsageText[] =
     "      --name N                   symbol/class base name (default: the file's stem)\n"
     "      --cpu C                    LLVM CPU (default x86-64-v3; 'native' for this machine)\n"
     "      --triple T                 LLVM target triple (default x86_64-unknown-linux-gnu)\n"
-    "      --emit LIST                any of obj,header,mlir,llvm,asm (default obj,header)\n"
+    "      --emit LIST                any of obj,header,mlir,llvm,asm,ptx (default obj,header)\n"
     "      --print-ir-after-all       print the MLIR after every pass to stderr\n"
     "      --no-library-calls         matmuls and convolutions as generated loops, not oneDNN calls\n"
+    "      --target cpu|cuda[:sm_XX]  cuda: kernels for an NVIDIA GPU (default sm_90; PTX embedded in\n"
+    "                                 host code; needs the CUDA toolkit at /usr/local/cuda to compile)\n"
     "  help                           print this message\n"
     "\n"
     "Graph files are binary kiln.proto.GraphDef, or text format when the name ends in .pbtxt.\n"
@@ -296,12 +299,24 @@ int Compile(const std::string& path, Args& args) {
   if (args.flags.count("--emit")) {
     emit.clear();
     for (absl::string_view e : absl::StrSplit(args.flags["--emit"], ',')) {
-      if (e != "obj" && e != "header" && e != "mlir" && e != "llvm" && e != "asm") {
-        return Usage(absl::StrCat("compile: --emit: unknown kind '", e, "' (obj, header, mlir, llvm, asm)"));
+      if (e != "obj" && e != "header" && e != "mlir" && e != "llvm" && e != "asm" && e != "ptx") {
+        return Usage(absl::StrCat("compile: --emit: unknown kind '", e, "' (obj, header, mlir, llvm, asm, ptx)"));
       }
       emit.insert(std::string(e));
     }
   }
+  if (args.flags.count("--target")) {
+    const std::string target = args.flags["--target"];
+    if (target == "cuda") {
+      options.gpu_chip = "sm_90";
+    } else if (target.rfind("cuda:sm_", 0) == 0 && target.size() > 8 &&
+               std::all_of(target.begin() + 8, target.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+      options.gpu_chip = target.substr(5);
+    } else if (target != "cpu") {
+      return Usage("compile: --target: '" + target + "' is not cpu, cuda or cuda:sm_XX (e.g. cuda:sm_80)");
+    }
+  }
+  if (emit.count("ptx") && options.gpu_chip.empty()) return Usage("compile: --emit ptx needs --target cuda");
   options.emit_ir = emit.count("mlir") || emit.count("llvm") || emit.count("asm");
   absl::StatusOr<CompiledGraph> compiled = CompileGraph(*graph, options);
   if (!compiled.ok()) {
@@ -311,9 +326,9 @@ int Compile(const std::string& path, Args& args) {
   const std::string base = args.flags["--out"] + "/" + options.name;
   const std::vector<std::pair<std::string, const std::string*>> files = {
       {"obj", &compiled->object}, {"header", &compiled->header}, {"mlir", &compiled->mlir},
-      {"llvm", &compiled->llvm_ir}, {"asm", &compiled->assembly}};
+      {"llvm", &compiled->llvm_ir}, {"asm", &compiled->assembly}, {"ptx", &compiled->ptx}};
   const std::map<std::string, std::string> extension = {
-      {"obj", ".o"}, {"header", ".h"}, {"mlir", ".mlir"}, {"llvm", ".ll"}, {"asm", ".s"}};
+      {"obj", ".o"}, {"header", ".h"}, {"mlir", ".mlir"}, {"llvm", ".ll"}, {"asm", ".s"}, {"ptx", ".ptx"}};
   std::vector<std::string> written;
   for (const auto& [kind, data] : files) {
     if (!emit.count(kind)) continue;
@@ -366,7 +381,8 @@ int Main(int argc, char** argv) {
   if (command == "compile") {
     error = ParseArgs(rest,
                       {{"--out", true}, {"--name", true}, {"--cpu", true}, {"--triple", true},
-                       {"--emit", true}, {"--print-ir-after-all", false}, {"--no-library-calls", false}},
+                       {"--emit", true}, {"--print-ir-after-all", false}, {"--no-library-calls", false},
+                       {"--target", true}},
                       &args);
     if (error.empty() && args.positional.size() != 1) error = "compile takes one graph file";
     if (error.empty() && !args.flags.count("--out")) error = "--out DIR is required";

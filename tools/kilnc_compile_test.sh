@@ -25,6 +25,9 @@ expect 2 "--out DIR is required" -- compile "$graph"
 expect 2 "compile takes one graph file" -- compile --out "$dir"
 expect 2 "unknown flag '--frobnicate'" -- compile "$graph" --out "$dir" --frobnicate
 expect 2 "--emit: unknown kind 'exe'" -- compile "$graph" --out "$dir" --emit obj,exe
+expect 2 "--target: 'tpu' is not cpu, cuda or cuda:sm_XX" -- compile "$graph" --out "$dir" --target tpu
+expect 2 "--target: 'cuda:90' is not cpu, cuda or cuda:sm_XX" -- compile "$graph" --out "$dir" --target cuda:90
+expect 2 "--emit ptx needs --target cuda" -- compile "$graph" --out "$dir" --emit ptx
 expect 2 "flag '--name' needs a value" -- compile "$graph" --out "$dir" --name
 expect 1 "not a C identifier" -- compile "$graph" --out "$dir" --name 9lives
 expect 1 "unknown CPU 'pentium9000'" -- compile "$graph" --out "$dir" --cpu pentium9000
