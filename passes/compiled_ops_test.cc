@@ -25,6 +25,7 @@
 #include "passes/pipeline.h"
 #ifdef KILN_COMPILED_OPS_GPU
 #include "passes/ptx_check.h"
+#include "runtime/cuda.h"
 #endif
 #include "test/status_matchers.h"
 
@@ -41,12 +42,46 @@ absl::StatusOr<std::vector<Literal>> CompileAndRun(const Graph& g, const std::ve
 
 #ifdef KILN_COMPILED_OPS_GPU
 // The same cases for the CUDA target (//passes:compiled_ops_gpu_test): every kernel of `outputs` is
-// valid sm_90 PTX (ptxas). Running them needs a GPU (test/gpu/).
-void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds&, double) {
+// valid sm_90 PTX (ptxas). On a machine with a GPU the kernels also run (GpuJitGraph) and are
+// compared with the interpreter; test/gpu/run.sh sets KILN_REQUIRE_GPU=1, so that there a missing
+// GPU fails rather than leaving the comparison out.
+kiln_context* Gpu() {
+  static kiln_context* gpu = [] {
+    kiln_context* c = kiln_cuda_context_create(0);
+    if (c != nullptr && kiln_context_status(c) != KILN_OK) {
+      UNSCOPED_INFO("no GPU: " << kiln_context_message(c));
+      kiln_context_destroy(c);
+      c = nullptr;
+    }
+    return c;
+  }();
+  return gpu;
+}
+
+void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& feeds, double tolerance) {
   REQUIRE_THAT(g.status(), IsOk());
   auto kernels = testing::CompileGraphToPtx(g, outputs);
   REQUIRE_THAT(kernels.status(), IsOk());
   testing::RequireValidPtx(*kernels);
+  if (Gpu() == nullptr) {
+    if (std::getenv("KILN_REQUIRE_GPU") != nullptr) FAIL("KILN_REQUIRE_GPU is set but no GPU is usable");
+    return;
+  }
+  auto jit = GpuJitGraph::Compile(g, outputs, Gpu());
+  REQUIRE_THAT(jit.status(), IsOk());
+  auto compiled = (*jit)->Run(feeds);
+  REQUIRE_THAT(compiled.status(), IsOk());
+  auto interpreter = Interpreter::Create(g);
+  auto reference = interpreter->Run(feeds, outputs);
+  REQUIRE_THAT(reference.status(), IsOk());
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    const Literal& c = (*compiled)[k];
+    const Literal& r = (*reference)[k];
+    for (int64_t i = 0; i < r.size(); ++i) {
+      INFO("GPU output " << k << " element " << i << ": " << c.values[i] << ", interpreter " << r.values[i]);
+      REQUIRE(std::fabs(c.values[i] - r.values[i]) <= tolerance * std::max(1.0, std::fabs(r.values[i])));
+    }
+  }
 }
 #else
 // Runs `outputs` compiled (with oneDNN calls on 3 threads, and as loops on 1) and on the

@@ -15,6 +15,7 @@
 #include "graph/graph.h"
 #include "graph/layers.h"
 #include "graph/ops.h"
+#include "graph/gradient_check.h"
 #include "graph/optimizers.h"
 #include "graph/types.h"
 #include "llvm/ExecutionEngine/Orc/Mangling.h"
@@ -24,6 +25,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "passes/dialects.h"
 #include "passes/graph_lowering.h"
+#include "passes/jit_runner.h"
 #include "passes/pipeline.h"
 #include "passes/ptx_check.h"
 #include "runtime/cuda.h"
@@ -92,82 +94,14 @@ TEST_CASE("Whole Fashion-MNIST training steps (SGD) become valid sm_90 kernels")
   }
 }
 
-// The host side without a GPU: a graph's generated host function, run by MLIR's JIT on a context of
-// the fake driver (runtime/testdata/: it loads and counts kernels but cannot run PTX), on buffers
-// that context allocated. `inputs` are the placeholders' bytes, in order; the arena starts zeroed.
-struct HostRun {
-  size_t kernels = 0;
-  int launches = 0, modules = 0;  // what the fake driver saw
-  kiln::rt::Status status;
-};
+// The host side without a GPU: GpuJitGraph (the generated host code in MLIR's JIT) on a context of the
+// fake driver (runtime/testdata/: it loads and counts kernels but cannot run PTX).
+constexpr char kFakeDriver[] = "runtime/testdata/libfake_cuda.so";
 
-HostRun RunHostOnFakeDriver(const Graph& g, const std::vector<Tensor>& outputs,
-                            const std::vector<std::vector<char>>& inputs = {}) {
-  HostRun result;
-  mlir::DialectRegistry registry;
-  RegisterDialects(registry);
-  RegisterGpuDialects(registry);
-  mlir::MLIRContext context(registry);
-  LoweredSignature sig;
-  auto module = LowerGraph(g, outputs, "kiln_graph_run", context, &sig, false, /*library_calls=*/false, /*gpu=*/true);
-  REQUIRE_THAT(module.status(), IsOk());
-  auto kernels = CompileTensorsToPtx(**module, GpuOptions{});
-  REQUIRE_THAT(kernels.status(), IsOk());
-  result.kernels = kernels->size();
-  const int64_t arena_bytes = ArenaBytes(**module, "kiln_graph_run");
-  REQUIRE_THAT(LowerGpuHostToLlvmDialect(**module), IsOk());
-
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
-  auto engine = mlir::ExecutionEngine::create(**module);
-  REQUIRE(static_cast<bool>(engine));
-  (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
-    llvm::orc::SymbolMap symbols;
-    auto add = [&](const char* name, auto* function) {
-      symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(function), llvm::JITSymbolFlags::Exported};
-    };
-    add("kiln_rt_cuda_launch", &kiln_rt_cuda_launch);
-    add("kiln_rt_cuda_check_index", &kiln_rt_cuda_check_index);
-    add("kiln_rt_cuda_check_index_prepare", &kiln_rt_cuda_check_index_prepare);
-    return symbols;
-  });
-
-  const char* kFake = "runtime/testdata/libfake_cuda.so";
-  static void* fake = dlopen(kFake, RTLD_NOW);  // held open: its counters outlive the context
+int FakeCounter(const char* name) {
+  static void* fake = dlopen(kFakeDriver, RTLD_NOW);  // held open: its counters outlive contexts
   REQUIRE(fake != nullptr);
-  auto counter = [&](const char* name) { return reinterpret_cast<int (*)()>(dlsym(fake, name))(); };
-  const int launches = counter("fake_cuda_launches"), modules = counter("fake_cuda_modules_loaded");
-  kiln::rt::Context cuda(kiln_cuda_context_create_with_driver(kFake, 0));
-  REQUIRE(cuda.TakeStatus().ok());
-  // Device buffers for the inputs, variables, outputs and arena, in the function's order.
-  std::vector<int64_t> bytes;
-  for (int id : sig.placeholders) bytes.push_back(g.node(id).outputs[0].shape.NumElements() * DTypeSize(g.node(id).outputs[0].dtype));
-  for (int id : sig.variables) bytes.push_back(g.node(id).outputs[0].shape.NumElements() * DTypeSize(g.node(id).outputs[0].dtype));
-  for (const Tensor& t : sig.outputs) bytes.push_back(t.shape().NumElements() * DTypeSize(t.dtype()));
-  std::vector<void*> pointers;
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    const uint64_t device = kiln_cuda_alloc(cuda.get(), std::max<int64_t>(1, bytes[i]));
-    if (i < inputs.size()) kiln_cuda_copy_to_device(cuda.get(), device, inputs[i].data(), inputs[i].size());
-    pointers.push_back(reinterpret_cast<void*>(device));
-  }
-  const std::vector<char> zeros(std::max<int64_t>(1, arena_bytes), 0);
-  const uint64_t arena_device = kiln_cuda_alloc(cuda.get(), zeros.size());
-  kiln_cuda_copy_to_device(cuda.get(), arena_device, zeros.data(), zeros.size());
-  void* runtime_context = cuda.get();
-  void* arena = reinterpret_cast<void*>(arena_device);
-  std::vector<void*> args;
-  for (void*& p : pointers) args.push_back(&p);
-  args.push_back(&runtime_context);
-  args.push_back(&arena);
-  REQUIRE(!(*engine)->invokePacked("kiln_graph_run", args));
-  kiln_cuda_synchronize(cuda.get());
-  result.status = cuda.TakeStatus();
-  result.launches = counter("fake_cuda_launches") - launches;
-  result.modules = counter("fake_cuda_modules_loaded") - modules;
-  for (void* p : pointers) kiln_cuda_free(cuda.get(), reinterpret_cast<uint64_t>(p));
-  kiln_cuda_free(cuda.get(), arena_device);
-  REQUIRE(cuda.TakeStatus().ok());
-  return result;
+  return reinterpret_cast<int (*)()>(dlsym(fake, name))();
 }
 
 TEST_CASE("Generated host code launches every kernel through the runtime") {
@@ -175,11 +109,21 @@ TEST_CASE("Generated host code launches every kernel through the runtime") {
   layers::Model model(g, 3);
   Tensor x = ops::Placeholder(g, "x", DType::kF32, {4, 8});
   Tensor probabilities = ops::Softmax(model.Dense(model.Dense(x, 16, layers::Activation::kRelu), 3));
-  const HostRun run = RunHostOnFakeDriver(g, {probabilities});
-  REQUIRE(run.status.ok());
-  CHECK(run.kernels >= 5);
-  CHECK(run.launches == static_cast<int>(run.kernels));
-  CHECK(run.modules == static_cast<int>(run.kernels));
+  kiln::rt::Context cuda(kiln_cuda_context_create_with_driver(kFakeDriver, 0));
+  auto jit = GpuJitGraph::Compile(g, {probabilities}, cuda.get());
+  REQUIRE_THAT(jit.status(), IsOk());
+  const int launches = FakeCounter("fake_cuda_launches"), modules = FakeCounter("fake_cuda_modules_loaded");
+  std::mt19937_64 rng(5);
+  for (int run = 0; run < 2; ++run) {
+    auto results = (*jit)->Run({{"x", RandomLiteral(DType::kF32, {4, 8}, rng)}});
+    REQUIRE_THAT(results.status(), IsOk());
+    REQUIRE(results->size() == 1);
+    REQUIRE((*results)[0].shape == Shape({4, 3}));
+  }
+  const int kernels = static_cast<int>((*jit)->num_kernels());
+  CHECK(kernels >= 5);
+  CHECK(FakeCounter("fake_cuda_launches") - launches == 2 * kernels);  // every kernel, every run
+  CHECK(FakeCounter("fake_cuda_modules_loaded") - modules == kernels);  // loaded once
 }
 
 // A Gather's index check: a kernel finds the first out-of-range position and the runtime reads it
@@ -191,14 +135,15 @@ TEST_CASE("Index checks report through the runtime from device memory") {
   Tensor ids = ops::Placeholder(g, "ids", DType::kI32, {3});
   const int line = __LINE__ + 1;
   Tensor rows = ops::Gather(table, ids);
-  std::vector<char> table_bytes(10 * 4 * 4, 0), id_bytes(3 * 4);
-  const int32_t id_values[] = {17, 1, 2};
-  std::memcpy(id_bytes.data(), id_values, sizeof id_values);
-  const HostRun run = RunHostOnFakeDriver(g, {rows}, {table_bytes, id_bytes});
-  CHECK(run.launches == static_cast<int>(run.kernels));
-  REQUIRE(run.status.code() == KILN_OUT_OF_RANGE);
-  REQUIRE(run.status.message() == "Gather 'Gather' (gpu_pipeline_test.cc:" + std::to_string(line) +
-                                      "): index 17 at flat position 0 is out of range [0, 10)");
+  kiln::rt::Context cuda(kiln_cuda_context_create_with_driver(kFakeDriver, 0));
+  auto jit = GpuJitGraph::Compile(g, {rows}, cuda.get());
+  REQUIRE_THAT(jit.status(), IsOk());
+  Literal id_values(DType::kI32, Shape({3}));
+  id_values.values = {17, 1, 2};
+  auto results = (*jit)->Run({{"table", Literal(DType::kF32, Shape({10, 4}))}, {"ids", id_values}});
+  REQUIRE_THAT(results.status(),
+               StatusIs(absl::StatusCode::kOutOfRange, "Gather 'Gather' (gpu_pipeline_test.cc:" + std::to_string(line) +
+                                                           "): index 17 at flat position 0 is out of range [0, 10)"));
 }
 
 }  // namespace

@@ -10,7 +10,9 @@
 #include "mlir/IR/MLIRContext.h"
 #include "passes/dialects.h"
 #include "passes/graph_lowering.h"
+#include "passes/gpu_pipeline.h"
 #include "passes/pipeline.h"
+#include "runtime/cuda.h"
 #include "runtime/dnnl_kernels.h"
 #include "runtime/kiln_runtime.h"
 #include "runtime/runtime.h"
@@ -167,6 +169,139 @@ absl::StatusOr<std::vector<Literal>> JitGraph::Run(const Feeds& feeds) {
 Literal JitGraph::variable(const std::string& name) const {
   const Node* node = impl_->graph->FindNode(name);
   return Unpack(impl_->variables.at(node->id), node->outputs[0]);
+}
+
+struct GpuJitGraph::Impl {
+  const Graph* graph;
+  mlir::MLIRContext context;
+  std::unique_ptr<mlir::ExecutionEngine> engine;
+  LoweredSignature signature;
+  kiln_context* cuda = nullptr;  // not owned
+  size_t kernels = 0;
+  std::map<int, uint64_t> variables;  // device buffers by node id
+  std::vector<uint64_t> inputs, outputs;
+  uint64_t arena = 0;
+
+  ~Impl() {
+    for (const auto& [id, buffer] : variables) kiln_cuda_free(cuda, buffer);
+    for (uint64_t b : inputs) kiln_cuda_free(cuda, b);
+    for (uint64_t b : outputs) kiln_cuda_free(cuda, b);
+    kiln_cuda_free(cuda, arena);
+  }
+};
+
+namespace {
+
+absl::Status CudaStatus(kiln_context* context) {
+  const kiln_status_code code = kiln_context_status(context);
+  if (code == KILN_OK) return absl::OkStatus();
+  absl::Status s(static_cast<absl::StatusCode>(code), kiln_context_message(context));
+  kiln_context_clear_status(context);
+  return s;
+}
+
+int64_t Bytes(const TensorType& t) { return std::max<int64_t>(1, t.shape.NumElements() * DTypeSize(t.dtype)); }
+
+}  // namespace
+
+GpuJitGraph::GpuJitGraph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+GpuJitGraph::~GpuJitGraph() = default;
+size_t GpuJitGraph::num_kernels() const { return impl_->kernels; }
+
+absl::StatusOr<std::unique_ptr<GpuJitGraph>> GpuJitGraph::Compile(const Graph& graph, const std::vector<Tensor>& outputs,
+                                                                  kiln_context* cuda_context, bool apply_updates) {
+  static const bool initialized = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    return true;
+  }();
+  (void)initialized;
+  auto impl = std::make_unique<Impl>();
+  impl->graph = &graph;
+  impl->cuda = cuda_context;
+  KILN_RETURN_IF_ERROR(CudaStatus(cuda_context));
+  mlir::DialectRegistry registry;
+  RegisterDialects(registry);
+  RegisterGpuDialects(registry);
+  impl->context.appendDialectRegistry(registry);
+  KILN_ASSIGN_OR_RETURN(mlir::OwningOpRef<mlir::ModuleOp> module,
+                        LowerGraph(graph, outputs, "graph", impl->context, &impl->signature, apply_updates,
+                                   /*library_calls=*/false, /*gpu=*/true));
+  KILN_ASSIGN_OR_RETURN(std::vector<GpuKernel> kernels, CompileTensorsToPtx(*module, GpuOptions{}));
+  impl->kernels = kernels.size();
+  const int64_t arena_bytes = ArenaBytes(*module, "graph");
+  KILN_RETURN_IF_ERROR(LowerGpuHostToLlvmDialect(*module));
+  auto engine = mlir::ExecutionEngine::create(*module);
+  if (!engine) return absl::InternalError("JIT failed: " + llvm::toString(engine.takeError()));
+  impl->engine = std::move(*engine);
+  impl->engine->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+    llvm::orc::SymbolMap symbols;
+    auto add = [&](const char* name, auto* function) {
+      symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(function), llvm::JITSymbolFlags::Exported};
+    };
+    add("kiln_rt_cuda_launch", &kiln_rt_cuda_launch);
+    add("kiln_rt_cuda_check_index", &kiln_rt_cuda_check_index);
+    add("kiln_rt_cuda_check_index_prepare", &kiln_rt_cuda_check_index_prepare);
+    return symbols;
+  });
+  void* prepare_args[] = {&impl->cuda};
+  if (llvm::Error e = impl->engine->invokePacked("graph_prepare", prepare_args)) {
+    return absl::InternalError("invoke failed: " + llvm::toString(std::move(e)));
+  }
+  // Device buffers; variables start at their initializers' values.
+  KILN_ASSIGN_OR_RETURN(Interpreter initial, Interpreter::Create(graph));
+  const LoweredSignature& sig = impl->signature;
+  for (int id : sig.placeholders) impl->inputs.push_back(kiln_cuda_alloc(cuda_context, Bytes(graph.node(id).outputs[0])));
+  for (int id : sig.variables) {
+    const Node& n = graph.node(id);
+    const uint64_t buffer = kiln_cuda_alloc(cuda_context, Bytes(n.outputs[0]));
+    KILN_ASSIGN_OR_RETURN(std::vector<char> bytes, Pack(initial.variables().at(n.name)));
+    if (!bytes.empty()) kiln_cuda_copy_to_device(cuda_context, buffer, bytes.data(), bytes.size());
+    impl->variables[id] = buffer;
+  }
+  for (const Tensor& t : sig.outputs) impl->outputs.push_back(kiln_cuda_alloc(cuda_context, Bytes(t.type())));
+  // The arena starts zeroed (device memory does not): runs are then reproducible.
+  const std::vector<char> zeros(std::max<int64_t>(1, arena_bytes), 0);
+  impl->arena = kiln_cuda_alloc(cuda_context, zeros.size());
+  kiln_cuda_copy_to_device(cuda_context, impl->arena, zeros.data(), zeros.size());
+  kiln_cuda_synchronize(cuda_context);
+  KILN_RETURN_IF_ERROR(CudaStatus(cuda_context));
+  return std::unique_ptr<GpuJitGraph>(new GpuJitGraph(std::move(impl)));
+}
+
+absl::StatusOr<std::vector<Literal>> GpuJitGraph::Run(const Feeds& feeds) {
+  const Graph& g = *impl_->graph;
+  const LoweredSignature& sig = impl_->signature;
+  kiln_context* cuda = impl_->cuda;
+  for (size_t i = 0; i < sig.placeholders.size(); ++i) {
+    const Node& n = g.node(sig.placeholders[i]);
+    auto it = feeds.find(n.name);
+    if (it == feeds.end()) return absl::InvalidArgumentError("missing feed " + n.name);
+    KILN_ASSIGN_OR_RETURN(std::vector<char> bytes, Pack(it->second));
+    if (!bytes.empty()) kiln_cuda_copy_to_device(cuda, impl_->inputs[i], bytes.data(), bytes.size());
+  }
+  std::vector<void*> pointers;
+  for (uint64_t b : impl_->inputs) pointers.push_back(reinterpret_cast<void*>(b));
+  for (int id : sig.variables) pointers.push_back(reinterpret_cast<void*>(impl_->variables.at(id)));
+  for (uint64_t b : impl_->outputs) pointers.push_back(reinterpret_cast<void*>(b));
+  pointers.push_back(cuda);
+  pointers.push_back(reinterpret_cast<void*>(impl_->arena));
+  std::vector<void*> args;
+  for (void*& p : pointers) args.push_back(&p);
+  if (llvm::Error e = impl_->engine->invokePacked("graph", args)) {
+    return absl::InternalError("invoke failed: " + llvm::toString(std::move(e)));
+  }
+  std::vector<std::vector<char>> bytes;
+  for (size_t i = 0; i < sig.outputs.size(); ++i) {
+    const TensorType type = sig.outputs[i].type();
+    bytes.emplace_back(type.shape.NumElements() * DTypeSize(type.dtype));
+    if (!bytes.back().empty()) kiln_cuda_copy_to_host(cuda, bytes.back().data(), impl_->outputs[i], bytes.back().size());
+  }
+  kiln_cuda_synchronize(cuda);
+  KILN_RETURN_IF_ERROR(CudaStatus(cuda));
+  std::vector<Literal> results;
+  for (size_t i = 0; i < sig.outputs.size(); ++i) results.push_back(Unpack(bytes[i], sig.outputs[i].type()));
+  return results;
 }
 
 }  // namespace kiln

@@ -12,6 +12,7 @@
 #include "graph/graph.h"
 #include "graph/interpreter.h"
 #include "graph/types.h"
+#include "runtime/kiln_runtime.h"
 
 namespace kiln {
 
@@ -35,6 +36,26 @@ class JitGraph {
  private:
   struct Impl;
   explicit JitGraph(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The CUDA target's counterpart (passes/gpu_pipeline.h): kernels as PTX, the host code in MLIR's
+// JIT, on a CUDA context the caller owns (runtime/cuda.h), with device buffers for the inputs,
+// variables (their initial values copied in), outputs and arena. Feeds are copied to the device
+// before each run and outputs back after it. Tests run it on a fake driver (the plumbing) and on a
+// GPU (the results, test/gpu/).
+class GpuJitGraph {
+ public:
+  static absl::StatusOr<std::unique_ptr<GpuJitGraph>> Compile(const Graph& graph, const std::vector<Tensor>& outputs,
+                                                              kiln_context* cuda_context, bool apply_updates = false);
+  ~GpuJitGraph();
+
+  absl::StatusOr<std::vector<Literal>> Run(const Feeds& feeds);
+  size_t num_kernels() const;
+
+ private:
+  struct Impl;
+  explicit GpuJitGraph(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

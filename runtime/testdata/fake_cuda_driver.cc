@@ -1,7 +1,8 @@
 // A stand-in for libcuda.so.1 so that runtime/cuda.cc's driver path is tested on machines without a
 // GPU: "device memory" is host memory, modules are the image strings, and the kernels are
 // add_one(float* data, int64 n), which adds 1 to data[0..n) on the host, fail_launch, which fails,
-// and any kernel named kiln_*, which does nothing (compiled kernels: only their launches count). An image
+// no_such_kernel, which is not found, and any other, which does nothing (compiled kernels: only their
+// launches count). An image
 // starting with "corrupt" does not load. Counters let tests see what the runtime did.
 #include <cstdint>
 #include <cstdlib>
@@ -52,10 +53,10 @@ CUresult ModuleGetFunction(Handle* function, Handle, const char* name) {
     *function = &add_one_tag;
   } else if (std::strcmp(name, "fail_launch") == 0) {
     *function = &fail_tag;
-  } else if (std::strncmp(name, "kiln_", 5) == 0) {
-    *function = &noop_tag;  // a compiled kernel: the fake cannot run PTX, it only counts the launch
-  } else {
+  } else if (std::strcmp(name, "no_such_kernel") == 0) {
     return kNotFound;
+  } else {
+    *function = &noop_tag;  // a compiled kernel: the fake cannot run PTX, it only counts the launch
   }
   return kSuccess;
 }
