@@ -304,4 +304,14 @@ absl::StatusOr<std::vector<Literal>> GpuJitGraph::Run(const Feeds& feeds) {
   return results;
 }
 
+absl::StatusOr<Literal> GpuJitGraph::variable(const std::string& name) const {
+  const Node* node = impl_->graph->FindNode(name);
+  if (node == nullptr || !impl_->variables.count(node->id)) return absl::NotFoundError("no variable " + name);
+  std::vector<char> bytes(node->outputs[0].shape.NumElements() * DTypeSize(node->outputs[0].dtype));
+  if (!bytes.empty()) kiln_cuda_copy_to_host(impl_->cuda, bytes.data(), impl_->variables.at(node->id), bytes.size());
+  kiln_cuda_synchronize(impl_->cuda);
+  KILN_RETURN_IF_ERROR(CudaStatus(impl_->cuda));
+  return Unpack(bytes, node->outputs[0]);
+}
+
 }  // namespace kiln

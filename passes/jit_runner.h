@@ -51,6 +51,8 @@ class GpuJitGraph {
   ~GpuJitGraph();
 
   absl::StatusOr<std::vector<Literal>> Run(const Feeds& feeds);
+  // A variable's current value, copied from the device.
+  absl::StatusOr<Literal> variable(const std::string& name) const;
   size_t num_kernels() const;
 
  private:
