@@ -143,7 +143,6 @@ if any(os.environ.get(k) != str(ARGS.threads) for k in THREAD_ENV):
 
 import gc  # noqa: E402
 import io  # noqa: E402
-import re  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -153,6 +152,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from torch_blas import blas_config_lines, mapped_blas_libraries  # noqa: E402
 
 torch.set_num_threads(ARGS.threads)
 torch.set_num_interop_threads(1)
@@ -458,38 +458,6 @@ def run_workload(name):
 # ---------------------------------------------------------------------------------- reporting
 
 
-def blas_config():
-    parts = []
-    for line in torch.__config__.show().splitlines():
-        if line.strip().startswith("- Build settings:"):
-            for key in ("BLAS_INFO", "LAPACK_INFO", "USE_MKLDNN", "USE_OPENMP"):
-                m = re.search(rf"\b{key}=([^,]*)", line)
-                if m:
-                    parts.append(f"{key}={m.group(1).strip()}")
-        elif re.search(r"blas|lapack|mkl|openmp", line, re.IGNORECASE):
-            parts.append(line.strip().lstrip("- "))
-    return "; ".join(parts)
-
-
-def mapped_blas_libraries():
-    """Mapped shared objects that look like a BLAS/LAPACK or OpenMP runtime (Linux only)."""
-    found = set()
-    try:
-        with open("/proc/self/maps") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 6 and re.search(r"blas|lapack|mkl_|libdnnl|libgomp|libomp",
-                                                 os.path.basename(parts[5]), re.IGNORECASE):
-                    found.add(parts[5])
-    except OSError:
-        return []
-    out = []
-    for p in sorted(found):
-        real = os.path.realpath(p)
-        out.append(f"{p} -> {real}" if real != p else p)
-    return out
-
-
 def fmt(r):
     if r is None:
         return "-"
@@ -530,7 +498,7 @@ def main():
         "torch_num_threads": torch.get_num_threads(),
         "torch_num_interop_threads": torch.get_num_interop_threads(),
         "ort_version": ort.__version__ if ort is not None else None,
-        "blas": {"torch_config": blas_config(), "loaded": mapped_blas_libraries()},
+        "blas": {"torch_config": "; ".join(blas_config_lines()), "loaded": mapped_blas_libraries()},
         "settings": {"min_time_s": ARGS.min_time, "warmup_time_s": ARGS.warmup_time,
                      "seed": ARGS.seed, "opset": ARGS.opset, "ort_api": ARGS.ort_api,
                      "env": {k: os.environ.get(k) for k in THREAD_ENV},

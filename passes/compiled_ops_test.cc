@@ -24,8 +24,7 @@
 #include "passes/node_lowering.h"
 #include "passes/pipeline.h"
 #ifdef KILN_COMPILED_OPS_GPU
-#include "passes/ptx_check.h"
-#include "runtime/cuda.h"
+#include "passes/gpu_testing.h"
 #endif
 #include "test/status_matchers.h"
 
@@ -40,48 +39,38 @@ absl::StatusOr<std::vector<Literal>> CompileAndRun(const Graph& g, const std::ve
   return jit->Run(feeds);
 }
 
+// Requires |compiled - reference| <= tolerance * max(1, |reference|) for every element.
+void RequireClose(const std::vector<Literal>& compiled, const std::vector<Literal>& reference, double tolerance) {
+  REQUIRE(compiled.size() == reference.size());
+  for (size_t k = 0; k < reference.size(); ++k) {
+    const Literal& c = compiled[k];
+    const Literal& r = reference[k];
+    for (int64_t i = 0; i < r.size(); ++i) {
+      INFO("output " << k << " element " << i << ": compiled " << c.values[i] << ", interpreter " << r.values[i]);
+      REQUIRE(std::fabs(c.values[i] - r.values[i]) <= tolerance * std::max(1.0, std::fabs(r.values[i])));
+    }
+  }
+}
+
 #ifdef KILN_COMPILED_OPS_GPU
 // The same cases for the CUDA target (//passes:compiled_ops_gpu_test): every kernel of `outputs` is
 // valid sm_90 PTX (ptxas). On a machine with a GPU the kernels also run (GpuJitGraph) and are
-// compared with the interpreter; test/gpu/run.sh sets KILN_REQUIRE_GPU=1, so that there a missing
-// GPU fails rather than leaving the comparison out.
-kiln_context* Gpu() {
-  static kiln_context* gpu = [] {
-    kiln_context* c = kiln_cuda_context_create(0);
-    if (c != nullptr && kiln_context_status(c) != KILN_OK) {
-      UNSCOPED_INFO("no GPU: " << kiln_context_message(c));
-      kiln_context_destroy(c);
-      c = nullptr;
-    }
-    return c;
-  }();
-  return gpu;
-}
-
+// compared with the interpreter (testing::UsableGpu says where).
 void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& feeds, double tolerance) {
   REQUIRE_THAT(g.status(), IsOk());
   auto kernels = testing::CompileGraphToPtx(g, outputs);
   REQUIRE_THAT(kernels.status(), IsOk());
   testing::RequireValidPtx(*kernels);
-  if (Gpu() == nullptr) {
-    if (std::getenv("KILN_REQUIRE_GPU") != nullptr) FAIL("KILN_REQUIRE_GPU is set but no GPU is usable");
-    return;
-  }
-  auto jit = GpuJitGraph::Compile(g, outputs, Gpu());
+  if (testing::UsableGpu() == nullptr) return;
+  auto jit = GpuJitGraph::Compile(g, outputs, testing::UsableGpu());
   REQUIRE_THAT(jit.status(), IsOk());
   auto compiled = (*jit)->Run(feeds);
   REQUIRE_THAT(compiled.status(), IsOk());
   auto interpreter = Interpreter::Create(g);
   auto reference = interpreter->Run(feeds, outputs);
   REQUIRE_THAT(reference.status(), IsOk());
-  for (size_t k = 0; k < outputs.size(); ++k) {
-    const Literal& c = (*compiled)[k];
-    const Literal& r = (*reference)[k];
-    for (int64_t i = 0; i < r.size(); ++i) {
-      INFO("GPU output " << k << " element " << i << ": " << c.values[i] << ", interpreter " << r.values[i]);
-      REQUIRE(std::fabs(c.values[i] - r.values[i]) <= tolerance * std::max(1.0, std::fabs(r.values[i])));
-    }
-  }
+  INFO("on the GPU");
+  RequireClose(*compiled, *reference, tolerance);
 }
 #else
 // Runs `outputs` compiled (with oneDNN calls on 3 threads, and as loops on 1) and on the
@@ -92,20 +81,12 @@ void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& fe
   auto reference = interpreter->Run(feeds, outputs);
   REQUIRE_THAT(reference.status(), IsOk());
   for (bool library_calls : {true, false}) {
-  INFO((library_calls ? "with library calls" : "loops only"));
-  auto compiled = CompileAndRun(g, outputs, feeds, library_calls, library_calls ? 3 : 1);
-  REQUIRE_THAT(compiled.status(), IsOk());
-  for (size_t k = 0; k < outputs.size(); ++k) {
-    const Literal& c = (*compiled)[k];
-    const Literal& r = (*reference)[k];
-    for (int64_t i = 0; i < r.size(); ++i) {
-      INFO("output " << k << " element " << i << ": compiled " << c.values[i] << ", interpreter " << r.values[i]);
-      REQUIRE(std::fabs(c.values[i] - r.values[i]) <= tolerance * std::max(1.0, std::fabs(r.values[i])));
-    }
-  }
+    INFO((library_calls ? "with library calls" : "loops only"));
+    auto compiled = CompileAndRun(g, outputs, feeds, library_calls, library_calls ? 3 : 1);
+    REQUIRE_THAT(compiled.status(), IsOk());
+    RequireClose(*compiled, *reference, tolerance);
   }
 }
-
 #endif  // KILN_COMPILED_OPS_GPU
 
 constexpr double kExact = 1e-5, kTranscendental = 1e-4;

@@ -12,79 +12,29 @@
 #include "graph/optimizers.h"
 #include "passes/jit_runner.h"
 #ifdef KILN_COMPILED_TRAINING_GPU
-#include <cstdlib>
-
-#include "passes/ptx_check.h"
-#include "runtime/cuda.h"
+#include "passes/gpu_testing.h"
 #endif
 #include "test/status_matchers.h"
 
 namespace kiln {
 namespace {
 
-// Runs `steps` training steps both ways and compares the loss and (with `check_variables`) every
-// variable after each step.
-#ifdef KILN_COMPILED_TRAINING_GPU
-// The same steps on the CUDA target (//passes:compiled_training_gpu_test): every kernel is checked
-// by ptxas, and where a GPU is usable the steps run there (test/gpu/run.sh sets KILN_REQUIRE_GPU=1,
-// so there a missing GPU fails). Library calls do not apply: every op is a kernel.
-kiln_context* Gpu() {
-  static kiln_context* gpu = [] {
-    kiln_context* c = kiln_cuda_context_create(0);
-    if (c != nullptr && kiln_context_status(c) != KILN_OK) {
-      kiln_context_destroy(c);
-      c = nullptr;
-    }
-    return c;
-  }();
-  return gpu;
+// A variable's value, from JitGraph (a Literal) or GpuJitGraph (copied from the device).
+const Literal& Value(const Literal& value) { return value; }
+Literal Value(absl::StatusOr<Literal> value) {
+  REQUIRE_THAT(value.status(), IsOk());
+  return *std::move(value);
 }
 
-void CompareTraining(Graph& g, Tensor loss, const Feeds& feeds, int steps, double tolerance,
-                     bool check_variables = true, bool library_calls = false) {
-  REQUIRE_THAT(g.status(), IsOk());
-  if (library_calls) return;  // the same graph as the loops-only call of the same case
-  auto kernels = testing::CompileGraphToPtx(g, {loss}, /*training=*/true);
-  REQUIRE_THAT(kernels.status(), IsOk());
-  testing::RequireValidPtx(*kernels);
-  if (Gpu() == nullptr) {
-    if (std::getenv("KILN_REQUIRE_GPU") != nullptr) FAIL("KILN_REQUIRE_GPU is set but no GPU is usable");
-    return;
-  }
-  auto jit = GpuJitGraph::Compile(g, {loss}, Gpu(), /*apply_updates=*/true);
-  REQUIRE_THAT(jit.status(), IsOk());
+// Runs `steps` training steps compiled (`jit`) and on the interpreter, and compares the loss and
+// (with `check_variables`) every variable after each step.
+template <typename Jit>
+void CompareSteps(Jit& jit, Graph& g, Tensor loss, const Feeds& feeds, int steps, double tolerance,
+                  bool check_variables) {
   auto interpreter = Interpreter::Create(g);
   REQUIRE_THAT(interpreter.status(), IsOk());
   for (int step = 0; step < steps; ++step) {
-    auto compiled = (*jit)->Run(feeds);
-    REQUIRE_THAT(compiled.status(), IsOk());
-    auto reference = interpreter->RunTrainingStep(feeds, {loss});
-    REQUIRE_THAT(reference.status(), IsOk());
-    INFO("GPU step " << step << ": loss " << (*compiled)[0].values[0] << ", interpreter " << (*reference)[0].values[0]);
-    REQUIRE(std::fabs((*compiled)[0].values[0] - (*reference)[0].values[0]) <=
-            tolerance * std::max(1.0, std::fabs((*reference)[0].values[0])));
-    if (!check_variables) continue;
-    for (const auto& [name, value] : interpreter->variables()) {
-      auto c = (*jit)->variable(name);
-      REQUIRE_THAT(c.status(), IsOk());
-      for (int64_t i = 0; i < value.size(); ++i) {
-        INFO("variable " << name << "[" << i << "]: GPU " << c->values[i] << ", interpreter " << value.values[i]);
-        REQUIRE(std::fabs(c->values[i] - value.values[i]) <= tolerance * std::max(1.0, std::fabs(value.values[i])));
-      }
-    }
-  }
-}
-#else
-void CompareTraining(Graph& g, Tensor loss, const Feeds& feeds, int steps, double tolerance,
-                     bool check_variables = true, bool library_calls = false) {
-  REQUIRE_THAT(g.status(), IsOk());
-  INFO((library_calls ? "with library calls" : "loops only"));
-  auto jit = JitGraph::Compile(g, {loss}, /*apply_updates=*/true, library_calls);
-  REQUIRE_THAT(jit.status(), IsOk());
-  auto interpreter = Interpreter::Create(g);
-  REQUIRE_THAT(interpreter.status(), IsOk());
-  for (int step = 0; step < steps; ++step) {
-    auto compiled = (*jit)->Run(feeds);
+    auto compiled = jit.Run(feeds);
     REQUIRE_THAT(compiled.status(), IsOk());
     auto reference = interpreter->RunTrainingStep(feeds, {loss});
     REQUIRE_THAT(reference.status(), IsOk());
@@ -94,7 +44,7 @@ void CompareTraining(Graph& g, Tensor loss, const Feeds& feeds, int steps, doubl
             tolerance * std::max(1.0, std::fabs((*reference)[0].values[0])));
     if (!check_variables) continue;
     for (const auto& [name, value] : interpreter->variables()) {
-      Literal c = (*jit)->variable(name);
+      const Literal c = Value(jit.variable(name));
       for (int64_t i = 0; i < value.size(); ++i) {
         INFO("variable " << name << "[" << i << "]: compiled " << c.values[i] << ", interpreter "
                          << value.values[i]);
@@ -102,6 +52,34 @@ void CompareTraining(Graph& g, Tensor loss, const Feeds& feeds, int steps, doubl
       }
     }
   }
+}
+
+#ifdef KILN_COMPILED_TRAINING_GPU
+// The same steps on the CUDA target (//passes:compiled_training_gpu_test): every kernel is checked
+// by ptxas, and where a GPU is usable the steps run there (test/gpu/run.sh sets KILN_REQUIRE_GPU=1,
+// so there a missing GPU fails). Library calls do not apply: every op is a kernel.
+void CompareTraining(Graph& g, Tensor loss, const Feeds& feeds, int steps, double tolerance,
+                     bool check_variables = true, bool library_calls = false) {
+  REQUIRE_THAT(g.status(), IsOk());
+  if (library_calls) return;  // the same graph as the loops-only call of the same case
+  auto kernels = testing::CompileGraphToPtx(g, {loss}, /*training=*/true);
+  REQUIRE_THAT(kernels.status(), IsOk());
+  testing::RequireValidPtx(*kernels);
+  if (testing::UsableGpu() == nullptr) return;
+  auto jit = GpuJitGraph::Compile(g, {loss}, testing::UsableGpu(), /*apply_updates=*/true);
+  REQUIRE_THAT(jit.status(), IsOk());
+  INFO("on the GPU");
+  CompareSteps(**jit, g, loss, feeds, steps, tolerance, check_variables);
+}
+#else
+// Runs `steps` training steps compiled and on the interpreter (see CompareSteps).
+void CompareTraining(Graph& g, Tensor loss, const Feeds& feeds, int steps, double tolerance,
+                     bool check_variables = true, bool library_calls = false) {
+  REQUIRE_THAT(g.status(), IsOk());
+  INFO((library_calls ? "with library calls" : "loops only"));
+  auto jit = JitGraph::Compile(g, {loss}, /*apply_updates=*/true, library_calls);
+  REQUIRE_THAT(jit.status(), IsOk());
+  CompareSteps(**jit, g, loss, feeds, steps, tolerance, check_variables);
 }
 #endif  // KILN_COMPILED_TRAINING_GPU
 

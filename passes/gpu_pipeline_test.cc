@@ -4,10 +4,7 @@
 // only where the CUDA toolkit is installed.
 #include "passes/gpu_pipeline.h"
 
-#include <dlfcn.h>
-
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "catch2/catch.hpp"
@@ -18,30 +15,18 @@
 #include "graph/gradient_check.h"
 #include "graph/optimizers.h"
 #include "graph/types.h"
-#include "llvm/ExecutionEngine/Orc/Mangling.h"
-#include "llvm/Support/TargetSelect.h"
-#include "mlir/ExecutionEngine/ExecutionEngine.h"
-#include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/MLIRContext.h"
-#include "passes/dialects.h"
-#include "passes/graph_lowering.h"
 #include "passes/jit_runner.h"
-#include "passes/pipeline.h"
-#include "passes/ptx_check.h"
+#include "passes/gpu_testing.h"
 #include "runtime/cuda.h"
 #include "runtime/runtime.h"
+#include "runtime/testdata/fake_cuda.h"
 #include "test/status_matchers.h"
-#include "test/temp_files.h"
 
 namespace kiln {
 namespace {
 
+using testing::CompileGraphToPtx;
 using testing::RequireValidPtx;
-
-absl::StatusOr<std::vector<GpuKernel>> Kernels(const Graph& g, const std::vector<Tensor>& outputs,
-                                               bool training = false) {
-  return testing::CompileGraphToPtx(g, outputs, training);
-}
 
 TEST_CASE("Elementwise, reductions, softmax and layernorm become valid sm_90 kernels") {
   Graph g;
@@ -58,7 +43,7 @@ TEST_CASE("Elementwise, reductions, softmax and layernorm become valid sm_90 ker
       ops::LayerNorm(x, gamma, a),
       ops::Tanh(ops::Exp(x)),
   };
-  auto kernels = Kernels(g, outputs);
+  auto kernels = CompileGraphToPtx(g, outputs);
   REQUIRE_THAT(kernels.status(), IsOk());
   RequireValidPtx(*kernels, outputs.size());
 }
@@ -72,7 +57,7 @@ TEST_CASE("Matmuls, convolutions and pools as loops become valid sm_90 kernels")
   ops::Conv2DOptions same;
   same.padding = "SAME";
   std::vector<Tensor> outputs = {ops::MatMul(a, b, false, true), ops::MaxPool2D(ops::Relu(ops::Conv2D(img, f, same)))};
-  auto kernels = Kernels(g, outputs);
+  auto kernels = CompileGraphToPtx(g, outputs);
   REQUIRE_THAT(kernels.status(), IsOk());
   RequireValidPtx(*kernels, 2);
 }
@@ -88,7 +73,7 @@ TEST_CASE("Whole Fashion-MNIST training steps (SGD) become valid sm_90 kernels")
     Tensor logits = cnn ? examples::FashionCnn(model, images) : examples::FashionMlp(model, images);
     Tensor loss = losses::SoftmaxCrossEntropy(logits, labels);
     REQUIRE_THAT(TrainStep(loss, model.parameters(), Optimizer::Sgd()).status(), IsOk());
-    auto kernels = Kernels(g, {loss}, /*training=*/true);
+    auto kernels = CompileGraphToPtx(g, {loss}, /*training=*/true);
     REQUIRE_THAT(kernels.status(), IsOk());
     RequireValidPtx(*kernels, 10);
   }
@@ -96,23 +81,18 @@ TEST_CASE("Whole Fashion-MNIST training steps (SGD) become valid sm_90 kernels")
 
 // The host side without a GPU: GpuJitGraph (the generated host code in MLIR's JIT) on a context of the
 // fake driver (runtime/testdata/: it loads and counts kernels but cannot run PTX).
-constexpr char kFakeDriver[] = "runtime/testdata/libfake_cuda.so";
-
-int FakeCounter(const char* name) {
-  static void* fake = dlopen(kFakeDriver, RTLD_NOW);  // held open: its counters outlive contexts
-  REQUIRE(fake != nullptr);
-  return reinterpret_cast<int (*)()>(dlsym(fake, name))();
-}
+using testing::FakeCudaCounter;
+using testing::kFakeCudaDriver;
 
 TEST_CASE("Generated host code launches every kernel through the runtime") {
   Graph g;
   layers::Model model(g, 3);
   Tensor x = ops::Placeholder(g, "x", DType::kF32, {4, 8});
   Tensor probabilities = ops::Softmax(model.Dense(model.Dense(x, 16, layers::Activation::kRelu), 3));
-  kiln::rt::Context cuda(kiln_cuda_context_create_with_driver(kFakeDriver, 0));
+  kiln::rt::Context cuda(kiln_cuda_context_create_with_driver(kFakeCudaDriver, 0));
   auto jit = GpuJitGraph::Compile(g, {probabilities}, cuda.get());
   REQUIRE_THAT(jit.status(), IsOk());
-  const int launches = FakeCounter("fake_cuda_launches"), modules = FakeCounter("fake_cuda_modules_loaded");
+  const int launches = FakeCudaCounter("fake_cuda_launches"), modules = FakeCudaCounter("fake_cuda_modules_loaded");
   std::mt19937_64 rng(5);
   for (int run = 0; run < 2; ++run) {
     auto results = (*jit)->Run({{"x", RandomLiteral(DType::kF32, {4, 8}, rng)}});
@@ -122,8 +102,8 @@ TEST_CASE("Generated host code launches every kernel through the runtime") {
   }
   const int kernels = static_cast<int>((*jit)->num_kernels());
   CHECK(kernels >= 5);
-  CHECK(FakeCounter("fake_cuda_launches") - launches == 2 * kernels);  // every kernel, every run
-  CHECK(FakeCounter("fake_cuda_modules_loaded") - modules == kernels);  // loaded once
+  CHECK(FakeCudaCounter("fake_cuda_launches") - launches == 2 * kernels);  // every kernel, every run
+  CHECK(FakeCudaCounter("fake_cuda_modules_loaded") - modules == kernels);  // loaded once
 }
 
 // A Gather's index check: a kernel finds the first out-of-range position and the runtime reads it
@@ -135,7 +115,7 @@ TEST_CASE("Index checks report through the runtime from device memory") {
   Tensor ids = ops::Placeholder(g, "ids", DType::kI32, {3});
   const int line = __LINE__ + 1;
   Tensor rows = ops::Gather(table, ids);
-  kiln::rt::Context cuda(kiln_cuda_context_create_with_driver(kFakeDriver, 0));
+  kiln::rt::Context cuda(kiln_cuda_context_create_with_driver(kFakeCudaDriver, 0));
   auto jit = GpuJitGraph::Compile(g, {rows}, cuda.get());
   REQUIRE_THAT(jit.status(), IsOk());
   Literal id_values(DType::kI32, Shape({3}));

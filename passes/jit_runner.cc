@@ -56,6 +56,53 @@ Literal Unpack(const std::vector<char>& bytes, const TensorType& type) {
   return l;
 }
 
+// The context's status as an absl::Status, clearing it.
+absl::Status TakeStatus(kiln_context* context) {
+  const kiln_status_code code = kiln_context_status(context);
+  if (code == KILN_OK) return absl::OkStatus();
+  absl::Status s(static_cast<absl::StatusCode>(code), kiln_context_message(context));
+  kiln_context_clear_status(context);
+  return s;
+}
+
+struct HostSymbol {
+  const char* name;
+  void* address;
+};
+
+// MLIR's JIT for `module`, resolving the runtime hooks compiled code calls to `symbols`.
+absl::StatusOr<std::unique_ptr<mlir::ExecutionEngine>> MakeEngine(mlir::ModuleOp module,
+                                                                   std::vector<HostSymbol> symbols) {
+  static const bool initialized = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    return true;
+  }();
+  (void)initialized;
+  auto engine = mlir::ExecutionEngine::create(module);
+  if (!engine) return absl::InternalError("JIT failed: " + llvm::toString(engine.takeError()));
+  (*engine)->registerSymbols([symbols = std::move(symbols)](llvm::orc::MangleAndInterner interner) {
+    llvm::orc::SymbolMap map;
+    for (const HostSymbol& s : symbols) {
+      map[interner(s.name)] = {llvm::orc::ExecutorAddr::fromPtr(s.address), llvm::JITSymbolFlags::Exported};
+    }
+    return map;
+  });
+  return std::move(*engine);
+}
+
+// Calls compiled function `name` with `pointers` (each argument's value).
+absl::Status Invoke(mlir::ExecutionEngine& engine, const char* name, std::vector<void*> pointers) {
+  std::vector<void*> args;
+  for (void*& p : pointers) args.push_back(&p);
+  if (llvm::Error e = engine.invokePacked(name, args)) {
+    return absl::InternalError("invoke failed: " + llvm::toString(std::move(e)));
+  }
+  return absl::OkStatus();
+}
+
+#define KILN_HOOK(name) HostSymbol{#name, reinterpret_cast<void*>(&name)}
+
 }  // namespace
 
 struct JitGraph::Impl {
@@ -75,12 +122,6 @@ absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
                                                            const std::vector<Tensor>& outputs,
                                                            bool apply_updates, bool library_calls,
                                                            int num_threads) {
-  static const bool initialized = [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    return true;
-  }();
-  (void)initialized;
   auto impl = std::make_unique<Impl>();
   impl->graph = &graph;
   impl->runtime = std::make_unique<rt::Context>(num_threads);
@@ -94,41 +135,20 @@ absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
   if (num_threads > 1) pipeline.parallel_min_work = 1;  // split every loop that can be: tests see it
   KILN_RETURN_IF_ERROR(CompileTensorsToLlvmDialect(*module, pipeline));
   impl->arena.resize(std::max<int64_t>(1, ArenaBytes(*module, "graph")));
-  auto engine = mlir::ExecutionEngine::create(*module);
-  if (!engine) return absl::InternalError("JIT failed: " + llvm::toString(engine.takeError()));
-  impl->engine = std::move(*engine);
-  impl->engine->registerSymbols([](llvm::orc::MangleAndInterner interner) {
-    llvm::orc::SymbolMap symbols;
-    auto add = [&](const char* name, auto* function) {
-      symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(function), llvm::JITSymbolFlags::Exported};
-    };
-    add("kiln_rt_index_error", &kiln_rt_index_error);
-    add("kiln_rt_parallel_for", &kiln_rt_parallel_for);
-    add("kiln_rt_dnnl_matmul", &kiln_rt_dnnl_matmul);
-    add("kiln_rt_dnnl_batch_matmul", &kiln_rt_dnnl_batch_matmul);
-    add("kiln_rt_dnnl_conv2d", &kiln_rt_dnnl_conv2d);
-    add("kiln_rt_dnnl_conv2d_backprop_input", &kiln_rt_dnnl_conv2d_backprop_input);
-    add("kiln_rt_dnnl_conv2d_backprop_filter", &kiln_rt_dnnl_conv2d_backprop_filter);
-    add("kiln_rt_dnnl_matmul_bias", &kiln_rt_dnnl_matmul_bias);
-    add("kiln_rt_dnnl_conv2d_bias", &kiln_rt_dnnl_conv2d_bias);
-    add("kiln_rt_dnnl_matmul_bias_prepare", &kiln_rt_dnnl_matmul_bias_prepare);
-    add("kiln_rt_dnnl_conv2d_bias_prepare", &kiln_rt_dnnl_conv2d_bias_prepare);
-    add("kiln_rt_dnnl_matmul_prepare", &kiln_rt_dnnl_matmul_prepare);
-    add("kiln_rt_dnnl_batch_matmul_prepare", &kiln_rt_dnnl_batch_matmul_prepare);
-    add("kiln_rt_dnnl_conv2d_prepare", &kiln_rt_dnnl_conv2d_prepare);
-    add("kiln_rt_dnnl_conv2d_backprop_input_prepare", &kiln_rt_dnnl_conv2d_backprop_input_prepare);
-    add("kiln_rt_dnnl_conv2d_backprop_filter_prepare", &kiln_rt_dnnl_conv2d_backprop_filter_prepare);
-    return symbols;
-  });
+  KILN_ASSIGN_OR_RETURN(
+      impl->engine,
+      MakeEngine(*module, {KILN_HOOK(kiln_rt_index_error), KILN_HOOK(kiln_rt_parallel_for),
+                           KILN_HOOK(kiln_rt_dnnl_matmul), KILN_HOOK(kiln_rt_dnnl_batch_matmul),
+                           KILN_HOOK(kiln_rt_dnnl_conv2d), KILN_HOOK(kiln_rt_dnnl_conv2d_backprop_input),
+                           KILN_HOOK(kiln_rt_dnnl_conv2d_backprop_filter), KILN_HOOK(kiln_rt_dnnl_matmul_bias),
+                           KILN_HOOK(kiln_rt_dnnl_conv2d_bias), KILN_HOOK(kiln_rt_dnnl_matmul_bias_prepare),
+                           KILN_HOOK(kiln_rt_dnnl_conv2d_bias_prepare), KILN_HOOK(kiln_rt_dnnl_matmul_prepare),
+                           KILN_HOOK(kiln_rt_dnnl_batch_matmul_prepare), KILN_HOOK(kiln_rt_dnnl_conv2d_prepare),
+                           KILN_HOOK(kiln_rt_dnnl_conv2d_backprop_input_prepare),
+                           KILN_HOOK(kiln_rt_dnnl_conv2d_backprop_filter_prepare)}));
   // Library kernels are made now, as the generated class's constructor does.
-  void* runtime_context = impl->runtime->get();
-  void* prepare_args[] = {&runtime_context};
-  if (llvm::Error e = impl->engine->invokePacked("graph_prepare", prepare_args)) {
-    return absl::InternalError("invoke failed: " + llvm::toString(std::move(e)));
-  }
-  if (rt::Status s = impl->runtime->TakeStatus(); !s.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(s.code()), s.message());
-  }
+  KILN_RETURN_IF_ERROR(Invoke(*impl->engine, "graph_prepare", {impl->runtime->get()}));
+  KILN_RETURN_IF_ERROR(TakeStatus(impl->runtime->get()));
   KILN_ASSIGN_OR_RETURN(Interpreter initial, Interpreter::Create(graph));
   for (int id : impl->signature.variables) {
     KILN_ASSIGN_OR_RETURN(impl->variables[id], Pack(initial.variables().at(graph.node(id).name)));
@@ -153,14 +173,8 @@ absl::StatusOr<std::vector<Literal>> JitGraph::Run(const Feeds& feeds) {
   for (auto& b : outputs) pointers.push_back(b.data());
   pointers.push_back(impl_->runtime->get());
   pointers.push_back(impl_->arena.data());
-  std::vector<void*> args;
-  for (void*& p : pointers) args.push_back(&p);
-  if (llvm::Error e = impl_->engine->invokePacked("graph", args)) {
-    return absl::InternalError("invoke failed: " + llvm::toString(std::move(e)));
-  }
-  if (rt::Status s = impl_->runtime->TakeStatus(); !s.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(s.code()), s.message());
-  }
+  KILN_RETURN_IF_ERROR(Invoke(*impl_->engine, "graph", std::move(pointers)));
+  KILN_RETURN_IF_ERROR(TakeStatus(impl_->runtime->get()));
   std::vector<Literal> results;
   for (size_t i = 0; i < outputs.size(); ++i) results.push_back(Unpack(outputs[i], sig.outputs[i].type()));
   return results;
@@ -192,14 +206,6 @@ struct GpuJitGraph::Impl {
 
 namespace {
 
-absl::Status CudaStatus(kiln_context* context) {
-  const kiln_status_code code = kiln_context_status(context);
-  if (code == KILN_OK) return absl::OkStatus();
-  absl::Status s(static_cast<absl::StatusCode>(code), kiln_context_message(context));
-  kiln_context_clear_status(context);
-  return s;
-}
-
 int64_t Bytes(const TensorType& t) { return std::max<int64_t>(1, t.shape.NumElements() * DTypeSize(t.dtype)); }
 
 }  // namespace
@@ -210,16 +216,10 @@ size_t GpuJitGraph::num_kernels() const { return impl_->kernels; }
 
 absl::StatusOr<std::unique_ptr<GpuJitGraph>> GpuJitGraph::Compile(const Graph& graph, const std::vector<Tensor>& outputs,
                                                                   kiln_context* cuda_context, bool apply_updates) {
-  static const bool initialized = [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    return true;
-  }();
-  (void)initialized;
   auto impl = std::make_unique<Impl>();
   impl->graph = &graph;
   impl->cuda = cuda_context;
-  KILN_RETURN_IF_ERROR(CudaStatus(cuda_context));
+  KILN_RETURN_IF_ERROR(TakeStatus(cuda_context));
   mlir::DialectRegistry registry;
   RegisterDialects(registry);
   RegisterGpuDialects(registry);
@@ -231,23 +231,10 @@ absl::StatusOr<std::unique_ptr<GpuJitGraph>> GpuJitGraph::Compile(const Graph& g
   impl->kernels = kernels.size();
   const int64_t arena_bytes = ArenaBytes(*module, "graph");
   KILN_RETURN_IF_ERROR(LowerGpuHostToLlvmDialect(*module));
-  auto engine = mlir::ExecutionEngine::create(*module);
-  if (!engine) return absl::InternalError("JIT failed: " + llvm::toString(engine.takeError()));
-  impl->engine = std::move(*engine);
-  impl->engine->registerSymbols([](llvm::orc::MangleAndInterner interner) {
-    llvm::orc::SymbolMap symbols;
-    auto add = [&](const char* name, auto* function) {
-      symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(function), llvm::JITSymbolFlags::Exported};
-    };
-    add("kiln_rt_cuda_launch", &kiln_rt_cuda_launch);
-    add("kiln_rt_cuda_check_index", &kiln_rt_cuda_check_index);
-    add("kiln_rt_cuda_check_index_prepare", &kiln_rt_cuda_check_index_prepare);
-    return symbols;
-  });
-  void* prepare_args[] = {&impl->cuda};
-  if (llvm::Error e = impl->engine->invokePacked("graph_prepare", prepare_args)) {
-    return absl::InternalError("invoke failed: " + llvm::toString(std::move(e)));
-  }
+  KILN_ASSIGN_OR_RETURN(impl->engine,
+                        MakeEngine(*module, {KILN_HOOK(kiln_rt_cuda_launch), KILN_HOOK(kiln_rt_cuda_check_index),
+                                             KILN_HOOK(kiln_rt_cuda_check_index_prepare)}));
+  KILN_RETURN_IF_ERROR(Invoke(*impl->engine, "graph_prepare", {cuda_context}));
   // Device buffers; variables start at their initializers' values.
   KILN_ASSIGN_OR_RETURN(Interpreter initial, Interpreter::Create(graph));
   const LoweredSignature& sig = impl->signature;
@@ -265,7 +252,7 @@ absl::StatusOr<std::unique_ptr<GpuJitGraph>> GpuJitGraph::Compile(const Graph& g
   impl->arena = kiln_cuda_alloc(cuda_context, zeros.size());
   kiln_cuda_copy_to_device(cuda_context, impl->arena, zeros.data(), zeros.size());
   kiln_cuda_synchronize(cuda_context);
-  KILN_RETURN_IF_ERROR(CudaStatus(cuda_context));
+  KILN_RETURN_IF_ERROR(TakeStatus(cuda_context));
   return std::unique_ptr<GpuJitGraph>(new GpuJitGraph(std::move(impl)));
 }
 
@@ -286,11 +273,7 @@ absl::StatusOr<std::vector<Literal>> GpuJitGraph::Run(const Feeds& feeds) {
   for (uint64_t b : impl_->outputs) pointers.push_back(reinterpret_cast<void*>(b));
   pointers.push_back(cuda);
   pointers.push_back(reinterpret_cast<void*>(impl_->arena));
-  std::vector<void*> args;
-  for (void*& p : pointers) args.push_back(&p);
-  if (llvm::Error e = impl_->engine->invokePacked("graph", args)) {
-    return absl::InternalError("invoke failed: " + llvm::toString(std::move(e)));
-  }
+  KILN_RETURN_IF_ERROR(Invoke(*impl_->engine, "graph", std::move(pointers)));
   std::vector<std::vector<char>> bytes;
   for (size_t i = 0; i < sig.outputs.size(); ++i) {
     const TensorType type = sig.outputs[i].type();
@@ -298,7 +281,7 @@ absl::StatusOr<std::vector<Literal>> GpuJitGraph::Run(const Feeds& feeds) {
     if (!bytes.back().empty()) kiln_cuda_copy_to_host(cuda, bytes.back().data(), impl_->outputs[i], bytes.back().size());
   }
   kiln_cuda_synchronize(cuda);
-  KILN_RETURN_IF_ERROR(CudaStatus(cuda));
+  KILN_RETURN_IF_ERROR(TakeStatus(cuda));
   std::vector<Literal> results;
   for (size_t i = 0; i < sig.outputs.size(); ++i) results.push_back(Unpack(bytes[i], sig.outputs[i].type()));
   return results;
@@ -310,7 +293,7 @@ absl::StatusOr<Literal> GpuJitGraph::variable(const std::string& name) const {
   std::vector<char> bytes(node->outputs[0].shape.NumElements() * DTypeSize(node->outputs[0].dtype));
   if (!bytes.empty()) kiln_cuda_copy_to_host(impl_->cuda, bytes.data(), impl_->variables.at(node->id), bytes.size());
   kiln_cuda_synchronize(impl_->cuda);
-  KILN_RETURN_IF_ERROR(CudaStatus(impl_->cuda));
+  KILN_RETURN_IF_ERROR(TakeStatus(impl_->cuda));
   return Unpack(bytes, node->outputs[0]);
 }
 

@@ -50,7 +50,8 @@ struct State {
   bool ready = false;
   std::mutex mu;
   std::map<const void*, Handle> modules;                           // by image
-  std::map<std::pair<const void*, std::string>, Handle> functions;  // by image and kernel name
+  // By image and kernel name, as pointers: generated code passes each from one constant.
+  std::map<std::pair<const void*, const char*>, Handle> functions;
 
   ~State() {
     if (ready) {
@@ -82,10 +83,16 @@ std::string ErrorText(const Driver& d, CUresult r) {
   return s;
 }
 
-// False (and the context's status set, naming `what`) when `r` is an error.
-bool Check(kiln_context* context, const State& s, CUresult r, const std::string& what) {
-  if (r == kSuccess) return true;
+// Sets the context's status for the failed call `what`.
+void Fail(kiln_context* context, const State& s, CUresult r, const std::string& what) {
   kiln_context_set_error(context, KILN_INTERNAL, (what + ": " + ErrorText(s.driver, r)).c_str());
+}
+
+// False (and the context's status set, naming the call and any kernel) when `r` is an error. The
+// message is built only then: launches are the hot path.
+bool Check(kiln_context* context, const State& s, CUresult r, const char* call, const char* kernel = nullptr) {
+  if (r == kSuccess) return true;
+  Fail(context, s, r, kernel == nullptr ? std::string(call) : std::string(call) + " for kernel '" + kernel + "'");
   return false;
 }
 
@@ -189,7 +196,9 @@ kiln_context* kiln_cuda_context_create(int device) {
 uint64_t kiln_cuda_alloc(kiln_context* context, size_t bytes) {
   State* s = Ready(context);
   CUdeviceptr p = 0;
-  if (s == nullptr || !Check(context, *s, s->driver.cuMemAlloc(&p, bytes), "cuMemAlloc(" + std::to_string(bytes) + ")")) {
+  if (s == nullptr) return 0;
+  if (const CUresult r = s->driver.cuMemAlloc(&p, bytes); r != kSuccess) {
+    Fail(context, *s, r, "cuMemAlloc(" + std::to_string(bytes) + ")");
     return 0;
   }
   return p;
@@ -220,16 +229,15 @@ void kiln_rt_cuda_launch(kiln_context* context, const char* image, const char* k
   State* s = Ready(context);
   if (s == nullptr) return;
   std::lock_guard<std::mutex> lock(s->mu);
-  const std::string where = std::string("kernel '") + kernel + "'";
   Handle& function = s->functions[{image, kernel}];
   if (function == nullptr) {
     Handle& module = s->modules[image];
-    if (module == nullptr && !Check(context, *s, s->driver.cuModuleLoadData(&module, image), "cuModuleLoadData for " + where)) {
+    if (module == nullptr && !Check(context, *s, s->driver.cuModuleLoadData(&module, image), "cuModuleLoadData", kernel)) {
       s->modules.erase(image);
       s->functions.erase({image, kernel});
       return;
     }
-    if (!Check(context, *s, s->driver.cuModuleGetFunction(&function, module, kernel), "cuModuleGetFunction for " + where)) {
+    if (!Check(context, *s, s->driver.cuModuleGetFunction(&function, module, kernel), "cuModuleGetFunction", kernel)) {
       s->functions.erase({image, kernel});
       return;
     }
@@ -238,7 +246,7 @@ void kiln_rt_cuda_launch(kiln_context* context, const char* image, const char* k
   Check(context, *s,
         s->driver.cuLaunchKernel(function, u(params[0]), u(params[1]), u(params[2]), u(params[3]), u(params[4]),
                                  u(params[5]), u(params[6]), s->stream, args, nullptr),
-        "cuLaunchKernel for " + where);
+        "cuLaunchKernel", kernel);
 }
 
 void kiln_rt_cuda_check_index(kiln_context* context, const int64_t* params, const char* where, const char* what,

@@ -3,27 +3,17 @@
 // block and arguments through, and turns driver errors into statuses naming the kernel.
 #include "runtime/cuda.h"
 
-#include <dlfcn.h>
-
 #include <string>
 #include <vector>
 
 #include "catch2/catch.hpp"
 #include "runtime/runtime.h"
+#include "runtime/testdata/fake_cuda.h"
 
 namespace {
 
-constexpr char kFakeDriver[] = "runtime/testdata/libfake_cuda.so";
-
-// A counter of the fake driver. The test holds the library open, so that its counters live across
-// the contexts that open and close it.
-int Counter(const char* name) {
-  static void* library = dlopen(kFakeDriver, RTLD_NOW);
-  REQUIRE(library != nullptr);
-  auto fn = reinterpret_cast<int (*)()>(dlsym(library, name));
-  REQUIRE(fn != nullptr);
-  return fn();
-}
+using kiln::testing::FakeCudaCounter;
+using kiln::testing::kFakeCudaDriver;
 
 TEST_CASE("Without a CUDA driver a CUDA context is UNAVAILABLE, saying why") {
   kiln::rt::Context context(kiln_cuda_context_create_with_driver("libno_such_cuda_driver.so.1", 0));
@@ -36,18 +26,18 @@ TEST_CASE("Without a CUDA driver a CUDA context is UNAVAILABLE, saying why") {
 }
 
 TEST_CASE("A device the driver does not have is UNAVAILABLE") {
-  kiln::rt::Context context(kiln_cuda_context_create_with_driver(kFakeDriver, 3));
+  kiln::rt::Context context(kiln_cuda_context_create_with_driver(kFakeCudaDriver, 3));
   const kiln::rt::Status s = context.TakeStatus();
   REQUIRE(s.code() == KILN_UNAVAILABLE);
   REQUIRE(s.message() == "cuDeviceGet(3): CUDA_ERROR_INVALID_DEVICE (fake driver error)");
 }
 
 TEST_CASE("Kernels launch through the driver: one module load per image, arguments passed through") {
-  const int modules_before = Counter("fake_cuda_modules_loaded");
+  const int modules_before = FakeCudaCounter("fake_cuda_modules_loaded");
   {
-    kiln::rt::Context context(kiln_cuda_context_create_with_driver(kFakeDriver, 0));
+    kiln::rt::Context context(kiln_cuda_context_create_with_driver(kFakeCudaDriver, 0));
     REQUIRE(context.TakeStatus().ok());
-    REQUIRE(Counter("fake_cuda_contexts_retained") == 1);
+    REQUIRE(FakeCudaCounter("fake_cuda_contexts_retained") == 1);
     std::vector<float> host = {1, 2, 3, 4, 5};
     uint64_t device = kiln_cuda_alloc(context.get(), host.size() * sizeof(float));
     REQUIRE(device != 0);
@@ -62,15 +52,15 @@ TEST_CASE("Kernels launch through the driver: one module load per image, argumen
     kiln_cuda_free(context.get(), device);
     REQUIRE(context.TakeStatus().ok());
     REQUIRE(host == std::vector<float>{3, 4, 5, 6, 5});
-    REQUIRE(Counter("fake_cuda_modules_loaded") == modules_before + 1);
-    REQUIRE(Counter("fake_cuda_last_grid") == 3);
-    REQUIRE(Counter("fake_cuda_last_block") == 256);
+    REQUIRE(FakeCudaCounter("fake_cuda_modules_loaded") == modules_before + 1);
+    REQUIRE(FakeCudaCounter("fake_cuda_last_grid") == 3);
+    REQUIRE(FakeCudaCounter("fake_cuda_last_block") == 256);
   }
-  REQUIRE(Counter("fake_cuda_contexts_retained") == 0);  // released with the context
+  REQUIRE(FakeCudaCounter("fake_cuda_contexts_retained") == 0);  // released with the context
 }
 
 TEST_CASE("Driver errors become the context's status, naming the kernel") {
-  kiln::rt::Context context(kiln_cuda_context_create_with_driver(kFakeDriver, 0));
+  kiln::rt::Context context(kiln_cuda_context_create_with_driver(kFakeCudaDriver, 0));
   REQUIRE(context.TakeStatus().ok());
   const int64_t params[] = {1, 1, 1, 32, 1, 1, 0};
   static const char kImage[] = "// a module";
@@ -94,15 +84,15 @@ TEST_CASE("Driver errors become the context's status, naming the kernel") {
   REQUIRE(s.message() == "cuMemAlloc(1099511627776): CUDA_ERROR_OUT_OF_MEMORY (fake driver error)");
 
   // After an error, calls do nothing until the status is taken.
-  const int launches = Counter("fake_cuda_launches");
+  const int launches = FakeCudaCounter("fake_cuda_launches");
   kiln_rt_cuda_launch(context.get(), kImage, "fail_launch", params, nullptr);
   kiln_rt_cuda_launch(context.get(), kImage, "fail_launch", params, nullptr);
-  REQUIRE(Counter("fake_cuda_launches") == launches + 1);
+  REQUIRE(FakeCudaCounter("fake_cuda_launches") == launches + 1);
   REQUIRE(context.TakeStatus().code() == KILN_INTERNAL);
 }
 
 TEST_CASE("kiln_rt_cuda_check_index reads the position and the index from device memory") {
-  kiln::rt::Context context(kiln_cuda_context_create_with_driver(kFakeDriver, 0));
+  kiln::rt::Context context(kiln_cuda_context_create_with_driver(kFakeCudaDriver, 0));
   REQUIRE(context.TakeStatus().ok());
   const int64_t none = 3, second = 1;
   const int32_t ids32[] = {1, 12, 2};

@@ -18,15 +18,9 @@
 
 #include "catch2/catch.hpp"
 #include "runtime/kiln_runtime.h"
+#include "runtime/require_ok.h"
 #include "runtime/status.h"
 
-// REQUIRE that a kiln::rt::Status is OK, showing it when not.
-#define REQUIRE_OK(expr)                           \
-  do {                                             \
-    const ::kiln::rt::Status require_ok_ = (expr); \
-    INFO(require_ok_.ToString());                  \
-    REQUIRE(require_ok_.ok());                     \
-  } while (0)
 
 namespace kiln {
 namespace rt {

@@ -15,14 +15,8 @@
 #include "test/temp_files.h"
 #include "runtime/data/idx.h"
 #include "runtime/data/tfrecord.h"
+#include "runtime/require_ok.h"
 
-// REQUIRE that a kiln::rt::Status is OK, showing it when not.
-#define REQUIRE_OK(expr)                           \
-  do {                                             \
-    const ::kiln::rt::Status require_ok_ = (expr); \
-    INFO(require_ok_.ToString());                  \
-    REQUIRE(require_ok_.ok());                     \
-  } while (0)
 
 namespace kiln {
 namespace rt {

@@ -1,7 +1,7 @@
-// Test support for the CUDA kernel pipeline: a graph compiled to PTX kernels, and the check that each
-// is accepted by the toolkit's ptxas (no GPU needed).
-#ifndef KILN_PASSES_PTX_CHECK_H_
-#define KILN_PASSES_PTX_CHECK_H_
+// Test support for the CUDA target: a graph compiled to PTX kernels, the check that each is accepted
+// by the toolkit's ptxas (no GPU needed), and the GPU to run them on where there is one.
+#ifndef KILN_PASSES_GPU_TESTING_H_
+#define KILN_PASSES_GPU_TESTING_H_
 
 #include <cstdlib>
 #include <string>
@@ -15,6 +15,7 @@
 #include "passes/dialects.h"
 #include "passes/gpu_pipeline.h"
 #include "passes/graph_lowering.h"
+#include "runtime/cuda.h"
 #include "test/temp_files.h"
 
 namespace kiln {
@@ -49,7 +50,26 @@ inline void RequireValidPtx(const std::vector<GpuKernel>& kernels, size_t at_lea
   }
 }
 
+// A context on the first GPU, or null where none is usable. test/gpu/run.sh sets KILN_REQUIRE_GPU=1:
+// there a missing GPU fails the test rather than leaving the GPU runs out.
+inline kiln_context* UsableGpu() {
+  static std::string why;
+  static kiln_context* gpu = [] {
+    kiln_context* c = kiln_cuda_context_create(0);
+    if (c != nullptr && kiln_context_status(c) != KILN_OK) {
+      why = kiln_context_message(c);
+      kiln_context_destroy(c);
+      c = nullptr;
+    }
+    return c;
+  }();
+  if (gpu == nullptr && std::getenv("KILN_REQUIRE_GPU") != nullptr) {
+    FAIL("KILN_REQUIRE_GPU is set but no GPU is usable: " << why);
+  }
+  return gpu;
+}
+
 }  // namespace testing
 }  // namespace kiln
 
-#endif  // KILN_PASSES_PTX_CHECK_H_
+#endif  // KILN_PASSES_GPU_TESTING_H_
