@@ -61,6 +61,11 @@ void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& fe
   auto kernels = testing::CompileGraphToPtx(g, outputs);
   REQUIRE_THAT(kernels.status(), IsOk());
   testing::RequireValidPtx(*kernels);
+  GpuCase spec;
+  spec.outputs = outputs;
+  spec.feeds = feeds;
+  spec.tolerance = tolerance;
+  testing::RecordGpuCase(g, spec);
   if (testing::UsableGpu() == nullptr) return;
   auto jit = GpuJitGraph::Compile(g, outputs, testing::UsableGpu());
   REQUIRE_THAT(jit.status(), IsOk());

@@ -65,6 +65,14 @@ void CompareTraining(Graph& g, Tensor loss, const Feeds& feeds, int steps, doubl
   auto kernels = testing::CompileGraphToPtx(g, {loss}, /*training=*/true);
   REQUIRE_THAT(kernels.status(), IsOk());
   testing::RequireValidPtx(*kernels);
+  GpuCase spec;
+  spec.outputs = {loss};
+  spec.apply_updates = true;
+  spec.feeds = feeds;
+  spec.steps = steps;
+  spec.tolerance = tolerance;
+  spec.check_variables = check_variables;
+  testing::RecordGpuCase(g, spec);
   if (testing::UsableGpu() == nullptr) return;
   auto jit = GpuJitGraph::Compile(g, {loss}, testing::UsableGpu(), /*apply_updates=*/true);
   REQUIRE_THAT(jit.status(), IsOk());

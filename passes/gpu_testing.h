@@ -15,6 +15,7 @@
 #include "passes/dialects.h"
 #include "passes/gpu_pipeline.h"
 #include "passes/graph_lowering.h"
+#include "passes/jit_runner.h"
 #include "runtime/cuda.h"
 #include "test/temp_files.h"
 
@@ -67,6 +68,16 @@ inline kiln_context* UsableGpu() {
     FAIL("KILN_REQUIRE_GPU is set but no GPU is usable: " << why);
   }
   return gpu;
+}
+
+// Where $KILN_GPU_CASES is set (test/gpu/build.sh), records the case for test/gpu's runner, named
+// after the current test.
+inline void RecordGpuCase(const Graph& g, const GpuCase& spec) {
+  const std::string dir = GpuCaseDirectory(Catch::getResultCapture().getCurrentTestName());
+  if (dir.empty()) return;
+  const absl::Status s = WriteGpuCase(dir, g, spec);
+  INFO("recording the GPU case " << dir << ": " << s.ToString());
+  REQUIRE(s.ok());
 }
 
 }  // namespace testing

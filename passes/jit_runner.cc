@@ -18,10 +18,8 @@
 #include "runtime/runtime.h"
 
 namespace kiln {
-namespace {
 
-// Element storage in the dtype's machine representation (bool as one byte).
-absl::StatusOr<std::vector<char>> Pack(const Literal& l) {
+absl::StatusOr<std::vector<char>> PackLiteral(const Literal& l) {
   std::vector<char> bytes(l.size() * DTypeSize(l.dtype));
   for (int64_t i = 0; i < l.size(); ++i) {
     const double v = l.values[i];
@@ -38,6 +36,8 @@ absl::StatusOr<std::vector<char>> Pack(const Literal& l) {
   }
   return bytes;
 }
+
+namespace {
 
 Literal Unpack(const std::vector<char>& bytes, const TensorType& type) {
   Literal l(type.dtype, type.shape);
@@ -151,7 +151,7 @@ absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
   KILN_RETURN_IF_ERROR(TakeStatus(impl->runtime->get()));
   KILN_ASSIGN_OR_RETURN(Interpreter initial, Interpreter::Create(graph));
   for (int id : impl->signature.variables) {
-    KILN_ASSIGN_OR_RETURN(impl->variables[id], Pack(initial.variables().at(graph.node(id).name)));
+    KILN_ASSIGN_OR_RETURN(impl->variables[id], PackLiteral(initial.variables().at(graph.node(id).name)));
   }
   return std::unique_ptr<JitGraph>(new JitGraph(std::move(impl)));
 }
@@ -163,7 +163,7 @@ absl::StatusOr<std::vector<Literal>> JitGraph::Run(const Feeds& feeds) {
   for (int id : sig.placeholders) {
     auto it = feeds.find(g.node(id).name);
     if (it == feeds.end()) return absl::InvalidArgumentError("missing feed " + g.node(id).name);
-    KILN_ASSIGN_OR_RETURN(std::vector<char> bytes, Pack(it->second));
+    KILN_ASSIGN_OR_RETURN(std::vector<char> bytes, PackLiteral(it->second));
     inputs.push_back(std::move(bytes));
   }
   for (const Tensor& t : sig.outputs) outputs.emplace_back(t.shape().NumElements() * DTypeSize(t.dtype()));
@@ -214,26 +214,36 @@ GpuJitGraph::GpuJitGraph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 GpuJitGraph::~GpuJitGraph() = default;
 size_t GpuJitGraph::num_kernels() const { return impl_->kernels; }
 
+absl::StatusOr<GpuHostModule> CompileGraphForGpu(const Graph& graph, const std::vector<Tensor>& outputs,
+                                                 const std::string& name, mlir::MLIRContext& context,
+                                                 bool apply_updates) {
+  mlir::DialectRegistry registry;
+  RegisterDialects(registry);
+  RegisterGpuDialects(registry);
+  context.appendDialectRegistry(registry);
+  GpuHostModule result;
+  KILN_ASSIGN_OR_RETURN(result.module, LowerGraph(graph, outputs, name, context, &result.signature, apply_updates,
+                                                  /*library_calls=*/false, /*gpu=*/true));
+  KILN_ASSIGN_OR_RETURN(std::vector<GpuKernel> kernels, CompileTensorsToPtx(*result.module, GpuOptions{}));
+  result.kernels = kernels.size();
+  result.arena_bytes = ArenaBytes(*result.module, name);
+  KILN_RETURN_IF_ERROR(LowerGpuHostToLlvmDialect(*result.module));
+  return result;
+}
+
 absl::StatusOr<std::unique_ptr<GpuJitGraph>> GpuJitGraph::Compile(const Graph& graph, const std::vector<Tensor>& outputs,
                                                                   kiln_context* cuda_context, bool apply_updates) {
   auto impl = std::make_unique<Impl>();
   impl->graph = &graph;
   impl->cuda = cuda_context;
   KILN_RETURN_IF_ERROR(TakeStatus(cuda_context));
-  mlir::DialectRegistry registry;
-  RegisterDialects(registry);
-  RegisterGpuDialects(registry);
-  impl->context.appendDialectRegistry(registry);
-  KILN_ASSIGN_OR_RETURN(mlir::OwningOpRef<mlir::ModuleOp> module,
-                        LowerGraph(graph, outputs, "graph", impl->context, &impl->signature, apply_updates,
-                                   /*library_calls=*/false, /*gpu=*/true));
-  KILN_ASSIGN_OR_RETURN(std::vector<GpuKernel> kernels, CompileTensorsToPtx(*module, GpuOptions{}));
-  impl->kernels = kernels.size();
-  const int64_t arena_bytes = ArenaBytes(*module, "graph");
-  KILN_RETURN_IF_ERROR(LowerGpuHostToLlvmDialect(*module));
+  KILN_ASSIGN_OR_RETURN(GpuHostModule host, CompileGraphForGpu(graph, outputs, "graph", impl->context, apply_updates));
+  impl->kernels = host.kernels;
+  impl->signature = host.signature;
+  const int64_t arena_bytes = host.arena_bytes;
   KILN_ASSIGN_OR_RETURN(impl->engine,
-                        MakeEngine(*module, {KILN_HOOK(kiln_rt_cuda_launch), KILN_HOOK(kiln_rt_cuda_check_index),
-                                             KILN_HOOK(kiln_rt_cuda_check_index_prepare)}));
+                        MakeEngine(*host.module, {KILN_HOOK(kiln_rt_cuda_launch), KILN_HOOK(kiln_rt_cuda_check_index),
+                                                  KILN_HOOK(kiln_rt_cuda_check_index_prepare)}));
   KILN_RETURN_IF_ERROR(Invoke(*impl->engine, "graph_prepare", {cuda_context}));
   // Device buffers; variables start at their initializers' values.
   KILN_ASSIGN_OR_RETURN(Interpreter initial, Interpreter::Create(graph));
@@ -242,7 +252,7 @@ absl::StatusOr<std::unique_ptr<GpuJitGraph>> GpuJitGraph::Compile(const Graph& g
   for (int id : sig.variables) {
     const Node& n = graph.node(id);
     const uint64_t buffer = kiln_cuda_alloc(cuda_context, Bytes(n.outputs[0]));
-    KILN_ASSIGN_OR_RETURN(std::vector<char> bytes, Pack(initial.variables().at(n.name)));
+    KILN_ASSIGN_OR_RETURN(std::vector<char> bytes, PackLiteral(initial.variables().at(n.name)));
     if (!bytes.empty()) kiln_cuda_copy_to_device(cuda_context, buffer, bytes.data(), bytes.size());
     impl->variables[id] = buffer;
   }
@@ -264,7 +274,7 @@ absl::StatusOr<std::vector<Literal>> GpuJitGraph::Run(const Feeds& feeds) {
     const Node& n = g.node(sig.placeholders[i]);
     auto it = feeds.find(n.name);
     if (it == feeds.end()) return absl::InvalidArgumentError("missing feed " + n.name);
-    KILN_ASSIGN_OR_RETURN(std::vector<char> bytes, Pack(it->second));
+    KILN_ASSIGN_OR_RETURN(std::vector<char> bytes, PackLiteral(it->second));
     if (!bytes.empty()) kiln_cuda_copy_to_device(cuda, impl_->inputs[i], bytes.data(), bytes.size());
   }
   std::vector<void*> pointers;

@@ -5,10 +5,13 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <map>
-#include <type_traits>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 namespace {
 
@@ -40,6 +43,25 @@ struct Driver {
   CUresult (*cuMemcpyDtoHAsync)(void*, CUdeviceptr, size_t, Handle);
   CUresult (*cuGetErrorName)(CUresult, const char**);
   CUresult (*cuGetErrorString)(CUresult, const char**);
+  CUresult (*cuMemAllocHost)(void**, size_t);
+  CUresult (*cuMemFreeHost)(void*);
+  CUresult (*cuStreamBeginCapture)(Handle, int);
+  CUresult (*cuStreamEndCapture)(Handle, Handle*);
+  CUresult (*cuGraphInstantiateWithFlags)(Handle*, Handle, unsigned long long);  // NOLINT
+  CUresult (*cuGraphLaunch)(Handle, Handle);
+  CUresult (*cuGraphExecDestroy)(Handle);
+  CUresult (*cuGraphDestroy)(Handle);
+};
+
+constexpr int kCaptureModeThreadLocal = 1;  // CU_STREAM_CAPTURE_MODE_THREAD_LOCAL
+
+// An index check recorded into a CUDA graph: its finding lands in pinned host memory at each replay.
+struct DeferredCheck {
+  int64_t* finding;  // pinned
+  int64_t n, limit, bytes;
+  const char* where;
+  const char* what;
+  const void* indices;  // device memory
 };
 
 struct State {
@@ -52,10 +74,14 @@ struct State {
   std::map<const void*, Handle> modules;                           // by image
   // By image and kernel name, as pointers: generated code passes each from one constant.
   std::map<std::pair<const void*, const char*>, Handle> functions;
+  bool capturing = false;
+  std::vector<DeferredCheck> captured_checks;  // of the capture under way
+  std::vector<DeferredCheck> pending_checks;   // of the replays queued since the last synchronize
 
   ~State() {
     if (ready) {
       driver.cuCtxSetCurrent(context);
+      for (const DeferredCheck& c : captured_checks) driver.cuMemFreeHost(c.finding);
       for (const auto& [image, module] : modules) driver.cuModuleUnload(module);
       driver.cuStreamDestroy(stream);
       driver.cuDevicePrimaryCtxRelease(device);
@@ -143,6 +169,14 @@ void Attach(kiln_context* context, const char* driver_path, int device) {
   lookup("cuMemFree", d.cuMemFree);
   lookup("cuMemcpyHtoDAsync", d.cuMemcpyHtoDAsync);
   lookup("cuMemcpyDtoHAsync", d.cuMemcpyDtoHAsync);
+  lookup("cuMemAllocHost", d.cuMemAllocHost);
+  lookup("cuMemFreeHost", d.cuMemFreeHost);
+  lookup("cuStreamBeginCapture", d.cuStreamBeginCapture);
+  lookup("cuStreamEndCapture", d.cuStreamEndCapture);
+  lookup("cuGraphInstantiateWithFlags", d.cuGraphInstantiateWithFlags);
+  lookup("cuGraphLaunch", d.cuGraphLaunch);
+  lookup("cuGraphExecDestroy", d.cuGraphExecDestroy);
+  lookup("cuGraphDestroy", d.cuGraphDestroy);
   if (!found) return;
   const CUresult init = d.cuInit(0);
   if (init != kSuccess) {
@@ -179,7 +213,30 @@ State* Ready(kiln_context* context) {
   return &s;
 }
 
+// Reports check `c` if its finding is a bad position: reads the index there and sets OUT_OF_RANGE
+// with kiln_rt_index_error's message. True when it reported (or failed to read).
+bool ReportIndex(kiln_context* context, State& s, const DeferredCheck& c) {
+  const int64_t first = *c.finding;
+  if (first >= c.n || first < 0) return false;
+  int64_t index = 0;
+  int32_t index32 = 0;
+  void* host = c.bytes == 4 ? static_cast<void*>(&index32) : static_cast<void*>(&index);
+  const CUdeviceptr at = reinterpret_cast<CUdeviceptr>(c.indices) + static_cast<CUdeviceptr>(first * c.bytes);
+  const Driver& d = s.driver;
+  if (!Check(context, s, d.cuMemcpyDtoHAsync(host, at, c.bytes, s.stream), "cuMemcpyDtoHAsync (index check)") ||
+      !Check(context, s, d.cuStreamSynchronize(s.stream), "cuStreamSynchronize (index check)")) {
+    return true;
+  }
+  kiln_rt_index_error(context, c.where, c.what, first, c.bytes == 4 ? index32 : index, c.limit);
+  return true;
+}
+
 }  // namespace
+
+struct kiln_cuda_graph {
+  Handle graph = nullptr, exec = nullptr;
+  std::vector<DeferredCheck> checks;  // their findings are pinned memory this graph owns
+};
 
 extern "C" {
 
@@ -221,7 +278,13 @@ void kiln_cuda_copy_to_host(kiln_context* context, void* host, uint64_t device, 
 
 void kiln_cuda_synchronize(kiln_context* context) {
   State* s = Ready(context);
-  if (s != nullptr) Check(context, *s, s->driver.cuStreamSynchronize(s->stream), "cuStreamSynchronize");
+  if (s == nullptr || !Check(context, *s, s->driver.cuStreamSynchronize(s->stream), "cuStreamSynchronize")) return;
+  // Index checks of the replays waited for, in program order; the first bad one is reported.
+  std::vector<DeferredCheck> checks;
+  checks.swap(s->pending_checks);
+  for (const DeferredCheck& c : checks) {
+    if (ReportIndex(context, *s, c)) break;
+  }
 }
 
 void kiln_rt_cuda_launch(kiln_context* context, const char* image, const char* kernel, const int64_t* params,
@@ -254,23 +317,96 @@ void kiln_rt_cuda_check_index(kiln_context* context, const int64_t* params, cons
   State* s = Ready(context);
   if (s == nullptr) return;
   const int64_t n = params[0], limit = params[1], bytes = params[2];
-  int64_t first = n;
   const Driver& d = s->driver;
-  if (!Check(context, *s, d.cuMemcpyDtoHAsync(&first, reinterpret_cast<CUdeviceptr>(position), sizeof first, s->stream),
-             "cuMemcpyDtoHAsync (index check)") ||
-      !Check(context, *s, d.cuStreamSynchronize(s->stream), "cuStreamSynchronize (index check)") || first >= n ||
-      first < 0) {
+  if (s->capturing) {
+    // No waiting inside a capture: the finding is copied to pinned memory at each replay and read
+    // at the next synchronize.
+    void* finding = nullptr;
+    if (!Check(context, *s, d.cuMemAllocHost(&finding, sizeof(int64_t)), "cuMemAllocHost (index check)")) return;
+    s->captured_checks.push_back({static_cast<int64_t*>(finding), n, limit, bytes, where, what, indices});
+    Check(context, *s,
+          d.cuMemcpyDtoHAsync(finding, reinterpret_cast<CUdeviceptr>(position), sizeof(int64_t), s->stream),
+          "cuMemcpyDtoHAsync (index check)");
     return;
   }
-  int64_t index = 0;
-  int32_t index32 = 0;
-  void* host = bytes == 4 ? static_cast<void*>(&index32) : static_cast<void*>(&index);
-  const CUdeviceptr at = reinterpret_cast<CUdeviceptr>(indices) + static_cast<CUdeviceptr>(first * bytes);
-  if (!Check(context, *s, d.cuMemcpyDtoHAsync(host, at, bytes, s->stream), "cuMemcpyDtoHAsync (index check)") ||
+  int64_t first = n;
+  if (!Check(context, *s, d.cuMemcpyDtoHAsync(&first, reinterpret_cast<CUdeviceptr>(position), sizeof first, s->stream),
+             "cuMemcpyDtoHAsync (index check)") ||
       !Check(context, *s, d.cuStreamSynchronize(s->stream), "cuStreamSynchronize (index check)")) {
     return;
   }
-  kiln_rt_index_error(context, where, what, first, bytes == 4 ? index32 : index, limit);
+  ReportIndex(context, *s, {&first, n, limit, bytes, where, what, indices});
+}
+
+void kiln_cuda_capture_begin(kiln_context* context) {
+  State* s = Ready(context);
+  if (s == nullptr) return;
+  if (s->capturing) {
+    kiln_context_set_error(context, KILN_FAILED_PRECONDITION, "kiln_cuda_capture_begin: a capture is under way");
+    return;
+  }
+  if (Check(context, *s, s->driver.cuStreamBeginCapture(s->stream, kCaptureModeThreadLocal), "cuStreamBeginCapture")) {
+    s->capturing = true;
+  }
+}
+
+kiln_cuda_graph* kiln_cuda_capture_end(kiln_context* context) {
+  State& s = GetState(context);
+  if (!s.ready || !s.capturing) {
+    if (kiln_context_status(context) == KILN_OK) {
+      kiln_context_set_error(context, KILN_FAILED_PRECONDITION, "kiln_cuda_capture_end: no capture under way");
+    }
+    return nullptr;
+  }
+  // The capture ends even after an error inside it, so the stream is usable again.
+  s.capturing = false;
+  auto graph = std::make_unique<kiln_cuda_graph>();
+  graph->checks = std::move(s.captured_checks);
+  s.captured_checks.clear();
+  const CUresult ended = s.driver.cuStreamEndCapture(s.stream, &graph->graph);
+  if (kiln_context_status(context) != KILN_OK && kiln_context_status(context) != KILN_OUT_OF_RANGE) {
+    kiln_cuda_graph_destroy(context, graph.release());
+    return nullptr;
+  }
+  if (!Check(context, s, ended, "cuStreamEndCapture") ||
+      !Check(context, s, s.driver.cuGraphInstantiateWithFlags(&graph->exec, graph->graph, 0),
+             "cuGraphInstantiateWithFlags")) {
+    kiln_cuda_graph_destroy(context, graph.release());
+    return nullptr;
+  }
+  return graph.release();
+}
+
+void kiln_cuda_graph_launch(kiln_context* context, kiln_cuda_graph* graph) {
+  State* s = Ready(context);
+  if (s == nullptr) return;
+  if (graph == nullptr || graph->exec == nullptr) {
+    kiln_context_set_error(context, KILN_INVALID_ARGUMENT, "kiln_cuda_graph_launch: no graph");
+    return;
+  }
+  if (Check(context, *s, s->driver.cuGraphLaunch(graph->exec, s->stream), "cuGraphLaunch")) {
+    s->pending_checks.insert(s->pending_checks.end(), graph->checks.begin(), graph->checks.end());
+  }
+}
+
+void kiln_cuda_graph_destroy(kiln_context* context, kiln_cuda_graph* graph) {
+  if (graph == nullptr) return;
+  State& s = GetState(context);
+  if (s.ready) {
+    s.driver.cuCtxSetCurrent(s.context);
+    // A replay still queued may write these: wait for it first.
+    if (!graph->checks.empty()) s.driver.cuStreamSynchronize(s.stream);
+    for (const DeferredCheck& c : graph->checks) {
+      s.driver.cuMemFreeHost(c.finding);
+      auto& pending = s.pending_checks;
+      pending.erase(std::remove_if(pending.begin(), pending.end(),
+                                   [&](const DeferredCheck& p) { return p.finding == c.finding; }),
+                    pending.end());
+    }
+    if (graph->exec != nullptr) s.driver.cuGraphExecDestroy(graph->exec);
+    if (graph->graph != nullptr) s.driver.cuGraphDestroy(graph->graph);
+  }
+  delete graph;
 }
 
 void kiln_rt_cuda_check_index_prepare(kiln_context*, const int64_t*) {}  // nothing to make ahead

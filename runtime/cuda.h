@@ -8,8 +8,8 @@
  * is one, and the driver's error name and text); after such an error, calls do nothing until the
  * status is cleared (an index out of range, OUT_OF_RANGE, lets the run finish as on the CPU).
  *
- * Not yet: the compiler's host side (launches from generated code), cuBLASLt/cuDNN hooks, CUDA
- * graphs. Nothing here has run on a GPU yet: tests use a fake driver (runtime/testdata/). */
+ * Not yet: cuBLASLt/cuDNN hooks. Nothing here has run on a GPU yet: tests use a fake driver
+ * (runtime/testdata/), and test/gpu/ holds what a GPU machine runs. */
 #ifndef KILN_RUNTIME_CUDA_H_
 #define KILN_RUNTIME_CUDA_H_
 
@@ -36,6 +36,23 @@ void kiln_cuda_free(kiln_context* context, uint64_t device_memory);
 void kiln_cuda_copy_to_device(kiln_context* context, uint64_t device, const void* host, size_t bytes);
 void kiln_cuda_copy_to_host(kiln_context* context, void* host, uint64_t device, size_t bytes);
 void kiln_cuda_synchronize(kiln_context* context);
+
+/* CUDA graphs: a step's launches recorded once and replayed as one unit, which removes most of the
+ * host's per-kernel cost. kiln_cuda_capture_begin starts recording the context's stream (work queued
+ * on it is recorded, not run); kiln_cuda_capture_end stops and returns the recording, instantiated
+ * (NULL on error, with the status set and the capture ended). Modules load at a step's first
+ * uncaptured run: run the step once before capturing it. The buffers a step reads and writes are
+ * part of the recording, so a replay uses the same ones.
+ *
+ * Index checks inside a capture cannot wait for the stream: each copies its finding into pinned
+ * host memory as part of the graph, and kiln_cuda_synchronize reports the first bad index of the
+ * last replay it waited for (reading the index itself then: an index computed into scratch memory
+ * may have been overwritten by that time, an input's has not). */
+typedef struct kiln_cuda_graph kiln_cuda_graph;
+void kiln_cuda_capture_begin(kiln_context* context);
+kiln_cuda_graph* kiln_cuda_capture_end(kiln_context* context);
+void kiln_cuda_graph_launch(kiln_context* context, kiln_cuda_graph* graph);
+void kiln_cuda_graph_destroy(kiln_context* context, kiln_cuda_graph* graph);
 
 /* The hook compiled code calls: kernel `kernel` of `image` (PTX, NUL-terminated, or a cubin; loaded
  * once per context and image, then cached) on the context's stream. params: grid x, y, z, block x,

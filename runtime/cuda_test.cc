@@ -120,6 +120,86 @@ TEST_CASE("kiln_rt_cuda_check_index reads the position and the index from device
   REQUIRE(context.TakeStatus().ok());
 }
 
+TEST_CASE("A captured step replays as a CUDA graph: its launches and copies, once per replay") {
+  kiln::rt::Context context(kiln_cuda_context_create_with_driver(kFakeCudaDriver, 0));
+  REQUIRE(context.TakeStatus().ok());
+  std::vector<float> host = {0, 10, 20};
+  uint64_t device = kiln_cuda_alloc(context.get(), sizeof(float) * 3);
+  kiln_cuda_copy_to_device(context.get(), device, host.data(), sizeof(float) * 3);
+  static const char kImage[] = "// add_one";
+  int64_t n = 2;
+  void* args[] = {&device, &n};
+  const int64_t params[] = {1, 1, 1, 32, 1, 1, 0};
+  kiln_rt_cuda_launch(context.get(), kImage, "add_one", params, args);  // loads the module, uncaptured
+  const int launches = FakeCudaCounter("fake_cuda_launches");
+  kiln_cuda_capture_begin(context.get());
+  kiln_rt_cuda_launch(context.get(), kImage, "add_one", params, args);
+  kiln_rt_cuda_launch(context.get(), kImage, "add_one", params, args);
+  kiln_cuda_graph* graph = kiln_cuda_capture_end(context.get());
+  REQUIRE(context.TakeStatus().ok());
+  REQUIRE(graph != nullptr);
+  REQUIRE(FakeCudaCounter("fake_cuda_launches") == launches);  // recorded, not run
+  const int replays = FakeCudaCounter("fake_cuda_graph_launches");
+  for (int i = 0; i < 3; ++i) kiln_cuda_graph_launch(context.get(), graph);
+  kiln_cuda_copy_to_host(context.get(), host.data(), device, sizeof(float) * 3);
+  kiln_cuda_synchronize(context.get());
+  REQUIRE(context.TakeStatus().ok());
+  REQUIRE(FakeCudaCounter("fake_cuda_graph_launches") == replays + 3);
+  REQUIRE(FakeCudaCounter("fake_cuda_launches") == launches + 6);
+  REQUIRE(host == std::vector<float>{7, 17, 20});  // 1 uncaptured + 3 replays x 2
+  kiln_cuda_graph_destroy(context.get(), graph);
+  kiln_cuda_free(context.get(), device);
+  REQUIRE(context.TakeStatus().ok());
+}
+
+TEST_CASE("Index checks inside a captured step report at the synchronize after a bad replay") {
+  kiln::rt::Context context(kiln_cuda_context_create_with_driver(kFakeCudaDriver, 0));
+  REQUIRE(context.TakeStatus().ok());
+  const int64_t none = 3, second = 1;
+  const int32_t ids[] = {1, 12, 2};
+  uint64_t position = kiln_cuda_alloc(context.get(), 8), indices = kiln_cuda_alloc(context.get(), sizeof ids);
+  kiln_cuda_copy_to_device(context.get(), indices, ids, sizeof ids);
+  kiln_cuda_copy_to_device(context.get(), position, &none, 8);
+  const int64_t params[] = {3, 10, 4};
+  auto device = [](uint64_t p) { return reinterpret_cast<const void*>(p); };
+  kiln_cuda_capture_begin(context.get());
+  kiln_rt_cuda_check_index(context.get(), params, "Gather 'g' (m.cc:1)", "index", device(position), device(indices));
+  kiln_cuda_graph* graph = kiln_cuda_capture_end(context.get());
+  REQUIRE(context.TakeStatus().ok());  // no waiting inside the capture
+  kiln_cuda_graph_launch(context.get(), graph);
+  kiln_cuda_synchronize(context.get());
+  REQUIRE(context.TakeStatus().ok());  // every index in range
+  kiln_cuda_copy_to_device(context.get(), position, &second, 8);  // as the check's kernel would find
+  kiln_cuda_graph_launch(context.get(), graph);
+  kiln_cuda_synchronize(context.get());
+  const kiln::rt::Status s = context.TakeStatus();
+  REQUIRE(s.code() == KILN_OUT_OF_RANGE);
+  REQUIRE(s.message() == "Gather 'g' (m.cc:1): index 12 at flat position 1 is out of range [0, 10)");
+  kiln_cuda_synchronize(context.get());  // reported once
+  REQUIRE(context.TakeStatus().ok());
+  kiln_cuda_graph_destroy(context.get(), graph);
+  kiln_cuda_free(context.get(), position);
+  kiln_cuda_free(context.get(), indices);
+  REQUIRE(context.TakeStatus().ok());
+}
+
+TEST_CASE("Capture misuse is a clear status") {
+  kiln::rt::Context context(kiln_cuda_context_create_with_driver(kFakeCudaDriver, 0));
+  REQUIRE(context.TakeStatus().ok());
+  REQUIRE(kiln_cuda_capture_end(context.get()) == nullptr);
+  REQUIRE(context.TakeStatus().message() == "kiln_cuda_capture_end: no capture under way");
+  kiln_cuda_capture_begin(context.get());
+  kiln_cuda_capture_begin(context.get());
+  REQUIRE(context.TakeStatus().message() == "kiln_cuda_capture_begin: a capture is under way");
+  // Waiting inside a capture fails (the driver says so), and the capture still ends.
+  kiln_cuda_synchronize(context.get());
+  REQUIRE(context.TakeStatus().message() ==
+          "cuStreamSynchronize: CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED (fake driver error)");
+  kiln_cuda_graph_destroy(context.get(), kiln_cuda_capture_end(context.get()));
+  kiln_cuda_graph_launch(context.get(), nullptr);
+  REQUIRE(context.TakeStatus().message() == "kiln_cuda_graph_launch: no graph");
+}
+
 TEST_CASE("A CPU context is not a CUDA context") {
   kiln::rt::Context context;
   kiln_cuda_synchronize(context.get());

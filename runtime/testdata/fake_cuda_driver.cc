@@ -3,19 +3,33 @@
 // add_one(float* data, int64 n), which adds 1 to data[0..n) on the host, fail_launch, which fails,
 // no_such_kernel, which is not found, and any other, which does nothing (compiled kernels: only their
 // launches count). An image
-// starting with "corrupt" does not load. Counters let tests see what the runtime did.
+// starting with "corrupt" does not load. Stream capture records launches and copies into a graph that
+// cuGraphLaunch replays (waiting for the stream inside a capture fails, as it does on a GPU).
+// Counters let tests see what the runtime did.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
+#include <vector>
 
 namespace {
 
 using CUresult = int;
 using Handle = void*;
 constexpr CUresult kSuccess = 0, kInvalidValue = 1, kInvalidDevice = 101, kInvalidPtx = 218, kNotFound = 500,
-                   kLaunchFailed = 719;
-int modules_loaded = 0, launches = 0, contexts_retained = 0;
+                   kLaunchFailed = 719, kCaptureUnsupported = 900;
+int modules_loaded = 0, launches = 0, contexts_retained = 0, graph_launches = 0;
+// The capture under way (null when none): the stream's work, recorded.
+using Work = std::vector<std::function<CUresult()>>;
+Work* capture = nullptr;
+
+// Runs `op` now, or records it into the capture under way.
+CUresult Enqueue(std::function<CUresult()> op) {
+  if (capture == nullptr) return op();
+  capture->push_back(std::move(op));
+  return kSuccess;
+}
 unsigned last_grid = 0, last_block = 0;
 char add_one_tag, fail_tag, noop_tag;
 
@@ -40,7 +54,42 @@ CUresult StreamCreate(Handle* stream, unsigned) {
   return kSuccess;
 }
 CUresult StreamDestroy(Handle) { return kSuccess; }
-CUresult StreamSynchronize(Handle) { return kSuccess; }
+CUresult StreamSynchronize(Handle) { return capture != nullptr ? kCaptureUnsupported : kSuccess; }
+CUresult StreamBeginCapture(Handle, int) {
+  if (capture != nullptr) return kInvalidValue;
+  capture = new Work;
+  return kSuccess;
+}
+CUresult StreamEndCapture(Handle, Handle* graph) {
+  if (capture == nullptr) return kInvalidValue;
+  *graph = capture;
+  capture = nullptr;
+  return kSuccess;
+}
+CUresult GraphInstantiate(Handle* exec, Handle graph, unsigned long long) {  // NOLINT
+  *exec = new Work(*static_cast<Work*>(graph));
+  return kSuccess;
+}
+CUresult GraphLaunch(Handle exec, Handle) {
+  if (capture != nullptr) return kCaptureUnsupported;
+  ++graph_launches;
+  for (auto& op : *static_cast<Work*>(exec)) {
+    if (CUresult r = op(); r != kSuccess) return r;
+  }
+  return kSuccess;
+}
+CUresult GraphDestroy(Handle graph) {
+  delete static_cast<Work*>(graph);
+  return kSuccess;
+}
+CUresult MemAllocHost(void** p, size_t bytes) {
+  *p = std::malloc(bytes);
+  return kSuccess;
+}
+CUresult MemFreeHost(void* p) {
+  std::free(p);
+  return kSuccess;
+}
 CUresult ModuleLoadData(Handle* module, const void* image) {
   if (std::strncmp(static_cast<const char*>(image), "corrupt", 7) == 0) return kInvalidPtx;
   ++modules_loaded;
@@ -62,14 +111,25 @@ CUresult ModuleGetFunction(Handle* function, Handle, const char* name) {
 }
 CUresult LaunchKernel(Handle function, unsigned gx, unsigned, unsigned, unsigned bx, unsigned, unsigned, unsigned,
                       Handle, void** args, void**) {
-  ++launches;
-  last_grid = gx, last_block = bx;
-  if (function == &fail_tag) return kLaunchFailed;
-  if (function == &noop_tag) return kSuccess;
+  if (function == &fail_tag) {
+    ++launches;
+    return kLaunchFailed;
+  }
+  if (function == &noop_tag) {
+    return Enqueue([] {
+      ++launches;
+      return kSuccess;
+    });
+  }
+  // add_one: the arguments' values are taken now, as cuLaunchKernel does.
   float* data = reinterpret_cast<float*>(*static_cast<uint64_t*>(args[0]));
   const int64_t n = *static_cast<int64_t*>(args[1]);
-  for (int64_t i = 0; i < n; ++i) data[i] += 1;
-  return kSuccess;
+  return Enqueue([=] {
+    ++launches;
+    last_grid = gx, last_block = bx;
+    for (int64_t i = 0; i < n; ++i) data[i] += 1;
+    return kSuccess;
+  });
 }
 CUresult MemAlloc(unsigned long long* p, size_t bytes) {  // NOLINT: the driver's type
   if (bytes > (size_t{1} << 30)) return 2;  // CUDA_ERROR_OUT_OF_MEMORY
@@ -81,12 +141,16 @@ CUresult MemFree(unsigned long long p) {  // NOLINT
   return kSuccess;
 }
 CUresult HtoD(unsigned long long dst, const void* src, size_t n, Handle) {  // NOLINT
-  std::memcpy(reinterpret_cast<void*>(dst), src, n);
-  return kSuccess;
+  return Enqueue([=] {
+    std::memcpy(reinterpret_cast<void*>(dst), src, n);
+    return kSuccess;
+  });
 }
 CUresult DtoH(void* dst, unsigned long long src, size_t n, Handle) {  // NOLINT
-  std::memcpy(dst, reinterpret_cast<void*>(src), n);
-  return kSuccess;
+  return Enqueue([=] {
+    std::memcpy(dst, reinterpret_cast<void*>(src), n);
+    return kSuccess;
+  });
 }
 CUresult ErrorName(CUresult r, const char** name) {
   switch (r) {
@@ -95,6 +159,7 @@ CUresult ErrorName(CUresult r, const char** name) {
     case kLaunchFailed: *name = "CUDA_ERROR_LAUNCH_FAILED"; return kSuccess;
     case kInvalidDevice: *name = "CUDA_ERROR_INVALID_DEVICE"; return kSuccess;
     case 2: *name = "CUDA_ERROR_OUT_OF_MEMORY"; return kSuccess;
+    case kCaptureUnsupported: *name = "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED"; return kSuccess;
     default: return kInvalidValue;
   }
 }
@@ -130,6 +195,14 @@ CUresult cuGetProcAddress_v2(const char* symbol, void** pfn, int, uint64_t, int*
       {"cuMemcpyDtoHAsync", reinterpret_cast<void*>(&DtoH)},
       {"cuGetErrorName", reinterpret_cast<void*>(&ErrorName)},
       {"cuGetErrorString", reinterpret_cast<void*>(&ErrorString)},
+      {"cuMemAllocHost", reinterpret_cast<void*>(&MemAllocHost)},
+      {"cuMemFreeHost", reinterpret_cast<void*>(&MemFreeHost)},
+      {"cuStreamBeginCapture", reinterpret_cast<void*>(&StreamBeginCapture)},
+      {"cuStreamEndCapture", reinterpret_cast<void*>(&StreamEndCapture)},
+      {"cuGraphInstantiateWithFlags", reinterpret_cast<void*>(&GraphInstantiate)},
+      {"cuGraphLaunch", reinterpret_cast<void*>(&GraphLaunch)},
+      {"cuGraphExecDestroy", reinterpret_cast<void*>(&GraphDestroy)},
+      {"cuGraphDestroy", reinterpret_cast<void*>(&GraphDestroy)},
   };
   for (const auto& entry : kTable) {
     if (std::strcmp(entry.name, symbol) == 0) {
@@ -146,6 +219,7 @@ CUresult cuGetProcAddress_v2(const char* symbol, void** pfn, int, uint64_t, int*
 // For tests.
 int fake_cuda_modules_loaded() { return modules_loaded; }
 int fake_cuda_launches() { return launches; }
+int fake_cuda_graph_launches() { return graph_launches; }
 int fake_cuda_contexts_retained() { return contexts_retained; }
 unsigned fake_cuda_last_grid() { return last_grid; }
 unsigned fake_cuda_last_block() { return last_block; }

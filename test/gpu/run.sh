@@ -1,24 +1,23 @@
 #!/usr/bin/env bash
-# On a machine with an NVIDIA GPU (CUDA 13 toolkit at /usr/local/cuda, driver 525 or later): builds and
-# runs the CUDA target's checks with the GPU required, so a missing or unusable GPU fails instead of
-# leaving the comparisons out. Prints Bazel's summary and the per-test logs' tails.
-#
-# What it covers today: every op case of passes/compiled_ops_test.cc and every training step of
-# passes/compiled_training_test.cc (regression MLP, Fashion-MNIST MLP and CNN) compiled for the GPU,
-# run there and compared with the interpreter (//passes:compiled_{ops,training}_gpu_test); the kernel
-# pipeline and host code (//passes:gpu_pipeline_test); the runtime's driver path (//runtime:cuda_test,
-# fake driver); kilnc --target=cuda. Not yet (issue 7): the GPU benchmarks against PyTorch (eager
-# and CUDA graphs) and JAX.
+# On a GPU machine (NVIDIA driver 525 or later; no Bazel, MLIR or CUDA toolkit needed): runs what
+# test/gpu/build.sh built here into gpu_bundle/, then the peers, and prints one summary table.
+#   1. every recorded case (each op of passes/compiled_ops_test.cc, each training step of
+#      passes/compiled_training_test.cc, the benchmark workloads) against the interpreter's results,
+#      with plain stream launches and again replayed from a CUDA graph;
+#   2. the benchmarks W1 b128, W2, W3, W4a timed both ways (gpu_case_runner --bench-json);
+#   3. the same workloads on PyTorch eager, PyTorch with a CUDA graph, and JAX (bench/gpu_peers.py);
+#   4. the table (bench/gpu_table.py), naming the card.
+# Usage: test/gpu/run.sh [OUT_DIR]   (default /tmp/kiln-gpu; with the device tool, $OUT)
+# From this machine: device run with carry ["gpu_bundle"] and command "test/gpu/run.sh $OUT".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+out=${1:-/tmp/kiln-gpu}
+mkdir -p "$out"
 nvidia-smi -L || { echo "test/gpu/run.sh: no GPU (nvidia-smi failed)"; exit 1; }
-targets=(//passes:compiled_ops_gpu_test //passes:compiled_training_gpu_test //passes:gpu_pipeline_test
-  //runtime:cuda_test //tools:kilnc_cuda_test)
-bazel test --test_output=errors --test_env=KILN_REQUIRE_GPU=1 --test_env=LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}" \
-  "${targets[@]}"
-rc=$?
-for t in "${targets[@]}"; do
-  log="bazel-testlogs/${t#//}"; log="${log/://}/test.log"
-  echo "== $t"; tail -3 "$log" 2>/dev/null
-done
+[ -x gpu_bundle/gpu_case_runner ] || { echo "test/gpu/run.sh: no gpu_bundle/ (run test/gpu/build.sh first)"; exit 1; }
+timeout 300 gpu_bundle/gpu_case_runner --bench-json "$out/kiln_gpu.json" gpu_bundle/cases 2>&1 | tee "$out/cases.log"
+rc=${PIPESTATUS[0]}
+PYTHONUNBUFFERED=1 timeout 240 python3 bench/gpu_peers.py --json "$out/peers_gpu.json" 2>&1 | tee "$out/peers.log"
+python3 bench/gpu_table.py "$out/kiln_gpu.json" "$out/peers_gpu.json" | tee "$out/table.md"
+grep -E "^FAIL|passed, .* failed" "$out/cases.log"
 exit $rc

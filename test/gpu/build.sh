@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds, on this machine, everything test/gpu/run.sh runs on a GPU machine, into gpu_bundle/
+# (git-ignored; the device tool carries it: carry ["gpu_bundle"]). The GPU machines have no Bazel,
+# MLIR or LLVM, so the compiler runs here:
+#   - compiled_ops_gpu_test and compiled_training_gpu_test run with KILN_GPU_CASES set, and record
+#     every op case and training step they check: its host object with the PTX kernels embedded, its
+#     feeds, and the interpreter's results (passes/jit_runner.h, WriteGpuCase);
+#   - the GPU benchmark workloads (W1 b128, W2, W3, W4a) are recorded the same way;
+#   - each case's object is linked into a shared object, and the runner (runtime only) is copied.
+# Usage: test/gpu/build.sh [OUT_DIR]   (default gpu_bundle)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=${1:-gpu_bundle}
+rm -rf "$out"
+mkdir -p "$out/cases"
+cases=$(cd "$out/cases" && pwd)
+bazel build //test/gpu:gpu_case_runner //test/gpu:write_bench_cases //bench:workload_graphs \
+  //passes:compiled_ops_gpu_test //passes:compiled_training_gpu_test
+for t in compiled_ops_gpu_test compiled_training_gpu_test; do
+  (cd "bazel-bin/passes/$t.runfiles/kiln" && KILN_GPU_CASES="$cases" TEST_TMPDIR="$(mktemp -d)" \
+    "../../$t" >/dev/null) || { echo "test/gpu/build.sh: $t failed" >&2; exit 1; }
+done
+bazel-bin/test/gpu/write_bench_cases bazel-bin/bench "$cases"
+for o in "$cases"/*/case.o; do
+  cc -shared -o "${o%.o}.so" "$o" -lm
+  rm "$o"
+done
+cp bazel-bin/test/gpu/gpu_case_runner "$out/"
+chmod -R u+w "$out"
+echo "test/gpu/build.sh: $(ls "$cases" | wc -l) cases, $(du -sh "$out" | cut -f1) in $out"
