@@ -119,11 +119,12 @@ import argparse
 import gc
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+import timing
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # before any `import jax`
 
@@ -195,40 +196,9 @@ def err_note(prefix, e):
 # ------------------------------------------------------------------------------------- timing
 
 
-def measure(fn, sync, min_time, warmup_time, reset=None, target_batch_s=2e-3):
+def measure(fn, sync, min_time, warmup_time, reset=None):
     """Median/min per-call microseconds of fn(); sync() waits for the device (module docstring)."""
-    gc.collect()
-    gc.disable()
-    try:
-        clock = time.perf_counter
-        warm = []
-        start = clock()
-        while len(warm) < 10 or clock() - start < warmup_time:
-            t = clock()
-            fn()
-            sync()
-            warm.append(clock() - t)
-        estimate = statistics.median(warm[len(warm) // 2:])
-        target = min(target_batch_s, min_time / 20)
-        k = max(1, int(target / estimate)) if estimate > 0 else 1
-        samples, runs, total = [], 0, 0.0
-        while total < min_time or runs < 10:
-            if reset is not None:
-                reset()
-            sync()
-            t = clock()
-            for _ in range(k):
-                fn()
-            sync()
-            dt = clock() - t
-            samples.append(dt / k)
-            runs += k
-            total += dt
-    finally:
-        gc.enable()
-    return {"median_us": round(statistics.median(samples) * 1e6, 3),
-            "min_us": round(min(samples) * 1e6, 3),
-            "runs": runs, "samples": len(samples), "batch": k}
+    return timing.measure(fn, min_time, warmup_time, sync=sync, reset=reset, target_batch_s=2e-3)
 
 
 # --------------------------------------------------------------- workloads (torch, on the CPU)

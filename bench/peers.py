@@ -143,9 +143,7 @@ if any(os.environ.get(k) != str(ARGS.threads) for k in THREAD_ENV):
 
 import gc  # noqa: E402
 import io  # noqa: E402
-import statistics  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -153,6 +151,7 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch_blas import blas_config_lines, mapped_blas_libraries  # noqa: E402
+import timing  # noqa: E402
 
 torch.set_num_threads(ARGS.threads)
 torch.set_num_interop_threads(1)
@@ -170,39 +169,10 @@ except Exception as e:  # ImportError, or a broken install
 # ------------------------------------------------------------------------------------- timing
 
 
-def measure(fn, reset=None, min_time=None, warmup_time=None, target_batch_s=1e-3):
+def measure(fn, reset=None, min_time=None, warmup_time=None):
     """Median/min per-call microseconds of fn(); see the module docstring for the procedure."""
-    min_time = ARGS.min_time if min_time is None else min_time
-    warmup_time = ARGS.warmup_time if warmup_time is None else warmup_time
-    gc.collect()
-    gc.disable()
-    try:
-        clock = time.perf_counter
-        warm = []
-        start = clock()
-        while len(warm) < 10 or clock() - start < warmup_time:
-            t = clock()
-            fn()
-            warm.append(clock() - t)
-        estimate = statistics.median(warm[len(warm) // 2:])
-        target = min(target_batch_s, min_time / 20)
-        k = max(1, int(target / estimate)) if estimate > 0 else 1
-        samples, runs, total = [], 0, 0.0
-        while total < min_time or runs < 10:
-            if reset is not None:
-                reset()
-            t = clock()
-            for _ in range(k):
-                fn()
-            dt = clock() - t
-            samples.append(dt / k)
-            runs += k
-            total += dt
-    finally:
-        gc.enable()
-    return {"median_us": round(statistics.median(samples) * 1e6, 2),
-            "min_us": round(min(samples) * 1e6, 2),
-            "runs": runs, "samples": len(samples), "batch": k}
+    return timing.measure(fn, ARGS.min_time if min_time is None else min_time,
+                          ARGS.warmup_time if warmup_time is None else warmup_time, reset=reset)
 
 
 # ------------------------------------------------------------------------------------- models
