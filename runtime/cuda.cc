@@ -1,94 +1,19 @@
 // The CUDA driver behind runtime/cuda.h, opened with dlopen and looked up through cuGetProcAddress_v2
-// (the unversioned exports of libcuda are old ABIs: cuMemAlloc with a 32-bit size, ...). The few
-// driver types used are declared here, so nothing needs the CUDA headers to build.
+// (the unversioned exports of libcuda are old ABIs: cuMemAlloc with a 32-bit size, ...).
 #include "runtime/cuda.h"
 
 #include <dlfcn.h>
 
 #include <algorithm>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <type_traits>
 #include <vector>
 
-namespace {
+#include "runtime/cuda_internal.h"
 
-using CUresult = int;
-using CUdevice = int;
-using CUdeviceptr = unsigned long long;  // NOLINT: the driver's type
-using Handle = void*;                    // CUcontext, CUmodule, CUfunction, CUstream
-constexpr CUresult kSuccess = 0;
-constexpr int kDriverApiVersion = 12000;  // the ABIs of CUDA 12, which drivers 525 and later have
-
-// The entry points, each looked up by its base name for kDriverApiVersion.
-struct Driver {
-  CUresult (*cuInit)(unsigned);
-  CUresult (*cuDeviceGet)(CUdevice*, int);
-  CUresult (*cuDevicePrimaryCtxRetain)(Handle*, CUdevice);
-  CUresult (*cuDevicePrimaryCtxRelease)(CUdevice);
-  CUresult (*cuCtxSetCurrent)(Handle);
-  CUresult (*cuStreamCreate)(Handle*, unsigned);
-  CUresult (*cuStreamDestroy)(Handle);
-  CUresult (*cuStreamSynchronize)(Handle);
-  CUresult (*cuModuleLoadData)(Handle*, const void*);
-  CUresult (*cuModuleUnload)(Handle);
-  CUresult (*cuModuleGetFunction)(Handle*, Handle, const char*);
-  CUresult (*cuLaunchKernel)(Handle, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, Handle,
-                             void**, void**);
-  CUresult (*cuMemAlloc)(CUdeviceptr*, size_t);
-  CUresult (*cuMemFree)(CUdeviceptr);
-  CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void*, size_t, Handle);
-  CUresult (*cuMemcpyDtoHAsync)(void*, CUdeviceptr, size_t, Handle);
-  CUresult (*cuGetErrorName)(CUresult, const char**);
-  CUresult (*cuGetErrorString)(CUresult, const char**);
-  CUresult (*cuMemAllocHost)(void**, size_t);
-  CUresult (*cuMemFreeHost)(void*);
-  CUresult (*cuStreamBeginCapture)(Handle, int);
-  CUresult (*cuStreamEndCapture)(Handle, Handle*);
-  CUresult (*cuGraphInstantiateWithFlags)(Handle*, Handle, unsigned long long);  // NOLINT
-  CUresult (*cuGraphLaunch)(Handle, Handle);
-  CUresult (*cuGraphExecDestroy)(Handle);
-  CUresult (*cuGraphDestroy)(Handle);
-};
-
-constexpr int kCaptureModeThreadLocal = 1;  // CU_STREAM_CAPTURE_MODE_THREAD_LOCAL
-
-// An index check recorded into a CUDA graph: its finding lands in pinned host memory at each replay.
-struct DeferredCheck {
-  int64_t* finding;  // pinned
-  int64_t n, limit, bytes;
-  const char* where;
-  const char* what;
-  const void* indices;  // device memory
-};
-
-struct State {
-  void* library = nullptr;  // the dlopen handle
-  Driver driver{};
-  CUdevice device = 0;
-  Handle context = nullptr, stream = nullptr;
-  bool ready = false;
-  std::mutex mu;
-  std::map<const void*, Handle> modules;                           // by image
-  // By image and kernel name, as pointers: generated code passes each from one constant.
-  std::map<std::pair<const void*, const char*>, Handle> functions;
-  bool capturing = false;
-  std::vector<DeferredCheck> captured_checks;  // of the capture under way
-  std::vector<DeferredCheck> pending_checks;   // of the replays queued since the last synchronize
-
-  ~State() {
-    if (ready) {
-      driver.cuCtxSetCurrent(context);
-      for (const DeferredCheck& c : captured_checks) driver.cuMemFreeHost(c.finding);
-      for (const auto& [image, module] : modules) driver.cuModuleUnload(module);
-      driver.cuStreamDestroy(stream);
-      driver.cuDevicePrimaryCtxRelease(device);
-    }
-    if (library != nullptr) dlclose(library);
-  }
-};
+namespace kiln {
+namespace cuda_internal {
 
 State& GetState(kiln_context* context) {
   return *static_cast<State*>(kiln_context_library_state(
@@ -109,18 +34,17 @@ std::string ErrorText(const Driver& d, CUresult r) {
   return s;
 }
 
-// Sets the context's status for the failed call `what`.
 void Fail(kiln_context* context, const State& s, CUresult r, const std::string& what) {
   kiln_context_set_error(context, KILN_INTERNAL, (what + ": " + ErrorText(s.driver, r)).c_str());
 }
 
-// False (and the context's status set, naming the call and any kernel) when `r` is an error. The
-// message is built only then: launches are the hot path.
-bool Check(kiln_context* context, const State& s, CUresult r, const char* call, const char* kernel = nullptr) {
+bool Check(kiln_context* context, const State& s, CUresult r, const char* call, const char* kernel) {
   if (r == kSuccess) return true;
   Fail(context, s, r, kernel == nullptr ? std::string(call) : std::string(call) + " for kernel '" + kernel + "'");
   return false;
 }
+
+namespace {
 
 // Opens the driver and the device; leaves the context's status UNAVAILABLE or INTERNAL on failure.
 void Attach(kiln_context* context, const char* driver_path, int device) {
@@ -198,9 +122,8 @@ void Attach(kiln_context* context, const char* driver_path, int device) {
   s.ready = true;
 }
 
-// The state, current on this thread, or null when the context is not usable (its status says why).
-// After a driver error nothing more runs; an index out of range (OUT_OF_RANGE) lets the run finish,
-// as compiled CPU code does.
+}  // namespace
+
 State* Ready(kiln_context* context) {
   const kiln_status_code status = kiln_context_status(context);
   if (status != KILN_OK && status != KILN_OUT_OF_RANGE) return nullptr;
@@ -212,6 +135,8 @@ State* Ready(kiln_context* context) {
   if (!Check(context, s, s.driver.cuCtxSetCurrent(s.context), "cuCtxSetCurrent")) return nullptr;
   return &s;
 }
+
+namespace {
 
 // Reports check `c` if its finding is a bad position: reads the index there and sets OUT_OF_RANGE
 // with kiln_rt_index_error's message. True when it reported (or failed to read).
@@ -232,6 +157,10 @@ bool ReportIndex(kiln_context* context, State& s, const DeferredCheck& c) {
 }
 
 }  // namespace
+}  // namespace cuda_internal
+}  // namespace kiln
+
+using namespace kiln::cuda_internal;  // NOLINT: the C API below is this file's whole purpose
 
 struct kiln_cuda_graph {
   Handle graph = nullptr, exec = nullptr;

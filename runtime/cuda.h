@@ -8,7 +8,7 @@
  * is one, and the driver's error name and text); after such an error, calls do nothing until the
  * status is cleared (an index out of range, OUT_OF_RANGE, lets the run finish as on the CPU).
  *
- * Not yet: cuBLASLt/cuDNN hooks. Nothing here has run on a GPU yet: tests use a fake driver
+ * Not yet: cuDNN hooks. Nothing here has run on a GPU yet: tests use a fake driver
  * (runtime/testdata/), and test/gpu/ holds what a GPU machine runs. */
 #ifndef KILN_RUNTIME_CUDA_H_
 #define KILN_RUNTIME_CUDA_H_
@@ -60,6 +60,27 @@ void kiln_cuda_graph_destroy(kiln_context* context, kiln_cuda_graph* graph);
  * cuLaunchKernel takes them. */
 void kiln_rt_cuda_launch(kiln_context* context, const char* image, const char* kernel, const int64_t* params,
                          void** args);
+
+/* Matmuls through cuBLASLt (runtime/cuda_blas.cc), the CUDA target's counterparts of
+ * runtime/dnnl_kernels.h's hooks, on device arrays (f32, dense row-major):
+ *   kiln_rt_cuda_matmul        params m, n, k, transpose_a, transpose_b, precision; a, b → c [m, n]
+ *   kiln_rt_cuda_matmul_bias   params m, n, k, transpose_a, transpose_b, relu, precision; a, b,
+ *                              bias [n] → c = a·b + bias, then max(c, 0) if relu
+ *   kiln_rt_cuda_batch_matmul  params batch, m, n, k, transpose_a, transpose_b, precision;
+ *                              a [batch, m, k], b [batch, k, n] → c [batch, m, n]
+ * precision: 0 exact f32 (CUBLAS_COMPUTE_32F), 1 TF32 inputs, 2 bf16 inputs (f32 accumulation).
+ * cuBLASLt (libcublasLt.so.13 or .12, $KILN_CUBLASLT first) is opened at the first prepare, with a
+ * handle and a 32 MiB workspace per context; each call site's descriptors, layouts and algorithm
+ * are made by its `_prepare` (or first call) and reused, so calls allocate nothing and can be
+ * captured. Errors name the call and the product ("cublasLtMatmul for MatMul 128x512x784: ..."). */
+void kiln_rt_cuda_matmul(kiln_context* context, const int64_t* params, const float* a, const float* b, float* c);
+void kiln_rt_cuda_matmul_bias(kiln_context* context, const int64_t* params, const float* a, const float* b,
+                              const float* bias, float* c);
+void kiln_rt_cuda_batch_matmul(kiln_context* context, const int64_t* params, const float* a, const float* b,
+                               float* c);
+void kiln_rt_cuda_matmul_prepare(kiln_context* context, const int64_t* params);
+void kiln_rt_cuda_matmul_bias_prepare(kiln_context* context, const int64_t* params);
+void kiln_rt_cuda_batch_matmul_prepare(kiln_context* context, const int64_t* params);
 
 /* The hook of a run-time index check on the device: `position` (device memory, one int64) holds the
  * first flat position of an out-of-range index among `indices` (device memory), or n if none;

@@ -12,15 +12,19 @@ namespace kiln {
 namespace testing {
 
 inline constexpr char kFakeCudaDriver[] = "runtime/testdata/libfake_cuda.so";
+inline constexpr char kFakeCublasLt[] = "runtime/testdata/libfake_cublaslt.so";
 
-// fake_cuda_modules_loaded, fake_cuda_launches, fake_cuda_contexts_retained, fake_cuda_last_grid, ...
-inline int FakeCudaCounter(const char* name) {
-  static void* library = dlopen(kFakeCudaDriver, RTLD_NOW);
+// Counter `name` of the fake library at `path`.
+inline int FakeCounter(const char* path, const char* name) {
+  void* library = dlopen(path, RTLD_NOW);  // held open: counted, so once per library
   REQUIRE(library != nullptr);
   auto counter = reinterpret_cast<int (*)()>(dlsym(library, name));
   REQUIRE(counter != nullptr);
   return counter();
 }
+
+// fake_cuda_modules_loaded, fake_cuda_launches, fake_cuda_contexts_retained, fake_cuda_last_grid, ...
+inline int FakeCudaCounter(const char* name) { return FakeCounter(kFakeCudaDriver, name); }
 
 }  // namespace testing
 }  // namespace kiln

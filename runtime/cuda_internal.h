@@ -1,0 +1,115 @@
+// Internal to the CUDA runtime (runtime/cuda.cc and the library hooks beside it): the driver's
+// entry points and a CUDA context's state. The few driver types used are declared here, so nothing
+// needs the CUDA headers to build.
+#ifndef KILN_RUNTIME_CUDA_INTERNAL_H_
+#define KILN_RUNTIME_CUDA_INTERNAL_H_
+
+#include <dlfcn.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "runtime/kiln_runtime.h"
+
+namespace kiln {
+namespace cuda_internal {
+
+using CUresult = int;
+using CUdevice = int;
+using CUdeviceptr = unsigned long long;  // NOLINT: the driver's type
+using Handle = void*;                    // CUcontext, CUmodule, CUfunction, CUstream
+constexpr CUresult kSuccess = 0;
+constexpr int kDriverApiVersion = 12000;  // the ABIs of CUDA 12, which drivers 525 and later have
+
+// The entry points, each looked up by its base name for kDriverApiVersion.
+struct Driver {
+  CUresult (*cuInit)(unsigned);
+  CUresult (*cuDeviceGet)(CUdevice*, int);
+  CUresult (*cuDevicePrimaryCtxRetain)(Handle*, CUdevice);
+  CUresult (*cuDevicePrimaryCtxRelease)(CUdevice);
+  CUresult (*cuCtxSetCurrent)(Handle);
+  CUresult (*cuStreamCreate)(Handle*, unsigned);
+  CUresult (*cuStreamDestroy)(Handle);
+  CUresult (*cuStreamSynchronize)(Handle);
+  CUresult (*cuModuleLoadData)(Handle*, const void*);
+  CUresult (*cuModuleUnload)(Handle);
+  CUresult (*cuModuleGetFunction)(Handle*, Handle, const char*);
+  CUresult (*cuLaunchKernel)(Handle, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, Handle,
+                             void**, void**);
+  CUresult (*cuMemAlloc)(CUdeviceptr*, size_t);
+  CUresult (*cuMemFree)(CUdeviceptr);
+  CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void*, size_t, Handle);
+  CUresult (*cuMemcpyDtoHAsync)(void*, CUdeviceptr, size_t, Handle);
+  CUresult (*cuGetErrorName)(CUresult, const char**);
+  CUresult (*cuGetErrorString)(CUresult, const char**);
+  CUresult (*cuMemAllocHost)(void**, size_t);
+  CUresult (*cuMemFreeHost)(void*);
+  CUresult (*cuStreamBeginCapture)(Handle, int);
+  CUresult (*cuStreamEndCapture)(Handle, Handle*);
+  CUresult (*cuGraphInstantiateWithFlags)(Handle*, Handle, unsigned long long);  // NOLINT
+  CUresult (*cuGraphLaunch)(Handle, Handle);
+  CUresult (*cuGraphExecDestroy)(Handle);
+  CUresult (*cuGraphDestroy)(Handle);
+};
+
+constexpr int kCaptureModeThreadLocal = 1;  // CU_STREAM_CAPTURE_MODE_THREAD_LOCAL
+
+// An index check recorded into a CUDA graph: its finding lands in pinned host memory at each replay.
+struct DeferredCheck {
+  int64_t* finding;  // pinned
+  int64_t n, limit, bytes;
+  const char* where;
+  const char* what;
+  const void* indices;  // device memory
+};
+
+struct State {
+  void* library = nullptr;  // the dlopen handle
+  Driver driver{};
+  CUdevice device = 0;
+  Handle context = nullptr, stream = nullptr;
+  bool ready = false;
+  std::mutex mu;
+  std::map<const void*, Handle> modules;                           // by image
+  // By image and kernel name, as pointers: generated code passes each from one constant.
+  std::map<std::pair<const void*, const char*>, Handle> functions;
+  bool capturing = false;
+  std::vector<DeferredCheck> captured_checks;  // of the capture under way
+  std::vector<DeferredCheck> pending_checks;   // of the replays queued since the last synchronize
+  // State of the libraries the hooks call (cuBLASLt, cuDNN), made at their first use; released
+  // before the context.
+  std::shared_ptr<void> blas, dnn;
+
+  ~State() {
+    blas.reset();
+    dnn.reset();
+    if (ready) {
+      driver.cuCtxSetCurrent(context);
+      for (const DeferredCheck& c : captured_checks) driver.cuMemFreeHost(c.finding);
+      for (const auto& [image, module] : modules) driver.cuModuleUnload(module);
+      driver.cuStreamDestroy(stream);
+      driver.cuDevicePrimaryCtxRelease(device);
+    }
+    if (library != nullptr) dlclose(library);
+  }
+};
+
+// The context's state (made at its first use).
+State& GetState(kiln_context* context);
+// The state, current on this thread, or null when the context is not usable (its status says why).
+// After a driver error nothing more runs; an index out of range (OUT_OF_RANGE) lets the run finish,
+// as compiled CPU code does.
+State* Ready(kiln_context* context);
+// Sets the context's status for the failed call `what`.
+void Fail(kiln_context* context, const State& s, CUresult r, const std::string& what);
+// False (and the context's status set, naming the call and any kernel) when `r` is an error. The
+// message is built only then: launches are the hot path.
+bool Check(kiln_context* context, const State& s, CUresult r, const char* call, const char* kernel = nullptr);
+
+}  // namespace cuda_internal
+}  // namespace kiln
+
+#endif  // KILN_RUNTIME_CUDA_INTERNAL_H_
