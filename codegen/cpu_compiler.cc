@@ -141,7 +141,7 @@ absl::StatusOr<CompiledGraph> CompileGraph(const Graph& graph, const CompileOpti
   LoweredSignature sig;
   KILN_ASSIGN_OR_RETURN(mlir::OwningOpRef<mlir::ModuleOp> module,
                         LowerGraph(graph, outputs, run, context, &sig, compiled.training,
-                                   !gpu && options.library_calls && options.target.triple.rfind("x86_64", 0) == 0,
+                                   options.library_calls && (gpu || options.target.triple.rfind("x86_64", 0) == 0),
                                    gpu));
   if (!gpu) KILN_RETURN_IF_ERROR(AddVariableInitializer(graph, sig, init, *module));
   if (options.emit_ir) compiled.mlir = Print(*module);

@@ -31,8 +31,9 @@ struct CompileOptions {
   // Print the MLIR after every pass to stderr (kilnc --print-ir-after-all).
   bool print_ir_after_all = false;
   // On x86-64, matmuls and convolutions on f32 call oneDNN through the runtime
-  // (runtime/dnnl_kernels.h; the app links //runtime:dnnl_kernels and libdnnl); otherwise, and on
-  // other targets, they are generated loops.
+  // (runtime/dnnl_kernels.h; the app links //runtime:dnnl_kernels and libdnnl); on the CUDA target,
+  // matmuls call cuBLASLt (runtime/cuda.h); otherwise, and on other targets, they are generated
+  // loops (kernels).
   bool library_calls = true;
   // Where the graph came from, for the header's comment.
   std::string source;

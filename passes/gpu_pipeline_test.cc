@@ -80,11 +80,16 @@ TEST_CASE("Whole Fashion-MNIST training steps (SGD) become valid sm_90 kernels")
 }
 
 // The host side without a GPU: GpuJitGraph (the generated host code in MLIR's JIT) on a context of the
-// fake driver (runtime/testdata/: it loads and counts kernels but cannot run PTX).
+// fake driver (runtime/testdata/: it loads and counts kernels but cannot run PTX) and the fake
+// cuBLASLt (which computes on the host).
+using testing::FakeCounter;
 using testing::FakeCudaCounter;
+using testing::kFakeCublasLt;
 using testing::kFakeCudaDriver;
 
-TEST_CASE("Generated host code launches every kernel through the runtime") {
+TEST_CASE("Generated host code launches every kernel and cuBLASLt call through the runtime") {
+  setenv("KILN_CUBLASLT", kFakeCublasLt, 1);
+  const int heuristics = FakeCounter(kFakeCublasLt, "fake_cublaslt_heuristics");
   Graph g;
   layers::Model model(g, 3);
   Tensor x = ops::Placeholder(g, "x", DType::kF32, {4, 8});
@@ -92,7 +97,10 @@ TEST_CASE("Generated host code launches every kernel through the runtime") {
   kiln::rt::Context cuda(kiln_cuda_context_create_with_driver(kFakeCudaDriver, 0));
   auto jit = GpuJitGraph::Compile(g, {probabilities}, cuda.get());
   REQUIRE_THAT(jit.status(), IsOk());
+  // Both Dense layers' matmul, bias (and ReLU) are one cuBLASLt call each, planned at compile time.
+  CHECK(FakeCounter(kFakeCublasLt, "fake_cublaslt_heuristics") - heuristics == 2);
   const int launches = FakeCudaCounter("fake_cuda_launches"), modules = FakeCudaCounter("fake_cuda_modules_loaded");
+  const int matmuls = FakeCounter(kFakeCublasLt, "fake_cublaslt_matmuls");
   std::mt19937_64 rng(5);
   for (int run = 0; run < 2; ++run) {
     auto results = (*jit)->Run({{"x", RandomLiteral(DType::kF32, {4, 8}, rng)}});
@@ -101,7 +109,9 @@ TEST_CASE("Generated host code launches every kernel through the runtime") {
     REQUIRE((*results)[0].shape == Shape({4, 3}));
   }
   const int kernels = static_cast<int>((*jit)->num_kernels());
-  CHECK(kernels >= 5);
+  CHECK(kernels >= 3);  // the softmax's
+  CHECK(FakeCounter(kFakeCublasLt, "fake_cublaslt_matmuls") - matmuls == 4);
+  CHECK(FakeCounter(kFakeCublasLt, "fake_cublaslt_heuristics") - heuristics == 2);
   CHECK(FakeCudaCounter("fake_cuda_launches") - launches == 2 * kernels);  // every kernel, every run
   CHECK(FakeCudaCounter("fake_cuda_modules_loaded") - modules == kernels);  // loaded once
 }

@@ -29,7 +29,7 @@ inline absl::StatusOr<std::vector<GpuKernel>> CompileGraphToPtx(const Graph& g, 
   RegisterDialects(registry);
   RegisterGpuDialects(registry);
   mlir::MLIRContext context(registry);
-  auto module = LowerGraph(g, outputs, "kiln_graph_run", context, nullptr, training, /*library_calls=*/false,
+  auto module = LowerGraph(g, outputs, "kiln_graph_run", context, nullptr, training, /*library_calls=*/true,
                            /*gpu=*/true);
   if (!module.ok()) return module.status();
   return CompileTensorsToPtx(**module, GpuOptions{});

@@ -29,7 +29,8 @@ struct LoweredSignature {
 // so one call is one whole training step. With `library_calls`, matmuls and convolutions on f32 call
 // oneDNN through the runtime (runtime/dnnl_kernels.h), for x86-64 targets. With `gpu` (the CUDA
 // target, passes/gpu_pipeline.h), run-time index checks read their findings from device memory
-// through the runtime (kiln_rt_cuda_check_index). Fails with Unimplemented naming the op (and its
+// through the runtime (kiln_rt_cuda_check_index), and with `library_calls` too, matmuls call
+// cuBLASLt (runtime/cuda.h; convolutions stay kernels). Fails with Unimplemented naming the op (and its
 // source line) when an op has no lowering.
 absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
                                                              const std::vector<Tensor>& outputs,

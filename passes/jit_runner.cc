@@ -216,14 +216,14 @@ size_t GpuJitGraph::num_kernels() const { return impl_->kernels; }
 
 absl::StatusOr<GpuHostModule> CompileGraphForGpu(const Graph& graph, const std::vector<Tensor>& outputs,
                                                  const std::string& name, mlir::MLIRContext& context,
-                                                 bool apply_updates) {
+                                                 bool apply_updates, bool library_calls) {
   mlir::DialectRegistry registry;
   RegisterDialects(registry);
   RegisterGpuDialects(registry);
   context.appendDialectRegistry(registry);
   GpuHostModule result;
   KILN_ASSIGN_OR_RETURN(result.module, LowerGraph(graph, outputs, name, context, &result.signature, apply_updates,
-                                                  /*library_calls=*/false, /*gpu=*/true));
+                                                  library_calls, /*gpu=*/true));
   KILN_ASSIGN_OR_RETURN(std::vector<GpuKernel> kernels, CompileTensorsToPtx(*result.module, GpuOptions{}));
   result.kernels = kernels.size();
   result.arena_bytes = ArenaBytes(*result.module, name);
@@ -243,7 +243,12 @@ absl::StatusOr<std::unique_ptr<GpuJitGraph>> GpuJitGraph::Compile(const Graph& g
   const int64_t arena_bytes = host.arena_bytes;
   KILN_ASSIGN_OR_RETURN(impl->engine,
                         MakeEngine(*host.module, {KILN_HOOK(kiln_rt_cuda_launch), KILN_HOOK(kiln_rt_cuda_check_index),
-                                                  KILN_HOOK(kiln_rt_cuda_check_index_prepare)}));
+                                                  KILN_HOOK(kiln_rt_cuda_check_index_prepare),
+                                                  KILN_HOOK(kiln_rt_cuda_matmul), KILN_HOOK(kiln_rt_cuda_matmul_prepare),
+                                                  KILN_HOOK(kiln_rt_cuda_matmul_bias),
+                                                  KILN_HOOK(kiln_rt_cuda_matmul_bias_prepare),
+                                                  KILN_HOOK(kiln_rt_cuda_batch_matmul),
+                                                  KILN_HOOK(kiln_rt_cuda_batch_matmul_prepare)}));
   KILN_RETURN_IF_ERROR(Invoke(*impl->engine, "graph_prepare", {cuda_context}));
   // Device buffers; variables start at their initializers' values.
   KILN_ASSIGN_OR_RETURN(Interpreter initial, Interpreter::Create(graph));

@@ -79,7 +79,7 @@ struct GpuHostModule {
 };
 absl::StatusOr<GpuHostModule> CompileGraphForGpu(const Graph& graph, const std::vector<Tensor>& outputs,
                                                  const std::string& name, mlir::MLIRContext& context,
-                                                 bool apply_updates);
+                                                 bool apply_updates, bool library_calls = true);
 
 // GPU cases for machines without MLIR or Bazel (test/gpu/README.md): the GPU machines Kiln is
 // lent have neither, so the compiler's GPU tests record what they would run there and a small runner

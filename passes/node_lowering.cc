@@ -502,7 +502,11 @@ class MlirLoweringContext : public LoweringContext {
     static const char* const kHooks[] = {"kiln_rt_dnnl_matmul", "kiln_rt_dnnl_conv2d",
                                          "kiln_rt_dnnl_conv2d_backprop_input",
                                          "kiln_rt_dnnl_conv2d_backprop_filter", "kiln_rt_dnnl_batch_matmul"};
-    std::string hook = kHooks[static_cast<int>(kernel)];
+    // The CUDA target's hooks (runtime/cuda.h): cuBLASLt for matmuls; convolutions stay kernels.
+    static const char* const kCudaHooks[] = {"kiln_rt_cuda_matmul", nullptr, nullptr, nullptr,
+                                             "kiln_rt_cuda_batch_matmul"};
+    if (gpu_ && kCudaHooks[static_cast<int>(kernel)] == nullptr) return fallback();
+    std::string hook = (gpu_ ? kCudaHooks : kHooks)[static_cast<int>(kernel)];
     std::vector<int64_t> call_params = params;
     std::vector<IrValue> call_inputs = inputs;
     const bool with_epilogue = epilogue_ != nullptr && !epilogue_->fused &&
@@ -513,6 +517,7 @@ class MlirLoweringContext : public LoweringContext {
       call_params.push_back(epilogue_->relu);
       call_inputs.push_back(I(epilogue_->bias));
     }
+    if (gpu_) call_params.push_back(0);  // precision: exact f32
     bool callable = library_calls_ && out.dtype == DType::kF32 && out.shape.NumElements() > 0;
     for (const IrValue& in : call_inputs) {
       const TensorType t = TypeOf(in);

@@ -30,7 +30,13 @@ extern "C" {
 void* kiln_gpu_case_runner_hooks[] = {reinterpret_cast<void*>(&kiln_rt_cuda_launch),
                                       reinterpret_cast<void*>(&kiln_rt_cuda_check_index),
                                       reinterpret_cast<void*>(&kiln_rt_cuda_check_index_prepare),
-                                      reinterpret_cast<void*>(&kiln_rt_index_error)};
+                                      reinterpret_cast<void*>(&kiln_rt_index_error),
+                                      reinterpret_cast<void*>(&kiln_rt_cuda_matmul),
+                                      reinterpret_cast<void*>(&kiln_rt_cuda_matmul_prepare),
+                                      reinterpret_cast<void*>(&kiln_rt_cuda_matmul_bias),
+                                      reinterpret_cast<void*>(&kiln_rt_cuda_matmul_bias_prepare),
+                                      reinterpret_cast<void*>(&kiln_rt_cuda_batch_matmul),
+                                      reinterpret_cast<void*>(&kiln_rt_cuda_batch_matmul_prepare)};
 }
 
 namespace {

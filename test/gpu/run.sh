@@ -15,6 +15,13 @@ out=${1:-/tmp/kiln-gpu}
 mkdir -p "$out"
 nvidia-smi -L || { echo "test/gpu/run.sh: no GPU (nvidia-smi failed)"; exit 1; }
 [ -x gpu_bundle/gpu_case_runner ] || { echo "test/gpu/run.sh: no gpu_bundle/ (run test/gpu/build.sh first)"; exit 1; }
+# cuBLASLt for matmuls: the loader's, the toolkit's, or the copy PyTorch's wheels bring.
+if [ -z "${KILN_CUBLASLT:-}" ] && ! ldconfig -p | grep -q 'libcublasLt.so.1[23] ' && \
+   [ ! -e /usr/local/cuda/lib64/libcublasLt.so.13 ]; then
+  KILN_CUBLASLT=$(find / -xdev -name 'libcublasLt.so.1[23]' 2>/dev/null | head -1)
+  export KILN_CUBLASLT
+fi
+echo "cuBLASLt: ${KILN_CUBLASLT:-the loader path or /usr/local/cuda}"
 timeout 300 gpu_bundle/gpu_case_runner --bench-json "$out/kiln_gpu.json" gpu_bundle/cases 2>&1 | tee "$out/cases.log"
 rc=${PIPESTATUS[0]}
 PYTHONUNBUFFERED=1 timeout 240 python3 bench/gpu_peers.py --json "$out/peers_gpu.json" 2>&1 | tee "$out/peers.log"
