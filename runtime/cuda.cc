@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -42,6 +43,21 @@ bool Check(kiln_context* context, const State& s, CUresult r, const char* call, 
   if (r == kSuccess) return true;
   Fail(context, s, r, kernel == nullptr ? std::string(call) : std::string(call) + " for kernel '" + kernel + "'");
   return false;
+}
+
+void* OpenLibrary(kiln_context* context, const char* env_var, const std::vector<std::string>& names,
+                  const std::string& what) {
+  std::vector<std::string> paths;
+  if (const char* p = std::getenv(env_var); p != nullptr && *p != '\0') paths.push_back(p);
+  paths.insert(paths.end(), names.begin(), names.end());
+  std::string tried;
+  for (const std::string& path : paths) {
+    if (void* library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) return library;
+    const char* why = dlerror();
+    tried += "\n  " + (why != nullptr ? std::string(why) : path);
+  }
+  kiln_context_set_error(context, KILN_UNAVAILABLE, (what + " could not be opened; tried:" + tried).c_str());
+  return nullptr;
 }
 
 namespace {

@@ -8,7 +8,7 @@
  * is one, and the driver's error name and text); after such an error, calls do nothing until the
  * status is cleared (an index out of range, OUT_OF_RANGE, lets the run finish as on the CPU).
  *
- * Not yet: cuDNN hooks. Nothing here has run on a GPU yet: tests use a fake driver
+ * Nothing here has run on a GPU yet: tests use a fake driver
  * (runtime/testdata/), and test/gpu/ holds what a GPU machine runs. */
 #ifndef KILN_RUNTIME_CUDA_H_
 #define KILN_RUNTIME_CUDA_H_
@@ -81,6 +81,27 @@ void kiln_rt_cuda_batch_matmul(kiln_context* context, const int64_t* params, con
 void kiln_rt_cuda_matmul_prepare(kiln_context* context, const int64_t* params);
 void kiln_rt_cuda_matmul_bias_prepare(kiln_context* context, const int64_t* params);
 void kiln_rt_cuda_batch_matmul_prepare(kiln_context* context, const int64_t* params);
+
+/* Convolutions through cuDNN (runtime/cuda_dnn.cc), on device arrays (f32): inputs and outputs
+ * NHWC, filters OHWI (the compiler transposes Kiln's HWIO around the calls):
+ *   kiln_rt_cuda_conv2d                  input, filter → output
+ *   kiln_rt_cuda_conv2d_backprop_input   grad (output-shaped), filter → input-shaped gradient
+ *   kiln_rt_cuda_conv2d_backprop_filter  input, grad → filter-shaped gradient (OHWI)
+ * params: runtime/dnnl_kernels.h's convolution params (n, h, w, c, kh, kw, o, oh, ow, strides,
+ * dilations, pad_top, pad_left, pad_bottom, pad_right; padding symmetric), then precision as above
+ * (0: FMA math, exact f32; otherwise cuDNN's default math, TF32 on sm_80 and later). cuDNN
+ * (libcudnn.so.9, $KILN_CUDNN first) is opened at the first prepare, with a handle on the context's
+ * stream; each call site's descriptors and algorithm (cuDNN's heuristic) are made by its `_prepare`,
+ * and one workspace per context grows to the largest need there, so calls allocate nothing. */
+void kiln_rt_cuda_conv2d(kiln_context* context, const int64_t* params, const float* input, const float* filter,
+                         float* output);
+void kiln_rt_cuda_conv2d_backprop_input(kiln_context* context, const int64_t* params, const float* grad,
+                                        const float* filter, float* grad_input);
+void kiln_rt_cuda_conv2d_backprop_filter(kiln_context* context, const int64_t* params, const float* input,
+                                         const float* grad, float* grad_filter);
+void kiln_rt_cuda_conv2d_prepare(kiln_context* context, const int64_t* params);
+void kiln_rt_cuda_conv2d_backprop_input_prepare(kiln_context* context, const int64_t* params);
+void kiln_rt_cuda_conv2d_backprop_filter_prepare(kiln_context* context, const int64_t* params);
 
 /* The hook of a run-time index check on the device: `position` (device memory, one int64) holds the
  * first flat position of an out-of-range index among `indices` (device memory), or n if none;

@@ -70,30 +70,20 @@ struct Blas {
   const Driver* driver = nullptr;
   std::map<std::vector<int64_t>, Plan> plans;  // by hook and parameters
 
-  ~Blas() {
-    for (auto& [key, p] : plans) {
-      for (Handle layout : {p.a, p.b, p.c}) {
-        if (layout != nullptr) api.cublasLtMatrixLayoutDestroy(layout);
-      }
-      if (p.desc != nullptr) api.cublasLtMatmulDescDestroy(p.desc);
+  void Destroy(const Plan& p) {
+    for (Handle layout : {p.a, p.b, p.c}) {
+      if (layout != nullptr) api.cublasLtMatrixLayoutDestroy(layout);
     }
+    if (p.desc != nullptr) api.cublasLtMatmulDescDestroy(p.desc);
+  }
+
+  ~Blas() {
+    for (auto& [key, p] : plans) Destroy(p);
     if (handle != nullptr) api.cublasLtDestroy(handle);
     if (workspace != 0) driver->cuMemFree(workspace);
     if (library != nullptr) dlclose(library);
   }
 };
-
-// Where cuBLASLt is looked for: $KILN_CUBLASLT, then the CUDA 13 and 12 sonames, then the toolkit's
-// own directory (not always on the loader's path).
-std::vector<std::string> BlasCandidates() {
-  std::vector<std::string> paths;
-  if (const char* p = std::getenv("KILN_CUBLASLT"); p != nullptr && *p != '\0') paths.push_back(p);
-  for (const char* p : {"libcublasLt.so.13", "libcublasLt.so.12", "/usr/local/cuda/lib64/libcublasLt.so.13",
-                        "/usr/local/cuda/lib64/libcublasLt.so.12"}) {
-    paths.push_back(p);
-  }
-  return paths;
-}
 
 bool BlasCheck(kiln_context* context, const Blas& b, Status r, const char* call, const std::string& what) {
   if (r == kBlasSuccess) return true;
@@ -111,42 +101,32 @@ Blas* GetBlas(kiln_context* context, State& s) {
   if (s.blas != nullptr) return static_cast<Blas*>(s.blas.get());
   auto b = std::make_shared<Blas>();
   b->driver = &s.driver;
-  std::string tried;
-  for (const std::string& path : BlasCandidates()) {
-    b->library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (b->library != nullptr) break;
-    const char* why = dlerror();
-    tried += "\n  " + (why != nullptr ? std::string(why) : path);
-  }
-  if (b->library == nullptr) {
-    kiln_context_set_error(context, KILN_UNAVAILABLE,
-                           ("cuBLASLt (for matmuls on the GPU) could not be opened; tried:" + tried).c_str());
+  // $KILN_CUBLASLT, then the CUDA 13 and 12 sonames, then the toolkit's own directory (not always
+  // on the loader's path).
+  b->library = OpenLibrary(context, "KILN_CUBLASLT",
+                           {"libcublasLt.so.13", "libcublasLt.so.12", "/usr/local/cuda/lib64/libcublasLt.so.13",
+                            "/usr/local/cuda/lib64/libcublasLt.so.12"},
+                           "cuBLASLt (for matmuls on the GPU)");
+  if (b->library == nullptr) return nullptr;
+  const std::string what = "cuBLASLt";
+  Api& a = b->api;
+  if (!LookUp(context, b->library, what, "cublasLtCreate", a.cublasLtCreate) ||
+      !LookUp(context, b->library, what, "cublasLtDestroy", a.cublasLtDestroy) ||
+      !LookUp(context, b->library, what, "cublasLtGetStatusName", a.cublasLtGetStatusName) ||
+      !LookUp(context, b->library, what, "cublasLtMatmulDescCreate", a.cublasLtMatmulDescCreate) ||
+      !LookUp(context, b->library, what, "cublasLtMatmulDescDestroy", a.cublasLtMatmulDescDestroy) ||
+      !LookUp(context, b->library, what, "cublasLtMatmulDescSetAttribute", a.cublasLtMatmulDescSetAttribute) ||
+      !LookUp(context, b->library, what, "cublasLtMatrixLayoutCreate", a.cublasLtMatrixLayoutCreate) ||
+      !LookUp(context, b->library, what, "cublasLtMatrixLayoutDestroy", a.cublasLtMatrixLayoutDestroy) ||
+      !LookUp(context, b->library, what, "cublasLtMatrixLayoutSetAttribute", a.cublasLtMatrixLayoutSetAttribute) ||
+      !LookUp(context, b->library, what, "cublasLtMatmulPreferenceCreate", a.cublasLtMatmulPreferenceCreate) ||
+      !LookUp(context, b->library, what, "cublasLtMatmulPreferenceDestroy", a.cublasLtMatmulPreferenceDestroy) ||
+      !LookUp(context, b->library, what, "cublasLtMatmulPreferenceSetAttribute",
+              a.cublasLtMatmulPreferenceSetAttribute) ||
+      !LookUp(context, b->library, what, "cublasLtMatmulAlgoGetHeuristic", a.cublasLtMatmulAlgoGetHeuristic) ||
+      !LookUp(context, b->library, what, "cublasLtMatmul", a.cublasLtMatmul)) {
     return nullptr;
   }
-  bool found = true;
-  auto lookup = [&](const char* name, auto& fn) {
-    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(b->library, name));
-    if (fn == nullptr && found) {
-      kiln_context_set_error(context, KILN_UNAVAILABLE, (std::string("cuBLASLt lacks ") + name).c_str());
-      found = false;
-    }
-  };
-  Api& a = b->api;
-  lookup("cublasLtCreate", a.cublasLtCreate);
-  lookup("cublasLtDestroy", a.cublasLtDestroy);
-  lookup("cublasLtGetStatusName", a.cublasLtGetStatusName);
-  lookup("cublasLtMatmulDescCreate", a.cublasLtMatmulDescCreate);
-  lookup("cublasLtMatmulDescDestroy", a.cublasLtMatmulDescDestroy);
-  lookup("cublasLtMatmulDescSetAttribute", a.cublasLtMatmulDescSetAttribute);
-  lookup("cublasLtMatrixLayoutCreate", a.cublasLtMatrixLayoutCreate);
-  lookup("cublasLtMatrixLayoutDestroy", a.cublasLtMatrixLayoutDestroy);
-  lookup("cublasLtMatrixLayoutSetAttribute", a.cublasLtMatrixLayoutSetAttribute);
-  lookup("cublasLtMatmulPreferenceCreate", a.cublasLtMatmulPreferenceCreate);
-  lookup("cublasLtMatmulPreferenceDestroy", a.cublasLtMatmulPreferenceDestroy);
-  lookup("cublasLtMatmulPreferenceSetAttribute", a.cublasLtMatmulPreferenceSetAttribute);
-  lookup("cublasLtMatmulAlgoGetHeuristic", a.cublasLtMatmulAlgoGetHeuristic);
-  lookup("cublasLtMatmul", a.cublasLtMatmul);
-  if (!found) return nullptr;
   if (!BlasCheck(context, *b, a.cublasLtCreate(&b->handle), "cublasLtCreate", "the context")) return nullptr;
   if (!Check(context, s, s.driver.cuMemAlloc(&b->workspace, kWorkspaceBytes), "cuMemAlloc (cuBLASLt workspace)")) {
     return nullptr;
@@ -176,7 +156,15 @@ Plan* GetPlan(kiln_context* context, Kind kind, const int64_t* params) {
   auto found = b->plans.find(key);
   if (found != b->plans.end()) return &found->second;
 
+  // Kept only when complete: a failed plan is destroyed, and the next call tries again.
   Plan plan;
+  struct Discard {
+    Blas* b;
+    Plan* p;
+    ~Discard() {
+      if (p != nullptr) b->Destroy(*p);
+    }
+  } discard{b, &plan};
   plan.what = (batched ? "BatchMatMul " + std::to_string(batch) + "x" : std::string("MatMul ")) + std::to_string(m) +
               "x" + std::to_string(n) + "x" + std::to_string(k);
   const Api& a = b->api;
@@ -205,7 +193,6 @@ Plan* GetPlan(kiln_context* context, Kind kind, const int64_t* params) {
       (batched && (fail(batch_layout(plan.a, k * n), "cublasLtMatrixLayoutSetAttribute") ||
                    fail(batch_layout(plan.b, m * k), "cublasLtMatrixLayoutSetAttribute") ||
                    fail(batch_layout(plan.c, m * n), "cublasLtMatrixLayoutSetAttribute")))) {
-    b->plans[key] = plan;  // destroyed with the rest
     return nullptr;
   }
   Handle preference = nullptr;
@@ -220,17 +207,16 @@ Plan* GetPlan(kiln_context* context, Kind kind, const int64_t* params) {
                                              &result, &returned),
             "cublasLtMatmulAlgoGetHeuristic");
   if (preference != nullptr) a.cublasLtMatmulPreferenceDestroy(preference);
-  b->plans[key] = plan;
   if (!ok) return nullptr;
   if (returned < 1) {
     kiln_context_set_error(context, KILN_INTERNAL,
                            ("cublasLtMatmulAlgoGetHeuristic for " + plan.what + ": no algorithm").c_str());
     return nullptr;
   }
-  Plan& made = b->plans[key];
-  made.algo = result.algo;
-  made.workspace = result.workspace_size;
-  return &made;
+  plan.algo = result.algo;
+  plan.workspace = result.workspace_size;
+  discard.p = nullptr;
+  return &(b->plans[key] = plan);
 }
 
 void Matmul(kiln_context* context, Kind kind, const int64_t* params, const float* a, const float* b,

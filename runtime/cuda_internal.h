@@ -109,6 +109,24 @@ void Fail(kiln_context* context, const State& s, CUresult r, const std::string& 
 // message is built only then: launches are the hot path.
 bool Check(kiln_context* context, const State& s, CUresult r, const char* call, const char* kernel = nullptr);
 
+// A library the hooks call (cuBLASLt, cuDNN), opened at run time: the path in $`env_var` if set, else
+// the first of `names` the loader finds. Null, with the status UNAVAILABLE naming `what` and every
+// path tried, when none opens.
+void* OpenLibrary(kiln_context* context, const char* env_var, const std::vector<std::string>& names,
+                  const std::string& what);
+
+// Looks `name` up in `library` into `fn`. False, with the status UNAVAILABLE naming the symbol and
+// `what`, when it is missing (a status already set is kept).
+template <typename F>
+bool LookUp(kiln_context* context, void* library, const std::string& what, const char* name, F& fn) {
+  fn = reinterpret_cast<F>(dlsym(library, name));
+  if (fn != nullptr) return true;
+  if (kiln_context_status(context) == KILN_OK) {
+    kiln_context_set_error(context, KILN_UNAVAILABLE, (what + " lacks " + name).c_str());
+  }
+  return false;
+}
+
 }  // namespace cuda_internal
 }  // namespace kiln
 

@@ -1,4 +1,4 @@
-// The enumerators of cuBLASLt (cublasLt.h, library_types.h) the CUDA runtime uses, declared here so
+// The enumerators of cuBLASLt and cuDNN the CUDA runtime uses, declared here so
 // that it builds without the CUDA headers. //runtime:cuda_library_abi_test checks each against the
 // installed headers where the toolkit is present.
 #ifndef KILN_RUNTIME_CUDA_LIBRARY_ABI_H_
@@ -26,6 +26,14 @@ constexpr int kPrefMaxWorkspaceBytes = 1;                 // CUBLASLT_MATMUL_PRE
 constexpr size_t kAlgoBytes = 64;                         // sizeof(cublasLtMatmulAlgo_t)
 constexpr size_t kHeuristicResultBytes = 96;              // sizeof(cublasLtMatmulHeuristicResult_t)
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;      // cuBLAS's own default on Hopper
+
+// cuDNN 9 (cudnn_graph_v9.h, cudnn_cnn_v9.h).
+constexpr int kDnnSuccess = 0;                            // CUDNN_STATUS_SUCCESS
+constexpr int kDnnFloat = 0;                              // CUDNN_DATA_FLOAT
+constexpr int kDnnNhwc = 1;                               // CUDNN_TENSOR_NHWC (filters: KRSC, i.e. OHWI)
+constexpr int kDnnCrossCorrelation = 1;                   // CUDNN_CROSS_CORRELATION
+constexpr int kDnnDefaultMath = 0, kDnnFmaMath = 3;       // CUDNN_DEFAULT_MATH, CUDNN_FMA_MATH
+constexpr size_t kDnnAlgoPerfBytes = 48;                  // sizeof(cudnnConvolution*AlgoPerf_t)
 
 }  // namespace cuda_abi
 }  // namespace kiln

@@ -10,6 +10,7 @@ namespace {
 
 constexpr char kCheck[] = R"(
 #include <cublasLt.h>
+#include <cudnn.h>
 #include <library_types.h>
 #include "runtime/cuda_library_abi.h"
 using namespace kiln::cuda_abi;
@@ -29,11 +30,18 @@ static_assert(kLayoutStridedBatchOffset == CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_
 static_assert(kPrefMaxWorkspaceBytes == CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES);
 static_assert(kAlgoBytes == sizeof(cublasLtMatmulAlgo_t));
 static_assert(kHeuristicResultBytes == sizeof(cublasLtMatmulHeuristicResult_t));
+static_assert(kDnnSuccess == CUDNN_STATUS_SUCCESS && kDnnFloat == CUDNN_DATA_FLOAT);
+static_assert(kDnnNhwc == CUDNN_TENSOR_NHWC && kDnnCrossCorrelation == CUDNN_CROSS_CORRELATION);
+static_assert(kDnnDefaultMath == CUDNN_DEFAULT_MATH && kDnnFmaMath == CUDNN_FMA_MATH);
+static_assert(kDnnAlgoPerfBytes == sizeof(cudnnConvolutionFwdAlgoPerf_t));
+static_assert(kDnnAlgoPerfBytes == sizeof(cudnnConvolutionBwdDataAlgoPerf_t));
+static_assert(kDnnAlgoPerfBytes == sizeof(cudnnConvolutionBwdFilterAlgoPerf_t));
+static_assert(sizeof(cudnnConvolutionFwdAlgo_t) == sizeof(int) && sizeof(cudnnMathType_t) == sizeof(int));
 // The attribute value types the runtime passes.
 static_assert(sizeof(cublasOperation_t) == sizeof(int) && sizeof(cublasLtEpilogue_t) == sizeof(int));
 )";
 
-TEST_CASE("The cuBLASLt enumerators Kiln declares match the toolkit's headers") {
+TEST_CASE("The cuBLASLt and cuDNN enumerators Kiln declares match the toolkit's headers") {
   const std::string path = kiln::testing::TempPath("cuda_library_abi_check.cc");
   kiln::testing::WriteFile(path, kCheck);
   const std::string command =

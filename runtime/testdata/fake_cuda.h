@@ -13,6 +13,7 @@ namespace testing {
 
 inline constexpr char kFakeCudaDriver[] = "runtime/testdata/libfake_cuda.so";
 inline constexpr char kFakeCublasLt[] = "runtime/testdata/libfake_cublaslt.so";
+inline constexpr char kFakeCudnn[] = "runtime/testdata/libfake_cudnn.so";
 
 // Counter `name` of the fake library at `path`.
 inline int FakeCounter(const char* path, const char* name) {
