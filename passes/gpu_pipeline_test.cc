@@ -116,6 +116,39 @@ TEST_CASE("Generated host code launches every kernel and cuBLASLt call through t
   CHECK(FakeCudaCounter("fake_cuda_modules_loaded") - modules == kernels);  // loaded once
 }
 
+TEST_CASE("A CNN training step's convolutions and matmuls call cuDNN and cuBLASLt, planned once") {
+  setenv("KILN_CUBLASLT", kFakeCublasLt, 1);
+  setenv("KILN_CUDNN", testing::kFakeCudnn, 1);
+  Graph g;
+  layers::Model model(g, 2);
+  Tensor images = ops::Placeholder(g, "images", DType::kF32, {2, 28, 28, 1});
+  Tensor labels = ops::Placeholder(g, "labels", DType::kI32, {2});
+  Tensor loss = losses::SoftmaxCrossEntropy(examples::FashionCnn(model, images), labels);
+  REQUIRE_THAT(TrainStep(loss, model.parameters(), Optimizer::Sgd()).status(), IsOk());
+  const int plans = FakeCounter(testing::kFakeCudnn, "fake_cudnn_heuristics");
+  const int matmul_plans = FakeCounter(kFakeCublasLt, "fake_cublaslt_heuristics");
+  kiln::rt::Context cuda(kiln_cuda_context_create_with_driver(kFakeCudaDriver, 0));
+  auto jit = GpuJitGraph::Compile(g, {loss}, cuda.get(), /*apply_updates=*/true);
+  REQUIRE_THAT(jit.status(), IsOk());
+  // Two convolutions forward and their filter gradients, and the second's input gradient (the
+  // images need none): 5 cuDNN plans. Two Dense layers forward (bias epilogues), and for each its
+  // weight gradient and its input gradient (the first's flows back to the convolutions): 6
+  // cuBLASLt plans.
+  CHECK(FakeCounter(testing::kFakeCudnn, "fake_cudnn_heuristics") - plans == 5);
+  CHECK(FakeCounter(kFakeCublasLt, "fake_cublaslt_heuristics") - matmul_plans == 6);
+  const int convolutions = FakeCounter(testing::kFakeCudnn, "fake_cudnn_convolutions");
+  Literal label_values(DType::kI32, Shape({2}));
+  label_values.values = {3, 7};
+  for (int step = 0; step < 2; ++step) {
+    auto results = (*jit)->Run({{"images", Literal(DType::kF32, Shape({2, 28, 28, 1}))}, {"labels", label_values},
+                                {"learning_rate", Literal::Scalar(DType::kF32, 0.1)}});
+    // The fake runs no kernel: the index check reads the zeroed arena's finding, position 0.
+    REQUIRE((results.ok() || results.status().code() == absl::StatusCode::kOutOfRange));
+  }
+  CHECK(FakeCounter(testing::kFakeCudnn, "fake_cudnn_convolutions") - convolutions == 10);
+  CHECK(FakeCounter(testing::kFakeCudnn, "fake_cudnn_heuristics") - plans == 5);  // none made at run time
+}
+
 // A Gather's index check: a kernel finds the first out-of-range position and the runtime reads it
 // from device memory. The fake driver runs no kernel, so the position is the zeroed arena's 0: the
 // runtime must then read the index at position 0 from the device and report it like the CPU does.

@@ -242,13 +242,9 @@ absl::StatusOr<std::unique_ptr<GpuJitGraph>> GpuJitGraph::Compile(const Graph& g
   impl->signature = host.signature;
   const int64_t arena_bytes = host.arena_bytes;
   KILN_ASSIGN_OR_RETURN(impl->engine,
-                        MakeEngine(*host.module, {KILN_HOOK(kiln_rt_cuda_launch), KILN_HOOK(kiln_rt_cuda_check_index),
-                                                  KILN_HOOK(kiln_rt_cuda_check_index_prepare),
-                                                  KILN_HOOK(kiln_rt_cuda_matmul), KILN_HOOK(kiln_rt_cuda_matmul_prepare),
-                                                  KILN_HOOK(kiln_rt_cuda_matmul_bias),
-                                                  KILN_HOOK(kiln_rt_cuda_matmul_bias_prepare),
-                                                  KILN_HOOK(kiln_rt_cuda_batch_matmul),
-                                                  KILN_HOOK(kiln_rt_cuda_batch_matmul_prepare)}));
+#define KILN_HOOK_ENTRY(name) KILN_HOOK(name),
+                        MakeEngine(*host.module, {KILN_CUDA_HOOKS(KILN_HOOK_ENTRY)}));
+#undef KILN_HOOK_ENTRY
   KILN_RETURN_IF_ERROR(Invoke(*impl->engine, "graph_prepare", {cuda_context}));
   // Device buffers; variables start at their initializers' values.
   KILN_ASSIGN_OR_RETURN(Interpreter initial, Interpreter::Create(graph));

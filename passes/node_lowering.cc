@@ -502,15 +502,20 @@ class MlirLoweringContext : public LoweringContext {
     static const char* const kHooks[] = {"kiln_rt_dnnl_matmul", "kiln_rt_dnnl_conv2d",
                                          "kiln_rt_dnnl_conv2d_backprop_input",
                                          "kiln_rt_dnnl_conv2d_backprop_filter", "kiln_rt_dnnl_batch_matmul"};
-    // The CUDA target's hooks (runtime/cuda.h): cuBLASLt for matmuls; convolutions stay kernels.
-    static const char* const kCudaHooks[] = {"kiln_rt_cuda_matmul", nullptr, nullptr, nullptr,
-                                             "kiln_rt_cuda_batch_matmul"};
-    if (gpu_ && kCudaHooks[static_cast<int>(kernel)] == nullptr) return fallback();
+    // The CUDA target's hooks (runtime/cuda.h): cuBLASLt for matmuls, cuDNN for convolutions.
+    static const char* const kCudaHooks[] = {"kiln_rt_cuda_matmul", "kiln_rt_cuda_conv2d",
+                                             "kiln_rt_cuda_conv2d_backprop_input",
+                                             "kiln_rt_cuda_conv2d_backprop_filter", "kiln_rt_cuda_batch_matmul"};
+    const bool conv = kernel == LibraryKernel::kConv2D || kernel == LibraryKernel::kConv2DBackpropInput ||
+                      kernel == LibraryKernel::kConv2DBackpropFilter;
+    // cuDNN's descriptors pad symmetrically (params: ..., pad_top, pad_left, pad_bottom, pad_right).
+    if (gpu_ && conv && (params[13] != params[15] || params[14] != params[16])) return fallback();
     std::string hook = (gpu_ ? kCudaHooks : kHooks)[static_cast<int>(kernel)];
     std::vector<int64_t> call_params = params;
     std::vector<IrValue> call_inputs = inputs;
+    // Epilogues: oneDNN's matmuls and convolutions, cuBLASLt's matmuls.
     const bool with_epilogue = epilogue_ != nullptr && !epilogue_->fused &&
-                               (kernel == LibraryKernel::kMatMul || kernel == LibraryKernel::kConv2D);
+                               (kernel == LibraryKernel::kMatMul || (kernel == LibraryKernel::kConv2D && !gpu_));
     if (with_epilogue) {
       // The same kernel with a bias operand and a last parameter, relu (runtime/dnnl_kernels.h).
       hook += "_bias";
@@ -525,10 +530,20 @@ class MlirLoweringContext : public LoweringContext {
     }
     if (!callable) return fallback();
     if (with_epilogue) epilogue_->fused = true;
+    TensorType call_out = out;
+    const bool filter_out = gpu_ && kernel == LibraryKernel::kConv2DBackpropFilter;
+    if (gpu_ && conv) {
+      // cuDNN's filters are OHWI, Kiln's HWIO: transposed on the way in, or on the way out.
+      if (kernel == LibraryKernel::kConv2DBackpropFilter) {
+        call_out.shape = Shape({out.shape[3], out.shape[0], out.shape[1], out.shape[2]});
+      } else {
+        call_inputs[1] = Transpose(call_inputs[1], {3, 0, 1, 2});
+      }
+    }
     mlir::MLIRContext* ctx = b_.getContext();
     // The call takes its operands as buffers of their exact types, so bufferization and the memory
     // plan see what it reads and writes; kiln-lower-library-calls makes it a call of the C hook.
-    auto result = mlir::memref::AllocOp::create(b_, loc_, MemRefTypeOf(out, ctx), b_.getI64IntegerAttr(64));
+    auto result = mlir::memref::AllocOp::create(b_, loc_, MemRefTypeOf(call_out, ctx), b_.getI64IntegerAttr(64));
     auto params_type = mlir::RankedTensorType::get({static_cast<int64_t>(call_params.size())}, b_.getI64Type());
     mlir::Value params_tensor = mlir::arith::ConstantOp::create(
         b_, loc_, params_type, mlir::DenseElementsAttr::get(params_type, llvm::ArrayRef<int64_t>(call_params)));
@@ -536,8 +551,9 @@ class MlirLoweringContext : public LoweringContext {
     for (const IrValue& in : call_inputs) args.push_back(ToBuffer(V(in)));
     args.push_back(result);
     mlir::func::CallOp::create(b_, loc_, SiteDeclaration(hook, args), mlir::TypeRange{}, args);
-    return I(mlir::bufferization::ToTensorOp::create(b_, loc_, TensorTypeOf(out, ctx), result,
-                                                     /*restrict=*/true, /*writable=*/true));
+    IrValue value = I(mlir::bufferization::ToTensorOp::create(b_, loc_, TensorTypeOf(call_out, ctx), result,
+                                                              /*restrict=*/true, /*writable=*/true));
+    return filter_out ? Transpose(value, {1, 2, 3, 0}) : value;
   }
 
   IrValue MatMulLoops(IrValue a, IrValue b, bool transpose_a, bool transpose_b, const TensorType& out) {

@@ -21,23 +21,16 @@
 #include <vector>
 
 #include "runtime/cuda.h"
-#include "test/gpu/gpu_case_value.h"
 #include "runtime/kiln_runtime.h"
+#include "test/gpu/gpu_case_value.h"
 
 // The hooks compiled host code calls, kept in the executable and exported (-rdynamic) for the
 // cases' shared objects.
+#define KILN_HOOK_ADDRESS(name) reinterpret_cast<void*>(&name),
 extern "C" {
-void* kiln_gpu_case_runner_hooks[] = {reinterpret_cast<void*>(&kiln_rt_cuda_launch),
-                                      reinterpret_cast<void*>(&kiln_rt_cuda_check_index),
-                                      reinterpret_cast<void*>(&kiln_rt_cuda_check_index_prepare),
-                                      reinterpret_cast<void*>(&kiln_rt_index_error),
-                                      reinterpret_cast<void*>(&kiln_rt_cuda_matmul),
-                                      reinterpret_cast<void*>(&kiln_rt_cuda_matmul_prepare),
-                                      reinterpret_cast<void*>(&kiln_rt_cuda_matmul_bias),
-                                      reinterpret_cast<void*>(&kiln_rt_cuda_matmul_bias_prepare),
-                                      reinterpret_cast<void*>(&kiln_rt_cuda_batch_matmul),
-                                      reinterpret_cast<void*>(&kiln_rt_cuda_batch_matmul_prepare)};
+void* kiln_gpu_case_runner_hooks[] = {KILN_CUDA_HOOKS(KILN_HOOK_ADDRESS) reinterpret_cast<void*>(&kiln_rt_index_error)};
 }
+#undef KILN_HOOK_ADDRESS
 
 namespace {
 
