@@ -48,32 +48,36 @@ def kiln_lit_test(name, srcs, tools, cfg = "lit.cfg.py", size = "small", **kwarg
         **kwargs
     )
 
-def kiln_aot_library(name, graph, cpu = "x86-64-v3", library_calls = True, visibility = None, testonly = False):
+def kiln_aot_library(name, graph, cpu = "x86-64-v3", library_calls = True, target = "cpu", visibility = None,
+                     testonly = False, tags = []):
     """Compiles a graph file ahead of time with kilnc into a cc_library.
 
     The library provides `<package>/<name>.h` (class `kiln_generated::<CamelCaseName>` and the C
     functions `kiln_<name>_init` / `kiln_<name>_run`) and the object code, with Kiln's runtime
     (//runtime); apps need nothing else from Kiln. `graph` is a label of a graph file (binary, or text when it ends in .pbtxt).
     `library_calls = False`: matmuls and convolutions as generated loops (kilnc --no-library-calls).
+    `target = "cuda"` (or "cuda:sm_XX"): the CUDA target (kilnc --target; needs the CUDA toolkit to
+    build, a GPU to run); the class then owns device arrays and the library links //runtime:cuda,
+    and both targets are tagged "cuda" (test.sh builds them only where the toolkit is).
     """
+    tags = tags + (["cuda"] if target.startswith("cuda") else [])
     native.genrule(
         name = name + "_kilnc",
         srcs = [graph],
         outs = [name + ".o", name + ".h"],
         tools = ["//tools:kilnc"],
-        cmd = "$(location //tools:kilnc) compile $(location %s) --out $(@D) --name %s --cpu %s %s>/dev/null" %
-              (graph, name, cpu, "" if library_calls else "--no-library-calls "),
+        cmd = "$(location //tools:kilnc) compile $(location %s) --out $(@D) --name %s --cpu %s --target %s %s>/dev/null" %
+              (graph, name, cpu, target, "" if library_calls else "--no-library-calls "),
         testonly = testonly,
+        tags = tags,
     )
     native.cc_library(
         name = name,
         srcs = [name + ".o"],
         hdrs = [name + ".h"],
         linkopts = ["-lm"],
-        deps = [
-            "//runtime",
-            "//runtime:dnnl_kernels",
-        ],
+        deps = ["//runtime"] + (["//runtime:cuda"] if target.startswith("cuda") else ["//runtime:dnnl_kernels"]),
         visibility = visibility,
         testonly = testonly,
+        tags = tags,
     )

@@ -6,12 +6,12 @@ set -uo pipefail
 cd "$(dirname "$0")"
 ./setup.sh || exit 1
 
-# Tests tagged "cuda" need the CUDA toolkit (ptxas, libdevice; not a GPU). Without it they are left
-# out of the run and of the count, and this says so.
+# Targets tagged "cuda" need the CUDA toolkit (ptxas, libdevice; not a GPU). Without it they are
+# neither built nor run nor counted, and this says so.
 filters=() exclude=""
 if [ ! -x /usr/local/cuda/bin/ptxas ]; then
   echo "test.sh: no CUDA toolkit at /usr/local/cuda: tests tagged 'cuda' are not run (nor counted)" >&2
-  filters=(--test_tag_filters=-cuda) exclude=" except attr(tags, cuda, //...)"
+  filters=(--test_tag_filters=-cuda --build_tag_filters=-cuda) exclude=" except attr(tags, cuda, //...)"
 fi
 
 log=$(mktemp)

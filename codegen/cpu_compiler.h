@@ -39,9 +39,9 @@ struct CompileOptions {
   std::string source;
   // Non-empty: the CUDA target for this GPU ("sm_90"; kilnc --target=cuda[:sm_XX]). The object is
   // host code for `target` that launches the graph's kernels (PTX, embedded) through the runtime
-  // (runtime/cuda.h); every array argument, and the arena, is a device address. No init function
-  // yet (variables come from the app, e.g. a checkpoint copied to the device), and the header is the
-  // C ABI with the arrays' shapes, without the owning class.
+  // (runtime/cuda.h); every array argument, and the arena, is a device address. The init function
+  // writes the initial values into host arrays; the header's class owns the device arrays and
+  // their host copies, and replays the step from a CUDA graph.
   std::string gpu_chip;
 };
 

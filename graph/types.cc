@@ -148,4 +148,22 @@ std::string Literal::ToString() const {
   return s + "}";
 }
 
+absl::StatusOr<std::vector<char>> PackLiteral(const Literal& l) {
+  std::vector<char> bytes(l.size() * DTypeSize(l.dtype));
+  for (int64_t i = 0; i < l.size(); ++i) {
+    const double v = l.values[i];
+    char* p = bytes.data() + i * DTypeSize(l.dtype);
+    switch (l.dtype) {
+      case DType::kF32: { float f = static_cast<float>(v); std::memcpy(p, &f, 4); break; }
+      case DType::kF64: std::memcpy(p, &v, 8); break;
+      case DType::kI32: { int32_t x = static_cast<int32_t>(v); std::memcpy(p, &x, 4); break; }
+      case DType::kI64: { int64_t x = static_cast<int64_t>(v); std::memcpy(p, &x, 8); break; }
+      case DType::kI8:
+      case DType::kBool: { int8_t x = static_cast<int8_t>(v); std::memcpy(p, &x, 1); break; }
+      default: return absl::UnimplementedError(absl::StrCat("no machine representation for ", DTypeName(l.dtype)));
+    }
+  }
+  return bytes;
+}
+
 }  // namespace kiln

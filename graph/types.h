@@ -85,6 +85,10 @@ struct Literal {
   std::string ToString() const;
 };
 
+// A literal's elements in the dtype's machine representation, as compiled code keeps them (bool as
+// one byte). Unimplemented for f16 and bf16.
+absl::StatusOr<std::vector<char>> PackLiteral(const Literal& l);
+
 // The value a dtype holds for `v`: IEEE round-to-nearest for floats, truncation and two's-complement
 // wrap-around for integers, v != 0 for bool.
 double RoundToDType(DType dtype, double v);

@@ -20,9 +20,6 @@
 
 namespace kiln {
 
-// Element storage in the dtype's machine representation (bool as one byte), as compiled code keeps it.
-absl::StatusOr<std::vector<char>> PackLiteral(const Literal& l);
-
 class JitGraph {
  public:
   // Compiles `outputs` (and, with `apply_updates`, the graph's training updates) of `graph`, which
