@@ -192,7 +192,8 @@ kiln_context* kiln_cuda_context_create_with_driver(const char* driver_path, int 
 }
 
 kiln_context* kiln_cuda_context_create(int device) {
-  return kiln_cuda_context_create_with_driver("libcuda.so.1", device);
+  const char* driver = std::getenv("KILN_CUDA_DRIVER");
+  return kiln_cuda_context_create_with_driver(driver != nullptr && *driver != '\0' ? driver : "libcuda.so.1", device);
 }
 
 uint64_t kiln_cuda_alloc(kiln_context* context, size_t bytes) {

@@ -22,8 +22,8 @@
 extern "C" {
 #endif
 
-/* A context on GPU `device` (0: the first), through the driver at `driver_path` ("libcuda.so.1"
- * for the system's). NULL only when out of memory; check kiln_context_status for UNAVAILABLE (no
+/* A context on GPU `device` (0: the first), through the driver at `driver_path` (kiln_cuda_context_create:
+ * $KILN_CUDA_DRIVER if set, else "libcuda.so.1", the system's). NULL only when out of memory; check kiln_context_status for UNAVAILABLE (no
  * driver, no such device) or INTERNAL. */
 kiln_context* kiln_cuda_context_create(int device);
 kiln_context* kiln_cuda_context_create_with_driver(const char* driver_path, int device);

@@ -3,17 +3,34 @@
 // object only (no MLIR, LLVM, protobuf or Abseil).
 //
 //   classify --weights runs/fashion_mlp/inference.kckpt [--model mlp|cnn] [--index 0] [--data DIR]
+//            [--device cpu|cuda]
+//
+// The build //examples/fashion_mnist:classify_cuda (KILN_FASHION_CUDA) runs on an NVIDIA GPU.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
 
-#include "examples/fashion_mnist/cnn_infer.h"
 #include "examples/fashion_mnist/flags.h"
-#include "examples/fashion_mnist/mlp_infer.h"
 #include "runtime/checkpoint/checkpoint.h"
 #include "runtime/data/idx.h"
+#ifdef KILN_FASHION_CUDA
+#include "examples/fashion_mnist/cnn_infer_cuda.h"
+#include "examples/fashion_mnist/mlp_infer_cuda.h"
+#include "runtime/cuda.h"
+using MlpInfer = kiln_generated::MlpInferCuda;
+using CnnInfer = kiln_generated::CnnInferCuda;
+constexpr char kDevice[] = "cuda";
+kiln_context* MakeContext() { return kiln_cuda_context_create(0); }
+#else
+#include "examples/fashion_mnist/cnn_infer.h"
+#include "examples/fashion_mnist/mlp_infer.h"
+using MlpInfer = kiln_generated::MlpInfer;
+using CnnInfer = kiln_generated::CnnInfer;
+constexpr char kDevice[] = "cpu";
+kiln_context* MakeContext() { return kiln_context_create(1); }
+#endif
 
 namespace {
 
@@ -22,7 +39,9 @@ constexpr const char* kClasses[10] = {"T-shirt/top", "Trouser", "Pullover", "Dre
 
 template <typename Infer>
 kiln::rt::Status Classify(const std::string& weights_path, const std::string& data_dir, int64_t index) {
-  auto model = std::make_unique<Infer>();
+  kiln::rt::Context context(MakeContext());
+  KILN_RT_RETURN_IF_ERROR(context.TakeStatus());  // e.g. no CUDA driver
+  auto model = std::make_unique<Infer>(&context);
   auto weights = model->variables();
   int64_t step = 0;
   KILN_RT_RETURN_IF_ERROR(
@@ -49,21 +68,28 @@ kiln::rt::Status Classify(const std::string& weights_path, const std::string& da
 
 int main(int argc, char** argv) {
   auto flags = kiln::fashion::Flags::Parse(argc, argv, {{"weights", true}, {"model", true}, {"index", true},
-                                                        {"data", true}});
+                                                        {"data", true}, {"device", true}});
   kiln::rt::StatusOr<int64_t> index = flags.ok() ? flags->Int("index", 0, 0) : flags.status();
   const std::string model = flags.ok() ? flags->String("model", "mlp") : "";
-  if (!flags.ok() || !index.ok() || !flags->Has("weights") || (model != "mlp" && model != "cnn")) {
-    std::fprintf(stderr, "classify: %s\nusage: classify --weights PATH [--model mlp|cnn] [--index N] [--data DIR]\n",
-                 !flags.ok() ? flags.status().ToString().c_str()
-                 : !index.ok() ? index.status().ToString().c_str()
+  const std::string device = flags.ok() ? flags->String("device", kDevice) : kDevice;
+  const std::string other_build =
+      std::string("--device ") + device + ": this build runs on " + kDevice + " (the other is //examples/fashion_mnist:" +
+      (device == "cuda" ? "classify_cuda" : "classify") + ")";
+  if (!flags.ok() || !index.ok() || !flags->Has("weights") || (model != "mlp" && model != "cnn") || device != kDevice) {
+    std::fprintf(stderr,
+                 "classify: %s\nusage: classify --weights PATH [--model mlp|cnn] [--index N] [--data DIR] "
+                 "[--device cpu|cuda]\n",
+                 !flags.ok()              ? flags.status().ToString().c_str()
+                 : !index.ok()            ? index.status().ToString().c_str()
                  : !flags->Has("weights") ? "--weights is required"
+                 : device != kDevice      ? other_build.c_str()
                                           : "--model must be mlp or cnn");
     return 2;
   }
   const std::string data = flags->String("data", kiln::rt::kDefaultFashionMnistDir);
   kiln::rt::Status s = model == "mlp"
-                           ? Classify<kiln_generated::MlpInfer>(flags->String("weights", ""), data, *index)
-                           : Classify<kiln_generated::CnnInfer>(flags->String("weights", ""), data, *index);
+                           ? Classify<MlpInfer>(flags->String("weights", ""), data, *index)
+                           : Classify<CnnInfer>(flags->String("weights", ""), data, *index);
   if (!s.ok()) {
     std::fprintf(stderr, "classify: %s\n", s.ToString().c_str());
     return 1;

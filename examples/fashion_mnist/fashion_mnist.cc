@@ -3,30 +3,47 @@
 //
 //   fashion_mnist [--model mlp|cnn] [--epochs 10] [--logdir DIR] [--resume] [--seed 1]
 //                 [--learning_rate LR] [--keep_checkpoints 3] [--export PATH] [--data DIR]
-//                 [--train_examples N] [--test_examples N] [--threads N]
+//                 [--train_examples N] [--test_examples N] [--threads N] [--device cpu|cuda]
 //
 // The MLP (784-512-512-10) trains with Adam (lr 1e-3, batch 128), the CNN with SGD (lr 0.1, batch
 // 64). After every epoch: test accuracy, a checkpoint in DIR/checkpoints, a row in DIR/log.csv and
 // TensorBoard scalars in DIR (`tensorboard --logdir DIR`). --resume continues from the latest
 // checkpoint; a run resumed there matches an uninterrupted one bit for bit.
+//
+// --device cuda trains on the first NVIDIA GPU with the graphs compiled for the CUDA target: that is
+// the build //examples/fashion_mnist:fashion_mnist_cuda (KILN_FASHION_CUDA; it needs the CUDA
+// toolkit to build, and neither oneDNN nor the toolkit to run).
 #include <cstdio>
 #include <string>
 
+#include "examples/fashion_mnist/flags.h"
+#include "examples/fashion_mnist/trainer.h"
+#ifdef KILN_FASHION_CUDA
+#include "examples/fashion_mnist/cnn_eval_cuda.h"
+#include "examples/fashion_mnist/cnn_infer_cuda.h"
+#include "examples/fashion_mnist/cnn_train_cuda.h"
+#include "examples/fashion_mnist/mlp_eval_cuda.h"
+#include "examples/fashion_mnist/mlp_infer_cuda.h"
+#include "examples/fashion_mnist/mlp_train_cuda.h"
+#include "runtime/cuda.h"
+constexpr char kDevice[] = "cuda";
+#else
 #include "examples/fashion_mnist/cnn_eval.h"
 #include "examples/fashion_mnist/cnn_infer.h"
 #include "examples/fashion_mnist/cnn_train.h"
-#include "examples/fashion_mnist/flags.h"
 #include "examples/fashion_mnist/mlp_eval.h"
 #include "examples/fashion_mnist/mlp_infer.h"
 #include "examples/fashion_mnist/mlp_train.h"
-#include "examples/fashion_mnist/trainer.h"
+#include "runtime/dnnl_kernels.h"
+constexpr char kDevice[] = "cpu";
+#endif
 
 namespace {
 
 constexpr char kUsage[] =
     "usage: fashion_mnist [--model mlp|cnn] [--epochs N] [--logdir DIR] [--resume] [--seed N]\n"
     "                     [--learning_rate LR] [--keep_checkpoints N] [--export PATH] [--data DIR]\n"
-    "                     [--train_examples N] [--test_examples N] [--threads N]\n";
+    "                     [--train_examples N] [--test_examples N] [--threads N] [--device cpu|cuda]\n";
 
 kiln::rt::Status Main(int argc, char** argv, bool* usage_error) {
   using kiln::fashion::Flags;
@@ -36,15 +53,23 @@ kiln::rt::Status Main(int argc, char** argv, bool* usage_error) {
                                                                   {"seed", true}, {"learning_rate", true},
                                                                   {"keep_checkpoints", true}, {"export", true},
                                                                   {"data", true}, {"train_examples", true},
-                                                                  {"test_examples", true}, {"threads", true}}));
+                                                                  {"test_examples", true}, {"threads", true},
+                                                                  {"device", true}}));
   const std::string model = flags.String("model", "mlp");
+  const std::string device = flags.String("device", kDevice);
+  if (device != kDevice) {
+    return kiln::rt::InvalidArgumentError(
+        "--device " + device + ": this build runs on " + kDevice + "; " +
+        (device == "cuda" ? "build //examples/fashion_mnist:fashion_mnist_cuda (needs the CUDA toolkit)"
+         : device == "cpu" ? "build //examples/fashion_mnist:fashion_mnist"
+                           : "--device must be cpu or cuda"));
+  }
   if (model != "mlp" && model != "cnn") return kiln::rt::InvalidArgumentError("--model must be mlp or cnn, got '" + model + "'");
   kiln::fashion::TrainOptions options;
   KILN_RT_ASSIGN_OR_RETURN(int64_t epochs, flags.Int("epochs", 10, 1));
   KILN_RT_ASSIGN_OR_RETURN(int64_t seed, flags.Int("seed", 1, 0));
   KILN_RT_ASSIGN_OR_RETURN(int64_t keep, flags.Int("keep_checkpoints", 3, 1));
   KILN_RT_ASSIGN_OR_RETURN(int64_t threads, flags.Int("threads", 0, 0));
-  options.threads = static_cast<int>(threads);
   KILN_RT_ASSIGN_OR_RETURN(options.train_examples, flags.Int("train_examples", 0, 0));
   KILN_RT_ASSIGN_OR_RETURN(options.test_examples, flags.Int("test_examples", 0, 0));
   KILN_RT_ASSIGN_OR_RETURN(double lr, flags.Double("learning_rate", model == "mlp" ? 1e-3 : 0.1));
@@ -57,11 +82,21 @@ kiln::rt::Status Main(int argc, char** argv, bool* usage_error) {
   options.data_dir = flags.String("data", kiln::rt::kDefaultFashionMnistDir);
   options.resume = flags.Has("resume");
   *usage_error = false;
-  std::printf("Fashion-MNIST %s: %d epochs, logdir %s\n", model == "mlp" ? "MLP 784-512-512-10, Adam" : "CNN, SGD",
-              options.epochs, options.logdir.c_str());
+  std::printf("Fashion-MNIST %s: %d epochs, logdir %s, %s\n", model == "mlp" ? "MLP 784-512-512-10, Adam" : "CNN, SGD",
+              options.epochs, options.logdir.c_str(), kDevice);
   using namespace kiln_generated;
-  if (model == "mlp") return kiln::fashion::TrainAndExport<MlpTrain, MlpEval, MlpInfer>(options);
-  return kiln::fashion::TrainAndExport<CnnTrain, CnnEval, CnnInfer>(options);
+#ifdef KILN_FASHION_CUDA
+  (void)threads;
+  kiln::rt::Context context(kiln_cuda_context_create(0));
+  if (model == "mlp") return kiln::fashion::TrainAndExport<MlpTrainCuda, MlpEvalCuda, MlpInferCuda>(options, context);
+  return kiln::fashion::TrainAndExport<CnnTrainCuda, CnnEvalCuda, CnnInferCuda>(options, context);
+#else
+  // Parallel loops share OpenMP's threads with oneDNN (see runtime/dnnl_kernels.h); --threads 0:
+  // OpenMP's default, OMP_NUM_THREADS or one per core.
+  kiln::rt::Context context(kiln_dnnl_context_create(static_cast<int>(threads)));
+  if (model == "mlp") return kiln::fashion::TrainAndExport<MlpTrain, MlpEval, MlpInfer>(options, context);
+  return kiln::fashion::TrainAndExport<CnnTrain, CnnEval, CnnInfer>(options, context);
+#endif
 }
 
 }  // namespace

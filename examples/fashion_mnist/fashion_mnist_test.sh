@@ -59,6 +59,10 @@ expect_error "a truncated IDX file" 1 "t10k-images-idx3-ubyte.gz" "$trainer" "${
 expect_error "an unknown flag" 2 "unknown flag --epoch" "$trainer" --epoch 3
 expect_error "a bad flag value" 2 "--epochs must be an integer >= 1, got 'x'" "$trainer" --epochs x
 expect_error "classify without weights" 2 "--weights is required" "$classify"
+expect_error "--device cuda in the CPU build" 2 "build //examples/fashion_mnist:fashion_mnist_cuda" \
+  "$trainer" --device cuda
+expect_error "classify --device cuda in the CPU build" 2 "the other is //examples/fashion_mnist:classify_cuda" \
+  "$classify" --weights "$dir/a/inference.kckpt" --device cuda
 
 echo "$failures failed"
 [[ $failures == 0 ]]

@@ -17,7 +17,6 @@
 #include "runtime/checkpoint/checkpoint_manager.h"
 #include "runtime/data/dataset.h"
 #include "runtime/data/idx.h"
-#include "runtime/dnnl_kernels.h"
 #include "runtime/metrics/csv_log.h"
 #include "runtime/metrics/event_writer.h"
 #include "runtime/metrics/progress.h"
@@ -37,9 +36,6 @@ struct TrainOptions {
   int64_t train_examples = 0;  // the first N of each split (0: all)
   int64_t test_examples = 0;
   bool resume = false;
-  // Threads for the compiled code's parallel loops and oneDNN's calls, OpenMP's (0: OpenMP's
-  // default, OMP_NUM_THREADS or one per core).
-  int threads = 0;
 };
 
 // Fills each tensor of `to` from the tensor of the same name in `from`.
@@ -107,14 +103,14 @@ rt::StatusOr<Evaluation> Evaluate(Eval& eval, const rt::Dataset& test) {
 }
 
 // Trains for options.epochs (from the latest checkpoint with `resume`), evaluating, logging and
-// checkpointing after every epoch, then exports the inference weights.
+// checkpointing after every epoch, then exports the inference weights. The models run on `context`
+// (a CPU one for the CPU target's classes, a CUDA one for the CUDA target's).
 template <typename Train, typename Eval, typename Infer>
-rt::Status TrainAndExport(const TrainOptions& options) {
+rt::Status TrainAndExport(const TrainOptions& options, rt::Context& context) {
   using Clock = std::chrono::steady_clock;
   KILN_RT_ASSIGN_OR_RETURN(rt::Dataset train_data, LoadSplit(options.data_dir, "train", options.train_examples));
   KILN_RT_ASSIGN_OR_RETURN(rt::Dataset test_data, LoadSplit(options.data_dir, "test", options.test_examples));
-  // Parallel loops share OpenMP's threads with oneDNN (see runtime/dnnl_kernels.h).
-  rt::Context context(kiln_dnnl_context_create(options.threads));
+  KILN_RT_RETURN_IF_ERROR(context.TakeStatus());  // e.g. no CUDA driver
   auto train = std::make_unique<Train>(&context);
   auto eval = std::make_unique<Eval>(&context);
   auto infer = std::make_unique<Infer>(&context);
@@ -197,6 +193,7 @@ rt::Status TrainAndExport(const TrainOptions& options) {
       KILN_RT_RETURN_IF_ERROR(CopyByName(train->variables(), eval->variables()));
       KILN_RT_ASSIGN_OR_RETURN(Evaluation test, Evaluate(*eval, test_data));
       progress.EndEpoch({{"test_accuracy", test.accuracy}});
+      variables = train->variables();  // current (a GPU model's host copies are refreshed)
       KILN_RT_RETURN_IF_ERROR(checkpoints.Save(step, variables.data(), variables.size(), Train::kFingerprint));
       KILN_RT_RETURN_IF_ERROR(csv.AddRow({b->epoch + 1, step, train_loss, accuracy_sum / steps_per_epoch, test.loss,
                                           test.accuracy, train_seconds, examples_per_second}));
