@@ -1,5 +1,6 @@
 #include "passes/graph_lowering.h"
 
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -241,6 +242,14 @@ absl::Status AddHostInitializer(const Graph& graph, const LoweredSignature& sign
     KILN_ASSIGN_OR_RETURN(Literal value, InitialValue(node));
     KILN_ASSIGN_OR_RETURN(std::vector<char> bytes, PackLiteral(value));
     const int64_t n = static_cast<int64_t>(bytes.size());
+    if (std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; })) {
+      // Zeros (biases, optimizer slots) take no room in the object.
+      b.setInsertionPointToEnd(entry);
+      mlir::Value zero = mlir::LLVM::ConstantOp::create(b, loc, b.getI8Type(), b.getI8IntegerAttr(0));
+      mlir::Value length = mlir::LLVM::ConstantOp::create(b, loc, b.getI64Type(), b.getI64IntegerAttr(n));
+      mlir::LLVM::MemsetOp::create(b, loc, entry->getArgument(i), zero, length, /*isVolatile=*/false);
+      continue;
+    }
     auto data_type = mlir::RankedTensorType::get({n}, b.getI8Type());
     b.setInsertionPoint(func);
     auto global = mlir::LLVM::GlobalOp::create(

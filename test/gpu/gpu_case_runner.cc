@@ -4,7 +4,8 @@
 // from one step; cases recorded as benchmarks are also timed both ways. Needs only Kiln's runtime
 // and the CUDA driver: the GPU machines have no MLIR, LLVM or Bazel.
 //
-// Usage: gpu_case_runner [--driver libcuda.so.1] [--bench-json FILE] [--filter TEXT] CASES_DIR
+// Usage: gpu_case_runner [--driver PATH] [--bench-json FILE] [--filter TEXT] CASES_DIR
+// (the driver: PATH, else $KILN_CUDA_DRIVER, else libcuda.so.1)
 // Prints a line per case and ends with "N passed, M failed"; exits 1 when any failed.
 #include <dirent.h>
 #include <dlfcn.h>
@@ -283,7 +284,7 @@ class Loaded {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string driver = "libcuda.so.1", bench_json, filter, root;
+  std::string driver, bench_json, filter, root;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if ((a == "--driver" || a == "--bench-json" || a == "--filter") && i + 1 < argc) {
@@ -311,7 +312,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::sort(dirs.begin(), dirs.end());
-  kiln_context* cuda = kiln_cuda_context_create_with_driver(driver.c_str(), 0);
+  kiln_context* cuda = driver.empty() ? kiln_cuda_context_create(0)  // $KILN_CUDA_DRIVER or libcuda.so.1
+                                      : kiln_cuda_context_create_with_driver(driver.c_str(), 0);
   if (std::string e = TakeStatus(cuda); !e.empty()) {
     std::fprintf(stderr, "gpu_case_runner: %s\n", e.c_str());
     return 1;

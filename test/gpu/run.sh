@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
 # On a GPU machine (NVIDIA driver 525 or later; no Bazel, MLIR or CUDA toolkit needed): runs what
-# test/gpu/build.sh built here into gpu_bundle/, then the peers, and prints one summary table.
+# test/gpu/build.sh built here. With gpu_bundle/ (steps 1-4):
 #   1. every recorded case (each op of passes/compiled_ops_test.cc, each training step of
 #      passes/compiled_training_test.cc, the benchmark workloads) against the interpreter's results,
 #      with plain stream launches and again replayed from a CUDA graph;
 #   2. the benchmarks W1 b128, W2, W3, W4a timed both ways (gpu_case_runner --bench-json);
 #   3. the same workloads on PyTorch eager, PyTorch with a CUDA graph, and JAX (bench/gpu_peers.py);
-#   4. the table (bench/gpu_table.py), naming the card.
+#   4. the table (bench/gpu_table.py), naming the card;
+# With gpu_train/ (step 5; the two do not fit one device call together):
+#   5. Fashion-MNIST training on the GPU, MLP and CNN, 10 epochs each (the CPU reaches 88.99% and
+#      91.22%, docs/training.md), and the classifier on the exported weights.
 # Usage: test/gpu/run.sh [OUT_DIR]   (default /tmp/kiln-gpu; with the device tool, $OUT)
-# From this machine: device run with carry ["gpu_bundle"] and command "test/gpu/run.sh $OUT".
+# From this machine, two device calls: carry ["gpu_bundle"], then carry ["gpu_train"], each with the
+# command "test/gpu/run.sh $OUT".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-/tmp/kiln-gpu}
 mkdir -p "$out"
 nvidia-smi -L || { echo "test/gpu/run.sh: no GPU (nvidia-smi failed)"; exit 1; }
-[ -x gpu_bundle/gpu_case_runner ] || { echo "test/gpu/run.sh: no gpu_bundle/ (run test/gpu/build.sh first)"; exit 1; }
+[ -x gpu_bundle/gpu_case_runner ] || [ -x gpu_train/fashion_mnist_cuda ] ||
+  { echo "test/gpu/run.sh: no gpu_bundle/ or gpu_train/ (run test/gpu/build.sh first)"; exit 1; }
+rc=0
 # cuBLASLt for matmuls: the loader's, the toolkit's, or the copy PyTorch's wheels bring.
 if [ -z "${KILN_CUBLASLT:-}" ] && ! ldconfig -p | grep -q 'libcublasLt.so.1[23] ' && \
    [ ! -e /usr/local/cuda/lib64/libcublasLt.so.13 ]; then
@@ -22,9 +28,28 @@ if [ -z "${KILN_CUBLASLT:-}" ] && ! ldconfig -p | grep -q 'libcublasLt.so.1[23] 
   export KILN_CUBLASLT
 fi
 echo "cuBLASLt: ${KILN_CUBLASLT:-the loader path or /usr/local/cuda}"
-timeout 300 gpu_bundle/gpu_case_runner --bench-json "$out/kiln_gpu.json" gpu_bundle/cases 2>&1 | tee "$out/cases.log"
-rc=${PIPESTATUS[0]}
-PYTHONUNBUFFERED=1 timeout 240 python3 bench/gpu_peers.py --json "$out/peers_gpu.json" 2>&1 | tee "$out/peers.log"
-python3 bench/gpu_table.py "$out/kiln_gpu.json" "$out/peers_gpu.json" | tee "$out/table.md"
-grep -E "^FAIL|passed, .* failed" "$out/cases.log"
+if [ -x gpu_bundle/gpu_case_runner ]; then
+  gunzip -f gpu_bundle/cases/*/data.bin.gz 2>/dev/null
+  timeout 300 gpu_bundle/gpu_case_runner --bench-json "$out/kiln_gpu.json" gpu_bundle/cases 2>&1 | tee "$out/cases.log"
+  rc=${PIPESTATUS[0]}
+  PYTHONUNBUFFERED=1 timeout 240 python3 bench/gpu_peers.py --json "$out/peers_gpu.json" 2>&1 | tee "$out/peers.log"
+  python3 bench/gpu_table.py "$out/kiln_gpu.json" "$out/peers_gpu.json" | tee "$out/table.md"
+fi
+if [ -x gpu_train/fashion_mnist_cuda ]; then
+  for model in mlp cnn; do
+    rm -rf "/tmp/kiln-gpu-$model"
+    timeout 200 gpu_train/fashion_mnist_cuda --model $model --epochs 10 --data gpu_train/fashion-mnist \
+      --logdir "/tmp/kiln-gpu-$model" > "$out/train_$model.log" 2>&1 || rc=1
+    tail -3 "$out/train_$model.log"
+    cp "/tmp/kiln-gpu-$model/log.csv" "$out/train_$model.csv" 2>/dev/null
+    gpu_train/classify_cuda --model $model --weights "/tmp/kiln-gpu-$model/inference.kckpt" \
+      --data gpu_train/fashion-mnist --index 0 || rc=1
+  done
+fi
+echo "== summary"
+[ -f "$out/cases.log" ] && grep -E "^FAIL|passed, .* failed" "$out/cases.log"
+for model in mlp cnn; do
+  [ -f "$out/train_$model.csv" ] &&
+    echo "$model: test accuracy after each epoch: $(cut -d, -f6 "$out/train_$model.csv" | tail -n +2 | tr '\n' ' ')"
+done
 exit $rc
