@@ -142,7 +142,7 @@ absl::StatusOr<CompiledGraph> CompileGraph(const Graph& graph, const CompileOpti
   KILN_ASSIGN_OR_RETURN(mlir::OwningOpRef<mlir::ModuleOp> module,
                         LowerGraph(graph, outputs, run, context, &sig, compiled.training,
                                    options.library_calls && (gpu || options.target.triple.rfind("x86_64", 0) == 0),
-                                   gpu));
+                                   gpu, static_cast<int>(options.gpu_precision)));
   if (!gpu) KILN_RETURN_IF_ERROR(AddVariableInitializer(graph, sig, init, *module));
   if (options.emit_ir) compiled.mlir = Print(*module);
   compiled.seconds_lower = SecondsSince(start);

@@ -43,6 +43,9 @@ struct CompileOptions {
   // writes the initial values into host arrays; the header's class owns the device arrays and
   // their host copies, and replays the step from a CUDA graph.
   std::string gpu_chip;
+  // The CUDA target's matmuls and convolutions: exact f32 (kF32), or inputs rounded to TF32 or bf16
+  // on the tensor cores (f32 accumulation; cuDNN offers TF32 for both). kilnc --gpu-precision.
+  enum class GpuPrecision { kF32 = 0, kTf32 = 1, kBf16 = 2 } gpu_precision = GpuPrecision::kF32;
 };
 
 // One argument of the generated functions.

@@ -85,7 +85,8 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
                                                              const std::string& function_name,
                                                              mlir::MLIRContext& context,
                                                              LoweredSignature* signature,
-                                                             bool apply_updates, bool library_calls, bool gpu) {
+                                                             bool apply_updates, bool library_calls, bool gpu,
+                                                             int gpu_precision) {
   if (!graph.ok()) return graph.status();
   context.loadDialect<mlir::arith::ArithDialect, mlir::bufferization::BufferizationDialect,
                       mlir::func::FuncDialect, mlir::linalg::LinalgDialect, mlir::LLVM::LLVMDialect,
@@ -169,7 +170,7 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
     }
     absl::StatusOr<std::vector<mlir::Value>> results =
         LowerNode(b, node, inputs, input_types, entry->getArguments().back(), library_calls,
-                  fusable != epilogues.end() ? &epilogue : nullptr, gpu);
+                  fusable != epilogues.end() ? &epilogue : nullptr, gpu, gpu_precision);
     if (!results.ok()) {
       return absl::Status(results.status().code(), absl::StrCat(DescribeNode(node), ": ", results.status().message()));
     }

@@ -30,7 +30,8 @@ struct LoweredSignature {
 // oneDNN through the runtime (runtime/dnnl_kernels.h), for x86-64 targets. With `gpu` (the CUDA
 // target, passes/gpu_pipeline.h), run-time index checks read their findings from device memory
 // through the runtime (kiln_rt_cuda_check_index), and with `library_calls` too, matmuls call
-// cuBLASLt (runtime/cuda.h; convolutions stay kernels). Fails with Unimplemented naming the op (and its
+// cuBLASLt and convolutions cuDNN (runtime/cuda.h), in `gpu_precision` (0 exact f32, 1 TF32, 2 bf16
+// inputs; GpuPrecision in codegen/cpu_compiler.h). Fails with Unimplemented naming the op (and its
 // source line) when an op has no lowering.
 absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
                                                              const std::vector<Tensor>& outputs,
@@ -38,7 +39,8 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
                                                              mlir::MLIRContext& context,
                                                              LoweredSignature* signature,
                                                              bool apply_updates = false,
-                                                             bool library_calls = false, bool gpu = false);
+                                                             bool library_calls = false, bool gpu = false,
+                                                             int gpu_precision = 0);
 
 // Adds `function_name(variables...)` to `module`: it sets each of the signature's variables to its
 // initial value (stored in the module as a constant, so the object file carries it). With

@@ -268,7 +268,8 @@ class MlirLoweringContext : public LoweringContext {
  public:
   MlirLoweringContext(mlir::OpBuilder& b, mlir::Location loc, const Node& node,
                       std::vector<mlir::Value> inputs, std::vector<TensorType> input_types,
-                      mlir::Value runtime_context, bool library_calls, LibraryEpilogue* epilogue, bool gpu)
+                      mlir::Value runtime_context, bool library_calls, LibraryEpilogue* epilogue, bool gpu,
+                      int gpu_precision)
       : b_(b),
         loc_(loc),
         node_(node),
@@ -278,6 +279,7 @@ class MlirLoweringContext : public LoweringContext {
         runtime_context_(runtime_context),
         library_calls_(library_calls),
         gpu_(gpu),
+        gpu_precision_(gpu_precision),
         epilogue_(epilogue) {}
 
   const Node& node() const override { return node_; }
@@ -522,7 +524,7 @@ class MlirLoweringContext : public LoweringContext {
       call_params.push_back(epilogue_->relu);
       call_inputs.push_back(I(epilogue_->bias));
     }
-    if (gpu_) call_params.push_back(0);  // precision: exact f32
+    if (gpu_) call_params.push_back(gpu_precision_);
     bool callable = library_calls_ && out.dtype == DType::kF32 && out.shape.NumElements() > 0;
     for (const IrValue& in : call_inputs) {
       const TensorType t = TypeOf(in);
@@ -789,6 +791,7 @@ class MlirLoweringContext : public LoweringContext {
   mlir::Value runtime_context_;
   bool library_calls_;
   bool gpu_;  // the CUDA target: index checks report through kiln_rt_cuda_check_index
+  int gpu_precision_;  // the CUDA library calls' precision parameter (runtime/cuda.h)
   LibraryEpilogue* epilogue_;  // may be null
 };
 
@@ -803,10 +806,11 @@ absl::StatusOr<std::vector<mlir::Value>> LowerNode(mlir::OpBuilder& b, const Nod
                                                    const std::vector<mlir::Value>& inputs,
                                                    const std::vector<TensorType>& input_types,
                                                    mlir::Value runtime_context, bool library_calls,
-                                                   LibraryEpilogue* epilogue, bool gpu) {
+                                                   LibraryEpilogue* epilogue, bool gpu, int gpu_precision) {
   if (!node.op->lower) return absl::UnimplementedError("no lowering for the CPU target yet");
   mlir::Location loc = mlir::NameLoc::get(b.getStringAttr(node.name));
-  MlirLoweringContext lowering(b, loc, node, inputs, input_types, runtime_context, library_calls, epilogue, gpu);
+  MlirLoweringContext lowering(b, loc, node, inputs, input_types, runtime_context, library_calls, epilogue, gpu,
+                               gpu_precision);
   KILN_RETURN_IF_ERROR(node.op->lower(lowering));
   for (size_t i = 0; i < node.outputs.size(); ++i) {
     if (!lowering.outputs()[i]) {

@@ -46,7 +46,8 @@ absl::StatusOr<std::vector<mlir::Value>> LowerNode(mlir::OpBuilder& b, const Nod
                                                    const std::vector<mlir::Value>& inputs,
                                                    const std::vector<TensorType>& input_types,
                                                    mlir::Value runtime_context, bool library_calls = false,
-                                                   LibraryEpilogue* epilogue = nullptr, bool gpu = false);
+                                                   LibraryEpilogue* epilogue = nullptr, bool gpu = false,
+                                                   int gpu_precision = 0);
 
 }  // namespace kiln
 

@@ -4,7 +4,7 @@
 //   kilnc dot [--rankdir=TB|LR] GRAPH    Graphviz source on stdout (`kilnc dot g.kiln | dot -Tsvg`)
 //   kilnc convert IN OUT                 rewrites a graph file (binary, or text for *.pbtxt)
 //   kilnc compile GRAPH --out DIR [--name N] [--cpu C] [--triple T] [--emit obj,header,mlir,llvm,asm,ptx]
-//                 [--target cpu|cuda[:sm_XX]]
+//                 [--target cpu|cuda[:sm_XX]] [--gpu-precision f32|tf32|bf16]
 //                 [--print-ir-after-all] [--no-library-calls]
 //                                          object file + C++ header (codegen/cpu_compiler.h)
 //
@@ -55,6 +55,8 @@ constexpr char kUsageText[] =
     "      --no-library-calls         matmuls and convolutions as generated loops, not oneDNN calls\n"
     "      --target cpu|cuda[:sm_XX]  cuda: kernels for an NVIDIA GPU (default sm_90; PTX embedded in\n"
     "                                 host code; needs the CUDA toolkit at /usr/local/cuda to compile)\n"
+    "      --gpu-precision P          cuda: matmuls and convolutions in f32 (default, exact), tf32 or\n"
+    "                                 bf16 (inputs rounded on the tensor cores, f32 accumulation)\n"
     "  help                           print this message\n"
     "\n"
     "Graph files are binary kiln.proto.GraphDef, or text format when the name ends in .pbtxt.\n"
@@ -317,6 +319,17 @@ int Compile(const std::string& path, Args& args) {
     }
   }
   if (emit.count("ptx") && options.gpu_chip.empty()) return Usage("compile: --emit ptx needs --target cuda");
+  if (args.flags.count("--gpu-precision")) {
+    const std::string p = args.flags["--gpu-precision"];
+    if (options.gpu_chip.empty()) return Usage("compile: --gpu-precision needs --target cuda");
+    if (p == "tf32") {
+      options.gpu_precision = CompileOptions::GpuPrecision::kTf32;
+    } else if (p == "bf16") {
+      options.gpu_precision = CompileOptions::GpuPrecision::kBf16;
+    } else if (p != "f32") {
+      return Usage("compile: --gpu-precision: '" + p + "' is not f32, tf32 or bf16");
+    }
+  }
   options.emit_ir = emit.count("mlir") || emit.count("llvm") || emit.count("asm");
   absl::StatusOr<CompiledGraph> compiled = CompileGraph(*graph, options);
   if (!compiled.ok()) {
@@ -382,7 +395,7 @@ int Main(int argc, char** argv) {
     error = ParseArgs(rest,
                       {{"--out", true}, {"--name", true}, {"--cpu", true}, {"--triple", true},
                        {"--emit", true}, {"--print-ir-after-all", false}, {"--no-library-calls", false},
-                       {"--target", true}},
+                       {"--target", true}, {"--gpu-precision", true}},
                       &args);
     if (error.empty() && args.positional.size() != 1) error = "compile takes one graph file";
     if (error.empty() && !args.flags.count("--out")) error = "--out DIR is required";

@@ -2,7 +2,7 @@
 # kilnc compile --target=cuda (needs the CUDA toolkit, not a GPU): an object with the host code and
 # the kernels' PTX embedded, the C ABI header, and PTX that ptxas accepts for the chosen chip.
 set -uo pipefail
-kilnc=$1 graph=$2
+kilnc=$1 graph=$2 mlp=$3  # mlp: bench's W1 b128 (matmuls with bias and ReLU epilogues)
 dir="${TEST_TMPDIR:-$(mktemp -d)}"
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
@@ -27,5 +27,18 @@ for chip in sm_90 sm_80; do
 int main() { return kiln_generated::Mlp::kArenaBytes > 0 ? 0 : 1; }' > "$dir/main.cc"
   g++ -std=c++17 -I"$dir" -I. -c "$dir/main.cc" -o "$dir/main.o" || fail "$chip: mlp.h does not compile"
 done
+# Matmuls become cuBLASLt calls (bias and ReLU fused), and --gpu-precision is the calls' last
+# parameter (runtime/cuda.h: 0 f32, 1 tf32, 2 bf16).
+for p in f32:0 tf32:1 bf16:2; do
+  "$kilnc" compile "$mlp" --out "$dir" --name w1 --target cuda --gpu-precision "${p%:*}" --emit obj,mlir >"$dir/out" 2>&1 ||
+    { fail "--gpu-precision ${p%:*}"; cat "$dir/out"; continue; }
+  nm "$dir/w1.o" | grep -q " U kiln_rt_cuda_matmul_bias$" || fail "w1.o does not call cuBLASLt"
+  calls=$(grep -c "arith.constant dense<\[128, [0-9]*, [0-9]*, 0, 0, [01], ${p#*:}\]> : tensor<7xi64>" "$dir/w1.mlir")
+  [[ $calls == 3 ]] || fail "--gpu-precision ${p%:*}: $calls of the 3 matmuls' parameters end with ${p#*:}"
+done
+"$kilnc" compile "$graph" --out "$dir" --gpu-precision tf32 >"$dir/out" 2>&1
+[[ $? == 2 ]] && grep -q "needs --target cuda" "$dir/out" || fail "--gpu-precision without --target cuda"
+"$kilnc" compile "$graph" --out "$dir" --target cuda --gpu-precision fp8 >"$dir/out" 2>&1
+[[ $? == 2 ]] && grep -q "'fp8' is not f32, tf32 or bf16" "$dir/out" || fail "--gpu-precision fp8"
 if [[ $failures -ne 0 ]]; then echo "$failures failures"; exit 1; fi
 echo "kilnc --target cuda: all checks passed"
