@@ -33,9 +33,10 @@ namespace {
 
 // Compiles `outputs` and runs them once with `feeds` and the variables' initial values.
 absl::StatusOr<std::vector<Literal>> CompileAndRun(const Graph& g, const std::vector<Tensor>& outputs,
-                                                   const Feeds& feeds, bool library_calls, int threads) {
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<JitGraph> jit,
-                        JitGraph::Compile(g, outputs, /*apply_updates=*/false, library_calls, threads));
+                                                   const Feeds& feeds, bool library_calls, int threads,
+                                                   bool split_reductions = false) {
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<JitGraph> jit, JitGraph::Compile(g, outputs, /*apply_updates=*/false,
+                                                                         library_calls, threads, split_reductions));
   return jit->Run(feeds);
 }
 
@@ -78,16 +79,18 @@ void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& fe
   RequireClose(*compiled, *reference, tolerance);
 }
 #else
-// Runs `outputs` compiled (with oneDNN calls on 3 threads, and as loops on 1) and on the
-// interpreter, and requires |compiled - reference| <= tolerance * max(1, |reference|).
+// Runs `outputs` compiled (with oneDNN calls on 3 threads, as loops on 1, and as loops with long
+// reductions split into parts as the GPU pipeline does) and on the interpreter, and requires
+// |compiled - reference| <= tolerance * max(1, |reference|).
 void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& feeds, double tolerance) {
   REQUIRE_THAT(g.status(), IsOk());
   auto interpreter = Interpreter::Create(g);
   auto reference = interpreter->Run(feeds, outputs);
   REQUIRE_THAT(reference.status(), IsOk());
-  for (bool library_calls : {true, false}) {
-    INFO((library_calls ? "with library calls" : "loops only"));
-    auto compiled = CompileAndRun(g, outputs, feeds, library_calls, library_calls ? 3 : 1);
+  for (int variant = 0; variant < 3; ++variant) {
+    const bool library_calls = variant == 0, split = variant == 2;
+    INFO((library_calls ? "with library calls" : split ? "loops only, reductions split" : "loops only"));
+    auto compiled = CompileAndRun(g, outputs, feeds, library_calls, library_calls ? 3 : 1, split);
     REQUIRE_THAT(compiled.status(), IsOk());
     RequireClose(*compiled, *reference, tolerance);
   }

@@ -59,9 +59,10 @@ void CompareSteps(Jit& jit, Graph& g, Tensor loss, const Feeds& feeds, int steps
 // by ptxas, and where a GPU is usable the steps run there (test/gpu/run.sh sets KILN_REQUIRE_GPU=1,
 // so there a missing GPU fails). Library calls do not apply: every op is a kernel.
 void CompareTraining(Graph& g, Tensor loss, const Feeds& feeds, int steps, double tolerance,
-                     bool check_variables = true, bool library_calls = false) {
+                     bool check_variables = true, bool library_calls = false, bool split_reductions = false) {
   REQUIRE_THAT(g.status(), IsOk());
-  if (library_calls) return;  // the same graph as the loops-only call of the same case
+  // The same graph as the loops-only call of the same case (the GPU always splits reductions).
+  if (library_calls || split_reductions) return;
   auto kernels = testing::CompileGraphToPtx(g, {loss}, /*training=*/true);
   REQUIRE_THAT(kernels.status(), IsOk());
   testing::RequireValidPtx(*kernels);
@@ -80,12 +81,13 @@ void CompareTraining(Graph& g, Tensor loss, const Feeds& feeds, int steps, doubl
   CompareSteps(**jit, g, loss, feeds, steps, tolerance, check_variables);
 }
 #else
-// Runs `steps` training steps compiled and on the interpreter (see CompareSteps).
+// Runs `steps` training steps compiled and on the interpreter (see CompareSteps). With
+// `split_reductions`, the GPU pipeline's kiln-split-reductions runs too.
 void CompareTraining(Graph& g, Tensor loss, const Feeds& feeds, int steps, double tolerance,
-                     bool check_variables = true, bool library_calls = false) {
+                     bool check_variables = true, bool library_calls = false, bool split_reductions = false) {
   REQUIRE_THAT(g.status(), IsOk());
-  INFO((library_calls ? "with library calls" : "loops only"));
-  auto jit = JitGraph::Compile(g, {loss}, /*apply_updates=*/true, library_calls);
+  INFO((library_calls ? "with library calls" : "loops only") << (split_reductions ? ", reductions split" : ""));
+  auto jit = JitGraph::Compile(g, {loss}, /*apply_updates=*/true, library_calls, 1, split_reductions);
   REQUIRE_THAT(jit.status(), IsOk());
   CompareSteps(**jit, g, loss, feeds, steps, tolerance, check_variables);
 }
@@ -125,7 +127,8 @@ TEST_CASE("Compiled SGD and Momentum steps update variables in place like the in
 // The Fashion-MNIST models of the graph-core issue, at small batch sizes (the interpreter is slow),
 // with the optimizers their training uses: images in [0, 1), integer labels.
 void CompareFashion(bool cnn, const Optimizer& optimizer, double learning_rate, int64_t batch,
-                    bool check_variables = true, bool library_calls = false, double tolerance = 1e-5) {
+                    bool check_variables = true, bool library_calls = false, double tolerance = 1e-5,
+                    bool split_reductions = false) {
   Graph g;
   layers::Model model(g, 2);
   Tensor images = ops::Placeholder(g, "images", DType::kF32,
@@ -139,7 +142,7 @@ void CompareFashion(bool cnn, const Optimizer& optimizer, double learning_rate, 
                  {"labels", Literal(DType::kI32, {batch})},
                  {"learning_rate", Literal::Scalar(DType::kF32, learning_rate)}};
   for (int64_t i = 0; i < batch; ++i) feeds["labels"].values[i] = (7 * i + 3) % 10;
-  CompareTraining(g, loss, feeds, 10, tolerance, check_variables, library_calls);
+  CompareTraining(g, loss, feeds, 10, tolerance, check_variables, library_calls, split_reductions);
 }
 
 // Adam's update is m / (sqrt(v) + epsilon): for a gradient far below epsilon = 1e-8 it is a sign
@@ -165,6 +168,15 @@ TEST_CASE("The compiled Fashion-MNIST CNN training step matches the interpreter 
   CompareFashion(/*cnn=*/true, Optimizer::Adam(0.9, 0.999, 1e-4), 1e-3, 4);
   CompareFashion(/*cnn=*/true, Optimizer::Adam(0.9, 0.999, 1e-4), 1e-3, 4, /*check_variables=*/false,
                  /*library_calls=*/true);
+}
+
+// The GPU pipeline splits long reductions with few results into parts (kiln-split-reductions): the
+// CNN's bias and filter gradients and the batch means are such reductions. Run on the CPU, the
+// split step holds every weight to 1e-5 of the interpreter over 10 steps (the parts change the
+// summation order, which the tolerance allows).
+TEST_CASE("CNN and MLP training steps with their reductions split into parts match the interpreter") {
+  CompareFashion(/*cnn=*/true, Optimizer::Sgd(), 0.1, 4, true, false, 1e-5, /*split_reductions=*/true);
+  CompareFashion(/*cnn=*/false, Optimizer::Sgd(), 0.1, 64, true, false, 1e-5, /*split_reductions=*/true);
 }
 
 }  // namespace

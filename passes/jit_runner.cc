@@ -103,7 +103,7 @@ JitGraph::~JitGraph() = default;
 absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
                                                            const std::vector<Tensor>& outputs,
                                                            bool apply_updates, bool library_calls,
-                                                           int num_threads) {
+                                                           int num_threads, bool split_reductions) {
   auto impl = std::make_unique<Impl>();
   impl->graph = &graph;
   impl->runtime = std::make_unique<rt::Context>(num_threads);
@@ -115,6 +115,7 @@ absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
                                    library_calls));
   PipelineOptions pipeline;
   if (num_threads > 1) pipeline.parallel_min_work = 1;  // split every loop that can be: tests see it
+  pipeline.split_reductions = split_reductions;
   KILN_RETURN_IF_ERROR(CompileTensorsToLlvmDialect(*module, pipeline));
   impl->arena.resize(std::max<int64_t>(1, ArenaBytes(*module, "graph")));
   KILN_ASSIGN_OR_RETURN(

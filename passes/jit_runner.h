@@ -25,11 +25,13 @@ class JitGraph {
   // Compiles `outputs` (and, with `apply_updates`, the graph's training updates) of `graph`, which
   // must outlive the JitGraph. Variables start at their initializers' values. `library_calls`: as
   // LowerGraph's (oneDNN for matmuls and convolutions; loops without). Parallel loops run on
-  // `num_threads` threads.
+  // `num_threads` threads. `split_reductions`: the GPU pipeline's kiln-split-reductions, run here so
+  // that its results are checked on the CPU.
   static absl::StatusOr<std::unique_ptr<JitGraph>> Compile(const Graph& graph,
                                                            const std::vector<Tensor>& outputs,
                                                            bool apply_updates = false,
-                                                           bool library_calls = true, int num_threads = 1);
+                                                           bool library_calls = true, int num_threads = 1,
+                                                           bool split_reductions = false);
   ~JitGraph();
 
   // One call of the compiled function: feeds by Placeholder name; returns the outputs.

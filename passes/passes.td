@@ -141,6 +141,26 @@ def InterchangeLoopsPass : Pass<"kiln-interchange-loops"> {
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::memref::MemRefDialect"];
 }
 
+def SplitReductionsPass : Pass<"kiln-split-reductions"> {
+  let summary = "Splits long reductions with few results into parts folded by a second op (GPU)";
+  let description = [{
+    On a GPU each result element of a reduction is one thread that folds its elements in order: a
+    convolution's bias gradient (32 channels, each a sum of 50,000 elements) would be 32 threads.
+    For a linalg.generic on tensors with one result, a recognized combiner (arith ops with a neutral
+    element: sums, products, maxima, minima) and fewer than `threads` result elements, this splits
+    one reduction loop into (part, rest): the op computes a partial result per part (`parts` more
+    threads, a divisor of that loop's range, each part at least `min_inner` elements), and a second
+    op folds the parts into the original result. Inputs read along the split loop are reshaped
+    (tensor.expand_shape) so every loop stays a plain dim of some operand.
+  }];
+  let options = [Option<"threads", "threads", "int64_t", /*default=*/"8192",
+                        "Aim for this many result elements, partial ones included">,
+                 Option<"min_inner", "min-inner", "int64_t", /*default=*/"32",
+                        "Each part folds at least this many elements">];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect",
+                           "mlir::arith::ArithDialect"];
+}
+
 def ReductionsToLoopsPass : Pass<"kiln-reductions-to-loops"> {
   let summary = "Lowers reductions to loops that carry the partial result in a register";
   let description = [{

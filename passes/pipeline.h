@@ -24,6 +24,8 @@ struct PipelineOptions {
   // For a GPU target (passes/gpu_pipeline.h): loop nests stay scf.parallel for the GPU mapping,
   // without CPU row-block fusion or thread-pool outlining.
   bool gpu = false;
+  // kiln-split-reductions (always on with `gpu`; on the CPU for tests of the transformation).
+  bool split_reductions = false;
 };
 
 // Lowers a module of func, arith, math, scf, cf and memref ops (already bufferized) to the LLVM
