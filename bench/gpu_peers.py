@@ -202,43 +202,17 @@ def measure(fn, sync, min_time, warmup_time, reset=None):
 
 
 # --------------------------------------------------------------- workloads (torch, on the CPU)
-# glorot_, make_mlp, make_cnn and the inputs below are bench/peers.py's, copied: importing peers.py
-# parses its command line and may re-exec the interpreter at import time.
 
 
 def build(name, seed):
     """(kind, module, inputs) for a workload, on the CPU: kind "infer" (inputs = call arguments) or
     "train" (inputs = [x, y]). Identical to bench/peers.py's run_workload for the same seed."""
     import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
-
-    def glorot_(module):
-        for m in module.modules():
-            if isinstance(m, (nn.Linear, nn.Conv2d)):
-                nn.init.xavier_uniform_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-        return module
-
-    def make_mlp():
-        return glorot_(nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512),
-                                     nn.ReLU(), nn.Linear(512, 10)))
-
-    def make_cnn():
-        return glorot_(nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10)))
-
-    class AffineGelu(nn.Module):
-        def forward(self, x, a, b):
-            return F.gelu(x * a + b)  # exact (erf) GELU: F.gelu's default
+    import torch_models
+    from torch_models import AffineGelu, make_cnn, make_mlp
 
     def generator(offset):
-        g = torch.Generator()
-        g.manual_seed(seed * 1000 + offset)
-        return g
+        return torch_models.generator(seed, offset)
 
     torch.manual_seed(seed)
     if name == "W1b128":

@@ -152,6 +152,8 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch_blas import blas_config_lines, mapped_blas_libraries  # noqa: E402
 import timing  # noqa: E402
+import torch_models  # noqa: E402
+from torch_models import AffineGelu, glorot_, make_cnn, make_mlp  # noqa: E402
 
 torch.set_num_threads(ARGS.threads)
 torch.set_num_interop_threads(1)
@@ -176,33 +178,6 @@ def measure(fn, reset=None, min_time=None, warmup_time=None):
 
 
 # ------------------------------------------------------------------------------------- models
-
-
-def glorot_(module):
-    """Glorot/Xavier-uniform weights, zero biases, for every Linear and Conv2d in module."""
-    for m in module.modules():
-        if isinstance(m, (nn.Linear, nn.Conv2d)):
-            nn.init.xavier_uniform_(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-    return module
-
-
-def make_mlp():
-    return glorot_(nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
-                                 nn.Linear(512, 10)))
-
-
-def make_cnn():
-    return glorot_(nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10)))
-
-
-class AffineGelu(nn.Module):
-    def forward(self, x, a, b):
-        return F.gelu(x * a + b)
 
 
 class LayerNorm(nn.Module):
@@ -326,9 +301,7 @@ def time_ort(module, inputs, input_names, reference):
 
 
 def generator(offset):
-    g = torch.Generator()
-    g.manual_seed(ARGS.seed * 1000 + offset)
-    return g
+    return torch_models.generator(ARGS.seed, offset)
 
 
 def inference_workload(module, inputs, input_names):

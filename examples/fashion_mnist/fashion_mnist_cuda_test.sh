@@ -7,16 +7,7 @@ set -uo pipefail
 trainer=$1 classify=$2
 dir="${TEST_TMPDIR:-$(mktemp -d)}"
 failures=0
-expect_error() {  # expect_error NAME EXIT_CODE MESSAGE COMMAND...: fails with that code and message
-  local name=$1 code=$2 message=$3; shift 3
-  "$@" > "$dir/out.txt" 2>&1
-  local got=$?
-  if [[ $got == "$code" ]] && grep -qF -- "$message" "$dir/out.txt"; then
-    echo "ok: $name"
-  else
-    echo "FAILED: $name (exit $got, expected $code and '$message')"; cat "$dir/out.txt"; failures=$((failures + 1))
-  fi
-}
+source "$(dirname "$0")/test_helpers.sh"
 export KILN_CUDA_DRIVER=libno_such_cuda_driver.so.1
 expect_error "training without a driver" 1 "UNAVAILABLE: no CUDA driver: libno_such_cuda_driver.so.1" \
   "$trainer" --epochs 1 --train_examples 256 --logdir "$dir/run"

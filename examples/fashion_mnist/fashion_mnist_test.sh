@@ -12,20 +12,7 @@ dir="${TEST_TMPDIR:-$(mktemp -d)}"
 short=(--train_examples 1024 --test_examples 500)
 failures=0
 
-check() {  # check NAME COMMAND...: the command must succeed
-  local name=$1; shift
-  if "$@" > "$dir/out.txt" 2>&1; then echo "ok: $name"; else echo "FAILED: $name"; cat "$dir/out.txt"; failures=$((failures + 1)); fi
-}
-expect_error() {  # expect_error NAME EXIT_CODE MESSAGE COMMAND...: fails with that code and message
-  local name=$1 code=$2 message=$3; shift 3
-  "$@" > "$dir/out.txt" 2>&1
-  local got=$?
-  if [[ $got == "$code" ]] && grep -qF -- "$message" "$dir/out.txt"; then
-    echo "ok: $name"
-  else
-    echo "FAILED: $name (exit $got, expected $code and '$message')"; cat "$dir/out.txt"; failures=$((failures + 1))
-  fi
-}
+source "$(dirname "$0")/test_helpers.sh"
 
 check "uninterrupted 4 epochs" "$trainer" "${short[@]}" --epochs 4 --logdir "$dir/a"
 check "first 2 epochs" "$trainer" "${short[@]}" --epochs 2 --logdir "$dir/b"
