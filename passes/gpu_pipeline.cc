@@ -1,5 +1,11 @@
 #include "passes/gpu_pipeline.h"
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <numeric>
 #include <string>
@@ -110,7 +116,33 @@ absl::Status CheckHostFunctions(mlir::ModuleOp module) {
   return status;
 }
 
-// A NUL-terminated byte string as an internal constant of the module (PTX, kernel names).
+// `kernel`'s PTX compiled for `chip` by the toolkit's ptxas: the cubin's bytes, or Internal with
+// ptxas's message.
+absl::StatusOr<std::string> Ptxas(const std::string& ptxas, const std::string& chip, const GpuKernel& kernel) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string base = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/kiln-ptxas-XXXXXX";
+  std::vector<char> name(base.begin(), base.end());
+  name.push_back('\0');
+  const int fd = ::mkstemp(name.data());
+  if (fd < 0) return absl::InternalError("ptxas: cannot make a temporary file in " + base);
+  ::close(fd);
+  const std::string in = std::string(name.data()), ptx = in + ".ptx", out = in + ".cubin", log = in + ".log";
+  std::ofstream(ptx, std::ios::binary) << kernel.ptx;
+  const std::string command = ptxas + " -arch=" + chip + " -O3 " + ptx + " -o " + out + " > " + log + " 2>&1";
+  const int rc = std::system(command.c_str());
+  auto read = [](const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  const std::string cubin = read(out), message = read(log);
+  for (const std::string& path : {in, ptx, out, log}) std::remove(path.c_str());
+  if (rc != 0 || cubin.empty()) {
+    return absl::InternalError("ptxas rejects kernel module " + kernel.name + ": " + message);
+  }
+  return cubin;
+}
+
+// A NUL-terminated byte string as an internal constant of the module (PTX or a cubin, kernel names).
 mlir::LLVM::GlobalOp ByteString(mlir::ModuleOp module, const std::string& symbol, llvm::StringRef bytes) {
   mlir::OpBuilder mb(module.getBodyRegion());
   const std::string text = bytes.str() + '\0';
@@ -152,7 +184,7 @@ absl::Status LowerLaunches(mlir::ModuleOp module) {
     const mlir::Location loc = launch.getLoc();
     const std::string module_name = launch.getKernelModuleName().str();
     const std::string kernel = launch.getKernelName().str();
-    if (!images.count(module_name)) return absl::InternalError("no PTX for kernel module " + module_name);
+    if (!images.count(module_name)) return absl::InternalError("no code for kernel module " + module_name);
     mlir::LLVM::GlobalOp& name = names[module_name + "::" + kernel];
     if (!name) name = ByteString(module, "kiln_gpu_kernel_" + std::to_string(names.size()), kernel);
     // Grid, block and shared memory are constants once the loops' bounds are static.
@@ -268,11 +300,17 @@ absl::StatusOr<std::vector<GpuKernel>> CompileTensorsToPtx(mlir::ModuleOp module
     KILN_RETURN_IF_ERROR(RunPasses(pm, module, "PTX generation", options));
   }
   std::vector<GpuKernel> kernels;
+  const std::string ptxas = gpu.toolkit + "/bin/ptxas";
+  const bool cubin = gpu.cubin && ::access(ptxas.c_str(), X_OK) == 0;
   for (auto binary : module.getOps<mlir::gpu::BinaryOp>()) {
-    for (mlir::Attribute a : binary.getObjectsAttr()) {
-      auto object = mlir::cast<mlir::gpu::ObjectAttr>(a);
-      kernels.push_back({binary.getSymName().str(), object.getObject().getValue().str()});
-    }
+    auto object = mlir::cast<mlir::gpu::ObjectAttr>(binary.getObjectsAttr()[0]);
+    kernels.push_back({binary.getSymName().str(), object.getObject().getValue().str(), cubin});
+    if (!cubin) continue;
+    KILN_ASSIGN_OR_RETURN(std::string code, Ptxas(ptxas, gpu.chip, kernels.back()));
+    binary.setObjectsAttr(mlir::ArrayAttr::get(
+        context, {mlir::gpu::ObjectAttr::get(object.getTarget(), mlir::gpu::CompilationTarget::Binary,
+                                             mlir::StringAttr::get(context, code), object.getProperties(),
+                                             object.getKernels())}));
   }
   return kernels;
 }

@@ -24,11 +24,15 @@ struct GpuOptions {
   std::string toolkit = "/usr/local/cuda";
   // Threads per block; each kernel runs one thread per element of its (collapsed) parallel loops.
   int64_t block_size = 256;
+  // Where the toolkit's ptxas is, the module embeds each kernel as a cubin for `chip` (ptxas -O3),
+  // which the driver loads as is; otherwise as PTX, which the driver compiles when it loads it.
+  bool cubin = true;
 };
 
 struct GpuKernel {
   std::string name;  // the gpu.binary holding it
   std::string ptx;
+  bool cubin = false;  // the module embeds it compiled (GpuOptions::cubin)
 };
 
 // The dialects, interfaces and translations the GPU pipeline needs, beyond RegisterDialects'.

@@ -114,6 +114,7 @@ TEST_CASE("Generated host code launches every kernel and cuBLASLt call through t
   CHECK(FakeCounter(kFakeCublasLt, "fake_cublaslt_heuristics") - heuristics == 2);
   CHECK(FakeCudaCounter("fake_cuda_launches") - launches == 2 * kernels);  // every kernel, every run
   CHECK(FakeCudaCounter("fake_cuda_modules_loaded") - modules == kernels);  // loaded once
+  CHECK(FakeCudaCounter("fake_cuda_last_image_elf") == 1);  // compiled by ptxas: a cubin, not PTX
 }
 
 TEST_CASE("A CNN training step's convolutions and matmuls call cuDNN and cuBLASLt, planned once") {

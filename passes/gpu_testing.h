@@ -32,7 +32,9 @@ inline absl::StatusOr<std::vector<GpuKernel>> CompileGraphToPtx(const Graph& g, 
   auto module = LowerGraph(g, outputs, "kiln_graph_run", context, nullptr, training, /*library_calls=*/true,
                            /*gpu=*/true);
   if (!module.ok()) return module.status();
-  return CompileTensorsToPtx(**module, GpuOptions{});
+  GpuOptions options;
+  options.cubin = false;  // RequireValidPtx runs ptxas itself
+  return CompileTensorsToPtx(**module, options);
 }
 
 // At least `at_least` kernels, each for sm_90 with an entry point, calling nothing outside itself

@@ -11,6 +11,10 @@ for chip in sm_90 sm_80; do
     { fail "kilnc --target cuda:$chip"; cat "$dir/out"; continue; }
   nm "$dir/mlp.o" | grep -q " T kiln_mlp_run$" || fail "$chip: mlp.o lacks kiln_mlp_run"
   nm "$dir/mlp.o" | grep -q " U kiln_rt_cuda_launch$" || fail "$chip: mlp.o does not launch through the runtime"
+  # The kernels are embedded as cubins for the chip (ELF images inside the object), not PTX.
+  cubins=$(grep -o -a $'\x7fELF' "$dir/mlp.o" | wc -l)
+  [[ $cubins -ge 2 ]] || fail "$chip: mlp.o embeds no cubin"
+  grep -q -a "^.target $chip" "$dir/mlp.o" && fail "$chip: mlp.o embeds PTX"
   grep -q "void kiln_mlp_run(" "$dir/mlp.h" || fail "$chip: mlp.h lacks kiln_mlp_run"
   grep -q "for CUDA ($chip)" "$dir/mlp.h" || fail "$chip: mlp.h does not name the target"
   grep -q ".target $chip" "$dir/mlp.ptx" || fail "$chip: mlp.ptx is not for $chip"

@@ -19,7 +19,7 @@ using CUresult = int;
 using Handle = void*;
 constexpr CUresult kSuccess = 0, kInvalidValue = 1, kInvalidDevice = 101, kInvalidPtx = 218, kNotFound = 500,
                    kLaunchFailed = 719, kCaptureUnsupported = 900;
-int modules_loaded = 0, launches = 0, contexts_retained = 0, graph_launches = 0;
+int modules_loaded = 0, launches = 0, contexts_retained = 0, graph_launches = 0, last_image_elf = 0;
 // The capture under way (null when none): the stream's work, recorded.
 using Work = std::vector<std::function<CUresult()>>;
 Work* capture = nullptr;
@@ -93,6 +93,7 @@ CUresult MemFreeHost(void* p) {
 CUresult ModuleLoadData(Handle* module, const void* image) {
   if (std::strncmp(static_cast<const char*>(image), "corrupt", 7) == 0) return kInvalidPtx;
   ++modules_loaded;
+  last_image_elf = std::memcmp(image, "\x7f" "ELF", 4) == 0;  // a cubin rather than PTX
   *module = const_cast<void*>(image);
   return kSuccess;
 }
@@ -220,6 +221,7 @@ CUresult cuGetProcAddress_v2(const char* symbol, void** pfn, int, uint64_t, int*
 int fake_cuda_modules_loaded() { return modules_loaded; }
 int fake_cuda_launches() { return launches; }
 int fake_cuda_graph_launches() { return graph_launches; }
+int fake_cuda_last_image_elf() { return last_image_elf; }
 int fake_cuda_contexts_retained() { return contexts_retained; }
 unsigned fake_cuda_last_grid() { return last_grid; }
 unsigned fake_cuda_last_block() { return last_block; }
