@@ -116,6 +116,7 @@ absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
   PipelineOptions pipeline;
   if (num_threads > 1) pipeline.parallel_min_work = 1;  // split every loop that can be: tests see it
   pipeline.split_reductions = split_reductions;
+  pipeline.split_min_length = 64;  // so the small graphs of tests split too
   KILN_RETURN_IF_ERROR(CompileTensorsToLlvmDialect(*module, pipeline));
   impl->arena.resize(std::max<int64_t>(1, ArenaBytes(*module, "graph")));
   KILN_ASSIGN_OR_RETURN(

@@ -26,7 +26,8 @@ class JitGraph {
   // must outlive the JitGraph. Variables start at their initializers' values. `library_calls`: as
   // LowerGraph's (oneDNN for matmuls and convolutions; loops without). Parallel loops run on
   // `num_threads` threads. `split_reductions`: the GPU pipeline's kiln-split-reductions, run here so
-  // that its results are checked on the CPU.
+  // that its results are checked on the CPU (on reductions of 64 elements or more, where the GPU
+  // splits those of 1024 or more: tests' graphs are small).
   static absl::StatusOr<std::unique_ptr<JitGraph>> Compile(const Graph& graph,
                                                            const std::vector<Tensor>& outputs,
                                                            bool apply_updates = false,

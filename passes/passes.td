@@ -148,7 +148,8 @@ def SplitReductionsPass : Pass<"kiln-split-reductions"> {
     convolution's bias gradient (32 channels, each a sum of 50,000 elements) would be 32 threads.
     For a linalg.generic on tensors with one result, a recognized combiner (arith ops with a neutral
     element: sums, products, maxima, minima) and fewer than `threads` result elements, this splits
-    one reduction loop into (part, rest): the op computes a partial result per part (`parts` more
+    one reduction loop of a reduction over at least `min_length` elements per result into (part,
+    rest): the op computes a partial result per part (`parts` more
     threads, a divisor of that loop's range, each part at least `min_inner` elements), and a second
     op folds the parts into the original result. Inputs read along the split loop are reshaped
     (tensor.expand_shape) so every loop stays a plain dim of some operand.
@@ -156,7 +157,10 @@ def SplitReductionsPass : Pass<"kiln-split-reductions"> {
   let options = [Option<"threads", "threads", "int64_t", /*default=*/"8192",
                         "Aim for this many result elements, partial ones included">,
                  Option<"min_inner", "min-inner", "int64_t", /*default=*/"32",
-                        "Each part folds at least this many elements">];
+                        "Each part folds at least this many elements">,
+                 Option<"min_length", "min-length", "int64_t", /*default=*/"1024",
+                        "Only reductions of at least this many elements per result are split "
+                        "(shorter ones cost less than the extra kernels)">];
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect",
                            "mlir::arith::ArithDialect"];
 }

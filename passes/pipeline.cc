@@ -57,7 +57,11 @@ void AddTensorsToLoopsPasses(mlir::OpPassManager& pm, const PipelineOptions& opt
   // A value computed twice (autodiff and composites do that) is computed once.
   pm.addNestedPass<mlir::func::FuncOp>(createCsePass());
   // GPU threads: long reductions with few results are split into parts.
-  if (options.gpu || options.split_reductions) pm.addPass(createSplitReductionsPass());
+  if (options.gpu || options.split_reductions) {
+    SplitReductionsPassOptions split;
+    split.min_length = options.split_min_length;
+    pm.addPass(createSplitReductionsPass(split));
+  }
   // Results are computed in their destination buffers rather than copied there.
   pm.addPass(mlir::bufferization::createEmptyTensorEliminationPass());
   mlir::bufferization::OneShotBufferizePassOptions bufferize;

@@ -24,8 +24,10 @@ struct PipelineOptions {
   // For a GPU target (passes/gpu_pipeline.h): loop nests stay scf.parallel for the GPU mapping,
   // without CPU row-block fusion or thread-pool outlining.
   bool gpu = false;
-  // kiln-split-reductions (always on with `gpu`; on the CPU for tests of the transformation).
+  // kiln-split-reductions (always on with `gpu`; on the CPU for tests of the transformation), for
+  // reductions of at least split_min_length elements per result (tests lower it).
   bool split_reductions = false;
+  int64_t split_min_length = 1024;
 };
 
 // Lowers a module of func, arith, math, scf, cf and memref ops (already bufferized) to the LLVM

@@ -66,7 +66,7 @@ struct SplitReductionsPass : public impl::SplitReductionsPassBase<SplitReduction
       if (mlir::ShapedType::isDynamic(ranges[d])) return;
       ((op.getIteratorTypesArray()[d] == mlir::utils::IteratorType::reduction) ? reduced : parallel) *= ranges[d];
     }
-    if (parallel >= threads || reduced < 2 * min_inner) return;
+    if (parallel >= threads || reduced < std::max<int64_t>(min_length, 2 * min_inner)) return;
     // The reduction dim to split and the number of parts: the most parts (a divisor of the dim's
     // range) up to what fills `threads` while each part keeps min_inner elements to fold.
     const int64_t most = std::min<int64_t>(threads / parallel, reduced / min_inner);
