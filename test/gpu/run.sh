@@ -21,13 +21,16 @@ nvidia-smi -L || { echo "test/gpu/run.sh: no GPU (nvidia-smi failed)"; exit 1; }
 [ -x gpu_bundle/gpu_case_runner ] || [ -x gpu_train/fashion_mnist_cuda ] ||
   { echo "test/gpu/run.sh: no gpu_bundle/ or gpu_train/ (run test/gpu/build.sh first)"; exit 1; }
 rc=0
-# cuBLASLt for matmuls: the loader's, the toolkit's, or the copy PyTorch's wheels bring.
-if [ -z "${KILN_CUBLASLT:-}" ] && ! ldconfig -p | grep -q 'libcublasLt.so.1[23] ' && \
-   [ ! -e /usr/local/cuda/lib64/libcublasLt.so.13 ]; then
-  KILN_CUBLASLT=$(find / -xdev -name 'libcublasLt.so.1[23]' 2>/dev/null | head -1)
-  export KILN_CUBLASLT
-fi
-echo "cuBLASLt: ${KILN_CUBLASLT:-the loader path or /usr/local/cuda}"
+# cuBLASLt (matmuls) and cuDNN (convolutions): the loader's, the toolkit's, or the copies PyTorch's
+# wheels bring.
+find_library() {  # find_library VAR SONAME_GLOB TOOLKIT_FILE
+  if [ -z "${!1:-}" ] && ! ldconfig -p | grep -q "$2" && [ ! -e "/usr/local/cuda/lib64/$3" ]; then
+    export "$1=$(find / -xdev -name "$3" 2>/dev/null | head -1)"
+  fi
+  echo "$1=${!1:-(the loader path or /usr/local/cuda)}"
+}
+find_library KILN_CUBLASLT 'libcublasLt.so.13 ' libcublasLt.so.13
+find_library KILN_CUDNN 'libcudnn.so.9 ' libcudnn.so.9
 if [ -x gpu_bundle/gpu_case_runner ]; then
   gunzip -f gpu_bundle/cases/*/data.bin.gz 2>/dev/null
   timeout 300 gpu_bundle/gpu_case_runner --bench-json "$out/kiln_gpu.json" gpu_bundle/cases 2>&1 | tee "$out/cases.log"
