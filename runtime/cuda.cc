@@ -47,9 +47,8 @@ bool Check(kiln_context* context, const State& s, CUresult r, const char* call, 
 
 void* OpenLibrary(kiln_context* context, const char* env_var, const std::vector<std::string>& names,
                   const std::string& what) {
-  std::vector<std::string> paths;
-  if (const char* p = std::getenv(env_var); p != nullptr && *p != '\0') paths.push_back(p);
-  paths.insert(paths.end(), names.begin(), names.end());
+  std::vector<std::string> paths = names;
+  if (const char* p = std::getenv(env_var); p != nullptr && *p != '\0') paths = {p};
   std::string tried;
   for (const std::string& path : paths) {
     if (void* library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) return library;

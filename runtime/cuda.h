@@ -69,7 +69,7 @@ void kiln_rt_cuda_launch(kiln_context* context, const char* image, const char* k
  *   kiln_rt_cuda_batch_matmul  params batch, m, n, k, transpose_a, transpose_b, precision;
  *                              a [batch, m, k], b [batch, k, n] → c [batch, m, n]
  * precision: 0 exact f32 (CUBLAS_COMPUTE_32F), 1 TF32 inputs, 2 bf16 inputs (f32 accumulation).
- * cuBLASLt (libcublasLt.so.13 or .12, $KILN_CUBLASLT first) is opened at the first prepare, with a
+ * cuBLASLt (libcublasLt.so.13 or .12; $KILN_CUBLASLT instead) is opened at the first prepare, with a
  * handle and a 32 MiB workspace per context; each call site's descriptors, layouts and algorithm
  * are made by its `_prepare` (or first call) and reused, so calls allocate nothing and can be
  * captured. Errors name the call and the product ("cublasLtMatmul for MatMul 128x512x784: ..."). */
@@ -90,7 +90,7 @@ void kiln_rt_cuda_batch_matmul_prepare(kiln_context* context, const int64_t* par
  * params: runtime/dnnl_kernels.h's convolution params (n, h, w, c, kh, kw, o, oh, ow, strides,
  * dilations, pad_top, pad_left, pad_bottom, pad_right; padding symmetric), then precision as above
  * (0: FMA math, exact f32; otherwise cuDNN's default math, TF32 on sm_80 and later). cuDNN
- * (libcudnn.so.9, $KILN_CUDNN first) is opened at the first prepare, with a handle on the context's
+ * (libcudnn.so.9; $KILN_CUDNN instead) is opened at the first prepare, with a handle on the context's
  * stream; each call site's descriptors and algorithm (cuDNN's heuristic) are made by its `_prepare`,
  * and one workspace per context grows to the largest need there, so calls allocate nothing. */
 void kiln_rt_cuda_conv2d(kiln_context* context, const int64_t* params, const float* input, const float* filter,

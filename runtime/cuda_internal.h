@@ -109,8 +109,8 @@ void Fail(kiln_context* context, const State& s, CUresult r, const std::string& 
 // message is built only then: launches are the hot path.
 bool Check(kiln_context* context, const State& s, CUresult r, const char* call, const char* kernel = nullptr);
 
-// A library the hooks call (cuBLASLt, cuDNN), opened at run time: the path in $`env_var` if set, else
-// the first of `names` the loader finds. Null, with the status UNAVAILABLE naming `what` and every
+// A library the hooks call (cuBLASLt, cuDNN), opened at run time: the path in $`env_var` if set (and
+// only that), else the first of `names` the loader finds. Null, with the status UNAVAILABLE naming `what` and every
 // path tried, when none opens.
 void* OpenLibrary(kiln_context* context, const char* env_var, const std::vector<std::string>& names,
                   const std::string& what);
