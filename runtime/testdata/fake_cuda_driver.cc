@@ -5,6 +5,8 @@
 // launches count). An image
 // starting with "corrupt" does not load. Stream capture records launches and copies into a graph that
 // cuGraphLaunch replays (waiting for the stream inside a capture fails, as it does on a GPU).
+// With FAKE_CUDA_POISON_AT_LAUNCH=N set, the N-th launch fails with CUDA_ERROR_ILLEGAL_ADDRESS and
+// so does every later launch, allocation, copy and wait, as a GPU context is after such a fault.
 // Counters let tests see what the runtime did.
 #include <cstdint>
 #include <cstdlib>
@@ -18,7 +20,8 @@ namespace {
 using CUresult = int;
 using Handle = void*;
 constexpr CUresult kSuccess = 0, kInvalidValue = 1, kInvalidDevice = 101, kInvalidPtx = 218, kNotFound = 500,
-                   kLaunchFailed = 719, kCaptureUnsupported = 900;
+                   kLaunchFailed = 719, kCaptureUnsupported = 900, kIllegalAddress = 700;
+bool poisoned = false;
 int modules_loaded = 0, launches = 0, contexts_retained = 0, graph_launches = 0, last_image_elf = 0;
 // The capture under way (null when none): the stream's work, recorded.
 using Work = std::vector<std::function<CUresult()>>;
@@ -54,7 +57,10 @@ CUresult StreamCreate(Handle* stream, unsigned) {
   return kSuccess;
 }
 CUresult StreamDestroy(Handle) { return kSuccess; }
-CUresult StreamSynchronize(Handle) { return capture != nullptr ? kCaptureUnsupported : kSuccess; }
+CUresult StreamSynchronize(Handle) {
+  if (poisoned) return kIllegalAddress;
+  return capture != nullptr ? kCaptureUnsupported : kSuccess;
+}
 CUresult StreamBeginCapture(Handle, int) {
   if (capture != nullptr) return kInvalidValue;
   capture = new Work;
@@ -112,6 +118,15 @@ CUresult ModuleGetFunction(Handle* function, Handle, const char* name) {
 }
 CUresult LaunchKernel(Handle function, unsigned gx, unsigned, unsigned, unsigned bx, unsigned, unsigned, unsigned,
                       Handle, void** args, void**) {
+  static const int poison_at = [] {
+    const char* at = std::getenv("FAKE_CUDA_POISON_AT_LAUNCH");
+    return at != nullptr ? std::atoi(at) : 0;
+  }();
+  static int calls = 0;
+  if (poisoned || ++calls == poison_at) {
+    poisoned = true;
+    return kIllegalAddress;
+  }
   if (function == &fail_tag) {
     ++launches;
     return kLaunchFailed;
@@ -133,6 +148,7 @@ CUresult LaunchKernel(Handle function, unsigned gx, unsigned, unsigned, unsigned
   });
 }
 CUresult MemAlloc(unsigned long long* p, size_t bytes) {  // NOLINT: the driver's type
+  if (poisoned) return kIllegalAddress;
   if (bytes > (size_t{1} << 30)) return 2;  // CUDA_ERROR_OUT_OF_MEMORY
   *p = reinterpret_cast<uintptr_t>(std::malloc(bytes));
   return kSuccess;
@@ -142,12 +158,14 @@ CUresult MemFree(unsigned long long p) {  // NOLINT
   return kSuccess;
 }
 CUresult HtoD(unsigned long long dst, const void* src, size_t n, Handle) {  // NOLINT
+  if (poisoned) return kIllegalAddress;
   return Enqueue([=] {
     std::memcpy(reinterpret_cast<void*>(dst), src, n);
     return kSuccess;
   });
 }
 CUresult DtoH(void* dst, unsigned long long src, size_t n, Handle) {  // NOLINT
+  if (poisoned) return kIllegalAddress;
   return Enqueue([=] {
     std::memcpy(dst, reinterpret_cast<void*>(src), n);
     return kSuccess;
@@ -161,6 +179,7 @@ CUresult ErrorName(CUresult r, const char** name) {
     case kInvalidDevice: *name = "CUDA_ERROR_INVALID_DEVICE"; return kSuccess;
     case 2: *name = "CUDA_ERROR_OUT_OF_MEMORY"; return kSuccess;
     case kCaptureUnsupported: *name = "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED"; return kSuccess;
+    case kIllegalAddress: *name = "CUDA_ERROR_ILLEGAL_ADDRESS"; return kSuccess;
     default: return kInvalidValue;
   }
 }

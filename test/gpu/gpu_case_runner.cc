@@ -4,9 +4,12 @@
 // from one step; cases recorded as benchmarks are also timed both ways. Needs only Kiln's runtime
 // and the CUDA driver: the GPU machines have no MLIR, LLVM or Bazel.
 //
-// Usage: gpu_case_runner [--driver PATH] [--bench-json FILE] [--filter TEXT] CASES_DIR
-// (the driver: PATH, else $KILN_CUDA_DRIVER, else libcuda.so.1)
-// Prints a line per case and ends with "N passed, M failed"; exits 1 when any failed.
+// Usage: gpu_case_runner [--driver PATH] [--bench-json FILE] [--filter TEXT] [--after NAME] CASES_DIR
+// (the driver: PATH, else $KILN_CUDA_DRIVER, else libcuda.so.1; --after: only the cases sorted after
+// NAME). Prints a line per case and ends with "N passed, M failed"; exits 1 when any failed. A
+// fault that leaves the GPU context unusable (an illegal address, say) would fail every later case
+// too: the runner then prints "RESTART after NAME" and exits 3, for test/gpu/run.sh to start a
+// fresh process with --after NAME.
 #include <dirent.h>
 #include <dlfcn.h>
 
@@ -284,27 +287,30 @@ class Loaded {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string driver, bench_json, filter, root;
+  std::string driver, bench_json, filter, after, root;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if ((a == "--driver" || a == "--bench-json" || a == "--filter") && i + 1 < argc) {
-      (a == "--driver" ? driver : a == "--bench-json" ? bench_json : filter) = argv[++i];
+    if ((a == "--driver" || a == "--bench-json" || a == "--filter" || a == "--after") && i + 1 < argc) {
+      (a == "--driver" ? driver : a == "--bench-json" ? bench_json : a == "--filter" ? filter : after) = argv[++i];
     } else if (!a.empty() && a[0] != '-' && root.empty()) {
       root = a;
     } else {
-      std::fprintf(stderr, "usage: %s [--driver PATH] [--bench-json FILE] [--filter TEXT] CASES_DIR\n", argv[0]);
-      return 2;
+      root.clear();
+      break;
     }
   }
   if (root.empty()) {
-    std::fprintf(stderr, "usage: %s [--driver PATH] [--bench-json FILE] [--filter TEXT] CASES_DIR\n", argv[0]);
+    std::fprintf(stderr, "usage: %s [--driver PATH] [--bench-json FILE] [--filter TEXT] [--after NAME] CASES_DIR\n",
+                 argv[0]);
     return 2;
   }
   std::vector<std::string> dirs;
   if (DIR* d = opendir(root.c_str())) {
     while (dirent* e = readdir(d)) {
       const std::string name = e->d_name;
-      if (name[0] != '.' && name.find(filter) != std::string::npos) dirs.push_back(root + "/" + name);
+      if (name[0] != '.' && name.find(filter) != std::string::npos && (after.empty() || name > after)) {
+        dirs.push_back(root + "/" + name);
+      }
     }
     closedir(d);
   } else {
@@ -318,7 +324,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "gpu_case_runner: %s\n", e.c_str());
     return 1;
   }
-  int passed = 0, failed = 0;
+  int passed = 0, failed = 0, rc = 0;
   std::map<std::string, std::pair<double, double>> timings;  // benchmark -> (stream, graph) us
   for (const std::string& dir : dirs) {
     Case c;
@@ -354,6 +360,14 @@ int main(int argc, char** argv) {
     } else {
       ++failed;
       std::printf("FAIL %s: %s\n", name.c_str(), error.c_str());
+      // Is the context still usable? After a fault every call fails the same way.
+      kiln_cuda_free(cuda, kiln_cuda_alloc(cuda, 16));
+      kiln_cuda_synchronize(cuda);
+      if (std::string e = TakeStatus(cuda); !e.empty()) {
+        std::printf("RESTART after %s: the GPU context is unusable (%s)\n", name.c_str(), e.c_str());
+        rc = 3;
+        break;
+      }
     }
     std::fflush(stdout);
   }
@@ -369,5 +383,5 @@ int main(int argc, char** argv) {
   }
   kiln_context_destroy(cuda);
   std::printf("%d passed, %d failed\n", passed, failed);
-  return failed == 0 && passed > 0 ? 0 : 1;
+  return rc != 0 ? rc : failed == 0 && passed > 0 ? 0 : 1;
 }
