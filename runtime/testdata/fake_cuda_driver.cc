@@ -7,7 +7,10 @@
 // cuGraphLaunch replays (waiting for the stream inside a capture fails, as it does on a GPU).
 // With FAKE_CUDA_POISON_AT_LAUNCH=N set, the N-th launch fails with CUDA_ERROR_ILLEGAL_ADDRESS and
 // so does every later launch, allocation, copy and wait, as a GPU context is after such a fault.
+// With FAKE_CUDA_HANG_AT_LAUNCH=N, the N-th launch never returns (a kernel that never ends).
 // Counters let tests see what the runtime did.
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -122,7 +125,14 @@ CUresult LaunchKernel(Handle function, unsigned gx, unsigned, unsigned, unsigned
     const char* at = std::getenv("FAKE_CUDA_POISON_AT_LAUNCH");
     return at != nullptr ? std::atoi(at) : 0;
   }();
+  static const int hang_at = [] {
+    const char* at = std::getenv("FAKE_CUDA_HANG_AT_LAUNCH");
+    return at != nullptr ? std::atoi(at) : 0;
+  }();
   static int calls = 0;
+  if (calls + 1 == hang_at) {
+    for (;;) pause();
+  }
   if (poisoned || ++calls == poison_at) {
     poisoned = true;
     return kIllegalAddress;

@@ -4,24 +4,29 @@
 // from one step; cases recorded as benchmarks are also timed both ways. Needs only Kiln's runtime
 // and the CUDA driver: the GPU machines have no MLIR, LLVM or Bazel.
 //
-// Usage: gpu_case_runner [--driver PATH] [--bench-json FILE] [--filter TEXT] [--after NAME] CASES_DIR
+// Usage: gpu_case_runner [--driver PATH] [--bench-json FILE] [--filter TEXT] [--after NAME]
+//                        [--case-timeout S] CASES_DIR
 // (the driver: PATH, else $KILN_CUDA_DRIVER, else libcuda.so.1; --after: only the cases sorted after
 // NAME). Prints a line per case and ends with "N passed, M failed"; exits 1 when any failed. A
 // fault that leaves the GPU context unusable (an illegal address, say) would fail every later case
 // too: the runner then prints "RESTART after NAME" and exits 3, for test/gpu/run.sh to start a
-// fresh process with --after NAME.
+// fresh process with --after NAME. So does a case that has no result after --case-timeout seconds
+// (default 30: a kernel that never ends; the stream cannot be stopped).
 #include <dirent.h>
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/cuda.h"
@@ -288,9 +293,12 @@ class Loaded {
 
 int main(int argc, char** argv) {
   std::string driver, bench_json, filter, after, root;
+  int64_t case_timeout = 30;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if ((a == "--driver" || a == "--bench-json" || a == "--filter" || a == "--after") && i + 1 < argc) {
+    if (a == "--case-timeout" && i + 1 < argc) {
+      case_timeout = std::max<int64_t>(1, std::atoll(argv[++i]));
+    } else if ((a == "--driver" || a == "--bench-json" || a == "--filter" || a == "--after") && i + 1 < argc) {
       (a == "--driver" ? driver : a == "--bench-json" ? bench_json : a == "--filter" ? filter : after) = argv[++i];
     } else if (!a.empty() && a[0] != '-' && root.empty()) {
       root = a;
@@ -300,7 +308,9 @@ int main(int argc, char** argv) {
     }
   }
   if (root.empty()) {
-    std::fprintf(stderr, "usage: %s [--driver PATH] [--bench-json FILE] [--filter TEXT] [--after NAME] CASES_DIR\n",
+    std::fprintf(stderr,
+                 "usage: %s [--driver PATH] [--bench-json FILE] [--filter TEXT] [--after NAME] [--case-timeout S] "
+                 "CASES_DIR\n",
                  argv[0]);
     return 2;
   }
@@ -326,10 +336,35 @@ int main(int argc, char** argv) {
   }
   int passed = 0, failed = 0, rc = 0;
   std::map<std::string, std::pair<double, double>> timings;  // benchmark -> (stream, graph) us
-  for (const std::string& dir : dirs) {
+  // The watchdog: a case without a result after case_timeout seconds ends the process (see the top).
+  std::vector<std::string> names;
+  for (const std::string& dir : dirs) names.push_back(dir.substr(dir.find_last_of('/') + 1));
+  auto now = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  };
+  std::atomic<int64_t> case_started{0};  // steady-clock seconds, 0 between cases
+  std::atomic<size_t> current{0};        // index into names
+  std::thread([&] {
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      const size_t i = current.load();
+      const int64_t started = case_started.load();
+      if (started != 0 && now() - started > case_timeout) {
+        std::printf("FAIL %s: no result after %lld s (a kernel that does not end?)\nRESTART after %s: timed out\n",
+                    names[i].c_str(), static_cast<long long>(case_timeout), names[i].c_str());
+        std::fflush(stdout);
+        std::_Exit(3);
+      }
+    }
+  }).detach();
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    const std::string& dir = dirs[i];
+    const std::string& name = names[i];
+    current = i;
+    case_started = now();
     Case c;
     std::string error = LoadCase(dir, &c);
-    const std::string name = dir.substr(dir.find_last_of('/') + 1);
     if (error.empty()) {
       Loaded loaded(cuda, c);
       error = loaded.Load();
@@ -360,6 +395,7 @@ int main(int argc, char** argv) {
     } else {
       ++failed;
       std::printf("FAIL %s: %s\n", name.c_str(), error.c_str());
+      case_started = 0;
       // Is the context still usable? After a fault every call fails the same way.
       kiln_cuda_free(cuda, kiln_cuda_alloc(cuda, 16));
       kiln_cuda_synchronize(cuda);
@@ -369,6 +405,7 @@ int main(int argc, char** argv) {
         break;
       }
     }
+    case_started = 0;
     std::fflush(stdout);
   }
   if (!bench_json.empty()) {

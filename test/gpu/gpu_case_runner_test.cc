@@ -109,5 +109,18 @@ TEST_CASE("After a fault that breaks the context, gpu_case_runner stops and goes
   CHECK(rest.find("a_faults") == std::string::npos);
 }
 
+TEST_CASE("A case without a result in time ends gpu_case_runner, which says so") {
+  Negate n;
+  Empty e;
+  const std::string cases = Cases("hang");
+  WriteCase(cases, "a_hangs", n.g, {n.y}, n.feeds());
+  WriteCase(cases, "b_after", e.g, {e.y}, e.feeds());
+  auto [output, status] = Run(cases, "--case-timeout 2", "FAKE_CUDA_HANG_AT_LAUNCH=1");
+  INFO(output);
+  CHECK(status == 3);
+  CHECK(output.find("FAIL a_hangs: no result after 2 s (a kernel that does not end?)") != std::string::npos);
+  CHECK(output.find("RESTART after a_hangs: timed out") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace kiln
