@@ -21,6 +21,8 @@ bazel_rc=${PIPESTATUS[0]}
 targets=$(bazel query --noshow_progress "tests(//...) except attr(tags, manual, //...)$exclude" 2>/dev/null)
 testlogs=$(bazel info bazel-testlogs "$@" 2>/dev/null)
 echo
+# Parts of tests that could not run here say so in their logs ("SKIPPED: ..."); so does this.
+grep -rh "^SKIPPED:" "$testlogs" --include=test.log 2>/dev/null | sort -u
 python3 test/summarize.py "$bazel_rc" "$log" "$testlogs" $targets
 rc=$?
 rm -f "$log"
