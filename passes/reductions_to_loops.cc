@@ -8,7 +8,10 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/AffineMap.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "passes/passes.h"
 
 namespace kiln {
@@ -50,6 +53,59 @@ llvm::SmallVector<mlir::Value> Indices(mlir::OpBuilder& b, mlir::Location loc, m
   return indices;
 }
 
+// The buffer `v` is a view of (or `v` itself). A memref.view is a buffer of its own: after
+// kiln-plan-memory each is one buffer placed in the arena, apart from every buffer live with it.
+mlir::Value Root(mlir::Value v) {
+  while (auto view = v.getDefiningOp<mlir::ViewLikeOpInterface>()) {
+    if (mlir::isa<mlir::memref::ViewOp>(view.getOperation())) break;
+    v = view.getViewSource();
+  }
+  return v;
+}
+
+// Whether `a` and `b` are views of the same buffer (two memref.views at one offset of the arena
+// are).
+bool SameBuffer(mlir::Value a, mlir::Value b) {
+  a = Root(a), b = Root(b);
+  if (a == b) return true;
+  auto va = a.getDefiningOp<mlir::memref::ViewOp>(), vb = b.getDefiningOp<mlir::memref::ViewOp>();
+  if (!va || !vb || va.getSource() != vb.getSource()) return false;
+  std::optional<int64_t> oa = mlir::getConstantIntValue(va.getByteShift()),
+                         ob = mlir::getConstantIntValue(vb.getByteShift());
+  return !oa || !ob || *oa == *ob;
+}
+
+// Whether `v` is a view of all of its root buffer (a reshape of it, say).
+bool Whole(mlir::Value v) {
+  auto type = mlir::dyn_cast<mlir::MemRefType>(v.getType());
+  auto root = mlir::dyn_cast<mlir::MemRefType>(Root(v).getType());
+  return type && root && type.hasStaticShape() && root.hasStaticShape() &&
+         type.getNumElements() == root.getNumElements();
+}
+
+// The linalg.fill that sets `op`'s whole result buffer just before it (with only side-effect-free
+// ops in between, such as views), when `op` writes every element of that buffer and reads none of
+// it as an input: its value can start the accumulation instead, and the fill can go.
+mlir::linalg::FillOp FillBefore(mlir::linalg::GenericOp op) {
+  mlir::Value init = op.getDpsInitOperand(0)->get();
+  mlir::AffineMap map = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  const auto type = mlir::dyn_cast<mlir::MemRefType>(init.getType());
+  if (!type || !map.isProjectedPermutation() || map.getNumResults() != type.getRank() || !Whole(init)) return nullptr;
+  for (mlir::OpOperand* in : op.getDpsInputOperands()) {
+    if (mlir::isa<mlir::MemRefType>(in->get().getType()) && SameBuffer(in->get(), init)) return nullptr;
+  }
+  for (mlir::Operation* prev = op->getPrevNode(); prev != nullptr; prev = prev->getPrevNode()) {
+    auto fill = mlir::dyn_cast<mlir::linalg::FillOp>(prev);
+    if (fill && fill.hasPureBufferSemantics()) {
+      mlir::Value target = fill.getDpsInitOperand(0)->get();
+      if (Root(target) == Root(init)) return Whole(target) ? fill : nullptr;
+      if (SameBuffer(target, init)) return nullptr;  // the same memory through another view
+    }
+    if (!mlir::isMemoryEffectFree(prev)) return nullptr;
+  }
+  return nullptr;
+}
+
 void Lower(mlir::linalg::GenericOp op) {
   mlir::OpBuilder b(op);
   const mlir::Location loc = op.getLoc();
@@ -60,6 +116,10 @@ void Lower(mlir::linalg::GenericOp op) {
   llvm::SmallVector<mlir::Value> bounds;  // made here, above every loop that uses them
   for (int64_t r : ranges) bounds.push_back(index(r));
   llvm::SmallVector<mlir::Value> ivs;
+  // A fill of the result just before: its value starts each accumulation (one pass over memory
+  // fewer; on a GPU, one kernel fewer).
+  mlir::linalg::FillOp fill = FillBefore(op);
+  mlir::Value fill_value = fill ? fill.getDpsInputOperand(0)->get() : mlir::Value();
 
   // The reductions for the current position of the parallel loops: the result element is loaded
   // once, carried through the reduction loops as a value, and stored once.
@@ -71,7 +131,7 @@ void Lower(mlir::linalg::GenericOp op) {
     llvm::SmallVector<mlir::Value> padded(parallel_ivs);
     while (padded.size() < ranges.size()) padded.push_back(zero);
     llvm::SmallVector<mlir::Value> at = Indices(pb, loc, init_map, padded);
-    mlir::Value start = mlir::memref::LoadOp::create(pb, loc, init->get(), at);
+    mlir::Value start = fill_value ? fill_value : mlir::memref::LoadOp::create(pb, loc, init->get(), at).getResult();
     std::function<mlir::Value(mlir::OpBuilder&, unsigned, mlir::Value)> loop =
         [&](mlir::OpBuilder& lb, unsigned d, mlir::Value acc) -> mlir::Value {
       if (d == ranges.size()) {
@@ -125,6 +185,7 @@ void Lower(mlir::linalg::GenericOp op) {
     reduce(pb);
   }
   op->erase();
+  if (fill) fill->erase();
 }
 
 struct ReductionsToLoopsPass : public impl::ReductionsToLoopsPassBase<ReductionsToLoopsPass> {

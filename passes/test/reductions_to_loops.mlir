@@ -76,3 +76,80 @@ func.func @inner_parallel(%x: memref<4x8xf32>, %y: memref<8xf32>) {
   }
   return
 }
+
+// -----
+
+// A fill of the result just before the reduction (constants in between): the fill's value starts
+// each sum, and the fill goes. Not when something else touches memory in between.
+// CHECK-LABEL: func.func @filled
+// CHECK: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK-NOT: linalg.fill
+// CHECK: scf.parallel
+// CHECK-NOT: memref.load %arg1
+// CHECK:   scf.for {{.*}} iter_args(%{{.*}} = %[[ZERO]])
+// CHECK: linalg.fill ins(%{{.*}} : f32) outs(%arg2
+// CHECK: memref.store %{{.*}}, %arg3
+// CHECK: scf.parallel
+// CHECK:   memref.load %arg2
+func.func @filled(%x: memref<4x8xf32>, %y: memref<4xf32>, %z: memref<4xf32>, %w: memref<1xf32>) {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%y : memref<4xf32>)
+  %one = arith.constant 1.0 : f32
+  linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>],
+                  iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<4x8xf32>) outs(%y : memref<4xf32>) {
+  ^bb0(%in: f32, %acc: f32):
+    %s = arith.addf %acc, %in : f32
+    linalg.yield %s : f32
+  }
+  linalg.fill ins(%one : f32) outs(%z : memref<4xf32>)
+  %c0 = arith.constant 0 : index
+  memref.store %one, %w[%c0] : memref<1xf32>
+  linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>],
+                  iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<4x8xf32>) outs(%z : memref<4xf32>) {
+  ^bb0(%in: f32, %acc: f32):
+    %s = arith.addf %acc, %in : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// Arena buffers (memref.view, as kiln-plan-memory leaves them): a view is a buffer of its own, so
+// a reduction into one view starts from its fill; but one that reads its own result's memory
+// through another view at the same offset keeps the fill.
+// CHECK-LABEL: func.func @arena
+// CHECK: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %[[ZERO]])
+// CHECK: linalg.fill
+// CHECK: scf.parallel
+// CHECK:   memref.load %[[OUT:.*]][
+func.func @arena(%x: memref<4x8xf32>, %arena: memref<64xi8>) {
+  %c0 = arith.constant 0 : index
+  %c16 = arith.constant 16 : index
+  %zero = arith.constant 0.0 : f32
+  %a = memref.view %arena[%c16][] : memref<64xi8> to memref<4xf32>
+  linalg.fill ins(%zero : f32) outs(%a : memref<4xf32>)
+  linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>],
+                  iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<4x8xf32>) outs(%a : memref<4xf32>) {
+  ^bb0(%in: f32, %acc: f32):
+    %s = arith.addf %acc, %in : f32
+    linalg.yield %s : f32
+  }
+  %b = memref.view %arena[%c0][] : memref<64xi8> to memref<4xf32>
+  %b2 = memref.view %arena[%c0][] : memref<64xi8> to memref<4xf32>
+  linalg.fill ins(%zero : f32) outs(%b : memref<4xf32>)
+  linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>,
+                                   affine_map<(d0, d1) -> (d0)>],
+                  iterator_types = ["parallel", "reduction"]}
+      ins(%x, %b2 : memref<4x8xf32>, memref<4xf32>) outs(%b : memref<4xf32>) {
+  ^bb0(%in: f32, %old: f32, %acc: f32):
+    %p = arith.addf %in, %old : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}

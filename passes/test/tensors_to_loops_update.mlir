@@ -2,11 +2,12 @@
 
 // A training update: the new weight is written straight into the variable, after every read of the
 // old weight (kiln-update-in-place), so no temporary and no arena are needed; the loss is
-// accumulated straight into its output.
+// accumulated straight into its output, starting from the fill's zero (no store of it first).
 // CHECK-LABEL: func.func @update
 // CHECK-SAME: %[[LR:[a-z0-9]+]]: memref<f32>, %[[W:[a-z0-9]+]]: memref<8xf32>, %[[LOSS:[a-z0-9]+]]: memref<f32>, %[[ARENA:[a-z0-9]+]]: memref<0xi8>) attributes {kiln.arena_bytes = 0 : i64}
-// CHECK: memref.store %{{.*}}, %[[LOSS]][]
-// CHECK: scf.for
+// CHECK: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK-NOT: memref.store
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %[[ZERO]])
 // CHECK: memref.load %[[W]]
 // CHECK: memref.store %{{.*}}, %[[LOSS]][]
 // CHECK: scf.parallel
