@@ -49,7 +49,7 @@ def kiln_lit_test(name, srcs, tools, cfg = "lit.cfg.py", size = "small", **kwarg
     )
 
 def kiln_aot_library(name, graph, cpu = "x86-64-v3", library_calls = True, target = "cpu", visibility = None,
-                     testonly = False, tags = []):
+                     testonly = False):
     """Compiles a graph file ahead of time with kilnc into a cc_library.
 
     The library provides `<package>/<name>.h` (class `kiln_generated::<CamelCaseName>` and the C
@@ -60,7 +60,8 @@ def kiln_aot_library(name, graph, cpu = "x86-64-v3", library_calls = True, targe
     build, a GPU to run); the class then owns device arrays and the library links //runtime:cuda,
     and both targets are tagged "cuda" (test.sh builds them only where the toolkit is).
     """
-    tags = tags + (["cuda"] if target.startswith("cuda") else [])
+    cuda = target.startswith("cuda")
+    tags = ["cuda"] if cuda else []
     native.genrule(
         name = name + "_kilnc",
         srcs = [graph],
@@ -76,7 +77,7 @@ def kiln_aot_library(name, graph, cpu = "x86-64-v3", library_calls = True, targe
         srcs = [name + ".o"],
         hdrs = [name + ".h"],
         linkopts = ["-lm"],
-        deps = ["//runtime"] + (["//runtime:cuda"] if target.startswith("cuda") else ["//runtime:dnnl_kernels"]),
+        deps = ["//runtime"] + (["//runtime:cuda"] if cuda else ["//runtime:dnnl_kernels"]),
         visibility = visibility,
         testonly = testonly,
         tags = tags,

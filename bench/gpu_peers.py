@@ -205,34 +205,10 @@ def measure(fn, sync, min_time, warmup_time, reset=None):
 
 
 def build(name, seed):
-    """(kind, module, inputs) for a workload, on the CPU: kind "infer" (inputs = call arguments) or
-    "train" (inputs = [x, y]). Identical to bench/peers.py's run_workload for the same seed."""
-    import torch
+    """(kind, module, inputs) for a workload, on the CPU: bench/torch_models.py's, as bench/peers.py
+    builds them."""
     import torch_models
-    from torch_models import AffineGelu, make_cnn, make_mlp
-
-    def generator(offset):
-        return torch_models.generator(seed, offset)
-
-    torch.manual_seed(seed)
-    if name == "W1b128":
-        x = torch.rand(128, 784, generator=generator(1))
-        return "infer", make_mlp(), [x]
-    if name == "W2":
-        x = torch.rand(128, 784, generator=generator(2))
-        y = torch.randint(0, 10, (128,), generator=generator(3))
-        return "train", make_mlp(), [x, y]
-    if name == "W3":
-        x = torch.rand(64, 1, 28, 28, generator=generator(4))
-        y = torch.randint(0, 10, (64,), generator=generator(5))
-        return "train", make_cnn(), [x, y]
-    if name == "W4a":
-        g = generator(6)
-        x = torch.randn(4096, 1024, generator=g)
-        a = torch.randn(1024, generator=g)
-        b = torch.randn(1024, generator=g)
-        return "infer", AffineGelu(), [x, a, b]
-    raise ValueError(name)
+    return torch_models.workload(name, seed)
 
 
 def cpu_reference(kind, module, inputs):

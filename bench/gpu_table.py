@@ -40,6 +40,11 @@ def number(v):
     return None
 
 
+def kiln_best(k):
+    """Kiln's better median of stream launches and CUDA-graph replay (None if neither)."""
+    return min((v for v in (number(k.get("kiln_us")), number(k.get("kiln_graph_us"))) if v), default=None)
+
+
 def size(nbytes):
     return f"{nbytes / 2**30:g} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:g} MiB"
 
@@ -85,7 +90,7 @@ def main():
         p = pres.get(name) or {}
         k_stream, k_graph = number(k.get("kiln_us")), number(k.get("kiln_graph_us"))
         peer_us = [(label, number(p.get(key))) for key, label in PEERS]
-        k_best = min((v for v in (k_stream, k_graph) if v), default=None)
+        k_best = kiln_best(k)
         best = min(((v, label) for label, v in peer_us if v), default=None)
         ratio = f"{best[0] / k_best:.2f} ({best[1]})" if best and k_best else DASH
         cells = [name, desc, us(k_stream), us(k_graph)] + [us(v) for _, v in peer_us] + [ratio]
@@ -94,8 +99,7 @@ def main():
 
     # W4a against the device-to-device copy.
     k = kres.get("W4a") or {}
-    k_best = min((v for v in (number(k.get("kiln_us")), number(k.get("kiln_graph_us"))) if v),
-                 default=None)
+    k_best = kiln_best(k)
     copy = peers.get("d2d_copy") or {}
     large = peers.get("d2d_copy_large") or {}
     copy_gbps = copy.get("gbps_median")

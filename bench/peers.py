@@ -153,7 +153,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch_blas import blas_config_lines, mapped_blas_libraries  # noqa: E402
 import timing  # noqa: E402
 import torch_models  # noqa: E402
-from torch_models import AffineGelu, glorot_, make_cnn, make_mlp  # noqa: E402
+from torch_models import glorot_  # noqa: E402
 
 torch.set_num_threads(ARGS.threads)
 torch.set_num_interop_threads(1)
@@ -344,28 +344,17 @@ def training_workload(model, x, y, lr):
 
 def run_workload(name):
     torch.manual_seed(ARGS.seed)
-    if name in ("W1b1", "W1b128"):
-        batch = 1 if name == "W1b1" else 128
-        x = torch.rand(batch, 784, generator=generator(1))
-        res = inference_workload(make_mlp(), [x], ["x"])
-        res["desc"] = f"MLP 784-512-512-10 inference, batch {batch}"
-    elif name == "W2":
-        x = torch.rand(128, 784, generator=generator(2))
-        y = torch.randint(0, 10, (128,), generator=generator(3))
-        res = training_workload(make_mlp(), x, y, 0.01)
-        res["desc"] = "MLP training step, batch 128, SGD lr 0.01"
-    elif name == "W3":
-        x = torch.rand(64, 1, 28, 28, generator=generator(4))
-        y = torch.randint(0, 10, (64,), generator=generator(5))
-        res = training_workload(make_cnn(), x, y, 0.1)
-        res["desc"] = "CNN training step, batch 64 (NCHW), SGD lr 0.1"
-    elif name == "W4a":
-        g = generator(6)
-        x = torch.randn(4096, 1024, generator=g)
-        a = torch.randn(1024, generator=g)
-        b = torch.randn(1024, generator=g)
-        res = inference_workload(AffineGelu(), [x, a, b], ["x", "a", "b"])
-        res["desc"] = "gelu_erf(x*a+b), x [4096,1024]"
+    if name in ("W1b1", "W1b128", "W2", "W3", "W4a"):
+        kind, module, inputs = torch_models.workload(name, ARGS.seed)
+        if kind == "infer":
+            res = inference_workload(module, inputs, ["x", "a", "b"][:len(inputs)])
+        else:
+            res = training_workload(module, *inputs, 0.01 if name == "W2" else 0.1)
+        res["desc"] = {"W1b1": "MLP 784-512-512-10 inference, batch 1",
+                       "W1b128": "MLP 784-512-512-10 inference, batch 128",
+                       "W2": "MLP training step, batch 128, SGD lr 0.01",
+                       "W3": "CNN training step, batch 64 (NCHW), SGD lr 0.1",
+                       "W4a": "gelu_erf(x*a+b), x [4096,1024]"}[name]
     elif name == "W4b":
         g = generator(7)
         x = torch.randn(4096, 1024, generator=g)

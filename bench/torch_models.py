@@ -41,3 +41,27 @@ def generator(seed, offset):
     g = torch.Generator()
     g.manual_seed(seed * 1000 + offset)
     return g
+
+
+def workload(name, seed):
+    """(kind, module, inputs) of W1b1, W1b128, W2, W3 or W4a on the CPU: kind "infer" (inputs =
+    call arguments) or "train" (inputs = [x, y], integer labels)."""
+    torch.manual_seed(seed)
+    if name in ("W1b1", "W1b128"):
+        x = torch.rand(1 if name == "W1b1" else 128, 784, generator=generator(seed, 1))
+        return "infer", make_mlp(), [x]
+    if name == "W2":
+        x = torch.rand(128, 784, generator=generator(seed, 2))
+        y = torch.randint(0, 10, (128,), generator=generator(seed, 3))
+        return "train", make_mlp(), [x, y]
+    if name == "W3":
+        x = torch.rand(64, 1, 28, 28, generator=generator(seed, 4))
+        y = torch.randint(0, 10, (64,), generator=generator(seed, 5))
+        return "train", make_cnn(), [x, y]
+    if name == "W4a":
+        g = generator(seed, 6)
+        x = torch.randn(4096, 1024, generator=g)
+        a = torch.randn(1024, generator=g)
+        b = torch.randn(1024, generator=g)
+        return "infer", AffineGelu(), [x, a, b]
+    raise ValueError(name)

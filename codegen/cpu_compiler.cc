@@ -156,9 +156,10 @@ absl::StatusOr<CompiledGraph> CompileGraph(const Graph& graph, const CompileOpti
     KILN_ASSIGN_OR_RETURN(std::vector<GpuKernel> kernels, CompileTensorsToPtx(*module, device, pipeline));
     for (const GpuKernel& k : kernels) absl::StrAppend(&compiled.ptx, "// ---- kiln kernel module ", k.name, "\n", k.ptx, "\n");
     compiled.arena_bytes = ArenaBytes(*module, run);
+    // Added after the kernels are made, so it stays host code: initial values are written on the
+    // host, into the arrays the app uploads.
+    KILN_RETURN_IF_ERROR(AddVariableInitializer(graph, sig, init, *module));
     KILN_RETURN_IF_ERROR(LowerGpuHostToLlvmDialect(*module, pipeline));
-    // Initial values are written on the host, into the arrays the app uploads.
-    KILN_RETURN_IF_ERROR(AddVariableInitializer(graph, sig, init, *module, /*llvm_host=*/true));
   } else {
     KILN_RETURN_IF_ERROR(CompileTensorsToLlvmDialect(*module, pipeline));
     compiled.arena_bytes = std::max(ArenaBytes(*module, run), ArenaBytes(*module, init));
@@ -324,11 +325,13 @@ std::string CudaHeader(const CompiledGraph& compiled, const CompileOptions& opti
     const std::string entries = absl::StrJoin(tables[kind], ",\n             ");
     absl::StrAppend(&h, "  std::array<kiln_tensor, ", count, "> ", method, "() {\n",
                     kind == CompiledArgument::kVariable
-                        ? "    for (std::size_t i = 0; i < kNumVariables; ++i) Download(i), dirty_[i] = true;\n"
+                        ? "    for (std::size_t i = 0; i < kNumVariables; ++i) Download(i, /*wait=*/false), dirty_[i] = true;\n"
+                          "    kiln_cuda_synchronize(context_->get());\n"
                         : "",
                     "    return {", entries.empty() ? "" : absl::StrCat("{", entries, "}"), "};\n  }\n");
   }
-  absl::StrAppend(&h, "\n private:\n  // Variable i's host copy, current.\n  void Download(std::size_t i) const {\n",
+  absl::StrAppend(&h, "\n private:\n  // Variable i's host copy, current (with `wait`; else once the stream is synchronized).\n",
+                  "  void Download(std::size_t i, bool wait = true) const {\n",
                   "    if (!stale_[i]) return;\n    kiln_context* c = context_->get();\n    switch (i) {\n");
   variable = 0;
   for (const CompiledArgument& a : compiled.arguments) {
@@ -336,7 +339,7 @@ std::string CudaHeader(const CompiledGraph& compiled, const CompileOptions& opti
     absl::StrAppend(&h, "      case ", variable++, ": kiln_cuda_copy_to_host(c, ", a.identifier, "_, ", a.identifier,
                     "_device_, k", CamelCase(a.identifier), "Size * sizeof(", CType(a.type.dtype), ")); break;\n");
   }
-  absl::StrAppend(&h, "      default: break;\n    }\n    kiln_cuda_synchronize(c);  // errors show in the next Run()\n",
+  absl::StrAppend(&h, "      default: break;\n    }\n    if (wait) kiln_cuda_synchronize(c);  // errors show in the next Run()\n",
                   "    stale_[i] = false;\n  }\n\n  kiln::rt::Context* context_;\n",
                   "  kiln_cuda_graph* graph_ = nullptr;\n  bool cuda_graphs_ = true;\n  int64_t runs_ = 0;\n",
                   "  std::string capture_error_;\n  bool dirty_[kNumVariables + 1] = {};\n",

@@ -304,7 +304,7 @@ absl::StatusOr<std::vector<GpuKernel>> CompileTensorsToPtx(mlir::ModuleOp module
   const bool cubin = gpu.cubin && ::access(ptxas.c_str(), X_OK) == 0;
   for (auto binary : module.getOps<mlir::gpu::BinaryOp>()) {
     auto object = mlir::cast<mlir::gpu::ObjectAttr>(binary.getObjectsAttr()[0]);
-    kernels.push_back({binary.getSymName().str(), object.getObject().getValue().str(), cubin});
+    kernels.push_back({binary.getSymName().str(), object.getObject().getValue().str()});
     if (!cubin) continue;
     KILN_ASSIGN_OR_RETURN(std::string code, Ptxas(ptxas, gpu.chip, kernels.back()));
     binary.setObjectsAttr(mlir::ArrayAttr::get(

@@ -32,7 +32,6 @@ struct GpuOptions {
 struct GpuKernel {
   std::string name;  // the gpu.binary holding it
   std::string ptx;
-  bool cubin = false;  // the module embeds it compiled (GpuOptions::cubin)
 };
 
 // The dialects, interfaces and translations the GPU pipeline needs, beyond RegisterDialects'.

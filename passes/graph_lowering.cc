@@ -1,6 +1,5 @@
 #include "passes/graph_lowering.h"
 
-#include <algorithm>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -224,55 +223,8 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
   return module;
 }
 
-namespace {
-
-absl::Status AddHostInitializer(const Graph& graph, const LoweredSignature& signature,
-                                const std::string& function_name, mlir::ModuleOp module) {
-  mlir::MLIRContext* ctx = module.getContext();
-  mlir::OpBuilder b(ctx);
-  mlir::Location loc = b.getUnknownLoc();
-  b.setInsertionPointToEnd(module.getBody());
-  auto ptr = mlir::LLVM::LLVMPointerType::get(ctx);
-  std::vector<mlir::Type> params(signature.variables.size(), ptr);
-  auto func = mlir::LLVM::LLVMFuncOp::create(
-      b, loc, function_name, mlir::LLVM::LLVMFunctionType::get(mlir::LLVM::LLVMVoidType::get(ctx), params));
-  mlir::Block* entry = func.addEntryBlock(b);
-  for (size_t i = 0; i < signature.variables.size(); ++i) {
-    const Node& node = graph.node(signature.variables[i]);
-    if (node.outputs[0].shape.NumElements() == 0) continue;
-    KILN_ASSIGN_OR_RETURN(Literal value, InitialValue(node));
-    KILN_ASSIGN_OR_RETURN(std::vector<char> bytes, PackLiteral(value));
-    const int64_t n = static_cast<int64_t>(bytes.size());
-    if (std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; })) {
-      // Zeros (biases, optimizer slots) take no room in the object.
-      b.setInsertionPointToEnd(entry);
-      mlir::Value zero = mlir::LLVM::ConstantOp::create(b, loc, b.getI8Type(), b.getI8IntegerAttr(0));
-      mlir::Value length = mlir::LLVM::ConstantOp::create(b, loc, b.getI64Type(), b.getI64IntegerAttr(n));
-      mlir::LLVM::MemsetOp::create(b, loc, entry->getArgument(i), zero, length, /*isVolatile=*/false);
-      continue;
-    }
-    auto data_type = mlir::RankedTensorType::get({n}, b.getI8Type());
-    b.setInsertionPoint(func);
-    auto global = mlir::LLVM::GlobalOp::create(
-        b, loc, mlir::LLVM::LLVMArrayType::get(b.getI8Type(), n), /*isConstant=*/true, mlir::LLVM::Linkage::Internal,
-        absl::StrCat(function_name, "_value_", i),
-        mlir::DenseElementsAttr::get(data_type, llvm::ArrayRef<int8_t>(reinterpret_cast<const int8_t*>(bytes.data()), n)),
-        /*alignment=*/64);
-    b.setInsertionPointToEnd(entry);
-    mlir::Value source = mlir::LLVM::AddressOfOp::create(b, loc, global);
-    mlir::Value length = mlir::LLVM::ConstantOp::create(b, loc, b.getI64Type(), b.getI64IntegerAttr(n));
-    mlir::LLVM::MemcpyOp::create(b, loc, entry->getArgument(i), source, length, /*isVolatile=*/false);
-  }
-  b.setInsertionPointToEnd(entry);
-  mlir::LLVM::ReturnOp::create(b, loc, mlir::ValueRange{});
-  return absl::OkStatus();
-}
-
-}  // namespace
-
 absl::Status AddVariableInitializer(const Graph& graph, const LoweredSignature& signature,
-                                    const std::string& function_name, mlir::ModuleOp module, bool llvm_host) {
-  if (llvm_host) return AddHostInitializer(graph, signature, function_name, module);
+                                    const std::string& function_name, mlir::ModuleOp module) {
   mlir::MLIRContext* ctx = module.getContext();
   ctx->loadDialect<mlir::memref::MemRefDialect>();
   mlir::OpBuilder b(ctx);

@@ -43,13 +43,9 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
                                                              int gpu_precision = 0);
 
 // Adds `function_name(variables...)` to `module`: it sets each of the signature's variables to its
-// initial value (stored in the module as a constant, so the object file carries it). With
-// `llvm_host`, the module is already host code in the LLVM dialect (the CUDA target's, whose
-// variables live on the device): the function then copies the values into host arrays with memcpy,
-// for the app to upload.
+// initial value (stored in the module as a constant, so the object file carries it).
 absl::Status AddVariableInitializer(const Graph& graph, const LoweredSignature& signature,
-                                    const std::string& function_name, mlir::ModuleOp module,
-                                    bool llvm_host = false);
+                                    const std::string& function_name, mlir::ModuleOp module);
 
 }  // namespace kiln
 

@@ -501,18 +501,15 @@ class MlirLoweringContext : public LoweringContext {
   IrValue LibraryCall(LibraryKernel kernel, const std::vector<int64_t>& params,
                       const std::vector<IrValue>& inputs, const TensorType& out,
                       const std::function<IrValue()>& fallback) override {
-    static const char* const kHooks[] = {"kiln_rt_dnnl_matmul", "kiln_rt_dnnl_conv2d",
-                                         "kiln_rt_dnnl_conv2d_backprop_input",
-                                         "kiln_rt_dnnl_conv2d_backprop_filter", "kiln_rt_dnnl_batch_matmul"};
-    // The CUDA target's hooks (runtime/cuda.h): cuBLASLt for matmuls, cuDNN for convolutions.
-    static const char* const kCudaHooks[] = {"kiln_rt_cuda_matmul", "kiln_rt_cuda_conv2d",
-                                             "kiln_rt_cuda_conv2d_backprop_input",
-                                             "kiln_rt_cuda_conv2d_backprop_filter", "kiln_rt_cuda_batch_matmul"};
+    // oneDNN's hooks (runtime/dnnl_kernels.h), or the CUDA target's (runtime/cuda.h: cuBLASLt for
+    // matmuls, cuDNN for convolutions).
+    static const char* const kHooks[] = {"matmul", "conv2d", "conv2d_backprop_input", "conv2d_backprop_filter",
+                                         "batch_matmul"};
     const bool conv = kernel == LibraryKernel::kConv2D || kernel == LibraryKernel::kConv2DBackpropInput ||
                       kernel == LibraryKernel::kConv2DBackpropFilter;
     // cuDNN's descriptors pad symmetrically (params: ..., pad_top, pad_left, pad_bottom, pad_right).
     if (gpu_ && conv && (params[13] != params[15] || params[14] != params[16])) return fallback();
-    std::string hook = (gpu_ ? kCudaHooks : kHooks)[static_cast<int>(kernel)];
+    std::string hook = absl::StrCat(gpu_ ? "kiln_rt_cuda_" : "kiln_rt_dnnl_", kHooks[static_cast<int>(kernel)]);
     std::vector<int64_t> call_params = params;
     std::vector<IrValue> call_inputs = inputs;
     // Epilogues: oneDNN's matmuls and convolutions, cuBLASLt's matmuls.

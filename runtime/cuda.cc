@@ -16,8 +16,8 @@
 namespace kiln {
 namespace cuda_internal {
 
-State& GetState(kiln_context* context) {
-  return *static_cast<State*>(kiln_context_library_state(
+State* GetState(kiln_context* context) {
+  return static_cast<State*>(kiln_context_library_state(
       context, [] { return static_cast<void*>(new State); }, [](void* s) { delete static_cast<State*>(s); }));
 }
 
@@ -59,11 +59,20 @@ void* OpenLibrary(kiln_context* context, const char* env_var, const std::vector<
   return nullptr;
 }
 
+bool LibraryError(kiln_context* context, const char* call, const std::string& what, const char* text,
+                  const char* library, int code) {
+  kiln_context_set_error(context, KILN_INTERNAL,
+                         (std::string(call) + " for " + what + ": " +
+                          (text != nullptr ? std::string(text) : std::string(library) + " status " + std::to_string(code)))
+                             .c_str());
+  return false;
+}
+
 namespace {
 
 // Opens the driver and the device; leaves the context's status UNAVAILABLE or INTERNAL on failure.
 void Attach(kiln_context* context, const char* driver_path, int device) {
-  State& s = GetState(context);
+  State& s = *GetState(context);  // a fresh context: no other library's state
   s.library = dlopen(driver_path, RTLD_NOW | RTLD_LOCAL);
   if (s.library == nullptr) {
     const char* why = dlerror();
@@ -142,13 +151,13 @@ void Attach(kiln_context* context, const char* driver_path, int device) {
 State* Ready(kiln_context* context) {
   const kiln_status_code status = kiln_context_status(context);
   if (status != KILN_OK && status != KILN_OUT_OF_RANGE) return nullptr;
-  State& s = GetState(context);
-  if (!s.ready) {
+  State* s = GetState(context);
+  if (s == nullptr || !s->ready) {
     kiln_context_set_error(context, KILN_FAILED_PRECONDITION, "not a CUDA context (kiln_cuda_context_create)");
     return nullptr;
   }
-  if (!Check(context, s, s.driver.cuCtxSetCurrent(s.context), "cuCtxSetCurrent")) return nullptr;
-  return &s;
+  if (!Check(context, *s, s->driver.cuCtxSetCurrent(s->context), "cuCtxSetCurrent")) return nullptr;
+  return s;
 }
 
 namespace {
@@ -296,13 +305,14 @@ void kiln_cuda_capture_begin(kiln_context* context) {
 }
 
 kiln_cuda_graph* kiln_cuda_capture_end(kiln_context* context) {
-  State& s = GetState(context);
-  if (!s.ready || !s.capturing) {
+  State* state = GetState(context);
+  if (state == nullptr || !state->ready || !state->capturing) {
     if (kiln_context_status(context) == KILN_OK) {
       kiln_context_set_error(context, KILN_FAILED_PRECONDITION, "kiln_cuda_capture_end: no capture under way");
     }
     return nullptr;
   }
+  State& s = *state;
   // The capture ends even after an error inside it, so the stream is usable again.
   s.capturing = false;
   auto graph = std::make_unique<kiln_cuda_graph>();
@@ -336,8 +346,9 @@ void kiln_cuda_graph_launch(kiln_context* context, kiln_cuda_graph* graph) {
 
 void kiln_cuda_graph_destroy(kiln_context* context, kiln_cuda_graph* graph) {
   if (graph == nullptr) return;
-  State& s = GetState(context);
-  if (s.ready) {
+  State* state = GetState(context);
+  if (state != nullptr && state->ready) {
+    State& s = *state;
     s.driver.cuCtxSetCurrent(s.context);
     // A replay still queued may write these: wait for it first.
     if (!graph->checks.empty()) s.driver.cuStreamSynchronize(s.stream);

@@ -5,13 +5,8 @@
 // of C is then one per row of Cᵀ, which is what CUBLASLT_EPILOGUE_BIAS adds.
 #include <dlfcn.h>
 
-#include <cstdlib>
-#include <cstring>
-#include <map>
 #include <memory>
 #include <string>
-#include <type_traits>
-#include <vector>
 
 #include "runtime/cuda.h"
 #include "runtime/cuda_internal.h"
@@ -68,7 +63,7 @@ struct Blas {
   Handle handle = nullptr;
   CUdeviceptr workspace = 0;
   const Driver* driver = nullptr;
-  std::map<std::vector<int64_t>, Plan> plans;  // by hook and parameters
+  PlanCache<Plan> plans;
 
   void Destroy(const Plan& p) {
     for (Handle layout : {p.a, p.b, p.c}) {
@@ -78,7 +73,7 @@ struct Blas {
   }
 
   ~Blas() {
-    for (auto& [key, p] : plans) Destroy(p);
+    plans.ForEach([&](const Plan& p) { Destroy(p); });
     if (handle != nullptr) api.cublasLtDestroy(handle);
     if (workspace != 0) driver->cuMemFree(workspace);
     if (library != nullptr) dlclose(library);
@@ -86,13 +81,9 @@ struct Blas {
 };
 
 bool BlasCheck(kiln_context* context, const Blas& b, Status r, const char* call, const std::string& what) {
-  if (r == kBlasSuccess) return true;
-  const char* name = b.api.cublasLtGetStatusName != nullptr ? b.api.cublasLtGetStatusName(r) : nullptr;
-  kiln_context_set_error(context, KILN_INTERNAL,
-                         (std::string(call) + " for " + what + ": " +
-                          (name != nullptr ? name : "cuBLAS status " + std::to_string(r)))
-                             .c_str());
-  return false;
+  return r == kBlasSuccess ||
+         LibraryError(context, call, what,
+                      b.api.cublasLtGetStatusName != nullptr ? b.api.cublasLtGetStatusName(r) : nullptr, "cuBLAS", r);
 }
 
 // The context's cuBLASLt, opened with a handle and a workspace at its first use; null with the
@@ -135,36 +126,25 @@ Blas* GetBlas(kiln_context* context, State& s) {
   return b.get();
 }
 
-// The kinds of call, first in a plan's key.
+// The kinds of call, first in a plan's key, and how many parameters each takes.
 enum Kind : int64_t { kMatMul, kMatMulBias, kBatchMatMul };
+constexpr int kNumParams[] = {6, 7, 7};
 
-// The plan for a call site: made at its prepare (or first call), then reused. params as
-// runtime/cuda.h documents them.
-Plan* GetPlan(kiln_context* context, Kind kind, const int64_t* params) {
-  State* s = Ready(context);
-  if (s == nullptr) return nullptr;
+// The plan for a call site on `s` (Ready): made at its prepare (or first call), then reused.
+// params as runtime/cuda.h documents them.
+Plan* GetPlan(kiln_context* context, State& s, Kind kind, const int64_t* params) {
+  std::lock_guard<std::mutex> lock(s.mu);
+  Blas* b = GetBlas(context, s);
+  if (b == nullptr) return nullptr;
+  if (Plan* found = b->plans.Find(kind, params, kNumParams[kind])) return found;
   const bool batched = kind == kBatchMatMul, bias = kind == kMatMulBias;
   const int64_t* p = batched ? params + 1 : params;  // m, n, k, transpose_a, transpose_b, ...
   const int64_t batch = batched ? params[0] : 1, m = p[0], n = p[1], k = p[2];
   const bool ta = p[3] != 0, tb = p[4] != 0;
   const int64_t relu = bias ? p[5] : 0, precision = bias ? p[6] : p[5];
-  std::vector<int64_t> key = {kind};
-  key.insert(key.end(), params, params + (batched ? 7 : bias ? 7 : 6));
-  std::lock_guard<std::mutex> lock(s->mu);
-  Blas* b = GetBlas(context, *s);
-  if (b == nullptr) return nullptr;
-  auto found = b->plans.find(key);
-  if (found != b->plans.end()) return &found->second;
 
-  // Kept only when complete: a failed plan is destroyed, and the next call tries again.
   Plan plan;
-  struct Discard {
-    Blas* b;
-    Plan* p;
-    ~Discard() {
-      if (p != nullptr) b->Destroy(*p);
-    }
-  } discard{b, &plan};
+  DiscardUnlessKept<Blas, Plan> discard{b, &plan};
   plan.what = (batched ? "BatchMatMul " + std::to_string(batch) + "x" : std::string("MatMul ")) + std::to_string(m) +
               "x" + std::to_string(n) + "x" + std::to_string(k);
   const Api& a = b->api;
@@ -215,15 +195,20 @@ Plan* GetPlan(kiln_context* context, Kind kind, const int64_t* params) {
   }
   plan.algo = result.algo;
   plan.workspace = result.workspace_size;
-  discard.p = nullptr;
-  return &(b->plans[key] = plan);
+  discard.plan = nullptr;
+  return b->plans.Add(kind, params, kNumParams[kind], std::move(plan));
+}
+
+void Prepare(kiln_context* context, Kind kind, const int64_t* params) {
+  if (State* s = Ready(context)) GetPlan(context, *s, kind, params);
 }
 
 void Matmul(kiln_context* context, Kind kind, const int64_t* params, const float* a, const float* b,
             const float* bias, float* c) {
-  Plan* plan = GetPlan(context, kind, params);
+  State* state = Ready(context);
+  Plan* plan = state != nullptr ? GetPlan(context, *state, kind, params) : nullptr;
   if (plan == nullptr) return;
-  State& s = GetState(context);
+  State& s = *state;
   Blas& blas = *static_cast<Blas*>(s.blas.get());
   const float one = 1, zero = 0;
   if (bias != nullptr &&
@@ -243,8 +228,8 @@ void Matmul(kiln_context* context, Kind kind, const int64_t* params, const float
 }  // namespace cuda_internal
 }  // namespace kiln
 
-using kiln::cuda_internal::GetPlan;
 using kiln::cuda_internal::Matmul;
+using kiln::cuda_internal::Prepare;
 
 extern "C" {
 
@@ -260,13 +245,13 @@ void kiln_rt_cuda_batch_matmul(kiln_context* context, const int64_t* params, con
   Matmul(context, kiln::cuda_internal::kBatchMatMul, params, a, b, nullptr, c);
 }
 void kiln_rt_cuda_matmul_prepare(kiln_context* context, const int64_t* params) {
-  GetPlan(context, kiln::cuda_internal::kMatMul, params);
+  Prepare(context, kiln::cuda_internal::kMatMul, params);
 }
 void kiln_rt_cuda_matmul_bias_prepare(kiln_context* context, const int64_t* params) {
-  GetPlan(context, kiln::cuda_internal::kMatMulBias, params);
+  Prepare(context, kiln::cuda_internal::kMatMulBias, params);
 }
 void kiln_rt_cuda_batch_matmul_prepare(kiln_context* context, const int64_t* params) {
-  GetPlan(context, kiln::cuda_internal::kBatchMatMul, params);
+  Prepare(context, kiln::cuda_internal::kBatchMatMul, params);
 }
 
 }  // extern "C"

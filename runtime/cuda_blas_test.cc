@@ -14,24 +14,12 @@
 namespace {
 
 using kiln::testing::FakeCounter;
+using kiln::testing::FakeGpu;
+using kiln::testing::RandomFloats;
 using kiln::testing::kFakeCublasLt;
 using kiln::testing::kFakeCudaDriver;
 
 int BlasCounter(const char* name) { return FakeCounter(kFakeCublasLt, name); }
-
-kiln::rt::Context FakeGpu() {
-  setenv("KILN_CUBLASLT", kFakeCublasLt, 1);
-  kiln::rt::Context context(kiln_cuda_context_create_with_driver(kFakeCudaDriver, 0));
-  REQUIRE(context.TakeStatus().ok());
-  return context;
-}
-
-std::vector<float> Random(size_t n, std::mt19937& rng) {
-  std::uniform_real_distribution<float> u(-1, 1);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
 
 // Row-major c[m,n] = op(a)·op(b) (+ bias per column, ReLU), in double.
 std::vector<float> Reference(const std::vector<float>& a, const std::vector<float>& b, int64_t m, int64_t n,
@@ -63,7 +51,7 @@ TEST_CASE("cuBLASLt matmuls are row-major products for every transpose") {
   for (int ta = 0; ta < 2; ++ta) {
     for (int tb = 0; tb < 2; ++tb) {
       INFO("transpose_a " << ta << ", transpose_b " << tb);
-      const std::vector<float> a = Random(m * k, rng), b = Random(k * n, rng);
+      const std::vector<float> a = RandomFloats(m * k, rng), b = RandomFloats(k * n, rng);
       std::vector<float> c(m * n, 99);
       const int64_t params[] = {m, n, k, ta, tb, 0};
       kiln_rt_cuda_matmul_prepare(context.get(), params);
@@ -81,7 +69,7 @@ TEST_CASE("cuBLASLt bias and ReLU epilogues add a bias per column") {
   const int64_t m = 4, n = 6, k = 5;
   for (int relu = 0; relu < 2; ++relu) {
     for (int tb = 0; tb < 2; ++tb) {
-      const std::vector<float> a = Random(m * k, rng), b = Random(k * n, rng), bias = Random(n, rng);
+      const std::vector<float> a = RandomFloats(m * k, rng), b = RandomFloats(k * n, rng), bias = RandomFloats(n, rng);
       std::vector<float> c(m * n);
       const int64_t params[] = {m, n, k, 0, tb, relu, 0};
       kiln_rt_cuda_matmul_bias(context.get(), params, a.data(), b.data(), bias.data(), c.data());
@@ -96,7 +84,7 @@ TEST_CASE("cuBLASLt batch matmuls multiply each pair of the batch") {
   std::mt19937 rng(3);
   const int64_t batch = 3, m = 2, n = 3, k = 4;
   for (int ta = 0; ta < 2; ++ta) {
-    const std::vector<float> a = Random(batch * m * k, rng), b = Random(batch * k * n, rng);
+    const std::vector<float> a = RandomFloats(batch * m * k, rng), b = RandomFloats(batch * k * n, rng);
     std::vector<float> c(batch * m * n);
     const int64_t params[] = {batch, m, n, k, ta, 1, 0};
     kiln_rt_cuda_batch_matmul(context.get(), params, a.data(), b.data(), c.data());

@@ -4,11 +4,9 @@
 // unless asked), the algorithm chosen by cuDNN's heuristic at prepare.
 #include <dlfcn.h>
 
-#include <algorithm>
-#include <map>
+#include <array>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "runtime/cuda.h"
 #include "runtime/cuda_internal.h"
@@ -72,7 +70,7 @@ struct Dnn {
   const Driver* driver = nullptr;
   CUdeviceptr workspace = 0;  // the largest any plan needs, shared: calls run one at a time
   size_t workspace_bytes = 0;
-  std::map<std::vector<int64_t>, Plan> plans;
+  PlanCache<Plan> plans;
 
   void Destroy(const Plan& p) {
     for (Handle t : {p.input, p.output}) {
@@ -83,7 +81,7 @@ struct Dnn {
   }
 
   ~Dnn() {
-    for (auto& [key, p] : plans) Destroy(p);
+    plans.ForEach([&](const Plan& p) { Destroy(p); });
     if (handle != nullptr) api.cudnnDestroy(handle);
     if (workspace != 0) driver->cuMemFree(workspace);
     if (library != nullptr) dlclose(library);
@@ -91,13 +89,9 @@ struct Dnn {
 };
 
 bool DnnCheck(kiln_context* context, const Dnn& d, int r, const char* call, const std::string& what) {
-  if (r == kDnnSuccess) return true;
-  const char* text = d.api.cudnnGetErrorString != nullptr ? d.api.cudnnGetErrorString(r) : nullptr;
-  kiln_context_set_error(context, KILN_INTERNAL,
-                         (std::string(call) + " for " + what + ": " +
-                          (text != nullptr ? text : "cuDNN status " + std::to_string(r)))
-                             .c_str());
-  return false;
+  return r == kDnnSuccess ||
+         LibraryError(context, call, what, d.api.cudnnGetErrorString != nullptr ? d.api.cudnnGetErrorString(r) : nullptr,
+                      "cuDNN", r);
 }
 
 Dnn* GetDnn(kiln_context* context, State& s) {
@@ -146,7 +140,7 @@ Dnn* GetDnn(kiln_context* context, State& s) {
 
 // The descriptors' operands for `kind`, in the order cuDNN's calls take them: (x, w, y) forward,
 // (w, dy, dx) backward data, (x, dy, dw) backward filter.
-std::vector<Handle> Operands(const Plan& p, Kind kind) {
+std::array<Handle, 3> Operands(const Plan& p, Kind kind) {
   switch (kind) {
     case kForward: return {p.input, p.filter, p.output};
     case kBackwardData: return {p.filter, p.output, p.input};
@@ -155,29 +149,21 @@ std::vector<Handle> Operands(const Plan& p, Kind kind) {
   return {};
 }
 
-// The plan for a call site (params as runtime/cuda.h documents them), made once.
-Plan* GetPlan(kiln_context* context, Kind kind, const int64_t* params) {
-  State* s = Ready(context);
-  if (s == nullptr) return nullptr;
+constexpr int kNumParams = 18;  // runtime/cuda.h's convolution params and the precision
+
+// The plan for a call site on `state` (Ready; params as runtime/cuda.h documents them), made once.
+Plan* GetPlan(kiln_context* context, State& state, Kind kind, const int64_t* params) {
+  State* s = &state;
   const int64_t n = params[0], h = params[1], w = params[2], c = params[3], kh = params[4], kw = params[5],
                 o = params[6], oh = params[7], ow = params[8], stride_h = params[9], stride_w = params[10],
                 dilation_h = params[11], dilation_w = params[12], pad_top = params[13], pad_left = params[14],
                 precision = params[17];
-  std::vector<int64_t> key = {kind};
-  key.insert(key.end(), params, params + 18);
   std::lock_guard<std::mutex> lock(s->mu);
   Dnn* d = GetDnn(context, *s);
   if (d == nullptr) return nullptr;
-  if (auto found = d->plans.find(key); found != d->plans.end()) return &found->second;
-  // Kept only when complete: a failed plan is destroyed, and the next call tries again.
+  if (Plan* found = d->plans.Find(kind, params, kNumParams)) return found;
   Plan p;
-  struct Discard {
-    Dnn* d;
-    Plan* p;
-    ~Discard() {
-      if (p != nullptr) d->Destroy(*p);
-    }
-  } discard{d, &p};
+  DiscardUnlessKept<Dnn, Plan> discard{d, &p};
   auto dims = [](std::initializer_list<int64_t> v) {
     std::string t;
     for (int64_t x : v) t += (t.empty() ? "" : "x") + std::to_string(x);
@@ -208,7 +194,7 @@ Plan* GetPlan(kiln_context* context, Kind kind, const int64_t* params) {
     return nullptr;
   }
   // The heuristic's best algorithm that runs in this math mode (exact f32: FMA only).
-  const std::vector<Handle> ops = Operands(p, kind);
+  const std::array<Handle, 3> ops = Operands(p, kind);
   AlgoPerf perf[8];
   int returned = 0;
   if (fail(a.get_algorithm[kind](d->handle, ops[0], ops[1], p.conv, ops[2], 8, &returned, perf),
@@ -239,19 +225,23 @@ Plan* GetPlan(kiln_context* context, Kind kind, const int64_t* params) {
     d->workspace_bytes = p.workspace;
   }
   p.algo = chosen->algo;
-  discard.p = nullptr;
-  return &(d->plans[key] = p);
+  discard.plan = nullptr;
+  return d->plans.Add(kind, params, kNumParams, std::move(p));
+}
+
+void Prepare(kiln_context* context, Kind kind, const int64_t* params) {
+  if (State* s = Ready(context)) GetPlan(context, *s, kind, params);
 }
 
 // Runs a planned convolution: forward (x, w) → y, backward data (w, dy) → dx, backward filter
 // (x, dy) → dw, with `first` and `second` the operands in that order.
 void Run(kiln_context* context, Kind kind, const int64_t* params, const float* first, const float* second,
          float* result) {
-  Plan* p = GetPlan(context, kind, params);
+  State* s = Ready(context);
+  Plan* p = s != nullptr ? GetPlan(context, *s, kind, params) : nullptr;
   if (p == nullptr) return;
-  State& s = GetState(context);
-  Dnn& d = *static_cast<Dnn*>(s.dnn.get());
-  const std::vector<Handle> ops = Operands(*p, kind);
+  Dnn& d = *static_cast<Dnn*>(s->dnn.get());
+  const std::array<Handle, 3> ops = Operands(*p, kind);
   const float one = 1, zero = 0;
   static const char* const kCalls[] = {"cudnnConvolutionForward", "cudnnConvolutionBackwardData",
                                        "cudnnConvolutionBackwardFilter"};
@@ -283,13 +273,13 @@ void kiln_rt_cuda_conv2d_backprop_filter(kiln_context* context, const int64_t* p
   ci::Run(context, ci::kBackwardFilter, params, input, grad, grad_filter);
 }
 void kiln_rt_cuda_conv2d_prepare(kiln_context* context, const int64_t* params) {
-  ci::GetPlan(context, ci::kForward, params);
+  ci::Prepare(context, ci::kForward, params);
 }
 void kiln_rt_cuda_conv2d_backprop_input_prepare(kiln_context* context, const int64_t* params) {
-  ci::GetPlan(context, ci::kBackwardData, params);
+  ci::Prepare(context, ci::kBackwardData, params);
 }
 void kiln_rt_cuda_conv2d_backprop_filter_prepare(kiln_context* context, const int64_t* params) {
-  ci::GetPlan(context, ci::kBackwardFilter, params);
+  ci::Prepare(context, ci::kBackwardFilter, params);
 }
 
 }  // extern "C"

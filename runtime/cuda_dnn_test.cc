@@ -14,17 +14,12 @@
 namespace {
 
 using kiln::testing::FakeCounter;
+using kiln::testing::FakeGpu;
+using kiln::testing::RandomFloats;
 using kiln::testing::kFakeCudaDriver;
 using kiln::testing::kFakeCudnn;
 
 int DnnCounter(const char* name) { return FakeCounter(kFakeCudnn, name); }
-
-kiln::rt::Context FakeGpu() {
-  setenv("KILN_CUDNN", kFakeCudnn, 1);
-  kiln::rt::Context context(kiln_cuda_context_create_with_driver(kFakeCudaDriver, 0));
-  REQUIRE(context.TakeStatus().ok());
-  return context;
-}
 
 struct Geometry {
   int64_t n, h, w, c, kh, kw, o, stride, dilation, pad;
@@ -34,13 +29,6 @@ struct Geometry {
     return {n, h, w, c, kh, kw, o, oh(), ow(), stride, stride, dilation, dilation, pad, pad, pad, pad, precision};
   }
 };
-
-std::vector<float> Random(size_t n, std::mt19937& rng) {
-  std::uniform_real_distribution<float> u(-1, 1);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
 
 // Calls f(input index, HWIO filter index, output index) for each product of the convolution.
 template <typename F>
@@ -92,8 +80,8 @@ TEST_CASE("cuDNN convolutions and their gradients match direct computation in Ki
     INFO("geometry n " << g.n << " h " << g.h << " w " << g.w << " c " << g.c << " k " << g.kh << "x" << g.kw
                        << " o " << g.o << " stride " << g.stride << " dilation " << g.dilation << " pad " << g.pad);
     const std::vector<int64_t> params = g.Params();
-    const std::vector<float> input = Random(g.n * g.h * g.w * g.c, rng), filter = Random(g.kh * g.kw * g.c * g.o, rng),
-                             grad = Random(g.n * g.oh() * g.ow() * g.o, rng);
+    const std::vector<float> input = RandomFloats(g.n * g.h * g.w * g.c, rng), filter = RandomFloats(g.kh * g.kw * g.c * g.o, rng),
+                             grad = RandomFloats(g.n * g.oh() * g.ow() * g.o, rng);
     std::vector<double> output(grad.size()), grad_input(input.size()), grad_filter(filter.size());
     Products(g, [&](int64_t i, int64_t f, int64_t o) {
       output[o] += double(input[i]) * filter[f];

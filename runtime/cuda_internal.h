@@ -6,10 +6,12 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "runtime/kiln_runtime.h"
@@ -97,8 +99,8 @@ struct State {
   }
 };
 
-// The context's state (made at its first use).
-State& GetState(kiln_context* context);
+// The context's state (made at its first use); null when it holds another library's (oneDNN's).
+State* GetState(kiln_context* context);
 // The state, current on this thread, or null when the context is not usable (its status says why).
 // After a driver error nothing more runs; an index out of range (OUT_OF_RANGE) lets the run finish,
 // as compiled CPU code does.
@@ -126,6 +128,59 @@ bool LookUp(kiln_context* context, void* library, const std::string& what, const
   }
   return false;
 }
+
+// Sets INTERNAL "<call> for <what>: <text>" (text: the library's name for the status, else
+// "<library> status <code>") and returns false.
+bool LibraryError(kiln_context* context, const char* call, const std::string& what, const char* text,
+                  const char* library, int code);
+
+// The plans a library (cuBLASLt, cuDNN) made for call sites, by (kind, parameters). Calls find a
+// site's plan by the address of its parameters (compiled code passes each site's from one constant
+// array; they are still compared), so the hot path builds no key. Only complete plans are added.
+template <typename Plan>
+class PlanCache {
+ public:
+  Plan* Find(int64_t kind, const int64_t* params, int n) {
+    auto site = by_site_.find(params);
+    if (site != by_site_.end() && Same(*site->second.first, kind, params, n)) return site->second.second;
+    auto it = plans_.find(Key(kind, params, n));
+    if (it == plans_.end()) return nullptr;
+    by_site_[params] = {&it->first, &it->second};
+    return &it->second;
+  }
+  Plan* Add(int64_t kind, const int64_t* params, int n, Plan plan) {
+    auto it = plans_.emplace(Key(kind, params, n), std::move(plan)).first;
+    by_site_[params] = {&it->first, &it->second};
+    return &it->second;
+  }
+  template <typename F>
+  void ForEach(F f) {
+    for (auto& [key, plan] : plans_) f(plan);
+  }
+
+ private:
+  static std::vector<int64_t> Key(int64_t kind, const int64_t* params, int n) {
+    std::vector<int64_t> key = {kind};
+    key.insert(key.end(), params, params + n);
+    return key;
+  }
+  static bool Same(const std::vector<int64_t>& key, int64_t kind, const int64_t* params, int n) {
+    return key.size() == static_cast<size_t>(n) + 1 && key[0] == kind && std::equal(params, params + n, key.begin() + 1);
+  }
+  std::map<std::vector<int64_t>, Plan> plans_;
+  std::unordered_map<const int64_t*, std::pair<const std::vector<int64_t>*, Plan*>> by_site_;
+};
+
+// Destroys a plan under construction unless released: a failed plan is not kept, so the next call
+// tries again rather than running half-made descriptors.
+template <typename Library, typename Plan>
+struct DiscardUnlessKept {
+  Library* library;
+  Plan* plan;
+  ~DiscardUnlessKept() {
+    if (plan != nullptr) library->Destroy(*plan);
+  }
+};
 
 }  // namespace cuda_internal
 }  // namespace kiln

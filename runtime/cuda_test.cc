@@ -200,6 +200,21 @@ TEST_CASE("Capture misuse is a clear status") {
   REQUIRE(context.TakeStatus().message() == "kiln_cuda_graph_launch: no graph");
 }
 
+TEST_CASE("A context holding another library's state is not a CUDA context") {
+  kiln::rt::Context context;
+  static int other;
+  void* state = kiln_context_library_state(
+      context.get(), [] { return static_cast<void*>(&other); }, [](void*) {});
+  REQUIRE(state == &other);
+  // The CUDA path asks with its own destroy function: it gets nothing rather than `other`.
+  kiln_cuda_synchronize(context.get());
+  const kiln::rt::Status s = context.TakeStatus();
+  REQUIRE(s.code() == KILN_FAILED_PRECONDITION);
+  REQUIRE(s.message() == "not a CUDA context (kiln_cuda_context_create)");
+  REQUIRE(kiln_context_library_state(context.get(), [] { return static_cast<void*>(nullptr); },
+                                     [](void* s) { delete static_cast<int*>(s); }) == nullptr);
+}
+
 TEST_CASE("A CPU context is not a CUDA context") {
   kiln::rt::Context context;
   kiln_cuda_synchronize(context.get());

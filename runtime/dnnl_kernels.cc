@@ -48,12 +48,17 @@ struct State {
   std::unordered_map<const int64_t*, Kernel*> by_site;
 };
 
-State& GetState(kiln_context* context) {
+// The context's state; null, with FAILED_PRECONDITION, for a context of another library (CUDA's).
+State* GetState(kiln_context* context) {
   // A context-less call (the C ABI allows a null context) uses one process-wide state.
   static State* process_state = new State;
-  if (context == nullptr) return *process_state;
-  return *static_cast<State*>(kiln_context_library_state(
+  if (context == nullptr) return process_state;
+  auto* state = static_cast<State*>(kiln_context_library_state(
       context, [] { return static_cast<void*>(new State); }, [](void* s) { delete static_cast<State*>(s); }));
+  if (state == nullptr) {
+    kiln_context_set_error(context, KILN_FAILED_PRECONDITION, "oneDNN kernels on a context of another library");
+  }
+  return state;
 }
 
 enum KernelKind { kMatMul, kConv2D, kConv2DBackpropInput, kConv2DBackpropFilter, kBatchMatMul, kMatMulBias, kConv2DBias };
@@ -234,7 +239,9 @@ Kernel& FindKernel(State& state, int kind, const int64_t* params) {
 // become the context's status.
 void Run(kiln_context* context, int kind, const int64_t* params, std::initializer_list<const void*> operands) {
   try {
-    State& state = GetState(context);
+    State* found = GetState(context);
+    if (found == nullptr) return;
+    State& state = *found;
     std::lock_guard<std::mutex> lock(state.mu);
     Kernel& kernel = FindKernel(state, kind, params);
     if (operands.size() == 0) return;
@@ -394,9 +401,10 @@ void kiln_rt_dnnl_conv2d_backprop_filter(kiln_context* context, const int64_t* p
 }
 
 int64_t kiln_dnnl_kernels_made(kiln_context* context) {
-  State& state = GetState(context);
-  std::lock_guard<std::mutex> lock(state.mu);
-  return static_cast<int64_t>(state.kernels.size());
+  State* state = GetState(context);
+  if (state == nullptr) return 0;
+  std::lock_guard<std::mutex> lock(state->mu);
+  return static_cast<int64_t>(state->kernels.size());
 }
 
 void kiln_rt_dnnl_matmul_bias(kiln_context* context, const int64_t* params, const float* a, const float* b,

@@ -245,7 +245,8 @@ void* kiln_context_library_state(kiln_context* context, void* (*create)(void), v
     context->library_state = create();
     context->destroy_library_state = destroy;
   }
-  return context->library_state;
+  // Another library's state is not this one's.
+  return context->destroy_library_state == destroy ? context->library_state : nullptr;
 }
 
 void* kiln_aligned_alloc(size_t bytes) {

@@ -97,7 +97,8 @@ void kiln_context_clear_status(kiln_context* context);
 void kiln_context_set_error(kiln_context* context, kiln_status_code code, const char* message);
 
 /* The state a kernel library keeps per context (runtime/dnnl_kernels.cc: its primitives), made by
- * `create` on first use and released by `destroy` with the context. One library per context. */
+ * `create` on first use and released by `destroy` with the context. One library per context: NULL
+ * when the context already holds another library's state (`destroy` tells the libraries apart). */
 void* kiln_context_library_state(kiln_context* context, void* (*create)(void), void (*destroy)(void*));
 
 /* 64-byte aligned memory of at least `bytes` bytes (NULL when out of memory), and its release. */

@@ -108,12 +108,15 @@ rt::StatusOr<Evaluation> Evaluate(Eval& eval, const rt::Dataset& test) {
 template <typename Train, typename Eval, typename Infer>
 rt::Status TrainAndExport(const TrainOptions& options, rt::Context& context) {
   using Clock = std::chrono::steady_clock;
+  KILN_RT_RETURN_IF_ERROR(context.TakeStatus());  // e.g. no CUDA driver
   KILN_RT_ASSIGN_OR_RETURN(rt::Dataset train_data, LoadSplit(options.data_dir, "train", options.train_examples));
   KILN_RT_ASSIGN_OR_RETURN(rt::Dataset test_data, LoadSplit(options.data_dir, "test", options.test_examples));
-  KILN_RT_RETURN_IF_ERROR(context.TakeStatus());  // e.g. no CUDA driver
   auto train = std::make_unique<Train>(&context);
   auto eval = std::make_unique<Eval>(&context);
   auto infer = std::make_unique<Infer>(&context);
+  // Reads of the step counter go through the const accessor: a GPU model then downloads it without
+  // marking it for upload again.
+  const Train& trained = *train;
   const int64_t batch = Train::kLabelsSize;
   const int64_t steps_per_epoch = train_data.size() / batch;
   if (steps_per_epoch == 0) {
@@ -178,9 +181,9 @@ rt::Status TrainAndExport(const TrainOptions& options, rt::Context& context) {
       const float loss = *train->loss();
       if (!std::isfinite(loss)) {
         return rt::FailedPreconditionError("the loss is " + std::to_string(loss) + " at step " +
-                                           std::to_string(*train->global_step()) + ": training diverged");
+                                           std::to_string(*trained.global_step()) + ": training diverged");
       }
-      const int64_t step = *train->global_step();
+      const int64_t step = *trained.global_step();
       progress.Step(loss, b->size);
       accuracy_sum += *train->accuracy();
       KILN_RT_RETURN_IF_ERROR(events.AddScalar("train/loss", step, loss));
@@ -190,10 +193,10 @@ rt::Status TrainAndExport(const TrainOptions& options, rt::Context& context) {
       const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
       const double train_loss = progress.mean_loss();
       const double examples_per_second = progress.examples_per_second();
-      KILN_RT_RETURN_IF_ERROR(CopyByName(train->variables(), eval->variables()));
+      variables = train->variables();  // current (a GPU model's host copies are refreshed)
+      KILN_RT_RETURN_IF_ERROR(CopyByName(variables, eval->variables()));
       KILN_RT_ASSIGN_OR_RETURN(Evaluation test, Evaluate(*eval, test_data));
       progress.EndEpoch({{"test_accuracy", test.accuracy}});
-      variables = train->variables();  // current (a GPU model's host copies are refreshed)
       KILN_RT_RETURN_IF_ERROR(checkpoints.Save(step, variables.data(), variables.size(), Train::kFingerprint));
       KILN_RT_RETURN_IF_ERROR(csv.AddRow({b->epoch + 1, step, train_loss, accuracy_sum / steps_per_epoch, test.loss,
                                           test.accuracy, train_seconds, examples_per_second}));
@@ -209,7 +212,7 @@ rt::Status TrainAndExport(const TrainOptions& options, rt::Context& context) {
   auto weights = infer->variables();
   const std::string export_path =
       options.export_path.empty() ? options.logdir + "/inference.kckpt" : options.export_path;
-  KILN_RT_RETURN_IF_ERROR(rt::SaveCheckpoint(export_path, weights.data(), weights.size(), *train->global_step(),
+  KILN_RT_RETURN_IF_ERROR(rt::SaveCheckpoint(export_path, weights.data(), weights.size(), *trained.global_step(),
                                              Infer::kFingerprint));
   std::printf("exported the inference weights to %s\n", export_path.c_str());
   return rt::OkStatus();

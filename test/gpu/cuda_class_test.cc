@@ -16,13 +16,7 @@
 namespace {
 
 using kiln::testing::FakeCudaCounter;
-
-kiln::rt::Context FakeGpu() {
-  setenv("KILN_CUBLASLT", kiln::testing::kFakeCublasLt, 1);
-  kiln::rt::Context context(kiln_cuda_context_create_with_driver(kiln::testing::kFakeCudaDriver, 0));
-  REQUIRE(context.TakeStatus().ok());
-  return context;
-}
+using kiln::testing::FakeGpu;
 
 // The device array at `address` (the fake driver's device memory is host memory).
 const float* Device(uint64_t address) { return reinterpret_cast<const float*>(address); }

@@ -50,7 +50,7 @@ struct Argument {
 };
 
 struct Case {
-  std::string dir, name, benchmark;
+  std::string dir, benchmark;
   double tolerance = 1e-5;
   int64_t arena = 0, kernels = 0, steps = 0, sample_stride = 1;
   bool training = false, generated_feeds = false;
@@ -75,7 +75,6 @@ std::string LoadCase(const std::string& dir, Case* c) {
   if (!ReadFile(dir + "/manifest.txt", &manifest)) return "no manifest.txt";
   if (!ReadFile(dir + "/data.bin", &c->data)) return "no data.bin";
   c->dir = dir;
-  c->name = dir.substr(dir.find_last_of('/') + 1);
   std::istringstream in(manifest);
   std::string word;
   in >> word;
@@ -177,7 +176,6 @@ class Loaded {
     if (library_ == nullptr) return std::string("dlopen: ") + dlerror();
     run_ = reinterpret_cast<void (*)(void**)>(dlsym(library_, "kiln_case_run_packed"));
     auto prepare = reinterpret_cast<void (*)(kiln_context*)>(dlsym(library_, "kiln_case_prepare"));
-    if (run_ == nullptr) prepare = nullptr;
     if (run_ == nullptr || prepare == nullptr) return "case.so lacks kiln_case_run_packed or kiln_case_prepare";
     for (const auto* group : {&case_.inputs, &case_.variables, &case_.outputs}) {
       for (const Argument& a : *group) buffers_.push_back(kiln_cuda_alloc(cuda_, std::max<int64_t>(1, a.bytes())));
@@ -370,8 +368,7 @@ int main(int argc, char** argv) {
       error = loaded.Load();
       if (error.empty()) error = loaded.Check(/*graph=*/false);
       if (error.empty()) {
-        // The step once more (modules loaded), captured, then every step replayed from the graph.
-        loaded.Reset();
+        // Captured once (the stream run loaded the modules), then every step replayed from the graph.
         error = loaded.Capture();
         if (error.empty()) {
           error = loaded.Check(/*graph=*/true);
