@@ -48,37 +48,54 @@ def kiln_lit_test(name, srcs, tools, cfg = "lit.cfg.py", size = "small", **kwarg
         **kwargs
     )
 
-def kiln_aot_library(name, graph, cpu = "x86-64-v3", library_calls = True, target = "cpu", visibility = None,
-                     testonly = False):
+# What a target's compiled code links, by target name (target/target.h): the runtime, the hooks of
+# the target's kernel library (dropped with ",library=none"), and tags for build filters.
+_AOT_TARGETS = {
+    "x86_64": struct(runtime = ["//runtime"], library = ["//runtime:dnnl_kernels"], tags = []),
+    "x86_64-native": struct(runtime = ["//runtime"], library = ["//runtime:dnnl_kernels"], tags = []),
+    "aarch64-linux": struct(runtime = ["//runtime"], library = [], tags = []),
+    "wasm32": struct(runtime = ["//runtime"], library = [], tags = []),
+    "cortex-m4": struct(runtime = ["//runtime"], library = [], tags = []),
+    # The CUDA driver, cuBLASLt and cuDNN are opened at run time; building needs the toolkit.
+    "cuda": struct(runtime = ["//runtime", "//runtime:cuda"], library = [], tags = ["cuda"]),
+}
+
+def kiln_aot_library(name, graph, target = "x86_64", visibility = None, testonly = False):
     """Compiles a graph file ahead of time with kilnc into a cc_library.
 
     The library provides `<package>/<name>.h` (class `kiln_generated::<CamelCaseName>` and the C
     functions `kiln_<name>_init` / `kiln_<name>_run`) and the object code, with Kiln's runtime
-    (//runtime); apps need nothing else from Kiln. `graph` is a label of a graph file (binary, or text when it ends in .pbtxt).
-    `library_calls = False`: matmuls and convolutions as generated loops (kilnc --no-library-calls).
-    `target = "cuda"` (or "cuda:sm_XX"): the CUDA target (kilnc --target; needs the CUDA toolkit to
-    build, a GPU to run); the class then owns device arrays and the library links //runtime:cuda,
-    and both targets are tagged "cuda" (test.sh builds them only where the toolkit is).
+    (//runtime); apps need nothing else from Kiln. `graph` is a label of a graph file (binary, or
+    text when it ends in .pbtxt). `target` is a target spec (`kilnc targets`): "x86_64" (portable,
+    oneDNN for matmuls and convolutions), "x86_64,library=none" (generated loops only),
+    "x86_64-native", "cuda" or "cuda:sm_XX" (the class then owns device arrays; needs the CUDA
+    toolkit to build, a GPU to run; tagged "cuda", which test.sh builds only where the toolkit is),
+    and the cross targets (aarch64-linux, wasm32, cortex-m4), whose objects need a toolchain for
+    that machine to link.
     """
-    cuda = target.startswith("cuda")
-    tags = ["cuda"] if cuda else []
+    options = target.split(",")
+    family = options[0].split(":")[0]
+    if family not in _AOT_TARGETS:
+        fail("kiln_aot_library: unknown target '%s' (known: %s)" % (target, ", ".join(_AOT_TARGETS.keys())))
+    info = _AOT_TARGETS[family]
+    deps = info.runtime + ([] if "library=none" in options else info.library)
     native.genrule(
         name = name + "_kilnc",
         srcs = [graph],
         outs = [name + ".o", name + ".h"],
         tools = ["//tools:kilnc"],
-        cmd = "$(location //tools:kilnc) compile $(location %s) --out $(@D) --name %s --cpu %s --target %s %s>/dev/null" %
-              (graph, name, cpu, target, "" if library_calls else "--no-library-calls "),
+        cmd = "$(location //tools:kilnc) compile $(location %s) --out $(@D) --name %s --target '%s' >/dev/null" %
+              (graph, name, target),
         testonly = testonly,
-        tags = tags,
+        tags = info.tags,
     )
     native.cc_library(
         name = name,
         srcs = [name + ".o"],
         hdrs = [name + ".h"],
         linkopts = ["-lm"],
-        deps = ["//runtime"] + (["//runtime:cuda"] if cuda else ["//runtime:dnnl_kernels"]),
+        deps = deps,
         visibility = visibility,
         testonly = testonly,
-        tags = tags,
+        tags = info.tags,
     )

@@ -25,27 +25,19 @@ namespace kiln {
 struct CompileOptions {
   // Base of the symbol names and the header's class (snake_case: "mlp_train" → class MlpTrain).
   std::string name = "model";
-  CpuTarget target;
+  // Where the code runs and the per-target choices (target/target.h): the portable x86-64 default,
+  // with matmuls and convolutions calling oneDNN. For a GPU target (cuda:sm_XX) the object is host
+  // code that launches the graph's kernels (embedded) through the runtime (runtime/cuda.h); every
+  // array argument, and the arena, is a device address; the init function writes the initial values
+  // into host arrays, and the header's class owns the device arrays and their host copies, and
+  // replays the step from a CUDA graph.
+  Target target = DefaultTarget();
   // Also return the IR at each stage: tensor-level MLIR, LLVM IR and assembly.
   bool emit_ir = false;
   // Print the MLIR after every pass to stderr (kilnc --print-ir-after-all).
   bool print_ir_after_all = false;
-  // On x86-64, matmuls and convolutions on f32 call oneDNN through the runtime
-  // (runtime/dnnl_kernels.h; the app links //runtime:dnnl_kernels and libdnnl); on the CUDA target,
-  // matmuls call cuBLASLt (runtime/cuda.h); otherwise, and on other targets, they are generated
-  // loops (kernels).
-  bool library_calls = true;
   // Where the graph came from, for the header's comment.
   std::string source;
-  // Non-empty: the CUDA target for this GPU ("sm_90"; kilnc --target=cuda[:sm_XX]). The object is
-  // host code for `target` that launches the graph's kernels (PTX, embedded) through the runtime
-  // (runtime/cuda.h); every array argument, and the arena, is a device address. The init function
-  // writes the initial values into host arrays; the header's class owns the device arrays and
-  // their host copies, and replays the step from a CUDA graph.
-  std::string gpu_chip;
-  // The CUDA target's matmuls and convolutions: exact f32 (kF32), or inputs rounded to TF32 or bf16
-  // on the tensor cores (f32 accumulation; cuDNN offers TF32 for both). kilnc --gpu-precision.
-  enum class GpuPrecision { kF32 = 0, kTf32 = 1, kBf16 = 2 } gpu_precision = GpuPrecision::kF32;
 };
 
 // One argument of the generated functions.

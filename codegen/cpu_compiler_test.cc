@@ -2,9 +2,11 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "catch2/catch.hpp"
+#include "graph/layers.h"
 #include "graph/op_registry.h"
 #include "graph/ops.h"
 #include "graph/ops/op_util.h"
@@ -71,7 +73,93 @@ TEST_CASE("CompileGraph reports bad names, missing outputs and ops without a low
   REQUIRE_THAT(CompileGraph(g, options).status(),
                StatusIs(absl::StatusCode::kUnimplemented,
                         "TestUnlowered 'TestUnlowered' (cpu_compiler_test.cc:" + std::to_string(line) +
-                            "): no lowering for the CPU target yet"));
+                            "): no lowering for the x86_64 target yet"));
+}
+
+// Little-endian integer of `bytes` at `offset` in an object file.
+uint32_t Read(const std::string& object, size_t offset, int bytes) {
+  uint32_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = v << 8 | static_cast<unsigned char>(object[offset + i]);
+  return v;
+}
+
+uint32_t Uleb(const std::string& data, size_t& at) {
+  uint32_t v = 0;
+  for (int shift = 0; at < data.size(); shift += 7) {
+    const unsigned char byte = data[at++];
+    v |= static_cast<uint32_t>(byte & 0x7f) << shift;
+    if (!(byte & 0x80)) break;
+  }
+  return v;
+}
+
+// The file-scope build attributes of a 32-bit ARM ELF object (its SHT_ARM_ATTRIBUTES section,
+// "aeabi" vendor), tag → value (numbers in decimal). How the object records its CPU and float ABI.
+std::map<uint32_t, std::string> ArmAttributes(const std::string& object) {
+  std::map<uint32_t, std::string> attributes;
+  const uint32_t shoff = Read(object, 32, 4), shentsize = Read(object, 46, 2), shnum = Read(object, 48, 2);
+  for (uint32_t i = 0; i < shnum; ++i) {
+    const size_t header = shoff + i * shentsize;
+    if (Read(object, header + 4, 4) != 0x70000003u) continue;  // SHT_ARM_ATTRIBUTES
+    const std::string section = object.substr(Read(object, header + 16, 4), Read(object, header + 20, 4));
+    // 'A', u32 subsection size, "aeabi\0", tag 1 (file), u32 size, then (tag, value) pairs.
+    size_t at = 1 + 4 + 6;
+    if (section.compare(5, 6, std::string("aeabi\0", 6)) != 0 || section[at] != 1) return attributes;
+    at += 1 + 4;
+    while (at < section.size()) {
+      const uint32_t tag = Uleb(section, at);
+      // Tags 4, 5 and 67 and odd tags above 32 are strings; the others numbers.
+      if (tag == 4 || tag == 5 || tag == 67 || (tag > 32 && tag % 2 == 1)) {
+        const size_t end = section.find('\0', at);
+        attributes[tag] = section.substr(at, end - at);
+        at = end + 1;
+      } else {
+        attributes[tag] = std::to_string(Uleb(section, at));
+      }
+    }
+  }
+  return attributes;
+}
+
+TEST_CASE("Every named CPU target compiles the MLP inference graph to an object for its machine") {
+  Graph g;
+  layers::Model model(g, /*seed=*/1);
+  Tensor images = ops::Placeholder(g, "images", DType::kF32, {8, 784});
+  Tensor hidden = model.Dense(images, 128, layers::Activation::kRelu);
+  g.AddOutput("probabilities", ops::Softmax(model.Dense(hidden, 10)));
+  REQUIRE_THAT(g.status(), IsOk());
+  // ELF machine (EM_*) and class (1: 32-bit, 2: 64-bit) per target; wasm objects have no ELF header.
+  struct Expected {
+    const char* target;
+    uint32_t machine;
+    int elf_class;
+  };
+  for (const Expected& e : {Expected{"x86_64", 62, 2}, Expected{"x86_64-native", 62, 2},
+                            Expected{"aarch64-linux", 183, 2}, Expected{"cortex-m4", 40, 1},
+                            Expected{"wasm32", 0, 0}}) {
+    INFO("target " << e.target);
+    CompileOptions options;
+    options.name = "mlp";
+    options.target = *ParseTarget(e.target);
+    absl::StatusOr<CompiledGraph> compiled = CompileGraph(g, options);
+    REQUIRE_THAT(compiled.status(), IsOk());
+    const std::string& object = compiled->object;
+    REQUIRE(object.size() > 64);
+    REQUIRE(object.find("kiln_mlp_run") != std::string::npos);
+    if (e.machine == 0) {
+      CHECK(object.compare(0, 4, std::string("\0asm", 4)) == 0);
+      continue;
+    }
+    REQUIRE(object.compare(0, 4, "\x7f" "ELF") == 0);
+    CHECK(static_cast<int>(object[4]) == e.elf_class);
+    CHECK(Read(object, 18, 2) == e.machine);
+    if (std::string(e.target) == "cortex-m4") {
+      CHECK((Read(object, 36, 4) & 0xff000000u) == 0x05000000u);  // e_flags: EABI version 5
+      const std::map<uint32_t, std::string> attributes = ArmAttributes(object);
+      CHECK(attributes.at(5) == "cortex-m4");  // Tag_CPU_name
+      CHECK(attributes.at(28) == "1");         // Tag_ABI_VFP_args: floats in VFP registers (hard float)
+    }
+  }
 }
 
 }  // namespace

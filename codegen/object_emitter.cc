@@ -37,7 +37,7 @@ void InitializeLlvmTargets() {
 }
 
 // "native" becomes the host's CPU name and feature string; anything else passes through.
-void ResolveCpu(const CpuTarget& target, std::string& cpu, std::string& features) {
+void ResolveCpu(const Target& target, std::string& cpu, std::string& features) {
   cpu = target.cpu;
   features = target.features;
   if (cpu != "native") return;
@@ -52,11 +52,11 @@ void ResolveCpu(const CpuTarget& target, std::string& cpu, std::string& features
 
 }  // namespace
 
-absl::StatusOr<std::string> EmitObject(mlir::ModuleOp module, const CpuTarget& target) {
+absl::StatusOr<std::string> EmitObject(mlir::ModuleOp module, const Target& target) {
   return EmitCode(module, target, CodeKind::kObject);
 }
 
-absl::StatusOr<std::string> EmitCode(mlir::ModuleOp module, const CpuTarget& target, CodeKind kind) {
+absl::StatusOr<std::string> EmitCode(mlir::ModuleOp module, const Target& target, CodeKind kind) {
   InitializeLlvmTargets();
   llvm::Triple triple(target.triple);
   std::string error;
@@ -67,8 +67,10 @@ absl::StatusOr<std::string> EmitCode(mlir::ModuleOp module, const CpuTarget& tar
   }
   std::string cpu, features;
   ResolveCpu(target, cpu, features);
+  llvm::TargetOptions options;
+  if (target.hard_float_abi) options.FloatABIType = llvm::FloatABI::Hard;
   std::unique_ptr<llvm::TargetMachine> machine(llvm_target->createTargetMachine(
-      triple, cpu, features, llvm::TargetOptions(), llvm::Reloc::PIC_, std::nullopt,
+      triple, cpu, features, options, llvm::Reloc::PIC_, std::nullopt,
       llvm::CodeGenOptLevel::Aggressive));
   if (machine == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("cannot create a target machine for '",
@@ -86,6 +88,13 @@ absl::StatusOr<std::string> EmitCode(mlir::ModuleOp module, const CpuTarget& tar
   }
   llvm_module->setTargetTriple(triple);
   llvm_module->setDataLayout(machine->createDataLayout());
+  // Every function states its CPU and features, as clang writes them: LLVM's passes read the
+  // subtarget per function, and a function without them would be tuned for a generic CPU.
+  for (llvm::Function& function : *llvm_module) {
+    if (function.isDeclaration()) continue;
+    function.addFnAttr("target-cpu", cpu);
+    if (!features.empty()) function.addFnAttr("target-features", features);
+  }
 
   // LLVM's standard O3 module pipeline, tuned for this target machine.
   llvm::LoopAnalysisManager lam;

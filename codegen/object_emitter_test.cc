@@ -41,11 +41,18 @@ struct Fixture {
   mlir::OwningOpRef<mlir::ModuleOp> module;
 };
 
+// x86_64 with another triple, which no spec names.
+Target WithTriple(const std::string& triple) {
+  Target t = *ParseTarget("x86_64");
+  t.triple = triple;
+  return t;
+}
+
 TEST_CASE("EmitObject writes ELF objects for x86-64 and aarch64") {
   Fixture f;
   REQUIRE(f.module);
 
-  absl::StatusOr<std::string> x86 = EmitObject(*f.module, CpuTarget{});
+  absl::StatusOr<std::string> x86 = EmitObject(*f.module, *ParseTarget("x86_64"));
   REQUIRE_THAT(x86.status(), IsOk());
   REQUIRE(x86->size() > 64);
   REQUIRE(x86->compare(0, 4, "\x7f" "ELF") == 0);
@@ -53,21 +60,21 @@ TEST_CASE("EmitObject writes ELF objects for x86-64 and aarch64") {
   REQUIRE(x86->find("kiln_add") != std::string::npos);
 
   absl::StatusOr<std::string> arm =
-      EmitObject(*f.module, CpuTarget{"aarch64-unknown-linux-gnu", "generic", ""});
+      EmitObject(*f.module, *ParseTarget("aarch64-linux"));
   REQUIRE_THAT(arm.status(), IsOk());
   REQUIRE(ElfMachine(*arm) == 183);  // EM_AARCH64
 
-  REQUIRE_THAT(EmitObject(*f.module, CpuTarget{"x86_64-unknown-linux-gnu", "native", ""}).status(),
+  REQUIRE_THAT(EmitObject(*f.module, *ParseTarget("x86_64-native")).status(),
                IsOk());
 }
 
 TEST_CASE("EmitObject rejects unknown targets with a clear error") {
   Fixture f;
   REQUIRE(f.module);
-  REQUIRE_THAT(EmitObject(*f.module, CpuTarget{"pdp11-unknown-none", "generic", ""}).status(),
+  REQUIRE_THAT(EmitObject(*f.module, WithTriple("pdp11-unknown-none")).status(),
                StatusIs(absl::StatusCode::kInvalidArgument, "unknown target triple 'pdp11"));
   REQUIRE_THAT(
-      EmitObject(*f.module, CpuTarget{"x86_64-unknown-linux-gnu", "not-a-cpu", ""}).status(),
+      EmitObject(*f.module, *ParseTarget("x86_64,cpu=not-a-cpu")).status(),
       StatusIs(absl::StatusCode::kInvalidArgument, "unknown CPU 'not-a-cpu'"));
 }
 

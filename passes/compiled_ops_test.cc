@@ -33,10 +33,10 @@ namespace {
 
 // Compiles `outputs` and runs them once with `feeds` and the variables' initial values.
 absl::StatusOr<std::vector<Literal>> CompileAndRun(const Graph& g, const std::vector<Tensor>& outputs,
-                                                   const Feeds& feeds, bool library_calls, int threads,
+                                                   const Feeds& feeds, const Target& target, int threads,
                                                    bool split_reductions = false) {
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<JitGraph> jit, JitGraph::Compile(g, outputs, /*apply_updates=*/false,
-                                                                         library_calls, threads, split_reductions));
+                                                                         target, threads, split_reductions));
   return jit->Run(feeds);
 }
 
@@ -87,10 +87,19 @@ void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& fe
   auto interpreter = Interpreter::Create(g);
   auto reference = interpreter->Run(feeds, outputs);
   REQUIRE_THAT(reference.status(), IsOk());
-  for (int variant = 0; variant < 3; ++variant) {
-    const bool library_calls = variant == 0, split = variant == 2;
-    INFO((library_calls ? "with library calls" : split ? "loops only, reductions split" : "loops only"));
-    auto compiled = CompileAndRun(g, outputs, feeds, library_calls, library_calls ? 3 : 1, split);
+  // The CPU backends: oneDNN on 3 threads; generated loops; and loops with the GPU pipeline's split
+  // reductions.
+  struct Backend {
+    const char* name;
+    const char* target;
+    int threads;
+    bool split;
+  };
+  for (const Backend& backend : {Backend{"cpu-dnnl", "x86_64", 3, false},
+                                 Backend{"cpu-loops", "x86_64,library=none", 1, false},
+                                 Backend{"cpu-split", "x86_64,library=none", 1, true}}) {
+    INFO("backend " << backend.name);
+    auto compiled = CompileAndRun(g, outputs, feeds, *ParseTarget(backend.target), backend.threads, backend.split);
     REQUIRE_THAT(compiled.status(), IsOk());
     RequireClose(*compiled, *reference, tolerance);
   }
@@ -680,7 +689,7 @@ TEST_CASE("Bias adds and ReLUs after MatMul and Conv2D fuse into the library cal
   mlir::DialectRegistry registry;
   RegisterDialects(registry);
   mlir::MLIRContext context(registry);
-  auto module = LowerGraph(g, outputs, "f", context, nullptr, /*apply_updates=*/false, /*library_calls=*/true);
+  auto module = LowerGraph(g, outputs, "f", context, nullptr, DefaultTarget());
   REQUIRE_THAT(module.status(), IsOk());
   std::string text;
   llvm::raw_string_ostream os(text);
@@ -705,7 +714,7 @@ TEST_CASE("An op without a lowering is reported with its name and line") {
   mlir::DialectRegistry registry;
   RegisterDialects(registry);
   mlir::MLIRContext context(registry);
-  REQUIRE_THAT(LowerGraph(g, {y}, "f", context, nullptr).status(),
+  REQUIRE_THAT(LowerGraph(g, {y}, "f", context, nullptr, DefaultTarget()).status(),
                StatusIs(absl::StatusCode::kUnimplemented,
                         "TestOpWithoutLowering 'TestOpWithoutLowering' (compiled_ops_test.cc:" +
                             std::to_string(line) + "): no lowering for the CPU target yet"));
@@ -718,7 +727,7 @@ TEST_CASE("Placeholders and Variables are never lowered as nodes") {
   RegisterDialects(registry);
   mlir::MLIRContext context(registry);
   mlir::OpBuilder b(&context);
-  REQUIRE_THAT(LowerNode(b, g.node(x.node()), {}, {}, mlir::Value()).status(),
+  REQUIRE_THAT(LowerNode(b, g.node(x.node()), {}, {}, mlir::Value(), DefaultTarget()).status(),
                StatusIs(absl::StatusCode::kInternal,
                         "Placeholder 'x' is bound by LowerGraph as a function argument"));
 }

@@ -87,7 +87,8 @@ void CompareTraining(Graph& g, Tensor loss, const Feeds& feeds, int steps, doubl
                      bool check_variables = true, bool library_calls = false, bool split_reductions = false) {
   REQUIRE_THAT(g.status(), IsOk());
   INFO((library_calls ? "with library calls" : "loops only") << (split_reductions ? ", reductions split" : ""));
-  auto jit = JitGraph::Compile(g, {loss}, /*apply_updates=*/true, library_calls, 1, split_reductions);
+  const Target target = *ParseTarget(library_calls ? "x86_64" : "x86_64,library=none");
+  auto jit = JitGraph::Compile(g, {loss}, /*apply_updates=*/true, target, 1, split_reductions);
   REQUIRE_THAT(jit.status(), IsOk());
   CompareSteps(**jit, g, loss, feeds, steps, tolerance, check_variables);
 }

@@ -87,8 +87,8 @@ absl::Status WriteGpuCase(const std::string& dir, const Graph& graph, const GpuC
   KILN_ASSIGN_OR_RETURN(GpuHostModule host,
                         CompileGraphForGpu(graph, spec.outputs, "kiln_case_run", context, spec.apply_updates));
   KILN_RETURN_IF_ERROR(AddPackedEntry(*host.module, "kiln_case_run"));
-  CpuTarget target;  // x86-64-v3: the GPU machines' processors have AVX2
-  KILN_ASSIGN_OR_RETURN(std::string object, EmitObject(*host.module, target));
+  // The CUDA target's host code: x86-64-v3, which the GPU machines' processors run.
+  KILN_ASSIGN_OR_RETURN(std::string object, EmitObject(*host.module, *ParseTarget("cuda")));
 
   // The interpreter's results, step by step.
   KILN_ASSIGN_OR_RETURN(Interpreter interpreter, Interpreter::Create(graph));

@@ -252,13 +252,17 @@ void RegisterGpuDialects(mlir::DialectRegistry& registry) {
   mlir::registerNVVMDialectTranslation(registry);
 }
 
-absl::StatusOr<std::vector<GpuKernel>> CompileTensorsToPtx(mlir::ModuleOp module, const GpuOptions& gpu,
-                                                           PipelineOptions options) {
+absl::StatusOr<std::vector<GpuKernel>> CompileTensorsToPtx(mlir::ModuleOp module, const Target& target,
+                                                           const GpuOptions& gpu, PipelineOptions options) {
+  if (!target.is_gpu()) {
+    return absl::InvalidArgumentError(absl::StrCat("target '", target.name, "' is not a GPU target"));
+  }
   mlir::MLIRContext* context = module.getContext();
-  options.gpu = true;
+  options.split_reductions = true;
   {
     mlir::PassManager pm(context);
-    AddTensorsToLoopsPasses(pm, options);
+    AddTensorPasses(pm, options);
+    AddGpuLoopPasses(pm);
     KILN_RETURN_IF_ERROR(RunPasses(pm, module, "bufferization", options));
   }
   for (auto func : module.getOps<mlir::func::FuncOp>()) {
@@ -273,11 +277,11 @@ absl::StatusOr<std::vector<GpuKernel>> CompileTensorsToPtx(mlir::ModuleOp module
     pm.addPass(mlir::createGpuLaunchSinkIndexComputationsPass());
     pm.addPass(mlir::createGpuKernelOutliningPass());
     // libdevice is linked explicitly: without it erf, exp, ... stay unresolved externs in the PTX.
-    mlir::GpuNVVMAttachTargetOptions target;
-    target.chip = gpu.chip;
-    target.optLevel = 3;
-    target.linkLibs.push_back(gpu.toolkit + "/nvvm/libdevice/libdevice.10.bc");
-    pm.addPass(mlir::createGpuNVVMAttachTarget(target));
+    mlir::GpuNVVMAttachTargetOptions nvvm_target;
+    nvvm_target.chip = target.gpu_chip;
+    nvvm_target.optLevel = 3;
+    nvvm_target.linkLibs.push_back(gpu.toolkit + "/nvvm/libdevice/libdevice.10.bc");
+    pm.addPass(mlir::createGpuNVVMAttachTarget(nvvm_target));
     mlir::OpPassManager& kernels = pm.nest<mlir::gpu::GPUModuleOp>();
     kernels.addPass(mlir::createLowerAffinePass());
     // Serial loops inside a thread (reductions) must be branches before NVVM.
@@ -306,7 +310,7 @@ absl::StatusOr<std::vector<GpuKernel>> CompileTensorsToPtx(mlir::ModuleOp module
     auto object = mlir::cast<mlir::gpu::ObjectAttr>(binary.getObjectsAttr()[0]);
     kernels.push_back({binary.getSymName().str(), object.getObject().getValue().str()});
     if (!cubin) continue;
-    KILN_ASSIGN_OR_RETURN(std::string code, Ptxas(ptxas, gpu.chip, kernels.back()));
+    KILN_ASSIGN_OR_RETURN(std::string code, Ptxas(ptxas, target.gpu_chip, kernels.back()));
     binary.setObjectsAttr(mlir::ArrayAttr::get(
         context, {mlir::gpu::ObjectAttr::get(object.getTarget(), mlir::gpu::CompilationTarget::Binary,
                                              mlir::StringAttr::get(context, code), object.getProperties(),

@@ -19,7 +19,6 @@ class ModuleOp;
 namespace kiln {
 
 struct GpuOptions {
-  std::string chip = "sm_90";
   // The CUDA toolkit: libdevice (erf, exp, ... in kernels) and ptxas.
   std::string toolkit = "/usr/local/cuda";
   // Threads per block; each kernel runs one thread per element of its (collapsed) parallel loops.
@@ -37,11 +36,12 @@ struct GpuKernel {
 // The dialects, interfaces and translations the GPU pipeline needs, beyond RegisterDialects'.
 void RegisterGpuDialects(mlir::DialectRegistry& registry);
 
-// Compiles `module` (LowerGraph's output, built without library calls) for an NVIDIA GPU and returns
+// Compiles `module` (LowerGraph's output for `target`) for `target`'s NVIDIA GPU and returns
 // each kernel's PTX. Fails with the op and its location when something would stay on the host that
 // only a kernel may do (a loop, a load or store, a copy, a call), e.g. run-time index checks, which
 // call the runtime and have no device form yet.
-absl::StatusOr<std::vector<GpuKernel>> CompileTensorsToPtx(mlir::ModuleOp module, const GpuOptions& gpu,
+absl::StatusOr<std::vector<GpuKernel>> CompileTensorsToPtx(mlir::ModuleOp module, const Target& target,
+                                                           const GpuOptions& gpu = {},
                                                            PipelineOptions options = {});
 
 // Then the host side of a module CompileTensorsToPtx compiled: each launch becomes a call of the

@@ -30,12 +30,12 @@ inline absl::StatusOr<std::vector<GpuKernel>> CompileGraphToPtx(const Graph& g, 
   RegisterDialects(registry);
   RegisterGpuDialects(registry);
   mlir::MLIRContext context(registry);
-  auto module = LowerGraph(g, outputs, "kiln_graph_run", context, nullptr, training, /*library_calls=*/true,
-                           /*gpu=*/true);
+  const Target target = *ParseTarget("cuda");
+  auto module = LowerGraph(g, outputs, "kiln_graph_run", context, nullptr, target, training);
   if (!module.ok()) return module.status();
   GpuOptions options;
   options.cubin = false;  // RequireValidPtx runs ptxas itself
-  return CompileTensorsToPtx(**module, options);
+  return CompileTensorsToPtx(**module, target, options);
 }
 
 // At least `at_least` kernels, each for sm_90 with an entry point, calling nothing outside itself

@@ -84,8 +84,7 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
                                                              const std::string& function_name,
                                                              mlir::MLIRContext& context,
                                                              LoweredSignature* signature,
-                                                             bool apply_updates, bool library_calls, bool gpu,
-                                                             int gpu_precision) {
+                                                             const Target& target, bool apply_updates) {
   if (!graph.ok()) return graph.status();
   context.loadDialect<mlir::arith::ArithDialect, mlir::bufferization::BufferizationDialect,
                       mlir::func::FuncDialect, mlir::linalg::LinalgDialect, mlir::LLVM::LLVMDialect,
@@ -150,7 +149,8 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
     }
   }
   const std::map<int, EpilogueNodes> epilogues =
-      library_calls ? FindEpilogues(graph, needed, outputs, apply_updates) : std::map<int, EpilogueNodes>{};
+      target.library != KernelLibrary::kNone ? FindEpilogues(graph, needed, outputs, apply_updates)
+                                             : std::map<int, EpilogueNodes>{};
   std::vector<bool> done(graph.num_nodes(), false);
   for (int id = 0; id < graph.num_nodes(); ++id) {
     const Node& node = graph.node(id);
@@ -168,8 +168,8 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
       epilogue.relu = fusable->second.relu >= 0;
     }
     absl::StatusOr<std::vector<mlir::Value>> results =
-        LowerNode(b, node, inputs, input_types, entry->getArguments().back(), library_calls,
-                  fusable != epilogues.end() ? &epilogue : nullptr, gpu, gpu_precision);
+        LowerNode(b, node, inputs, input_types, entry->getArguments().back(), target,
+                  fusable != epilogues.end() ? &epilogue : nullptr);
     if (!results.ok()) {
       return absl::Status(results.status().code(), absl::StrCat(DescribeNode(node), ": ", results.status().message()));
     }

@@ -10,6 +10,7 @@
 #include "graph/graph.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
+#include "target/target.h"
 
 namespace kiln {
 
@@ -26,21 +27,17 @@ struct LoweredSignature {
 // Builds `function_name(inputs..., variables..., outputs..., context)` computing `outputs` from `graph`. With
 // `apply_updates`, the function also performs the graph's training updates (TrainingInfo::updates):
 // every new value is computed from the old ones, then all are written into their variables' buffers,
-// so one call is one whole training step. With `library_calls`, matmuls and convolutions on f32 call
-// oneDNN through the runtime (runtime/dnnl_kernels.h), for x86-64 targets. With `gpu` (the CUDA
-// target, passes/gpu_pipeline.h), run-time index checks read their findings from device memory
-// through the runtime (kiln_rt_cuda_check_index), and with `library_calls` too, matmuls call
-// cuBLASLt and convolutions cuDNN (runtime/cuda.h), in `gpu_precision` (0 exact f32, 1 TF32, 2 bf16
-// inputs; GpuPrecision in codegen/cpu_compiler.h). Fails with Unimplemented naming the op (and its
-// source line) when an op has no lowering.
+// so one call is one whole training step. `target` decides how: which matmuls and convolutions call
+// its kernel library through the runtime (oneDNN, cuBLASLt/cuDNN; target/target.h), and on a GPU
+// target run-time index checks read their findings from device memory (kiln_rt_cuda_check_index).
+// Fails with Unimplemented naming the op (and its source line) when an op has no lowering.
 absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
                                                              const std::vector<Tensor>& outputs,
                                                              const std::string& function_name,
                                                              mlir::MLIRContext& context,
                                                              LoweredSignature* signature,
-                                                             bool apply_updates = false,
-                                                             bool library_calls = false, bool gpu = false,
-                                                             int gpu_precision = 0);
+                                                             const Target& target,
+                                                             bool apply_updates = false);
 
 // Adds `function_name(variables...)` to `module`: it sets each of the signature's variables to its
 // initial value (stored in the module as a constant, so the object file carries it).

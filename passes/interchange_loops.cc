@@ -80,7 +80,7 @@ struct InterchangeLoopsPass : public impl::InterchangeLoopsPassBase<InterchangeL
 
   void runOnOperation() override {
     mlir::IRRewriter rewriter(&getContext());
-    if (gpu) {
+    if (thread_per_element) {
       // Copies between buffers (an output that is an input or a variable) run on the device too:
       // as loop nests (generics), like every other op. A copy onto itself goes.
       std::vector<mlir::memref::CopyOp> copies;
@@ -113,11 +113,11 @@ struct InterchangeLoopsPass : public impl::InterchangeLoopsPassBase<InterchangeL
     getOperation()->walk([&](mlir::linalg::GenericOp op) { ops.push_back(op); });
     for (mlir::linalg::GenericOp op : ops) {
       std::vector<unsigned> order;  // new loop i is old loop order[i]
-      if (gpu && op.getNumLoops() == 0 && op.hasPureBufferSemantics()) {
+      if (thread_per_element && op.getNumLoops() == 0 && op.hasPureBufferSemantics()) {
         GiveOneLoop(rewriter, op);
         continue;
       }
-      if (gpu) {
+      if (thread_per_element) {
         order = ParallelFirst(op);
         if (order.empty()) continue;
       } else {

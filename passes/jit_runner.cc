@@ -102,7 +102,7 @@ JitGraph::~JitGraph() = default;
 
 absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
                                                            const std::vector<Tensor>& outputs,
-                                                           bool apply_updates, bool library_calls,
+                                                           bool apply_updates, const Target& target,
                                                            int num_threads, bool split_reductions) {
   auto impl = std::make_unique<Impl>();
   impl->graph = &graph;
@@ -111,13 +111,13 @@ absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
   RegisterDialects(registry);
   impl->context.appendDialectRegistry(registry);
   KILN_ASSIGN_OR_RETURN(mlir::OwningOpRef<mlir::ModuleOp> module,
-                        LowerGraph(graph, outputs, "graph", impl->context, &impl->signature, apply_updates,
-                                   library_calls));
+                        LowerGraph(graph, outputs, "graph", impl->context, &impl->signature, target,
+                                   apply_updates));
   PipelineOptions pipeline;
   if (num_threads > 1) pipeline.parallel_min_work = 1;  // split every loop that can be: tests see it
   pipeline.split_reductions = split_reductions;
   pipeline.split_min_length = 64;  // so the small graphs of tests split too
-  KILN_RETURN_IF_ERROR(CompileTensorsToLlvmDialect(*module, pipeline));
+  KILN_RETURN_IF_ERROR(CompileTensorsToLlvmDialect(*module, target, pipeline));
   impl->arena.resize(std::max<int64_t>(1, ArenaBytes(*module, "graph")));
   KILN_ASSIGN_OR_RETURN(
       impl->engine,
@@ -200,15 +200,15 @@ size_t GpuJitGraph::num_kernels() const { return impl_->kernels; }
 
 absl::StatusOr<GpuHostModule> CompileGraphForGpu(const Graph& graph, const std::vector<Tensor>& outputs,
                                                  const std::string& name, mlir::MLIRContext& context,
-                                                 bool apply_updates, bool library_calls) {
+                                                 bool apply_updates, const Target& target) {
   mlir::DialectRegistry registry;
   RegisterDialects(registry);
   RegisterGpuDialects(registry);
   context.appendDialectRegistry(registry);
   GpuHostModule result;
-  KILN_ASSIGN_OR_RETURN(result.module, LowerGraph(graph, outputs, name, context, &result.signature, apply_updates,
-                                                  library_calls, /*gpu=*/true));
-  KILN_ASSIGN_OR_RETURN(std::vector<GpuKernel> kernels, CompileTensorsToPtx(*result.module, GpuOptions{}));
+  KILN_ASSIGN_OR_RETURN(result.module, LowerGraph(graph, outputs, name, context, &result.signature, target,
+                                                  apply_updates));
+  KILN_ASSIGN_OR_RETURN(std::vector<GpuKernel> kernels, CompileTensorsToPtx(*result.module, target));
   result.kernels = kernels.size();
   result.arena_bytes = ArenaBytes(*result.module, name);
   KILN_RETURN_IF_ERROR(LowerGpuHostToLlvmDialect(*result.module));

@@ -23,15 +23,17 @@ namespace kiln {
 class JitGraph {
  public:
   // Compiles `outputs` (and, with `apply_updates`, the graph's training updates) of `graph`, which
-  // must outlive the JitGraph. Variables start at their initializers' values. `library_calls`: as
-  // LowerGraph's (oneDNN for matmuls and convolutions; loops without). Parallel loops run on
+  // must outlive the JitGraph. Variables start at their initializers' values. `target`: the
+  // lowering's choices (the host runs the code: a CPU target; its library's hooks, oneDNN, are
+  // linked in, or none for generated loops: "x86_64,library=none"). Parallel loops run on
   // `num_threads` threads. `split_reductions`: the GPU pipeline's kiln-split-reductions, run here so
   // that its results are checked on the CPU (on reductions of 64 elements or more, where the GPU
   // splits those of 1024 or more: tests' graphs are small).
   static absl::StatusOr<std::unique_ptr<JitGraph>> Compile(const Graph& graph,
                                                            const std::vector<Tensor>& outputs,
                                                            bool apply_updates = false,
-                                                           bool library_calls = true, int num_threads = 1,
+                                                           const Target& target = DefaultTarget(),
+                                                           int num_threads = 1,
                                                            bool split_reductions = false);
   ~JitGraph();
 
@@ -79,7 +81,8 @@ struct GpuHostModule {
 };
 absl::StatusOr<GpuHostModule> CompileGraphForGpu(const Graph& graph, const std::vector<Tensor>& outputs,
                                                  const std::string& name, mlir::MLIRContext& context,
-                                                 bool apply_updates, bool library_calls = true);
+                                                 bool apply_updates,
+                                                 const Target& target = *ParseTarget("cuda"));
 
 // GPU cases for machines without MLIR or Bazel (test/gpu/README.md): the GPU machines Kiln is
 // lent have neither, so the compiler's GPU tests record what they would run there and a small runner

@@ -19,6 +19,7 @@
 #include "mlir/IR/AffineMap.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
+#include "runtime/hook_params.h"
 
 namespace kiln {
 
@@ -268,8 +269,7 @@ class MlirLoweringContext : public LoweringContext {
  public:
   MlirLoweringContext(mlir::OpBuilder& b, mlir::Location loc, const Node& node,
                       std::vector<mlir::Value> inputs, std::vector<TensorType> input_types,
-                      mlir::Value runtime_context, bool library_calls, LibraryEpilogue* epilogue, bool gpu,
-                      int gpu_precision)
+                      mlir::Value runtime_context, const Target& target, LibraryEpilogue* epilogue)
       : b_(b),
         loc_(loc),
         node_(node),
@@ -277,9 +277,7 @@ class MlirLoweringContext : public LoweringContext {
         input_types_(std::move(input_types)),
         outputs_(node.outputs.size()),
         runtime_context_(runtime_context),
-        library_calls_(library_calls),
-        gpu_(gpu),
-        gpu_precision_(gpu_precision),
+        target_(target),
         epilogue_(epilogue) {}
 
   const Node& node() const override { return node_; }
@@ -501,28 +499,29 @@ class MlirLoweringContext : public LoweringContext {
   IrValue LibraryCall(LibraryKernel kernel, const std::vector<int64_t>& params,
                       const std::vector<IrValue>& inputs, const TensorType& out,
                       const std::function<IrValue()>& fallback) override {
-    // oneDNN's hooks (runtime/dnnl_kernels.h), or the CUDA target's (runtime/cuda.h: cuBLASLt for
-    // matmuls, cuDNN for convolutions).
-    static const char* const kHooks[] = {"matmul", "conv2d", "conv2d_backprop_input", "conv2d_backprop_filter",
-                                         "batch_matmul"};
+    // The target's library (target/target.h) says whether and how: oneDNN's hooks
+    // (runtime/dnnl_kernels.h), or the CUDA target's (runtime/cuda.h: cuBLASLt, cuDNN).
+    const LibraryKernelRule* rule = target_.LibraryRule(kernel);
+    if (rule == nullptr) return fallback();
     const bool conv = kernel == LibraryKernel::kConv2D || kernel == LibraryKernel::kConv2DBackpropInput ||
                       kernel == LibraryKernel::kConv2DBackpropFilter;
-    // cuDNN's descriptors pad symmetrically (params: ..., pad_top, pad_left, pad_bottom, pad_right).
-    if (gpu_ && conv && (params[13] != params[15] || params[14] != params[16])) return fallback();
-    std::string hook = absl::StrCat(gpu_ ? "kiln_rt_cuda_" : "kiln_rt_dnnl_", kHooks[static_cast<int>(kernel)]);
+    if (conv && rule->symmetric_padding_only &&
+        (params[KILN_CONV_PAD_TOP] != params[KILN_CONV_PAD_BOTTOM] ||
+         params[KILN_CONV_PAD_LEFT] != params[KILN_CONV_PAD_RIGHT])) {
+      return fallback();
+    }
+    std::string hook = rule->hook;
     std::vector<int64_t> call_params = params;
     std::vector<IrValue> call_inputs = inputs;
-    // Epilogues: oneDNN's matmuls and convolutions, cuBLASLt's matmuls.
-    const bool with_epilogue = epilogue_ != nullptr && !epilogue_->fused &&
-                               (kernel == LibraryKernel::kMatMul || (kernel == LibraryKernel::kConv2D && !gpu_));
+    const bool with_epilogue = epilogue_ != nullptr && !epilogue_->fused && rule->bias_epilogue;
     if (with_epilogue) {
-      // The same kernel with a bias operand and a last parameter, relu (runtime/dnnl_kernels.h).
+      // The same kernel with a bias operand and a last parameter, relu (runtime/hook_params.h).
       hook += "_bias";
       call_params.push_back(epilogue_->relu);
       call_inputs.push_back(I(epilogue_->bias));
     }
-    if (gpu_) call_params.push_back(gpu_precision_);
-    bool callable = library_calls_ && out.dtype == DType::kF32 && out.shape.NumElements() > 0;
+    if (rule->precision_parameter) call_params.push_back(static_cast<int64_t>(target_.gpu_precision));
+    bool callable = out.dtype == DType::kF32 && out.shape.NumElements() > 0;
     for (const IrValue& in : call_inputs) {
       const TensorType t = TypeOf(in);
       callable &= t.dtype == DType::kF32 && t.shape.NumElements() > 0;
@@ -530,10 +529,10 @@ class MlirLoweringContext : public LoweringContext {
     if (!callable) return fallback();
     if (with_epilogue) epilogue_->fused = true;
     TensorType call_out = out;
-    const bool filter_out = gpu_ && kernel == LibraryKernel::kConv2DBackpropFilter;
-    if (gpu_ && conv) {
-      // cuDNN's filters are OHWI, Kiln's HWIO: transposed on the way in, or on the way out.
-      if (kernel == LibraryKernel::kConv2DBackpropFilter) {
+    const bool filter_out = rule->ohwi_filters && kernel == LibraryKernel::kConv2DBackpropFilter;
+    if (rule->ohwi_filters) {
+      // The library's filters are OHWI, Kiln's HWIO: transposed on the way in, or on the way out.
+      if (filter_out) {
         call_out.shape = Shape({out.shape[3], out.shape[0], out.shape[1], out.shape[2]});
       } else {
         call_inputs[1] = Transpose(call_inputs[1], {3, 0, 1, 2});
@@ -659,7 +658,7 @@ class MlirLoweringContext : public LoweringContext {
                                     b.Apply(ScalarOp::kLess, i, b.IndexConstant(limit))));
       return b.Select(bad, b.Convert(b.Index(0), DType::kI64), b.IntConstant(n, DType::kI64));
     });
-    if (gpu_) {
+    if (target_.is_gpu()) {
       // The position and the indices live in device memory: the runtime reads them (after the
       // kernels before it) and reports like kiln_rt_index_error. params: n, limit, index bytes.
       const int64_t index_bytes = DTypeSize(type.dtype);
@@ -786,9 +785,7 @@ class MlirLoweringContext : public LoweringContext {
   std::vector<TensorType> input_types_;
   std::vector<mlir::Value> outputs_;
   mlir::Value runtime_context_;
-  bool library_calls_;
-  bool gpu_;  // the CUDA target: index checks report through kiln_rt_cuda_check_index
-  int gpu_precision_;  // the CUDA library calls' precision parameter (runtime/cuda.h)
+  const Target& target_;
   LibraryEpilogue* epilogue_;  // may be null
 };
 
@@ -802,12 +799,13 @@ std::string DescribeNode(const Node& node) {
 absl::StatusOr<std::vector<mlir::Value>> LowerNode(mlir::OpBuilder& b, const Node& node,
                                                    const std::vector<mlir::Value>& inputs,
                                                    const std::vector<TensorType>& input_types,
-                                                   mlir::Value runtime_context, bool library_calls,
-                                                   LibraryEpilogue* epilogue, bool gpu, int gpu_precision) {
-  if (!node.op->lower) return absl::UnimplementedError("no lowering for the CPU target yet");
+                                                   mlir::Value runtime_context, const Target& target,
+                                                   LibraryEpilogue* epilogue) {
+  if (!node.op->lower) {
+    return absl::UnimplementedError(absl::StrCat("no lowering for the ", target.name, " target yet"));
+  }
   mlir::Location loc = mlir::NameLoc::get(b.getStringAttr(node.name));
-  MlirLoweringContext lowering(b, loc, node, inputs, input_types, runtime_context, library_calls, epilogue, gpu,
-                               gpu_precision);
+  MlirLoweringContext lowering(b, loc, node, inputs, input_types, runtime_context, target, epilogue);
   KILN_RETURN_IF_ERROR(node.op->lower(lowering));
   for (size_t i = 0; i < node.outputs.size(); ++i) {
     if (!lowering.outputs()[i]) {

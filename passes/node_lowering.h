@@ -13,6 +13,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Value.h"
+#include "target/target.h"
 
 namespace kiln {
 
@@ -30,9 +31,8 @@ std::string DescribeNode(const Node& node);
 
 // Emits `node`'s computation at b's insertion point from tensor `inputs` (of `input_types`) and returns
 // one tensor per node output. `runtime_context` (an !llvm.ptr to the call's kiln_context) is what
-// run-time checks report to. With `library_calls`, matmuls and convolutions call the runtime's
-// kernel library (runtime/dnnl_kernels.h) instead of becoming loops. Unimplemented when the op has
-// no lowering yet.
+// run-time checks report to. Matmuls and convolutions that `target`'s kernel library computes call it
+// through the runtime instead of becoming loops. Unimplemented when the op has no lowering yet.
 //
 // `epilogue` (optional): a bias add, and maybe a ReLU, that follow a MatMul or Conv2D node. When the
 // node becomes a library call, the call computes them too (oneDNN's bias and post-op) and `fused`
@@ -45,9 +45,8 @@ struct LibraryEpilogue {
 absl::StatusOr<std::vector<mlir::Value>> LowerNode(mlir::OpBuilder& b, const Node& node,
                                                    const std::vector<mlir::Value>& inputs,
                                                    const std::vector<TensorType>& input_types,
-                                                   mlir::Value runtime_context, bool library_calls = false,
-                                                   LibraryEpilogue* epilogue = nullptr, bool gpu = false,
-                                                   int gpu_precision = 0);
+                                                   mlir::Value runtime_context, const Target& target,
+                                                   LibraryEpilogue* epilogue = nullptr);
 
 }  // namespace kiln
 

@@ -131,12 +131,12 @@ def InterchangeLoopsPass : Pass<"kiln-interchange-loops"> {
     last dim or not at all, that loop moves innermost: the inner loop then walks the result and the
     operands contiguously (an axpy), which LLVM vectorizes without reassociating any sum.
 
-    With `gpu`, the aim is the opposite: a GPU thread per result element, so parallel loops move
+    With `thread-per-element` (GPU targets), the aim is the opposite: a thread per result element, so parallel loops move
     outermost (reductions innermost, in order), and an op with no loops (a rank-0 result: a mean's
     division) gets one loop of one iteration over unit-dim views, so that it becomes a kernel too;
     buffer copies become loop nests as well (on a GPU they copy device memory).
   }];
-  let options = [Option<"gpu", "gpu", "bool", /*default=*/"false",
+  let options = [Option<"thread_per_element", "thread-per-element", "bool", /*default=*/"false",
                         "Parallel loops outermost, at least one loop per op (GPU kernels)">];
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::memref::MemRefDialect"];
 }

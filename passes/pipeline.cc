@@ -47,7 +47,7 @@ absl::Status RunPasses(mlir::PassManager& pm, mlir::ModuleOp module, const char*
   return absl::OkStatus();
 }
 
-void AddTensorsToLoopsPasses(mlir::OpPassManager& pm, const PipelineOptions& options) {
+void AddTensorPasses(mlir::OpPassManager& pm, const PipelineOptions& options) {
   // Chains of elementwise ops (and broadcasts) become one loop nest: no intermediate tensors;
   // cheap producers with several consumers are recomputed in each.
   pm.addPass(createFuseElementwisePass());
@@ -57,7 +57,7 @@ void AddTensorsToLoopsPasses(mlir::OpPassManager& pm, const PipelineOptions& opt
   // A value computed twice (autodiff and composites do that) is computed once.
   pm.addNestedPass<mlir::func::FuncOp>(createCsePass());
   // GPU threads: long reductions with few results are split into parts.
-  if (options.gpu || options.split_reductions) {
+  if (options.split_reductions) {
     SplitReductionsPassOptions split;
     split.min_length = options.split_min_length;
     pm.addPass(createSplitReductionsPass(split));
@@ -73,17 +73,20 @@ void AddTensorsToLoopsPasses(mlir::OpPassManager& pm, const PipelineOptions& opt
   pm.addPass(mlir::createCSEPass());
   // A variable's new value is written straight into its buffer when nothing reads the old one later.
   pm.addNestedPass<mlir::func::FuncOp>(createUpdateInPlacePass());
-  // Loop nests over the same rows (softmax, layernorm: reductions, then the normalized output) run
-  // row block by row block: one pass over memory instead of one per nest.
-  if (!options.gpu) pm.addNestedPass<mlir::func::FuncOp>(createFuseRowsPass());
+}
+
+namespace {
+
+// The loop passes both tails share; `gpu` only orders loops for a thread per element.
+void AddBuffersToLoopsPasses(mlir::OpPassManager& pm, bool thread_per_element) {
   // Every temporary goes into one arena whose size is known now; buffers with disjoint lifetimes
   // share memory, and the compiled code never allocates.
   pm.addNestedPass<mlir::func::FuncOp>(createPlanMemoryPass());
-  // Library calls (oneDNN) become calls of the runtime's C hooks, once buffers are placed.
+  // Library calls become calls of the runtime's C hooks, once buffers are placed.
   pm.addPass(createLowerLibraryCallsPass());
-  // Contractions in loops (no library) walk their result's last dim innermost, which vectorizes.
-  // (On a GPU the reverse: parallel loops outermost, a thread per result element.)
-  pm.addPass(createInterchangeLoopsPass(InterchangeLoopsPassOptions{options.gpu}));
+  // CPU: contractions in loops (no library) walk their result's last dim innermost, which
+  // vectorizes. GPU: the reverse, parallel loops outermost, a thread per result element.
+  pm.addPass(createInterchangeLoopsPass(InterchangeLoopsPassOptions{thread_per_element}));
   // Elementwise nests over contiguous dims become one long loop, which vectorizes without gathers.
   pm.addPass(createCollapseLoopsPass());
   // Reductions accumulate in registers rather than in their result buffer.
@@ -93,11 +96,26 @@ void AddTensorsToLoopsPasses(mlir::OpPassManager& pm, const PipelineOptions& opt
   // One view per buffer: an in-place update reads and writes its variable through two collapse_shapes
   // that must be one value, or LLVM cannot tell the store from the load and skips vectorizing.
   pm.addPass(mlir::createCSEPass());
-  // Large outermost parallel loops run on the runtime's thread pool.
-  if (!options.gpu) pm.addPass(createParallelizePass(ParallelizePassOptions{options.parallel_min_work}));
+}
+
+}  // namespace
+
+void AddCpuLoopPasses(mlir::OpPassManager& pm, const Target& target, const PipelineOptions& options) {
+  // Loop nests over the same rows (softmax, layernorm: reductions, then the normalized output) run
+  // row block by row block: one pass over memory instead of one per nest.
+  pm.addNestedPass<mlir::func::FuncOp>(createFuseRowsPass());
+  AddBuffersToLoopsPasses(pm, /*thread_per_element=*/false);
+  // Large outermost parallel loops run on the runtime's thread pool, where the target has one.
+  if (target.threads) pm.addPass(createParallelizePass(ParallelizePassOptions{options.parallel_min_work}));
   pm.addPass(mlir::createLowerAffinePass());
-  // (Not for a GPU: it would fold the one-iteration loops that are to become one-thread kernels.)
-  if (!options.gpu) pm.addPass(mlir::createCanonicalizerPass());
+  pm.addPass(mlir::createCanonicalizerPass());
+}
+
+void AddGpuLoopPasses(mlir::OpPassManager& pm) {
+  // No row fusion: a row block in one thread would serialize what a GPU runs in parallel.
+  AddBuffersToLoopsPasses(pm, /*thread_per_element=*/true);
+  // (No canonicalizer: it would fold the one-iteration loops that are to become one-thread kernels.)
+  pm.addPass(mlir::createLowerAffinePass());
 }
 
 void AddLoopsToLlvmPasses(mlir::OpPassManager& pm) {
@@ -125,9 +143,11 @@ void AddLoopsToLlvmPasses(mlir::OpPassManager& pm) {
   pm.addPass(mlir::createReconcileUnrealizedCastsPass());
 }
 
-absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& options) {
+absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module, const Target& target,
+                                         const PipelineOptions& options) {
   mlir::PassManager pm(module.getContext());
-  AddTensorsToLoopsPasses(pm, options);
+  AddTensorPasses(pm, options);
+  AddCpuLoopPasses(pm, target, options);
   KILN_RETURN_IF_ERROR(RunPasses(pm, module, "bufferization", options));
   return LowerToLlvmDialect(module, options);
 }

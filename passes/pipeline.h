@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "target/target.h"
 
 namespace mlir {
 class ModuleOp;
@@ -21,11 +22,8 @@ struct PipelineOptions {
   // kiln-parallelize splits a loop over threads when its estimated work (iterations x operations)
   // is at least this (tests set 1, to split every loop they can).
   int64_t parallel_min_work = 32768;
-  // For a GPU target (passes/gpu_pipeline.h): loop nests stay scf.parallel for the GPU mapping,
-  // without CPU row-block fusion or thread-pool outlining.
-  bool gpu = false;
-  // kiln-split-reductions (always on with `gpu`; on the CPU for tests of the transformation), for
-  // reductions of at least split_min_length elements per result (tests lower it).
+  // kiln-split-reductions (always on for a GPU target; on the CPU for tests of the transformation),
+  // for reductions of at least split_min_length elements per result (tests lower it).
   bool split_reductions = false;
   int64_t split_min_length = 1024;
 };
@@ -37,15 +35,27 @@ struct PipelineOptions {
 absl::Status LowerToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& options = {});
 
 // Compiles a module of linalg/tensor/arith/math ops on tensors (what LowerGraph emits) to the LLVM
-// dialect: fuses elementwise producers into consumers, bufferizes (results written straight into the
-// destination arguments), plans all temporaries into one arena (kiln-plan-memory: every function gets
-// a last argument, its arena, of the size in its `kiln.arena_bytes` attribute), lowers to loops, then
-// LowerToLlvmDialect.
-absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& options = {});
+// dialect for a CPU `target`: AddTensorPasses, AddCpuLoopPasses, then LowerToLlvmDialect. Every
+// function gets a last argument, its arena, of the size in its `kiln.arena_bytes` attribute.
+absl::Status CompileTensorsToLlvmDialect(mlir::ModuleOp module, const Target& target,
+                                         const PipelineOptions& options = {});
 
-// The two halves of CompileTensorsToLlvmDialect as pass lists (kiln-opt registers them as the
-// pipelines kiln-tensors-to-loops and kiln-loops-to-llvm, for lit tests of each stage).
-void AddTensorsToLoopsPasses(mlir::OpPassManager& pm, const PipelineOptions& options = {});
+// The pipelines as pass lists: a target-independent part, then one tail per kind of target.
+// (kiln-opt registers the CPU stages as kiln-tensors-to-loops and kiln-loops-to-llvm, for lit
+// tests of each stage.)
+//
+// Target-independent: fuses elementwise producers into consumers, simplifies, merges repeated
+// values, splits long reductions (with `split_reductions`), bufferizes (results written straight
+// into the destination arguments) and updates variables in place.
+void AddTensorPasses(mlir::OpPassManager& pm, const PipelineOptions& options = {});
+// The CPU tail, to loops: fuses loop nests over the same rows, plans all temporaries into one arena
+// (kiln-plan-memory), makes library calls hook calls, shapes loops for vectorization and, where
+// `target` has threads, runs large loops on the runtime's thread pool.
+void AddCpuLoopPasses(mlir::OpPassManager& pm, const Target& target, const PipelineOptions& options = {});
+// The GPU tail, to loops: the memory plan and library calls as on the CPU, then loop nests left as
+// scf.parallel, parallel loops outermost, for the GPU mapping (codegen's CUDA pipeline).
+void AddGpuLoopPasses(mlir::OpPassManager& pm);
+// From loops and memrefs to the LLVM dialect (any target's host code).
 void AddLoopsToLlvmPasses(mlir::OpPassManager& pm);
 
 // Runs `pm` on `module` (printing the IR after every pass when `options` asks), turning MLIR's

@@ -15,8 +15,11 @@ int main(int argc, char** argv) {
   kiln::registerKilnPasses();
   // The compiler's pipeline stages, so lit tests can check what each does to real IR.
   mlir::PassPipelineRegistration<>("kiln-tensors-to-loops",
-                                   "fusion, bufferization, memory plan, loops (kilnc's first stage)",
-                                   [](mlir::OpPassManager& pm) { kiln::AddTensorsToLoopsPasses(pm); });
+                                   "fusion, bufferization, memory plan, loops (kilnc's first stage, x86_64)",
+                                   [](mlir::OpPassManager& pm) {
+                                     kiln::AddTensorPasses(pm);
+                                     kiln::AddCpuLoopPasses(pm, kiln::DefaultTarget());
+                                   });
   mlir::PassPipelineRegistration<>("kiln-loops-to-llvm", "loops and memrefs to the LLVM dialect",
                                    kiln::AddLoopsToLlvmPasses);
   return mlir::asMainReturnCode(

@@ -3,10 +3,11 @@
 //   kilnc inspect [--no-nodes] GRAPH     node table, op counts, parameters, FLOP estimate
 //   kilnc dot [--rankdir=TB|LR] GRAPH    Graphviz source on stdout (`kilnc dot g.kiln | dot -Tsvg`)
 //   kilnc convert IN OUT                 rewrites a graph file (binary, or text for *.pbtxt)
-//   kilnc compile GRAPH --out DIR [--name N] [--cpu C] [--triple T] [--emit obj,header,mlir,llvm,asm,ptx]
-//                 [--target cpu|cuda[:sm_XX]] [--gpu-precision f32|tf32|bf16]
+//   kilnc compile GRAPH --out DIR [--name N] [--target SPEC] [--cpu C] [--emit obj,header,mlir,llvm,asm,ptx]
+//                 [--gpu-precision f32|tf32|bf16]
 //                 [--print-ir-after-all] [--no-library-calls]
 //                                          object file + C++ header (codegen/cpu_compiler.h)
+//   kilnc targets                        the named targets (target/target.h)
 //
 // Exit codes: 0 success, 1 a graph file could not be read, parsed, rebuilt, compiled or written,
 // 2 bad usage.
@@ -48,15 +49,17 @@ constexpr char kUsageText[] =
     ".pbtxt)\n"
     "  compile GRAPH --out DIR        compile to DIR/NAME.o and DIR/NAME.h, flags:\n"
     "      --name N                   symbol/class base name (default: the file's stem)\n"
-    "      --cpu C                    LLVM CPU (default x86-64-v3; 'native' for this machine)\n"
-    "      --triple T                 LLVM target triple (default x86_64-unknown-linux-gnu)\n"
+    "      --target SPEC              where the code runs (default x86_64: portable x86-64 with oneDNN;\n"
+    "                                 `kilnc targets` lists them), with options: x86_64-native,\n"
+    "                                 aarch64-linux, wasm32, cortex-m4, cuda:sm_90,precision=tf32, ...\n"
+    "      --cpu C                    the target's LLVM CPU ('native' for this machine; ,cpu=C)\n"
     "      --emit LIST                any of obj,header,mlir,llvm,asm,ptx (default obj,header)\n"
     "      --print-ir-after-all       print the MLIR after every pass to stderr\n"
-    "      --no-library-calls         matmuls and convolutions as generated loops, not oneDNN calls\n"
-    "      --target cpu|cuda[:sm_XX]  cuda: kernels for an NVIDIA GPU (default sm_90; PTX embedded in\n"
-    "                                 host code; needs the CUDA toolkit at /usr/local/cuda to compile)\n"
+    "      --no-library-calls         matmuls and convolutions as generated loops, not library calls\n"
+    "                                 (,library=none)\n"
     "      --gpu-precision P          cuda: matmuls and convolutions in f32 (default, exact), tf32 or\n"
-    "                                 bf16 (inputs rounded on the tensor cores, f32 accumulation)\n"
+    "                                 bf16 (inputs rounded on the tensor cores; ,precision=P)\n"
+    "  targets                        list the named targets\n"
     "  help                           print this message\n"
     "\n"
     "Graph files are binary kiln.proto.GraphDef, or text format when the name ends in .pbtxt.\n"
@@ -286,16 +289,20 @@ std::string DefaultName(const std::string& path) {
   return name;
 }
 
+int Targets() {
+  for (const Target& t : NamedTargets()) std::printf("%-15s %s\n", t.name.c_str(), t.Describe().c_str());
+  std::printf("\ncuda:sm_XX names any NVIDIA chip. Options follow the name: NAME,cpu=C,features=F,library=none"
+              "\n(and precision=f32|tf32|bf16 for cuda), e.g. x86_64,library=none or cuda:sm_80,precision=tf32.\n");
+  return kOk;
+}
+
 int Compile(const std::string& path, Args& args) {
   int code = kOk;
   std::unique_ptr<Graph> graph = Load(path, &code);
   if (!graph) return code;
   CompileOptions options;
   options.name = args.flags.count("--name") ? args.flags["--name"] : DefaultName(path);
-  if (args.flags.count("--cpu")) options.target.cpu = args.flags["--cpu"];
-  if (args.flags.count("--triple")) options.target.triple = args.flags["--triple"];
   options.print_ir_after_all = args.flags.count("--print-ir-after-all") > 0;
-  options.library_calls = args.flags.count("--no-library-calls") == 0;
   options.source = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
   std::set<std::string> emit = {"obj", "header"};
   if (args.flags.count("--emit")) {
@@ -307,29 +314,15 @@ int Compile(const std::string& path, Args& args) {
       emit.insert(std::string(e));
     }
   }
-  if (args.flags.count("--target")) {
-    const std::string target = args.flags["--target"];
-    if (target == "cuda") {
-      options.gpu_chip = "sm_90";
-    } else if (target.rfind("cuda:sm_", 0) == 0 && target.size() > 8 &&
-               std::all_of(target.begin() + 8, target.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
-      options.gpu_chip = target.substr(5);
-    } else if (target != "cpu") {
-      return Usage("compile: --target: '" + target + "' is not cpu, cuda or cuda:sm_XX (e.g. cuda:sm_80)");
-    }
-  }
-  if (emit.count("ptx") && options.gpu_chip.empty()) return Usage("compile: --emit ptx needs --target cuda");
-  if (args.flags.count("--gpu-precision")) {
-    const std::string p = args.flags["--gpu-precision"];
-    if (options.gpu_chip.empty()) return Usage("compile: --gpu-precision needs --target cuda");
-    if (p == "tf32") {
-      options.gpu_precision = CompileOptions::GpuPrecision::kTf32;
-    } else if (p == "bf16") {
-      options.gpu_precision = CompileOptions::GpuPrecision::kBf16;
-    } else if (p != "f32") {
-      return Usage("compile: --gpu-precision: '" + p + "' is not f32, tf32 or bf16");
-    }
-  }
+  // The flags below are shorthands for the target spec's options.
+  std::string spec = args.flags.count("--target") ? args.flags["--target"] : DefaultTarget().name;
+  if (args.flags.count("--cpu")) absl::StrAppend(&spec, ",cpu=", args.flags["--cpu"]);
+  if (args.flags.count("--no-library-calls")) absl::StrAppend(&spec, ",library=none");
+  if (args.flags.count("--gpu-precision")) absl::StrAppend(&spec, ",precision=", args.flags["--gpu-precision"]);
+  absl::StatusOr<Target> target = ParseTarget(spec);
+  if (!target.ok()) return Usage(absl::StrCat("compile: --target: ", target.status().message()));
+  options.target = *std::move(target);
+  if (emit.count("ptx") && !options.target.is_gpu()) return Usage("compile: --emit ptx needs a GPU target (cuda)");
   options.emit_ir = emit.count("mlir") || emit.count("llvm") || emit.count("asm");
   absl::StatusOr<CompiledGraph> compiled = CompileGraph(*graph, options);
   if (!compiled.ok()) {
@@ -393,7 +386,7 @@ int Main(int argc, char** argv) {
   }
   if (command == "compile") {
     error = ParseArgs(rest,
-                      {{"--out", true}, {"--name", true}, {"--cpu", true}, {"--triple", true},
+                      {{"--out", true}, {"--name", true}, {"--cpu", true},
                        {"--emit", true}, {"--print-ir-after-all", false}, {"--no-library-calls", false},
                        {"--target", true}, {"--gpu-precision", true}},
                       &args);
@@ -401,6 +394,12 @@ int Main(int argc, char** argv) {
     if (error.empty() && !args.flags.count("--out")) error = "--out DIR is required";
     if (!error.empty()) return Usage(absl::StrCat("compile: ", error));
     return Compile(args.positional[0], args);
+  }
+  if (command == "targets") {
+    error = ParseArgs(rest, {}, &args);
+    if (error.empty() && !args.positional.empty()) error = "targets takes no arguments";
+    if (!error.empty()) return Usage(absl::StrCat("targets: ", error));
+    return Targets();
   }
   if (!command.empty() && command[0] == '-')
     return Usage(absl::StrCat("unknown flag '", command, "'"));

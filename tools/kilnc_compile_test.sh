@@ -25,13 +25,17 @@ expect 2 "--out DIR is required" -- compile "$graph"
 expect 2 "compile takes one graph file" -- compile --out "$dir"
 expect 2 "unknown flag '--frobnicate'" -- compile "$graph" --out "$dir" --frobnicate
 expect 2 "--emit: unknown kind 'exe'" -- compile "$graph" --out "$dir" --emit obj,exe
-expect 2 "--target: 'tpu' is not cpu, cuda or cuda:sm_XX" -- compile "$graph" --out "$dir" --target tpu
-expect 2 "--target: 'cuda:90' is not cpu, cuda or cuda:sm_XX" -- compile "$graph" --out "$dir" --target cuda:90
-expect 2 "--emit ptx needs --target cuda" -- compile "$graph" --out "$dir" --emit ptx
+expect 2 "--target: unknown target 'tpu' (known: x86_64, x86_64-native, aarch64-linux" -- compile "$graph" --out "$dir" --target tpu
+expect 2 "--target: target 'cuda:90': '90' is not a GPU chip (sm_XX)" -- compile "$graph" --out "$dir" --target cuda:90
+expect 2 "--target: target 'x86_64,fast=1': unknown option 'fast=1'" -- compile "$graph" --out "$dir" --target x86_64,fast=1
+expect 2 "--emit ptx needs a GPU target (cuda)" -- compile "$graph" --out "$dir" --emit ptx
 expect 2 "flag '--name' needs a value" -- compile "$graph" --out "$dir" --name
 expect 1 "not a C identifier" -- compile "$graph" --out "$dir" --name 9lives
 expect 1 "unknown CPU 'pentium9000'" -- compile "$graph" --out "$dir" --cpu pentium9000
-expect 1 "unknown target triple 'pdp11" -- compile "$graph" --out "$dir" --triple pdp11-unknown-none
+for t in x86_64 x86_64-native aarch64-linux wasm32 cortex-m4 cuda:sm_90; do
+  expect 0 "$t" -- targets
+done
+expect 2 "targets takes no arguments" -- targets x86_64
 expect 1 "No such file" -- compile "$dir/missing.pb" --out "$dir"
 echo "not a graph" > "$dir/bad.pb"
 expect 1 "bad.pb" -- compile "$dir/bad.pb" --out "$dir"
