@@ -83,7 +83,27 @@ absl::Status Invoke(mlir::ExecutionEngine& engine, const char* name, std::vector
   return absl::OkStatus();
 }
 
-#define KILN_HOOK(name) HostSymbol{#name, reinterpret_cast<void*>(&name)}
+// The hooks compiled CPU code may call (the core runtime's and oneDNN's), or GPU host code (the core
+// runtime's and the CUDA path's), with their addresses: from the runtime's table.
+std::vector<HostSymbol> CpuHooks() {
+  return {
+#define KILN_HOOK(name, library, ...) KILN_CPU_HOOK_##library(name)
+#define KILN_CPU_HOOK_CORE(name) HostSymbol{#name, reinterpret_cast<void*>(&name)},
+#define KILN_CPU_HOOK_DNNL(name) HostSymbol{#name, reinterpret_cast<void*>(&name)},
+#define KILN_CPU_HOOK_CUDA(name)
+#include "runtime/hooks.def"
+  };
+}
+
+std::vector<HostSymbol> GpuHooks() {
+  return {
+#define KILN_HOOK(name, library, ...) KILN_GPU_HOOK_##library(name)
+#define KILN_GPU_HOOK_CORE(name) HostSymbol{#name, reinterpret_cast<void*>(&name)},
+#define KILN_GPU_HOOK_DNNL(name)
+#define KILN_GPU_HOOK_CUDA(name) HostSymbol{#name, reinterpret_cast<void*>(&name)},
+#include "runtime/hooks.def"
+  };
+}
 
 }  // namespace
 
@@ -121,15 +141,7 @@ absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
   impl->arena.resize(std::max<int64_t>(1, ArenaBytes(*module, "graph")));
   KILN_ASSIGN_OR_RETURN(
       impl->engine,
-      MakeEngine(*module, {KILN_HOOK(kiln_rt_index_error), KILN_HOOK(kiln_rt_parallel_for),
-                           KILN_HOOK(kiln_rt_dnnl_matmul), KILN_HOOK(kiln_rt_dnnl_batch_matmul),
-                           KILN_HOOK(kiln_rt_dnnl_conv2d), KILN_HOOK(kiln_rt_dnnl_conv2d_backprop_input),
-                           KILN_HOOK(kiln_rt_dnnl_conv2d_backprop_filter), KILN_HOOK(kiln_rt_dnnl_matmul_bias),
-                           KILN_HOOK(kiln_rt_dnnl_conv2d_bias), KILN_HOOK(kiln_rt_dnnl_matmul_bias_prepare),
-                           KILN_HOOK(kiln_rt_dnnl_conv2d_bias_prepare), KILN_HOOK(kiln_rt_dnnl_matmul_prepare),
-                           KILN_HOOK(kiln_rt_dnnl_batch_matmul_prepare), KILN_HOOK(kiln_rt_dnnl_conv2d_prepare),
-                           KILN_HOOK(kiln_rt_dnnl_conv2d_backprop_input_prepare),
-                           KILN_HOOK(kiln_rt_dnnl_conv2d_backprop_filter_prepare)}));
+      MakeEngine(*module, CpuHooks()));
   // Library kernels are made now, as the generated class's constructor does.
   KILN_RETURN_IF_ERROR(Invoke(*impl->engine, "graph_prepare", {impl->runtime->get()}));
   KILN_RETURN_IF_ERROR(TakeStatus(impl->runtime->get()));
@@ -226,9 +238,7 @@ absl::StatusOr<std::unique_ptr<GpuJitGraph>> GpuJitGraph::Compile(const Graph& g
   impl->signature = host.signature;
   const int64_t arena_bytes = host.arena_bytes;
   KILN_ASSIGN_OR_RETURN(impl->engine,
-#define KILN_HOOK_ENTRY(name) KILN_HOOK(name),
-                        MakeEngine(*host.module, {KILN_CUDA_HOOKS(KILN_HOOK_ENTRY)}));
-#undef KILN_HOOK_ENTRY
+                        MakeEngine(*host.module, GpuHooks()));
   KILN_RETURN_IF_ERROR(Invoke(*impl->engine, "graph_prepare", {cuda_context}));
   // Device buffers; variables start at their initializers' values.
   KILN_ASSIGN_OR_RETURN(Interpreter initial, Interpreter::Create(graph));

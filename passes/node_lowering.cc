@@ -285,6 +285,7 @@ class MlirLoweringContext : public LoweringContext {
   const TensorType& input_type(int i) const override { return input_types_[i]; }
   void SetOutput(int i, IrValue value) override { outputs_[i] = V(value); }
   const std::vector<mlir::Value>& outputs() const { return outputs_; }
+  const absl::Status& status() const { return status_; }
 
   IrValue Elementwise(const std::vector<IrValue>& inputs, const TensorType& out,
                       const ScalarFn& body) override {
@@ -510,15 +511,23 @@ class MlirLoweringContext : public LoweringContext {
          params[KILN_CONV_PAD_LEFT] != params[KILN_CONV_PAD_RIGHT])) {
       return fallback();
     }
-    std::string hook = rule->hook;
+    const RuntimeHook* hook = rule->hook;
     std::vector<int64_t> call_params = params;
     std::vector<IrValue> call_inputs = inputs;
-    const bool with_epilogue = epilogue_ != nullptr && !epilogue_->fused && rule->bias_epilogue;
+    const bool with_epilogue = epilogue_ != nullptr && !epilogue_->fused && rule->bias_hook != nullptr;
     if (with_epilogue) {
       // The same kernel with a bias operand and a last parameter, relu (runtime/hook_params.h).
-      hook += "_bias";
+      hook = rule->bias_hook;
       call_params.push_back(epilogue_->relu);
       call_inputs.push_back(I(epilogue_->bias));
+    }
+    if (static_cast<int>(call_params.size()) != hook->params ||
+        static_cast<int>(call_inputs.size()) + 1 != hook->operands) {
+      // The op's lowering and the runtime's table (runtime/hooks.def) disagree: our bug.
+      status_ = absl::InternalError(absl::StrCat(hook->name, " takes ", hook->params, " parameters and ",
+                                                      hook->operands, " operands, not ", call_params.size(),
+                                                      " and ", call_inputs.size() + 1));
+      return fallback();
     }
     if (rule->precision_parameter) call_params.push_back(static_cast<int64_t>(target_.gpu_precision));
     bool callable = out.dtype == DType::kF32 && out.shape.NumElements() > 0;
@@ -548,7 +557,7 @@ class MlirLoweringContext : public LoweringContext {
     std::vector<mlir::Value> args = {runtime_context_, ToBuffer(params_tensor)};
     for (const IrValue& in : call_inputs) args.push_back(ToBuffer(V(in)));
     args.push_back(result);
-    mlir::func::CallOp::create(b_, loc_, SiteDeclaration(hook, args), mlir::TypeRange{}, args);
+    mlir::func::CallOp::create(b_, loc_, SiteDeclaration(hook->name, args), mlir::TypeRange{}, args);
     IrValue value = I(mlir::bufferization::ToTensorOp::create(b_, loc_, TensorTypeOf(call_out, ctx), result,
                                                               /*restrict=*/true, /*writable=*/true));
     return filter_out ? Transpose(value, {1, 2, 3, 0}) : value;
@@ -786,6 +795,7 @@ class MlirLoweringContext : public LoweringContext {
   std::vector<mlir::Value> outputs_;
   mlir::Value runtime_context_;
   const Target& target_;
+  absl::Status status_;  // what a building block found wrong (an inconsistency of ours)
   LibraryEpilogue* epilogue_;  // may be null
 };
 
@@ -807,6 +817,7 @@ absl::StatusOr<std::vector<mlir::Value>> LowerNode(mlir::OpBuilder& b, const Nod
   mlir::Location loc = mlir::NameLoc::get(b.getStringAttr(node.name));
   MlirLoweringContext lowering(b, loc, node, inputs, input_types, runtime_context, target, epilogue);
   KILN_RETURN_IF_ERROR(node.op->lower(lowering));
+  KILN_RETURN_IF_ERROR(lowering.status());
   for (size_t i = 0; i < node.outputs.size(); ++i) {
     if (!lowering.outputs()[i]) {
       return absl::InternalError(absl::StrCat("lowering set no output ", i));

@@ -17,8 +17,9 @@ namespace kiln {
 namespace cuda_internal {
 
 State* GetState(kiln_context* context) {
+  static const char kKey = 0;  // the CUDA path's slot in a context
   return static_cast<State*>(kiln_context_library_state(
-      context, [] { return static_cast<void*>(new State); }, [](void* s) { delete static_cast<State*>(s); }));
+      context, &kKey, [] { return static_cast<void*>(new State); }, [](void* s) { delete static_cast<State*>(s); }));
 }
 
 // "CUDA_ERROR_INVALID_VALUE (invalid argument)", from the driver when it can say.
@@ -72,7 +73,7 @@ namespace {
 
 // Opens the driver and the device; leaves the context's status UNAVAILABLE or INTERNAL on failure.
 void Attach(kiln_context* context, const char* driver_path, int device) {
-  State& s = *GetState(context);  // a fresh context: no other library's state
+  State& s = *GetState(context);
   s.library = dlopen(driver_path, RTLD_NOW | RTLD_LOCAL);
   if (s.library == nullptr) {
     const char* why = dlerror();

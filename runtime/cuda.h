@@ -115,14 +115,4 @@ void kiln_rt_cuda_check_index_prepare(kiln_context* context, const int64_t* para
 } /* extern "C" */
 #endif
 
-/* Every hook compiled CUDA host code may call, for lists of them (JIT symbol tables, executables
- * that export them to compiled shared objects): X(name) for each. */
-#define KILN_CUDA_HOOKS(X)                                                                            \
-  X(kiln_rt_cuda_launch) X(kiln_rt_cuda_check_index) X(kiln_rt_cuda_check_index_prepare)             \
-  X(kiln_rt_cuda_matmul) X(kiln_rt_cuda_matmul_prepare) X(kiln_rt_cuda_matmul_bias)                  \
-  X(kiln_rt_cuda_matmul_bias_prepare) X(kiln_rt_cuda_batch_matmul) X(kiln_rt_cuda_batch_matmul_prepare) \
-  X(kiln_rt_cuda_conv2d) X(kiln_rt_cuda_conv2d_prepare) X(kiln_rt_cuda_conv2d_backprop_input)         \
-  X(kiln_rt_cuda_conv2d_backprop_input_prepare) X(kiln_rt_cuda_conv2d_backprop_filter)               \
-  X(kiln_rt_cuda_conv2d_backprop_filter_prepare)
-
 #endif /* KILN_RUNTIME_CUDA_H_ */

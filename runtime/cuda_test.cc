@@ -200,19 +200,21 @@ TEST_CASE("Capture misuse is a clear status") {
   REQUIRE(context.TakeStatus().message() == "kiln_cuda_graph_launch: no graph");
 }
 
-TEST_CASE("A context holding another library's state is not a CUDA context") {
-  kiln::rt::Context context;
+TEST_CASE("A CUDA context holds another library's state beside its own") {
+  kiln::rt::Context gpu = kiln::testing::FakeGpu();
+  static const char key = 0;
   static int other;
   void* state = kiln_context_library_state(
-      context.get(), [] { return static_cast<void*>(&other); }, [](void*) {});
+      gpu.get(), &key, [] { return static_cast<void*>(&other); }, [](void*) {});
   REQUIRE(state == &other);
-  // The CUDA path asks with its own destroy function: it gets nothing rather than `other`.
-  kiln_cuda_synchronize(context.get());
-  const kiln::rt::Status s = context.TakeStatus();
-  REQUIRE(s.code() == KILN_FAILED_PRECONDITION);
-  REQUIRE(s.message() == "not a CUDA context (kiln_cuda_context_create)");
-  REQUIRE(kiln_context_library_state(context.get(), [] { return static_cast<void*>(nullptr); },
-                                     [](void* s) { delete static_cast<int*>(s); }) == nullptr);
+  // The CUDA path keeps working beside it, and the other library gets its own state back.
+  const uint64_t buffer = kiln_cuda_alloc(gpu.get(), 16);
+  REQUIRE(buffer != 0);
+  kiln_cuda_free(gpu.get(), buffer);
+  kiln_cuda_synchronize(gpu.get());
+  REQUIRE(gpu.TakeStatus().ok());
+  REQUIRE(kiln_context_library_state(gpu.get(), &key, [] { return static_cast<void*>(nullptr); },
+                                     [](void*) {}) == &other);
 }
 
 TEST_CASE("A CPU context is not a CUDA context") {

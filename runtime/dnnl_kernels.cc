@@ -48,17 +48,14 @@ struct State {
   std::unordered_map<const int64_t*, Kernel*> by_site;
 };
 
-// The context's state; null, with FAILED_PRECONDITION, for a context of another library (CUDA's).
+// The context's oneDNN state.
 State* GetState(kiln_context* context) {
   // A context-less call (the C ABI allows a null context) uses one process-wide state.
   static State* process_state = new State;
   if (context == nullptr) return process_state;
-  auto* state = static_cast<State*>(kiln_context_library_state(
-      context, [] { return static_cast<void*>(new State); }, [](void* s) { delete static_cast<State*>(s); }));
-  if (state == nullptr) {
-    kiln_context_set_error(context, KILN_FAILED_PRECONDITION, "oneDNN kernels on a context of another library");
-  }
-  return state;
+  static const char kKey = 0;  // oneDNN's slot in a context
+  return static_cast<State*>(kiln_context_library_state(
+      context, &kKey, [] { return static_cast<void*>(new State); }, [](void* s) { delete static_cast<State*>(s); }));
 }
 
 enum KernelKind { kMatMul, kConv2D, kConv2DBackpropInput, kConv2DBackpropFilter, kBatchMatMul, kMatMulBias, kConv2DBias };

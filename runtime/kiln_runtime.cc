@@ -116,8 +116,12 @@ struct kiln_context {
   std::mutex mu;  // guards the status and the library state
   kiln_status_code status = KILN_OK;
   std::string message;
-  void* library_state = nullptr;
-  void (*destroy_library_state)(void*) = nullptr;
+  struct LibraryState {
+    const void* key;
+    void* state;
+    void (*destroy)(void*);
+  };
+  std::vector<LibraryState> libraries;  // in the order they were made
 };
 
 extern "C" {
@@ -205,7 +209,8 @@ kiln_context* kiln_context_create_with_scheduler(kiln_scheduler scheduler, void*
 
 void kiln_context_destroy(kiln_context* context) {
   if (context == nullptr) return;
-  if (context->library_state != nullptr) context->destroy_library_state(context->library_state);
+  // Later libraries may use earlier ones (cuBLASLt the CUDA driver): released in reverse.
+  for (auto it = context->libraries.rbegin(); it != context->libraries.rend(); ++it) it->destroy(it->state);
   delete context->pool;
   delete context;
 }
@@ -239,14 +244,15 @@ void kiln_context_set_error(kiln_context* context, kiln_status_code code, const 
   context->message = message;
 }
 
-void* kiln_context_library_state(kiln_context* context, void* (*create)(void), void (*destroy)(void*)) {
+void* kiln_context_library_state(kiln_context* context, const void* key, void* (*create)(void),
+                                 void (*destroy)(void*)) {
   std::lock_guard<std::mutex> lock(context->mu);
-  if (context->library_state == nullptr) {
-    context->library_state = create();
-    context->destroy_library_state = destroy;
+  for (const kiln_context::LibraryState& library : context->libraries) {
+    if (library.key == key) return library.state;
   }
-  // Another library's state is not this one's.
-  return context->destroy_library_state == destroy ? context->library_state : nullptr;
+  void* state = create();
+  if (state != nullptr) context->libraries.push_back({key, state, destroy});
+  return state;
 }
 
 void* kiln_aligned_alloc(size_t bytes) {

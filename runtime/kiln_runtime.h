@@ -96,10 +96,14 @@ void kiln_context_clear_status(kiln_context* context);
 /* Records an error in the context's status unless one is there already (the first error wins). */
 void kiln_context_set_error(kiln_context* context, kiln_status_code code, const char* message);
 
-/* The state a kernel library keeps per context (runtime/dnnl_kernels.cc: its primitives), made by
- * `create` on first use and released by `destroy` with the context. One library per context: NULL
- * when the context already holds another library's state (`destroy` tells the libraries apart). */
-void* kiln_context_library_state(kiln_context* context, void* (*create)(void), void (*destroy)(void*));
+/* The state a library keeps per context (oneDNN's primitives, the CUDA driver's context and its
+ * cuBLASLt and cuDNN handles, later a collective library's communicator), one slot per `key`: the
+ * address of an object of the library's own, which tells the libraries apart. Made by `create` on
+ * first use (NULL from `create` leaves the slot empty) and released by `destroy` with the context,
+ * the slots in the reverse order of their making. A context holds any number of libraries' states
+ * at once. Thread-safe. */
+void* kiln_context_library_state(kiln_context* context, const void* key, void* (*create)(void),
+                                 void (*destroy)(void*));
 
 /* 64-byte aligned memory of at least `bytes` bytes (NULL when out of memory), and its release. */
 void* kiln_aligned_alloc(size_t bytes);

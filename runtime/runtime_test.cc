@@ -20,6 +20,40 @@ void MarkRange(void* closure, int64_t begin, int64_t end) {
   for (int64_t i = begin; i < end; ++i) ++(*hits)[i];
 }
 
+// Records which library states were released, in order.
+std::vector<int>& Released() {
+  static std::vector<int> released;
+  return released;
+}
+
+TEST_CASE("a context holds several libraries' states, released in reverse order of making") {
+  static const char first_key = 0, second_key = 0;
+  Released().clear();
+  {
+    Context context;
+    auto make_first = [] { return static_cast<void*>(new int(1)); };
+    auto make_second = [] { return static_cast<void*>(new int(2)); };
+    auto release = [](void* s) {
+      Released().push_back(*static_cast<int*>(s));
+      delete static_cast<int*>(s);
+    };
+    void* first = kiln_context_library_state(context.get(), &first_key, make_first, release);
+    void* second = kiln_context_library_state(context.get(), &second_key, make_second, release);
+    REQUIRE(first != second);
+    REQUIRE(*static_cast<int*>(first) == 1);
+    REQUIRE(*static_cast<int*>(second) == 2);
+    // Asked again, each library gets its own state, not a new one.
+    REQUIRE(kiln_context_library_state(context.get(), &first_key, make_second, release) == first);
+    REQUIRE(kiln_context_library_state(context.get(), &second_key, make_first, release) == second);
+    // A library whose state cannot be made gets NULL, and no slot.
+    static const char failing_key = 0;
+    REQUIRE(kiln_context_library_state(context.get(), &failing_key, [] { return static_cast<void*>(nullptr); },
+                                       release) == nullptr);
+    REQUIRE(Released().empty());
+  }
+  REQUIRE(Released() == std::vector<int>{2, 1});
+}
+
 TEST_CASE("parallel_for runs every iteration exactly once") {
   for (int threads : {1, 2, 3, 8}) {
     Context context(threads);

@@ -2,35 +2,47 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "runtime/hook_params.h"
 
 namespace kiln {
 namespace {
 
-// How each library's kernels are called. The hook names are the runtime's (runtime/hooks.def).
+// How each library's kernels are called: their hooks from the runtime's table, and what the
+// library's own conventions ask of the lowering. cuDNN's descriptors hold one padding per dimension
+// (symmetric) and its filters are OHWI; the CUDA hooks end their parameters with the precision.
+std::vector<LibraryKernelRule> MakeRules(KernelLibrary library) {
+  std::vector<LibraryKernelRule> rules;
+  if (library == KernelLibrary::kNone) return rules;
+  const bool cuda = library == KernelLibrary::kCuda;
+  for (const RuntimeHook& hook : RuntimeHooks()) {
+    if (hook.library != library || !hook.kernel || hook.variant != RuntimeHook::Variant::kKernel) continue;
+    const LibraryKernel kernel = *hook.kernel;
+    const bool conv = kernel == LibraryKernel::kConv2D || kernel == LibraryKernel::kConv2DBackpropInput ||
+                      kernel == LibraryKernel::kConv2DBackpropFilter;
+    LibraryKernelRule rule{kernel, &hook};
+    for (const RuntimeHook& bias : RuntimeHooks()) {
+      if (bias.library == library && bias.kernel == kernel && bias.variant == RuntimeHook::Variant::kBias) {
+        rule.bias_hook = &bias;
+      }
+    }
+    rule.symmetric_padding_only = cuda && conv;
+    rule.ohwi_filters = cuda && conv;
+    rule.precision_parameter = cuda;
+    rules.push_back(rule);
+  }
+  return rules;
+}
+
 const std::vector<LibraryKernelRule>& Rules(KernelLibrary library) {
-  static const auto* const kOneDnn = new std::vector<LibraryKernelRule>{
-      {LibraryKernel::kMatMul, "kiln_rt_dnnl_matmul", /*bias_epilogue=*/true},
-      {LibraryKernel::kConv2D, "kiln_rt_dnnl_conv2d", /*bias_epilogue=*/true},
-      {LibraryKernel::kConv2DBackpropInput, "kiln_rt_dnnl_conv2d_backprop_input"},
-      {LibraryKernel::kConv2DBackpropFilter, "kiln_rt_dnnl_conv2d_backprop_filter"},
-      {LibraryKernel::kBatchMatMul, "kiln_rt_dnnl_batch_matmul"},
-  };
-  // cuBLASLt has bias and ReLU epilogues; the cuDNN calls have no fused form here, pad
-  // symmetrically (its descriptors' one padding per dimension) and want OHWI filters.
-  static const auto* const kCuda = new std::vector<LibraryKernelRule>{
-      {LibraryKernel::kMatMul, "kiln_rt_cuda_matmul", true, false, false, true},
-      {LibraryKernel::kConv2D, "kiln_rt_cuda_conv2d", false, true, true, true},
-      {LibraryKernel::kConv2DBackpropInput, "kiln_rt_cuda_conv2d_backprop_input", false, true, true, true},
-      {LibraryKernel::kConv2DBackpropFilter, "kiln_rt_cuda_conv2d_backprop_filter", false, true, true,
-       true},
-      {LibraryKernel::kBatchMatMul, "kiln_rt_cuda_batch_matmul", false, false, false, true},
-  };
-  static const auto* const kNone = new std::vector<LibraryKernelRule>{};
+  static const auto* const kOneDnn = new std::vector<LibraryKernelRule>(MakeRules(KernelLibrary::kOneDnn));
+  static const auto* const kCuda = new std::vector<LibraryKernelRule>(MakeRules(KernelLibrary::kCuda));
+  static const auto* const kNone = new std::vector<LibraryKernelRule>();
   switch (library) {
     case KernelLibrary::kOneDnn: return *kOneDnn;
     case KernelLibrary::kCuda: return *kCuda;
@@ -85,6 +97,24 @@ std::string Names() {
 }
 
 }  // namespace
+
+const std::vector<RuntimeHook>& RuntimeHooks() {
+  // The table's words, as C++ values.
+  using V = RuntimeHook::Variant;
+  constexpr KernelLibrary CORE = KernelLibrary::kNone, DNNL = KernelLibrary::kOneDnn, CUDA = KernelLibrary::kCuda;
+  constexpr V KERNEL = V::kKernel, BIAS = V::kBias, PREPARE = V::kPrepare, SUPPORT = V::kSupport;
+  constexpr std::optional<LibraryKernel> kNone = std::nullopt, kMatMul = LibraryKernel::kMatMul,
+                                         kConv2D = LibraryKernel::kConv2D,
+                                         kConv2DBackpropInput = LibraryKernel::kConv2DBackpropInput,
+                                         kConv2DBackpropFilter = LibraryKernel::kConv2DBackpropFilter,
+                                         kBatchMatMul = LibraryKernel::kBatchMatMul;
+  static const auto* const kHooks = new std::vector<RuntimeHook>{
+#define KILN_HOOK(name, library, kernel, variant, operands, params) \
+  RuntimeHook{#name, library, kernel, variant, operands, params},
+#include "runtime/hooks.def"
+  };
+  return *kHooks;
+}
 
 std::vector<Target> NamedTargets() {
   return {

@@ -11,6 +11,7 @@
 #ifndef KILN_TARGET_TARGET_H_
 #define KILN_TARGET_TARGET_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,14 +31,31 @@ enum class KernelLibrary {
 // or bf16 on the tensor cores (f32 accumulation). The value is the hooks' precision parameter.
 enum class GpuPrecision { kF32 = 0, kTf32 = 1, kBf16 = 2 };
 
-// How one library kernel is called on a target: the hook (runtime/hooks.def), and what the
-// library can and cannot do that the lowering must know.
+// One hook of the runtime's table (runtime/hooks.def).
+struct RuntimeHook {
+  enum class Variant { kKernel, kBias, kPrepare, kSupport };
+  const char* name;
+  // The library whose header declares it; kNone for the core runtime's (always linked).
+  KernelLibrary library;
+  // The kernel it computes or plans; none for a support hook.
+  std::optional<LibraryKernel> kernel;
+  Variant variant;
+  // A kernel's array operands after (context, params), and its parameter count (hook_params.h).
+  int operands;
+  int params;
+};
+
+// Every hook compiled code may call, in runtime/hooks.def's order.
+const std::vector<RuntimeHook>& RuntimeHooks();
+
+// How one library kernel is called on a target: its hooks, and what the library can and cannot do
+// that the lowering must know.
 struct LibraryKernelRule {
   LibraryKernel kernel;
-  // The hook's name, e.g. "kiln_rt_dnnl_matmul". Its "_prepare" twin makes the library's plan.
-  std::string hook;
-  // The library also computes a following bias add and ReLU, through "<hook>_bias".
-  bool bias_epilogue = false;
+  // The plain kernel ("kiln_rt_dnnl_matmul"); its "_prepare" twin makes the call site's plan.
+  const RuntimeHook* hook = nullptr;
+  // The kernel with a bias add and optional ReLU fused after it, where the library has one.
+  const RuntimeHook* bias_hook = nullptr;
   // Convolutions: padding must be symmetric (top == bottom, left == right), or loops are generated.
   bool symmetric_padding_only = false;
   // Convolutions: filters are OHWI (Kiln's are HWIO), transposed around the call.

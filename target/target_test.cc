@@ -23,8 +23,9 @@ TEST_CASE("Targets carry their per-target choices") {
   CHECK(x86.threads);
   CHECK(x86.library == KernelLibrary::kOneDnn);
   REQUIRE(x86.LibraryRule(LibraryKernel::kMatMul) != nullptr);
-  CHECK(x86.LibraryRule(LibraryKernel::kMatMul)->hook == "kiln_rt_dnnl_matmul");
-  CHECK(x86.LibraryRule(LibraryKernel::kConv2D)->bias_epilogue);
+  CHECK(std::string(x86.LibraryRule(LibraryKernel::kMatMul)->hook->name) == "kiln_rt_dnnl_matmul");
+  CHECK(std::string(x86.LibraryRule(LibraryKernel::kConv2D)->bias_hook->name) == "kiln_rt_dnnl_conv2d_bias");
+  CHECK(x86.LibraryRule(LibraryKernel::kConv2DBackpropInput)->bias_hook == nullptr);
 
   Target wasm = *ParseTarget("wasm32");
   CHECK(wasm.pointer_bits == 32);
@@ -44,7 +45,8 @@ TEST_CASE("Targets carry their per-target choices") {
   REQUIRE(conv != nullptr);
   CHECK(conv->symmetric_padding_only);
   CHECK(conv->ohwi_filters);
-  CHECK_FALSE(conv->bias_epilogue);
+  CHECK(conv->bias_hook == nullptr);
+  CHECK(std::string(cuda.LibraryRule(LibraryKernel::kMatMul)->bias_hook->name) == "kiln_rt_cuda_matmul_bias");
   CHECK(ParseTarget("cuda")->gpu_chip == "sm_90");
 }
 

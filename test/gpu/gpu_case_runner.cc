@@ -35,11 +35,15 @@
 
 // The hooks compiled host code calls, kept in the executable and exported (-rdynamic) for the
 // cases' shared objects.
-#define KILN_HOOK_ADDRESS(name) reinterpret_cast<void*>(&name),
 extern "C" {
-void* kiln_gpu_case_runner_hooks[] = {KILN_CUDA_HOOKS(KILN_HOOK_ADDRESS) reinterpret_cast<void*>(&kiln_rt_index_error)};
+void* kiln_gpu_case_runner_hooks[] = {
+#define KILN_HOOK(name, library, ...) KILN_CASE_HOOK_##library(name)
+#define KILN_CASE_HOOK_CORE(name) reinterpret_cast<void*>(&name),
+#define KILN_CASE_HOOK_DNNL(name)
+#define KILN_CASE_HOOK_CUDA(name) reinterpret_cast<void*>(&name),
+#include "runtime/hooks.def"
+};
 }
-#undef KILN_HOOK_ADDRESS
 
 namespace {
 
