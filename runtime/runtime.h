@@ -4,8 +4,11 @@
 #define KILN_RUNTIME_RUNTIME_H_
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <memory>
 #include <new>
+#include <string>
 
 #include "runtime/kiln_runtime.h"
 #include "runtime/status.h"
@@ -44,6 +47,50 @@ class Context {
   };
   std::unique_ptr<kiln_context, Destroy> context_;
 };
+
+// The kiln_dtype of a C++ element type (f16 and bf16, held as uint16_t, have none).
+template <typename T>
+constexpr kiln_dtype DTypeOf();
+template <>
+constexpr kiln_dtype DTypeOf<float>() { return KILN_F32; }
+template <>
+constexpr kiln_dtype DTypeOf<double>() { return KILN_F64; }
+template <>
+constexpr kiln_dtype DTypeOf<int8_t>() { return KILN_I8; }
+template <>
+constexpr kiln_dtype DTypeOf<int32_t>() { return KILN_I32; }
+template <>
+constexpr kiln_dtype DTypeOf<int64_t>() { return KILN_I64; }
+template <>
+constexpr kiln_dtype DTypeOf<bool>() { return KILN_BOOL; }
+
+// Copies `count` elements of `dtype` at `data` into the tensor called `name` among the `n` at
+// `tensors` (the generated classes' Set). INVALID_ARGUMENT, naming the tensor, for an unknown
+// name, another dtype or another element count; nothing is copied then.
+inline Status CopyIntoTensor(const kiln_tensor* tensors, size_t n, const std::string& name, kiln_dtype dtype,
+                             const void* data, size_t count) {
+  for (size_t i = 0; i < n; ++i) {
+    const kiln_tensor& t = tensors[i];
+    if (name != t.name) continue;
+    size_t elements = 1;
+    std::string shape;
+    for (int32_t d = 0; d < t.rank; ++d) {
+      elements *= static_cast<size_t>(t.shape[d]);
+      shape += (d ? "," : "") + std::to_string(t.shape[d]);
+    }
+    const std::string type = std::string(kiln_dtype_name(t.dtype)) + "[" + shape + "]";
+    if (dtype != t.dtype) {
+      return InvalidArgumentError("'" + name + "' is " + type + ", not " + kiln_dtype_name(dtype));
+    }
+    if (count != elements) {
+      return InvalidArgumentError("'" + name + "' is " + type + " (" + std::to_string(elements) + " elements), not " +
+                                  std::to_string(count) + " elements");
+    }
+    if (count > 0) std::memcpy(t.data, data, count * kiln_dtype_size(dtype));
+    return OkStatus();
+  }
+  return InvalidArgumentError("the model has no input or variable '" + name + "'");
+}
 
 // 64-byte aligned memory (e.g. a compiled graph's arena for callers of the C ABI).
 class AlignedBuffer {

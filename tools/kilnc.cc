@@ -1,12 +1,13 @@
 // kilnc: Kiln's command-line driver for graph files (proto/graph.proto).
 //
 //   kilnc inspect [--no-nodes] GRAPH     node table, op counts, parameters, FLOP estimate
+//   kilnc inspect OBJECT.o               the model description a compiled object carries
 //   kilnc dot [--rankdir=TB|LR] GRAPH    Graphviz source on stdout (`kilnc dot g.kiln | dot -Tsvg`)
 //   kilnc convert IN OUT                 rewrites a graph file (binary, or text for *.pbtxt)
 //   kilnc compile GRAPH --out DIR [--name N] [--target SPEC] [--cpu C] [--emit obj,header,mlir,llvm,asm,ptx]
 //                 [--gpu-precision f32|tf32|bf16]
 //                 [--print-ir-after-all] [--no-library-calls]
-//                                          object file + C++ header (codegen/cpu_compiler.h)
+//                                          object file + C++ header (codegen/compiler.h)
 //   kilnc targets                        the named targets (target/target.h)
 //
 // Exit codes: 0 success, 1 a graph file could not be read, parsed, rebuilt, compiled or written,
@@ -15,6 +16,8 @@
 #include <cctype>
 #include <set>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -27,8 +30,10 @@
 #include "absl/strings/str_split.h"
 #include "graph/graph.h"
 #include "graph/op_registry.h"
-#include "codegen/cpu_compiler.h"
+#include "codegen/compiler.h"
+#include "codegen/model_description.h"
 #include "proto/graph_def.h"
+#include "runtime/kiln_model.h"
 #include "tools/flops.h"
 
 namespace kiln {
@@ -44,6 +49,8 @@ constexpr char kUsageText[] =
     "commands:\n"
     "  inspect [--no-nodes] GRAPH     print the nodes, op counts, parameter count and a FLOP "
     "estimate\n"
+    "  inspect OBJECT.o               print the model a compiled object describes (target, entry\n"
+    "                                 points, arguments, arena, runtime hooks)\n"
     "  dot [--rankdir=TB|LR] GRAPH    print the graph as Graphviz source\n"
     "  convert IN OUT                 rewrite a graph file (text format when the name ends in "
     ".pbtxt)\n"
@@ -134,7 +141,63 @@ std::string ParseArgs(const std::vector<std::string>& args,
   return "";
 }
 
+// Rows in aligned columns, after a blank line.
+void PrintTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  std::cout << "\n";
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    std::cout << "  " << line << "\n";
+  }
+}
+
+// `kilnc inspect model.o`: the description a compiled object carries (runtime/kiln_model.h), read
+// from its section without running anything.
+int InspectObject(const std::string& path, const std::string& object) {
+  absl::StatusOr<std::string> description = ReadModelDescription(object);
+  kiln_model_info info;
+  char message[256] = "";
+  if (!description.ok() ||
+      kiln_model_info_parse(description->data(), description->size(), &info, message, sizeof message) != KILN_OK) {
+    std::cerr << "kilnc: " << path << ": " << (description.ok() ? message : description.status().message()) << "\n";
+    return kBadFile;
+  }
+  std::cout << "model " << info.name << " (" << (info.training ? "training step" : "inference") << ") in " << path
+            << "\n  target " << info.target << ", ABI version " << info.abi_version << ", fingerprint "
+            << info.fingerprint << "\n  entry points " << info.init_entry << ", " << info.prepare_entry << ", "
+            << info.run_entry << "\n  arena " << Grouped(static_cast<int64_t>(info.arena_bytes)) << " bytes\n";
+  std::vector<std::vector<std::string>> rows = {{"role", "name", "identifier", "type", "bytes"}};
+  for (int i = 0; i < info.num_args; ++i) {
+    const kiln_model_arg& a = info.args[i];
+    std::vector<std::string> dims;
+    for (int d = 0; d < a.rank; ++d) dims.push_back(std::to_string(a.dims[d]));
+    rows.push_back({kiln_arg_role_name(a.role), a.name, a.identifier,
+                    absl::StrCat(kiln_dtype_name(a.dtype), "[", absl::StrJoin(dims, ","), "]"),
+                    Grouped(static_cast<int64_t>(a.bytes))});
+  }
+  PrintTable(rows);
+  std::vector<std::string> hooks(info.hooks, info.hooks + info.num_hooks);
+  std::cout << "  runtime hooks: " << (hooks.empty() ? "none" : absl::StrJoin(hooks, ", ")) << "\n";
+  kiln_model_info_release(&info);
+  return kOk;
+}
+
 int Inspect(const std::string& path, bool show_nodes) {
+  // An object file (ELF, wasm) rather than a graph.
+  {
+    std::ifstream in(path, std::ios::binary);
+    std::string object((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (object.compare(0, 4, "\x7f" "ELF") == 0 || object.compare(0, 4, std::string("\0asm", 4)) == 0) {
+      return InspectObject(path, object);
+    }
+  }
   int code = kOk;
   std::unique_ptr<Graph> graph = Load(path, &code);
   if (!graph) return code;
@@ -148,19 +211,7 @@ int Inspect(const std::string& path, bool show_nodes) {
       rows.push_back(
           {node.name, node.op_name(), Types(node), node.source.empty() ? "-" : node.source});
     }
-    std::vector<size_t> width(4, 0);
-    for (const auto& row : rows) {
-      for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
-    }
-    std::cout << "\n";
-    for (const auto& row : rows) {
-      std::string line;
-      for (size_t i = 0; i < row.size(); ++i) {
-        line += row[i];
-        if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
-      }
-      std::cout << "  " << line << "\n";
-    }
+    PrintTable(rows);
   }
 
   std::map<std::string, int> counts;

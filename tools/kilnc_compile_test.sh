@@ -20,6 +20,16 @@ for f in tiny.o tiny.h tiny.mlir tiny.ll tiny.s; do
 done
 grep -q "linalg.generic" "$dir/tiny.mlir" || { echo "FAIL: tiny.mlir is not tensor-level MLIR"; failures=$((failures + 1)); }
 grep -q "define void @kiln_tiny_run" "$dir/tiny.ll" || { echo "FAIL: tiny.ll lacks kiln_tiny_run"; failures=$((failures + 1)); }
+# The object describes itself: kilnc inspect reads its section without running it, for any target.
+expect 0 "model tiny (inference) in $dir/tiny.o" -- inspect "$dir/tiny.o"
+expect 0 "target x86_64, ABI version 1" -- inspect "$dir/tiny.o"
+expect 0 "runtime hooks:" -- inspect "$dir/tiny.o"
+for t in aarch64-linux wasm32 cortex-m4; do
+  expect 0 "kilnc: wrote" -- compile "$graph" --out "$dir" --name "tiny_${t//-/_}" --target "$t"
+  expect 0 "target $t, ABI version 1" -- inspect "$dir/tiny_${t//-/_}.o"
+done
+printf '\x7fELF not really' > "$dir/fake.o"
+expect 1 "not an object file" -- inspect "$dir/fake.o"
 expect 0 "// -----// IR Dump After" -- compile "$graph" --out "$dir" --print-ir-after-all
 expect 2 "--out DIR is required" -- compile "$graph"
 expect 2 "compile takes one graph file" -- compile --out "$dir"

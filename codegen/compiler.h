@@ -1,22 +1,25 @@
-// The CPU compiler: a Kiln graph → an object file with two C functions, and the C++ header that
-// declares them with typed, named accessors.
+// The compiler driver: a Kiln graph → an object file for a target (target/target.h) with these C
+// functions, and the C++ header that declares them with typed, named accessors (codegen/header.h):
 //
 //   kiln_<name>_init(variables..., arena)   sets every variable to its initial value
+//   kiln_<name>_prepare(context)            makes the library kernels' plans, once per context
 //   kiln_<name>_run(inputs..., variables..., outputs..., context, arena)
 //       computes the graph's named outputs; for a training graph (TrainStep) it also updates the
 //       variables in place, so one call is one whole step
+//   kiln_<name>_model_description(size)     the model described as data (runtime/kiln_model.h)
 //
 // Every array argument is a pointer to a dense row-major array of its static shape (scalars are
 // arrays of one); `arena` is scratch memory of arena_bytes (64-byte aligned) for all temporaries, so
 // the code never allocates; `context` is a kiln_context (runtime/kiln_runtime.h) that receives
 // run-time errors. At run time the object needs libc, libm and Kiln's runtime (runtime/), nothing else.
-#ifndef KILN_CODEGEN_CPU_COMPILER_H_
-#define KILN_CODEGEN_CPU_COMPILER_H_
+#ifndef KILN_CODEGEN_COMPILER_H_
+#define KILN_CODEGEN_COMPILER_H_
 
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "codegen/model_description.h"
 #include "codegen/object_emitter.h"
 #include "graph/graph.h"
 
@@ -40,18 +43,11 @@ struct CompileOptions {
   std::string source;
 };
 
-// One argument of the generated functions.
-struct CompiledArgument {
-  std::string name;        // graph name ("dense/kernel")
-  std::string identifier;  // C identifier ("dense_kernel")
-  TensorType type;
-  enum Kind { kInput, kVariable, kOutput } kind;
-};
-
 struct CompiledGraph {
-  std::string object;  // ELF relocatable object
-  std::string header;  // C++ header
-  std::vector<CompiledArgument> arguments;
+  std::string object;       // relocatable object (ELF; wasm for wasm32)
+  std::string header;       // C++ header, rendered from the description
+  std::string description;  // the model's description (runtime/kiln_model.h), also in the object
+  std::vector<ModelDescription::Argument> arguments;  // inputs, variables, outputs
   bool training = false;
   int64_t arena_bytes = 0;
   // Identifies the graph's structure (ops, names, types, edges): checkpoints carry it, so loading
@@ -67,9 +63,6 @@ struct CompiledGraph {
 // bad name or a graph without outputs; Unimplemented naming the op for an op without a lowering.
 absl::StatusOr<CompiledGraph> CompileGraph(const Graph& graph, const CompileOptions& options);
 
-// The header for `compiled` (exposed for golden tests).
-std::string GenerateHeader(const CompiledGraph& compiled, const CompileOptions& options);
-
 }  // namespace kiln
 
-#endif  // KILN_CODEGEN_CPU_COMPILER_H_
+#endif  // KILN_CODEGEN_COMPILER_H_

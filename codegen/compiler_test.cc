@@ -1,4 +1,4 @@
-#include "codegen/cpu_compiler.h"
+#include "codegen/compiler.h"
 
 #include <cstdlib>
 #include <fstream>
@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "catch2/catch.hpp"
+#include "codegen/header.h"
 #include "graph/layers.h"
 #include "graph/op_registry.h"
 #include "graph/ops.h"
@@ -30,7 +31,18 @@ std::string ReadFile(const std::string& path) {
   return s.str();
 }
 
-TEST_CASE("The generated header matches the golden file") {
+// Requires `header` to be codegen/testdata/`file`; otherwise writes it to the test's outputs.
+void RequireGolden(const std::string& header, const std::string& file) {
+  const std::string golden = ReadFile("codegen/testdata/" + file);
+  if (header != golden) {
+    if (const char* dir = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR")) std::ofstream(std::string(dir) + "/" + file) << header;
+    FAIL("header differs from codegen/testdata/" << file << "; the new one is in "
+         "bazel-testlogs/codegen/compiler_test/test.outputs/ (copy it over if the change is intended)\n"
+         << header);
+  }
+}
+
+TEST_CASE("The generated headers match the golden files, for the CPU and CUDA targets") {
   Graph g;
   Tensor x = ops::Placeholder(g, "x", DType::kF32, {2, 3});
   Tensor ids = ops::Placeholder(g, "token ids", DType::kI32, {2});
@@ -44,18 +56,33 @@ TEST_CASE("The generated header matches the golden file") {
   REQUIRE_THAT(compiled.status(), IsOk());
   REQUIRE_FALSE(compiled->training);
   REQUIRE(compiled->object.compare(0, 4, "\x7f" "ELF") == 0);
-  REQUIRE(compiled->object.find("kiln_tiny_model_run") != std::string::npos);
-  REQUIRE(compiled->object.find("kiln_tiny_model_init") != std::string::npos);
-  REQUIRE(compiled->object.find("kiln_tiny_model_prepare") != std::string::npos);
-  const std::string golden = ReadFile("codegen/testdata/tiny_model.h");
-  if (compiled->header != golden) {
-    if (const char* dir = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR")) {
-      std::ofstream(std::string(dir) + "/tiny_model.h") << compiled->header;
-    }
-    FAIL("header differs from codegen/testdata/tiny_model.h; the new one is in "
-         "bazel-testlogs/codegen/cpu_compiler_test/test.outputs/ (copy it over if the change is "
-         "intended)\n" << compiled->header);
+  for (const char* entry : {"run", "init", "prepare", "model_description"}) {
+    REQUIRE(compiled->object.find(std::string("kiln_tiny_model_") + entry) != std::string::npos);
   }
+  // The object carries the description the header was rendered from.
+  absl::StatusOr<std::string> embedded = ReadModelDescription(compiled->object);
+  REQUIRE_THAT(embedded.status(), IsOk());
+  REQUIRE(*embedded == compiled->description);
+  absl::StatusOr<std::string> header = RenderHeader(*embedded, "tiny.pb");
+  REQUIRE_THAT(header.status(), IsOk());
+  REQUIRE(*header == compiled->header);
+  RequireGolden(compiled->header, "tiny_model.h");
+
+  // The same model described for the CUDA target (compiling for it needs the toolkit; rendering
+  // its header does not).
+  ModelDescription cuda;
+  cuda.name = "tiny_model";
+  cuda.fingerprint = compiled->fingerprint;
+  cuda.target = "cuda:sm_90";
+  cuda.arena_bytes = compiled->arena_bytes;
+  cuda.init_entry = "kiln_tiny_model_init";
+  cuda.run_entry = "kiln_tiny_model_run";
+  cuda.prepare_entry = "kiln_tiny_model_prepare";
+  cuda.arguments = compiled->arguments;
+  cuda.hooks = {"kiln_rt_cuda_launch", "kiln_rt_cuda_matmul", "kiln_rt_cuda_matmul_prepare"};
+  absl::StatusOr<std::string> cuda_header = RenderHeader(SerializeModelDescription(cuda), "tiny.pb");
+  REQUIRE_THAT(cuda_header.status(), IsOk());
+  RequireGolden(*cuda_header, "tiny_model_cuda.h");
 }
 
 TEST_CASE("CompileGraph reports bad names, missing outputs and ops without a lowering") {
@@ -72,7 +99,7 @@ TEST_CASE("CompileGraph reports bad names, missing outputs and ops without a low
   options.name = "model";
   REQUIRE_THAT(CompileGraph(g, options).status(),
                StatusIs(absl::StatusCode::kUnimplemented,
-                        "TestUnlowered 'TestUnlowered' (cpu_compiler_test.cc:" + std::to_string(line) +
+                        "TestUnlowered 'TestUnlowered' (compiler_test.cc:" + std::to_string(line) +
                             "): no lowering for the x86_64 target yet"));
 }
 
