@@ -7,9 +7,9 @@ def kiln_cc_test(name, srcs, deps = [], size = "small", **kwargs):
         srcs = srcs,
         size = size,
         deps = deps + [
-            "//test:catch_main",
-            "//test:status_matchers",
-            "//test:temp_files",
+            "//testing:catch_main",
+            "//testing:status_matchers",
+            "//testing:temp_files",
         ],
         **kwargs
     )
@@ -40,7 +40,7 @@ def kiln_lit_test(name, srcs, tools, cfg = "lit.cfg.py", size = "small", **kwarg
     """Runs lit + FileCheck over `srcs` (.mlir files); `tools` are put on lit's PATH."""
     native.sh_test(
         name = name,
-        srcs = ["//test:lit_runner.sh"],
+        srcs = ["//testing:lit_runner.sh"],
         args = ["$(location %s)" % cfg] + ["$(location %s)" % t for t in tools] +
                ["--"] + ["$(location %s)" % s for s in srcs],
         data = srcs + tools + [cfg],

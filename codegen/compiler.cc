@@ -16,7 +16,7 @@
 #include "codegen/header.h"
 #include "codegen/model_description.h"
 #include "passes/dialects.h"
-#include "passes/gpu_pipeline.h"
+#include "codegen/cuda/gpu_pipeline.h"
 #include "passes/graph_lowering.h"
 #include "passes/pipeline.h"
 

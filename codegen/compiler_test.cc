@@ -11,7 +11,7 @@
 #include "graph/op_registry.h"
 #include "graph/ops.h"
 #include "graph/ops/op_util.h"
-#include "test/status_matchers.h"
+#include "testing/status_matchers.h"
 
 namespace kiln {
 namespace {

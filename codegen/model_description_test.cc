@@ -10,7 +10,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "passes/dialects.h"
 #include "runtime/little_endian.h"
-#include "test/status_matchers.h"
+#include "testing/status_matchers.h"
 
 namespace kiln {
 namespace {

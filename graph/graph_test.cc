@@ -3,7 +3,7 @@
 #include "catch2/catch.hpp"
 #include "graph/interpreter.h"
 #include "graph/ops.h"
-#include "test/status_matchers.h"
+#include "testing/status_matchers.h"
 
 namespace kiln {
 namespace {

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "catch2/catch.hpp"
-#include "test/status_matchers.h"
+#include "testing/status_matchers.h"
 
 namespace kiln {
 namespace {

@@ -23,7 +23,7 @@
 #include "graph/interpreter.h"
 #include "graph/op_registry.h"
 #include "graph/ops.h"
-#include "test/status_matchers.h"
+#include "testing/status_matchers.h"
 
 namespace kiln {
 

@@ -1,4 +1,4 @@
-/* Running compiled CUDA kernels (issue 7; the kernels come from passes/gpu_pipeline.h). The CUDA
+/* Running compiled CUDA kernels (issue 7; the kernels come from codegen/cuda/gpu_pipeline.h). The CUDA
  * driver, libcuda.so.1, is opened at run time: an app builds and links on a machine without CUDA,
  * and where there is no driver or no GPU its context carries a clear KILN_UNAVAILABLE status.
  *

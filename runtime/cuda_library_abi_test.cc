@@ -4,7 +4,7 @@
 #include <string>
 
 #include "catch2/catch.hpp"
-#include "test/temp_files.h"
+#include "testing/temp_files.h"
 
 namespace {
 

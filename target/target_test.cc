@@ -1,7 +1,7 @@
 #include "target/target.h"
 
 #include "catch2/catch.hpp"
-#include "test/status_matchers.h"
+#include "testing/status_matchers.h"
 
 namespace kiln {
 namespace {

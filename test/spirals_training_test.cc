@@ -4,7 +4,7 @@
 #include "catch2/catch.hpp"
 #include "examples/spirals.h"
 #include "graph/interpreter.h"
-#include "test/status_matchers.h"
+#include "testing/status_matchers.h"
 
 namespace kiln {
 namespace {

@@ -7,7 +7,7 @@
 #include "graph/interpreter.h"
 #include "graph/ops.h"
 #include "graph/random.h"
-#include "test/status_matchers.h"
+#include "testing/status_matchers.h"
 
 namespace kiln {
 namespace {

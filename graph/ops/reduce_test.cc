@@ -4,7 +4,7 @@
 #include "graph/gradient_check.h"
 #include "graph/interpreter.h"
 #include "graph/ops.h"
-#include "test/status_matchers.h"
+#include "testing/status_matchers.h"
 
 namespace kiln {
 namespace {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "catch2/catch.hpp"
-#include "test/temp_files.h"
+#include "testing/temp_files.h"
 #include "runtime/data/idx.h"
 #include "runtime/data/tfrecord.h"
 #include "runtime/require_ok.h"

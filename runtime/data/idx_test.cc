@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "catch2/catch.hpp"
-#include "test/temp_files.h"
+#include "testing/temp_files.h"
 
 namespace kiln {
 namespace rt {

@@ -2,9 +2,9 @@
 # Builds, on this machine, everything test/gpu/run.sh runs on a GPU machine, into gpu_bundle/ and
 # gpu_train/ (git-ignored; the device tool carries one per call, 64 MiB at most). The GPU machines
 # have no Bazel, MLIR or LLVM, so the compiler runs here:
-#   - compiled_ops_gpu_test and compiled_training_gpu_test run with KILN_GPU_CASES set, and record
-#     every op case and training step they check: its host object with the PTX kernels embedded, its
-#     feeds, and the interpreter's results (passes/jit_runner.h, WriteGpuCase);
+#   - the oracle tests (test/oracle) run with KILN_GPU_CASES set, and their CUDA backend records
+#     every op case and training step it checks: its host object with the PTX kernels embedded, its
+#     feeds, and the interpreter's results (testing/jit_runner.h, WriteGpuCase);
 #   - the GPU benchmark workloads (W1 b128, W2, W3, W4a) are recorded the same way;
 #   - each case's object is linked into a shared object and its data gzipped (run.sh unpacks them),
 #     and the runner (runtime only) is copied;
@@ -17,10 +17,10 @@ rm -rf "$out" "$train"
 mkdir -p "$out/cases" "$train/fashion-mnist"
 cases=$(cd "$out/cases" && pwd)
 bazel build //test/gpu:gpu_case_runner //test/gpu:write_bench_cases //bench:workload_graphs \
-  //passes:compiled_ops_gpu_test //passes:compiled_training_gpu_test \
+  //test/oracle:compiled_ops_test //test/oracle:compiled_training_test \
   //examples/fashion_mnist:fashion_mnist_cuda //examples/fashion_mnist:classify_cuda
-for t in compiled_ops_gpu_test compiled_training_gpu_test; do
-  (cd "bazel-bin/passes/$t.runfiles/kiln" && KILN_GPU_CASES="$cases" TEST_TMPDIR="$(mktemp -d)" \
+for t in compiled_ops_test compiled_training_test; do
+  (cd "bazel-bin/test/oracle/$t.runfiles/kiln" && KILN_GPU_CASES="$cases" TEST_TMPDIR="$(mktemp -d)" \
     "../../$t" >/dev/null) || { echo "test/gpu/build.sh: $t failed" >&2; exit 1; }
 done
 bazel-bin/test/gpu/write_bench_cases bazel-bin/bench "$cases"

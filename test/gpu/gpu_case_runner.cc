@@ -1,4 +1,4 @@
-// Runs recorded GPU cases (passes/jit_runner.h, WriteGpuCase) on a GPU: each case's compiled code
+// Runs recorded GPU cases (testing/jit_runner.h, WriteGpuCase) on a GPU: each case's compiled code
 // (case.so, linked from case.o by test/gpu/build.sh) against the interpreter's results recorded with
 // it, step by step, first with plain stream launches and then replayed from a CUDA graph captured
 // from one step; cases recorded as benchmarks are also timed both ways. Needs only Kiln's runtime
@@ -31,7 +31,7 @@
 
 #include "runtime/cuda.h"
 #include "runtime/kiln_runtime.h"
-#include "test/gpu/gpu_case_value.h"
+#include "testing/gpu_case_value.h"
 
 // The hooks compiled host code calls, kept in the executable and exported (-rdynamic) for the
 // cases' shared objects.

@@ -7,9 +7,9 @@
 
 #include "catch2/catch.hpp"
 #include "graph/ops.h"
-#include "passes/jit_runner.h"
-#include "test/status_matchers.h"
-#include "test/temp_files.h"
+#include "testing/jit_runner.h"
+#include "testing/status_matchers.h"
+#include "testing/temp_files.h"
 
 namespace kiln {
 namespace {

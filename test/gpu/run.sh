@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # On a GPU machine (NVIDIA driver 525 or later; no Bazel, MLIR or CUDA toolkit needed): runs what
 # test/gpu/build.sh built here. With gpu_bundle/ (steps 1-4):
-#   1. every recorded case (each op of passes/compiled_ops_test.cc, each training step of
-#      passes/compiled_training_test.cc, the benchmark workloads) against the interpreter's results,
+#   1. every recorded case (each op of test/oracle/compiled_ops_test.cc, each training step of
+#      test/oracle/compiled_training_test.cc, the benchmark workloads) against the interpreter's results,
 #      with plain stream launches and again replayed from a CUDA graph;
 #   2. the benchmarks W1 b128, W2, W3, W4a timed both ways (gpu_case_runner --bench-json);
 #   3. the same workloads on PyTorch eager, PyTorch with a CUDA graph, and JAX (bench/gpu_peers.py);

@@ -1,5 +1,5 @@
 // Writes the GPU benchmark workloads (bench/build_workloads.cc: W1 b128, W2, W3, W4a) as GPU cases
-// (passes/jit_runner.h) for test/gpu/gpu_case_runner, which checks each against the interpreter and
+// (testing/jit_runner.h) for test/gpu/gpu_case_runner, which checks each against the interpreter and
 // times it. Feeds are random: images in [0, 1) as bench/peers.py draws them, labels in [0, 10),
 // learning rate 0.01; W4a's x, a and b uniform in [-2, 2) (GpuCaseValue; peers.py draws N(0, 1)).
 // Usage: write_bench_cases GRAPHS_DIR CASES_DIR   (GRAPHS_DIR: the workloads' .pb files)
@@ -7,7 +7,7 @@
 #include <random>
 #include <string>
 
-#include "passes/jit_runner.h"
+#include "testing/jit_runner.h"
 #include "proto/graph_def.h"
 
 namespace kiln {

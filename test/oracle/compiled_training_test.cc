@@ -10,11 +10,9 @@
 #include "graph/layers.h"
 #include "graph/ops.h"
 #include "graph/optimizers.h"
-#include "passes/jit_runner.h"
-#ifdef KILN_COMPILED_TRAINING_GPU
-#include "passes/gpu_testing.h"
-#endif
-#include "test/status_matchers.h"
+#include "testing/jit_runner.h"
+#include "testing/gpu_testing.h"
+#include "testing/status_matchers.h"
 
 namespace kiln {
 namespace {
@@ -54,15 +52,13 @@ void CompareSteps(Jit& jit, Graph& g, Tensor loss, const Feeds& feeds, int steps
   }
 }
 
-#ifdef KILN_COMPILED_TRAINING_GPU
-// The same steps on the CUDA target (//passes:compiled_training_gpu_test): every kernel is checked
-// by ptxas, and where a GPU is usable the steps run there (test/gpu/run.sh sets KILN_REQUIRE_GPU=1,
-// so there a missing GPU fails). Library calls do not apply: every op is a kernel.
-void CompareTraining(Graph& g, Tensor loss, const Feeds& feeds, int steps, double tolerance,
-                     bool check_variables = true, bool library_calls = false, bool split_reductions = false) {
-  REQUIRE_THAT(g.status(), IsOk());
-  // The same graph as the loops-only call of the same case (the GPU always splits reductions).
-  if (library_calls || split_reductions) return;
+// The steps on the CUDA backend: every kernel is checked by ptxas, the case is recorded for GPU
+// machines, and where a GPU is usable the steps run there (test/gpu/run.sh sets KILN_REQUIRE_GPU=1,
+// so there a missing GPU fails).
+void CompareTrainingOnCuda(Graph& g, Tensor loss, const Feeds& feeds, int steps, double tolerance,
+                           bool check_variables) {
+  if (!testing::CudaToolkit()) return;
+  INFO("backend cuda");
   auto kernels = testing::CompileGraphToPtx(g, {loss}, /*training=*/true);
   REQUIRE_THAT(kernels.status(), IsOk());
   testing::RequireValidPtx(*kernels);
@@ -77,22 +73,25 @@ void CompareTraining(Graph& g, Tensor loss, const Feeds& feeds, int steps, doubl
   if (testing::UsableGpu() == nullptr) return;
   auto jit = GpuJitGraph::Compile(g, {loss}, testing::UsableGpu(), /*apply_updates=*/true);
   REQUIRE_THAT(jit.status(), IsOk());
-  INFO("on the GPU");
   CompareSteps(**jit, g, loss, feeds, steps, tolerance, check_variables);
 }
-#else
-// Runs `steps` training steps compiled and on the interpreter (see CompareSteps). With
-// `split_reductions`, the GPU pipeline's kiln-split-reductions runs too.
+
+// Runs `steps` training steps compiled and on the interpreter (see CompareSteps), on a CPU backend:
+// with oneDNN calls (`library_calls`) or as loops, with kiln-split-reductions too
+// (`split_reductions`). The loops-only call of a graph also runs it on the CUDA backend, whose
+// pipeline splits reductions and calls libraries of its own.
 void CompareTraining(Graph& g, Tensor loss, const Feeds& feeds, int steps, double tolerance,
                      bool check_variables = true, bool library_calls = false, bool split_reductions = false) {
   REQUIRE_THAT(g.status(), IsOk());
-  INFO((library_calls ? "with library calls" : "loops only") << (split_reductions ? ", reductions split" : ""));
-  const Target target = *ParseTarget(library_calls ? "x86_64" : "x86_64,library=none");
-  auto jit = JitGraph::Compile(g, {loss}, /*apply_updates=*/true, target, 1, split_reductions);
-  REQUIRE_THAT(jit.status(), IsOk());
-  CompareSteps(**jit, g, loss, feeds, steps, tolerance, check_variables);
+  {
+    INFO((library_calls ? "backend cpu-dnnl" : split_reductions ? "backend cpu-split" : "backend cpu-loops"));
+    const Target target = *ParseTarget(library_calls ? "x86_64" : "x86_64,library=none");
+    auto jit = JitGraph::Compile(g, {loss}, /*apply_updates=*/true, target, 1, split_reductions);
+    REQUIRE_THAT(jit.status(), IsOk());
+    CompareSteps(**jit, g, loss, feeds, steps, tolerance, check_variables);
+  }
+  if (!library_calls && !split_reductions) CompareTrainingOnCuda(g, loss, feeds, steps, tolerance, check_variables);
 }
-#endif  // KILN_COMPILED_TRAINING_GPU
 
 TEST_CASE("A compiled regression MLP training step with Adam matches the interpreter for 10 steps") {
   Graph g;

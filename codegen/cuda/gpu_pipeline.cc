@@ -1,4 +1,4 @@
-#include "passes/gpu_pipeline.h"
+#include "codegen/cuda/gpu_pipeline.h"
 
 #include <unistd.h>
 

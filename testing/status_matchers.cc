@@ -1,4 +1,4 @@
-#include "test/status_matchers.h"
+#include "testing/status_matchers.h"
 
 namespace kiln {
 

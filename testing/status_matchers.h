@@ -2,8 +2,8 @@
 //
 //   REQUIRE_THAT(LoadGraph(path).status(), IsOk());
 //   REQUIRE_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument, "inner dimensions differ"));
-#ifndef KILN_TEST_STATUS_MATCHERS_H_
-#define KILN_TEST_STATUS_MATCHERS_H_
+#ifndef KILN_TESTING_STATUS_MATCHERS_H_
+#define KILN_TESTING_STATUS_MATCHERS_H_
 
 #include <string>
 
@@ -32,4 +32,4 @@ inline StatusIsMatcher StatusIs(absl::StatusCode code, std::string substring = "
 
 }  // namespace kiln
 
-#endif  // KILN_TEST_STATUS_MATCHERS_H_
+#endif  // KILN_TESTING_STATUS_MATCHERS_H_

@@ -1,7 +1,7 @@
 // Test support: compiles a graph with the CPU pipeline and runs it in process through MLIR's JIT, with
 // variables kept in buffers across calls (as an app embedding the compiled object would).
-#ifndef KILN_PASSES_JIT_RUNNER_H_
-#define KILN_PASSES_JIT_RUNNER_H_
+#ifndef KILN_TESTING_JIT_RUNNER_H_
+#define KILN_TESTING_JIT_RUNNER_H_
 
 #include <map>
 #include <memory>
@@ -15,7 +15,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "passes/graph_lowering.h"
-#include "test/gpu/gpu_case_value.h"
+#include "testing/gpu_case_value.h"
 #include "runtime/kiln_runtime.h"
 
 namespace kiln {
@@ -48,7 +48,7 @@ class JitGraph {
   std::unique_ptr<Impl> impl_;
 };
 
-// The CUDA target's counterpart (passes/gpu_pipeline.h): kernels as PTX, the host code in MLIR's
+// The CUDA target's counterpart (codegen/cuda/gpu_pipeline.h): kernels as PTX, the host code in MLIR's
 // JIT, on a CUDA context the caller owns (runtime/cuda.h), with device buffers for the inputs,
 // variables (their initial values copied in), outputs and arena. Feeds are copied to the device
 // before each run and outputs back after it. Tests run it on a fake driver (the plumbing) and on a
@@ -114,4 +114,4 @@ std::string GpuCaseDirectory(const std::string& test_name);
 
 }  // namespace kiln
 
-#endif  // KILN_PASSES_JIT_RUNNER_H_
+#endif  // KILN_TESTING_JIT_RUNNER_H_

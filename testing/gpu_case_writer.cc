@@ -1,4 +1,4 @@
-// WriteGpuCase (passes/jit_runner.h): a compiled GPU case and the interpreter's results, for
+// WriteGpuCase (testing/jit_runner.h): a compiled GPU case and the interpreter's results, for
 // test/gpu/gpu_case_runner.cc on a GPU machine.
 #include <sys/stat.h>
 
@@ -15,7 +15,7 @@
 #include "graph/status_macros.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Builders.h"
-#include "passes/jit_runner.h"
+#include "testing/jit_runner.h"
 
 namespace kiln {
 namespace {

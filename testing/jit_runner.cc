@@ -1,4 +1,4 @@
-#include "passes/jit_runner.h"
+#include "testing/jit_runner.h"
 
 #include <cstring>
 
@@ -10,7 +10,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "passes/dialects.h"
 #include "passes/graph_lowering.h"
-#include "passes/gpu_pipeline.h"
+#include "codegen/cuda/gpu_pipeline.h"
 #include "passes/pipeline.h"
 #include "runtime/cuda.h"
 #include "runtime/dnnl_kernels.h"

@@ -1,7 +1,7 @@
-// The values of generated inputs of GPU cases (passes/jit_runner.h, GpuCase::generated_feeds),
+// The values of generated inputs of GPU cases (testing/jit_runner.h, GpuCase::generated_feeds),
 // shared by the writer (here) and test/gpu/gpu_case_runner.cc (on the GPU machine).
-#ifndef KILN_TEST_GPU_GPU_CASE_VALUE_H_
-#define KILN_TEST_GPU_GPU_CASE_VALUE_H_
+#ifndef KILN_TESTING_GPU_CASE_VALUE_H_
+#define KILN_TESTING_GPU_CASE_VALUE_H_
 
 #include <cstdint>
 
@@ -26,4 +26,4 @@ inline int64_t GpuCaseStride(int64_t count, int64_t sample_stride) {
 
 }  // namespace kiln
 
-#endif  // KILN_TEST_GPU_GPU_CASE_VALUE_H_
+#endif  // KILN_TESTING_GPU_CASE_VALUE_H_

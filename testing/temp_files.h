@@ -1,6 +1,6 @@
 // Scratch files for tests: paths under the test's TEST_TMPDIR, and whole-file reads and writes.
-#ifndef KILN_TEST_TEMP_FILES_H_
-#define KILN_TEST_TEMP_FILES_H_
+#ifndef KILN_TESTING_TEMP_FILES_H_
+#define KILN_TESTING_TEMP_FILES_H_
 
 #include <cstdlib>
 #include <fstream>
@@ -30,4 +30,4 @@ inline void WriteFile(const std::string& path, const std::string& bytes) {
 }  // namespace testing
 }  // namespace kiln
 
-#endif  // KILN_TEST_TEMP_FILES_H_
+#endif  // KILN_TESTING_TEMP_FILES_H_

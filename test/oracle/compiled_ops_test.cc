@@ -1,6 +1,7 @@
 // Compiled code against the reference interpreter: each lowered op, on random shapes and values, and a
-// small MLP forward pass, built by LowerGraph, compiled by CompileTensorsToLlvmDialect and run in
-// process by MLIR's JIT (the AOT path emits the same LLVM module as an object).
+// small MLP forward pass, on every backend: built by LowerGraph, compiled by the CPU pipeline for
+// three CPU configurations and run in process by MLIR's JIT (the AOT path emits the same LLVM module
+// as an object), and compiled for the CUDA target (ptxas; run on a GPU where one is usable).
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -20,13 +21,11 @@
 #include "mlir/IR/MLIRContext.h"
 #include "passes/dialects.h"
 #include "passes/graph_lowering.h"
-#include "passes/jit_runner.h"
+#include "testing/jit_runner.h"
 #include "passes/node_lowering.h"
 #include "passes/pipeline.h"
-#ifdef KILN_COMPILED_OPS_GPU
-#include "passes/gpu_testing.h"
-#endif
-#include "test/status_matchers.h"
+#include "testing/gpu_testing.h"
+#include "testing/status_matchers.h"
 
 namespace kiln {
 namespace {
@@ -53,12 +52,13 @@ void RequireClose(const std::vector<Literal>& compiled, const std::vector<Litera
   }
 }
 
-#ifdef KILN_COMPILED_OPS_GPU
-// The same cases for the CUDA target (//passes:compiled_ops_gpu_test): every kernel of `outputs` is
-// valid sm_90 PTX (ptxas). On a machine with a GPU the kernels also run (GpuJitGraph) and are
-// compared with the interpreter (testing::UsableGpu says where).
-void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& feeds, double tolerance) {
-  REQUIRE_THAT(g.status(), IsOk());
+// The CUDA backend: every kernel of `outputs` is valid sm_90 PTX (ptxas), the case is recorded for
+// GPU machines (test/gpu), and where a GPU is usable the kernels run (GpuJitGraph) and are compared
+// with the interpreter's `reference`.
+void CompareOnCuda(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& feeds, double tolerance,
+                   const std::vector<Literal>& reference) {
+  if (!testing::CudaToolkit()) return;
+  INFO("backend cuda");
   auto kernels = testing::CompileGraphToPtx(g, outputs);
   REQUIRE_THAT(kernels.status(), IsOk());
   testing::RequireValidPtx(*kernels);
@@ -72,23 +72,18 @@ void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& fe
   REQUIRE_THAT(jit.status(), IsOk());
   auto compiled = (*jit)->Run(feeds);
   REQUIRE_THAT(compiled.status(), IsOk());
-  auto interpreter = Interpreter::Create(g);
-  auto reference = interpreter->Run(feeds, outputs);
-  REQUIRE_THAT(reference.status(), IsOk());
-  INFO("on the GPU");
-  RequireClose(*compiled, *reference, tolerance);
+  RequireClose(*compiled, reference, tolerance);
 }
-#else
-// Runs `outputs` compiled (with oneDNN calls on 3 threads, as loops on 1, and as loops with long
-// reductions split into parts as the GPU pipeline does) and on the interpreter, and requires
-// |compiled - reference| <= tolerance * max(1, |reference|).
+
+// Runs `outputs` on every backend and on the interpreter, and requires
+// |compiled - reference| <= tolerance * max(1, |reference|): on the CPU with oneDNN calls on 3
+// threads, as loops on 1, and as loops with long reductions split into parts as the GPU pipeline
+// does; then on the CUDA target.
 void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& feeds, double tolerance) {
   REQUIRE_THAT(g.status(), IsOk());
   auto interpreter = Interpreter::Create(g);
   auto reference = interpreter->Run(feeds, outputs);
   REQUIRE_THAT(reference.status(), IsOk());
-  // The CPU backends: oneDNN on 3 threads; generated loops; and loops with the GPU pipeline's split
-  // reductions.
   struct Backend {
     const char* name;
     const char* target;
@@ -103,8 +98,8 @@ void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& fe
     REQUIRE_THAT(compiled.status(), IsOk());
     RequireClose(*compiled, *reference, tolerance);
   }
+  CompareOnCuda(g, outputs, feeds, tolerance, *reference);
 }
-#endif  // KILN_COMPILED_OPS_GPU
 
 constexpr double kExact = 1e-5, kTranscendental = 1e-4;
 

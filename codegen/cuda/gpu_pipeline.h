@@ -2,8 +2,8 @@
 // every loop nest becomes a CUDA kernel in PTX (MLIR's gpu and NVVM dialects, LLVM's NVPTX backend).
 // First slices of the CUDA target (docs/gpu/research.md has the design): kernels, and host code that
 // launches them through the runtime (runtime/cuda.h); not yet: cuBLASLt/cuDNN calls, CUDA graphs.
-#ifndef KILN_PASSES_GPU_PIPELINE_H_
-#define KILN_PASSES_GPU_PIPELINE_H_
+#ifndef KILN_CODEGEN_CUDA_GPU_PIPELINE_H_
+#define KILN_CODEGEN_CUDA_GPU_PIPELINE_H_
 
 #include <string>
 #include <vector>
@@ -52,4 +52,4 @@ absl::Status LowerGpuHostToLlvmDialect(mlir::ModuleOp module, const PipelineOpti
 
 }  // namespace kiln
 
-#endif  // KILN_PASSES_GPU_PIPELINE_H_
+#endif  // KILN_CODEGEN_CUDA_GPU_PIPELINE_H_

@@ -2,7 +2,7 @@
 // whole Fashion-MNIST training steps) is generated as PTX and accepted by the toolkit's ptxas for
 // sm_90. Running the kernels needs a GPU (test/gpu/, not written yet). Tagged "cuda": test.sh runs it
 // only where the CUDA toolkit is installed.
-#include "passes/gpu_pipeline.h"
+#include "codegen/cuda/gpu_pipeline.h"
 
 #include <cstdlib>
 #include <string>
@@ -15,12 +15,12 @@
 #include "graph/gradient_check.h"
 #include "graph/optimizers.h"
 #include "graph/types.h"
-#include "passes/jit_runner.h"
-#include "passes/gpu_testing.h"
+#include "testing/jit_runner.h"
+#include "testing/gpu_testing.h"
 #include "runtime/cuda.h"
 #include "runtime/runtime.h"
 #include "runtime/testdata/fake_cuda.h"
-#include "test/status_matchers.h"
+#include "testing/status_matchers.h"
 
 namespace kiln {
 namespace {
