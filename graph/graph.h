@@ -39,8 +39,9 @@ struct SourceLoc {
   std::string ToString() const;
 };
 
-// A node attribute value.
-using AttrValue = std::variant<int64_t, double, bool, std::string, DType, Shape, Literal,
+// A node attribute value. Tensors are TensorData: typed bytes in a shared buffer, so copying an
+// attribute map copies no elements.
+using AttrValue = std::variant<int64_t, double, bool, std::string, DType, Shape, TensorData,
                                std::vector<int64_t>, std::vector<double>, std::vector<std::string>>;
 using AttrMap = std::map<std::string, AttrValue>;
 

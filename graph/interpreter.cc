@@ -12,8 +12,8 @@ absl::StatusOr<Interpreter> Interpreter::Create(const Graph& graph) {
   Interpreter interpreter(graph);
   for (const Node& node : graph.nodes()) {
     if (node.op_name() != "Variable") continue;
-    KILN_ASSIGN_OR_RETURN(Literal value, InitialValue(node));
-    interpreter.variables_.emplace(node.name, std::move(value));
+    KILN_ASSIGN_OR_RETURN(TensorData value, InitialValue(node));
+    interpreter.variables_.emplace(node.name, value.ToLiteral());
   }
   return interpreter;
 }

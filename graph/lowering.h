@@ -143,7 +143,8 @@ class LoweringContext {
   virtual IrValue Generic(const std::vector<GenericInput>& inputs,
                           const std::vector<int64_t>& reduction_extents, ReduceKind combine,
                           const TensorType& out, const ScalarFn& body) = 0;
-  virtual IrValue Constant(const Literal& value) = 0;
+  // A constant tensor holding `value`'s elements (their bytes, as stored).
+  virtual IrValue Constant(const TensorData& value) = 0;
   // A tensor of `type` with every element `value`.
   virtual IrValue Fill(double value, const TensorType& type) = 0;
   // Same elements in row-major order, another shape.

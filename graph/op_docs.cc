@@ -19,7 +19,7 @@ std::string DefaultText(const AttrValue& v) {
     std::string operator()(const std::string& x) const { return "\"" + x + "\""; }
     std::string operator()(DType x) const { return DTypeName(x); }
     std::string operator()(const Shape& x) const { return x.ToString(); }
-    std::string operator()(const Literal& x) const { return x.size() ? x.ToString() : "none"; }
+    std::string operator()(const TensorData& x) const { return x.size() ? x.ToString() : "none"; }
     std::string operator()(const std::vector<int64_t>& x) const { return "[" + absl::StrJoin(x, ",") + "]"; }
     std::string operator()(const std::vector<double>& x) const { return "[" + absl::StrJoin(x, ",") + "]"; }
     std::string operator()(const std::vector<std::string>& x) const { return "[" + absl::StrJoin(x, ",") + "]"; }

@@ -19,7 +19,10 @@ namespace ops {
 #define KILN_LOC ::kiln::SourceLoc loc = ::kiln::SourceLoc::Current()
 
 // ---- Sources, identities and casts (graph/ops/core.cc) ----
-Tensor Const(Graph& g, Literal value, const std::string& name = "", KILN_LOC);
+// A constant: the literal's values rounded to its dtype, or a TensorData as it is (large constants
+// are best built as TensorData, at their dtype's size, without a vector of doubles).
+Tensor Const(Graph& g, const Literal& value, const std::string& name = "", KILN_LOC);
+Tensor Const(Graph& g, TensorData value, const std::string& name = "", KILN_LOC);
 // A scalar constant.
 Tensor Scalar(Graph& g, double value, DType dtype = DType::kF32, KILN_LOC);
 // A named graph input, fed at run time.
@@ -32,19 +35,20 @@ struct Initializer {
   double a = 0;
   double b = 0;
   int64_t seed = 0;
-  Literal value;  // for kind "value"
+  TensorData value;  // for kind "value"; ops::Variable converts it to the Variable's dtype
   static Initializer Zeros() { return {}; }
   static Initializer Constant(double c) { return {"constant", c}; }
   static Initializer Uniform(double lo, double hi, int64_t seed) { return {"uniform", lo, hi, seed}; }
   static Initializer Normal(double mean, double stddev, int64_t seed) {
     return {"normal", mean, stddev, seed};
   }
-  static Initializer Value(Literal v) {
+  static Initializer Value(TensorData v) {
     Initializer i;
     i.kind = "value";
     i.value = std::move(v);
     return i;
   }
+  static Initializer Value(const Literal& v) { return Value(TensorData(v)); }
 };
 // Persistent state (parameters, optimizer slots), read by the graph and updated by training steps.
 Tensor Variable(Graph& g, const std::string& name, DType dtype, Shape shape,

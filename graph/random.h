@@ -19,8 +19,10 @@ double UniformAt(uint64_t seed, uint64_t counter, uint64_t index);
 // Standard normal (Box-Muller over two uniforms derived from `index`).
 double NormalAt(uint64_t seed, uint64_t counter, uint64_t index);
 
-// The initial value of a Variable node, from its init attributes.
-absl::StatusOr<Literal> InitialValue(const Node& variable);
+// The initial value of a Variable node, from its init attributes, in the Variable's dtype. For kind
+// "value" it shares the init_value attribute's bytes (when the dtypes agree) instead of copying
+// them.
+absl::StatusOr<TensorData> InitialValue(const Node& variable);
 
 }  // namespace kiln
 

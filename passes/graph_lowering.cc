@@ -238,12 +238,12 @@ absl::Status AddVariableInitializer(const Graph& graph, const LoweredSignature& 
     const Node& node = graph.node(signature.variables[i]);
     if (node.outputs[0].shape.NumElements() == 0) continue;
     global_arg.push_back(static_cast<int>(i));
-    KILN_ASSIGN_OR_RETURN(Literal value, InitialValue(node));
+    KILN_ASSIGN_OR_RETURN(TensorData value, InitialValue(node));
     auto tensor_type = TensorTypeOf(value.type(), ctx);
     globals.push_back(mlir::memref::GlobalOp::create(
         b, loc, b.getStringAttr(absl::StrCat(function_name, "_value_", i)), b.getStringAttr("private"),
         mlir::TypeAttr::get(mlir::cast<mlir::MemRefType>(arg_types[i])),
-        LiteralAttr(value, tensor_type), b.getUnitAttr(), b.getI64IntegerAttr(64)));
+        TensorDataAttr(value, tensor_type), b.getUnitAttr(), b.getI64IntegerAttr(64)));
   }
   auto func = mlir::func::FuncOp::create(b, loc, function_name, b.getFunctionType(arg_types, {}));
   mlir::Block* entry = func.addEntryBlock();

@@ -46,37 +46,17 @@ mlir::MemRefType MemRefTypeOf(const TensorType& t, mlir::MLIRContext* ctx) {
   return mlir::MemRefType::get(t.shape.dims(), ElementType(t.dtype, ctx));
 }
 
-mlir::DenseElementsAttr LiteralAttr(const Literal& value, mlir::RankedTensorType type) {
-  auto cast = [&](auto zero) {
-    using T = decltype(zero);
-    std::vector<T> raw(value.values.begin(), value.values.end());
-    return mlir::DenseElementsAttr::get(type, llvm::ArrayRef<T>(raw));
-  };
-  switch (value.dtype) {
-    case DType::kF32: return cast(0.0f);
-    case DType::kF64: return cast(0.0);
-    case DType::kI8: return cast(int8_t{0});
-    case DType::kI32: return cast(int32_t{0});
-    case DType::kI64: return cast(int64_t{0});
-    case DType::kBool: {
-      llvm::SmallVector<bool> raw;
-      for (double v : value.values) raw.push_back(v != 0);
-      return mlir::DenseElementsAttr::get(type, llvm::ArrayRef<bool>(raw));
-    }
-    case DType::kF16:
-    case DType::kBF16: {
-      std::vector<llvm::APFloat> raw;
-      auto f = mlir::cast<mlir::FloatType>(type.getElementType());
-      for (double v : value.values) {
-        llvm::APFloat a(v);
-        bool lost;
-        a.convert(f.getFloatSemantics(), llvm::APFloat::rmNearestTiesToEven, &lost);
-        raw.push_back(a);
-      }
-      return mlir::DenseElementsAttr::get(type, raw);
-    }
+mlir::DenseElementsAttr TensorDataAttr(const TensorData& value, mlir::RankedTensorType type) {
+  const std::string_view bytes = value.bytes();
+  if (value.dtype() == DType::kBool) {
+    // MLIR keeps i1 elements as bits, not TensorData's bytes.
+    llvm::SmallVector<bool> bits(bytes.begin(), bytes.end());
+    return mlir::DenseElementsAttr::get(type, llvm::ArrayRef<bool>(bits));
   }
-  return {};
+  // Every other dtype is stored as MLIR stores it (host-endian elements of the type's width, f16
+  // and bf16 as their bits): one copy into the context, at the dtype's size.
+  return mlir::DenseElementsAttr::getFromRawBuffer(
+      type, llvm::ArrayRef<char>(bytes.data(), bytes.size()));
 }
 
 namespace {
@@ -472,9 +452,9 @@ class MlirLoweringContext : public LoweringContext {
     });
   }
 
-  IrValue Constant(const Literal& value) override {
+  IrValue Constant(const TensorData& value) override {
     mlir::RankedTensorType type = TensorTypeOf(value.type(), b_.getContext());
-    return I(mlir::arith::ConstantOp::create(b_, loc_, type, LiteralAttr(value, type)));
+    return I(mlir::arith::ConstantOp::create(b_, loc_, type, TensorDataAttr(value, type)));
   }
 
   IrValue Reshape(IrValue x, const Shape& shape) override {

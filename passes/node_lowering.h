@@ -22,9 +22,10 @@ mlir::Type ElementType(DType dtype, mlir::MLIRContext* ctx);
 mlir::RankedTensorType TensorTypeOf(const TensorType& t, mlir::MLIRContext* ctx);
 mlir::MemRefType MemRefTypeOf(const TensorType& t, mlir::MLIRContext* ctx);
 
-// A literal as a dense attribute of `type`, built from raw values (weights have millions of
-// elements: one uniqued attribute per element would dominate compile time).
-mlir::DenseElementsAttr LiteralAttr(const Literal& value, mlir::RankedTensorType type);
+// A stored tensor, which holds all of `type`'s elements, as a dense attribute of `type`, built from
+// its raw bytes (weights have millions of elements: one uniqued attribute per element would
+// dominate compile time, and a detour through doubles would double the memory).
+mlir::DenseElementsAttr TensorDataAttr(const TensorData& value, mlir::RankedTensorType type);
 
 // "Gather 'embed' (model.cc:12)": how messages name a node.
 std::string DescribeNode(const Node& node);

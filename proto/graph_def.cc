@@ -10,6 +10,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <functional>
 #include <limits>
 #include <map>
 #include <string>
@@ -22,6 +24,7 @@
 #include "absl/strings/str_join.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/io/zero_copy_stream_impl.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/text_format.h"
 #include "graph/op_registry.h"
@@ -36,7 +39,9 @@ using absl::StrCat;
 // in tools far from int64 overflow whatever a file says.
 constexpr int64_t kMaxElements = int64_t{1} << 48;   // per tensor, and per dimension
 constexpr int64_t kMaxListValue = int64_t{1} << 48;  // |value| in a list(int) attribute
-constexpr int64_t kMaxExactInt = int64_t{1} << 53;   // i64 values a double (Literal) holds exactly
+// i64 tensor values a graph file holds: those the reference interpreter, which computes in doubles
+// (Literal), holds exactly, so that it and compiled code read the same values.
+constexpr int64_t kMaxExactInt = int64_t{1} << 53;
 
 absl::Status Invalid(const std::string& message) { return absl::InvalidArgumentError(message); }
 
@@ -111,31 +116,44 @@ void ShapeToProto(const Shape& shape, proto::Shape* out) {
   for (int64_t d : shape.dims()) out->add_dims(d);
 }
 
-// ---- Tensor (Literal) ----
+// ---- Tensor (TensorData) ----
 
-absl::Status LiteralToProto(const Literal& literal, proto::Tensor* out) {
-  out->set_dtype(DataTypeToProto(literal.dtype));
-  ShapeToProto(literal.shape, out->mutable_shape());
-  if (IsFloat(literal.dtype)) {
-    out->mutable_float_values()->Reserve(static_cast<int>(literal.values.size()));
-    for (double v : literal.values) out->add_float_values(v);
-    return absl::OkStatus();
+// The first i64 element outside +-kMaxExactInt, or -1.
+int64_t FirstInexactI64(std::string_view bytes) {
+  for (size_t i = 0; i + 8 <= bytes.size(); i += 8) {
+    int64_t v;
+    std::memcpy(&v, bytes.data() + i, 8);
+    if (v > kMaxExactInt || v < -kMaxExactInt) return static_cast<int64_t>(i / 8);
   }
-  out->mutable_int_values()->Reserve(static_cast<int>(literal.values.size()));
-  for (double v : literal.values) {
-    const double r = RoundToDType(literal.dtype, v);
-    if (!(std::fabs(r) <= static_cast<double>(kMaxExactInt))) {
-      return Invalid(StrCat(DTypeName(literal.dtype), " tensor value ", v,
-                            " is outside the range a graph file stores (+-2^53)"));
-    }
-    out->add_int_values(static_cast<int64_t>(r));
+  return -1;
+}
+
+absl::Status I64RangeError(std::string_view bytes, int64_t element) {
+  int64_t v;
+  std::memcpy(&v, bytes.data() + element * 8, 8);
+  return Invalid(StrCat("i64 tensor value ", v,
+                        " is outside the range a graph file stores (+-2^53, what the reference "
+                        "interpreter's doubles hold exactly)"));
+}
+
+absl::Status TensorToProto(const TensorData& tensor, proto::Tensor* out) {
+  out->set_dtype(DataTypeToProto(tensor.dtype()));
+  ShapeToProto(tensor.shape(), out->mutable_shape());
+  const std::string_view bytes = tensor.bytes();
+  if (tensor.dtype() == DType::kI64) {
+    if (const int64_t bad = FirstInexactI64(bytes); bad >= 0) return I64RangeError(bytes, bad);
   }
+  // Moved in: set_raw_data(data, size) would build a temporary string and copy it (protobuf 3.21).
+  out->set_raw_data(std::string(bytes));
   return absl::OkStatus();
 }
 
-absl::StatusOr<Literal> LiteralFromProto(const proto::Tensor& tensor) {
-  KILN_ASSIGN_OR_RETURN(DType dtype, DataTypeFromProto(tensor.dtype()));
-  KILN_ASSIGN_OR_RETURN(Shape shape, ShapeFromProto(tensor.shape(), /*allow_unknown=*/false));
+// A version-1 tensor: values by their dtype's kind, as doubles or int64 (graph.proto).
+absl::StatusOr<TensorData> TensorFromV1(const proto::Tensor& tensor, DType dtype, Shape shape) {
+  if (!tensor.raw_data().empty()) {
+    return Invalid(StrCat("version-1 tensors hold their values in float_values or int_values, not "
+                          "raw_data (version 2)"));
+  }
   const int64_t n = shape.NumElements();
   const bool is_float = IsFloat(dtype);
   const int64_t count = is_float ? tensor.float_values_size() : tensor.int_values_size();
@@ -148,11 +166,11 @@ absl::StatusOr<Literal> LiteralFromProto(const proto::Tensor& tensor) {
     return Invalid(StrCat(TensorType{dtype, shape}.ToString(), " tensor has ", count,
                           " values, expected ", n, " (or none)"));
   }
-  Literal literal(dtype, std::move(shape), {});
-  literal.values.reserve(count);
+  if (count == 0) return TensorData::FromBytes(dtype, std::move(shape), "");
   if (is_float) {
-    literal.values.assign(tensor.float_values().begin(), tensor.float_values().end());
-    return literal;
+    // Rounded to the dtype: what every reader of the value saw (a version-1 writer stored doubles).
+    return TensorData::FromFunction(dtype, std::move(shape),
+                                    [&](int64_t i) { return tensor.float_values(i); });
   }
   int64_t lo = -kMaxExactInt, hi = kMaxExactInt;
   switch (dtype) {
@@ -175,9 +193,40 @@ absl::StatusOr<Literal> LiteralFromProto(const proto::Tensor& tensor) {
       return Invalid(
           StrCat(DTypeName(dtype), " tensor value ", v, " is out of range [", lo, ", ", hi, "]"));
     }
-    literal.values.push_back(static_cast<double>(v));
   }
-  return literal;
+  return TensorData::FromFunction(dtype, std::move(shape), [&](int64_t i) {
+    return static_cast<double>(tensor.int_values(i));
+  });
+}
+
+// A version-2 tensor: raw little-endian elements, which are moved out of `tensor`, not copied.
+absl::StatusOr<TensorData> TensorFromV2(proto::Tensor* tensor, DType dtype, Shape shape) {
+  if (tensor->float_values_size() != 0 || tensor->int_values_size() != 0) {
+    return Invalid(StrCat("version-2 tensors hold their values in raw_data, not ",
+                          tensor->float_values_size() != 0 ? "float_values" : "int_values",
+                          " (version 1)"));
+  }
+  const std::string_view bytes = tensor->raw_data();
+  const int64_t n = shape.NumElements();
+  const int64_t width = DTypeSize(dtype);
+  // n <= 2^48 (ShapeFromProto), so n * width cannot overflow.
+  if (!bytes.empty() && static_cast<int64_t>(bytes.size()) != n * width) {
+    return Invalid(StrCat(TensorType{dtype, shape}.ToString(), " tensor has ", bytes.size(),
+                          " bytes of raw_data, expected ", n * width, " (", n, " elements of ",
+                          width, " byte", width == 1 ? "" : "s", ") or none"));
+  }
+  if (dtype == DType::kI64) {
+    if (const int64_t bad = FirstInexactI64(bytes); bad >= 0) return I64RangeError(bytes, bad);
+  }
+  return TensorData::FromBytes(dtype, std::move(shape), std::move(*tensor->mutable_raw_data()));
+}
+
+// `tensor` is left without its raw_data.
+absl::StatusOr<TensorData> TensorFromProto(proto::Tensor* tensor, int version) {
+  KILN_ASSIGN_OR_RETURN(DType dtype, DataTypeFromProto(tensor->dtype()));
+  KILN_ASSIGN_OR_RETURN(Shape shape, ShapeFromProto(tensor->shape(), /*allow_unknown=*/false));
+  if (version == 1) return TensorFromV1(*tensor, dtype, std::move(shape));
+  return TensorFromV2(tensor, dtype, std::move(shape));
 }
 
 // ---- AttrValue ----
@@ -190,7 +239,8 @@ absl::Status AttrToProto(const AttrValue& value, proto::AttrValue* out) {
     case AttrType::kString: out->set_s(std::get<std::string>(value)); break;
     case AttrType::kDType: out->set_dtype(DataTypeToProto(std::get<DType>(value))); break;
     case AttrType::kShape: ShapeToProto(std::get<Shape>(value), out->mutable_shape()); break;
-    case AttrType::kTensor: return LiteralToProto(std::get<Literal>(value), out->mutable_tensor());
+    case AttrType::kTensor:
+      return TensorToProto(std::get<TensorData>(value), out->mutable_tensor());
     // List messages are set even when empty: the oneof says which kind of value this is.
     case AttrType::kInts:
       out->mutable_ints();
@@ -210,7 +260,9 @@ absl::Status AttrToProto(const AttrValue& value, proto::AttrValue* out) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<AttrValue> AttrFromProto(const proto::AttrValue& value) {
+// A tensor's raw_data is moved out of `mutable_value`, not copied.
+absl::StatusOr<AttrValue> AttrFromProto(proto::AttrValue* mutable_value, int version) {
+  const proto::AttrValue& value = *mutable_value;
   switch (value.value_case()) {
     case proto::AttrValue::kI: return AttrValue(value.i());
     case proto::AttrValue::kF: return AttrValue(value.f());
@@ -225,8 +277,9 @@ absl::StatusOr<AttrValue> AttrFromProto(const proto::AttrValue& value) {
       return AttrValue(std::move(shape));
     }
     case proto::AttrValue::kTensor: {
-      KILN_ASSIGN_OR_RETURN(Literal literal, LiteralFromProto(value.tensor()));
-      return AttrValue(std::move(literal));
+      KILN_ASSIGN_OR_RETURN(TensorData tensor,
+                            TensorFromProto(mutable_value->mutable_tensor(), version));
+      return AttrValue(std::move(tensor));
     }
     case proto::AttrValue::kInts: {
       std::vector<int64_t> ints(value.ints().values().begin(), value.ints().values().end());
@@ -317,9 +370,9 @@ class Resolver {
 absl::Status CheckVariableInit(const Node& node) {
   const std::string& kind = node.attr<std::string>("init");
   if (kind == "value") {
-    const Literal& value = node.attr<Literal>("init_value");
+    const TensorData& value = node.attr<TensorData>("init_value");
     const Shape& shape = node.attr<Shape>("shape");
-    if (value.shape != shape || value.size() != shape.NumElements()) {
+    if (value.shape() != shape || value.size() != shape.NumElements()) {
       return Invalid(StrCat("initial value ", value.type().ToString(), " with ", value.size(),
                             " values does not match ", node.outputs[0].ToString()));
     }
@@ -492,9 +545,14 @@ absl::StatusOr<proto::GraphDef> ToGraphDef(const Graph& graph) {
 }
 
 absl::StatusOr<std::unique_ptr<Graph>> FromGraphDef(const proto::GraphDef& def) {
-  if (def.version() != kGraphVersion) {
-    return Invalid(StrCat("unsupported graph file version: expected version ", kGraphVersion,
-                          ", found version ", def.version()));
+  proto::GraphDef copy = def;
+  return FromGraphDef(std::move(copy));
+}
+
+absl::StatusOr<std::unique_ptr<Graph>> FromGraphDef(proto::GraphDef&& def) {
+  if (def.version() < kOldestGraphVersion || def.version() > kGraphVersion) {
+    return Invalid(StrCat("unsupported graph file version: expected version ", kOldestGraphVersion,
+                          " to ", kGraphVersion, ", found version ", def.version()));
   }
 
   // Names, ops and references to other nodes, in file order.
@@ -537,7 +595,7 @@ absl::StatusOr<std::unique_ptr<Graph>> FromGraphDef(const proto::GraphDef& def) 
   auto graph = std::make_unique<Graph>();
   Resolver resolve(*graph);
   for (int i : order) {
-    const proto::NodeDef& node = def.nodes(i);
+    proto::NodeDef& node = *def.mutable_nodes(i);
     const std::string prefix = NodePrefix(node);
     std::vector<Tensor> args;
     for (int k = 0; k < node.inputs_size(); ++k) {
@@ -546,11 +604,11 @@ absl::StatusOr<std::unique_ptr<Graph>> FromGraphDef(const proto::GraphDef& def) 
       args.push_back(*t);
     }
     // Sorted, so that the first bad attribute reported does not depend on the map's order.
-    std::map<std::string, const proto::AttrValue*> sorted;
-    for (const auto& [name, value] : node.attrs()) sorted.emplace(name, &value);
+    std::map<std::string, proto::AttrValue*> sorted;
+    for (auto& [name, value] : *node.mutable_attrs()) sorted.emplace(name, &value);
     AttrMap attrs;
     for (const auto& [name, value] : sorted) {
-      absl::StatusOr<AttrValue> v = AttrFromProto(*value);
+      absl::StatusOr<AttrValue> v = AttrFromProto(value, def.version());
       if (!v.ok()) return WithContext(v.status(), StrCat(prefix, "attribute '", name, "': "));
       attrs.emplace(name, *std::move(v));
     }
@@ -624,24 +682,67 @@ absl::StatusOr<std::unique_ptr<Graph>> FromGraphDef(const proto::GraphDef& def) 
   return graph;
 }
 
+namespace {
+
+// What protobuf reads or writes at most (2 GiB - 1). Binary files are parsed through a
+// CodedInputStream with its total-bytes limit raised to this: older protobufs default to 64 MiB,
+// which one large weight passes.
+constexpr int64_t kMaxGraphFileBytes = std::numeric_limits<int>::max();
+
+absl::Status BinaryParseError(uint64_t size) {
+  if (size > static_cast<uint64_t>(kMaxGraphFileBytes)) {
+    return Invalid(
+        StrCat("graph file of ", size, " bytes is larger than the 2 GiB protobuf reads"));
+  }
+  return Invalid(StrCat("malformed graph file: ", size,
+                        " bytes are not a binary kiln.proto.GraphDef (text-format files must end "
+                        "in .pbtxt)"));
+}
+
+bool ParseBinary(google::protobuf::io::ZeroCopyInputStream* stream, proto::GraphDef* def) {
+  google::protobuf::io::CodedInputStream coded(stream);
+  coded.SetTotalBytesLimit(static_cast<int>(kMaxGraphFileBytes));
+  return def->ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage();
+}
+
+absl::Status CheckBinarySize(const proto::GraphDef& def) {
+  const size_t size = def.ByteSizeLong();
+  if (size > static_cast<size_t>(kMaxGraphFileBytes)) {
+    return Invalid(StrCat("the graph file would be ", size,
+                          " bytes, more than the 2 GiB protobuf reads"));
+  }
+  return absl::OkStatus();
+}
+
+// Deterministic, so that saving a graph twice gives the same bytes. After CheckBinarySize, fails
+// only when `stream` does.
+bool WriteBinary(const proto::GraphDef& def, google::protobuf::io::ZeroCopyOutputStream* stream) {
+  google::protobuf::io::CodedOutputStream coded(stream);
+  coded.SetSerializationDeterministic(true);
+  return def.SerializeToCodedStream(&coded) && !coded.HadError();
+}
+
+}  // namespace
+
 absl::StatusOr<proto::GraphDef> ParseGraph(std::string_view bytes) {
   proto::GraphDef def;
-  if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max()) ||
-      !def.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return Invalid(
-        StrCat("malformed graph file: ", bytes.size(),
-               " bytes are not a binary kiln.proto.GraphDef (text-format files must end in "
-               ".pbtxt)"));
-  }
+  if (bytes.size() > static_cast<size_t>(kMaxGraphFileBytes)) return BinaryParseError(bytes.size());
+  google::protobuf::io::ArrayInputStream stream(bytes.data(), static_cast<int>(bytes.size()));
+  if (!ParseBinary(&stream, &def)) return BinaryParseError(bytes.size());
   return def;
 }
 
 absl::StatusOr<proto::GraphDef> ParseGraphText(std::string_view text) {
   proto::GraphDef def;
+  if (text.size() > static_cast<size_t>(kMaxGraphFileBytes)) {
+    return Invalid(StrCat("text graph file of ", text.size(),
+                          " bytes is larger than the 2 GiB protobuf reads"));
+  }
   TextErrorCollector errors;
   google::protobuf::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(std::string(text), &def)) {
+  google::protobuf::io::ArrayInputStream stream(text.data(), static_cast<int>(text.size()));
+  if (!parser.Parse(&stream, &def)) {
     return Invalid(StrCat("malformed text graph file: ",
                           errors.first().empty() ? "could not parse" : errors.first()));
   }
@@ -657,13 +758,10 @@ absl::StatusOr<std::string> SerializeGraph(const Graph& graph, bool text) {
     }
     return data;
   }
+  KILN_RETURN_IF_ERROR(CheckBinarySize(def));
   {
     google::protobuf::io::StringOutputStream stream(&data);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    if (!def.SerializeToCodedStream(&coded)) {
-      return absl::InternalError("could not serialize the graph (over 2 GiB?)");
-    }
+    if (!WriteBinary(def, &stream)) return absl::InternalError("could not serialize the graph");
   }
   return data;
 }
@@ -679,10 +777,13 @@ absl::Status ErrnoError(int error, const std::string& message) {
   return absl::ErrnoToStatus(error, message);
 }
 
+absl::Status ReadError(int error, const std::string& path) {
+  return ErrnoError(error, StrCat("cannot read graph file '", path, "'"));
+}
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, StrCat("cannot read graph file '", path, "'"));
+  if (fd < 0) return ReadError(errno, path);
   std::string data;
   char buffer[1 << 16];
   while (true) {
@@ -691,7 +792,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
       if (errno == EINTR) continue;
       const int error = errno;
       close(fd);
-      return ErrnoError(error, StrCat("cannot read graph file '", path, "'"));
+      return ReadError(error, path);
     }
     if (got == 0) break;
     data.append(buffer, static_cast<size_t>(got));
@@ -700,11 +801,38 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return data;
 }
 
-}  // namespace
+// Parses a binary graph file straight from the file, so that its bytes are never in memory beside
+// the parsed message's (a large weight would be held twice). Every error names the path.
+absl::StatusOr<proto::GraphDef> ReadBinaryGraph(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ReadError(errno, path);
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    const int error = errno;
+    close(fd);
+    return ReadError(error, path);
+  }
+  proto::GraphDef def;
+  bool parsed = false;
+  int error = 0;
+  if (st.st_size <= kMaxGraphFileBytes) {
+    google::protobuf::io::FileInputStream stream(fd);
+    parsed = ParseBinary(&stream, &def);
+    error = stream.GetErrno();
+  }
+  close(fd);
+  if (error != 0) return ReadError(error, path);
+  if (!parsed) {
+    return WithContext(BinaryParseError(static_cast<uint64_t>(st.st_size)), StrCat(path, ": "));
+  }
+  return def;
+}
 
-// Writes `data` to `path` through a temporary file in the same directory: write, fsync, rename,
-// then fsync the directory so the rename itself is durable.
-absl::Status WriteFileAtomically(const std::string& path, const std::string& data) {
+// Writes a file through a temporary one in the same directory: `write_contents` fills the temporary
+// file (returning 0, or the errno of the write that failed), which is fsync'ed and renamed over
+// `path`; then the directory is fsync'ed so that the rename itself is durable.
+absl::Status WriteAtomically(const std::string& path,
+                             const std::function<int(int fd)>& write_contents) {
   const size_t slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? "."
                           : slash == 0               ? "/"
@@ -721,28 +849,17 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& dat
     return ErrnoError(errno, StrCat("cannot write '", path,
                                     "': cannot create a temporary file in '", dir, "'"));
   }
-  auto fail = [&](const char* what) {
-    const int error = errno;
+  auto fail = [&](int error, const char* what) {
     if (fd >= 0) close(fd);
     unlink(temp.c_str());
     return ErrnoError(error, StrCat("cannot write '", path, "': ", what));
   };
-  const char* p = data.data();
-  size_t left = data.size();
-  while (left > 0) {
-    const ssize_t written = write(fd, p, left);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return fail("write failed");
-    }
-    p += written;
-    left -= static_cast<size_t>(written);
-  }
-  if (fsync(fd) != 0) return fail("fsync failed");
+  if (const int error = write_contents(fd); error != 0) return fail(error, "write failed");
+  if (fsync(fd) != 0) return fail(errno, "fsync failed");
   const int closed = close(fd);
   fd = -1;
-  if (closed != 0) return fail("close failed");
-  if (rename(temp.c_str(), path.c_str()) != 0) return fail("rename failed");
+  if (closed != 0) return fail(errno, "close failed");
+  if (rename(temp.c_str(), path.c_str()) != 0) return fail(errno, "rename failed");
   const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd >= 0) {
     fsync(dir_fd);  // best effort: some file systems refuse fsync on directories
@@ -751,18 +868,54 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& dat
   return absl::OkStatus();
 }
 
+}  // namespace
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& data) {
+  return WriteAtomically(path, [&data](int fd) {
+    const char* p = data.data();
+    size_t left = data.size();
+    while (left > 0) {
+      const ssize_t written = write(fd, p, left);
+      if (written < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      p += written;
+      left -= static_cast<size_t>(written);
+    }
+    return 0;
+  });
+}
+
 absl::Status SaveGraph(const Graph& graph, const std::string& path) {
-  absl::StatusOr<std::string> data = SerializeGraph(graph, IsTextGraphPath(path));
-  if (!data.ok()) return WithContext(data.status(), StrCat("cannot save graph to '", path, "': "));
-  return WriteFileAtomically(path, *data);
+  const bool text = IsTextGraphPath(path);
+  absl::StatusOr<proto::GraphDef> def = ToGraphDef(graph);
+  if (def.ok() && !text) {
+    if (absl::Status s = CheckBinarySize(*def); !s.ok()) def = s;
+  }
+  if (!def.ok()) return WithContext(def.status(), StrCat("cannot save graph to '", path, "': "));
+  // Serialized straight into the file: the message's bytes are never also held in a string.
+  return WriteAtomically(path, [&](int fd) {
+    google::protobuf::io::FileOutputStream stream(fd);
+    const bool written =
+        text ? google::protobuf::TextFormat::Print(*def, &stream) : WriteBinary(*def, &stream);
+    if (written && stream.Flush()) return 0;
+    return stream.GetErrno() != 0 ? stream.GetErrno() : EIO;
+  });
 }
 
 absl::StatusOr<std::unique_ptr<Graph>> LoadGraph(const std::string& path) {
-  KILN_ASSIGN_OR_RETURN(std::string data, ReadFile(path));
-  absl::StatusOr<proto::GraphDef> def =
-      IsTextGraphPath(path) ? ParseGraphText(data) : ParseGraph(data);
-  if (!def.ok()) return WithContext(def.status(), StrCat(path, ": "));
-  absl::StatusOr<std::unique_ptr<Graph>> graph = FromGraphDef(*def);
+  proto::GraphDef def;
+  if (IsTextGraphPath(path)) {
+    KILN_ASSIGN_OR_RETURN(std::string data, ReadFile(path));
+    absl::StatusOr<proto::GraphDef> parsed = ParseGraphText(data);
+    if (!parsed.ok()) return WithContext(parsed.status(), StrCat(path, ": "));
+    def = *std::move(parsed);
+  } else {
+    KILN_ASSIGN_OR_RETURN(def, ReadBinaryGraph(path));
+  }
+  // Moved, so that the graph takes the tensors' bytes from the message instead of copying them.
+  absl::StatusOr<std::unique_ptr<Graph>> graph = FromGraphDef(std::move(def));
   if (!graph.ok()) return WithContext(graph.status(), StrCat(path, ": "));
   return graph;
 }

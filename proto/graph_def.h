@@ -22,18 +22,24 @@
 
 namespace kiln {
 
-// The format version this build writes and the only one it reads.
-inline constexpr int kGraphVersion = 1;
+// The format version this build writes (tensors as raw little-endian bytes), and the oldest one it
+// reads (version 1: tensors as lists of doubles or int64). graph.proto says what changed.
+inline constexpr int kGraphVersion = 2;
+inline constexpr int kOldestGraphVersion = 1;
 
-// Converts a graph (which must be ok()) to its file form. Fails when the graph has an error, a node
-// name containing ':', or an integer tensor value that is not an integer of at most 64 bits.
+// Converts a graph (which must be ok()) to its file form (version kGraphVersion). Fails when the
+// graph has an error, a node name containing ':', or an i64 tensor value beyond +-2^53. Tensor
+// bytes are copied into the message once.
 absl::StatusOr<proto::GraphDef> ToGraphDef(const Graph& graph);
 
 // Rebuilds a graph. Checks the version, node names (non-empty, unique, no ':'), ops, references
 // (existing node, output index in range), acyclicity (naming the nodes on a cycle), attribute
 // values, then adds the nodes in a topological order (file order where the graph allows it) through
 // Graph::AddNode, which checks arity, attributes, dtypes and shapes. Every error names the node.
+// The rvalue form moves the tensors' bytes out of `def` instead of copying them (as LoadGraph
+// does).
 absl::StatusOr<std::unique_ptr<Graph>> FromGraphDef(const proto::GraphDef& def);
+absl::StatusOr<std::unique_ptr<Graph>> FromGraphDef(proto::GraphDef&& def);
 
 // Parses the binary or text form (no graph checks yet: see FromGraphDef).
 absl::StatusOr<proto::GraphDef> ParseGraph(std::string_view bytes);
@@ -47,14 +53,17 @@ bool IsTextGraphPath(std::string_view path);
 
 // Writes `graph` to `path`, in text format when the path ends in ".pbtxt", else binary. Atomic: the
 // data goes to a temporary file in the same directory, which is fsync'ed and renamed over `path`,
-// so readers see the old file or the new one, never a partial one.
+// so readers see the old file or the new one, never a partial one. The message is serialized
+// straight into the file (beside the graph, memory holds one copy of its tensors: the message's).
 absl::Status SaveGraph(const Graph& graph, const std::string& path);
 
 // Writes `data` to `path` through a temporary file in the same directory (write, fsync, rename, fsync
 // the directory): readers see the old file or the new one, never a part.
 absl::Status WriteFileAtomically(const std::string& path, const std::string& data);
 
-// Reads and rebuilds a graph saved by SaveGraph (text format when the path ends in ".pbtxt").
+// Reads and rebuilds a graph saved by SaveGraph (text format when the path ends in ".pbtxt"), of
+// any version from kOldestGraphVersion to kGraphVersion. A binary file is parsed straight from the
+// file and its tensors' bytes move into the graph: loading holds one copy of them.
 absl::StatusOr<std::unique_ptr<Graph>> LoadGraph(const std::string& path);
 
 }  // namespace kiln

@@ -23,6 +23,7 @@
 #include "graph/interpreter.h"
 #include "graph/op_registry.h"
 #include "graph/ops.h"
+#include "graph/random.h"
 #include "testing/status_matchers.h"
 
 namespace kiln {
@@ -39,12 +40,13 @@ KILN_REGISTER_OP(OpDef("ProtoTestAllAttrs").Doc("every attribute kind, two outpu
       if (shape.NumElements() != c.inputs[0].shape.NumElements()) {
         return absl::InvalidArgumentError("shape must have as many elements as x");
       }
-      return std::vector<TensorType>{{c.attr<DType>("dtype"), shape}, c.attr<Literal>("tensor").type()};
+      return std::vector<TensorType>{{c.attr<DType>("dtype"), shape},
+                                     c.attr<TensorData>("tensor").type()};
     })
     .NotDifferentiable("a test op")
     .Kernel([](KernelContext& c) {
       c.out(0).values = c.in(0).values;
-      c.out(1).values = c.attr<Literal>("tensor").values;
+      c.out(1).values = c.attr<TensorData>("tensor").ToLiteral().values;
       return absl::OkStatus();
     }));
 
@@ -90,18 +92,10 @@ bool SameLiteral(const Literal& a, const Literal& b) {
 
 bool SameAttr(const AttrValue& a, const AttrValue& b) {
   if (a.index() != b.index()) return false;
-  if (const Literal* la = std::get_if<Literal>(&a)) return SameLiteral(*la, std::get<Literal>(b));
   if (const double* da = std::get_if<double>(&a)) return SameBits(*da, std::get<double>(b));
-  return std::visit(
-      [&](const auto& va) {
-        using T = std::decay_t<decltype(va)>;
-        if constexpr (std::is_same_v<T, Literal>) {
-          return false;
-        } else {
-          return va == std::get<T>(b);
-        }
-      },
-      a);
+  // TensorData compares bytes, so NaNs compare by their bits.
+  return std::visit([&](const auto& va) { return va == std::get<std::decay_t<decltype(va)>>(b); },
+                    a);
 }
 
 std::string RefName(const Graph& g, OutputRef ref) {
@@ -204,7 +198,7 @@ struct Model {
         {"s", std::string("text with \"quotes\"\n")},
         {"dtype", DType::kF64},
         {"shape", Shape({3, 4})},
-        {"tensor", Literal(DType::kI64, {2, 2}, {1, -2, 3, -4})},
+        {"tensor", TensorData(Literal(DType::kI64, {2, 2}, {1, -2, 3, -4}))},
         {"ints", std::vector<int64_t>{1, -2, 3}},
         {"floats", std::vector<double>{0.5, -1e300, 3}},
         {"strings", std::vector<std::string>{"a", "", "c"}},
@@ -394,8 +388,18 @@ TEST_CASE("Tensor values round-trip exactly for every dtype") {
       Literal(DType::kF32, {}, {nan}),
       Literal(DType::kI32, {0}, {}),
   };
-  for (size_t i = 0; i < literals.size(); ++i) ops::Const(g, literals[i], absl::StrCat("c", i));
-  // The empty Literal (a Variable's unused init_value) round-trips too.
+  std::vector<TensorData> tensors;
+  for (const Literal& l : literals) tensors.emplace_back(l);
+  // NaNs with a sign and a payload, in every float dtype (bits as stored: little-endian).
+  auto raw = [](DType dtype, int64_t n, const char* bytes) {
+    return *TensorData::FromBytes(dtype, {n}, std::string(bytes, n * DTypeSize(dtype)));
+  };
+  tensors.push_back(raw(DType::kF32, 2, "\x01\x00\xc0\x7f\x00\x00\xc0\xff"));
+  tensors.push_back(raw(DType::kF64, 1, "\x05\x00\x00\x00\x00\x00\xf8\xff"));
+  tensors.push_back(raw(DType::kF16, 1, "\x01\xfe"));
+  tensors.push_back(raw(DType::kBF16, 1, "\xc1\x7f"));
+  for (size_t i = 0; i < tensors.size(); ++i) ops::Const(g, tensors[i], absl::StrCat("c", i));
+  // The empty tensor (a Variable's unused init_value) round-trips too.
   ops::Variable(g, "v", DType::kF16, {2, 2});
   REQUIRE_THAT(g.status(), IsOk());
   for (bool text : {false, true}) {
@@ -406,25 +410,31 @@ TEST_CASE("Tensor values round-trip exactly for every dtype") {
     REQUIRE_THAT(def.status(), IsOk());
     auto loaded = FromGraphDef(*def);
     REQUIRE_THAT(loaded.status(), IsOk());
-    for (size_t i = 0; i < literals.size(); ++i) {
-      const Literal& back = (*loaded)->FindNode(absl::StrCat("c", i))->attr<Literal>("value");
-      const Literal& want = g.FindNode(absl::StrCat("c", i))->attr<Literal>("value");
-      INFO(want.ToString() << " vs " << back.ToString());
-      if (want.size() == 1 && std::isnan(want.values[0])) {
-        REQUIRE(std::isnan(back.values[0]));  // text keeps NaN, not its sign or payload
-        if (!text) REQUIRE(SameLiteral(want, back));
-      } else {
-        REQUIRE(SameLiteral(want, back));
-      }
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      const TensorData& back = (*loaded)->FindNode(absl::StrCat("c", i))->attr<TensorData>("value");
+      INFO(tensors[i].ToString() << " vs " << back.ToString());
+      REQUIRE(back == tensors[i]);  // bit-exact, NaNs included, in text files too
     }
-    const Literal& init = (*loaded)->FindNode("v")->attr<Literal>("init_value");
-    REQUIRE(init.values.empty());
-    REQUIRE(init.shape == Shape());
+    const TensorData& init = (*loaded)->FindNode("v")->attr<TensorData>("init_value");
+    REQUIRE(init.size() == 0);
+    REQUIRE(init.shape() == Shape());
   }
-  // Integer values are stored as int64: readable in text files.
-  auto text = SerializeGraph(g, true);
-  REQUIRE(text->find("int_values: -128") != std::string::npos);
-  REQUIRE(text->find("dtype: DT_BOOL") != std::string::npos);
+  // Each element takes its dtype's size in the file.
+  auto def = ToGraphDef(g);
+  REQUIRE_THAT(def.status(), IsOk());
+  for (const proto::NodeDef& node : def->nodes()) {
+    const std::string attr = node.op() == "Const" ? "value" : "init_value";
+    const proto::Tensor& t = node.attrs().at(attr).tensor();
+    const TensorData& stored = g.FindNode(node.name())->attr<TensorData>(attr);
+    INFO(node.name());
+    REQUIRE(static_cast<int64_t>(t.raw_data().size()) == stored.size() * DTypeSize(stored.dtype()));
+    REQUIRE(t.raw_data() == stored.bytes());
+    REQUIRE(t.float_values_size() == 0);
+    REQUIRE(t.int_values_size() == 0);
+  }
+  REQUIRE(def->nodes(1).attrs().at("value").tensor().raw_data().size() == 5 * 8);  // f64[5]
+  REQUIRE(def->nodes(2).attrs().at("value").tensor().raw_data() ==
+          std::string("\xff\x7b\x01\x00\x00\xc0", 6));
 }
 
 TEST_CASE("Names, sources and strings that are not UTF-8 round-trip through both formats") {
@@ -449,11 +459,13 @@ TEST_CASE("Names, sources and strings that are not UTF-8 round-trip through both
 
 TEST_CASE("Values a graph file cannot hold are refused when saving") {
   Graph g;
-  ops::Const(g, Literal::Scalar(DType::kI64, 1e20), "huge");
+  ops::Const(g, Literal::Scalar(DType::kI64, 0x1p60), "huge");
   REQUIRE_THAT(ToGraphDef(g).status(),
                StatusIs(StatusCode::kInvalidArgument, "Const 'huge' (graph_def_test.cc:"));
   REQUIRE_THAT(ToGraphDef(g).status(),
-               StatusIs(StatusCode::kInvalidArgument, "attribute 'value': i64 tensor value 1e+20"));
+               StatusIs(StatusCode::kInvalidArgument,
+                        "attribute 'value': i64 tensor value 1152921504606846976 is outside the "
+                        "range a graph file stores (+-2^53"));
 
   Graph bad_update;
   Tensor v = ops::Variable(bad_update, "v", DType::kF32, {2});
@@ -516,10 +528,14 @@ TEST_CASE("Malformed bytes and text are reported") {
 }
 
 TEST_CASE("A version mismatch names the expected and found versions") {
-  REQUIRE_THAT(Load(absl::StrCat("version: 2", kPlaceholder)),
-               StatusIs(StatusCode::kInvalidArgument, "expected version 1, found version 2"));
+  REQUIRE_THAT(Load(absl::StrCat("version: 3", kPlaceholder)),
+               StatusIs(StatusCode::kInvalidArgument,
+                        "unsupported graph file version: expected version 1 to 2, found "
+                        "version 3"));
   REQUIRE_THAT(Load(kPlaceholder),
-               StatusIs(StatusCode::kInvalidArgument, "expected version 1, found version 0"));
+               StatusIs(StatusCode::kInvalidArgument, "expected version 1 to 2, found version 0"));
+  REQUIRE_THAT(Load(absl::StrCat("version: 1", kPlaceholder)), IsOk());
+  REQUIRE_THAT(Load(absl::StrCat("version: 2", kPlaceholder)), IsOk());
 }
 
 TEST_CASE("Unknown ops, wrong arity and bad names are reported with the node") {
@@ -623,10 +639,170 @@ TEST_CASE("Bad attribute values and types are reported with the node and attribu
                         "f32 tensor must hold its values in float_values, not int_values"));
   REQUIRE_THAT(Load(constant("dtype: DT_F32 shape { dims: -2 }")),
                StatusIs(StatusCode::kInvalidArgument, "shape [-2] has a negative dimension"));
-  // The empty Literal is accepted by the format and then rejected by Const's own rule.
+  // The empty tensor is accepted by the format and then rejected by Const's own rule.
   REQUIRE_THAT(
       Load(constant("dtype: DT_F32 shape { dims: 2 }")),
       StatusIs(StatusCode::kInvalidArgument, "Const 'k': value has 0 elements but shape [2]"));
+  REQUIRE_THAT(Load(constant(R"pb(dtype: DT_F32 raw_data: "\000\000\200?")pb")),
+               StatusIs(StatusCode::kInvalidArgument,
+                        "Const 'k': attribute 'value': version-1 tensors hold their values in "
+                        "float_values or int_values, not raw_data"));
+}
+
+TEST_CASE("Version-2 tensors hold raw little-endian bytes, checked against their type") {
+  auto constant = [](const std::string& tensor) {
+    return absl::StrCat("version: 2", kPlaceholder,
+                        R"pb(nodes { name: "k" op: "Const" source: "m.cc:3"
+                                     attrs { key: "value" value { tensor {)pb",
+                        tensor, "} } } }");
+  };
+  auto value = [](const std::string& text) -> TensorData {
+    auto def = ParseGraphText(text);
+    REQUIRE_THAT(def.status(), IsOk());
+    auto g = FromGraphDef(*def);
+    REQUIRE_THAT(g.status(), IsOk());
+    return (*g)->FindNode("k")->attr<TensorData>("value");
+  };
+  // 1.0f and -2.5f, little-endian.
+  TensorData f32 = value(
+      constant(R"pb(dtype: DT_F32 shape { dims: 2 } raw_data: "\000\000\200?\000\000 \300")pb"));
+  REQUIRE(f32.ToLiteral().values == std::vector<double>{1.0, -2.5});
+  TensorData f16 = value(constant(R"pb(dtype: DT_F16 raw_data: "\000<")pb"));  // 0x3c00
+  REQUIRE(f16.at(0) == 1.0);
+  TensorData i64 =
+      value(constant(R"pb(dtype: DT_I64 raw_data: "\377\377\377\377\377\377\377\377")pb"));
+  REQUIRE(i64.at(0) == -1.0);
+
+  REQUIRE_THAT(Load(constant(R"pb(dtype: DT_F32 shape { dims: 2 }
+                                  raw_data: "\000\000\200?\000")pb")),
+               StatusIs(StatusCode::kInvalidArgument,
+                        "Const 'k' (m.cc:3): attribute 'value': f32[2] tensor has 5 bytes of "
+                        "raw_data, expected 8 (2 elements of 4 bytes) or none"));
+  REQUIRE_THAT(Load(constant(R"pb(dtype: DT_BOOL shape { dims: 2 } raw_data: "\001\002")pb")),
+               StatusIs(StatusCode::kInvalidArgument,
+                        "Const 'k' (m.cc:3): attribute 'value': bool tensor element 1 is byte 2, "
+                        "not 0 or 1"));
+  // 2^53 + 1.
+  REQUIRE_THAT(Load(constant(R"pb(dtype: DT_I64 raw_data: "\001\000\000\000\000\000 \000")pb")),
+               StatusIs(StatusCode::kInvalidArgument,
+                        "i64 tensor value 9007199254740993 is outside the range a graph file "
+                        "stores (+-2^53"));
+  REQUIRE_THAT(Load(constant("dtype: DT_F32 float_values: 1")),
+               StatusIs(StatusCode::kInvalidArgument,
+                        "Const 'k' (m.cc:3): attribute 'value': version-2 tensors hold their "
+                        "values in raw_data, not float_values"));
+  REQUIRE_THAT(Load(constant("dtype: DT_I32 int_values: 1")),
+               StatusIs(StatusCode::kInvalidArgument, "raw_data, not int_values"));
+  REQUIRE_THAT(Load(constant("dtype: DT_INVALID")),
+               StatusIs(StatusCode::kInvalidArgument, "invalid dtype 0"));
+  REQUIRE_THAT(Load(constant("dtype: DT_F32 shape { dims: 2 }")),
+               StatusIs(StatusCode::kInvalidArgument, "value has 0 elements but shape [2]"));
+}
+
+// The tensors of proto/testdata/v1_tensors.{kiln,pbtxt}, written by the version-1 writer.
+void RequireV1Tensors(const Graph& g) {
+  const double inf = std::numeric_limits<double>::infinity();
+  auto value = [&](const std::string& name, const std::string& attr = "value") {
+    const Node* node = g.FindNode(name);
+    REQUIRE(node != nullptr);
+    return node->attr<TensorData>(attr);
+  };
+  auto values = [&](const std::string& name, const std::string& attr = "value") {
+    return value(name, attr).ToLiteral().values;
+  };
+  auto bits = [](const TensorData& t) { return std::string(t.bytes()); };
+
+  TensorData f32 = value("c_f32");
+  REQUIRE(f32.type() == TensorType{DType::kF32, {2, 4}});
+  REQUIRE(f32.bytes().size() == 8 * 4);
+  const std::vector<double> f32_values = f32.ToLiteral().values;
+  REQUIRE(std::vector<double>(f32_values.begin(), f32_values.end() - 1) ==
+          std::vector<double>{0.1f, -0.0, 0x1p-149, 0x1.fffffep127, inf, -inf, 1.0f / 3});
+  REQUIRE(std::signbit(f32_values[1]));
+  REQUIRE(std::isnan(f32_values[7]));
+  REQUIRE(values("c_f64") == std::vector<double>{0.1, -1e300, 0x1p-1074, M_PI, -0.0});
+  TensorData f16 = value("c_f16");
+  REQUIRE(f16.bytes().size() == 5 * 2);
+  REQUIRE(bits(f16) == std::string("\x00\x38\xff\x7b\x01\x00\x00\xfc\x55\x35", 10));
+  REQUIRE(f16.ToLiteral().values ==
+          std::vector<double>{0.5, 65504, 0x1p-24, -inf, 0.333251953125});
+  TensorData bf16 = value("c_bf16");
+  REQUIRE(bits(bf16) == std::string("\xab\x3e\x7f\x7f\x00\xc0\x01\x00", 8));
+  REQUIRE(bf16.ToLiteral().values ==
+          std::vector<double>{0.333984375, 0x1.fep127, -2.0, 0x1p-133});
+  REQUIRE(bits(value("c_i8")) == std::string("\x80\x7f\x00\xff", 4));
+  REQUIRE(values("c_i32") == std::vector<double>{-2147483648.0, 2147483647.0, 7});
+  REQUIRE(value("c_i32").bytes().size() == 3 * 4);
+  REQUIRE(value("c_i64").type() == TensorType{DType::kI64, {2, 2}});
+  REQUIRE(values("c_i64") ==
+          std::vector<double>{-9007199254740992.0, 9007199254740992.0, -1, 0});
+  REQUIRE(bits(value("c_bool")) == std::string("\x01\x00\x01", 3));
+  REQUIRE(value("c_scalar").type() == TensorType{DType::kF32, {}});
+  REQUIRE(values("c_scalar") == std::vector<double>{2.5});
+  REQUIRE(value("c_empty").type() == TensorType{DType::kF32, {0, 3}});
+  REQUIRE(value("c_empty").size() == 0);
+
+  // Variables' initial values: a version-1 writer stored doubles as given (0.1, not 0.1f); they
+  // load rounded to the dtype, the value the Variable always started from.
+  REQUIRE(values("w", "init_value") == std::vector<double>{0.1f, 0.2f, -0.3f, 1e-3f, 1e3f, 7});
+  REQUIRE(value("w", "init_value").bytes().size() == 6 * 4);
+  REQUIRE(values("step", "init_value") == std::vector<double>{42});
+  REQUIRE(value("step", "init_value").dtype() == DType::kI64);
+  REQUIRE(bits(value("mask", "init_value")) == std::string("\x01\x01\x00\x01", 4));
+  REQUIRE(values("h", "init_value") == std::vector<double>{0.0999755859375, -65504});
+  REQUIRE(value("z", "init_value").size() == 0);
+  REQUIRE(g.FindNode("r")->attr<std::string>("init") == "uniform");
+  REQUIRE(g.FindNode("c_f32")->source == "gen.cc:16");
+  REQUIRE(g.outputs().size() == 6);
+
+  auto interpreter = Interpreter::Create(g);
+  REQUIRE_THAT(interpreter.status(), IsOk());
+  REQUIRE(interpreter->variables().at("w").values ==
+          std::vector<double>{0.1f, 0.2f, -0.3f, 1e-3f, 1e3f, 7});
+  REQUIRE(interpreter->variables().at("z").values == std::vector<double>{0, 0, 0});
+  const std::vector<double>& r = interpreter->variables().at("r").values;
+  REQUIRE(r.size() == 2);
+  REQUIRE(r[0] == -1 + 2 * UniformAt(7, 0, 0));
+}
+
+TEST_CASE("Version-1 files still load, binary and text, with every value exact") {
+  const std::string binary_path = "proto/testdata/v1_tensors.kiln";
+  const std::string text_path = "proto/testdata/v1_tensors.pbtxt";
+  REQUIRE(ReadAll(text_path).find("version: 1") == 0);
+  REQUIRE(ParseGraph(ReadAll(binary_path))->version() == 1);
+  for (const std::string& path : {binary_path, text_path}) {
+    INFO(path);
+    auto g = LoadGraph(path);
+    REQUIRE_THAT(g.status(), IsOk());
+    RequireV1Tensors(**g);
+    // Saved again as version 2, it loads to the same graph.
+    for (bool text : {false, true}) {
+      auto data = SerializeGraph(**g, text);
+      REQUIRE_THAT(data.status(), IsOk());
+      auto def = text ? ParseGraphText(*data) : ParseGraph(*data);
+      REQUIRE_THAT(def.status(), IsOk());
+      REQUIRE(def->version() == 2);
+      auto again = FromGraphDef(*def);
+      REQUIRE_THAT(again.status(), IsOk());
+      RequireSameGraph(**g, **again);
+      RequireV1Tensors(**again);
+    }
+  }
+  // Both files describe the same graph.
+  RequireSameGraph(**LoadGraph(binary_path), **LoadGraph(text_path));
+}
+
+TEST_CASE("The version-2 writer writes what it did (proto/testdata/v2_tensors.pbtxt)") {
+  const std::string golden = ReadAll("proto/testdata/v2_tensors.pbtxt");
+  REQUIRE(golden.find("version: 2") == 0);
+  auto v1 = LoadGraph("proto/testdata/v1_tensors.pbtxt");
+  REQUIRE_THAT(v1.status(), IsOk());
+  auto text = SerializeGraph(**v1, /*text=*/true);
+  REQUIRE_THAT(text.status(), IsOk());
+  REQUIRE(*text == golden);
+  auto v2 = LoadGraph("proto/testdata/v2_tensors.pbtxt");
+  REQUIRE_THAT(v2.status(), IsOk());
+  RequireV1Tensors(**v2);
 }
 
 TEST_CASE("Shape errors are reported by the ops' own rules, with the node") {
@@ -790,7 +966,7 @@ TEST_CASE("SaveGraph and LoadGraph use binary or text by extension and write ato
   const std::string text = dir + "/model.pbtxt";
   REQUIRE_THAT(SaveGraph(m.g, bin), IsOk());
   REQUIRE_THAT(SaveGraph(m.g, text), IsOk());
-  REQUIRE(ReadAll(text).find("version: 1") == 0);
+  REQUIRE(ReadAll(text).find("version: 2") == 0);
   REQUIRE(ReadAll(bin) == *SerializeGraph(m.g, false));
   // Saving over an existing file replaces it; no temporary file is left behind.
   REQUIRE_THAT(SaveGraph(m.g, bin), IsOk());

@@ -5,6 +5,7 @@
 #include "graph/ops.h"
 #include "graph/ops/op_util.h"
 #include "graph/random.h"
+#include "graph/status_macros.h"
 
 namespace kiln {
 
@@ -29,36 +30,53 @@ double NormalAt(uint64_t seed, uint64_t counter, uint64_t index) {
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
 }
 
-absl::StatusOr<Literal> InitialValue(const Node& variable) {
+namespace {
+
+// What InitialValue would refuse, found without computing the value (which may be large).
+absl::Status CheckInitializer(const Node& variable) {
+  const std::string& kind = variable.attr<std::string>("init");
+  if (kind == "value") {
+    const TensorData& v = variable.attr<TensorData>("init_value");
+    const Shape& shape = variable.attr<Shape>("shape");
+    if (v.shape() != shape) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Variable '", variable.name, "': initial value ", v.type().ToString(), " does not match ",
+          TensorType{variable.attr<DType>("dtype"), shape}.ToString()));
+    }
+    if (v.size() != shape.NumElements()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Variable '", variable.name, "': initial value ", v.type().ToString(),
+                       " has ", v.size(), " values, expected ", shape.NumElements()));
+    }
+  } else if (kind != "zeros" && kind != "constant" && kind != "uniform" && kind != "normal") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Variable '", variable.name, "': unknown initializer '", kind,
+        "' (expected zeros, constant, uniform, normal, value)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<TensorData> InitialValue(const Node& variable) {
+  KILN_RETURN_IF_ERROR(CheckInitializer(variable));
   const DType dtype = variable.attr<DType>("dtype");
   const Shape& shape = variable.attr<Shape>("shape");
   const std::string& kind = variable.attr<std::string>("init");
   const double a = variable.attr<double>("init_a");
   const double b = variable.attr<double>("init_b");
   const uint64_t seed = static_cast<uint64_t>(variable.attr<int64_t>("seed"));
-  Literal value(dtype, shape);
-  if (kind == "zeros") {
-  } else if (kind == "constant") {
-    for (double& v : value.values) v = a;
-  } else if (kind == "uniform") {
-    for (int64_t i = 0; i < value.size(); ++i) value.values[i] = a + (b - a) * UniformAt(seed, 0, i);
-  } else if (kind == "normal") {
-    for (int64_t i = 0; i < value.size(); ++i) value.values[i] = a + b * NormalAt(seed, 0, i);
-  } else if (kind == "value") {
-    const Literal& v = variable.attr<Literal>("init_value");
-    if (v.shape != shape) {
-      return absl::InvalidArgumentError(absl::StrCat("Variable '", variable.name, "': initial value ",
-                                                     v.type().ToString(), " does not match ",
-                                                     TensorType{dtype, shape}.ToString()));
-    }
-    value.values = v.values;
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Variable '", variable.name, "': unknown initializer '", kind,
-        "' (expected zeros, constant, uniform, normal, value)"));
+  if (kind == "zeros") return TensorData::Zeros(dtype, shape);
+  if (kind == "constant") return TensorData::FromFunction(dtype, shape, [a](int64_t) { return a; });
+  if (kind == "uniform") {
+    return TensorData::FromFunction(
+        dtype, shape, [&](int64_t i) { return a + (b - a) * UniformAt(seed, 0, i); });
   }
-  value.RoundToDType();
-  return value;
+  if (kind == "normal") {
+    return TensorData::FromFunction(dtype, shape,
+                                    [&](int64_t i) { return a + b * NormalAt(seed, 0, i); });
+  }
+  return variable.attr<TensorData>("init_value").CastTo(dtype);  // kind "value"
 }
 
 namespace {
@@ -90,20 +108,20 @@ ShapeFn FromAttrs() {
 
 KILN_REGISTER_OP(OpDef("Const").Doc("a constant tensor").Attr("value", AttrType::kTensor)
     .Shape([](const InferContext& c) -> absl::StatusOr<std::vector<TensorType>> {
-      const Literal& v = c.attr<Literal>("value");
-      if (v.size() != v.shape.NumElements()) {
+      const TensorData& v = c.attr<TensorData>("value");
+      if (v.size() != v.shape().NumElements()) {
         return InvalidArgument(absl::StrCat("value has ", v.size(), " elements but shape ",
-                                            v.shape.ToString()));
+                                            v.shape().ToString()));
       }
       return std::vector<TensorType>{v.type()};
     })
     .NotDifferentiable("a constant")
     .Lower([](LoweringContext& c) {
-      c.SetOutput(0, c.Constant(c.node().attr<Literal>("value")));
+      c.SetOutput(0, c.Constant(c.node().attr<TensorData>("value")));
       return absl::OkStatus();
     })
     .Kernel([](KernelContext& c) {
-      c.out() = c.attr<Literal>("value");
+      c.out() = c.attr<TensorData>("value").ToLiteral();
       return absl::OkStatus();
     }));
 
@@ -119,7 +137,7 @@ KILN_REGISTER_OP(OpDef("Variable").Doc("persistent state, initialized once and u
     .Attr("init", AttrType::kString, std::string("zeros"))
     .Attr("init_a", AttrType::kFloat, 0.0).Attr("init_b", AttrType::kFloat, 0.0)
     .Attr("seed", AttrType::kInt, int64_t{0})
-    .Attr("init_value", AttrType::kTensor, Literal())
+    .Attr("init_value", AttrType::kTensor, TensorData())
     .Shape(FromAttrs())
     .NotDifferentiable("a leaf (autodiff differentiates with respect to it, never through it)")
     .Lower(BoundByLowerGraph)
@@ -225,8 +243,11 @@ KILN_REGISTER_OP(OpDef("BroadcastTo").Doc("x broadcast (NumPy rules) to a larger
 
 namespace ops {
 
-Tensor Const(Graph& g, Literal value, const std::string& name, SourceLoc loc) {
-  value.RoundToDType();
+Tensor Const(Graph& g, const Literal& value, const std::string& name, SourceLoc loc) {
+  return Const(g, TensorData(value), name, loc);
+}
+
+Tensor Const(Graph& g, TensorData value, const std::string& name, SourceLoc loc) {
   return ops_internal::AddSourceOp(g, "Const", {{"value", std::move(value)}}, loc, name);
 }
 
@@ -241,16 +262,17 @@ Tensor Placeholder(Graph& g, const std::string& name, DType dtype, Shape shape, 
 
 Tensor Variable(Graph& g, const std::string& name, DType dtype, Shape shape, Initializer init,
                 SourceLoc loc) {
+  // Stored in the Variable's own dtype: what it becomes anyway, at that dtype's size.
+  init.value = init.value.CastTo(dtype);
   AttrMap attrs = {{"dtype", dtype},        {"shape", std::move(shape)}, {"init", init.kind},
                    {"init_a", init.a},      {"init_b", init.b},          {"seed", init.seed},
                    {"init_value", std::move(init.value)}};
   Tensor v = ops_internal::AddSourceOp(g, "Variable", std::move(attrs), loc, name);
   if (v.valid()) {
     // Check the initializer now, where the error can still name the user's line.
-    absl::StatusOr<Literal> initial = InitialValue(g.node(v.node()));
-    if (!initial.ok()) {
-      g.RecordError(absl::InvalidArgumentError(
-          absl::StrCat(initial.status().message(), " (", loc.ToString(), ")")));
+    if (absl::Status s = CheckInitializer(g.node(v.node())); !s.ok()) {
+      g.RecordError(
+          absl::InvalidArgumentError(absl::StrCat(s.message(), " (", loc.ToString(), ")")));
       return g.Output(-1);
     }
   }

@@ -473,7 +473,7 @@ IrValue WindowReduce(LoweringContext& c, IrValue padded, const Geometry& g, Redu
 }
 
 // The number of input (not padding) elements in each window, as [1,oh,ow,1].
-Literal WindowCounts(const Geometry& g, DType dtype) {
+TensorData WindowCounts(const Geometry& g, DType dtype) {
   auto count = [](const Window& w, int64_t o) {
     int64_t n = 0;
     for (int64_t t = 0; t < w.k; ++t) n += w.Input(o, t) >= 0 && w.Input(o, t) < w.in;
@@ -485,7 +485,7 @@ Literal WindowCounts(const Geometry& g, DType dtype) {
       counts.values[oh * g.w.out + ow] = static_cast<double>(count(g.h, oh) * count(g.w, ow));
     }
   }
-  return counts;
+  return TensorData(counts);
 }
 
 // In a pool gradient's gather (loops n, ih, iw, c over the input | kh, kw over the taps): the window
