@@ -717,7 +717,7 @@ TEST_CASE("An op without a lowering is reported with its name and line") {
   REQUIRE_THAT(LowerGraph(g, {y}, "f", context, nullptr, DefaultTarget()).status(),
                StatusIs(absl::StatusCode::kUnimplemented,
                         "TestOpWithoutLowering 'TestOpWithoutLowering' (compiled_ops_test.cc:" +
-                            std::to_string(line) + "): no lowering for the CPU target yet"));
+                            std::to_string(line) + "): no lowering for the x86_64 target yet"));
 }
 
 TEST_CASE("Placeholders and Variables are never lowered as nodes") {
