@@ -27,11 +27,21 @@ std::string DefaultText(const AttrValue& v) {
   return std::visit(Visitor{}, v);
 }
 
+// "argument, stateful", "argument", or "" for an op that computes its outputs.
+std::string Traits(const OpDef& def) {
+  std::vector<std::string> traits;
+  if (def.is_argument()) traits.push_back("argument");
+  if (def.is_stateful()) traits.push_back("stateful");
+  return absl::StrJoin(traits, ", ");
+}
+
 std::string OpDocs() {
   std::string out =
       "# Kiln ops\n\nGenerated from the op registry by `bazel run //graph:op_docs > docs/ops.md`; "
       "do not edit.\nEach op is defined once in `graph/ops/<family>.cc` (shape rule, gradient rule, "
-      "reference kernel).\n\n| op | inputs | attributes | gradient | doc |\n| --- | --- | --- | --- | --- |\n";
+      "reference kernel).\nTraits (`graph/op_registry.h`): an *argument* is bound by the caller (fed, "
+      "or kept when *stateful*: its value persists across runs) and has no kernel or lowering.\n\n"
+      "| op | inputs | attributes | gradient | traits | doc |\n| --- | --- | --- | --- | --- | --- |\n";
   for (const OpDef* def : OpRegistry::All()) {
     std::vector<std::string> attrs;
     for (const AttrSpec& a : def->attrs) {
@@ -41,8 +51,8 @@ std::string OpDocs() {
     std::string inputs = absl::StrJoin(def->inputs, ", ");
     if (def->variadic) inputs += "…";
     absl::StrAppend(&out, "| ", def->name, " | ", inputs, " | ", absl::StrJoin(attrs, "; "), " | ",
-                    def->differentiable() ? "yes" : "no: " + def->not_differentiable, " | ", def->doc,
-                    " |\n");
+                    def->differentiable() ? "yes" : "no: " + def->not_differentiable, " | ",
+                    Traits(*def), " | ", def->doc, " |\n");
   }
   return out;
 }

@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "graph/op_registry.h"
-#include "graph/random.h"
 #include "graph/status_macros.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -113,9 +112,9 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
   LoweredSignature sig;
   for (int id = 0; id < graph.num_nodes(); ++id) {
     if (!needed[id]) continue;
-    const std::string& op = graph.node(id).op_name();
-    if (op == "Placeholder") sig.placeholders.push_back(id);
-    if (op == "Variable") sig.variables.push_back(id);
+    const OpDef& op = *graph.node(id).op;
+    if (op.is_fed()) sig.placeholders.push_back(id);
+    if (op.is_stateful()) sig.variables.push_back(id);
   }
   sig.outputs = outputs;
 
@@ -154,7 +153,7 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
   std::vector<bool> done(graph.num_nodes(), false);
   for (int id = 0; id < graph.num_nodes(); ++id) {
     const Node& node = graph.node(id);
-    if (!needed[id] || done[id] || node.op_name() == "Placeholder" || node.op_name() == "Variable") continue;
+    if (!needed[id] || done[id] || node.op->is_argument()) continue;
     std::vector<mlir::Value> inputs;
     std::vector<TensorType> input_types;
     for (const OutputRef& in : node.inputs) {
@@ -200,7 +199,7 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
     std::vector<mlir::Value> new_values;
     for (const auto& [var, value] : updates) {
       mlir::Value v = values.at(value.ref());
-      if (graph.node(value.node()).op_name() == "Variable") {
+      if (graph.node(value.node()).op->is_stateful()) {
         v = mlir::bufferization::AllocTensorOp::create(
             b, loc, mlir::cast<mlir::RankedTensorType>(v.getType()), mlir::ValueRange{}, v);
       }
@@ -238,7 +237,7 @@ absl::Status AddVariableInitializer(const Graph& graph, const LoweredSignature& 
     const Node& node = graph.node(signature.variables[i]);
     if (node.outputs[0].shape.NumElements() == 0) continue;
     global_arg.push_back(static_cast<int>(i));
-    KILN_ASSIGN_OR_RETURN(Literal value, InitialValue(node));
+    KILN_ASSIGN_OR_RETURN(Literal value, node.op->initial_value(node));
     auto tensor_type = TensorTypeOf(value.type(), ctx);
     globals.push_back(mlir::memref::GlobalOp::create(
         b, loc, b.getStringAttr(absl::StrCat(function_name, "_value_", i)), b.getStringAttr("private"),

@@ -14,10 +14,11 @@
 
 namespace kiln {
 
-// The calling convention of a lowered function: one memref argument per Placeholder, then per Variable
-// (each in node order, only those the function reads or updates), then one destination per output, then
-// the run-time context (an !llvm.ptr to a kiln_context, runtime/kiln_runtime.h) that run-time checks
-// report to. (kiln-plan-memory appends the arena after it.)
+// The calling convention of a lowered function: one memref argument per fed argument op (Placeholder),
+// then one per stateful argument op (Variable), each in node order and only those the function reads
+// or updates, then one destination per output, then the run-time context (an !llvm.ptr to a kiln_context,
+// runtime/kiln_runtime.h) that run-time checks report to. (kiln-plan-memory appends the arena after
+// it.)
 struct LoweredSignature {
   std::vector<int> placeholders;  // node ids
   std::vector<int> variables;     // node ids

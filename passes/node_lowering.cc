@@ -801,6 +801,10 @@ absl::StatusOr<std::vector<mlir::Value>> LowerNode(mlir::OpBuilder& b, const Nod
                                                    const std::vector<TensorType>& input_types,
                                                    mlir::Value runtime_context, const Target& target,
                                                    LibraryEpilogue* epilogue) {
+  if (node.op->is_argument()) {
+    return absl::InternalError(absl::StrCat(node.op_name(), " '", node.name,
+                                            "' is bound by LowerGraph as a function argument"));
+  }
   if (!node.op->lower) {
     return absl::UnimplementedError(absl::StrCat("no lowering for the ", target.name, " target yet"));
   }
