@@ -72,6 +72,8 @@ absl::StatusOr<std::vector<Literal>> Interpreter::Execute(const Feeds& feeds,
   }
   std::vector<bool> needed(g.num_nodes(), false);
   for (const OutputRef& r : roots) needed[r.node] = true;
+  // Effects happen whether or not anything uses their results.
+  for (const Node& node : g.nodes()) needed[node.id] = needed[node.id] || node.op->has_effects();
   for (int id = g.num_nodes() - 1; id >= 0; --id) {
     if (!needed[id]) continue;
     for (const OutputRef& in : g.node(id).inputs) needed[in.node] = true;

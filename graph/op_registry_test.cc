@@ -22,6 +22,7 @@ TEST_CASE("Every op has a doc, a shape rule, a kernel, a lowering, and a gradien
       CHECK(def->inputs.empty());
       CHECK_FALSE(static_cast<bool>(def->kernel));
       CHECK_FALSE(static_cast<bool>(def->lower));
+      CHECK_FALSE(def->has_effects());
     } else {
       CHECK(static_cast<bool>(def->kernel));
       CHECK(static_cast<bool>(def->lower));
@@ -48,8 +49,10 @@ TEST_CASE("The graph core's arguments have their traits") {
   CHECK(variable->is_argument());
   CHECK(variable->is_stateful());
   CHECK_FALSE(variable->is_fed());
+  // No op of the graph core has effects: every one may be merged, removed when unused, or moved.
   for (const OpDef* def : OpRegistry::All()) {
     INFO("op " << def->name);
+    CHECK_FALSE(def->has_effects());
     if (def->name != "Placeholder" && def->name != "Variable") CHECK_FALSE(def->is_argument());
   }
 }

@@ -16,6 +16,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Verifier.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "passes/node_lowering.h"
 
 namespace kiln {
@@ -38,6 +39,16 @@ struct EpilogueNodes {
   OutputRef bias;
   int add = -1, relu = -1;
 };
+
+// Whether an op of `block` after `previous` (from its start when null) survives when its results are
+// unused: what an effectful node's lowering must emit (a call of an external function).
+bool EmitsEffect(mlir::Operation* previous, mlir::Block* block) {
+  auto it = previous != nullptr ? std::next(previous->getIterator()) : block->begin();
+  for (; it != block->end(); ++it) {
+    if (!mlir::wouldOpBeTriviallyDead(&*it)) return true;
+  }
+  return false;
+}
 
 std::map<int, EpilogueNodes> FindEpilogues(const Graph& graph, const std::vector<bool>& needed,
                                            const std::vector<Tensor>& outputs, bool apply_updates) {
@@ -89,8 +100,10 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
                       mlir::func::FuncDialect, mlir::linalg::LinalgDialect, mlir::LLVM::LLVMDialect,
                       mlir::math::MathDialect, mlir::memref::MemRefDialect, mlir::scf::SCFDialect,
                       mlir::tensor::TensorDialect>();
-  // The nodes the outputs need, in topological (id) order.
+  // The nodes the outputs need, in topological (id) order, and every effectful node: an effect
+  // happens whether or not anything reads its results.
   std::vector<bool> needed(graph.num_nodes(), false);
+  for (const Node& node : graph.nodes()) needed[node.id] = node.op->has_effects();
   for (const Tensor& t : outputs) {
     if (!t.valid() || t.graph() != &graph) return absl::InvalidArgumentError("output is not a tensor of this graph");
     needed[t.node()] = true;
@@ -166,11 +179,17 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
       epilogue.bias = values.at(fusable->second.bias);
       epilogue.relu = fusable->second.relu >= 0;
     }
+    mlir::Operation* previous = entry->empty() ? nullptr : &entry->back();
     absl::StatusOr<std::vector<mlir::Value>> results =
         LowerNode(b, node, inputs, input_types, entry->getArguments().back(), target,
                   fusable != epilogues.end() ? &epilogue : nullptr);
     if (!results.ok()) {
       return absl::Status(results.status().code(), absl::StrCat(DescribeNode(node), ": ", results.status().message()));
+    }
+    if (node.op->has_effects() && !EmitsEffect(previous, entry)) {
+      // Pure code would be merged, moved or dropped by the passes: the effect would be lost.
+      return absl::InternalError(absl::StrCat(DescribeNode(node), ": has effects (", node.op->effects,
+                                              ") but its lowering calls no external function"));
     }
     if (epilogue.fused) {
       // The call's result is the last fused node's value; nothing else reads the earlier ones.

@@ -85,7 +85,15 @@ absl::Status Invoke(mlir::ExecutionEngine& engine, const char* name, std::vector
 
 #define KILN_HOOK(name) HostSymbol{#name, reinterpret_cast<void*>(&name)}
 
+// AddJitFunction's functions (a map: its names stay where they are).
+std::map<std::string, void*>& JitFunctions() {
+  static auto* functions = new std::map<std::string, void*>();
+  return *functions;
+}
+
 }  // namespace
+
+void AddJitFunction(const std::string& name, void* address) { JitFunctions()[name] = address; }
 
 struct JitGraph::Impl {
   const Graph* graph;
@@ -119,17 +127,18 @@ absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
   pipeline.split_min_length = 64;  // so the small graphs of tests split too
   KILN_RETURN_IF_ERROR(CompileTensorsToLlvmDialect(*module, target, pipeline));
   impl->arena.resize(std::max<int64_t>(1, ArenaBytes(*module, "graph")));
-  KILN_ASSIGN_OR_RETURN(
-      impl->engine,
-      MakeEngine(*module, {KILN_HOOK(kiln_rt_index_error), KILN_HOOK(kiln_rt_parallel_for),
-                           KILN_HOOK(kiln_rt_dnnl_matmul), KILN_HOOK(kiln_rt_dnnl_batch_matmul),
-                           KILN_HOOK(kiln_rt_dnnl_conv2d), KILN_HOOK(kiln_rt_dnnl_conv2d_backprop_input),
-                           KILN_HOOK(kiln_rt_dnnl_conv2d_backprop_filter), KILN_HOOK(kiln_rt_dnnl_matmul_bias),
-                           KILN_HOOK(kiln_rt_dnnl_conv2d_bias), KILN_HOOK(kiln_rt_dnnl_matmul_bias_prepare),
-                           KILN_HOOK(kiln_rt_dnnl_conv2d_bias_prepare), KILN_HOOK(kiln_rt_dnnl_matmul_prepare),
-                           KILN_HOOK(kiln_rt_dnnl_batch_matmul_prepare), KILN_HOOK(kiln_rt_dnnl_conv2d_prepare),
-                           KILN_HOOK(kiln_rt_dnnl_conv2d_backprop_input_prepare),
-                           KILN_HOOK(kiln_rt_dnnl_conv2d_backprop_filter_prepare)}));
+  std::vector<HostSymbol> symbols = {
+      KILN_HOOK(kiln_rt_index_error), KILN_HOOK(kiln_rt_parallel_for),
+      KILN_HOOK(kiln_rt_dnnl_matmul), KILN_HOOK(kiln_rt_dnnl_batch_matmul),
+      KILN_HOOK(kiln_rt_dnnl_conv2d), KILN_HOOK(kiln_rt_dnnl_conv2d_backprop_input),
+      KILN_HOOK(kiln_rt_dnnl_conv2d_backprop_filter), KILN_HOOK(kiln_rt_dnnl_matmul_bias),
+      KILN_HOOK(kiln_rt_dnnl_conv2d_bias), KILN_HOOK(kiln_rt_dnnl_matmul_bias_prepare),
+      KILN_HOOK(kiln_rt_dnnl_conv2d_bias_prepare), KILN_HOOK(kiln_rt_dnnl_matmul_prepare),
+      KILN_HOOK(kiln_rt_dnnl_batch_matmul_prepare), KILN_HOOK(kiln_rt_dnnl_conv2d_prepare),
+      KILN_HOOK(kiln_rt_dnnl_conv2d_backprop_input_prepare),
+      KILN_HOOK(kiln_rt_dnnl_conv2d_backprop_filter_prepare)};
+  for (const auto& [name, address] : JitFunctions()) symbols.push_back({name.c_str(), address});
+  KILN_ASSIGN_OR_RETURN(impl->engine, MakeEngine(*module, std::move(symbols)));
   // Library kernels are made now, as the generated class's constructor does.
   KILN_RETURN_IF_ERROR(Invoke(*impl->engine, "graph_prepare", {impl->runtime->get()}));
   KILN_RETURN_IF_ERROR(TakeStatus(impl->runtime->get()));
