@@ -2,7 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "graph/op_registry.h"
-#include "graph/random.h"
 #include "graph/status_macros.h"
 
 namespace kiln {
@@ -11,8 +10,8 @@ absl::StatusOr<Interpreter> Interpreter::Create(const Graph& graph) {
   KILN_RETURN_IF_ERROR(graph.status());
   Interpreter interpreter(graph);
   for (const Node& node : graph.nodes()) {
-    if (node.op_name() != "Variable") continue;
-    KILN_ASSIGN_OR_RETURN(TensorData value, InitialValue(node));
+    if (!node.op->is_stateful()) continue;
+    KILN_ASSIGN_OR_RETURN(TensorData value, node.op->initial_value(node));
     interpreter.variables_.emplace(node.name, value.ToLiteral());
   }
   return interpreter;
@@ -49,7 +48,7 @@ absl::StatusOr<std::vector<Literal>> Interpreter::Execute(const Feeds& feeds,
   const Graph& g = *graph_;
   for (const auto& [name, value] : feeds) {
     const Node* node = g.FindNode(name);
-    if (node == nullptr || node->op_name() != "Placeholder") {
+    if (node == nullptr || !node->op->is_fed()) {
       return absl::InvalidArgumentError(absl::StrCat("feed '", name, "' is not a Placeholder of this graph"));
     }
     if (!(value.type() == node->outputs[0]) || value.size() != value.shape.NumElements()) {
@@ -73,6 +72,8 @@ absl::StatusOr<std::vector<Literal>> Interpreter::Execute(const Feeds& feeds,
   }
   std::vector<bool> needed(g.num_nodes(), false);
   for (const OutputRef& r : roots) needed[r.node] = true;
+  // Effects happen whether or not anything uses their results.
+  for (const Node& node : g.nodes()) needed[node.id] = needed[node.id] || node.op->has_effects();
   for (int id = g.num_nodes() - 1; id >= 0; --id) {
     if (!needed[id]) continue;
     for (const OutputRef& in : g.node(id).inputs) needed[in.node] = true;
@@ -83,17 +84,17 @@ absl::StatusOr<std::vector<Literal>> Interpreter::Execute(const Feeds& feeds,
     if (!needed[id]) continue;
     const Node& node = g.node(id);
     const std::string& op = node.op_name();
-    if (op == "Placeholder") {
+    if (node.op->is_fed()) {
       auto it = feeds.find(node.name);
       if (it == feeds.end()) {
-        return absl::InvalidArgumentError(absl::StrCat("Placeholder '", node.name, "' (", node.source,
+        return absl::InvalidArgumentError(absl::StrCat(op, " '", node.name, "' (", node.source,
                                                        ") was not fed"));
       }
       values[id] = {it->second};
       values[id][0].RoundToDType();
       continue;
     }
-    if (op == "Variable") {
+    if (node.op->is_stateful()) {
       values[id] = {variables_.at(node.name)};
       continue;
     }

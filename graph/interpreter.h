@@ -24,7 +24,8 @@ class Interpreter {
   // graph's own error if building it failed.
   static absl::StatusOr<Interpreter> Create(const Graph& graph);
 
-  // Computes `fetches` from `feeds`; only the nodes they need run. Variables are read, not changed.
+  // Computes `fetches` from `feeds`; only the nodes they need run, and every effectful node
+  // (OpDef::Effects) with what it needs, in node order. Variables are read, not changed.
   absl::StatusOr<std::vector<Literal>> Run(const Feeds& feeds, const std::vector<Tensor>& fetches);
   // Like Run, and also computes the graph's training updates (TrainingInfo::updates) and assigns them
   // to their variables, all after every value of the step has been computed.

@@ -9,6 +9,7 @@
 //                  functions of the loops: windows (convolutions, pools), batched contractions,
 //                  ArgMax, ScatterAdd
 //   Constant, Fill, Reshape, Transpose, ExtractSlice, InsertSlice, Pad: data movement
+//   ExternalCall   a call of a C function outside the compiled code: how effects happen
 // Per-element code (ScalarBuilder) may also read loop positions (Index) and any tensor element at a
 // computed position (Extract): gathers, generated values (random numbers), pool gradients.
 // Composites (softmax = reduce max, exp, reduce sum, ...) are lowerings that call several blocks.
@@ -17,6 +18,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -178,6 +180,14 @@ class LoweringContext {
   virtual IrValue LibraryCall(LibraryKernel kernel, const std::vector<int64_t>& params,
                               const std::vector<IrValue>& inputs, const TensorType& out,
                               const std::function<IrValue()>& fallback) = 0;
+  // The lowering of an effect (OpDef::Effects): calls the C function `function`, defined by the app
+  // or the runtime, as `void function(kiln_context* context, const T* input..., T* result)` with each
+  // input's elements (row-major, in its dtype) and a buffer of `out`'s type for it to fill, and
+  // returns what it wrote there. The compiler keeps every such call, in order: none is merged with
+  // another, removed when its result is unused, or moved across another call. CPU targets only (the
+  // CUDA target rejects host calls as Unimplemented).
+  virtual IrValue ExternalCall(const std::string& function, const std::vector<IrValue>& inputs,
+                               const TensorType& out) = 0;
 };
 
 // An op's lowering; declared with OpDef::Lower.

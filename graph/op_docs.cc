@@ -27,11 +27,24 @@ std::string DefaultText(const AttrValue& v) {
   return std::visit(Visitor{}, v);
 }
 
+// "argument, stateful", "effects: ...", or "" for an op that only computes its outputs.
+std::string Traits(const OpDef& def) {
+  std::vector<std::string> traits;
+  if (def.is_argument()) traits.push_back("argument");
+  if (def.is_stateful()) traits.push_back("stateful");
+  if (def.has_effects()) traits.push_back("effects: " + def.effects);
+  return absl::StrJoin(traits, ", ");
+}
+
 std::string OpDocs() {
   std::string out =
       "# Kiln ops\n\nGenerated from the op registry by `bazel run //graph:op_docs > docs/ops.md`; "
       "do not edit.\nEach op is defined once in `graph/ops/<family>.cc` (shape rule, gradient rule, "
-      "reference kernel).\n\n| op | inputs | attributes | gradient | doc |\n| --- | --- | --- | --- | --- |\n";
+      "reference kernel).\nTraits (`graph/op_registry.h`): an *argument* is bound by the caller (fed, "
+      "or kept when *stateful*: its value persists across runs) and has no kernel or lowering; an op "
+      "with *effects* runs even when its outputs are unused, is never merged with an identical node, "
+      "and keeps its order among effects.\n\n"
+      "| op | inputs | attributes | gradient | traits | doc |\n| --- | --- | --- | --- | --- | --- |\n";
   for (const OpDef* def : OpRegistry::All()) {
     std::vector<std::string> attrs;
     for (const AttrSpec& a : def->attrs) {
@@ -41,8 +54,8 @@ std::string OpDocs() {
     std::string inputs = absl::StrJoin(def->inputs, ", ");
     if (def->variadic) inputs += "…";
     absl::StrAppend(&out, "| ", def->name, " | ", inputs, " | ", absl::StrJoin(attrs, "; "), " | ",
-                    def->differentiable() ? "yes" : "no: " + def->not_differentiable, " | ", def->doc,
-                    " |\n");
+                    def->differentiable() ? "yes" : "no: " + def->not_differentiable, " | ",
+                    Traits(*def), " | ", def->doc, " |\n");
   }
   return out;
 }

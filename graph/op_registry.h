@@ -1,6 +1,7 @@
 // The op registry: each op is defined once, in graph/ops/<family>.cc, with every facet on adjacent
 // lines: inputs and attributes, a one-line doc, its shape/dtype rule, its gradient rule (or an explicit
-// "not differentiable"), its reference kernel, and its lowering to code (graph/lowering.h). See graph/ops/README.md for how to add one.
+// "not differentiable"), its reference kernel, its lowering to code (graph/lowering.h), and its
+// traits (argument, stateful, effects; see OpDef). See graph/ops/README.md for how to add one.
 #ifndef KILN_GRAPH_OP_REGISTRY_H_
 #define KILN_GRAPH_OP_REGISTRY_H_
 
@@ -76,7 +77,24 @@ struct KernelContext {
 
 using KernelFn = std::function<absl::Status(KernelContext&)>;
 
+// The value a stateful op's node holds before the first run (a Variable's initializer).
+using InitialValueFn = std::function<absl::StatusOr<TensorData>(const Node&)>;
+
 // One op's complete definition. Built fluently and registered with KILN_REGISTER_OP.
+//
+// Besides its facets an op may have traits, which say what the interpreter and the compiler may
+// assume about it; ask the def (node.op->is_argument()), never the op's name:
+//   Argument()         its value is bound by the caller, not computed: the compiled function's
+//                      argument, the interpreter's feed or stored value (Placeholder). No inputs,
+//                      and no kernel or lowering (the completeness test exempts it).
+//   Stateful(initial)  an argument whose value persists across runs, starting from `initial`, and
+//                      which training may update (Variable).
+//   Effects("what")    the op does something besides computing its outputs (a runtime or library
+//                      call with side effects): it runs even when nothing uses its outputs, is never
+//                      merged with an identical node, and runs in graph (node id) order relative to
+//                      every other effectful node. Its kernel performs the effect in the
+//                      interpreter; its lowering must call a C function (ExternalCall in
+//                      graph/lowering.h), which no pass merges, removes or reorders.
 struct OpDef {
   explicit OpDef(std::string name) : name(std::move(name)) {}
 
@@ -91,6 +109,10 @@ struct OpDef {
   std::string not_differentiable;
   KernelFn kernel;
   LowerFn lower;
+  // Traits (see above).
+  bool argument = false;
+  InitialValueFn initial_value;  // set for stateful ops only
+  std::string effects;           // what the effect is; empty for ops without effects
 
   OpDef& Doc(std::string d) { doc = std::move(d); return *this; }
   OpDef& Inputs(std::vector<std::string> names) { inputs = std::move(names); return *this; }
@@ -112,8 +134,16 @@ struct OpDef {
   OpDef& NotDifferentiable(std::string why) { not_differentiable = std::move(why); return *this; }
   OpDef& Kernel(KernelFn fn) { kernel = std::move(fn); return *this; }
   OpDef& Lower(LowerFn fn) { lower = std::move(fn); return *this; }
+  OpDef& Argument() { argument = true; return *this; }
+  OpDef& Stateful(InitialValueFn initial) { initial_value = std::move(initial); return *this; }
+  OpDef& Effects(std::string what) { effects = std::move(what); return *this; }
 
   bool differentiable() const { return static_cast<bool>(grad); }
+  bool is_argument() const { return argument; }
+  bool is_stateful() const { return static_cast<bool>(initial_value); }
+  // An argument fed anew for each run (a Placeholder), rather than kept (a Variable).
+  bool is_fed() const { return argument && !is_stateful(); }
+  bool has_effects() const { return !effects.empty(); }
 };
 
 class OpRegistry {

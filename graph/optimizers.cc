@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "graph/autodiff.h"
+#include "graph/op_registry.h"
 #include "graph/ops.h"
 #include "graph/status_macros.h"
 
@@ -33,7 +34,7 @@ absl::StatusOr<TrainStepResult> TrainStep(Tensor loss, const std::vector<Tensor>
   }
   if (parameters.empty()) return absl::InvalidArgumentError("TrainStep: no parameters to train");
   for (const Tensor& p : parameters) {
-    if (!p.valid() || p.graph() != &g || g.node(p.node()).op_name() != "Variable") {
+    if (!p.valid() || p.graph() != &g || !g.node(p.node()).op->is_stateful()) {
       return absl::InvalidArgumentError(
           absl::StrCat("TrainStep: parameter '", p.name(), "' is not a Variable of loss's graph"));
     }

@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "graph/op_registry.h"
-#include "graph/random.h"
 #include "graph/status_macros.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -17,6 +16,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Verifier.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "passes/node_lowering.h"
 
 namespace kiln {
@@ -39,6 +39,16 @@ struct EpilogueNodes {
   OutputRef bias;
   int add = -1, relu = -1;
 };
+
+// Whether an op of `block` after `previous` (from its start when null) survives when its results are
+// unused: what an effectful node's lowering must emit (a call of an external function).
+bool EmitsEffect(mlir::Operation* previous, mlir::Block* block) {
+  auto it = previous != nullptr ? std::next(previous->getIterator()) : block->begin();
+  for (; it != block->end(); ++it) {
+    if (!mlir::wouldOpBeTriviallyDead(&*it)) return true;
+  }
+  return false;
+}
 
 std::map<int, EpilogueNodes> FindEpilogues(const Graph& graph, const std::vector<bool>& needed,
                                            const std::vector<Tensor>& outputs, bool apply_updates) {
@@ -90,8 +100,10 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
                       mlir::func::FuncDialect, mlir::linalg::LinalgDialect, mlir::LLVM::LLVMDialect,
                       mlir::math::MathDialect, mlir::memref::MemRefDialect, mlir::scf::SCFDialect,
                       mlir::tensor::TensorDialect>();
-  // The nodes the outputs need, in topological (id) order.
+  // The nodes the outputs need, in topological (id) order, and every effectful node: an effect
+  // happens whether or not anything reads its results.
   std::vector<bool> needed(graph.num_nodes(), false);
+  for (const Node& node : graph.nodes()) needed[node.id] = node.op->has_effects();
   for (const Tensor& t : outputs) {
     if (!t.valid() || t.graph() != &graph) return absl::InvalidArgumentError("output is not a tensor of this graph");
     needed[t.node()] = true;
@@ -113,9 +125,9 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
   LoweredSignature sig;
   for (int id = 0; id < graph.num_nodes(); ++id) {
     if (!needed[id]) continue;
-    const std::string& op = graph.node(id).op_name();
-    if (op == "Placeholder") sig.placeholders.push_back(id);
-    if (op == "Variable") sig.variables.push_back(id);
+    const OpDef& op = *graph.node(id).op;
+    if (op.is_fed()) sig.placeholders.push_back(id);
+    if (op.is_stateful()) sig.variables.push_back(id);
   }
   sig.outputs = outputs;
 
@@ -154,7 +166,7 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
   std::vector<bool> done(graph.num_nodes(), false);
   for (int id = 0; id < graph.num_nodes(); ++id) {
     const Node& node = graph.node(id);
-    if (!needed[id] || done[id] || node.op_name() == "Placeholder" || node.op_name() == "Variable") continue;
+    if (!needed[id] || done[id] || node.op->is_argument()) continue;
     std::vector<mlir::Value> inputs;
     std::vector<TensorType> input_types;
     for (const OutputRef& in : node.inputs) {
@@ -167,11 +179,17 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
       epilogue.bias = values.at(fusable->second.bias);
       epilogue.relu = fusable->second.relu >= 0;
     }
+    mlir::Operation* previous = entry->empty() ? nullptr : &entry->back();
     absl::StatusOr<std::vector<mlir::Value>> results =
         LowerNode(b, node, inputs, input_types, entry->getArguments().back(), target,
                   fusable != epilogues.end() ? &epilogue : nullptr);
     if (!results.ok()) {
       return absl::Status(results.status().code(), absl::StrCat(DescribeNode(node), ": ", results.status().message()));
+    }
+    if (node.op->has_effects() && !EmitsEffect(previous, entry)) {
+      // Pure code would be merged, moved or dropped by the passes: the effect would be lost.
+      return absl::InternalError(absl::StrCat(DescribeNode(node), ": has effects (", node.op->effects,
+                                              ") but its lowering calls no external function"));
     }
     if (epilogue.fused) {
       // The call's result is the last fused node's value; nothing else reads the earlier ones.
@@ -200,7 +218,7 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
     std::vector<mlir::Value> new_values;
     for (const auto& [var, value] : updates) {
       mlir::Value v = values.at(value.ref());
-      if (graph.node(value.node()).op_name() == "Variable") {
+      if (graph.node(value.node()).op->is_stateful()) {
         v = mlir::bufferization::AllocTensorOp::create(
             b, loc, mlir::cast<mlir::RankedTensorType>(v.getType()), mlir::ValueRange{}, v);
       }
@@ -238,7 +256,7 @@ absl::Status AddVariableInitializer(const Graph& graph, const LoweredSignature& 
     const Node& node = graph.node(signature.variables[i]);
     if (node.outputs[0].shape.NumElements() == 0) continue;
     global_arg.push_back(static_cast<int>(i));
-    KILN_ASSIGN_OR_RETURN(TensorData value, InitialValue(node));
+    KILN_ASSIGN_OR_RETURN(TensorData value, node.op->initial_value(node));
     auto tensor_type = TensorTypeOf(value.type(), ctx);
     globals.push_back(mlir::memref::GlobalOp::create(
         b, loc, b.getStringAttr(absl::StrCat(function_name, "_value_", i)), b.getStringAttr("private"),

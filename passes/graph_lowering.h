@@ -14,17 +14,19 @@
 
 namespace kiln {
 
-// The calling convention of a lowered function: one memref argument per Placeholder, then per Variable
-// (each in node order, only those the function reads or updates), then one destination per output, then
-// the run-time context (an !llvm.ptr to a kiln_context, runtime/kiln_runtime.h) that run-time checks
-// report to. (kiln-plan-memory appends the arena after it.)
+// The calling convention of a lowered function: one memref argument per fed argument op (Placeholder),
+// then one per stateful argument op (Variable), each in node order and only those the function reads
+// or updates, then one destination per output, then the run-time context (an !llvm.ptr to a kiln_context,
+// runtime/kiln_runtime.h) that run-time checks and effects' calls get. (kiln-plan-memory appends the
+// arena after it.)
 struct LoweredSignature {
   std::vector<int> placeholders;  // node ids
   std::vector<int> variables;     // node ids
   std::vector<Tensor> outputs;
 };
 
-// Builds `function_name(inputs..., variables..., outputs..., context)` computing `outputs` from `graph`. With
+// Builds `function_name(inputs..., variables..., outputs..., context)` computing `outputs` from `graph`,
+// and performing every effectful node's effect (OpDef::Effects), needed or not, in node order. With
 // `apply_updates`, the function also performs the graph's training updates (TrainingInfo::updates):
 // every new value is computed from the old ones, then all are written into their variables' buffers,
 // so one call is one whole training step. `target` decides how: which matmuls and convolutions call

@@ -66,7 +66,11 @@ struct LowerLibraryCallsPass : public impl::LowerLibraryCallsPassBase<LowerLibra
             use.getUser()->emitOpError("uses a library call site other than by calling it");
             return signalPassFailure();
           }
-          if (mlir::failed(AddPrepareCall(module, call, hook.getValue(), prepare_of))) return signalPassFailure();
+          // An effect's call (kiln.effect: ExternalCall in graph/lowering.h) has nothing to prepare.
+          if (!site->hasAttr("kiln.effect") &&
+              mlir::failed(AddPrepareCall(module, call, hook.getValue(), prepare_of))) {
+            return signalPassFailure();
+          }
           mlir::OpBuilder b(call);
           std::vector<mlir::Value> args;
           for (mlir::Value operand : call.getOperands()) {

@@ -676,6 +676,24 @@ class MlirLoweringContext : public LoweringContext {
                          position, index, limit_value});
   }
 
+  IrValue ExternalCall(const std::string& function, const std::vector<IrValue>& inputs,
+                       const TensorType& out) override {
+    // Typed buffers at a call site of its own, as for library calls, so bufferization and the memory
+    // plan see what the call reads and writes; kiln-lower-library-calls then calls `function` with
+    // pointers, and (kiln.effect) makes no prepare call for it. A call is opaque to every pass: the
+    // effect stays, in order.
+    mlir::MLIRContext* ctx = b_.getContext();
+    auto result = mlir::memref::AllocOp::create(b_, loc_, MemRefTypeOf(out, ctx), b_.getI64IntegerAttr(64));
+    std::vector<mlir::Value> args = {runtime_context_};
+    for (const IrValue& in : inputs) args.push_back(ToBuffer(V(in)));
+    args.push_back(result);
+    const std::string site = SiteDeclaration(function, args);
+    Module().lookupSymbol(site)->setAttr("kiln.effect", b_.getUnitAttr());
+    mlir::func::CallOp::create(b_, loc_, site, mlir::TypeRange{}, args);
+    return I(mlir::bufferization::ToTensorOp::create(b_, loc_, TensorTypeOf(out, ctx), result,
+                                                     /*restrict=*/true, /*writable=*/true));
+  }
+
   static IrValue NonNegative(ScalarBuilder& b, IrValue index) {
     return b.Apply(ScalarOp::kNot, b.Apply(ScalarOp::kLess, index, b.IndexConstant(0)));
   }
@@ -791,6 +809,10 @@ absl::StatusOr<std::vector<mlir::Value>> LowerNode(mlir::OpBuilder& b, const Nod
                                                    const std::vector<TensorType>& input_types,
                                                    mlir::Value runtime_context, const Target& target,
                                                    LibraryEpilogue* epilogue) {
+  if (node.op->is_argument()) {
+    return absl::InternalError(absl::StrCat(node.op_name(), " '", node.name,
+                                            "' is bound by LowerGraph as a function argument"));
+  }
   if (!node.op->lower) {
     return absl::UnimplementedError(absl::StrCat("no lowering for the ", target.name, " target yet"));
   }

@@ -33,7 +33,8 @@ std::string DescribeNode(const Node& node);
 // Emits `node`'s computation at b's insertion point from tensor `inputs` (of `input_types`) and returns
 // one tensor per node output. `runtime_context` (an !llvm.ptr to the call's kiln_context) is what
 // run-time checks report to. Matmuls and convolutions that `target`'s kernel library computes call it
-// through the runtime instead of becoming loops. Unimplemented when the op has no lowering yet.
+// through the runtime instead of becoming loops. Unimplemented when the op has no lowering yet;
+// Internal for an argument op (Placeholder, Variable), which LowerGraph binds instead.
 //
 // `epilogue` (optional): a bias add, and maybe a ReLU, that follow a MatMul or Conv2D node. When the
 // node becomes a library call, the call computes them too (oneDNN's bias and post-op) and `fused`

@@ -23,7 +23,9 @@ def SimplifyPass : Pass<"kiln-simplify"> {
     Kiln's rewrites for what graphs produce and upstream keeps for IEEE exactness or does not see:
     `x + 0.0` → `x` (the sign of a zero may change: -0 + 0 is +0), a reshape of a reshape → one
     reshape, a transpose of a transpose → one transpose (none when the permutations cancel). Runs
-    after elementwise fusion, which brings broadcast constants into loop bodies as scalars.
+    after elementwise fusion, which brings broadcast constants into loop bodies as scalars. Only
+    side-effect-free ops are removed: effects' calls (ExternalCall) stay, in order, even when nothing
+    uses their results.
   }];
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
 }
@@ -37,6 +39,7 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise"> {
     consumers is fused into each of them when it is cheap to recompute (a few arithmetic ops, no
     transcendental math), because re-reading its inputs costs less than writing and re-reading a
     temporary; an expensive producer (exp, log, erf, ...) with several consumers is computed once.
+    Only linalg ops on tensors fuse; an effect's call (ExternalCall) is neither fused nor moved.
   }];
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect",
                            "mlir::affine::AffineDialect"];
@@ -66,7 +69,9 @@ def LowerLibraryCallsPass : Pass<"kiln-lower-library-calls", "mlir::ModuleOp"> {
     and erases the site declarations. Each public function taking a runtime context (`F` or
     `F_run`) gets a function `F_prepare(context)` calling `<hook>_prepare(context, params)` for each
     of its sites, so kernels (oneDNN primitives) are made once before the first run, never during
-    one; a site's parameters must therefore be a constant global.
+    one; a site's parameters must therefore be a constant global. A site also marked `kiln.effect`
+    (an effectful op's call of an external function, ExternalCall in graph/lowering.h) takes no
+    parameters and gets no prepare call.
   }];
   let dependentDialects = ["mlir::LLVM::LLVMDialect", "mlir::memref::MemRefDialect",
                            "mlir::arith::ArithDialect"];
@@ -116,7 +121,8 @@ def CsePass : Pass<"kiln-cse", "mlir::func::FuncOp"> {
     compute the same value twice. Operands that are blank destinations count as equivalent: two
     `tensor.empty` of one type, or two `linalg.fill`s of one constant into such empties. Unlike MLIR's
     cse it never merges the destinations themselves, which empty-tensor elimination must keep
-    distinct (merging them would let two results share one buffer).
+    distinct (merging them would let two results share one buffer). Ops with effects (calls,
+    allocations) are never merged: two identical effects both happen.
   }];
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
 }

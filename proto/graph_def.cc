@@ -355,7 +355,7 @@ class Resolver {
   absl::StatusOr<int> ResolveVariable(const std::string& name) {
     const kiln::Node* node = graph_.FindNode(name);
     if (node == nullptr) return Invalid(StrCat("'", name, "' refers to a missing node"));
-    if (node->op_name() != "Variable") {
+    if (!node->op->is_stateful()) {
       return Invalid(StrCat("'", name, "' is a ", node->op_name(), ", not a Variable"));
     }
     return node->id;
@@ -497,7 +497,7 @@ absl::StatusOr<proto::GraphDef> ToGraphDef(const Graph& graph) {
     // What FromGraphDef requires, checked here too so that a graph that saves also loads.
     auto valid_id = [&](int id) { return id >= 0 && id < graph.num_nodes(); };
     auto variable_id = [&](int id) {
-      return valid_id(id) && graph.node(id).op_name() == "Variable";
+      return valid_id(id) && graph.node(id).op->is_stateful();
     };
     auto valid_tensor = [&](const Tensor& x) {
       return x.valid() && x.graph() == &graph && valid_id(x.node()) &&

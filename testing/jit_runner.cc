@@ -105,7 +105,15 @@ std::vector<HostSymbol> GpuHooks() {
   };
 }
 
+// AddJitFunction's functions (a map: its names stay where they are).
+std::map<std::string, void*>& JitFunctions() {
+  static auto* functions = new std::map<std::string, void*>();
+  return *functions;
+}
+
 }  // namespace
+
+void AddJitFunction(const std::string& name, void* address) { JitFunctions()[name] = address; }
 
 struct JitGraph::Impl {
   const Graph* graph;
@@ -139,9 +147,9 @@ absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
   pipeline.split_min_length = 64;  // so the small graphs of tests split too
   KILN_RETURN_IF_ERROR(CompileTensorsToLlvmDialect(*module, target, pipeline));
   impl->arena.resize(std::max<int64_t>(1, ArenaBytes(*module, "graph")));
-  KILN_ASSIGN_OR_RETURN(
-      impl->engine,
-      MakeEngine(*module, CpuHooks()));
+  std::vector<HostSymbol> symbols = CpuHooks();
+  for (const auto& [name, address] : JitFunctions()) symbols.push_back({name.c_str(), address});
+  KILN_ASSIGN_OR_RETURN(impl->engine, MakeEngine(*module, std::move(symbols)));
   // Library kernels are made now, as the generated class's constructor does.
   KILN_RETURN_IF_ERROR(Invoke(*impl->engine, "graph_prepare", {impl->runtime->get()}));
   KILN_RETURN_IF_ERROR(TakeStatus(impl->runtime->get()));

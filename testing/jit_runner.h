@@ -48,6 +48,11 @@ class JitGraph {
   std::unique_ptr<Impl> impl_;
 };
 
+// Makes `name` resolve to `address` in the code JitGraph compiles from now on, besides the runtime's
+// hooks: the C functions that test-only effectful ops call (LoweringContext::ExternalCall). Not
+// thread-safe: call it before compiling.
+void AddJitFunction(const std::string& name, void* address);
+
 // The CUDA target's counterpart (codegen/cuda/gpu_pipeline.h): kernels as PTX, the host code in MLIR's
 // JIT, on a CUDA context the caller owns (runtime/cuda.h), with device buffers for the inputs,
 // variables (their initial values copied in), outputs and arena. Feeds are copied to the device

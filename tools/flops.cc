@@ -3,6 +3,8 @@
 #include <limits>
 #include <set>
 
+#include "graph/op_registry.h"
+
 namespace kiln {
 namespace {
 
@@ -34,8 +36,8 @@ bool BoolAttr(const AttrMap& attrs, const std::string& name) {
 
 const std::set<std::string>& FreeOps() {
   static const auto* ops = new std::set<std::string>{
-      "Const",     "Placeholder", "Variable", "Identity", "StopGradient", "Reshape", "BroadcastTo",
-      "Transpose", "Concat",      "Slice",    "Split",    "Pad",          "Gather",  "ZerosLike"};
+      "Const",  "Identity", "StopGradient", "Reshape", "BroadcastTo", "Transpose",
+      "Concat", "Slice",    "Split",        "Pad",     "Gather",      "ZerosLike"};
   return *ops;
 }
 
@@ -64,7 +66,9 @@ std::optional<int64_t> ConvFlops(const Shape& forward_output, const Shape& filte
 
 std::optional<int64_t> EstimateFlops(const std::string& op, const std::vector<TensorType>& inputs,
                                      const std::vector<TensorType>& outputs, const AttrMap& attrs) {
-  if (FreeOps().count(op)) return 0;
+  // Arguments (Placeholder, Variable) are bound by the caller: nothing to compute.
+  const OpDef* def = OpRegistry::Find(op);
+  if (FreeOps().count(op) || (def != nullptr && def->is_argument())) return 0;
   if (ElementwiseOps().count(op)) {
     int64_t n = 0;
     for (const TensorType& t : outputs) n = Add(n, Elements(t.shape));

@@ -7,7 +7,8 @@
 //                                          the forward convolution does)
 //   elementwise math, comparisons, Cast    1 per output element
 //   reductions (Reduce*, ArgMax)           1 per input element
-//   sources and data movement              0 (Const, Placeholder, Variable, Identity, Reshape, ...)
+//   arguments, constants and data movement 0 (Placeholder, Variable: any argument op; Const,
+//                                          Identity, Reshape, ...)
 // Any other op is "not modelled": it counts 0 and EstimateGraphFlops lists it.
 // Counts saturate at INT64_MAX instead of overflowing.
 #ifndef KILN_TOOLS_FLOPS_H_

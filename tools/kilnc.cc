@@ -237,7 +237,7 @@ int Inspect(const std::string& path, bool show_nodes) {
   const bool from_training = !variables.empty();
   if (!from_training) {
     for (const Node& node : g.nodes()) {
-      if (node.op_name() == "Variable") variables.push_back(node.id);
+      if (node.op->is_stateful()) variables.push_back(node.id);
     }
   }
   int64_t parameters = 0;
@@ -291,9 +291,9 @@ int Dot(const std::string& path, const std::string& rankdir) {
   for (const Node& node : g.nodes()) {
     const std::string label = absl::StrCat(node.op_name(), "\n", node.name, "\n", Types(node));
     std::string style;
-    if (node.op_name() == "Variable") {
+    if (node.op->is_stateful()) {
       style = ", shape=box3d, style=filled, fillcolor=\"#dae8fc\"";
-    } else if (node.op_name() == "Placeholder") {
+    } else if (node.op->is_fed()) {
       style = ", shape=invhouse, style=filled, fillcolor=\"#fff2cc\"";
     } else if (node.op_name() == "Const") {
       style = ", shape=note, fillcolor=\"#eeeeee\"";

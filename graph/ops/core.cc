@@ -83,19 +83,6 @@ namespace {
 
 using namespace ops_internal;  // NOLINT: helpers for op definitions
 
-absl::Status NotComputed(KernelContext& c) {
-  // The interpreter supplies fed and stored values itself; it never runs this.
-  return absl::FailedPreconditionError(
-      absl::StrCat(c.node.op_name(), " '", c.node.name, "' has no value of its own"));
-}
-
-// Placeholders and Variables are the compiled function's arguments: LowerGraph binds them and never
-// lowers them as nodes.
-absl::Status BoundByLowerGraph(LoweringContext& c) {
-  return absl::InternalError(absl::StrCat(c.node().op_name(), " '", c.node().name,
-                                          "' is bound by LowerGraph as a function argument"));
-}
-
 ShapeFn FromAttrs() {
   return [](const InferContext& c) -> absl::StatusOr<std::vector<TensorType>> {
     for (int64_t d : c.attr<Shape>("shape").dims()) {
@@ -129,8 +116,7 @@ KILN_REGISTER_OP(OpDef("Placeholder").Doc("a named graph input, fed at run time"
     .Attr("dtype", AttrType::kDType).Attr("shape", AttrType::kShape)
     .Shape(FromAttrs())
     .NotDifferentiable("a graph input (autodiff differentiates with respect to it, never through it)")
-    .Lower(BoundByLowerGraph)
-    .Kernel(NotComputed));
+    .Argument());
 
 KILN_REGISTER_OP(OpDef("Variable").Doc("persistent state, initialized once and updated by training")
     .Attr("dtype", AttrType::kDType).Attr("shape", AttrType::kShape)
@@ -140,8 +126,7 @@ KILN_REGISTER_OP(OpDef("Variable").Doc("persistent state, initialized once and u
     .Attr("init_value", AttrType::kTensor, TensorData())
     .Shape(FromAttrs())
     .NotDifferentiable("a leaf (autodiff differentiates with respect to it, never through it)")
-    .Lower(BoundByLowerGraph)
-    .Kernel(NotComputed));
+    .Argument().Stateful(InitialValue));
 
 // The input's values as they are (the interpreter rounds them when the dtype changes).
 absl::Status CopyValues(KernelContext& c) {

@@ -54,6 +54,25 @@ func.func @init(%a: memref<2xf32>) {
 
 // -----
 
+// An effect's call site (kiln.effect: ExternalCall) becomes a call of its C function with one
+// pointer per operand, as a library call does, but it has no parameters and nothing to prepare.
+// CHECK-LABEL: func.func @kiln_fx_run
+// CHECK-SAME: (%[[CTX:.*]]: !llvm.ptr, %[[X:.*]]: memref<4xf32>, %[[Y:.*]]: memref<4xf32>)
+// CHECK: memref.extract_aligned_pointer_as_index %[[X]]
+// CHECK: memref.extract_aligned_pointer_as_index %[[Y]]
+// CHECK: call @test_effect(%[[CTX]], %{{.*}}, %{{.*}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr) -> ()
+// CHECK-LABEL: func.func @kiln_fx_prepare
+// CHECK-NEXT: return
+// CHECK-NOT: test_effect_prepare
+// CHECK-NOT: __site
+func.func private @test_effect__site0(!llvm.ptr, memref<4xf32>, memref<4xf32>) attributes {kiln.effect, kiln.library_hook = "test_effect"}
+func.func @kiln_fx_run(%ctx: !llvm.ptr, %x: memref<4xf32>, %y: memref<4xf32>) {
+  call @test_effect__site0(%ctx, %x, %y) : (!llvm.ptr, memref<4xf32>, memref<4xf32>) -> ()
+  return
+}
+
+// -----
+
 func.func private @kiln_rt_dnnl_matmul__site0(!llvm.ptr, memref<5xi64>, memref<2x3xf32>, memref<3x4xf32>, memref<2x4xf32>) attributes {kiln.library_hook = "kiln_rt_dnnl_matmul"}
 func.func @params_not_constant(%ctx: !llvm.ptr, %p: memref<5xi64>, %a: memref<2x3xf32>, %b: memref<3x4xf32>, %c: memref<2x4xf32>) {
   // expected-error @+1 {{a library call's parameters must be a constant global}}

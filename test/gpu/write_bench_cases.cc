@@ -7,6 +7,7 @@
 #include <random>
 #include <string>
 
+#include "graph/op_registry.h"
 #include "testing/jit_runner.h"
 #include "proto/graph_def.h"
 
@@ -29,7 +30,7 @@ absl::Status Write(const std::string& graphs, const std::string& cases, const st
   Feeds feeds;
   for (int id = 0; id < g.num_nodes(); ++id) {
     const Node& n = g.node(id);
-    if (n.op_name() != "Placeholder") continue;
+    if (!n.op->is_fed()) continue;
     Literal l(n.outputs[0].dtype, n.outputs[0].shape);
     for (double& v : l.values) {
       v = n.name == "learning_rate"               ? 0.01
