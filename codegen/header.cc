@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "graph/status_macros.h"
 #include "runtime/kiln_model.h"
 #include "target/target.h"
 
@@ -274,9 +275,8 @@ absl::StatusOr<std::string> RenderHeader(const std::string& description, const s
     return absl::InvalidArgumentError(message);
   }
   std::unique_ptr<kiln_model_info, void (*)(kiln_model_info*)> release(&model, kiln_model_info_release);
-  absl::StatusOr<Target> target = ParseTarget(model.target);
-  if (!target.ok()) return target.status();
-  const bool gpu = target->is_gpu();
+  KILN_ASSIGN_OR_RETURN(const Target target, ParseTarget(model.target));
+  const bool gpu = target.is_gpu();
   const std::string name = model.name, cls = CamelCase(name);
   std::string guard = "KILN_GENERATED_";
   for (char c : name) guard += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -383,7 +383,7 @@ absl::StatusOr<std::string> RenderHeader(const std::string& description, const s
                         {"{{NUM_OUTPUTS}}", std::to_string(count[KILN_ROLE_OUTPUT])}});
   const std::vector<std::pair<std::string, std::string>> common = {
       {"{{FROM}}", source.empty() ? "" : " from " + source},
-      {"{{TARGET}}", gpu ? absl::StrCat("CUDA (", target->gpu_chip, ")") : target->name},
+      {"{{TARGET}}", gpu ? absl::StrCat("CUDA (", target.gpu_chip, ")") : target.name},
       {"{{KIND}}", model.training
                        ? "A training step: each Run() computes the outputs and updates the variables in place."
                        : "An inference graph: each Run() computes the outputs from the inputs and variables."},

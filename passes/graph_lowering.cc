@@ -95,7 +95,7 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
                                                              mlir::MLIRContext& context,
                                                              LoweredSignature* signature,
                                                              const Target& target, bool apply_updates) {
-  if (!graph.ok()) return graph.status();
+  KILN_RETURN_IF_ERROR(graph.status());
   context.loadDialect<mlir::arith::ArithDialect, mlir::bufferization::BufferizationDialect,
                       mlir::func::FuncDialect, mlir::linalg::LinalgDialect, mlir::LLVM::LLVMDialect,
                       mlir::math::MathDialect, mlir::memref::MemRefDialect, mlir::scf::SCFDialect,

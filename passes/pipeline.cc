@@ -42,7 +42,8 @@ absl::Status RunPasses(mlir::PassManager& pm, mlir::ModuleOp module, const char*
     return mlir::success();
   });
   if (mlir::failed(pm.run(module))) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " failed:\n", diagnostics));
+    // The graph was validated when it was built or loaded: a pass that fails on it is our bug.
+    return absl::InternalError(absl::StrCat(what, " failed:\n", diagnostics));
   }
   return absl::OkStatus();
 }
@@ -169,7 +170,7 @@ absl::Status LowerToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& op
     std::string where;
     llvm::raw_string_ostream os(where);
     os << leftover->getLoc();
-    return absl::InvalidArgumentError(absl::StrCat("lowering to LLVM failed: '",
+    return absl::UnimplementedError(absl::StrCat("lowering to LLVM failed: '",
                                                    leftover->getName().getStringRef().str(),
                                                    "' at ", where, " has no LLVM lowering"));
   }

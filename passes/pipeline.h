@@ -30,8 +30,8 @@ struct PipelineOptions {
 
 // Lowers a module of func, arith, math, scf, cf and memref ops (already bufferized) to the LLVM
 // dialect, in place. Memref arguments become bare pointers to their elements, so a function over
-// `memref<16xf32>` is called from C as `void f(float*)`. Returns InvalidArgument with the MLIR
-// diagnostics when a pass fails.
+// `memref<16xf32>` is called from C as `void f(float*)`. Returns Unimplemented naming an op the
+// conversions left (it has no LLVM lowering), Internal with the MLIR diagnostics when a pass fails.
 absl::Status LowerToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& options = {});
 
 // Compiles a module of linalg/tensor/arith/math ops on tensors (what LowerGraph emits) to the LLVM
@@ -59,7 +59,8 @@ void AddGpuLoopPasses(mlir::OpPassManager& pm);
 void AddLoopsToLlvmPasses(mlir::OpPassManager& pm);
 
 // Runs `pm` on `module` (printing the IR after every pass when `options` asks), turning MLIR's
-// diagnostics into one InvalidArgument: "<what> failed:" and each diagnostic with its location.
+// diagnostics into one Internal error ("<what> failed:" and each diagnostic with its location): a
+// pass failing on a validated graph is a compiler bug.
 absl::Status RunPasses(mlir::PassManager& pm, mlir::ModuleOp module, const char* what,
                        const PipelineOptions& options = {});
 

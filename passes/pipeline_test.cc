@@ -61,7 +61,7 @@ TEST_CASE("LowerToLlvmDialect reports what it cannot lower") {
                                                                                    &context);
   REQUIRE(module);
   REQUIRE_THAT(LowerToLlvmDialect(*module),
-               StatusIs(absl::StatusCode::kInvalidArgument, "has no LLVM lowering"));
+               StatusIs(absl::StatusCode::kUnimplemented, "has no LLVM lowering"));
 }
 
 }  // namespace

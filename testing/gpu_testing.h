@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "catch2/catch.hpp"
 #include "graph/graph.h"
+#include "graph/status_macros.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "passes/dialects.h"
@@ -33,11 +34,11 @@ inline absl::StatusOr<std::vector<GpuKernel>> CompileGraphToPtx(const Graph& g, 
   RegisterGpuDialects(registry);
   mlir::MLIRContext context(registry);
   const Target target = *ParseTarget("cuda");
-  auto module = LowerGraph(g, outputs, "kiln_graph_run", context, nullptr, target, training);
-  if (!module.ok()) return module.status();
+  KILN_ASSIGN_OR_RETURN(mlir::OwningOpRef<mlir::ModuleOp> module,
+                        LowerGraph(g, outputs, "kiln_graph_run", context, nullptr, target, training));
   GpuOptions options;
   options.cubin = false;  // RequireValidPtx runs ptxas itself
-  return CompileTensorsToPtx(**module, target, options);
+  return CompileTensorsToPtx(*module, target, options);
 }
 
 // At least `at_least` kernels, each for sm_90 with an entry point, calling nothing outside itself

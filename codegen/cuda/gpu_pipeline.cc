@@ -255,7 +255,7 @@ void RegisterGpuDialects(mlir::DialectRegistry& registry) {
 absl::StatusOr<std::vector<GpuKernel>> CompileTensorsToPtx(mlir::ModuleOp module, const Target& target,
                                                            const GpuOptions& gpu, PipelineOptions options) {
   if (!target.is_gpu()) {
-    return absl::InvalidArgumentError(absl::StrCat("target '", target.name, "' is not a GPU target"));
+    return absl::InternalError(absl::StrCat("CompileTensorsToPtx: target '", target.name, "' is not a GPU target"));
   }
   mlir::MLIRContext* context = module.getContext();
   options.split_reductions = true;
