@@ -14,6 +14,10 @@ if [ ! -x /usr/local/cuda/bin/ptxas ]; then
   filters=(--test_tag_filters=-cuda --build_tag_filters=-cuda) exclude=" except attr(tags, cuda, //...)"
 fi
 
+# Formatting is checked outside Bazel (it reads the git tree), and counts as one test.
+test/format_check.sh
+format_rc=$?
+
 log=$(mktemp)
 bazel test --keep_going --test_summary=short "${filters[@]}" "$@" //... 2>&1 | tee "$log"
 bazel_rc=${PIPESTATUS[0]}
@@ -23,7 +27,7 @@ testlogs=$(bazel info bazel-testlogs "$@" 2>/dev/null)
 echo
 # Parts of tests that could not run here say so in their logs ("SKIPPED: ..."); so does this.
 grep -rh "^SKIPPED:" "$testlogs" --include=test.log 2>/dev/null | sort -u
-python3 test/summarize.py "$bazel_rc" "$log" "$testlogs" $targets
+python3 test/summarize.py --check "test/format_check.sh=$format_rc" "$bazel_rc" "$log" "$testlogs" $targets
 rc=$?
 rm -f "$log"
 exit $rc

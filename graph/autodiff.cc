@@ -117,9 +117,7 @@ absl::StatusOr<std::vector<Tensor>> AddGradients(Tensor loss, const std::vector<
     if (!inputs_on_path) continue;
     if (!node.op->differentiable()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "AddGradients: ", node.op_name(), " '", node.name, "'",
-          node.source.empty() ? "" : absl::StrCat(" (", node.source, ")"),
-          " is not differentiable (", node.op->not_differentiable, ") but lies on a path from a wrt "
+          "AddGradients: ", node.Describe(), " is not differentiable (", node.op->not_differentiable, ") but lies on a path from a wrt "
           "tensor to loss '", loss.name(), "'; wrap its input in StopGradient if that is intended"));
     }
     SourceOverride source(g, node.source);
@@ -143,8 +141,7 @@ absl::StatusOr<std::vector<Tensor>> AddGradients(Tensor loss, const std::vector<
       if (!input_grads[i].valid() || !from_wrt[in.node()] || !IsFloat(in.dtype())) continue;
       Tensor grad = SumToShape(input_grads[i], in.shape());
       if (grad.valid() && !(grad.type() == in.type())) {
-        return absl::InternalError(absl::StrCat("gradient rule of ", node.op_name(), " '", node.name,
-                                                "' gave ", grad.type().ToString(), " for input ", i,
+        return absl::InternalError(absl::StrCat("gradient rule of ", node.Describe(), " gave ", grad.type().ToString(), " for input ", i,
                                                 " of type ", in.type().ToString()));
       }
       pending[in.ref()].push_back(grad);

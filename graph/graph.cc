@@ -76,6 +76,12 @@ std::string Tensor::name() const {
 
 const std::string& Node::op_name() const { return op->name; }
 
+std::string Node::Describe() const { return DescribeNode(op_name(), name, source); }
+
+std::string DescribeNode(const std::string& op, const std::string& name, const std::string& source) {
+  return absl::StrCat(op, " '", name, "'", source.empty() ? "" : absl::StrCat(" (", source, ")"));
+}
+
 void Graph::RecordError(absl::Status status) {
   if (status_.ok() && !status.ok()) status_ = std::move(status);
 }
@@ -96,8 +102,7 @@ int Graph::AddNode(const std::string& op, const std::vector<Tensor>& inputs, Att
   const std::string source = source_override_.empty() ? loc.ToString() : source_override_;
   const std::string scoped = scope_ + (name.empty() ? op : name);
   auto fail = [&](const std::string& message) {
-    RecordError(absl::InvalidArgumentError(absl::StrCat(
-        op, " '", scoped, "'", source.empty() ? "" : absl::StrCat(" (", source, ")"), ": ", message)));
+    RecordError(absl::InvalidArgumentError(absl::StrCat(DescribeNode(op, scoped, source), ": ", message)));
     return -1;
   };
 

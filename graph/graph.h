@@ -98,7 +98,12 @@ struct Node {
     return std::get<T>(attrs.at(name));
   }
   const std::string& op_name() const;
+  // "Gather 'embed' (model.cc:12)": how messages name this node (DescribeNode).
+  std::string Describe() const;
 };
+
+// "Gather 'embed' (model.cc:12)": how every message names a node, the source only where known.
+std::string DescribeNode(const std::string& op, const std::string& name, const std::string& source);
 
 // Training metadata: what a training step computes and updates (filled by optimizers).
 struct TrainingInfo {

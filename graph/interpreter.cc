@@ -83,12 +83,10 @@ absl::StatusOr<std::vector<Literal>> Interpreter::Execute(const Feeds& feeds,
   for (int id = 0; id < g.num_nodes(); ++id) {
     if (!needed[id]) continue;
     const Node& node = g.node(id);
-    const std::string& op = node.op_name();
     if (node.op->is_fed()) {
       auto it = feeds.find(node.name);
       if (it == feeds.end()) {
-        return absl::InvalidArgumentError(absl::StrCat(op, " '", node.name, "' (", node.source,
-                                                       ") was not fed"));
+        return absl::InvalidArgumentError(absl::StrCat(node.Describe(), " was not fed"));
       }
       values[id] = {it->second};
       values[id][0].RoundToDType();
@@ -104,12 +102,12 @@ absl::StatusOr<std::vector<Literal>> Interpreter::Execute(const Feeds& feeds,
     for (const OutputRef& in : node.inputs) context.inputs.push_back(&values[in.node][in.index]);
     absl::Status s = node.op->kernel(context);
     if (!s.ok()) {
-      return absl::Status(s.code(), absl::StrCat(op, " '", node.name, "' (", node.source, "): ", s.message()));
+      return absl::Status(s.code(), absl::StrCat(node.Describe(), ": ", s.message()));
     }
     for (size_t i = 0; i < outputs.size(); ++i) {
       if (!(outputs[i].type() == node.outputs[i]) ||
           outputs[i].size() != node.outputs[i].shape.NumElements()) {
-        return absl::InternalError(absl::StrCat(op, " '", node.name, "': kernel produced ",
+        return absl::InternalError(absl::StrCat(node.Describe(), ": kernel produced ",
                                                 outputs[i].type().ToString(), " for ",
                                                 node.outputs[i].ToString()));
       }

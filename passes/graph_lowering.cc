@@ -184,11 +184,11 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
         LowerNode(b, node, inputs, input_types, entry->getArguments().back(), target,
                   fusable != epilogues.end() ? &epilogue : nullptr);
     if (!results.ok()) {
-      return absl::Status(results.status().code(), absl::StrCat(DescribeNode(node), ": ", results.status().message()));
+      return absl::Status(results.status().code(), absl::StrCat(node.Describe(), ": ", results.status().message()));
     }
     if (node.op->has_effects() && !EmitsEffect(previous, entry)) {
       // Pure code would be merged, moved or dropped by the passes: the effect would be lost.
-      return absl::InternalError(absl::StrCat(DescribeNode(node), ": has effects (", node.op->effects,
+      return absl::InternalError(absl::StrCat(node.Describe(), ": has effects (", node.op->effects,
                                               ") but its lowering calls no external function"));
     }
     if (epilogue.fused) {

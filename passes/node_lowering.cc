@@ -654,7 +654,7 @@ class MlirLoweringContext : public LoweringContext {
       auto params_type = mlir::RankedTensorType::get({3}, b_.getI64Type());
       mlir::Value params = mlir::arith::ConstantOp::create(
           b_, loc_, params_type, mlir::DenseElementsAttr::get(params_type, llvm::ArrayRef<int64_t>{n, limit, index_bytes}));
-      std::vector<mlir::Value> args = {runtime_context_, ToBuffer(params), StringConstant(DescribeNode(node_)),
+      std::vector<mlir::Value> args = {runtime_context_, ToBuffer(params), StringConstant(node_.Describe()),
                                        StringConstant(what), ToBuffer(V(first)), ToBuffer(V(flat))};
       mlir::func::CallOp::create(b_, loc_, SiteDeclaration("kiln_rt_cuda_check_index", args), mlir::TypeRange{}, args);
       return;
@@ -672,7 +672,7 @@ class MlirLoweringContext : public LoweringContext {
     mlir::Value limit_value = mlir::arith::ConstantOp::create(b_, loc_, i64, b_.getI64IntegerAttr(limit));
     mlir::func::CallOp::create(
         b_, loc_, RuntimeFunction("kiln_rt_index_error"), mlir::TypeRange{},
-        mlir::ValueRange{runtime_context_, StringConstant(DescribeNode(node_)), StringConstant(what),
+        mlir::ValueRange{runtime_context_, StringConstant(node_.Describe()), StringConstant(what),
                          position, index, limit_value});
   }
 
@@ -799,19 +799,14 @@ class MlirLoweringContext : public LoweringContext {
 
 }  // namespace
 
-std::string DescribeNode(const Node& node) {
-  return absl::StrCat(node.op_name(), " '", node.name, "'",
-                      node.source.empty() ? "" : absl::StrCat(" (", node.source, ")"));
-}
-
 absl::StatusOr<std::vector<mlir::Value>> LowerNode(mlir::OpBuilder& b, const Node& node,
                                                    const std::vector<mlir::Value>& inputs,
                                                    const std::vector<TensorType>& input_types,
                                                    mlir::Value runtime_context, const Target& target,
                                                    LibraryEpilogue* epilogue) {
   if (node.op->is_argument()) {
-    return absl::InternalError(absl::StrCat(node.op_name(), " '", node.name,
-                                            "' is bound by LowerGraph as a function argument"));
+    return absl::InternalError(absl::StrCat(node.Describe(),
+                                            " is bound by LowerGraph as a function argument"));
   }
   if (!node.op->lower) {
     return absl::UnimplementedError(absl::StrCat("no lowering for the ", target.name, " target yet"));

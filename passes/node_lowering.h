@@ -27,9 +27,6 @@ mlir::MemRefType MemRefTypeOf(const TensorType& t, mlir::MLIRContext* ctx);
 // dominate compile time, and a detour through doubles would double the memory).
 mlir::DenseElementsAttr TensorDataAttr(const TensorData& value, mlir::RankedTensorType type);
 
-// "Gather 'embed' (model.cc:12)": how messages name a node.
-std::string DescribeNode(const Node& node);
-
 // Emits `node`'s computation at b's insertion point from tensor `inputs` (of `input_types`) and returns
 // one tensor per node output. `runtime_context` (an !llvm.ptr to the call's kiln_context) is what
 // run-time checks report to. Matmuls and convolutions that `target`'s kernel library computes call it

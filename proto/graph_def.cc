@@ -47,8 +47,7 @@ absl::Status Invalid(const std::string& message) { return absl::InvalidArgumentE
 
 // "Op 'name' (source): ", the prefix Graph::AddNode gives its errors.
 std::string NodePrefix(const proto::NodeDef& node) {
-  return StrCat(node.op().empty() ? "node" : node.op(), " '", node.name(), "'",
-                node.source().empty() ? "" : StrCat(" (", node.source(), ")"), ": ");
+  return StrCat(DescribeNode(node.op().empty() ? "node" : node.op(), node.name(), node.source()), ": ");
 }
 
 // ---- DataType ----
@@ -467,9 +466,7 @@ absl::StatusOr<proto::GraphDef> ToGraphDef(const Graph& graph) {
   proto::GraphDef def;
   def.set_version(kGraphVersion);
   for (const Node& node : graph.nodes()) {
-    const std::string prefix =
-        StrCat(node.op_name(), " '", node.name, "'",
-               node.source.empty() ? "" : StrCat(" (", node.source, ")"), ": ");
+    const std::string prefix = StrCat(node.Describe(), ": ");
     if (node.name.find(':') != std::string::npos) {
       return Invalid(StrCat(prefix, "node names saved to a graph file cannot contain ':'"));
     }

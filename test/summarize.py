@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Sums Catch2 and lit totals over Bazel test targets into one line: "N passed, N failed".
 
-Usage: summarize.py BAZEL_EXIT_CODE BAZEL_TEST_OUTPUT TESTLOGS_DIR TARGET...
+Usage: summarize.py [--check NAME=EXIT_CODE]... BAZEL_EXIT_CODE BAZEL_TEST_OUTPUT TESTLOGS_DIR TARGET...
+
+A --check is a check test.sh ran outside Bazel (the formatting check): one test, passed when its
+exit code is 0.
 
 A target counts by the test cases its log reports. A target that crashed, timed out, failed to
 build, or reported no totals while failing counts as one failed test, so nothing is lost silently.
@@ -35,10 +38,20 @@ def counts_from_log(text):
 
 
 def main():
-    bazel_rc, output_path, testlogs, targets = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+    args = sys.argv[1:]
+    passed = failed = 0
+    while args and args[0] == "--check":
+        name, _, rc = args[1].partition("=")
+        if int(rc) == 0:
+            passed += 1
+        else:
+            print(f"  {name}: FAILED", file=sys.stderr)
+            failed += 1
+        args = args[2:]
+    checks_failed = failed
+    bazel_rc, output_path, testlogs, targets = int(args[0]), args[1], args[2], args[3:]
     with open(output_path, errors="replace") as f:
         statuses = dict(STATUS.findall(f.read()))
-    passed = failed = 0
     for target in targets:
         status = statuses.get(target, "NO STATUS")
         package, _, name = target[2:].partition(":")
@@ -57,10 +70,10 @@ def main():
             print(f"  {target}: {status}, {p} passed, {f_} failed", file=sys.stderr)
         passed += p
         failed += f_
-    if bazel_rc != 0 and failed == 0:
+    if bazel_rc != 0 and failed == checks_failed:
         # Every test passed, yet Bazel failed: a non-test target did not build.
         print(f"  bazel test exited with {bazel_rc}: a target failed to build", file=sys.stderr)
-        failed = 1
+        failed += 1
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 

@@ -717,6 +717,7 @@ TEST_CASE("An op without a lowering is reported with its name and line") {
 
 TEST_CASE("Placeholders and Variables are never lowered as nodes") {
   Graph g;
+  const int line = __LINE__ + 1;
   Tensor x = ops::Placeholder(g, "x", DType::kF32, {2});
   mlir::DialectRegistry registry;
   RegisterDialects(registry);
@@ -724,7 +725,8 @@ TEST_CASE("Placeholders and Variables are never lowered as nodes") {
   mlir::OpBuilder b(&context);
   REQUIRE_THAT(LowerNode(b, g.node(x.node()), {}, {}, mlir::Value(), DefaultTarget()).status(),
                StatusIs(absl::StatusCode::kInternal,
-                        "Placeholder 'x' is bound by LowerGraph as a function argument"));
+                        "Placeholder 'x' (compiled_ops_test.cc:" + std::to_string(line) +
+                            ") is bound by LowerGraph as a function argument"));
 }
 
 }  // namespace
