@@ -1,5 +1,5 @@
 /* Positions in the int64 parameter arrays of the library hooks (runtime/hooks.def): written by the
- * compiler (graph/ops/nn.cc ConvParams, passes/node_lowering.cc) and read by the runtime's
+ * compiler (graph/ops/conv.cc ConvParams, passes/node_lowering.cc) and read by the runtime's
  * libraries (runtime/dnnl_kernels.cc, cuda_blas.cc, cuda_dnn.cc), so both sides name each one.
  * After the kernel's own parameters come the variants': relu for a "_bias" hook, then the
  * precision for a CUDA hook (target/target.h GpuPrecision). C, dependency-free. */

@@ -120,10 +120,12 @@ kiln_status_code kiln_model_info_parse(const void* data, size_t size, kiln_model
       a.identifier = r.String(at + 4, "an argument's identifier");
       const uint32_t role = r.U32(at + 8), dtype = r.U32(at + 12), rank = r.U32(at + 16), dims_at = r.U32(at + 20);
       a.bytes = r.U64(at + 24);
+      // Only known values are stored in the enums (anything else would be undefined to read back).
       if (role > KILN_ROLE_OUTPUT) r.Fail("argument " + std::to_string(i) + " has an unknown role");
+      if (dtype < KILN_F32 || dtype > KILN_BOOL) r.Fail("argument " + std::to_string(i) + " has an unknown dtype");
+      if (!r.error().empty()) break;
       a.role = static_cast<kiln_arg_role>(role);
       a.dtype = static_cast<kiln_dtype>(dtype);
-      if (kiln_dtype_size(a.dtype) == 0) r.Fail("argument " + std::to_string(i) + " has an unknown dtype");
       if (rank > KILN_MODEL_MAX_RANK) r.Fail("argument " + std::to_string(i) + " has rank over 8");
       if (!r.error().empty() || !r.Fits(dims_at, rank * 8, "an argument's dims")) break;
       a.rank = static_cast<int32_t>(rank);

@@ -82,7 +82,7 @@ TEST_CASE("A graph with a 200 MB constant saves, loads and compiles") {
   REQUIRE_THAT(g.status(), IsOk());
   REQUIRE(weight.bytes().size() == kBytes);
   REQUIRE(g.FindNode("w")->attr<TensorData>("value").SharesBytesWith(weight));
-  const int64_t build_growth = build.End();
+  int64_t build_growth = build.End();
 
   const std::string path = testing::TempPath("large.kiln");
   Stage save("save");
@@ -122,6 +122,11 @@ TEST_CASE("A graph with a 200 MB constant saves, loads and compiles") {
   // Bounds with room for allocator slack, each below what one 8-byte-per-element copy would add.
   // Compiling holds about four copies, all at 4 bytes per element: the MLIR attribute, the LLVM
   // constant, the emitted object and the returned string (codegen/, measured 840 MB).
+  // (Not under AddressSanitizer, whose redzones and quarantine add their own growth.)
+#ifdef __SANITIZE_ADDRESS__
+  std::fprintf(stderr, "SKIPPED: the memory bounds of large_graph_test under AddressSanitizer\n");
+  build_growth = -1;
+#endif
   if (build_growth >= 0) {
     CHECK(build_growth < kBytes * 5 / 4);
     CHECK(save_growth < kBytes * 3 / 2);
