@@ -119,9 +119,7 @@ ShapeFn Broadcasting(int num_inputs, std::optional<DType> result, bool require_f
     }
     Shape shape = c.inputs[0].shape;
     for (int i = 1; i < num_inputs; ++i) {
-      absl::StatusOr<Shape> b = BroadcastShapes(shape, c.inputs[i].shape);
-      if (!b.ok()) return b.status();
-      shape = *b;
+      KILN_ASSIGN_OR_RETURN(shape, BroadcastShapes(shape, c.inputs[i].shape));
     }
     return std::vector<TensorType>{{result.value_or(dtype), shape}};
   };
