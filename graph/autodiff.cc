@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "graph/op_registry.h"
 #include "graph/ops.h"
+#include "graph/status_macros.h"
 
 namespace kiln {
 
@@ -48,7 +49,7 @@ absl::StatusOr<std::vector<Tensor>> AddGradients(Tensor loss, const std::vector<
                                                  Tensor loss_grad) {
   if (!loss.valid()) return absl::InvalidArgumentError("AddGradients: loss is not a valid tensor");
   Graph& g = *loss.graph();
-  if (!g.ok()) return g.status();
+  KILN_RETURN_IF_ERROR(g.status());
   for (const Tensor& x : wrt) {
     if (!x.valid() || x.graph() != &g) {
       return absl::InvalidArgumentError("AddGradients: every wrt tensor must belong to loss's graph");
@@ -130,7 +131,7 @@ absl::StatusOr<std::vector<Tensor>> AddGradients(Tensor loss, const std::vector<
     std::vector<Tensor> inputs;
     for (const OutputRef& in : node.inputs) inputs.push_back(Tensor(&g, in));
     std::vector<Tensor> input_grads = node.op->grad(GradContext{g, node, inputs, outputs, output_grads});
-    if (!g.ok()) return g.status();
+    KILN_RETURN_IF_ERROR(g.status());
     if (input_grads.size() != inputs.size()) {
       return absl::InternalError(absl::StrCat("gradient rule of ", node.op_name(), " returned ",
                                               input_grads.size(), " gradients for ", inputs.size(),
@@ -146,7 +147,7 @@ absl::StatusOr<std::vector<Tensor>> AddGradients(Tensor loss, const std::vector<
       }
       pending[in.ref()].push_back(grad);
     }
-    if (!g.ok()) return g.status();
+    KILN_RETURN_IF_ERROR(g.status());
   }
 
   std::vector<Tensor> grads;
@@ -154,7 +155,7 @@ absl::StatusOr<std::vector<Tensor>> AddGradients(Tensor loss, const std::vector<
     auto it = pending.find(x.ref());
     grads.push_back(it != pending.end() && !it->second.empty() ? Sum(it->second) : ops::ZerosLike(x));
   }
-  if (!g.ok()) return g.status();
+  KILN_RETURN_IF_ERROR(g.status());
   return grads;
 }
 

@@ -127,12 +127,13 @@ Tensor ScatterAdd(Tensor indices, Tensor updates, Shape shape, KILN_LOC);
 // Integer `indices` → `depth`-wide one-hot vectors of `dtype` along a new last axis.
 Tensor OneHot(Tensor indices, int64_t depth, DType dtype = DType::kF32, KILN_LOC);
 
-// ---- Linear algebra and convolutions (graph/ops/nn.cc) ----
+// ---- Matrix products (graph/ops/matmul.cc) ----
 // [m,k] x [k,n] (after the optional transposes of the last two dims).
 Tensor MatMul(Tensor a, Tensor b, bool transpose_a = false, bool transpose_b = false, KILN_LOC);
 // [..., m, k] x [..., k, n] with broadcasting batch dimensions.
 Tensor BatchMatMul(Tensor a, Tensor b, bool transpose_a = false, bool transpose_b = false, KILN_LOC);
 
+// ---- Convolutions (graph/ops/conv.cc) ----
 struct Conv2DOptions {
   std::vector<int64_t> strides = {1, 1};    // {h, w}
   std::vector<int64_t> dilations = {1, 1};  // {h, w}
@@ -147,6 +148,7 @@ Tensor Conv2DBackpropInput(Tensor grad, Tensor filter, Shape input_shape, const 
 Tensor Conv2DBackpropFilter(Tensor input, Tensor grad, Shape filter_shape,
                             const Conv2DOptions& options, KILN_LOC);
 
+// ---- Pools (graph/ops/pool.cc) ----
 struct Pool2DOptions {
   std::vector<int64_t> ksize = {2, 2};    // {h, w}
   std::vector<int64_t> strides = {2, 2};  // {h, w}
@@ -158,6 +160,7 @@ Tensor AvgPool2D(Tensor input, const Pool2DOptions& options = {}, KILN_LOC);
 Tensor MaxPool2DGrad(Tensor input, Tensor grad, const Pool2DOptions& options, KILN_LOC);
 Tensor AvgPool2DGrad(Tensor grad, Shape input_shape, const Pool2DOptions& options, KILN_LOC);
 
+// ---- Softmax and the cross-entropy losses (graph/ops/softmax.cc) ----
 Tensor Softmax(Tensor logits, int64_t axis = -1, KILN_LOC);
 Tensor LogSoftmax(Tensor logits, int64_t axis = -1, KILN_LOC);
 // Per-example cross-entropy of softmax(logits [n,c]) against integer class `labels` [n] → [n].

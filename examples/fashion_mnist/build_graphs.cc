@@ -13,6 +13,7 @@
 #include "graph/layers.h"
 #include "graph/ops.h"
 #include "graph/optimizers.h"
+#include "graph/status_macros.h"
 #include "proto/graph_def.h"
 
 namespace kiln {
@@ -38,9 +39,8 @@ absl::Status Write(bool cnn, Kind kind, const std::string& path) {
     g.AddOutput("loss", loss);
     return SaveGraph(g, path);
   }
-  absl::StatusOr<TrainStepResult> step =
-      TrainStep(loss, model.parameters(), cnn ? Optimizer::Sgd() : Optimizer::Adam());
-  if (!step.ok()) return step.status();
+  KILN_RETURN_IF_ERROR(
+      TrainStep(loss, model.parameters(), cnn ? Optimizer::Sgd() : Optimizer::Adam()).status());
   return SaveGraph(g, path);
 }
 

@@ -6,19 +6,16 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "graph/op_registry.h"
 #include "graph/ops.h"
 #include "graph/ops/op_util.h"
+#include "graph/status_macros.h"
 
 namespace kiln {
 namespace {
 
 using namespace ops_internal;  // NOLINT: helpers for op definitions
 using Ints = std::vector<int64_t>;
-
-// "[1,0,2]", matching Shape::ToString so messages read alike.
-std::string IntsToString(const Ints& v) { return absl::StrCat("[", absl::StrJoin(v, ","), "]"); }
 
 // The flat row-major offset of `index` given `strides`.
 int64_t Offset(const Ints& index, const Ints& strides) {
@@ -99,10 +96,10 @@ KILN_REGISTER_OP(OpDef("Concat").Doc("xs joined along an axis (negative counts f
         return InvalidArgument(absl::StrCat("cannot concatenate scalars (input 0 is ",
                                             first.ToString(), ")"));
       }
-      absl::StatusOr<int64_t> axis = NormalizeAxis(c.attr<int64_t>("axis"), first.shape.rank());
-      if (!axis.ok()) return axis.status();
+      KILN_ASSIGN_OR_RETURN(const int64_t axis,
+                            NormalizeAxis(c.attr<int64_t>("axis"), first.shape.rank()));
       Ints dims = first.shape.dims();
-      dims[*axis] = 0;
+      dims[axis] = 0;
       for (size_t i = 0; i < c.inputs.size(); ++i) {
         const TensorType& t = c.inputs[i];
         auto mismatch = [&](const std::string& why) {
@@ -112,12 +109,12 @@ KILN_REGISTER_OP(OpDef("Concat").Doc("xs joined along an axis (negative counts f
         if (t.dtype != first.dtype) return mismatch("dtypes differ");
         if (t.shape.rank() != first.shape.rank()) return mismatch("ranks differ");
         for (int d = 0; d < first.shape.rank(); ++d) {
-          if (d != *axis && t.shape[d] != first.shape[d]) {
-            return mismatch(absl::StrCat("dimension ", d, " differs (only axis ", *axis,
+          if (d != axis && t.shape[d] != first.shape[d]) {
+            return mismatch(absl::StrCat("dimension ", d, " differs (only axis ", axis,
                                          " may differ)"));
           }
         }
-        dims[*axis] += t.shape[*axis];
+        dims[axis] += t.shape[axis];
       }
       return std::vector<TensorType>{{first.dtype, Shape(dims)}};
     })
@@ -192,10 +189,9 @@ absl::StatusOr<Ints> SliceSizes(const TensorType& x, const Ints& begin, const In
 KILN_REGISTER_OP(OpDef("Slice").Doc("the box of x at begin with extent size (-1: to the end)")
     .Inputs({"x"}).Attr("begin", AttrType::kInts).Attr("size", AttrType::kInts)
     .Shape([](const InferContext& c) -> absl::StatusOr<std::vector<TensorType>> {
-      absl::StatusOr<Ints> sizes =
-          SliceSizes(c.inputs[0], c.attr<Ints>("begin"), c.attr<Ints>("size"));
-      if (!sizes.ok()) return sizes.status();
-      return std::vector<TensorType>{{c.inputs[0].dtype, Shape(*sizes)}};
+      KILN_ASSIGN_OR_RETURN(const Ints sizes,
+                            SliceSizes(c.inputs[0], c.attr<Ints>("begin"), c.attr<Ints>("size")));
+      return std::vector<TensorType>{{c.inputs[0].dtype, Shape(sizes)}};
     })
     .Grad([](const GradContext& c) {
       // Zeros everywhere outside the box: pad g back out to x's shape.
@@ -263,14 +259,14 @@ KILN_REGISTER_OP(OpDef("Split")
     .Inputs({"x"}).Attr("sizes", AttrType::kInts).Attr("axis", AttrType::kInt, int64_t{0})
     .Shape([](const InferContext& c) -> absl::StatusOr<std::vector<TensorType>> {
       const TensorType& x = c.inputs[0];
-      absl::StatusOr<int64_t> axis = NormalizeAxis(c.attr<int64_t>("axis"), x.shape.rank());
-      if (!axis.ok()) return axis.status();
-      absl::StatusOr<Ints> sizes = SplitSizes(c.attr<Ints>("sizes"), x.shape[*axis], *axis, x);
-      if (!sizes.ok()) return sizes.status();
+      KILN_ASSIGN_OR_RETURN(const int64_t axis,
+                            NormalizeAxis(c.attr<int64_t>("axis"), x.shape.rank()));
+      KILN_ASSIGN_OR_RETURN(const Ints sizes,
+                            SplitSizes(c.attr<Ints>("sizes"), x.shape[axis], axis, x));
       std::vector<TensorType> pieces;
-      for (int64_t s : *sizes) {
+      for (int64_t s : sizes) {
         Ints dims = x.shape.dims();
-        dims[*axis] = s;
+        dims[axis] = s;
         pieces.push_back({x.dtype, Shape(dims)});
       }
       return pieces;
@@ -373,7 +369,7 @@ KILN_REGISTER_OP(OpDef("Gather")
     .Shape([](const InferContext& c) -> absl::StatusOr<std::vector<TensorType>> {
       const TensorType& params = c.inputs[0];
       const TensorType& indices = c.inputs[1];
-      if (absl::Status s = RequireInteger(indices, "indices"); !s.ok()) return s;
+      KILN_RETURN_IF_ERROR(RequireInteger(indices, "indices"));
       if (params.shape.rank() == 0) {
         return InvalidArgument(absl::StrCat("params must have rank >= 1, got ", params.ToString()));
       }
@@ -417,9 +413,8 @@ KILN_REGISTER_OP(OpDef("Gather")
       const int64_t rows = params.shape[0];
       const int64_t row_size = rows == 0 ? 0 : params.size() / rows;
       for (int64_t p = 0; p < indices.size(); ++p) {
-        absl::StatusOr<int64_t> row = IndexAt(indices, p, rows);
-        if (!row.ok()) return row.status();
-        std::copy_n(params.values.begin() + *row * row_size, row_size,
+        KILN_ASSIGN_OR_RETURN(const int64_t row, IndexAt(indices, p, rows));
+        std::copy_n(params.values.begin() + row * row_size, row_size,
                     y.values.begin() + p * row_size);
       }
       return absl::OkStatus();
@@ -434,7 +429,7 @@ KILN_REGISTER_OP(OpDef("ScatterAdd")
       const TensorType& indices = c.inputs[0];
       const TensorType& updates = c.inputs[1];
       const Shape& shape = c.attr<Shape>("shape");
-      if (absl::Status s = RequireInteger(indices, "indices"); !s.ok()) return s;
+      KILN_RETURN_IF_ERROR(RequireInteger(indices, "indices"));
       if (shape.rank() == 0) return InvalidArgument("shape must have rank >= 1, got []");
       for (int64_t d : shape.dims()) {
         if (d < 0) return InvalidArgument(absl::StrCat("negative dimension in shape ",
@@ -483,10 +478,9 @@ KILN_REGISTER_OP(OpDef("ScatterAdd")
       const int64_t rows = y.shape[0];
       const int64_t row_size = rows == 0 ? 0 : y.size() / rows;
       for (int64_t p = 0; p < indices.size(); ++p) {
-        absl::StatusOr<int64_t> row = IndexAt(indices, p, rows);
-        if (!row.ok()) return row.status();
+        KILN_ASSIGN_OR_RETURN(const int64_t row, IndexAt(indices, p, rows));
         for (int64_t k = 0; k < row_size; ++k) {
-          y.values[*row * row_size + k] += updates.values[p * row_size + k];
+          y.values[row * row_size + k] += updates.values[p * row_size + k];
         }
       }
       return absl::OkStatus();
@@ -498,7 +492,7 @@ KILN_REGISTER_OP(OpDef("OneHot")
     .Inputs({"indices"}).Attr("depth", AttrType::kInt).Attr("dtype", AttrType::kDType, DType::kF32)
     .Shape([](const InferContext& c) -> absl::StatusOr<std::vector<TensorType>> {
       const TensorType& indices = c.inputs[0];
-      if (absl::Status s = RequireInteger(indices, "indices"); !s.ok()) return s;
+      KILN_RETURN_IF_ERROR(RequireInteger(indices, "indices"));
       const int64_t depth = c.attr<int64_t>("depth");
       if (depth <= 0) return InvalidArgument(absl::StrCat("depth must be positive, got ", depth));
       Ints dims = indices.shape.dims();

@@ -16,6 +16,7 @@
 #include "graph/interpreter.h"
 #include "graph/op_registry.h"
 #include "graph/ops.h"
+#include "graph/status_macros.h"
 #include "testing/status_matchers.h"
 
 namespace kiln {
@@ -42,9 +43,8 @@ Literal Iota(DType dtype, const Shape& shape) {
 
 absl::StatusOr<std::vector<Literal>> Run(const std::vector<Tensor>& fetches,
                                          const Feeds& feeds = {}) {
-  absl::StatusOr<Interpreter> interpreter = Interpreter::Create(*fetches[0].graph());
-  if (!interpreter.ok()) return interpreter.status();
-  return interpreter->Run(feeds, fetches);
+  KILN_ASSIGN_OR_RETURN(Interpreter interpreter, Interpreter::Create(*fetches[0].graph()));
+  return interpreter.Run(feeds, fetches);
 }
 
 Literal Eval(Tensor t, const Feeds& feeds = {}) {

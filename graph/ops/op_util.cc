@@ -1,5 +1,8 @@
 #include "graph/ops/op_util.h"
 
+#include "absl/strings/str_join.h"
+#include "graph/status_macros.h"
+
 namespace kiln {
 namespace ops_internal {
 
@@ -30,6 +33,27 @@ Tensor AddSourceOp(Graph& g, const std::string& op, AttrMap attrs, SourceLoc loc
 
 absl::Status InvalidArgument(const std::string& message) {
   return absl::InvalidArgumentError(message);
+}
+
+std::string IntsToString(const std::vector<int64_t>& v) {
+  return absl::StrCat("[", absl::StrJoin(v, ","), "]");
+}
+
+absl::Status RequireFloat(const TensorType& t, const std::string& what) {
+  if (IsFloat(t.dtype)) return absl::OkStatus();
+  return InvalidArgument(absl::StrCat(what, " must be floating point, got ", t.ToString()));
+}
+
+absl::Status RequireSameDType(const TensorType& a, const TensorType& b) {
+  if (a.dtype == b.dtype) return absl::OkStatus();
+  return InvalidArgument(absl::StrCat("dtypes differ: ", a.ToString(), " vs ", b.ToString()));
+}
+
+absl::Status CheckFloatOperands(const TensorType& a, const TensorType& b, const std::string& a_name,
+                                const std::string& b_name) {
+  KILN_RETURN_IF_ERROR(RequireFloat(a, a_name));
+  KILN_RETURN_IF_ERROR(RequireFloat(b, b_name));
+  return RequireSameDType(a, b);
 }
 
 absl::StatusOr<int64_t> NormalizeAxis(int64_t axis, int rank) {
@@ -95,9 +119,7 @@ ShapeFn Broadcasting(int num_inputs, std::optional<DType> result, bool require_f
     }
     Shape shape = c.inputs[0].shape;
     for (int i = 1; i < num_inputs; ++i) {
-      absl::StatusOr<Shape> b = BroadcastShapes(shape, c.inputs[i].shape);
-      if (!b.ok()) return b.status();
-      shape = *b;
+      KILN_ASSIGN_OR_RETURN(shape, BroadcastShapes(shape, c.inputs[i].shape));
     }
     return std::vector<TensorType>{{result.value_or(dtype), shape}};
   };
@@ -132,6 +154,10 @@ LowerFn UnaryLowering(ScalarOp op) {
 LowerFn BinaryLowering(ScalarOp op) {
   return ElementwiseLowering(
       [op](ScalarBuilder& b, const std::vector<IrValue>& x) { return b.Apply(op, x[0], x[1]); });
+}
+
+IrValue Product(ScalarBuilder& b, const std::vector<IrValue>& x) {
+  return b.Apply(ScalarOp::kMul, x[0], x[1]);
 }
 
 std::vector<int64_t> Unflatten(int64_t flat, const Shape& shape) {

@@ -31,6 +31,16 @@ Tensor AddSourceOp(Graph& g, const std::string& op, AttrMap attrs, SourceLoc loc
 
 absl::Status InvalidArgument(const std::string& message);
 
+// "[1,0,2]", matching Shape::ToString so messages read alike.
+std::string IntsToString(const std::vector<int64_t>& v);
+
+// Operand checks; `what` names the operand in the message.
+absl::Status RequireFloat(const TensorType& t, const std::string& what);
+absl::Status RequireSameDType(const TensorType& a, const TensorType& b);
+// Two floating-point operands of one dtype.
+absl::Status CheckFloatOperands(const TensorType& a, const TensorType& b, const std::string& a_name,
+                                const std::string& b_name);
+
 // `axis` in [-rank, rank) → [0, rank), or an error naming the axis and rank.
 absl::StatusOr<int64_t> NormalizeAxis(int64_t axis, int rank);
 
@@ -52,6 +62,8 @@ KernelFn BinaryKernel(std::function<double(double, double)> f);
 // Lowerings of elementwise ops that are one scalar operation.
 LowerFn UnaryLowering(ScalarOp op);
 LowerFn BinaryLowering(ScalarOp op);
+// The scalar body x[0] * x[1], for contractions (matmuls, convolutions).
+IrValue Product(ScalarBuilder& b, const std::vector<IrValue>& x);
 
 // The multi-dimensional index of flat element `flat` of `shape`.
 std::vector<int64_t> Unflatten(int64_t flat, const Shape& shape);

@@ -6,6 +6,7 @@
 #include "graph/op_registry.h"
 #include "graph/ops.h"
 #include "graph/ops/op_util.h"
+#include "graph/status_macros.h"
 
 namespace kiln {
 namespace {
@@ -20,12 +21,11 @@ absl::StatusOr<std::vector<int64_t>> ReducedAxes(const std::vector<int64_t>& axe
     return result;
   }
   for (int64_t a : axes) {
-    absl::StatusOr<int64_t> n = NormalizeAxis(a, rank);
-    if (!n.ok()) return n.status();
-    if (std::find(result.begin(), result.end(), *n) != result.end()) {
+    KILN_ASSIGN_OR_RETURN(const int64_t n, NormalizeAxis(a, rank));
+    if (std::find(result.begin(), result.end(), n) != result.end()) {
       return InvalidArgument(absl::StrCat("axis ", a, " is listed twice"));
     }
-    result.push_back(*n);
+    result.push_back(n);
   }
   std::sort(result.begin(), result.end());
   return result;
@@ -66,12 +66,12 @@ Shape KeepDimsShape(const Shape& in, const std::vector<int64_t>& axes) {
 ShapeFn ReductionShape() {
   return [](const InferContext& c) -> absl::StatusOr<std::vector<TensorType>> {
     const Shape& in = c.inputs[0].shape;
-    absl::StatusOr<std::vector<int64_t>> axes = ReducedAxes(c.attr<std::vector<int64_t>>("axes"), in.rank());
-    if (!axes.ok()) return axes.status();
-    if (c.attr<bool>("keep_dims")) return std::vector<TensorType>{{c.inputs[0].dtype, KeepDimsShape(in, *axes)}};
+    KILN_ASSIGN_OR_RETURN(const std::vector<int64_t> axes,
+                          ReducedAxes(c.attr<std::vector<int64_t>>("axes"), in.rank()));
+    if (c.attr<bool>("keep_dims")) return std::vector<TensorType>{{c.inputs[0].dtype, KeepDimsShape(in, axes)}};
     std::vector<int64_t> dims;
     for (int i = 0; i < in.rank(); ++i) {
-      if (!std::binary_search(axes->begin(), axes->end(), i)) dims.push_back(in[i]);
+      if (!std::binary_search(axes.begin(), axes.end(), i)) dims.push_back(in[i]);
     }
     return std::vector<TensorType>{{c.inputs[0].dtype, Shape(dims)}};
   };
@@ -171,12 +171,11 @@ KILN_REGISTER_OP(OpDef("ArgMax").Doc("index of the largest element along an axis
     .Inputs({"x"}).Attr("axis", AttrType::kInt).Attr("output_dtype", AttrType::kDType, DType::kI64)
     .Shape([](const InferContext& c) -> absl::StatusOr<std::vector<TensorType>> {
       const Shape& in = c.inputs[0].shape;
-      absl::StatusOr<int64_t> axis = NormalizeAxis(c.attr<int64_t>("axis"), in.rank());
-      if (!axis.ok()) return axis.status();
+      KILN_ASSIGN_OR_RETURN(const int64_t axis, NormalizeAxis(c.attr<int64_t>("axis"), in.rank()));
       DType out = c.attr<DType>("output_dtype");
       if (!IsInteger(out)) return InvalidArgument(absl::StrCat("output_dtype must be an integer type, got ", DTypeName(out)));
       std::vector<int64_t> dims = in.dims();
-      dims.erase(dims.begin() + *axis);
+      dims.erase(dims.begin() + axis);
       return std::vector<TensorType>{{out, Shape(dims)}};
     })
     .NotDifferentiable("integer output")

@@ -4,10 +4,12 @@
 // learning rate 0.01; W4a's x, a and b uniform in [-2, 2) (GpuCaseValue; peers.py draws N(0, 1)).
 // Usage: write_bench_cases GRAPHS_DIR CASES_DIR   (GRAPHS_DIR: the workloads' .pb files)
 #include <cstdio>
+#include <memory>
 #include <random>
 #include <string>
 
 #include "graph/op_registry.h"
+#include "graph/status_macros.h"
 #include "testing/jit_runner.h"
 #include "proto/graph_def.h"
 
@@ -16,9 +18,9 @@ namespace {
 
 absl::Status Write(const std::string& graphs, const std::string& cases, const std::string& workload,
                    const std::string& benchmark, double tolerance) {
-  absl::StatusOr<std::unique_ptr<Graph>> graph = LoadGraph(graphs + "/" + workload + ".pb");
-  if (!graph.ok()) return graph.status();
-  const Graph& g = **graph;
+  KILN_ASSIGN_OR_RETURN(const std::unique_ptr<Graph> graph,
+                        LoadGraph(graphs + "/" + workload + ".pb"));
+  const Graph& g = *graph;
   GpuCase spec;
   spec.benchmark = benchmark;
   spec.tolerance = tolerance;
