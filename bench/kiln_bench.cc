@@ -23,8 +23,8 @@
 // Threads: oneDNN (matmuls and convolutions) runs on OpenMP threads, so the thread count is set by
 // the process's OMP_NUM_THREADS environment variable (unset: one per hardware thread). The compiled
 // graphs' own parallel loops run on the same OpenMP threads (kiln_dnnl_context_create), so one
-// variable sets both. The count is printed in the output's context ("omp_num_threads"). Compare runs at a fixed
-// count, e.g. OMP_NUM_THREADS=1 and =2 on the 2-core development machine.
+// variable sets both. The count is printed in the output's context ("omp_num_threads"). Compare
+// runs at a fixed count, e.g. OMP_NUM_THREADS=1 and =2 on the 2-core development machine.
 //
 //   OMP_NUM_THREADS=2 bazel run //bench:kiln_bench -- --benchmark_min_time=0.2
 //   OMP_NUM_THREADS=1 bazel run //bench:kiln_bench -- --benchmark_filter=kiln/w4
@@ -47,14 +47,14 @@
 
 #include "bench/w1b1.h"
 #include "bench/w1b128.h"
+#include "bench/w1b128_portable.h"
 #include "bench/w2.h"
+#include "bench/w2_portable.h"
 #include "bench/w3.h"
+#include "bench/w3_portable.h"
 #include "bench/w4a.h"
 #include "bench/w4b.h"
 #include "bench/w5.h"
-#include "bench/w1b128_portable.h"
-#include "bench/w2_portable.h"
-#include "bench/w3_portable.h"
 #include "bench/w5_portable.h"
 #include "dnnl.hpp"
 #include "runtime/dnnl_kernels.h"

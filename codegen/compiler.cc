@@ -1,22 +1,22 @@
 #include "codegen/compiler.h"
 
 #include <cctype>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "codegen/cuda/gpu_pipeline.h"
+#include "codegen/header.h"
+#include "codegen/model_description.h"
 #include "graph/status_macros.h"
 #include "llvm/Support/raw_ostream.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
-#include "codegen/header.h"
-#include "codegen/model_description.h"
 #include "passes/dialects.h"
-#include "codegen/cuda/gpu_pipeline.h"
 #include "passes/graph_lowering.h"
 #include "passes/pipeline.h"
 
@@ -40,22 +40,138 @@ bool IsIdentifier(const std::string& s) {
 std::set<std::string> ReservedNames(const std::string& class_name) {
   std::set<std::string> names = {
       // C++17 keywords and alternative tokens.
-      "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break", "case", "catch",
-      "char", "char16_t", "char32_t", "class", "compl", "const", "constexpr", "const_cast", "continue", "decltype",
-      "default", "delete", "do", "double", "dynamic_cast", "else", "enum", "explicit", "export", "extern", "false",
-      "float", "for", "friend", "goto", "if", "inline", "int", "long", "mutable", "namespace", "new", "noexcept",
-      "not", "not_eq", "nullptr", "operator", "or", "or_eq", "private", "protected", "public", "register",
-      "reinterpret_cast", "return", "short", "signed", "sizeof", "static", "static_assert", "static_cast",
-      "struct", "switch", "template", "this", "thread_local", "throw", "true", "try", "typedef", "typeid",
-      "typename", "union", "unsigned", "using", "virtual", "void", "volatile", "wchar_t", "while",
+      "alignas",
+      "alignof",
+      "and",
+      "and_eq",
+      "asm",
+      "auto",
+      "bitand",
+      "bitor",
+      "bool",
+      "break",
+      "case",
+      "catch",
+      "char",
+      "char16_t",
+      "char32_t",
+      "class",
+      "compl",
+      "const",
+      "constexpr",
+      "const_cast",
+      "continue",
+      "decltype",
+      "default",
+      "delete",
+      "do",
+      "double",
+      "dynamic_cast",
+      "else",
+      "enum",
+      "explicit",
+      "export",
+      "extern",
+      "false",
+      "float",
+      "for",
+      "friend",
+      "goto",
+      "if",
+      "inline",
+      "int",
+      "long",
+      "mutable",
+      "namespace",
+      "new",
+      "noexcept",
+      "not",
+      "not_eq",
+      "nullptr",
+      "operator",
+      "or",
+      "or_eq",
+      "private",
+      "protected",
+      "public",
+      "register",
+      "reinterpret_cast",
+      "return",
+      "short",
+      "signed",
+      "sizeof",
+      "static",
+      "static_assert",
+      "static_cast",
+      "struct",
+      "switch",
+      "template",
+      "this",
+      "thread_local",
+      "throw",
+      "true",
+      "try",
+      "typedef",
+      "typeid",
+      "typename",
+      "union",
+      "unsigned",
+      "using",
+      "virtual",
+      "void",
+      "volatile",
+      "wchar_t",
+      "while",
       // C++20 keywords, so a header stays valid there too.
-      "char8_t", "concept", "consteval", "constinit", "co_await", "co_return", "co_yield", "requires",
+      "char8_t",
+      "concept",
+      "consteval",
+      "constinit",
+      "co_await",
+      "co_return",
+      "co_yield",
+      "requires",
       // The classes' members (codegen/header.cc) and the template parameter of Set.
-      "inputs", "variables", "outputs", "Run", "Reset", "Set", "set_cuda_graphs", "capture_error", "Download",
-      "own_context", "context", "graph", "cuda_graphs", "runs", "dirty", "stale", "arena", "arena_device", "T",
+      "inputs",
+      "variables",
+      "outputs",
+      "Run",
+      "Reset",
+      "Set",
+      "set_cuda_graphs",
+      "capture_error",
+      "Download",
+      "own_context",
+      "context",
+      "graph",
+      "cuda_graphs",
+      "runs",
+      "dirty",
+      "stale",
+      "arena",
+      "arena_device",
+      "T",
       // Types and macros the header uses or includes.
-      "std", "kiln", "kiln_generated", "int8_t", "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t",
-      "uint32_t", "uint64_t", "size_t", "NULL", "assert", "errno", "EOF", "offsetof", "stdin", "stdout", "stderr",
+      "std",
+      "kiln",
+      "kiln_generated",
+      "int8_t",
+      "int16_t",
+      "int32_t",
+      "int64_t",
+      "uint8_t",
+      "uint16_t",
+      "uint32_t",
+      "uint64_t",
+      "size_t",
+      "NULL",
+      "assert",
+      "errno",
+      "EOF",
+      "offsetof",
+      "stdin",
+      "stdout",
+      "stderr",
   };
   names.insert(class_name);  // a member of the class's own name would be a constructor
   return names;
@@ -65,21 +181,25 @@ std::set<std::string> ReservedNames(const std::string& class_name) {
 // accessor and member (CUDA), shape and size constants.
 std::vector<std::string> DerivedNames(const std::string& id) {
   const std::string camel = CamelCase(id);
-  return {id, id + "_", id + "_device", id + "_device_", "k" + camel + "Shape", "k" + camel + "Size"};
+  return {
+      id, id + "_", id + "_device", id + "_device_", "k" + camel + "Shape", "k" + camel + "Size"};
 }
 
 // "dense/kernel" → "dense_kernel": letters, digits and single underscores, starting with a letter.
 // Renamed ("class" → "class_2", a second "x" → "x_2") while any name it would take in the header is
-// taken; what it takes is then added to `taken`. The runtime's own prefixes (kiln_, KILN_) get a t_.
+// taken; what it takes is then added to `taken`. The runtime's own prefixes (kiln_, KILN_) get a
+// t_.
 std::string Identifier(const std::string& name, std::set<std::string>& taken) {
   std::string id;
   for (char c : name) {
     const char out = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-    if (out == '_' && (id.empty() || id.back() == '_')) continue;  // "__" and a leading "_" are reserved
+    if (out == '_' && (id.empty() || id.back() == '_'))
+      continue;  // "__" and a leading "_" are reserved
     id += out;
   }
   while (!id.empty() && id.back() == '_') id.pop_back();
-  if (id.empty() || !std::isalpha(static_cast<unsigned char>(id[0])) || absl::StartsWithIgnoreCase(id, "kiln_")) {
+  if (id.empty() || !std::isalpha(static_cast<unsigned char>(id[0])) ||
+      absl::StartsWithIgnoreCase(id, "kiln_")) {
     id = "t_" + id;
   }
   std::string unique = id;
@@ -129,12 +249,14 @@ absl::StatusOr<CompiledGraph> CompileGraph(const Graph& graph, const CompileOpti
         absl::StrCat("name '", options.name, "' is not a C identifier (letters, digits, _)"));
   }
   if (graph.outputs().empty()) {
-    return absl::InvalidArgumentError("the graph has no named outputs to compile (Graph::AddOutput)");
+    return absl::InvalidArgumentError(
+        "the graph has no named outputs to compile (Graph::AddOutput)");
   }
   CompiledGraph compiled;
   compiled.training = !graph.training().updates.empty();
   std::vector<Tensor> outputs;
-  for (const auto& [name, ref] : graph.outputs()) outputs.push_back(Tensor(const_cast<Graph*>(&graph), ref));
+  for (const auto& [name, ref] : graph.outputs())
+    outputs.push_back(Tensor(const_cast<Graph*>(&graph), ref));
 
   auto start = std::chrono::steady_clock::now();
   mlir::DialectRegistry registry;
@@ -156,8 +278,10 @@ absl::StatusOr<CompiledGraph> CompileGraph(const Graph& graph, const CompileOpti
   PipelineOptions pipeline;
   pipeline.print_ir_after_all = options.print_ir_after_all;
   if (gpu) {
-    KILN_ASSIGN_OR_RETURN(std::vector<GpuKernel> kernels, CompileTensorsToPtx(*module, target, {}, pipeline));
-    for (const GpuKernel& k : kernels) absl::StrAppend(&compiled.ptx, "// ---- kiln kernel module ", k.name, "\n", k.ptx, "\n");
+    KILN_ASSIGN_OR_RETURN(std::vector<GpuKernel> kernels,
+                          CompileTensorsToPtx(*module, target, {}, pipeline));
+    for (const GpuKernel& k : kernels)
+      absl::StrAppend(&compiled.ptx, "// ---- kiln kernel module ", k.name, "\n", k.ptx, "\n");
     compiled.arena_bytes = ArenaBytes(*module, run);
     // Added after the kernels are made, so it stays host code: initial values are written on the
     // host, into the arrays the app uploads.
@@ -182,14 +306,17 @@ absl::StatusOr<CompiledGraph> CompileGraph(const Graph& graph, const CompileOpti
   std::set<std::string> taken = ReservedNames(CamelCase(options.name));
   for (int id : sig.placeholders) {
     const Node& n = graph.node(id);
-    description.arguments.push_back({n.name, Identifier(n.name, taken), KILN_ROLE_INPUT, n.outputs[0]});
+    description.arguments.push_back(
+        {n.name, Identifier(n.name, taken), KILN_ROLE_INPUT, n.outputs[0]});
   }
   for (int id : sig.variables) {
     const Node& n = graph.node(id);
-    description.arguments.push_back({n.name, Identifier(n.name, taken), KILN_ROLE_VARIABLE, n.outputs[0]});
+    description.arguments.push_back(
+        {n.name, Identifier(n.name, taken), KILN_ROLE_VARIABLE, n.outputs[0]});
   }
   for (const auto& [name, ref] : graph.outputs()) {
-    description.arguments.push_back({name, Identifier(name, taken), KILN_ROLE_OUTPUT, graph.type(ref)});
+    description.arguments.push_back(
+        {name, Identifier(name, taken), KILN_ROLE_OUTPUT, graph.type(ref)});
   }
   description.hooks = RuntimeHooksCalled(*module);
   compiled.description = SerializeModelDescription(description);

@@ -9,9 +9,10 @@
 //   kiln_<name>_model_description(size)     the model described as data (runtime/kiln_model.h)
 //
 // Every array argument is a pointer to a dense row-major array of its static shape (scalars are
-// arrays of one); `arena` is scratch memory of arena_bytes (64-byte aligned) for all temporaries, so
-// the code never allocates; `context` is a kiln_context (runtime/kiln_runtime.h) that receives
-// run-time errors. At run time the object needs libc, libm and Kiln's runtime (runtime/), nothing else.
+// arrays of one); `arena` is scratch memory of arena_bytes (64-byte aligned) for all temporaries,
+// so the code never allocates; `context` is a kiln_context (runtime/kiln_runtime.h) that receives
+// run-time errors. At run time the object needs libc, libm and Kiln's runtime (runtime/), nothing
+// else.
 #ifndef KILN_CODEGEN_COMPILER_H_
 #define KILN_CODEGEN_COMPILER_H_
 
@@ -59,8 +60,8 @@ struct CompiledGraph {
   double seconds_lower = 0, seconds_passes = 0, seconds_codegen = 0;
 };
 
-// Compiles the graph's named outputs (and its training updates, if it has any). InvalidArgument for a
-// bad name or a graph without outputs; Unimplemented naming the op for an op without a lowering.
+// Compiles the graph's named outputs (and its training updates, if it has any). InvalidArgument for
+// a bad name or a graph without outputs; Unimplemented naming the op for an op without a lowering.
 absl::StatusOr<CompiledGraph> CompileGraph(const Graph& graph, const CompileOptions& options);
 
 }  // namespace kiln

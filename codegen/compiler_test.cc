@@ -17,12 +17,15 @@ namespace kiln {
 namespace {
 
 // An op with every facet but a lowering, to test the compiler's error.
-KILN_REGISTER_OP(OpDef("TestUnlowered").Doc("test only: x, with no lowering").Inputs({"x"})
-    .Shape(ops_internal::SameAsInput()).NotDifferentiable("test only")
-    .Kernel([](KernelContext& c) {
-      c.out().values = c.in(0).values;
-      return absl::OkStatus();
-    }));
+KILN_REGISTER_OP(OpDef("TestUnlowered")
+                     .Doc("test only: x, with no lowering")
+                     .Inputs({"x"})
+                     .Shape(ops_internal::SameAsInput())
+                     .NotDifferentiable("test only")
+                     .Kernel([](KernelContext& c) {
+                       c.out().values = c.in(0).values;
+                       return absl::OkStatus();
+                     }));
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -35,9 +38,13 @@ std::string ReadFile(const std::string& path) {
 void RequireGolden(const std::string& header, const std::string& file) {
   const std::string golden = ReadFile("codegen/testdata/" + file);
   if (header != golden) {
-    if (const char* dir = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR")) std::ofstream(std::string(dir) + "/" + file) << header;
-    FAIL("header differs from codegen/testdata/" << file << "; the new one is in "
-         "bazel-testlogs/codegen/compiler_test/test.outputs/ (copy it over if the change is intended)\n"
+    if (const char* dir = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR"))
+      std::ofstream(std::string(dir) + "/" + file) << header;
+    FAIL("header differs from codegen/testdata/"
+         << file
+         << "; the new one is in "
+            "bazel-testlogs/codegen/compiler_test/test.outputs/ (copy it over if the change is "
+            "intended)\n"
          << header);
   }
 }
@@ -55,7 +62,9 @@ TEST_CASE("The generated headers match the golden files, for the CPU and CUDA ta
   auto compiled = CompileGraph(g, options);
   REQUIRE_THAT(compiled.status(), IsOk());
   REQUIRE_FALSE(compiled->training);
-  REQUIRE(compiled->object.compare(0, 4, "\x7f" "ELF") == 0);
+  REQUIRE(compiled->object.compare(0, 4,
+                                   "\x7f"
+                                   "ELF") == 0);
   for (const char* entry : {"run", "init", "prepare", "model_description"}) {
     REQUIRE(compiled->object.find(std::string("kiln_tiny_model_") + entry) != std::string::npos);
   }
@@ -80,7 +89,8 @@ TEST_CASE("The generated headers match the golden files, for the CPU and CUDA ta
   cuda.prepare_entry = "kiln_tiny_model_prepare";
   cuda.arguments = compiled->arguments;
   cuda.hooks = {"kiln_rt_cuda_launch", "kiln_rt_cuda_matmul", "kiln_rt_cuda_matmul_prepare"};
-  absl::StatusOr<std::string> cuda_header = RenderHeader(SerializeModelDescription(cuda), "tiny.pb");
+  absl::StatusOr<std::string> cuda_header =
+      RenderHeader(SerializeModelDescription(cuda), "tiny.pb");
   REQUIRE_THAT(cuda_header.status(), IsOk());
   RequireGolden(*cuda_header, "tiny_model_cuda.h");
 }
@@ -124,14 +134,17 @@ uint32_t Uleb(const std::string& data, size_t& at) {
 // "aeabi" vendor), tag → value (numbers in decimal). How the object records its CPU and float ABI.
 std::map<uint32_t, std::string> ArmAttributes(const std::string& object) {
   std::map<uint32_t, std::string> attributes;
-  const uint32_t shoff = Read(object, 32, 4), shentsize = Read(object, 46, 2), shnum = Read(object, 48, 2);
+  const uint32_t shoff = Read(object, 32, 4), shentsize = Read(object, 46, 2),
+                 shnum = Read(object, 48, 2);
   for (uint32_t i = 0; i < shnum; ++i) {
     const size_t header = shoff + i * shentsize;
     if (Read(object, header + 4, 4) != 0x70000003u) continue;  // SHT_ARM_ATTRIBUTES
-    const std::string section = object.substr(Read(object, header + 16, 4), Read(object, header + 20, 4));
+    const std::string section =
+        object.substr(Read(object, header + 16, 4), Read(object, header + 20, 4));
     // 'A', u32 subsection size, "aeabi\0", tag 1 (file), u32 size, then (tag, value) pairs.
     size_t at = 1 + 4 + 6;
-    if (section.compare(5, 6, std::string("aeabi\0", 6)) != 0 || section[at] != 1) return attributes;
+    if (section.compare(5, 6, std::string("aeabi\0", 6)) != 0 || section[at] != 1)
+      return attributes;
     at += 1 + 4;
     while (at < section.size()) {
       const uint32_t tag = Uleb(section, at);
@@ -155,7 +168,8 @@ TEST_CASE("Every named CPU target compiles the MLP inference graph to an object 
   Tensor hidden = model.Dense(images, 128, layers::Activation::kRelu);
   g.AddOutput("probabilities", ops::Softmax(model.Dense(hidden, 10)));
   REQUIRE_THAT(g.status(), IsOk());
-  // ELF machine (EM_*) and class (1: 32-bit, 2: 64-bit) per target; wasm objects have no ELF header.
+  // ELF machine (EM_*) and class (1: 32-bit, 2: 64-bit) per target; wasm objects have no ELF
+  // header.
   struct Expected {
     const char* target;
     uint32_t machine;
@@ -177,14 +191,16 @@ TEST_CASE("Every named CPU target compiles the MLP inference graph to an object 
       CHECK(object.compare(0, 4, std::string("\0asm", 4)) == 0);
       continue;
     }
-    REQUIRE(object.compare(0, 4, "\x7f" "ELF") == 0);
+    REQUIRE(object.compare(0, 4,
+                           "\x7f"
+                           "ELF") == 0);
     CHECK(static_cast<int>(object[4]) == e.elf_class);
     CHECK(Read(object, 18, 2) == e.machine);
     if (std::string(e.target) == "cortex-m4") {
       CHECK((Read(object, 36, 4) & 0xff000000u) == 0x05000000u);  // e_flags: EABI version 5
       const std::map<uint32_t, std::string> attributes = ArmAttributes(object);
       CHECK(attributes.at(5) == "cortex-m4");  // Tag_CPU_name
-      CHECK(attributes.at(28) == "1");         // Tag_ABI_VFP_args: floats in VFP registers (hard float)
+      CHECK(attributes.at(28) == "1");  // Tag_ABI_VFP_args: floats in VFP registers (hard float)
     }
   }
 }

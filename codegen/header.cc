@@ -49,7 +49,8 @@ namespace kiln_generated {
 )";
 
 // The members both classes share: constants, and the typed setter.
-constexpr char kConstants[] = R"({{SHAPES}}  // scratch memory for temporaries (the static memory plan)
+constexpr char kConstants[] =
+    R"({{SHAPES}}  // scratch memory for temporaries (the static memory plan)
   static constexpr std::size_t kArenaBytes = {{ARENA_BYTES}};
   static constexpr std::size_t kBytes = {{BYTES}};
   // identifies the graph (checkpoints carry it)
@@ -72,7 +73,8 @@ constexpr char kSetter[] = R"(
   }
 )";
 
-constexpr char kCpuClass[] = R"(// Owns every input, variable and output array ({{BYTES}} bytes; inputs and outputs start zeroed):
+constexpr char kCpuClass[] =
+    R"(// Owns every input, variable and output array ({{BYTES}} bytes; inputs and outputs start zeroed):
 // allocate it on the heap, e.g. std::make_unique<{{CLASS}}>(). Not thread-safe: use one instance per
 // thread.
 class {{CLASS}} {
@@ -111,7 +113,8 @@ class {{CLASS}} {
 #endif  // {{GUARD}}
 )";
 
-constexpr char kCudaClass[] = R"(// Owns the device arrays of every input, variable and output, and the arena, on a CUDA context,
+constexpr char kCudaClass[] =
+    R"(// Owns the device arrays of every input, variable and output, and the arena, on a CUDA context,
 // with a host copy of each array for the accessors (inputs and outputs start zeroed). Run() uploads
 // the inputs (and the variables whose accessors were called since the last run), runs the step,
 // and downloads the outputs; a variable's accessor downloads it first when a run changed it. From
@@ -268,13 +271,16 @@ struct Argument {
 
 }  // namespace
 
-absl::StatusOr<std::string> RenderHeader(const std::string& description, const std::string& source) {
+absl::StatusOr<std::string> RenderHeader(const std::string& description,
+                                         const std::string& source) {
   kiln_model_info model;
   char message[256];
-  if (kiln_model_info_parse(description.data(), description.size(), &model, message, sizeof message) != KILN_OK) {
+  if (kiln_model_info_parse(description.data(), description.size(), &model, message,
+                            sizeof message) != KILN_OK) {
     return absl::InvalidArgumentError(message);
   }
-  std::unique_ptr<kiln_model_info, void (*)(kiln_model_info*)> release(&model, kiln_model_info_release);
+  std::unique_ptr<kiln_model_info, void (*)(kiln_model_info*)> release(&model,
+                                                                       kiln_model_info_release);
   KILN_ASSIGN_OR_RETURN(const Target target, ParseTarget(model.target));
   const bool gpu = target.is_gpu();
   const std::string name = model.name, cls = CamelCase(name);
@@ -300,8 +306,10 @@ absl::StatusOr<std::string> RenderHeader(const std::string& description, const s
     bytes += static_cast<int64_t>(a.bytes);
     const std::string size = absl::StrCat("k", arg.camel, "Size * sizeof(", arg.type, ")");
     // The C ABI.
-    run_params.push_back(absl::StrCat(a.role == KILN_ROLE_INPUT ? "const " : "", arg.type, "* ", id));
-    run_args.push_back(gpu ? absl::StrCat("reinterpret_cast<", arg.type, "*>(", id, "_device_)") : id + "_");
+    run_params.push_back(
+        absl::StrCat(a.role == KILN_ROLE_INPUT ? "const " : "", arg.type, "* ", id));
+    run_args.push_back(gpu ? absl::StrCat("reinterpret_cast<", arg.type, "*>(", id, "_device_)")
+                           : id + "_");
     if (a.role == KILN_ROLE_VARIABLE) {
       init_params.push_back(absl::StrCat(arg.type, "* ", id));
       init_args.push_back(id + "_");
@@ -309,47 +317,56 @@ absl::StatusOr<std::string> RenderHeader(const std::string& description, const s
     // Constants.
     std::vector<std::string> dims;
     for (int d = 0; d < a.rank; ++d) dims.push_back(std::to_string(a.dims[d]));
-    std::string type_text = absl::StrCat(kiln_dtype_name(a.dtype), "[", absl::StrJoin(dims, ","), "]");
-    absl::StrAppend(&shapes.emplace_back(), "  // ", kiln_arg_role_name(a.role), " '", absl::CEscape(a.name),
-                    "': ", type_text, "\n");
+    std::string type_text =
+        absl::StrCat(kiln_dtype_name(a.dtype), "[", absl::StrJoin(dims, ","), "]");
+    absl::StrAppend(&shapes.emplace_back(), "  // ", kiln_arg_role_name(a.role), " '",
+                    absl::CEscape(a.name), "': ", type_text, "\n");
     if (arg.has_shape()) {
-      absl::StrAppend(&shapes.back(), "  static constexpr int64_t k", arg.camel, "Shape[", a.rank, "] = {",
-                      absl::StrJoin(dims, ", "), "};\n");
+      absl::StrAppend(&shapes.back(), "  static constexpr int64_t k", arg.camel, "Shape[", a.rank,
+                      "] = {", absl::StrJoin(dims, ", "), "};\n");
     }
-    absl::StrAppend(&shapes.back(), "  static constexpr std::size_t k", arg.camel, "Size = ", a.elements, ";\n");
+    absl::StrAppend(&shapes.back(), "  static constexpr std::size_t k", arg.camel,
+                    "Size = ", a.elements, ";\n");
     // Accessors.
     if (a.role == KILN_ROLE_OUTPUT) {
-      accessors.push_back(absl::StrCat("  const ", arg.type, "* ", id, "() const { return ", id, "_; }\n"));
+      accessors.push_back(
+          absl::StrCat("  const ", arg.type, "* ", id, "() const { return ", id, "_; }\n"));
     } else if (a.role == KILN_ROLE_INPUT || !gpu) {
-      accessors.push_back(absl::StrCat("  ", arg.type, "* ", id, "() { return ", id, "_; }\n  const ", arg.type, "* ",
-                                       id, "() const { return ", id, "_; }\n"));
+      accessors.push_back(absl::StrCat("  ", arg.type, "* ", id, "() { return ", id,
+                                       "_; }\n  const ", arg.type, "* ", id, "() const { return ",
+                                       id, "_; }\n"));
     } else {
-      accessors.push_back(absl::StrCat("  ", arg.type, "* ", id, "() {\n    Download(", variable, ");\n    dirty_[",
-                                       variable, "] = true;\n    return ", id, "_;\n  }\n  const ", arg.type, "* ", id,
-                                       "() const {\n    Download(", variable, ");\n    return ", id, "_;\n  }\n"));
+      accessors.push_back(absl::StrCat(
+          "  ", arg.type, "* ", id, "() {\n    Download(", variable, ");\n    dirty_[", variable,
+          "] = true;\n    return ", id, "_;\n  }\n  const ", arg.type, "* ", id,
+          "() const {\n    Download(", variable, ");\n    return ", id, "_;\n  }\n"));
     }
-    if (gpu) absl::StrAppend(&accessors.back(), "  uint64_t ", id, "_device() const { return ", id, "_device_; }\n");
-    tables[a.role].push_back(absl::StrCat("{\"", absl::CEscape(a.name), "\", ", DTypeEnumerator(a.dtype), ", ",
-                                          a.rank, ", ", arg.has_shape() ? absl::StrCat("k", arg.camel, "Shape") : "nullptr",
-                                          ", ", id, "_}"));
+    if (gpu)
+      absl::StrAppend(&accessors.back(), "  uint64_t ", id, "_device() const { return ", id,
+                      "_device_; }\n");
+    tables[a.role].push_back(absl::StrCat(
+        "{\"", absl::CEscape(a.name), "\", ", DTypeEnumerator(a.dtype), ", ", a.rank, ", ",
+        arg.has_shape() ? absl::StrCat("k", arg.camel, "Shape") : "nullptr", ", ", id, "_}"));
     // Members: inputs and outputs zeroed, variables set by Reset().
     const char* zeroed = a.role == KILN_ROLE_VARIABLE ? "" : " = {}";
     const char* mut = gpu && a.role == KILN_ROLE_VARIABLE ? "mutable " : "";
-    members.push_back(absl::StrCat("  alignas(64) ", mut, arg.type, " ", id, "_[", std::max<uint64_t>(1, a.elements),
-                                   "]", zeroed, ";\n"));
+    members.push_back(absl::StrCat("  alignas(64) ", mut, arg.type, " ", id, "_[",
+                                   std::max<uint64_t>(1, a.elements), "]", zeroed, ";\n"));
     if (!gpu) continue;
     absl::StrAppend(&members.back(), "  uint64_t ", id, "_device_ = 0;\n");
     alloc.push_back(absl::StrCat("    ", id, "_device_ = kiln_cuda_alloc(c, ", size, " + 1);\n"));
     free_memory.push_back(absl::StrCat("    kiln_cuda_free(c, ", id, "_device_);\n"));
     if (a.role == KILN_ROLE_INPUT) {
-      upload.push_back(absl::StrCat("    kiln_cuda_copy_to_device(c, ", id, "_device_, ", id, "_, ", size, ");\n"));
+      upload.push_back(absl::StrCat("    kiln_cuda_copy_to_device(c, ", id, "_device_, ", id, "_, ",
+                                    size, ");\n"));
     } else if (a.role == KILN_ROLE_OUTPUT) {
-      download.push_back(absl::StrCat("    kiln_cuda_copy_to_host(c, ", id, "_, ", id, "_device_, ", size, ");\n"));
+      download.push_back(absl::StrCat("    kiln_cuda_copy_to_host(c, ", id, "_, ", id, "_device_, ",
+                                      size, ");\n"));
     } else {
-      upload.push_back(absl::StrCat("    if (dirty_[", variable, "]) kiln_cuda_copy_to_device(c, ", id, "_device_, ", id,
-                                    "_, ", size, ");\n"));
-      download_cases.push_back(absl::StrCat("      case ", variable, ": kiln_cuda_copy_to_host(c, ", id, "_, ", id,
-                                            "_device_, ", size, "); break;\n"));
+      upload.push_back(absl::StrCat("    if (dirty_[", variable, "]) kiln_cuda_copy_to_device(c, ",
+                                    id, "_device_, ", id, "_, ", size, ");\n"));
+      download_cases.push_back(absl::StrCat("      case ", variable, ": kiln_cuda_copy_to_host(c, ",
+                                            id, "_, ", id, "_device_, ", size, "); break;\n"));
     }
   }
   run_params.push_back("kiln_context* context");
@@ -364,13 +381,14 @@ absl::StatusOr<std::string> RenderHeader(const std::string& description, const s
   const char* table_counts[3] = {"kNumInputs", "kNumVariables", "kNumOutputs"};
   for (int role = 0; role < 3; ++role) {
     const std::string entries = absl::StrJoin(tables[role], ",\n             ");
-    const std::string refresh =
-        gpu && role == KILN_ROLE_VARIABLE
-            ? "    for (std::size_t i = 0; i < kNumVariables; ++i) Download(i, /*wait=*/false), dirty_[i] = true;\n"
-              "    kiln_cuda_synchronize(context_->get());\n"
-            : "";
-    absl::StrAppend(&table_text, "  std::array<kiln_tensor, ", table_counts[role], "> ", table_names[role], "() {\n",
-                    refresh, "    return {", entries.empty() ? "" : absl::StrCat("{", entries, "}"), "};\n  }\n");
+    const std::string refresh = gpu && role == KILN_ROLE_VARIABLE
+                                    ? "    for (std::size_t i = 0; i < kNumVariables; ++i) "
+                                      "Download(i, /*wait=*/false), dirty_[i] = true;\n"
+                                      "    kiln_cuda_synchronize(context_->get());\n"
+                                    : "";
+    absl::StrAppend(&table_text, "  std::array<kiln_tensor, ", table_counts[role], "> ",
+                    table_names[role], "() {\n", refresh, "    return {",
+                    entries.empty() ? "" : absl::StrCat("{", entries, "}"), "};\n  }\n");
   }
   const std::string constants =
       Fill(kConstants, {{"{{SHAPES}}", absl::StrJoin(shapes, "")},
@@ -384,24 +402,32 @@ absl::StatusOr<std::string> RenderHeader(const std::string& description, const s
   const std::vector<std::pair<std::string, std::string>> common = {
       {"{{FROM}}", source.empty() ? "" : " from " + source},
       {"{{TARGET}}", gpu ? absl::StrCat("CUDA (", target.gpu_chip, ")") : target.name},
-      {"{{KIND}}", model.training
-                       ? "A training step: each Run() computes the outputs and updates the variables in place."
-                       : "An inference graph: each Run() computes the outputs from the inputs and variables."},
-      {"{{RUNTIME}}", gpu ? " with its CUDA path\n// (//runtime:cuda; runtime/cuda.h: the driver, cuBLASLt and cuDNN are "
+      {"{{KIND}}",
+       model.training
+           ? "A training step: each Run() computes the outputs and updates the variables in place."
+           : "An inference graph: each Run() computes the outputs from the inputs and variables."},
+      {"{{RUNTIME}}", gpu ? " with its CUDA path\n// (//runtime:cuda; runtime/cuda.h: the driver, "
+                            "cuBLASLt and cuDNN are "
                             "opened at run time)"
                           : " (runtime/)"},
       {"{{INCLUDES}}", gpu ? "#include \"runtime/cuda.h\"\n" : ""},
-      {"{{INIT_DOC}}", gpu ? "Writes every variable's initial value into host arrays (upload them to the device)."
-                           : "Sets every variable to its initial value."},
+      {"{{INIT_DOC}}",
+       gpu ? "Writes every variable's initial value into host arrays (upload them to the device)."
+           : "Sets every variable to its initial value."},
       {"{{PREPARE_DOC}}",
        gpu ? "Makes the library plans (cuBLASLt, cuDNN) ahead of the first run, on a CUDA context."
-           : "Makes the library kernels (e.g. oneDNN primitives) the graph calls, once per context, before\n// the "
+           : "Makes the library kernels (e.g. oneDNN primitives) the graph calls, once per "
+             "context, before\n// the "
              "first run; errors land in `context`'s status."},
-      {"{{RUN_DOC}}", gpu ? "One call of the compiled graph, queued on the context's stream. Every array, and `arena`\n"
-                            "// (kArenaBytes), is a device address (kiln_cuda_alloc); errors land in the context's "
+      {"{{RUN_DOC}}", gpu ? "One call of the compiled graph, queued on the context's stream. Every "
+                            "array, and `arena`\n"
+                            "// (kArenaBytes), is a device address (kiln_cuda_alloc); errors land "
+                            "in the context's "
                             "status."
-                          : "One call of the compiled graph. Arrays are dense and row-major; run-time errors (e.g. "
-                            "an\n// index out of range) land in `context`'s status; `arena` is scratch memory of at "
+                          : "One call of the compiled graph. Arrays are dense and row-major; "
+                            "run-time errors (e.g. "
+                            "an\n// index out of range) land in `context`'s status; `arena` is "
+                            "scratch memory of at "
                             "least the\n// class's kArenaBytes, 64-byte aligned."},
       {"{{GUARD}}", guard},
       {"{{INIT_PARAMS}}", absl::StrJoin(init_params, ", ")},
@@ -419,10 +445,12 @@ absl::StatusOr<std::string> RenderHeader(const std::string& description, const s
       {"{{UPLOAD}}", absl::StrJoin(upload, "")},
       {"{{DOWNLOAD}}", absl::StrJoin(download, "")},
       {"{{DOWNLOAD_CASES}}", absl::StrJoin(download_cases, "")},
-      {"{{MARK_STALE}}", model.training ? "    for (bool& s : stale_) s = true;  // updated on the device\n" : ""},
+      {"{{MARK_STALE}}",
+       model.training ? "    for (bool& s : stale_) s = true;  // updated on the device\n" : ""},
       {"{{BYTES}}", std::to_string(bytes)},
   };
-  // Two passes: the class templates contain the shared pieces, which contain {{NAME}} and {{CLASS}}.
+  // Two passes: the class templates contain the shared pieces, which contain {{NAME}} and
+  // {{CLASS}}.
   std::string header = Fill(kPrologue, common) + Fill(gpu ? kCudaClass : kCpuClass, common);
   return Fill(header.c_str(), {{"{{NAME}}", name}, {"{{CLASS}}", cls}});
 }

@@ -18,7 +18,9 @@ namespace {
 constexpr size_t kHeaderBytes = 68, kArgBytes = 32;
 
 // kiln_dtype numbers the dtypes as graph files do, DType's order from 1.
-kiln_dtype RuntimeDType(DType dtype) { return static_cast<kiln_dtype>(static_cast<int>(dtype) + 1); }
+kiln_dtype RuntimeDType(DType dtype) {
+  return static_cast<kiln_dtype>(static_cast<int>(dtype) + 1);
+}
 static_assert(KILN_F32 == 1 && static_cast<int>(DType::kF32) == 0 && KILN_BOOL == 8 &&
                   static_cast<int>(DType::kBool) == 7,
               "kiln_dtype and DType disagree");
@@ -78,24 +80,28 @@ std::string SerializeModelDescription(const ModelDescription& d) {
   return out;
 }
 
-void EmbedModelDescription(mlir::ModuleOp module, const std::string& name, const std::string& serialized) {
+void EmbedModelDescription(mlir::ModuleOp module, const std::string& name,
+                           const std::string& serialized) {
   mlir::MLIRContext* context = module.getContext();
   mlir::OpBuilder b(module.getBodyRegion());
   mlir::Location loc = module.getLoc();
   auto type = mlir::LLVM::LLVMArrayType::get(b.getI8Type(), serialized.size());
-  auto global = mlir::LLVM::GlobalOp::create(b, loc, type, /*isConstant=*/true, mlir::LLVM::Linkage::Internal,
-                                             absl::StrCat("kiln_", name, "_model"), b.getStringAttr(serialized),
-                                             /*alignment=*/8);
+  auto global = mlir::LLVM::GlobalOp::create(
+      b, loc, type, /*isConstant=*/true, mlir::LLVM::Linkage::Internal,
+      absl::StrCat("kiln_", name, "_model"), b.getStringAttr(serialized),
+      /*alignment=*/8);
   global.setSectionAttr(b.getStringAttr(kModelSection));
   auto ptr = mlir::LLVM::LLVMPointerType::get(context);
-  auto function = mlir::LLVM::LLVMFuncOp::create(b, loc, absl::StrCat("kiln_", name, "_model_description"),
-                                                 mlir::LLVM::LLVMFunctionType::get(ptr, {ptr}));
+  auto function =
+      mlir::LLVM::LLVMFuncOp::create(b, loc, absl::StrCat("kiln_", name, "_model_description"),
+                                     mlir::LLVM::LLVMFunctionType::get(ptr, {ptr}));
   mlir::Block* entry = function.addEntryBlock(b);
   b.setInsertionPointToStart(entry);
-  mlir::Value size = mlir::LLVM::ConstantOp::create(b, loc, b.getI64Type(),
-                                                     b.getI64IntegerAttr(static_cast<int64_t>(serialized.size())));
+  mlir::Value size = mlir::LLVM::ConstantOp::create(
+      b, loc, b.getI64Type(), b.getI64IntegerAttr(static_cast<int64_t>(serialized.size())));
   mlir::LLVM::StoreOp::create(b, loc, size, entry->getArgument(0));
-  mlir::LLVM::ReturnOp::create(b, loc, mlir::ValueRange{mlir::LLVM::AddressOfOp::create(b, loc, global)});
+  mlir::LLVM::ReturnOp::create(b, loc,
+                               mlir::ValueRange{mlir::LLVM::AddressOfOp::create(b, loc, global)});
 }
 
 std::vector<std::string> RuntimeHooksCalled(mlir::ModuleOp module) {
@@ -110,7 +116,8 @@ std::vector<std::string> RuntimeHooksCalled(mlir::ModuleOp module) {
 
 absl::StatusOr<std::string> ReadModelDescription(const std::string& object) {
   llvm::MemoryBufferRef buffer(llvm::StringRef(object.data(), object.size()), "object");
-  llvm::Expected<std::unique_ptr<llvm::object::ObjectFile>> file = llvm::object::ObjectFile::createObjectFile(buffer);
+  llvm::Expected<std::unique_ptr<llvm::object::ObjectFile>> file =
+      llvm::object::ObjectFile::createObjectFile(buffer);
   if (!file) {
     return absl::InvalidArgumentError("not an object file: " + llvm::toString(file.takeError()));
   }
@@ -118,7 +125,8 @@ absl::StatusOr<std::string> ReadModelDescription(const std::string& object) {
   if (auto* wasm = llvm::dyn_cast<llvm::object::WasmObjectFile>(file->get())) {
     for (const llvm::object::WasmSegment& segment : wasm->dataSegments()) {
       if (segment.Data.Name == kModelSection) {
-        return std::string(reinterpret_cast<const char*>(segment.Data.Content.data()), segment.Data.Content.size());
+        return std::string(reinterpret_cast<const char*>(segment.Data.Content.data()),
+                           segment.Data.Content.size());
       }
     }
   } else {
@@ -129,11 +137,14 @@ absl::StatusOr<std::string> ReadModelDescription(const std::string& object) {
         continue;
       }
       llvm::Expected<llvm::StringRef> contents = section.getContents();
-      if (!contents) return absl::InvalidArgumentError("unreadable section: " + llvm::toString(contents.takeError()));
+      if (!contents)
+        return absl::InvalidArgumentError("unreadable section: " +
+                                          llvm::toString(contents.takeError()));
       return contents->str();
     }
   }
-  return absl::NotFoundError(absl::StrCat("the object has no model description (no ", kModelSection, " section)"));
+  return absl::NotFoundError(
+      absl::StrCat("the object has no model description (no ", kModelSection, " section)"));
 }
 
 }  // namespace kiln

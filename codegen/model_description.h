@@ -41,9 +41,10 @@ std::string SerializeModelDescription(const ModelDescription& description);
 // The section an object keeps its description in.
 inline constexpr char kModelSection[] = ".kiln.model";
 
-// Adds `serialized` to `module` (LLVM dialect) as a constant in kModelSection and the query function
-// `const void* kiln_<name>_model_description(uint64_t* size)` that returns it.
-void EmbedModelDescription(mlir::ModuleOp module, const std::string& name, const std::string& serialized);
+// Adds `serialized` to `module` (LLVM dialect) as a constant in kModelSection and the query
+// function `const void* kiln_<name>_model_description(uint64_t* size)` that returns it.
+void EmbedModelDescription(mlir::ModuleOp module, const std::string& name,
+                           const std::string& serialized);
 
 // The runtime hooks (kiln_rt_*) `module` (LLVM dialect) declares, sorted: what its code calls.
 std::vector<std::string> RuntimeHooksCalled(mlir::ModuleOp module);

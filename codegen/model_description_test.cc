@@ -25,10 +25,11 @@ ModelDescription Example() {
   d.init_entry = "kiln_mlp_init";
   d.run_entry = "kiln_mlp_run";
   d.prepare_entry = "kiln_mlp_prepare";
-  d.arguments = {{"images", "images", KILN_ROLE_INPUT, {DType::kF32, Shape({8, 784})}},
-                 {"dense/kernel", "dense_kernel", KILN_ROLE_VARIABLE, {DType::kF32, Shape({784, 10})}},
-                 {"step", "step", KILN_ROLE_VARIABLE, {DType::kI64, Shape()}},
-                 {"loss", "loss", KILN_ROLE_OUTPUT, {DType::kF32, Shape()}}};
+  d.arguments = {
+      {"images", "images", KILN_ROLE_INPUT, {DType::kF32, Shape({8, 784})}},
+      {"dense/kernel", "dense_kernel", KILN_ROLE_VARIABLE, {DType::kF32, Shape({784, 10})}},
+      {"step", "step", KILN_ROLE_VARIABLE, {DType::kI64, Shape()}},
+      {"loss", "loss", KILN_ROLE_OUTPUT, {DType::kF32, Shape()}}};
   d.hooks = {"kiln_rt_index_error", "kiln_rt_parallel_for"};
   return d;
 }
@@ -37,7 +38,8 @@ ModelDescription Example() {
 std::pair<kiln_status_code, std::string> Parse(const std::string& bytes) {
   kiln_model_info info;
   char message[200] = "";
-  const kiln_status_code code = kiln_model_info_parse(bytes.data(), bytes.size(), &info, message, sizeof message);
+  const kiln_status_code code =
+      kiln_model_info_parse(bytes.data(), bytes.size(), &info, message, sizeof message);
   kiln_model_info_release(&info);
   return {code, message};
 }
@@ -46,7 +48,8 @@ TEST_CASE("A model description reads back as it was written") {
   const std::string bytes = SerializeModelDescription(Example());
   kiln_model_info info;
   char message[200];
-  REQUIRE(kiln_model_info_parse(bytes.data(), bytes.size(), &info, message, sizeof message) == KILN_OK);
+  REQUIRE(kiln_model_info_parse(bytes.data(), bytes.size(), &info, message, sizeof message) ==
+          KILN_OK);
   CHECK(info.abi_version == KILN_MODEL_ABI_VERSION);
   CHECK(std::string(info.name) == "mlp");
   CHECK(std::string(info.fingerprint) == "kiln-graph-0123456789abcdef");
@@ -78,8 +81,8 @@ TEST_CASE("A model description reads back as it was written") {
 TEST_CASE("Malformed model descriptions are refused with the reason") {
   const std::string good = SerializeModelDescription(Example());
   CHECK(Parse("").first == KILN_DATA_LOSS);
-  CHECK(Parse("not a model description at all, but long enough to hold a header; really quite long").second ==
-        "not a Kiln model description (no KILNMODL header)");
+  CHECK(Parse("not a model description at all, but long enough to hold a header; really quite long")
+            .second == "not a Kiln model description (no KILNMODL header)");
   // Truncated: the size field disagrees.
   auto truncated = Parse(good.substr(0, good.size() - 1));
   CHECK(truncated.first == KILN_DATA_LOSS);
@@ -91,7 +94,8 @@ TEST_CASE("Malformed model descriptions are refused with the reason") {
   // A string offset past the end.
   std::string bad_name = good;
   rt::PutLittleEndian(&bad_name[16], good.size() + 10, 4);
-  CHECK(Parse(bad_name).second == "malformed model description: the name starts outside the description");
+  CHECK(Parse(bad_name).second ==
+        "malformed model description: the name starts outside the description");
   // Argument records past the end.
   std::string bad_count = good;
   rt::PutLittleEndian(&bad_count[52], 1u << 28, 4);
@@ -121,7 +125,8 @@ TEST_CASE("Tools read the description from an object file's section, for any tar
   const std::string bytes = SerializeModelDescription(Example());
   for (const char* spec : {"x86_64", "aarch64-linux", "cortex-m4", "wasm32"}) {
     INFO(spec);
-    mlir::OwningOpRef<mlir::ModuleOp> module = mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
+    mlir::OwningOpRef<mlir::ModuleOp> module =
+        mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
     EmbedModelDescription(*module, "mlp", bytes);
     absl::StatusOr<std::string> object = EmitObject(*module, *ParseTarget(spec));
     REQUIRE_THAT(object.status(), IsOk());
@@ -130,7 +135,8 @@ TEST_CASE("Tools read the description from an object file's section, for any tar
     REQUIRE_THAT(read.status(), IsOk());
     CHECK(*read == bytes);
   }
-  CHECK_THAT(ReadModelDescription("not an object").status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  CHECK_THAT(ReadModelDescription("not an object").status(),
+             StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

@@ -69,12 +69,12 @@ absl::StatusOr<std::string> EmitCode(mlir::ModuleOp module, const Target& target
   ResolveCpu(target, cpu, features);
   llvm::TargetOptions options;
   if (target.hard_float_abi) options.FloatABIType = llvm::FloatABI::Hard;
-  std::unique_ptr<llvm::TargetMachine> machine(llvm_target->createTargetMachine(
-      triple, cpu, features, options, llvm::Reloc::PIC_, std::nullopt,
-      llvm::CodeGenOptLevel::Aggressive));
+  std::unique_ptr<llvm::TargetMachine> machine(
+      llvm_target->createTargetMachine(triple, cpu, features, options, llvm::Reloc::PIC_,
+                                       std::nullopt, llvm::CodeGenOptLevel::Aggressive));
   if (machine == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot create a target machine for '",
-                                                   target.triple, "' cpu '", cpu, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot create a target machine for '", target.triple, "' cpu '", cpu, "'"));
   }
   if (!machine->getMCSubtargetInfo()->isCPUStringValid(cpu)) {
     return absl::InvalidArgumentError(
@@ -116,14 +116,15 @@ absl::StatusOr<std::string> EmitCode(mlir::ModuleOp module, const Target& target
     return object;
   }
   {
-    // The object writer seeks back to patch headers, so it needs a buffered stream; it is flushed into
-    // `object` when it goes out of scope.
+    // The object writer seeks back to patch headers, so it needs a buffered stream; it is flushed
+    // into `object` when it goes out of scope.
     llvm::raw_string_ostream stream(object);
     llvm::buffer_ostream buffered(stream);
     llvm::legacy::PassManager codegen;
     if (machine->addPassesToEmitFile(codegen, buffered, nullptr,
-                                     kind == CodeKind::kAssembly ? llvm::CodeGenFileType::AssemblyFile
-                                                                 : llvm::CodeGenFileType::ObjectFile)) {
+                                     kind == CodeKind::kAssembly
+                                         ? llvm::CodeGenFileType::AssemblyFile
+                                         : llvm::CodeGenFileType::ObjectFile)) {
       return absl::InternalError(
           absl::StrCat("LLVM cannot emit object files for '", target.triple, "'"));
     }

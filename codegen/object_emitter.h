@@ -1,5 +1,5 @@
-// Last stage of the compiler: an MLIR module already in the LLVM dialect becomes an object file for a
-// target's CPU, through the in-process LLVM backend (no external assembler or linker).
+// Last stage of the compiler: an MLIR module already in the LLVM dialect becomes an object file for
+// a target's CPU, through the in-process LLVM backend (no external assembler or linker).
 #ifndef KILN_CODEGEN_OBJECT_EMITTER_H_
 #define KILN_CODEGEN_OBJECT_EMITTER_H_
 
@@ -14,11 +14,11 @@ class ModuleOp;
 
 namespace kiln {
 
-// Translates `module` (LLVM dialect only) to LLVM IR, runs LLVM's O3 pipeline, and returns the bytes of
-// a relocatable, position-independent object file for `target` (its triple, CPU and features; CPU
-// "native" means this host's CPU and features). Errors: InvalidArgument for an unknown
-// triple or CPU, or for a module that does not translate; Internal if LLVM cannot emit an object.
-// Thread-safe: each call uses its own LLVMContext.
+// Translates `module` (LLVM dialect only) to LLVM IR, runs LLVM's O3 pipeline, and returns the
+// bytes of a relocatable, position-independent object file for `target` (its triple, CPU and
+// features; CPU "native" means this host's CPU and features). Errors: InvalidArgument for an
+// unknown triple or CPU, or for a module that does not translate; Internal if LLVM cannot emit an
+// object. Thread-safe: each call uses its own LLVMContext.
 absl::StatusOr<std::string> EmitObject(mlir::ModuleOp module, const Target& target);
 
 // The same compilation, returned as text: the optimized LLVM IR, or the target's assembly.

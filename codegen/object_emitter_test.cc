@@ -55,17 +55,17 @@ TEST_CASE("EmitObject writes ELF objects for x86-64 and aarch64") {
   absl::StatusOr<std::string> x86 = EmitObject(*f.module, *ParseTarget("x86_64"));
   REQUIRE_THAT(x86.status(), IsOk());
   REQUIRE(x86->size() > 64);
-  REQUIRE(x86->compare(0, 4, "\x7f" "ELF") == 0);
+  REQUIRE(x86->compare(0, 4,
+                       "\x7f"
+                       "ELF") == 0);
   REQUIRE(ElfMachine(*x86) == 62);  // EM_X86_64
   REQUIRE(x86->find("kiln_add") != std::string::npos);
 
-  absl::StatusOr<std::string> arm =
-      EmitObject(*f.module, *ParseTarget("aarch64-linux"));
+  absl::StatusOr<std::string> arm = EmitObject(*f.module, *ParseTarget("aarch64-linux"));
   REQUIRE_THAT(arm.status(), IsOk());
   REQUIRE(ElfMachine(*arm) == 183);  // EM_AARCH64
 
-  REQUIRE_THAT(EmitObject(*f.module, *ParseTarget("x86_64-native")).status(),
-               IsOk());
+  REQUIRE_THAT(EmitObject(*f.module, *ParseTarget("x86_64-native")).status(), IsOk());
 }
 
 TEST_CASE("EmitObject rejects unknown targets with a clear error") {
@@ -73,9 +73,8 @@ TEST_CASE("EmitObject rejects unknown targets with a clear error") {
   REQUIRE(f.module);
   REQUIRE_THAT(EmitObject(*f.module, WithTriple("pdp11-unknown-none")).status(),
                StatusIs(absl::StatusCode::kInvalidArgument, "unknown target triple 'pdp11"));
-  REQUIRE_THAT(
-      EmitObject(*f.module, *ParseTarget("x86_64,cpu=not-a-cpu")).status(),
-      StatusIs(absl::StatusCode::kInvalidArgument, "unknown CPU 'not-a-cpu'"));
+  REQUIRE_THAT(EmitObject(*f.module, *ParseTarget("x86_64,cpu=not-a-cpu")).status(),
+               StatusIs(absl::StatusCode::kInvalidArgument, "unknown CPU 'not-a-cpu'"));
 }
 
 }  // namespace

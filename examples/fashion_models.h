@@ -1,4 +1,5 @@
-// The two Fashion-MNIST models Kiln's examples, tests and benchmarks share, built with the layers API.
+// The two Fashion-MNIST models Kiln's examples, tests and benchmarks share, built with the layers
+// API.
 #ifndef KILN_EXAMPLES_FASHION_MODELS_H_
 #define KILN_EXAMPLES_FASHION_MODELS_H_
 

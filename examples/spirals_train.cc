@@ -1,6 +1,6 @@
-// Kiln's graph API end to end on the reference interpreter: build an MLP with the layers API, append
-// gradients and an SGD update with TrainStep, and train it on three spirals.
-// Usage: spirals_train [STEPS]
+// Kiln's graph API end to end on the reference interpreter: build an MLP with the layers API,
+// append gradients and an SGD update with TrainStep, and train it on three spirals. Usage:
+// spirals_train [STEPS]
 #include <cstdio>
 #include <cstdlib>
 
@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     if (i % 250 == 0 || i == steps) {
-      std::printf("step %5d  loss %.4f  accuracy %.3f\n", i, (*out)[0].values[0], (*out)[1].values[0]);
+      std::printf("step %5d  loss %.4f  accuracy %.3f\n", i, (*out)[0].values[0],
+                  (*out)[1].values[0]);
     }
   }
   return 0;

@@ -52,7 +52,8 @@ absl::StatusOr<std::vector<Tensor>> AddGradients(Tensor loss, const std::vector<
   KILN_RETURN_IF_ERROR(g.status());
   for (const Tensor& x : wrt) {
     if (!x.valid() || x.graph() != &g) {
-      return absl::InvalidArgumentError("AddGradients: every wrt tensor must belong to loss's graph");
+      return absl::InvalidArgumentError(
+          "AddGradients: every wrt tensor must belong to loss's graph");
     }
   }
   if (!IsFloat(loss.dtype())) {
@@ -79,7 +80,8 @@ absl::StatusOr<std::vector<Tensor>> AddGradients(Tensor loss, const std::vector<
     if (x.node() < end) from_wrt[x.node()] = true;
   }
   for (int id = 0; id < end; ++id) {
-    if (g.node(id).op_name() == "StopGradient") continue;  // nothing beyond it depends on x for autodiff
+    if (g.node(id).op_name() == "StopGradient")
+      continue;  // nothing beyond it depends on x for autodiff
     for (const OutputRef& in : g.node(id).inputs) from_wrt[id] = from_wrt[id] || from_wrt[in.node];
   }
   to_loss[loss.node()] = true;
@@ -109,28 +111,33 @@ absl::StatusOr<std::vector<Tensor>> AddGradients(Tensor loss, const std::vector<
       }
     }
     if (!any) continue;
-    // Nothing to propagate past a leaf or a node whose inputs do not depend on any x through a float
-    // tensor (integer and bool tensors carry no gradient).
+    // Nothing to propagate past a leaf or a node whose inputs do not depend on any x through a
+    // float tensor (integer and bool tensors carry no gradient).
     bool inputs_on_path = false;
     for (const OutputRef& in : node.inputs) {
       inputs_on_path |= from_wrt[in.node] && IsFloat(g.type(in).dtype);
     }
     if (!inputs_on_path) continue;
     if (!node.op->differentiable()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "AddGradients: ", node.Describe(), " is not differentiable (", node.op->not_differentiable, ") but lies on a path from a wrt "
-          "tensor to loss '", loss.name(), "'; wrap its input in StopGradient if that is intended"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("AddGradients: ", node.Describe(), " is not differentiable (",
+                       node.op->not_differentiable,
+                       ") but lies on a path from a wrt "
+                       "tensor to loss '",
+                       loss.name(), "'; wrap its input in StopGradient if that is intended"));
     }
     SourceOverride source(g, node.source);
     NameScope scope(g, "gradients");
     std::vector<Tensor> outputs;
-    for (int i = 0; i < static_cast<int>(node.outputs.size()); ++i) outputs.push_back(g.Output(id, i));
+    for (int i = 0; i < static_cast<int>(node.outputs.size()); ++i)
+      outputs.push_back(g.Output(id, i));
     for (int i = 0; i < static_cast<int>(output_grads.size()); ++i) {
       if (!output_grads[i].valid()) output_grads[i] = ops::ZerosLike(outputs[i]);
     }
     std::vector<Tensor> inputs;
     for (const OutputRef& in : node.inputs) inputs.push_back(Tensor(&g, in));
-    std::vector<Tensor> input_grads = node.op->grad(GradContext{g, node, inputs, outputs, output_grads});
+    std::vector<Tensor> input_grads =
+        node.op->grad(GradContext{g, node, inputs, outputs, output_grads});
     KILN_RETURN_IF_ERROR(g.status());
     if (input_grads.size() != inputs.size()) {
       return absl::InternalError(absl::StrCat("gradient rule of ", node.op_name(), " returned ",
@@ -142,7 +149,8 @@ absl::StatusOr<std::vector<Tensor>> AddGradients(Tensor loss, const std::vector<
       if (!input_grads[i].valid() || !from_wrt[in.node()] || !IsFloat(in.dtype())) continue;
       Tensor grad = SumToShape(input_grads[i], in.shape());
       if (grad.valid() && !(grad.type() == in.type())) {
-        return absl::InternalError(absl::StrCat("gradient rule of ", node.Describe(), " gave ", grad.type().ToString(), " for input ", i,
+        return absl::InternalError(absl::StrCat("gradient rule of ", node.Describe(), " gave ",
+                                                grad.type().ToString(), " for input ", i,
                                                 " of type ", in.type().ToString()));
       }
       pending[in.ref()].push_back(grad);
@@ -153,7 +161,8 @@ absl::StatusOr<std::vector<Tensor>> AddGradients(Tensor loss, const std::vector<
   std::vector<Tensor> grads;
   for (const Tensor& x : wrt) {
     auto it = pending.find(x.ref());
-    grads.push_back(it != pending.end() && !it->second.empty() ? Sum(it->second) : ops::ZerosLike(x));
+    grads.push_back(it != pending.end() && !it->second.empty() ? Sum(it->second)
+                                                               : ops::ZerosLike(x));
   }
   KILN_RETURN_IF_ERROR(g.status());
   return grads;

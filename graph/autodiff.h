@@ -9,12 +9,13 @@
 
 namespace kiln {
 
-// Appends to `loss`'s graph the nodes computing d(loss)/d(x) for each x in `wrt`, and returns them (one
-// per x, of x's shape and dtype). `loss` must be a float scalar unless `loss_grad` (the seed, of loss's
-// type) is given. Gradients from several uses of a tensor are summed; broadcasts are summed back to the
-// input's shape; StopGradient and integer/bool tensors stop the flow. An x the loss does not depend on
-// gets zeros. A non-differentiable op on a path from an x to the loss is an error naming it.
-// Because gradient rules are built from ops, the returned tensors can be differentiated again.
+// Appends to `loss`'s graph the nodes computing d(loss)/d(x) for each x in `wrt`, and returns them
+// (one per x, of x's shape and dtype). `loss` must be a float scalar unless `loss_grad` (the seed,
+// of loss's type) is given. Gradients from several uses of a tensor are summed; broadcasts are
+// summed back to the input's shape; StopGradient and integer/bool tensors stop the flow. An x the
+// loss does not depend on gets zeros. A non-differentiable op on a path from an x to the loss is an
+// error naming it. Because gradient rules are built from ops, the returned tensors can be
+// differentiated again.
 absl::StatusOr<std::vector<Tensor>> AddGradients(Tensor loss, const std::vector<Tensor>& wrt,
                                                  Tensor loss_grad = Tensor());
 

@@ -14,12 +14,15 @@ namespace kiln {
 namespace {
 
 // A float op without a gradient rule, to test the error for a path through one.
-KILN_REGISTER_OP(OpDef("TestOpaque").Doc("test only: x, without a gradient").Inputs({"x"})
-    .Shape(ops_internal::SameAsInput()).NotDifferentiable("opaque to autodiff in this test")
-    .Kernel([](KernelContext& c) {
-      c.out().values = c.in(0).values;
-      return absl::OkStatus();
-    }));
+KILN_REGISTER_OP(OpDef("TestOpaque")
+                     .Doc("test only: x, without a gradient")
+                     .Inputs({"x"})
+                     .Shape(ops_internal::SameAsInput())
+                     .NotDifferentiable("opaque to autodiff in this test")
+                     .Kernel([](KernelContext& c) {
+                       c.out().values = c.in(0).values;
+                       return absl::OkStatus();
+                     }));
 
 std::vector<Literal> Run(Graph& g, const Feeds& feeds, const std::vector<Tensor>& fetches) {
   auto interpreter = Interpreter::Create(g);
@@ -38,8 +41,9 @@ TEST_CASE("Fan-out gradients accumulate and broadcasts sum back") {
   auto grads = AddGradients(loss, {x, b});
   REQUIRE_THAT(grads.status(), IsOk());
   REQUIRE((*grads)[1].shape() == Shape({}));
-  auto out = Run(g, {{"x", Literal(DType::kF64, {3}, {1, 2, 3})}, {"b", Literal::Scalar(DType::kF64, 10)}},
-                 *grads);
+  auto out =
+      Run(g, {{"x", Literal(DType::kF64, {3}, {1, 2, 3})}, {"b", Literal::Scalar(DType::kF64, 10)}},
+          *grads);
   REQUIRE(out[0].values == std::vector<double>{12, 14, 16});
   REQUIRE(out[1].values == std::vector<double>{6});
 }
@@ -52,8 +56,9 @@ TEST_CASE("StopGradient, integer tensors and unconnected inputs stop the flow") 
   Tensor loss = ops::ReduceSum(ops::StopGradient(x) * x + through_int);
   auto grads = AddGradients(loss, {x, unused});
   REQUIRE_THAT(grads.status(), IsOk());
-  auto out = Run(g, {{"x", Literal(DType::kF64, {2}, {3, 4})}, {"unused", Literal(DType::kF64, {2, 2})}},
-                 *grads);
+  auto out =
+      Run(g, {{"x", Literal(DType::kF64, {2}, {3, 4})}, {"unused", Literal(DType::kF64, {2, 2})}},
+          *grads);
   REQUIRE(out[0].values == std::vector<double>{3, 4});  // only the non-stopped factor
   REQUIRE(out[1].values == std::vector<double>{0, 0, 0, 0});
   REQUIRE(out[1].shape == Shape({2, 2}));
@@ -72,7 +77,8 @@ TEST_CASE("A non-differentiable op on the path is a clear error") {
   // Behind a StopGradient the same op is fine.
   Graph h;
   Tensor a = ops::Placeholder(h, "a", DType::kF64, {2});
-  Tensor opaque = h.Output(h.AddNode("TestOpaque", {ops::StopGradient(a)}, {}, SourceLoc::Current()));
+  Tensor opaque =
+      h.Output(h.AddNode("TestOpaque", {ops::StopGradient(a)}, {}, SourceLoc::Current()));
   REQUIRE_THAT(AddGradients(ops::ReduceSum(opaque * a), {a}).status(), IsOk());
 }
 
@@ -133,7 +139,8 @@ TEST_CASE("Gradients of gradients: Tanh, Exp, Mul, MatMul") {
     int64_t m = 1 + rng() % 3, k = 1 + rng() % 3, n = 1 + rng() % 3;
     Tensor a = ops::Placeholder(g, "a", DType::kF64, {m, k});
     Tensor b = ops::Placeholder(g, "b", DType::kF64, {k, n});
-    // tanh makes the loss non-linear in the product, so the second derivative is not trivially zero.
+    // tanh makes the loss non-linear in the product, so the second derivative is not trivially
+    // zero.
     Tensor first = AddGradients(ops::ReduceSum(ops::Tanh(ops::MatMul(a, b))), {a}).value()[0];
     Feeds feeds = {{"a", RandomLiteral(DType::kF64, {m, k}, rng)},
                    {"b", RandomLiteral(DType::kF64, {k, n}, rng)}};

@@ -23,13 +23,14 @@ Shape RandomShape(std::mt19937_64& rng, int min_rank = 0, int max_rank = 3, int6
 Shape RandomBroadcastableShape(const Shape& shape, std::mt19937_64& rng);
 
 struct GradientCheck {
-  double max_error = 0;  // max over elements of |analytic - numeric| / max(1, |analytic|, |numeric|)
-  std::string worst;     // where it occurred
+  double max_error =
+      0;              // max over elements of |analytic - numeric| / max(1, |analytic|, |numeric|)
+  std::string worst;  // where it occurred
 };
 
-// Differentiates the scalar sum(y * r) (r a fixed random tensor, so every output element counts) with
-// respect to each of `inputs` (Placeholders fed by `feeds`) with AddGradients, and compares against
-// central differences with step `eps` over every input element. The graph must be float64.
+// Differentiates the scalar sum(y * r) (r a fixed random tensor, so every output element counts)
+// with respect to each of `inputs` (Placeholders fed by `feeds`) with AddGradients, and compares
+// against central differences with step `eps` over every input element. The graph must be float64.
 absl::StatusOr<GradientCheck> CheckGradients(Tensor y, const std::vector<Tensor>& inputs,
                                              const Feeds& feeds, uint64_t seed, double eps = 1e-6);
 

@@ -22,17 +22,17 @@ absl::Status CheckAttrs(const OpDef& def, AttrMap& attrs) {
     if (!known) {
       std::vector<std::string> names;
       for (const AttrSpec& spec : def.attrs) names.push_back(spec.name);
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown attribute '", name, "' (", def.name, " has: ",
-          names.empty() ? "none" : absl::StrJoin(names, ", "), ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown attribute '", name, "' (", def.name,
+                       " has: ", names.empty() ? "none" : absl::StrJoin(names, ", "), ")"));
     }
   }
   for (const AttrSpec& spec : def.attrs) {
     auto it = attrs.find(spec.name);
     if (it == attrs.end()) {
       if (!spec.default_value) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("missing required attribute '", spec.name, "' (", AttrTypeName(spec.type), ")"));
+        return absl::InvalidArgumentError(absl::StrCat("missing required attribute '", spec.name,
+                                                       "' (", AttrTypeName(spec.type), ")"));
       }
       attrs.emplace(spec.name, *spec.default_value);
       continue;
@@ -40,10 +40,12 @@ absl::Status CheckAttrs(const OpDef& def, AttrMap& attrs) {
     AttrValue& value = it->second;
     if (spec.type == AttrType::kFloat && std::holds_alternative<int64_t>(value)) {
       value = static_cast<double>(std::get<int64_t>(value));
-    } else if (spec.type == AttrType::kFloats && std::holds_alternative<std::vector<int64_t>>(value)) {
+    } else if (spec.type == AttrType::kFloats &&
+               std::holds_alternative<std::vector<int64_t>>(value)) {
       const auto& ints = std::get<std::vector<int64_t>>(value);
       value = std::vector<double>(ints.begin(), ints.end());
-    } else if (spec.type == AttrType::kShape && std::holds_alternative<std::vector<int64_t>>(value)) {
+    } else if (spec.type == AttrType::kShape &&
+               std::holds_alternative<std::vector<int64_t>>(value)) {
       value = Shape(std::get<std::vector<int64_t>>(value));
     }
     if (AttrTypeOf(value) != spec.type) {
@@ -78,7 +80,8 @@ const std::string& Node::op_name() const { return op->name; }
 
 std::string Node::Describe() const { return DescribeNode(op_name(), name, source); }
 
-std::string DescribeNode(const std::string& op, const std::string& name, const std::string& source) {
+std::string DescribeNode(const std::string& op, const std::string& name,
+                         const std::string& source) {
   return absl::StrCat(op, " '", name, "'", source.empty() ? "" : absl::StrCat(" (", source, ")"));
 }
 
@@ -102,14 +105,16 @@ int Graph::AddNode(const std::string& op, const std::vector<Tensor>& inputs, Att
   const std::string source = source_override_.empty() ? loc.ToString() : source_override_;
   const std::string scoped = scope_ + (name.empty() ? op : name);
   auto fail = [&](const std::string& message) {
-    RecordError(absl::InvalidArgumentError(absl::StrCat(DescribeNode(op, scoped, source), ": ", message)));
+    RecordError(
+        absl::InvalidArgumentError(absl::StrCat(DescribeNode(op, scoped, source), ": ", message)));
     return -1;
   };
 
   const OpDef* def = OpRegistry::Find(op);
   if (def == nullptr) return fail("unknown op");
   if (def->variadic ? inputs.empty() : inputs.size() != def->inputs.size()) {
-    return fail(absl::StrCat("expects ", def->variadic ? "one or more" : std::to_string(def->inputs.size()),
+    return fail(absl::StrCat("expects ",
+                             def->variadic ? "one or more" : std::to_string(def->inputs.size()),
                              " input", def->inputs.size() == 1 && !def->variadic ? "" : "s", " (",
                              absl::StrJoin(def->inputs, ", "), "), got ", inputs.size()));
   }

@@ -3,12 +3,13 @@
 //   kiln::Graph g;
 //   kiln::Tensor x = kiln::ops::Placeholder(g, "x", kiln::DType::kF32, {128, 784});
 //   kiln::Tensor y = kiln::ops::Relu(kiln::ops::MatMul(x, w) + b);
-//   if (!g.ok()) std::cerr << g.status();   // "MatMul 'MatMul' (model.cc:42): inner dimensions ..."
+//   if (!g.ok()) std::cerr << g.status();   // "MatMul 'MatMul' (model.cc:42): inner dimensions
+//   ..."
 //
-// Nodes are appended in topological order (an op's inputs exist before it), so a node's id is a valid
-// execution order. Shapes and dtypes are inferred as each node is added. Errors are sticky: the first
-// one is kept in status(), later ops on a failed graph return invalid handles and report nothing more.
-// A Graph is not thread-safe; build each graph on one thread.
+// Nodes are appended in topological order (an op's inputs exist before it), so a node's id is a
+// valid execution order. Shapes and dtypes are inferred as each node is added. Errors are sticky:
+// the first one is kept in status(), later ops on a failed graph return invalid handles and report
+// nothing more. A Graph is not thread-safe; build each graph on one thread.
 #ifndef KILN_GRAPH_GRAPH_H_
 #define KILN_GRAPH_GRAPH_H_
 
@@ -28,7 +29,8 @@ namespace kiln {
 class Graph;
 struct OpDef;
 
-// Where a node was created in the user's code; captured with default arguments at each builder call.
+// Where a node was created in the user's code; captured with default arguments at each builder
+// call.
 struct SourceLoc {
   const char* file = "";
   int line = 0;
@@ -57,8 +59,8 @@ struct OutputRef {
   }
 };
 
-// A handle to a symbolic tensor: one output of a node in a Graph. Cheap to copy; valid while its Graph
-// lives. A handle from a failed op is invalid (valid() is false) but still knows its graph.
+// A handle to a symbolic tensor: one output of a node in a Graph. Cheap to copy; valid while its
+// Graph lives. A handle from a failed op is invalid (valid() is false) but still knows its graph.
 class Tensor {
  public:
   Tensor() = default;
@@ -115,8 +117,8 @@ struct TrainingInfo {
     int slot_variable;  // the Variable node holding it
   };
   std::vector<Slot> slots;
-  // New values for variables (parameters, slots, step counters), all computed from the old values and
-  // assigned together at the end of a step.
+  // New values for variables (parameters, slots, step counters), all computed from the old values
+  // and assigned together at the end of a step.
   std::vector<std::pair<int, Tensor>> updates;
   std::string optimizer;
   std::string learning_rate;  // the Placeholder feeding the learning rate, if any
@@ -128,9 +130,9 @@ class Graph {
   Graph(const Graph&) = delete;
   Graph& operator=(const Graph&) = delete;
 
-  // Appends a node and returns its id, or -1 if the graph already failed, an input is invalid, or the
-  // op rejects its inputs/attributes (the error is then recorded). `name` is made unique within the
-  // current name scope; empty means the op's name.
+  // Appends a node and returns its id, or -1 if the graph already failed, an input is invalid, or
+  // the op rejects its inputs/attributes (the error is then recorded). `name` is made unique within
+  // the current name scope; empty means the op's name.
   int AddNode(const std::string& op, const std::vector<Tensor>& inputs, AttrMap attrs,
               SourceLoc loc, const std::string& name = "");
   // Output `index` of node `id` (an invalid handle when id < 0).
@@ -177,8 +179,8 @@ class Graph {
 };
 
 // Prefixes the names of nodes created while it lives: { NameScope s(g, "dense1"); ... } gives
-// "dense1/MatMul". Scopes nest; an `absolute` scope replaces the enclosing prefix (an empty absolute
-// scope is the root, for graph-wide nodes such as global_step).
+// "dense1/MatMul". Scopes nest; an `absolute` scope replaces the enclosing prefix (an empty
+// absolute scope is the root, for graph-wide nodes such as global_step).
 class NameScope {
  public:
   NameScope(Graph& graph, const std::string& name, bool absolute = false);

@@ -30,10 +30,9 @@ TEST_CASE("Errors name the op, node, shapes and the user's line, and are sticky"
   const int line = __LINE__ + 1;
   Tensor c = a + b;
   REQUIRE_FALSE(c.valid());
-  REQUIRE_THAT(g.status(),
-               StatusIs(absl::StatusCode::kInvalidArgument,
-                        "Add 'Add' (graph_test.cc:" + std::to_string(line) +
-                            "): shapes [2,3] and [4] do not broadcast"));
+  REQUIRE_THAT(g.status(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                    "Add 'Add' (graph_test.cc:" + std::to_string(line) +
+                                        "): shapes [2,3] and [4] do not broadcast"));
   // Later errors are not reported: the first one stays.
   Tensor d = ops::Exp(ops::Placeholder(g, "i", DType::kI32, {1}));
   REQUIRE_FALSE(d.valid());
@@ -52,8 +51,8 @@ TEST_CASE("Name scopes prefix node names and names are unique") {
   REQUIRE(y.name() == "dense1/Exp");
   REQUIRE(z.name() == "dense1/Exp_1");
   ops::Placeholder(g, "x", DType::kF32, {});
-  REQUIRE_THAT(g.status(), StatusIs(absl::StatusCode::kInvalidArgument,
-                                    "Placeholder 'x' (graph_test.cc:"));
+  REQUIRE_THAT(g.status(),
+               StatusIs(absl::StatusCode::kInvalidArgument, "Placeholder 'x' (graph_test.cc:"));
   REQUIRE_THAT(g.status(), StatusIs(absl::StatusCode::kInvalidArgument, "name is already used"));
 }
 

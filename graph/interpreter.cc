@@ -37,8 +37,8 @@ absl::StatusOr<std::vector<Literal>> Interpreter::Run(const Feeds& feeds,
   return Execute(feeds, fetches, false);
 }
 
-absl::StatusOr<std::vector<Literal>> Interpreter::RunTrainingStep(const Feeds& feeds,
-                                                                  const std::vector<Tensor>& fetches) {
+absl::StatusOr<std::vector<Literal>> Interpreter::RunTrainingStep(
+    const Feeds& feeds, const std::vector<Tensor>& fetches) {
   return Execute(feeds, fetches, true);
 }
 
@@ -49,7 +49,8 @@ absl::StatusOr<std::vector<Literal>> Interpreter::Execute(const Feeds& feeds,
   for (const auto& [name, value] : feeds) {
     const Node* node = g.FindNode(name);
     if (node == nullptr || !node->op->is_fed()) {
-      return absl::InvalidArgumentError(absl::StrCat("feed '", name, "' is not a Placeholder of this graph"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("feed '", name, "' is not a Placeholder of this graph"));
     }
     if (!(value.type() == node->outputs[0]) || value.size() != value.shape.NumElements()) {
       return absl::InvalidArgumentError(absl::StrCat("feed '", name, "': expected ",

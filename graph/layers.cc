@@ -56,7 +56,8 @@ Tensor Model::Activate(Tensor x, Activation activation, SourceLoc loc) {
 namespace {
 // Records a layer misuse on the graph and returns a failed handle.
 Tensor Fail(Graph& g, const std::string& layer, SourceLoc loc, const std::string& message) {
-  g.RecordError(absl::InvalidArgumentError(absl::StrCat(layer, " (", loc.ToString(), "): ", message)));
+  g.RecordError(
+      absl::InvalidArgumentError(absl::StrCat(layer, " (", loc.ToString(), "): ", message)));
   return g.Output(-1);
 }
 }  // namespace
@@ -88,10 +89,10 @@ Tensor Model::Conv2D(Tensor x, int64_t filters, int64_t kernel_h, int64_t kernel
   }
   NameScope scope(graph_, name);
   const int64_t c = x.valid() ? x.shape()[3] : 1;
-  Tensor kernel = Param("kernel", {kernel_h, kernel_w, c, filters},
-                        MakeInitializer(init, kernel_h * kernel_w * c, kernel_h * kernel_w * filters,
-                                        NextSeed()),
-                        loc);
+  Tensor kernel = Param(
+      "kernel", {kernel_h, kernel_w, c, filters},
+      MakeInitializer(init, kernel_h * kernel_w * c, kernel_h * kernel_w * filters, NextSeed()),
+      loc);
   Tensor bias = Param("bias", {filters}, ops::Initializer::Zeros(), loc);
   return Activate(ops::Add(ops::Conv2D(x, kernel, options, loc), bias, loc), activation, loc);
 }
@@ -146,8 +147,9 @@ Tensor Model::Embedding(Tensor ids, int64_t vocab, int64_t dim, SourceLoc loc) {
 namespace losses {
 
 Tensor SoftmaxCrossEntropy(Tensor logits, Tensor labels, SourceLoc loc) {
-  Tensor per_example = IsFloat(labels.dtype()) ? ops::SoftmaxCrossEntropy(logits, labels, loc)
-                                               : ops::SparseSoftmaxCrossEntropy(logits, labels, loc);
+  Tensor per_example = IsFloat(labels.dtype())
+                           ? ops::SoftmaxCrossEntropy(logits, labels, loc)
+                           : ops::SparseSoftmaxCrossEntropy(logits, labels, loc);
   return ops::ReduceMean(per_example, {}, false, loc);
 }
 
@@ -160,8 +162,10 @@ Tensor MeanSquaredError(Tensor prediction, Tensor target, SourceLoc loc) {
 namespace metrics {
 
 Tensor Accuracy(Tensor logits, Tensor labels, SourceLoc loc) {
-  Tensor predicted = ops::ArgMax(logits, -1, labels.valid() && IsInteger(labels.dtype()) ? labels.dtype() : DType::kI64, loc);
-  return ops::ReduceMean(ops::Cast(ops::Equal(predicted, labels, loc), logits.dtype(), loc), {}, false, loc);
+  Tensor predicted = ops::ArgMax(
+      logits, -1, labels.valid() && IsInteger(labels.dtype()) ? labels.dtype() : DType::kI64, loc);
+  return ops::ReduceMean(ops::Cast(ops::Equal(predicted, labels, loc), logits.dtype(), loc), {},
+                         false, loc);
 }
 
 }  // namespace metrics

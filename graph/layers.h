@@ -8,8 +8,8 @@
 //   kiln::Tensor loss = kiln::losses::SoftmaxCrossEntropy(logits, labels);
 //
 // Layers get unique names ("dense", "dense_1", ...), their variables are "<layer>/kernel" and
-// "<layer>/bias", and every initializer is seeded from the model's seed and the layer's position, so
-// the same program builds the same initial weights on every machine.
+// "<layer>/bias", and every initializer is seeded from the model's seed and the layer's position,
+// so the same program builds the same initial weights on every machine.
 #ifndef KILN_GRAPH_LAYERS_H_
 #define KILN_GRAPH_LAYERS_H_
 
@@ -75,7 +75,8 @@ class Model {
 }  // namespace layers
 
 namespace losses {
-// Mean over the batch of softmax cross-entropy: integer labels [n] (sparse) or a distribution [n,c].
+// Mean over the batch of softmax cross-entropy: integer labels [n] (sparse) or a distribution
+// [n,c].
 Tensor SoftmaxCrossEntropy(Tensor logits, Tensor labels, KILN_LOC);
 // mean((prediction - target)^2) over all elements.
 Tensor MeanSquaredError(Tensor prediction, Tensor target, KILN_LOC);

@@ -33,8 +33,10 @@ TEST_CASE("Dense and Conv2D layers: names, shapes, parameters and initializer ra
   // Glorot uniform limit sqrt(6 / (54 + 10)); He uniform limit sqrt(6 / (3*3*3)).
   const double glorot = std::sqrt(6.0 / 64), he = std::sqrt(6.0 / 27);
   double max_dense = 0, max_conv = 0;
-  for (double v : interpreter->variables().at("dense/kernel").values) max_dense = std::max(max_dense, std::fabs(v));
-  for (double v : interpreter->variables().at("conv2d/kernel").values) max_conv = std::max(max_conv, std::fabs(v));
+  for (double v : interpreter->variables().at("dense/kernel").values)
+    max_dense = std::max(max_dense, std::fabs(v));
+  for (double v : interpreter->variables().at("conv2d/kernel").values)
+    max_conv = std::max(max_conv, std::fabs(v));
   REQUIRE(max_dense <= glorot);
   REQUIRE(max_dense > 0.8 * glorot);
   REQUIRE(max_conv <= he);
@@ -45,13 +47,15 @@ TEST_CASE("Dense and Conv2D layers: names, shapes, parameters and initializer ra
 TEST_CASE("Normal initializers have the Glorot and He standard deviations") {
   auto stddev = [](layers::Init init, int64_t in, int64_t out) {
     Graph g;
-    Tensor v = ops::Variable(g, "v", DType::kF64, {in, out}, layers::MakeInitializer(init, in, out, 1));
+    Tensor v =
+        ops::Variable(g, "v", DType::kF64, {in, out}, layers::MakeInitializer(init, in, out, 1));
     auto interpreter = Interpreter::Create(g);
     double sq = 0;
     for (double x : interpreter->variables().at("v").values) sq += x * x;
     return std::sqrt(sq / (in * out));
   };
-  REQUIRE(stddev(layers::Init::kGlorotNormal, 300, 100) == Approx(std::sqrt(2.0 / 400)).epsilon(0.03));
+  REQUIRE(stddev(layers::Init::kGlorotNormal, 300, 100) ==
+          Approx(std::sqrt(2.0 / 400)).epsilon(0.03));
   REQUIRE(stddev(layers::Init::kHeNormal, 300, 100) == Approx(std::sqrt(2.0 / 300)).epsilon(0.03));
 }
 
@@ -130,7 +134,8 @@ TEST_CASE("Layer misuse names the layer and the user's line") {
   Graph h;
   layers::Model m2(h);
   m2.Conv2D(ops::Placeholder(h, "y", DType::kF32, {2, 3}), 4, 3, 3);
-  REQUIRE_THAT(h.status(), StatusIs(absl::StatusCode::kInvalidArgument, "expects an NHWC input, got f32[2,3]"));
+  REQUIRE_THAT(h.status(),
+               StatusIs(absl::StatusCode::kInvalidArgument, "expects an NHWC input, got f32[2,3]"));
   Graph k;
   layers::Model m3(k);
   m3.Dense(ops::Placeholder(k, "z", DType::kF32, {2, 3}), 0);

@@ -26,7 +26,8 @@ AffineIndex AffineIndex::operator+(int64_t constant) const {
 LowerFn ElementwiseLowering(ScalarFn body) {
   return [body](LoweringContext& c) {
     std::vector<IrValue> inputs;
-    for (size_t i = 0; i < c.node().inputs.size(); ++i) inputs.push_back(c.input(static_cast<int>(i)));
+    for (size_t i = 0; i < c.node().inputs.size(); ++i)
+      inputs.push_back(c.input(static_cast<int>(i)));
     c.SetOutput(0, c.Elementwise(inputs, c.node().outputs[0], body));
     return absl::OkStatus();
   };
@@ -39,7 +40,8 @@ IrValue PadOrCrop(LoweringContext& c, IrValue x, const std::vector<int64_t>& low
   std::vector<int64_t> offsets(rank), sizes(rank), pad_low(rank), pad_high(rank), result(rank);
   bool crop = false, pad = false, empty = false;
   for (int d = 0; d < rank; ++d) {
-    const int64_t cut_low = std::max<int64_t>(0, -low[d]), cut_high = std::max<int64_t>(0, -high[d]);
+    const int64_t cut_low = std::max<int64_t>(0, -low[d]),
+                  cut_high = std::max<int64_t>(0, -high[d]);
     offsets[d] = cut_low;
     sizes[d] = type.shape[d] - cut_low - cut_high;
     pad_low[d] = std::max<int64_t>(0, low[d]);

@@ -1,6 +1,7 @@
 // The lowering facet of an op: how it becomes code. Op definitions (graph/ops/*.cc) describe their
-// computation through this small interface; the compiler (passes/node_lowering.cc) implements it with
-// upstream MLIR (linalg, tensor, arith, math), so the graph library itself never includes MLIR.
+// computation through this small interface; the compiler (passes/node_lowering.cc) implements it
+// with upstream MLIR (linalg, tensor, arith, math), so the graph library itself never includes
+// MLIR.
 //
 // Building blocks, from specific to general:
 //   Elementwise    per-element code over broadcast inputs
@@ -43,14 +44,38 @@ class IrValue {
 
 enum class ScalarOp {
   // unary
-  kNeg, kAbs, kSign, kExp, kLog, kLog1p, kSqrt, kRsqrt, kTanh, kErf, kSin, kCos, kFloor, kNot,
+  kNeg,
+  kAbs,
+  kSign,
+  kExp,
+  kLog,
+  kLog1p,
+  kSqrt,
+  kRsqrt,
+  kTanh,
+  kErf,
+  kSin,
+  kCos,
+  kFloor,
+  kNot,
   // binary
-  kAdd, kSub, kMul, kDiv, kPow, kMax, kMin, kAnd,
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+  kPow,
+  kMax,
+  kMin,
+  kAnd,
   // comparisons (bool results)
-  kEqual, kLess, kGreater,
+  kEqual,
+  kLess,
+  kGreater,
   // binary, integers and indices only: remainder (the dividend's sign, like C++ %), bitwise xor,
   // logical (unsigned) right shift. Integer Add/Sub/Mul wrap, so i64 code can do uint64 arithmetic.
-  kRem, kXor, kShiftRightLogical,
+  kRem,
+  kXor,
+  kShiftRightLogical,
 };
 
 // Builds per-element code (the body of an Elementwise or Generic block). Values carry their element
@@ -117,7 +142,13 @@ struct GenericInput {
 
 // Kernels a target's library may provide (oneDNN on x86-64), each with the static parameters it
 // takes (runtime/dnnl_kernels.h lists them).
-enum class LibraryKernel { kMatMul, kConv2D, kConv2DBackpropInput, kConv2DBackpropFilter, kBatchMatMul };
+enum class LibraryKernel {
+  kMatMul,
+  kConv2D,
+  kConv2DBackpropInput,
+  kConv2DBackpropFilter,
+  kBatchMatMul
+};
 
 // What an op's lowering sees: its node, its inputs as tensors, and the structured building blocks.
 // Every block returns a new tensor value (tensors are immutable); errors are reported through the
@@ -181,11 +212,11 @@ class LoweringContext {
                               const std::vector<IrValue>& inputs, const TensorType& out,
                               const std::function<IrValue()>& fallback) = 0;
   // The lowering of an effect (OpDef::Effects): calls the C function `function`, defined by the app
-  // or the runtime, as `void function(kiln_context* context, const T* input..., T* result)` with each
-  // input's elements (row-major, in its dtype) and a buffer of `out`'s type for it to fill, and
-  // returns what it wrote there. The compiler keeps every such call, in order: none is merged with
-  // another, removed when its result is unused, or moved across another call. CPU targets only (the
-  // CUDA target rejects host calls as Unimplemented).
+  // or the runtime, as `void function(kiln_context* context, const T* input..., T* result)` with
+  // each input's elements (row-major, in its dtype) and a buffer of `out`'s type for it to fill,
+  // and returns what it wrote there. The compiler keeps every such call, in order: none is merged
+  // with another, removed when its result is unused, or moved across another call. CPU targets only
+  // (the CUDA target rejects host calls as Unimplemented).
   virtual IrValue ExternalCall(const std::string& function, const std::vector<IrValue>& inputs,
                                const TensorType& out) = 0;
 };

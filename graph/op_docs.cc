@@ -20,9 +20,15 @@ std::string DefaultText(const AttrValue& v) {
     std::string operator()(DType x) const { return DTypeName(x); }
     std::string operator()(const Shape& x) const { return x.ToString(); }
     std::string operator()(const TensorData& x) const { return x.size() ? x.ToString() : "none"; }
-    std::string operator()(const std::vector<int64_t>& x) const { return "[" + absl::StrJoin(x, ",") + "]"; }
-    std::string operator()(const std::vector<double>& x) const { return "[" + absl::StrJoin(x, ",") + "]"; }
-    std::string operator()(const std::vector<std::string>& x) const { return "[" + absl::StrJoin(x, ",") + "]"; }
+    std::string operator()(const std::vector<int64_t>& x) const {
+      return "[" + absl::StrJoin(x, ",") + "]";
+    }
+    std::string operator()(const std::vector<double>& x) const {
+      return "[" + absl::StrJoin(x, ",") + "]";
+    }
+    std::string operator()(const std::vector<std::string>& x) const {
+      return "[" + absl::StrJoin(x, ",") + "]";
+    }
   };
   return std::visit(Visitor{}, v);
 }
@@ -39,12 +45,17 @@ std::string Traits(const OpDef& def) {
 std::string OpDocs() {
   std::string out =
       "# Kiln ops\n\nGenerated from the op registry by `bazel run //graph:op_docs > docs/ops.md`; "
-      "do not edit.\nEach op is defined once in `graph/ops/<family>.cc` (shape rule, gradient rule, "
-      "reference kernel).\nTraits (`graph/op_registry.h`): an *argument* is bound by the caller (fed, "
-      "or kept when *stateful*: its value persists across runs) and has no kernel or lowering; an op "
-      "with *effects* runs even when its outputs are unused, is never merged with an identical node, "
+      "do not edit.\nEach op is defined once in `graph/ops/<family>.cc` (shape rule, gradient "
+      "rule, "
+      "reference kernel).\nTraits (`graph/op_registry.h`): an *argument* is bound by the caller "
+      "(fed, "
+      "or kept when *stateful*: its value persists across runs) and has no kernel or lowering; an "
+      "op "
+      "with *effects* runs even when its outputs are unused, is never merged with an identical "
+      "node, "
       "and keeps its order among effects.\n\n"
-      "| op | inputs | attributes | gradient | traits | doc |\n| --- | --- | --- | --- | --- | --- |\n";
+      "| op | inputs | attributes | gradient | traits | doc |\n| --- | --- | --- | --- | --- | --- "
+      "|\n";
   for (const OpDef* def : OpRegistry::All()) {
     std::vector<std::string> attrs;
     for (const AttrSpec& a : def->attrs) {

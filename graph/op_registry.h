@@ -1,7 +1,8 @@
 // The op registry: each op is defined once, in graph/ops/<family>.cc, with every facet on adjacent
-// lines: inputs and attributes, a one-line doc, its shape/dtype rule, its gradient rule (or an explicit
-// "not differentiable"), its reference kernel, its lowering to code (graph/lowering.h), and its
-// traits (argument, stateful, effects; see OpDef). See graph/ops/README.md for how to add one.
+// lines: inputs and attributes, a one-line doc, its shape/dtype rule, its gradient rule (or an
+// explicit "not differentiable"), its reference kernel, its lowering to code (graph/lowering.h),
+// and its traits (argument, stateful, effects; see OpDef). See graph/ops/README.md for how to add
+// one.
 #ifndef KILN_GRAPH_OP_REGISTRY_H_
 #define KILN_GRAPH_OP_REGISTRY_H_
 
@@ -17,7 +18,18 @@
 
 namespace kiln {
 
-enum class AttrType { kInt, kFloat, kBool, kString, kDType, kShape, kTensor, kInts, kFloats, kStrings };
+enum class AttrType {
+  kInt,
+  kFloat,
+  kBool,
+  kString,
+  kDType,
+  kShape,
+  kTensor,
+  kInts,
+  kFloats,
+  kStrings
+};
 const char* AttrTypeName(AttrType type);
 // The AttrType a value holds (the variant's alternative).
 AttrType AttrTypeOf(const AttrValue& value);
@@ -42,8 +54,8 @@ struct InferContext {
 // prefixes "Op 'name' (file:line): ".
 using ShapeFn = std::function<absl::StatusOr<std::vector<TensorType>>(const InferContext&)>;
 
-// What a gradient rule sees: the forward node's inputs and outputs as tensors, and the gradient of the
-// loss with respect to each output (zeros where an output does not reach the loss).
+// What a gradient rule sees: the forward node's inputs and outputs as tensors, and the gradient of
+// the loss with respect to each output (zeros where an output does not reach the loss).
 struct GradContext {
   Graph& graph;
   const Node& node;
@@ -61,8 +73,8 @@ struct GradContext {
 // A result may have the broadcast output's shape: autodiff sums it back to the input's shape.
 using GradFn = std::function<std::vector<Tensor>(const GradContext&)>;
 
-// What a reference kernel sees: inputs as literals, outputs allocated with their static types. Kernels
-// compute in double; the interpreter rounds outputs to their dtype afterwards.
+// What a reference kernel sees: inputs as literals, outputs allocated with their static types.
+// Kernels compute in double; the interpreter rounds outputs to their dtype afterwards.
 struct KernelContext {
   const Node& node;
   std::vector<const Literal*> inputs;
@@ -90,10 +102,10 @@ using InitialValueFn = std::function<absl::StatusOr<TensorData>(const Node&)>;
 //   Stateful(initial)  an argument whose value persists across runs, starting from `initial`, and
 //                      which training may update (Variable).
 //   Effects("what")    the op does something besides computing its outputs (a runtime or library
-//                      call with side effects): it runs even when nothing uses its outputs, is never
-//                      merged with an identical node, and runs in graph (node id) order relative to
-//                      every other effectful node. Its kernel performs the effect in the
-//                      interpreter; its lowering must call a C function (ExternalCall in
+//                      call with side effects): it runs even when nothing uses its outputs, is
+//                      never merged with an identical node, and runs in graph (node id) order
+//                      relative to every other effectful node. Its kernel performs the effect in
+//                      the interpreter; its lowering must call a C function (ExternalCall in
 //                      graph/lowering.h), which no pass merges, removes or reorders.
 struct OpDef {
   explicit OpDef(std::string name) : name(std::move(name)) {}
@@ -105,7 +117,8 @@ struct OpDef {
   std::vector<AttrSpec> attrs;
   ShapeFn shape;
   GradFn grad;
-  // Why an op has no gradient rule ("integer output", "a sampling op"); empty for differentiable ops.
+  // Why an op has no gradient rule ("integer output", "a sampling op"); empty for differentiable
+  // ops.
   std::string not_differentiable;
   KernelFn kernel;
   LowerFn lower;
@@ -114,8 +127,14 @@ struct OpDef {
   InitialValueFn initial_value;  // set for stateful ops only
   std::string effects;           // what the effect is; empty for ops without effects
 
-  OpDef& Doc(std::string d) { doc = std::move(d); return *this; }
-  OpDef& Inputs(std::vector<std::string> names) { inputs = std::move(names); return *this; }
+  OpDef& Doc(std::string d) {
+    doc = std::move(d);
+    return *this;
+  }
+  OpDef& Inputs(std::vector<std::string> names) {
+    inputs = std::move(names);
+    return *this;
+  }
   OpDef& VariadicInputs(std::string name) {
     inputs = {std::move(name)};
     variadic = true;
@@ -129,14 +148,38 @@ struct OpDef {
     attrs.push_back({std::move(attr_name), type, std::move(default_value)});
     return *this;
   }
-  OpDef& Shape(ShapeFn fn) { shape = std::move(fn); return *this; }
-  OpDef& Grad(GradFn fn) { grad = std::move(fn); return *this; }
-  OpDef& NotDifferentiable(std::string why) { not_differentiable = std::move(why); return *this; }
-  OpDef& Kernel(KernelFn fn) { kernel = std::move(fn); return *this; }
-  OpDef& Lower(LowerFn fn) { lower = std::move(fn); return *this; }
-  OpDef& Argument() { argument = true; return *this; }
-  OpDef& Stateful(InitialValueFn initial) { initial_value = std::move(initial); return *this; }
-  OpDef& Effects(std::string what) { effects = std::move(what); return *this; }
+  OpDef& Shape(ShapeFn fn) {
+    shape = std::move(fn);
+    return *this;
+  }
+  OpDef& Grad(GradFn fn) {
+    grad = std::move(fn);
+    return *this;
+  }
+  OpDef& NotDifferentiable(std::string why) {
+    not_differentiable = std::move(why);
+    return *this;
+  }
+  OpDef& Kernel(KernelFn fn) {
+    kernel = std::move(fn);
+    return *this;
+  }
+  OpDef& Lower(LowerFn fn) {
+    lower = std::move(fn);
+    return *this;
+  }
+  OpDef& Argument() {
+    argument = true;
+    return *this;
+  }
+  OpDef& Stateful(InitialValueFn initial) {
+    initial_value = std::move(initial);
+    return *this;
+  }
+  OpDef& Effects(std::string what) {
+    effects = std::move(what);
+    return *this;
+  }
 
   bool differentiable() const { return static_cast<bool>(grad); }
   bool is_argument() const { return argument; }
@@ -158,8 +201,9 @@ class OpRegistry {
 #define KILN_OP_CONCAT_INNER_(a, b) a##b
 #define KILN_OP_CONCAT_(a, b) KILN_OP_CONCAT_INNER_(a, b)
 // Registers an op at static-initialization time: KILN_REGISTER_OP(OpDef("Relu").Doc(...)...);
-#define KILN_REGISTER_OP(def) \
-  static const bool KILN_OP_CONCAT_(kiln_op_registered_, __LINE__) = ::kiln::OpRegistry::Register(def)
+#define KILN_REGISTER_OP(def)                                        \
+  static const bool KILN_OP_CONCAT_(kiln_op_registered_, __LINE__) = \
+      ::kiln::OpRegistry::Register(def)
 
 }  // namespace kiln
 

@@ -9,8 +9,9 @@
 namespace kiln {
 namespace {
 
-TEST_CASE("Every op has a doc, a shape rule, a kernel, a lowering, and a gradient rule or a reason "
-          "it has none") {
+TEST_CASE(
+    "Every op has a doc, a shape rule, a kernel, a lowering, and a gradient rule or a reason "
+    "it has none") {
   const auto all = OpRegistry::All();
   REQUIRE(all.size() > 50);
   for (const OpDef* def : all) {
@@ -58,16 +59,74 @@ TEST_CASE("The graph core's arguments have their traits") {
 }
 
 TEST_CASE("The graph core's op set is registered") {
-  const char* required[] = {
-      "Const", "Placeholder", "Variable", "Neg", "Abs", "Sign", "Exp", "Log", "Log1p", "Sqrt", "Rsqrt",
-      "Square", "Reciprocal", "Tanh", "Sigmoid", "Relu", "Gelu", "Erf", "Sin", "Cos", "Floor", "Add",
-      "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum", "Equal", "Less", "Greater", "LogicalAnd",
-      "LogicalNot", "Select", "Cast", "MatMul", "BatchMatMul", "Conv2D", "Conv2DBackpropInput",
-      "Conv2DBackpropFilter", "MaxPool2D", "AvgPool2D", "MaxPool2DGrad", "AvgPool2DGrad", "ReduceSum",
-      "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ArgMax", "Reshape", "Transpose",
-      "BroadcastTo", "Concat", "Slice", "Split", "Pad", "Gather", "ScatterAdd", "Softmax",
-      "LogSoftmax", "SparseSoftmaxCrossEntropy", "SoftmaxCrossEntropy", "OneHot", "StopGradient",
-      "Identity", "RandomUniform", "RandomNormal"};
+  const char* required[] = {"Const",
+                            "Placeholder",
+                            "Variable",
+                            "Neg",
+                            "Abs",
+                            "Sign",
+                            "Exp",
+                            "Log",
+                            "Log1p",
+                            "Sqrt",
+                            "Rsqrt",
+                            "Square",
+                            "Reciprocal",
+                            "Tanh",
+                            "Sigmoid",
+                            "Relu",
+                            "Gelu",
+                            "Erf",
+                            "Sin",
+                            "Cos",
+                            "Floor",
+                            "Add",
+                            "Sub",
+                            "Mul",
+                            "Div",
+                            "Pow",
+                            "Maximum",
+                            "Minimum",
+                            "Equal",
+                            "Less",
+                            "Greater",
+                            "LogicalAnd",
+                            "LogicalNot",
+                            "Select",
+                            "Cast",
+                            "MatMul",
+                            "BatchMatMul",
+                            "Conv2D",
+                            "Conv2DBackpropInput",
+                            "Conv2DBackpropFilter",
+                            "MaxPool2D",
+                            "AvgPool2D",
+                            "MaxPool2DGrad",
+                            "AvgPool2DGrad",
+                            "ReduceSum",
+                            "ReduceMean",
+                            "ReduceMax",
+                            "ReduceMin",
+                            "ReduceProd",
+                            "ArgMax",
+                            "Reshape",
+                            "Transpose",
+                            "BroadcastTo",
+                            "Concat",
+                            "Slice",
+                            "Split",
+                            "Pad",
+                            "Gather",
+                            "ScatterAdd",
+                            "Softmax",
+                            "LogSoftmax",
+                            "SparseSoftmaxCrossEntropy",
+                            "SoftmaxCrossEntropy",
+                            "OneHot",
+                            "StopGradient",
+                            "Identity",
+                            "RandomUniform",
+                            "RandomNormal"};
   for (const char* name : required) {
     INFO("op " << name);
     CHECK(OpRegistry::Find(name) != nullptr);

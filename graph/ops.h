@@ -1,7 +1,7 @@
 // kiln::ops — the builder functions, one per registered op (definitions in graph/ops/<family>.cc)
-// plus a few composites made of them. Every function takes its graph from its inputs (source ops take
-// it explicitly) and records the caller's file and line through its defaulted `loc` argument, so
-// errors point at the user's code. Operators (+ - * / and unary -) are at the end.
+// plus a few composites made of them. Every function takes its graph from its inputs (source ops
+// take it explicitly) and records the caller's file and line through its defaulted `loc` argument,
+// so errors point at the user's code. Operators (+ - * / and unary -) are at the end.
 #ifndef KILN_GRAPH_OPS_H_
 #define KILN_GRAPH_OPS_H_
 
@@ -31,14 +31,17 @@ Tensor Placeholder(Graph& g, const std::string& name, DType dtype, Shape shape, 
 // How a Variable gets its first value. Random kinds are reproducible: the same seed gives the same
 // values on every machine (graph/random.h).
 struct Initializer {
-  std::string kind = "zeros";  // zeros | constant (a) | uniform [a, b) | normal (mean a, stddev b) | value
+  std::string kind =
+      "zeros";  // zeros | constant (a) | uniform [a, b) | normal (mean a, stddev b) | value
   double a = 0;
   double b = 0;
   int64_t seed = 0;
   TensorData value;  // for kind "value"; ops::Variable converts it to the Variable's dtype
   static Initializer Zeros() { return {}; }
   static Initializer Constant(double c) { return {"constant", c}; }
-  static Initializer Uniform(double lo, double hi, int64_t seed) { return {"uniform", lo, hi, seed}; }
+  static Initializer Uniform(double lo, double hi, int64_t seed) {
+    return {"uniform", lo, hi, seed};
+  }
   static Initializer Normal(double mean, double stddev, int64_t seed) {
     return {"normal", mean, stddev, seed};
   }
@@ -99,7 +102,8 @@ Tensor LogicalNot(Tensor x, KILN_LOC);
 // cond ? a : b, elementwise, all three broadcast together.
 Tensor Select(Tensor cond, Tensor a, Tensor b, KILN_LOC);
 
-// ---- Reductions (graph/ops/reduce.cc). Empty `axes` means all; negative axes count from the end. ----
+// ---- Reductions (graph/ops/reduce.cc). Empty `axes` means all; negative axes count from the end.
+// ----
 Tensor ReduceSum(Tensor x, std::vector<int64_t> axes = {}, bool keep_dims = false, KILN_LOC);
 Tensor ReduceMean(Tensor x, std::vector<int64_t> axes = {}, bool keep_dims = false, KILN_LOC);
 Tensor ReduceMax(Tensor x, std::vector<int64_t> axes = {}, bool keep_dims = false, KILN_LOC);
@@ -120,9 +124,11 @@ Tensor Slice(Tensor x, std::vector<int64_t> begin, std::vector<int64_t> size, KI
 std::vector<Tensor> Split(Tensor x, std::vector<int64_t> sizes, int64_t axis, KILN_LOC);
 // paddings: {before, after} per dimension, flattened: [b0, a0, b1, a1, ...].
 Tensor Pad(Tensor x, std::vector<int64_t> paddings, double value = 0, KILN_LOC);
-// Rows of `params` (along axis 0) picked by integer `indices`: shape indices.shape + params.shape[1:].
+// Rows of `params` (along axis 0) picked by integer `indices`: shape indices.shape +
+// params.shape[1:].
 Tensor Gather(Tensor params, Tensor indices, KILN_LOC);
-// The gradient of Gather: zeros of `shape` with `updates` rows added at `indices` (repeats accumulate).
+// The gradient of Gather: zeros of `shape` with `updates` rows added at `indices` (repeats
+// accumulate).
 Tensor ScatterAdd(Tensor indices, Tensor updates, Shape shape, KILN_LOC);
 // Integer `indices` → `depth`-wide one-hot vectors of `dtype` along a new last axis.
 Tensor OneHot(Tensor indices, int64_t depth, DType dtype = DType::kF32, KILN_LOC);
@@ -131,7 +137,8 @@ Tensor OneHot(Tensor indices, int64_t depth, DType dtype = DType::kF32, KILN_LOC
 // [m,k] x [k,n] (after the optional transposes of the last two dims).
 Tensor MatMul(Tensor a, Tensor b, bool transpose_a = false, bool transpose_b = false, KILN_LOC);
 // [..., m, k] x [..., k, n] with broadcasting batch dimensions.
-Tensor BatchMatMul(Tensor a, Tensor b, bool transpose_a = false, bool transpose_b = false, KILN_LOC);
+Tensor BatchMatMul(Tensor a, Tensor b, bool transpose_a = false, bool transpose_b = false,
+                   KILN_LOC);
 
 // ---- Convolutions (graph/ops/conv.cc) ----
 struct Conv2DOptions {
@@ -143,8 +150,8 @@ struct Conv2DOptions {
 // NHWC input [n,h,w,c], HWIO filter [kh,kw,c,o] → [n,oh,ow,o].
 Tensor Conv2D(Tensor input, Tensor filter, const Conv2DOptions& options = {}, KILN_LOC);
 // Gradient of Conv2D with respect to its input (of shape `input_shape`) and to its filter.
-Tensor Conv2DBackpropInput(Tensor grad, Tensor filter, Shape input_shape, const Conv2DOptions& options,
-                           KILN_LOC);
+Tensor Conv2DBackpropInput(Tensor grad, Tensor filter, Shape input_shape,
+                           const Conv2DOptions& options, KILN_LOC);
 Tensor Conv2DBackpropFilter(Tensor input, Tensor grad, Shape filter_shape,
                             const Conv2DOptions& options, KILN_LOC);
 
@@ -168,8 +175,8 @@ Tensor SparseSoftmaxCrossEntropy(Tensor logits, Tensor labels, KILN_LOC);
 // The same against a dense distribution `labels` [n,c] → [n].
 Tensor SoftmaxCrossEntropy(Tensor logits, Tensor labels, KILN_LOC);
 
-// ---- Random numbers (graph/ops/random.cc). `counter` (i64 scalar) selects a fresh stream per step:
-// the values are a pure function of (seed, counter, element index). ----
+// ---- Random numbers (graph/ops/random.cc). `counter` (i64 scalar) selects a fresh stream per
+// step: the values are a pure function of (seed, counter, element index). ----
 Tensor RandomUniform(Graph& g, Shape shape, int64_t seed, double low = 0, double high = 1,
                      DType dtype = DType::kF32, Tensor counter = {}, KILN_LOC);
 Tensor RandomNormal(Graph& g, Shape shape, int64_t seed, double mean = 0, double stddev = 1,

@@ -39,8 +39,8 @@ absl::StatusOr<TrainStepResult> TrainStep(Tensor loss, const std::vector<Tensor>
           absl::StrCat("TrainStep: parameter '", p.name(), "' is not a Variable of loss's graph"));
     }
     if (!IsFloat(p.dtype())) {
-      return absl::InvalidArgumentError(absl::StrCat("TrainStep: parameter '", p.name(),
-                                                     "' is ", p.type().ToString(), ", not float"));
+      return absl::InvalidArgumentError(absl::StrCat("TrainStep: parameter '", p.name(), "' is ",
+                                                     p.type().ToString(), ", not float"));
     }
   }
   KILN_ASSIGN_OR_RETURN(std::vector<Tensor> grads, AddGradients(loss, parameters));
@@ -64,20 +64,19 @@ absl::StatusOr<TrainStepResult> TrainStep(Tensor loss, const std::vector<Tensor>
       info.slots.push_back({p.node(), slot_name, v.node()});
       return v;
     };
-    const bool adam = optimizer.kind == Optimizer::Kind::kAdam ||
-                      optimizer.kind == Optimizer::Kind::kAdamW;
+    const bool adam =
+        optimizer.kind == Optimizer::Kind::kAdam || optimizer.kind == Optimizer::Kind::kAdamW;
     Tensor momentum = optimizer.kind == Optimizer::Kind::kMomentum ? slot("momentum") : Tensor();
     Tensor m = adam ? slot("m") : Tensor();
     Tensor v = adam ? slot("v") : Tensor();
 
     NameScope scope(g, "optimizer");
     const Tensor& grad = grads[i];
-    Tensor lr = p.dtype() == dtype ? result.learning_rate : ops::Cast(result.learning_rate, p.dtype());
+    Tensor lr =
+        p.dtype() == dtype ? result.learning_rate : ops::Cast(result.learning_rate, p.dtype());
     Tensor updated;
     switch (optimizer.kind) {
-      case Optimizer::Kind::kSgd:
-        updated = p - lr * grad;
-        break;
+      case Optimizer::Kind::kSgd: updated = p - lr * grad; break;
       case Optimizer::Kind::kMomentum: {
         Tensor next = momentum * optimizer.momentum + grad;
         info.updates.push_back({momentum.node(), next});

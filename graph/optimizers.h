@@ -18,8 +18,8 @@ namespace kiln {
 struct Optimizer {
   enum class Kind { kSgd, kMomentum, kAdam, kAdamW };
   Kind kind = Kind::kSgd;
-  double momentum = 0.9;  // Momentum
-  bool nesterov = false;  // Momentum
+  double momentum = 0.9;                              // Momentum
+  bool nesterov = false;                              // Momentum
   double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;  // Adam, AdamW
   double weight_decay = 0.01;                         // AdamW (decoupled)
 
@@ -55,14 +55,15 @@ Tensor GlobalStep(Graph& graph);
 
 struct TrainStepResult {
   Tensor loss;
-  Tensor learning_rate;            // the Placeholder "learning_rate" (scalar, loss's dtype)
-  std::vector<Tensor> gradients;   // d(loss)/d(parameter), in parameter order
+  Tensor learning_rate;           // the Placeholder "learning_rate" (scalar, loss's dtype)
+  std::vector<Tensor> gradients;  // d(loss)/d(parameter), in parameter order
 };
 
 // Appends gradients of `loss` with respect to `parameters` (Variables), optimizer slots (Variables
 // named "<parameter>/<slot>", zero-initialized), the update of every parameter and slot, and the
-// increment of global_step, and records them in the graph's TrainingInfo; adds the graph output "loss".
-// Running the graph's updates (Interpreter::RunTrainingStep, or compiled code) performs one step.
+// increment of global_step, and records them in the graph's TrainingInfo; adds the graph output
+// "loss". Running the graph's updates (Interpreter::RunTrainingStep, or compiled code) performs one
+// step.
 absl::StatusOr<TrainStepResult> TrainStep(Tensor loss, const std::vector<Tensor>& parameters,
                                           const Optimizer& optimizer);
 

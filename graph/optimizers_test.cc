@@ -16,7 +16,8 @@ void CheckOptimizer(const Optimizer& opt) {
   Graph g;
   const std::vector<double> w0 = {1.0, -2.0, 0.5};
   const std::vector<double> c = {0.3, 0.1, -0.2};
-  Tensor w = ops::Variable(g, "w", DType::kF64, {3}, ops::Initializer::Value(Literal(DType::kF64, {3}, w0)));
+  Tensor w = ops::Variable(g, "w", DType::kF64, {3},
+                           ops::Initializer::Value(Literal(DType::kF64, {3}, w0)));
   Tensor cc = ops::Const(g, Literal(DType::kF64, {3}, c));
   Tensor loss = ops::ReduceSum(ops::Square(w)) * 0.5 + ops::ReduceSum(cc * w);
   auto step = TrainStep(loss, {w}, opt);

@@ -1,6 +1,6 @@
 // Kiln's reproducible random numbers: every value is a pure function of (seed, counter, element
-// index), the same on every machine and in compiled code, so initializers, RandomUniform/RandomNormal
-// and Dropout give bit-identical results everywhere.
+// index), the same on every machine and in compiled code, so initializers,
+// RandomUniform/RandomNormal and Dropout give bit-identical results everywhere.
 #ifndef KILN_GRAPH_RANDOM_H_
 #define KILN_GRAPH_RANDOM_H_
 

@@ -3,8 +3,8 @@
 //   KILN_RETURN_IF_ERROR(DoThing());
 //   KILN_ASSIGN_OR_RETURN(Graph g, LoadGraph(path));
 //
-// Both evaluate their argument once and return the failing absl::Status from the enclosing function,
-// which must return absl::Status or absl::StatusOr<T>.
+// Both evaluate their argument once and return the failing absl::Status from the enclosing
+// function, which must return absl::Status or absl::StatusOr<T>.
 #ifndef KILN_GRAPH_STATUS_MACROS_H_
 #define KILN_GRAPH_STATUS_MACROS_H_
 
@@ -13,10 +13,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-#define KILN_RETURN_IF_ERROR(expr)                  \
-  do {                                              \
-    ::absl::Status kiln_status_ = (expr);           \
-    if (!kiln_status_.ok()) return kiln_status_;    \
+#define KILN_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::absl::Status kiln_status_ = (expr);        \
+    if (!kiln_status_.ok()) return kiln_status_; \
   } while (false)
 
 #define KILN_STATUS_CONCAT_INNER_(a, b) a##b
@@ -25,8 +25,8 @@
 #define KILN_ASSIGN_OR_RETURN(lhs, expr) \
   KILN_ASSIGN_OR_RETURN_IMPL_(KILN_STATUS_CONCAT_(kiln_statusor_, __LINE__), lhs, expr)
 
-#define KILN_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
-  auto statusor = (expr);                                \
+#define KILN_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr)   \
+  auto statusor = (expr);                                  \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()
 

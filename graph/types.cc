@@ -32,8 +32,8 @@ absl::StatusOr<DType> ParseDType(const std::string& name) {
                   DType::kI64, DType::kBool}) {
     if (name == DTypeName(d)) return d;
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown dtype '", name,
-                                                 "' (expected f32, f64, f16, bf16, i8, i32, i64, bool)"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown dtype '", name, "' (expected f32, f64, f16, bf16, i8, i32, i64, bool)"));
 }
 
 bool IsFloat(DType d) {
@@ -43,10 +43,14 @@ bool IsInteger(DType d) { return d == DType::kI8 || d == DType::kI32 || d == DTy
 
 int64_t DTypeSize(DType d) {
   switch (d) {
-    case DType::kF64: case DType::kI64: return 8;
-    case DType::kF32: case DType::kI32: return 4;
-    case DType::kF16: case DType::kBF16: return 2;
-    case DType::kI8: case DType::kBool: return 1;
+    case DType::kF64:
+    case DType::kI64: return 8;
+    case DType::kF32:
+    case DType::kI32: return 4;
+    case DType::kF16:
+    case DType::kBF16: return 2;
+    case DType::kI8:
+    case DType::kBool: return 1;
   }
   return 0;
 }
@@ -72,15 +76,17 @@ absl::StatusOr<Shape> BroadcastShapes(const Shape& a, const Shape& b) {
     int64_t da = i < rank - a.rank() ? 1 : a[i - (rank - a.rank())];
     int64_t db = i < rank - b.rank() ? 1 : b[i - (rank - b.rank())];
     if (da != db && da != 1 && db != 1) {
-      return absl::InvalidArgumentError(absl::StrCat("shapes ", a.ToString(), " and ", b.ToString(),
-                                                     " do not broadcast"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("shapes ", a.ToString(), " and ", b.ToString(), " do not broadcast"));
     }
     dims[i] = da == 1 ? db : da;
   }
   return Shape(std::move(dims));
 }
 
-std::string TensorType::ToString() const { return absl::StrCat(DTypeName(dtype), shape.ToString()); }
+std::string TensorType::ToString() const {
+  return absl::StrCat(DTypeName(dtype), shape.ToString());
+}
 
 namespace {
 

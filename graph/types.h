@@ -66,7 +66,9 @@ struct TensorType {
   }
 };
 
-inline std::ostream& operator<<(std::ostream& os, const TensorType& t) { return os << t.ToString(); }
+inline std::ostream& operator<<(std::ostream& os, const TensorType& t) {
+  return os << t.ToString();
+}
 
 // A tensor value the reference interpreter computes with, row-major: its feeds, fetches, variables
 // and every kernel's inputs and outputs. Values are held as doubles whatever the dtype: every dtype
@@ -157,9 +159,9 @@ class TensorData {
 // bytes TensorData(l) holds. Cannot fail (the StatusOr is from when f16 and bf16 were refused).
 absl::StatusOr<std::vector<char>> PackLiteral(const Literal& l);
 
-// The value a dtype holds for `v`: IEEE round-to-nearest for floats, truncation and two's-complement
-// wrap-around for integers (an i64 beyond 2^53 keeps the double's value), v != 0 for bool; 0 for
-// an integer from NaN or an infinity.
+// The value a dtype holds for `v`: IEEE round-to-nearest for floats, truncation and
+// two's-complement wrap-around for integers (an i64 beyond 2^53 keeps the double's value), v != 0
+// for bool; 0 for an integer from NaN or an infinity.
 double RoundToDType(DType dtype, double v);
 
 }  // namespace kiln

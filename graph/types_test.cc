@@ -165,9 +165,9 @@ TEST_CASE("TensorData::FromBytes checks the byte count and bool bytes") {
                StatusIs(StatusCode::kInvalidArgument,
                         "f32[2] tensor has 7 bytes of data, expected 8 (2 elements of 4 bytes) "
                         "or none"));
-  REQUIRE_THAT(TensorData::FromBytes(DType::kBool, {3}, Bytes({1, 0, 0xff})).status(),
-               StatusIs(StatusCode::kInvalidArgument,
-                        "bool tensor element 2 is byte 255, not 0 or 1"));
+  REQUIRE_THAT(
+      TensorData::FromBytes(DType::kBool, {3}, Bytes({1, 0, 0xff})).status(),
+      StatusIs(StatusCode::kInvalidArgument, "bool tensor element 2 is byte 255, not 0 or 1"));
   absl::StatusOr<TensorData> none = TensorData::FromBytes(DType::kI8, {4}, "");
   REQUIRE_THAT(none.status(), IsOk());
   REQUIRE(none->size() == 0);

@@ -15,16 +15,19 @@ namespace kiln {
 namespace {
 
 // erf(x) ~ x * P(x^2) / Q(x^2) with x clamped to [-4, 4] (erf(4) rounds to 1 in f32): one interval,
-// so no selects between pieces. Weighted least-squares fit (Lawson iterations) on [0, 4] in float64;
-// max abs error 5.7e-8 in exact arithmetic, 4.4e-7 (about 10 ULP near |erf| = 1) evaluated in f32.
-constexpr float kP[] = {1.128378684e+00f, 2.138396434e-01f, 5.241971468e-02f, 4.288473949e-03f,
+// so no selects between pieces. Weighted least-squares fit (Lawson iterations) on [0, 4] in
+// float64; max abs error 5.7e-8 in exact arithmetic, 4.4e-7 (about 10 ULP near |erf| = 1) evaluated
+// in f32.
+constexpr float kP[] = {1.128378684e+00f, 2.138396434e-01f,  5.241971468e-02f, 4.288473949e-03f,
                         1.554158858e-04f, -1.989695867e-06f, 1.921689870e-08f};
-constexpr float kQ[] = {1.0f, 5.228381647e-01f, 1.207562475e-01f, 1.554210381e-02f, 1.096885679e-03f};
+constexpr float kQ[] = {1.0f, 5.228381647e-01f, 1.207562475e-01f, 1.554210381e-02f,
+                        1.096885679e-03f};
 
 struct ErfF32 : public mlir::OpRewritePattern<mlir::math::ErfOp> {
   using OpRewritePattern::OpRewritePattern;
 
-  mlir::LogicalResult matchAndRewrite(mlir::math::ErfOp op, mlir::PatternRewriter& rewriter) const override {
+  mlir::LogicalResult matchAndRewrite(mlir::math::ErfOp op,
+                                      mlir::PatternRewriter& rewriter) const override {
     const mlir::Type type = op.getType();
     if (!mlir::getElementTypeOrSelf(type).isF32()) return mlir::failure();
     const mlir::Location loc = op.getLoc();
@@ -41,7 +44,8 @@ struct ErfF32 : public mlir::OpRewritePattern<mlir::math::ErfOp> {
     auto horner = [&](mlir::Value t, auto& coefficients) {
       const int n = std::size(coefficients);
       mlir::Value acc = constant(coefficients[n - 1]);
-      for (int i = n - 2; i >= 0; --i) acc = mlir::math::FmaOp::create(rewriter, loc, acc, t, constant(coefficients[i]));
+      for (int i = n - 2; i >= 0; --i)
+        acc = mlir::math::FmaOp::create(rewriter, loc, acc, t, constant(coefficients[i]));
       return acc;
     };
     const mlir::Value x = clamp(op.getOperand(), 4.0f);
@@ -61,11 +65,14 @@ struct ApproximateMathPass : public impl::ApproximateMathPassBase<ApproximateMat
     // MLIR's f32 approximations of the others (range reduction + polynomial, a few ULP; they keep
     // overflow, underflow, NaN and infinities): exp (softmax), log, tanh, log1p, expm1.
     mlir::populateMathPolynomialApproximationPatterns(patterns, [](llvm::StringRef name) {
-      return name == mlir::math::ExpOp::getOperationName() || name == mlir::math::LogOp::getOperationName() ||
-             name == mlir::math::TanhOp::getOperationName() || name == mlir::math::Log1pOp::getOperationName() ||
+      return name == mlir::math::ExpOp::getOperationName() ||
+             name == mlir::math::LogOp::getOperationName() ||
+             name == mlir::math::TanhOp::getOperationName() ||
+             name == mlir::math::Log1pOp::getOperationName() ||
              name == mlir::math::ExpM1Op::getOperationName();
     });
-    if (mlir::failed(mlir::applyPatternsGreedily(getOperation(), std::move(patterns)))) signalPassFailure();
+    if (mlir::failed(mlir::applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
   }
 };
 

@@ -17,9 +17,9 @@ namespace kiln {
 
 namespace {
 
-// Whether `op` can run its loops `run` (trailing ones) as one: every buffer operand reads them as its
-// own trailing dims, in order and contiguous in memory, or not at all (a per-row value); reads at a
-// constant position (a broadcast of a size-1 dim) rule it out.
+// Whether `op` can run its loops `run` (trailing ones) as one: every buffer operand reads them as
+// its own trailing dims, in order and contiguous in memory, or not at all (a per-row value); reads
+// at a constant position (a broadcast of a size-1 dim) rule it out.
 bool Collapsible(mlir::linalg::GenericOp op, const mlir::ReassociationIndices& run) {
   for (mlir::OpOperand& operand : op->getOpOperands()) {
     auto type = mlir::dyn_cast<mlir::MemRefType>(operand.get().getType());
@@ -31,7 +31,8 @@ bool Collapsible(mlir::linalg::GenericOp op, const mlir::ReassociationIndices& r
     if (!reads_run) continue;
     if (rank < n) return false;
     for (int64_t i = 0; i < n; ++i) {
-      if (map.getResult(rank - n + i) != mlir::getAffineDimExpr(run[i], op.getContext())) return false;
+      if (map.getResult(rank - n + i) != mlir::getAffineDimExpr(run[i], op.getContext()))
+        return false;
     }
     llvm::SmallVector<mlir::ReassociationIndices> groups;
     for (int64_t d = 0; d < rank - n; ++d) groups.push_back({d});
@@ -58,7 +59,8 @@ struct CollapseLoopsPass : public impl::CollapseLoopsPassBase<CollapseLoopsPass>
   void runOnOperation() override {
     std::vector<mlir::linalg::GenericOp> ops;
     getOperation()->walk([&](mlir::linalg::GenericOp op) {
-      if (op.hasPureBufferSemantics() && op.getNumLoops() >= 2 && op.getNumReductionLoops() == 0) ops.push_back(op);
+      if (op.hasPureBufferSemantics() && op.getNumLoops() >= 2 && op.getNumReductionLoops() == 0)
+        ops.push_back(op);
     });
     mlir::IRRewriter rewriter(&getContext());
     for (mlir::linalg::GenericOp op : ops) {

@@ -23,7 +23,8 @@ bool IsBlank(mlir::Value v) {
   mlir::Operation* def = v.getDefiningOp();
   if (mlir::isa_and_nonnull<mlir::tensor::EmptyOp>(def)) return true;
   auto fill = mlir::dyn_cast_or_null<mlir::linalg::FillOp>(def);
-  return fill && fill.getNumDpsInputs() == 1 && mlir::matchPattern(fill.getInputs()[0], mlir::m_Constant()) &&
+  return fill && fill.getNumDpsInputs() == 1 &&
+         mlir::matchPattern(fill.getInputs()[0], mlir::m_Constant()) &&
          IsBlank(fill.getOutputs()[0]);
 }
 
@@ -41,7 +42,8 @@ bool SameBlank(mlir::Value a, mlir::Value b) {
 llvm::hash_code BlankHash(mlir::Value v) {
   if (!IsBlank(v)) return mlir::hash_value(v);
   mlir::Attribute constant;
-  if (auto fill = v.getDefiningOp<mlir::linalg::FillOp>()) mlir::matchPattern(fill.getInputs()[0], mlir::m_Constant(&constant));
+  if (auto fill = v.getDefiningOp<mlir::linalg::FillOp>())
+    mlir::matchPattern(fill.getInputs()[0], mlir::m_Constant(&constant));
   return llvm::hash_combine(v.getType().getAsOpaquePointer(), constant.getAsOpaquePointer());
 }
 
@@ -52,8 +54,9 @@ struct CsePass : public impl::CsePassBase<CsePass> {
     constexpr auto kFlags = mlir::OperationEquivalence::IgnoreLocations;
     std::unordered_map<size_t, std::vector<mlir::Operation*>> seen;
     for (mlir::Operation& op : llvm::make_early_inc_range(func.getBody().front())) {
-      if (op.getNumResults() == 0 || op.hasTrait<mlir::OpTrait::IsTerminator>() || !mlir::isMemoryEffectFree(&op) ||
-          mlir::isa<mlir::tensor::EmptyOp>(op) || IsBlank(op.getResult(0))) {
+      if (op.getNumResults() == 0 || op.hasTrait<mlir::OpTrait::IsTerminator>() ||
+          !mlir::isMemoryEffectFree(&op) || mlir::isa<mlir::tensor::EmptyOp>(op) ||
+          IsBlank(op.getResult(0))) {
         continue;
       }
       const size_t hash = mlir::OperationEquivalence::computeHash(

@@ -48,8 +48,9 @@ struct FuseElementwisePass : public impl::FuseElementwisePassBase<FuseElementwis
     mlir::tensor::CollapseShapeOp::getCanonicalizationPatterns(patterns, context);
     context->getLoadedDialect<mlir::linalg::LinalgDialect>()->getCanonicalizationPatterns(patterns);
     // Top-down: visits producers before consumers, which keeps compile time linear in practice.
-    if (mlir::failed(mlir::applyPatternsGreedily(getOperation(), std::move(patterns),
-                                                 mlir::GreedyRewriteConfig().setUseTopDownTraversal()))) {
+    if (mlir::failed(
+            mlir::applyPatternsGreedily(getOperation(), std::move(patterns),
+                                        mlir::GreedyRewriteConfig().setUseTopDownTraversal()))) {
       // Not converging is not an error: the IR is valid, only less fused.
       getOperation()->emitWarning("kiln-fuse-elementwise did not converge");
     }

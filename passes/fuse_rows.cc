@@ -22,19 +22,22 @@ namespace {
 // A statically shaped buffer with the identity (row-major, dense) layout.
 bool Dense(mlir::Type type) {
   auto memref = mlir::dyn_cast<mlir::MemRefType>(type);
-  return memref && memref.hasStaticShape() && memref.getLayout().isIdentity() && memref.getRank() > 0;
+  return memref && memref.hasStaticShape() && memref.getLayout().isIdentity() &&
+         memref.getRank() > 0;
 }
 
 // The buffer `v` is a view of (through reshapes that keep dim 0, so row r of `v` is row r of the
 // result), or null when `v` is some other kind of view.
 mlir::Value RowRoot(mlir::Value v) {
   while (mlir::Operation* def = v.getDefiningOp()) {
-    if (!mlir::isa<mlir::memref::ReshapeOp, mlir::memref::ExpandShapeOp, mlir::memref::CollapseShapeOp>(def)) {
+    if (!mlir::isa<mlir::memref::ReshapeOp, mlir::memref::ExpandShapeOp,
+                   mlir::memref::CollapseShapeOp>(def)) {
       break;
     }
     mlir::Value source = def->getOperand(0);
     if (!Dense(v.getType()) || !Dense(source.getType())) return {};
-    auto a = mlir::cast<mlir::MemRefType>(v.getType()), b = mlir::cast<mlir::MemRefType>(source.getType());
+    auto a = mlir::cast<mlir::MemRefType>(v.getType()),
+         b = mlir::cast<mlir::MemRefType>(source.getType());
     if (a.getDimSize(0) != b.getDimSize(0) || a.getNumElements() != b.getNumElements()) return {};
     v = source;
   }
@@ -56,7 +59,8 @@ struct Access {
 // indexed by d0 exactly in its first dim or not by d0 at all, and whose body touches no memory.
 // Empty when it is not such an op.
 std::optional<std::vector<Access>> RowAccesses(mlir::linalg::LinalgOp op, int64_t& rows) {
-  if (!op.hasPureBufferSemantics() || op.getNumLoops() == 0 || op.getIteratorTypesArray()[0] != mlir::utils::IteratorType::parallel) {
+  if (!op.hasPureBufferSemantics() || op.getNumLoops() == 0 ||
+      op.getIteratorTypesArray()[0] != mlir::utils::IteratorType::parallel) {
     return std::nullopt;
   }
   // A body that reads memory itself (a gather's loads at computed positions) may read any row.
@@ -75,7 +79,8 @@ std::optional<std::vector<Access>> RowAccesses(mlir::linalg::LinalgOp op, int64_
     mlir::AffineMap map = op.getMatchingIndexingMap(&operand);
     int uses = 0;
     for (mlir::AffineExpr e : map.getResults()) uses += e.isFunctionOfDim(0);
-    const bool row = uses == 1 && map.getNumResults() > 0 && map.getResult(0) == mlir::getAffineDimExpr(0, op.getContext());
+    const bool row = uses == 1 && map.getNumResults() > 0 &&
+                     map.getResult(0) == mlir::getAffineDimExpr(0, op.getContext());
     if (uses > 0 && !row) return std::nullopt;
     mlir::Value root = RowRoot(operand.get());
     if (!root) return std::nullopt;
@@ -86,8 +91,8 @@ std::optional<std::vector<Access>> RowAccesses(mlir::linalg::LinalgOp op, int64_
 
 // Ops that may sit between fused loop nests and move above them: they touch no buffer contents.
 bool Movable(mlir::Operation* op) {
-  if (mlir::isa<mlir::memref::AllocOp, mlir::memref::GetGlobalOp, mlir::memref::ReshapeOp, mlir::memref::ExpandShapeOp,
-                mlir::memref::CollapseShapeOp>(op)) {
+  if (mlir::isa<mlir::memref::AllocOp, mlir::memref::GetGlobalOp, mlir::memref::ReshapeOp,
+                mlir::memref::ExpandShapeOp, mlir::memref::CollapseShapeOp>(op)) {
     return true;
   }
   return op->getNumRegions() == 0 && mlir::isPure(op);
@@ -172,7 +177,8 @@ struct FuseRowsPass : public impl::FuseRowsPassBase<FuseRowsPass> {
       for (mlir::Value v : nest->getOperands()) {
         auto type = mlir::dyn_cast<mlir::MemRefType>(v.getType());
         if (!type) continue;
-        const int64_t bytes = type.getNumElements() / type.getDimSize(0) * std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
+        const int64_t bytes = type.getNumElements() / type.getDimSize(0) *
+                              std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
         row_bytes = std::max(row_bytes, bytes);
       }
     }
@@ -181,8 +187,11 @@ struct FuseRowsPass : public impl::FuseRowsPassBase<FuseRowsPass> {
 
     mlir::OpBuilder b(first);
     const mlir::Location loc = first->getLoc();
-    auto index = [&](int64_t v) -> mlir::Value { return mlir::arith::ConstantIndexOp::create(b, loc, v); };
-    auto loop = mlir::scf::ParallelOp::create(b, loc, mlir::ValueRange{index(0)}, mlir::ValueRange{index(g.rows)},
+    auto index = [&](int64_t v) -> mlir::Value {
+      return mlir::arith::ConstantIndexOp::create(b, loc, v);
+    };
+    auto loop = mlir::scf::ParallelOp::create(b, loc, mlir::ValueRange{index(0)},
+                                              mlir::ValueRange{index(g.rows)},
                                               mlir::ValueRange{index(block)});
     b.setInsertionPoint(loop.getBody()->getTerminator());
     mlir::Value row = loop.getInductionVars()[0];
@@ -200,7 +209,8 @@ struct FuseRowsPass : public impl::FuseRowsPassBase<FuseRowsPass> {
         offsets[0] = row;
         for (int64_t d : type.getShape()) sizes.push_back(b.getIndexAttr(d));
         sizes[0] = b.getIndexAttr(block);
-        operands.push_back(mlir::memref::SubViewOp::create(b, nest.getLoc(), operand.get(), offsets, sizes, strides));
+        operands.push_back(mlir::memref::SubViewOp::create(b, nest.getLoc(), operand.get(), offsets,
+                                                           sizes, strides));
       }
       b.clone(*nest)->setOperands(operands);
       nest->erase();

@@ -22,8 +22,8 @@
 namespace kiln {
 namespace {
 
-// A function argument's type. A tensor without elements is passed as memref<0xT> (it has no data; the
-// bare-pointer calling convention rejects zero-size memrefs of higher rank).
+// A function argument's type. A tensor without elements is passed as memref<0xT> (it has no data;
+// the bare-pointer calling convention rejects zero-size memrefs of higher rank).
 mlir::MemRefType ArgumentType(const TensorType& t, mlir::MLIRContext* ctx) {
   if (t.shape.NumElements() > 0) return MemRefTypeOf(t, ctx);
   return mlir::MemRefType::get({0}, ElementType(t.dtype, ctx));
@@ -33,15 +33,15 @@ mlir::MemRefType ArgumentType(const TensorType& t, mlir::MLIRContext* ctx) {
 
 namespace {
 
-// A MatMul or Conv2D whose only use adds a per-column (per-channel) bias, and maybe whose add's only
-// use is a ReLU: a library call computes all of it (LibraryEpilogue).
+// A MatMul or Conv2D whose only use adds a per-column (per-channel) bias, and maybe whose add's
+// only use is a ReLU: a library call computes all of it (LibraryEpilogue).
 struct EpilogueNodes {
   OutputRef bias;
   int add = -1, relu = -1;
 };
 
-// Whether an op of `block` after `previous` (from its start when null) survives when its results are
-// unused: what an effectful node's lowering must emit (a call of an external function).
+// Whether an op of `block` after `previous` (from its start when null) survives when its results
+// are unused: what an effectful node's lowering must emit (a call of an external function).
 bool EmitsEffect(mlir::Operation* previous, mlir::Block* block) {
   auto it = previous != nullptr ? std::next(previous->getIterator()) : block->begin();
   for (; it != block->end(); ++it) {
@@ -63,7 +63,8 @@ std::map<int, EpilogueNodes> FindEpilogues(const Graph& graph, const std::vector
     for (const auto& [var, value] : graph.training().updates) readers[value.node()].push_back(-1);
   }
   auto only_reader = [&](int id, const std::string& op) {
-    return readers[id].size() == 1 && readers[id][0] >= 0 && graph.node(readers[id][0]).op_name() == op
+    return readers[id].size() == 1 && readers[id][0] >= 0 &&
+                   graph.node(readers[id][0]).op_name() == op
                ? readers[id][0]
                : -1;
   };
@@ -78,8 +79,9 @@ std::map<int, EpilogueNodes> FindEpilogues(const Graph& graph, const std::vector
     const OutputRef bias = add_node.inputs[add_node.inputs[0].node == id ? 1 : 0];
     const TensorType& bias_type = graph.type(bias);
     // The bias must exist before the product (ids are topological) and be one value per column.
-    if (bias.node == id || bias.node > id || !(add_node.outputs[0] == out) || bias_type.dtype != out.dtype ||
-        bias_type.shape.rank() != 1 || bias_type.shape[0] != out.shape[out.shape.rank() - 1]) {
+    if (bias.node == id || bias.node > id || !(add_node.outputs[0] == out) ||
+        bias_type.dtype != out.dtype || bias_type.shape.rank() != 1 ||
+        bias_type.shape[0] != out.shape[out.shape.rank() - 1]) {
       continue;
     }
     epilogues[id] = {bias, add, only_reader(add, "Relu")};
@@ -89,12 +91,10 @@ std::map<int, EpilogueNodes> FindEpilogues(const Graph& graph, const std::vector
 
 }  // namespace
 
-absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
-                                                             const std::vector<Tensor>& outputs,
-                                                             const std::string& function_name,
-                                                             mlir::MLIRContext& context,
-                                                             LoweredSignature* signature,
-                                                             const Target& target, bool apply_updates) {
+absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(
+    const Graph& graph, const std::vector<Tensor>& outputs, const std::string& function_name,
+    mlir::MLIRContext& context, LoweredSignature* signature, const Target& target,
+    bool apply_updates) {
   KILN_RETURN_IF_ERROR(graph.status());
   context.loadDialect<mlir::arith::ArithDialect, mlir::bufferization::BufferizationDialect,
                       mlir::func::FuncDialect, mlir::linalg::LinalgDialect, mlir::LLVM::LLVMDialect,
@@ -105,7 +105,8 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
   std::vector<bool> needed(graph.num_nodes(), false);
   for (const Node& node : graph.nodes()) needed[node.id] = node.op->has_effects();
   for (const Tensor& t : outputs) {
-    if (!t.valid() || t.graph() != &graph) return absl::InvalidArgumentError("output is not a tensor of this graph");
+    if (!t.valid() || t.graph() != &graph)
+      return absl::InvalidArgumentError("output is not a tensor of this graph");
     needed[t.node()] = true;
   }
   const auto& updates = graph.training().updates;
@@ -135,8 +136,10 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
   mlir::Location loc = b.getUnknownLoc();
   mlir::OwningOpRef<mlir::ModuleOp> module = mlir::ModuleOp::create(loc);
   std::vector<mlir::Type> arg_types;
-  for (int id : sig.placeholders) arg_types.push_back(ArgumentType(graph.node(id).outputs[0], &context));
-  for (int id : sig.variables) arg_types.push_back(ArgumentType(graph.node(id).outputs[0], &context));
+  for (int id : sig.placeholders)
+    arg_types.push_back(ArgumentType(graph.node(id).outputs[0], &context));
+  for (int id : sig.variables)
+    arg_types.push_back(ArgumentType(graph.node(id).outputs[0], &context));
   for (const Tensor& t : outputs) arg_types.push_back(ArgumentType(t.type(), &context));
   arg_types.push_back(mlir::LLVM::LLVMPointerType::get(&context));  // the kiln_context
   b.setInsertionPointToEnd(module->getBody());
@@ -152,8 +155,8 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
       mlir::Value memref = entry->getArgument(arg++);
       const TensorType& type = graph.node(id).outputs[0];
       if (type.shape.NumElements() == 0) {
-        values[OutputRef{id, 0}] =
-            mlir::tensor::EmptyOp::create(b, loc, type.shape.dims(), ElementType(type.dtype, &context));
+        values[OutputRef{id, 0}] = mlir::tensor::EmptyOp::create(b, loc, type.shape.dims(),
+                                                                 ElementType(type.dtype, &context));
       } else {
         values[OutputRef{id, 0}] = mlir::bufferization::ToTensorOp::create(
             b, loc, TensorTypeOf(type, &context), memref, /*restrict=*/true);
@@ -184,7 +187,8 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
         LowerNode(b, node, inputs, input_types, entry->getArguments().back(), target,
                   fusable != epilogues.end() ? &epilogue : nullptr);
     if (!results.ok()) {
-      return absl::Status(results.status().code(), absl::StrCat(node.Describe(), ": ", results.status().message()));
+      return absl::Status(results.status().code(),
+                          absl::StrCat(node.Describe(), ": ", results.status().message()));
     }
     if (node.op->has_effects() && !EmitsEffect(previous, entry)) {
       // Pure code would be merged, moved or dropped by the passes: the effect would be lost.
@@ -198,7 +202,8 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
       done[fusable->second.add] = done[last] = true;
       continue;
     }
-    for (size_t i = 0; i < results->size(); ++i) values[OutputRef{id, static_cast<int>(i)}] = (*results)[i];
+    for (size_t i = 0; i < results->size(); ++i)
+      values[OutputRef{id, static_cast<int>(i)}] = (*results)[i];
   }
   const int first_variable = static_cast<int>(sig.placeholders.size());
   const int first_output = first_variable + static_cast<int>(sig.variables.size());
@@ -211,10 +216,11 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
   }
   if (apply_updates) {
     std::map<int, int> variable_arg;
-    for (size_t i = 0; i < sig.variables.size(); ++i) variable_arg[sig.variables[i]] = first_variable + i;
+    for (size_t i = 0; i < sig.variables.size(); ++i)
+      variable_arg[sig.variables[i]] = first_variable + i;
     // Every new value must exist before the first variable is overwritten. A new value that is some
-    // variable's old value as is (no computation) gets its own copy; computed values already live in
-    // their own buffers, because variables are read through read-only tensors.
+    // variable's old value as is (no computation) gets its own copy; computed values already live
+    // in their own buffers, because variables are read through read-only tensors.
     std::vector<mlir::Value> new_values;
     for (const auto& [var, value] : updates) {
       mlir::Value v = values.at(value.ref());
@@ -229,7 +235,8 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> LowerGraph(const Graph& graph,
     for (size_t i = 0; i < updates.size(); ++i) {
       if (graph.node(updates[i].first).outputs[0].shape.NumElements() == 0) continue;
       mlir::bufferization::MaterializeInDestinationOp::create(
-          b, loc, mlir::Type(), new_values[i], entry->getArgument(variable_arg.at(updates[i].first)),
+          b, loc, mlir::Type(), new_values[i],
+          entry->getArgument(variable_arg.at(updates[i].first)),
           /*restrict=*/false, /*writable=*/true);
     }
   }
@@ -248,7 +255,8 @@ absl::Status AddVariableInitializer(const Graph& graph, const LoweredSignature& 
   mlir::OpBuilder b(ctx);
   mlir::Location loc = b.getUnknownLoc();
   std::vector<mlir::Type> arg_types;
-  for (int id : signature.variables) arg_types.push_back(ArgumentType(graph.node(id).outputs[0], ctx));
+  for (int id : signature.variables)
+    arg_types.push_back(ArgumentType(graph.node(id).outputs[0], ctx));
   b.setInsertionPointToEnd(module.getBody());
   std::vector<mlir::memref::GlobalOp> globals;  // one per variable with elements
   std::vector<int> global_arg;
@@ -259,8 +267,8 @@ absl::Status AddVariableInitializer(const Graph& graph, const LoweredSignature& 
     KILN_ASSIGN_OR_RETURN(TensorData value, node.op->initial_value(node));
     auto tensor_type = TensorTypeOf(value.type(), ctx);
     globals.push_back(mlir::memref::GlobalOp::create(
-        b, loc, b.getStringAttr(absl::StrCat(function_name, "_value_", i)), b.getStringAttr("private"),
-        mlir::TypeAttr::get(mlir::cast<mlir::MemRefType>(arg_types[i])),
+        b, loc, b.getStringAttr(absl::StrCat(function_name, "_value_", i)),
+        b.getStringAttr("private"), mlir::TypeAttr::get(mlir::cast<mlir::MemRefType>(arg_types[i])),
         TensorDataAttr(value, tensor_type), b.getUnitAttr(), b.getI64IntegerAttr(64)));
   }
   auto func = mlir::func::FuncOp::create(b, loc, function_name, b.getFunctionType(arg_types, {}));

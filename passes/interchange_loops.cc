@@ -31,7 +31,8 @@ int UnitStrideLoop(mlir::linalg::GenericOp op) {
   for (mlir::AffineMap map : op.getIndexingMapsArray()) {
     for (unsigned r = 0; r < map.getNumResults(); ++r) {
       const bool last_result = r + 1 == map.getNumResults();
-      if (map.getResult(r).isFunctionOfDim(p) && !(last_result && map.getResult(r) == last)) return -1;
+      if (map.getResult(r).isFunctionOfDim(p) && !(last_result && map.getResult(r) == last))
+        return -1;
     }
   }
   return p;
@@ -41,7 +42,8 @@ int UnitStrideLoop(mlir::linalg::GenericOp op) {
 std::vector<unsigned> ParallelFirst(mlir::linalg::GenericOp op) {
   std::vector<unsigned> parallel, reduction;
   for (unsigned l = 0; l < op.getNumLoops(); ++l) {
-    (op.getIteratorTypesArray()[l] == mlir::utils::IteratorType::parallel ? parallel : reduction).push_back(l);
+    (op.getIteratorTypesArray()[l] == mlir::utils::IteratorType::parallel ? parallel : reduction)
+        .push_back(l);
   }
   parallel.insert(parallel.end(), reduction.begin(), reduction.end());
   for (unsigned l = 0; l < parallel.size(); ++l) {
@@ -59,7 +61,8 @@ void GiveOneLoop(mlir::IRRewriter& rewriter, mlir::linalg::GenericOp op) {
   for (mlir::OpOperand& operand : op->getOpOperands()) {
     mlir::Value v = operand.get();
     if (auto type = mlir::dyn_cast<mlir::MemRefType>(v.getType())) {
-      v = mlir::memref::ExpandShapeOp::create(rewriter, op.getLoc(), mlir::MemRefType::get({1}, type.getElementType()), v,
+      v = mlir::memref::ExpandShapeOp::create(rewriter, op.getLoc(),
+                                              mlir::MemRefType::get({1}, type.getElementType()), v,
                                               llvm::ArrayRef<mlir::ReassociationIndices>{});
     }
     (op.isDpsInit(&operand) ? outs : ins).push_back(v);
@@ -67,10 +70,11 @@ void GiveOneLoop(mlir::IRRewriter& rewriter, mlir::linalg::GenericOp op) {
   llvm::SmallVector<mlir::AffineMap> maps;
   for (mlir::OpOperand& operand : op->getOpOperands()) {
     const bool buffer = mlir::isa<mlir::MemRefType>(operand.get().getType());
-    maps.push_back(buffer ? mlir::AffineMap::getMultiDimIdentityMap(1, ctx) : mlir::AffineMap::get(1, 0, ctx));
+    maps.push_back(buffer ? mlir::AffineMap::getMultiDimIdentityMap(1, ctx)
+                          : mlir::AffineMap::get(1, 0, ctx));
   }
-  auto one = mlir::linalg::GenericOp::create(rewriter, op.getLoc(), mlir::TypeRange{}, ins, outs, maps,
-                                             {mlir::utils::IteratorType::parallel});
+  auto one = mlir::linalg::GenericOp::create(rewriter, op.getLoc(), mlir::TypeRange{}, ins, outs,
+                                             maps, {mlir::utils::IteratorType::parallel});
   rewriter.inlineRegionBefore(op.getRegion(), one.getRegion(), one.getRegion().end());
   rewriter.eraseOp(op);
 }
@@ -88,7 +92,8 @@ struct InterchangeLoopsPass : public impl::InterchangeLoopsPassBase<InterchangeL
       for (mlir::memref::CopyOp copy : copies) {
         rewriter.setInsertionPoint(copy);
         if (copy.getSource() != copy.getTarget()) {
-          auto linalg_copy = mlir::linalg::CopyOp::create(rewriter, copy.getLoc(), copy.getSource(), copy.getTarget());
+          auto linalg_copy = mlir::linalg::CopyOp::create(rewriter, copy.getLoc(), copy.getSource(),
+                                                          copy.getTarget());
           if (mlir::failed(mlir::linalg::generalizeNamedOp(rewriter, linalg_copy))) {
             copy.emitOpError("could not become a loop nest");
             return signalPassFailure();

@@ -30,8 +30,10 @@ std::string PrepareName(llvm::StringRef name) {
 void Declare(mlir::ModuleOp module, llvm::StringRef name, int num_pointers) {
   if (module.lookupSymbol(name)) return;
   mlir::OpBuilder mb(module.getBodyRegion());
-  std::vector<mlir::Type> params(num_pointers, mlir::LLVM::LLVMPointerType::get(module.getContext()));
-  mlir::func::FuncOp::create(mb, module.getLoc(), name, mb.getFunctionType(params, {})).setPrivate();
+  std::vector<mlir::Type> params(num_pointers,
+                                 mlir::LLVM::LLVMPointerType::get(module.getContext()));
+  mlir::func::FuncOp::create(mb, module.getLoc(), name, mb.getFunctionType(params, {}))
+      .setPrivate();
 }
 
 struct LowerLibraryCallsPass : public impl::LowerLibraryCallsPassBase<LowerLibraryCallsPass> {
@@ -41,7 +43,9 @@ struct LowerLibraryCallsPass : public impl::LowerLibraryCallsPassBase<LowerLibra
     // Each public function that takes a runtime context gets a prepare function (context only).
     llvm::DenseMap<mlir::Operation*, mlir::func::FuncOp> prepare_of;
     for (auto f : llvm::to_vector(module.getOps<mlir::func::FuncOp>())) {
-      if (f.isPrivate() || f.isExternal() || llvm::count(f.getArgumentTypes(), mlir::Type(ptr)) != 1) continue;
+      if (f.isPrivate() || f.isExternal() ||
+          llvm::count(f.getArgumentTypes(), mlir::Type(ptr)) != 1)
+        continue;
       mlir::OpBuilder mb(module.getContext());
       mb.setInsertionPointAfter(f);
       auto prepare = mlir::func::FuncOp::create(mb, f.getLoc(), PrepareName(f.getName()),
@@ -66,7 +70,8 @@ struct LowerLibraryCallsPass : public impl::LowerLibraryCallsPassBase<LowerLibra
             use.getUser()->emitOpError("uses a library call site other than by calling it");
             return signalPassFailure();
           }
-          // An effect's call (kiln.effect: ExternalCall in graph/lowering.h) has nothing to prepare.
+          // An effect's call (kiln.effect: ExternalCall in graph/lowering.h) has nothing to
+          // prepare.
           if (!site->hasAttr("kiln.effect") &&
               mlir::failed(AddPrepareCall(module, call, hook.getValue(), prepare_of))) {
             return signalPassFailure();
@@ -74,8 +79,9 @@ struct LowerLibraryCallsPass : public impl::LowerLibraryCallsPassBase<LowerLibra
           mlir::OpBuilder b(call);
           std::vector<mlir::Value> args;
           for (mlir::Value operand : call.getOperands()) {
-            args.push_back(mlir::isa<mlir::MemRefType>(operand.getType()) ? PointerTo(b, call.getLoc(), operand)
-                                                                          : operand);
+            args.push_back(mlir::isa<mlir::MemRefType>(operand.getType())
+                               ? PointerTo(b, call.getLoc(), operand)
+                               : operand);
           }
           mlir::func::CallOp::create(b, call.getLoc(), hook.getValue(), mlir::TypeRange{}, args);
           call->erase();
@@ -85,14 +91,18 @@ struct LowerLibraryCallsPass : public impl::LowerLibraryCallsPassBase<LowerLibra
     }
   }
 
-  // In the prepare function of the call's function: `<hook>_prepare(context, params)`, so the kernel
-  // for these parameters is made before the first run. The call's operands are (context, params,
-  // arrays...) and its params a constant global.
-  mlir::LogicalResult AddPrepareCall(mlir::ModuleOp module, mlir::func::CallOp call, llvm::StringRef hook,
-                                     const llvm::DenseMap<mlir::Operation*, mlir::func::FuncOp>& prepare_of) {
+  // In the prepare function of the call's function: `<hook>_prepare(context, params)`, so the
+  // kernel for these parameters is made before the first run. The call's operands are (context,
+  // params, arrays...) and its params a constant global.
+  mlir::LogicalResult AddPrepareCall(
+      mlir::ModuleOp module, mlir::func::CallOp call, llvm::StringRef hook,
+      const llvm::DenseMap<mlir::Operation*, mlir::func::FuncOp>& prepare_of) {
     auto it = prepare_of.find(call->getParentOfType<mlir::func::FuncOp>());
-    if (it == prepare_of.end()) return mlir::success();  // not reachable from a run function's context
-    auto global = call.getNumOperands() > 1 ? call.getOperand(1).getDefiningOp<mlir::memref::GetGlobalOp>() : nullptr;
+    if (it == prepare_of.end())
+      return mlir::success();  // not reachable from a run function's context
+    auto global = call.getNumOperands() > 1
+                      ? call.getOperand(1).getDefiningOp<mlir::memref::GetGlobalOp>()
+                      : nullptr;
     if (!global) return call.emitOpError("a library call's parameters must be a constant global");
     const std::string name = (hook + "_prepare").str();
     Declare(module, name, 2);

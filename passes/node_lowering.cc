@@ -4,9 +4,9 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
-#include "graph/status_macros.h"
 #include "graph/lowering.h"
 #include "graph/op_registry.h"
+#include "graph/status_macros.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -88,7 +88,9 @@ class MlirScalarBuilder : public ScalarBuilder {
   MlirScalarBuilder(mlir::OpBuilder& b, mlir::Location loc) : b_(b), loc_(loc) {}
   using ScalarBuilder::Apply;
 
-  IrValue ConstantLike(double value, IrValue like) override { return I(Const(value, V(like).getType())); }
+  IrValue ConstantLike(double value, IrValue like) override {
+    return I(Const(value, V(like).getType()));
+  }
   IrValue Constant(double value, DType dtype) override {
     return I(Const(value, ElementType(dtype, b_.getContext())));
   }
@@ -120,11 +122,15 @@ class MlirScalarBuilder : public ScalarBuilder {
     if (v.getType().isIndex()) v = mlir::arith::IndexCastOp::create(b_, loc_, b_.getI64Type(), v);
     mlir::Type from = v.getType(), target = ElementType(to, b_.getContext());
     if (from == target) return I(v);
-    const bool from_float = mlir::isa<mlir::FloatType>(from), to_float = mlir::isa<mlir::FloatType>(target);
+    const bool from_float = mlir::isa<mlir::FloatType>(from),
+               to_float = mlir::isa<mlir::FloatType>(target);
     if (to == DType::kBool) {
       mlir::Value zero = Const(0, from);
-      return I(from_float ? mlir::arith::CmpFOp::create(b_, loc_, mlir::arith::CmpFPredicate::UNE, v, zero).getResult()
-                          : mlir::arith::CmpIOp::create(b_, loc_, mlir::arith::CmpIPredicate::ne, v, zero).getResult());
+      return I(from_float
+                   ? mlir::arith::CmpFOp::create(b_, loc_, mlir::arith::CmpFPredicate::UNE, v, zero)
+                         .getResult()
+                   : mlir::arith::CmpIOp::create(b_, loc_, mlir::arith::CmpIPredicate::ne, v, zero)
+                         .getResult());
     }
     if (from_float && to_float) {
       return I(from.getIntOrFloatBitWidth() < target.getIntOrFloatBitWidth()
@@ -156,13 +162,18 @@ class MlirScalarBuilder : public ScalarBuilder {
     if (auto f = mlir::dyn_cast<mlir::FloatType>(type)) {
       return mlir::arith::ConstantOp::create(b_, loc_, type, b_.getFloatAttr(f, value));
     }
-    return mlir::arith::ConstantOp::create(b_, loc_, type, IntAttr(type, static_cast<int64_t>(value)));
+    return mlir::arith::ConstantOp::create(b_, loc_, type,
+                                           IntAttr(type, static_cast<int64_t>(value)));
   }
 
   template <typename Op>
-  mlir::Value Un(mlir::Value x) { return Op::create(b_, loc_, x); }
+  mlir::Value Un(mlir::Value x) {
+    return Op::create(b_, loc_, x);
+  }
   template <typename Op>
-  mlir::Value Bin(mlir::Value x, mlir::Value y) { return Op::create(b_, loc_, x, y); }
+  mlir::Value Bin(mlir::Value x, mlir::Value y) {
+    return Op::create(b_, loc_, x, y);
+  }
 
   mlir::Value ApplyFloat(ScalarOp op, mlir::Value x, mlir::Value y) {
     namespace ar = mlir::arith;
@@ -174,7 +185,8 @@ class MlirScalarBuilder : public ScalarBuilder {
         // copysign(1, x), and 0 for 0 (the interpreter's and NumPy's sign).
         mlir::Value zero = Const(0, x.getType());
         mlir::Value is_zero = ar::CmpFOp::create(b_, loc_, ar::CmpFPredicate::OEQ, x, zero);
-        return ar::SelectOp::create(b_, loc_, is_zero, zero, Bin<ma::CopySignOp>(Const(1, x.getType()), x));
+        return ar::SelectOp::create(b_, loc_, is_zero, zero,
+                                    Bin<ma::CopySignOp>(Const(1, x.getType()), x));
       }
       case ScalarOp::kExp: return Un<ma::ExpOp>(x);
       case ScalarOp::kLog: return Un<ma::LogOp>(x);
@@ -212,10 +224,10 @@ class MlirScalarBuilder : public ScalarBuilder {
       case ScalarOp::kAbs: return Un<mlir::math::AbsIOp>(x);
       case ScalarOp::kSign: {
         mlir::Value zero = Const(0, x.getType());
-        mlir::Value pos = ar::ExtUIOp::create(b_, loc_, x.getType(),
-                                              ar::CmpIOp::create(b_, loc_, ar::CmpIPredicate::sgt, x, zero));
-        mlir::Value neg = ar::ExtUIOp::create(b_, loc_, x.getType(),
-                                              ar::CmpIOp::create(b_, loc_, ar::CmpIPredicate::slt, x, zero));
+        mlir::Value pos = ar::ExtUIOp::create(
+            b_, loc_, x.getType(), ar::CmpIOp::create(b_, loc_, ar::CmpIPredicate::sgt, x, zero));
+        mlir::Value neg = ar::ExtUIOp::create(
+            b_, loc_, x.getType(), ar::CmpIOp::create(b_, loc_, ar::CmpIPredicate::slt, x, zero));
         return Bin<ar::SubIOp>(pos, neg);
       }
       case ScalarOp::kAdd: return Bin<ar::AddIOp>(x, y);
@@ -242,7 +254,8 @@ class MlirScalarBuilder : public ScalarBuilder {
 };
 
 mlir::Value EmptyTensor(mlir::OpBuilder& b, mlir::Location loc, const TensorType& t) {
-  return mlir::tensor::EmptyOp::create(b, loc, t.shape.dims(), ElementType(t.dtype, b.getContext()));
+  return mlir::tensor::EmptyOp::create(b, loc, t.shape.dims(),
+                                       ElementType(t.dtype, b.getContext()));
 }
 
 class MlirLoweringContext : public LoweringContext {
@@ -281,8 +294,9 @@ class MlirLoweringContext : public LoweringContext {
       for (int j = 0; j < r; ++j) {
         const int d = rank - r + j;
         // A size-1 dimension broadcasts: always read its only element.
-        exprs.push_back(type.getDimSize(j) == 1 && out.shape[d] != 1 ? mlir::getAffineConstantExpr(0, ctx)
-                                                                    : mlir::getAffineDimExpr(d, ctx));
+        exprs.push_back(type.getDimSize(j) == 1 && out.shape[d] != 1
+                            ? mlir::getAffineConstantExpr(0, ctx)
+                            : mlir::getAffineDimExpr(d, ctx));
       }
       maps.push_back(mlir::AffineMap::get(rank, 0, exprs, ctx));
       operands.push_back(v);
@@ -306,8 +320,9 @@ class MlirLoweringContext : public LoweringContext {
     return TensorType{DTypeOf(type.getElementType()), Shape(type.getShape().vec())};
   }
 
-  IrValue Generic(const std::vector<GenericInput>& inputs, const std::vector<int64_t>& reduction_extents,
-                  ReduceKind combine, const TensorType& out, const ScalarFn& body) override {
+  IrValue Generic(const std::vector<GenericInput>& inputs,
+                  const std::vector<int64_t>& reduction_extents, ReduceKind combine,
+                  const TensorType& out, const ScalarFn& body) override {
     mlir::MLIRContext* ctx = b_.getContext();
     const int rank = out.shape.rank();
     const int loops = rank + static_cast<int>(reduction_extents.size());
@@ -334,7 +349,8 @@ class MlirLoweringContext : public LoweringContext {
     if (reduces) {
       // A window operand that only gives the reduction loops their extents (as linalg's pooling ops
       // do): the inputs' indices may mention a reduction loop only inside sums.
-      operands.push_back(mlir::tensor::EmptyOp::create(b_, loc_, reduction_extents, b_.getI8Type()));
+      operands.push_back(
+          mlir::tensor::EmptyOp::create(b_, loc_, reduction_extents, b_.getI8Type()));
       std::vector<mlir::AffineExpr> exprs;
       for (int l = rank; l < loops; ++l) exprs.push_back(mlir::getAffineDimExpr(l, ctx));
       maps.push_back(mlir::AffineMap::get(loops, 0, exprs, ctx));
@@ -344,10 +360,11 @@ class MlirLoweringContext : public LoweringContext {
     maps.push_back(mlir::AffineMap::get(loops, 0, out_exprs, ctx));
     std::vector<mlir::utils::IteratorType> iterators(rank, mlir::utils::IteratorType::parallel);
     iterators.resize(loops, mlir::utils::IteratorType::reduction);
-    mlir::Value init = reduces ? Filled(out, Identity(combine, out.dtype)) : EmptyTensor(b_, loc_, out);
+    mlir::Value init =
+        reduces ? Filled(out, Identity(combine, out.dtype)) : EmptyTensor(b_, loc_, out);
     auto generic = mlir::linalg::GenericOp::create(
-        b_, loc_, mlir::TypeRange{init.getType()}, operands, mlir::ValueRange{init}, maps, iterators,
-        [&](mlir::OpBuilder& nb, mlir::Location nloc, mlir::ValueRange args) {
+        b_, loc_, mlir::TypeRange{init.getType()}, operands, mlir::ValueRange{init}, maps,
+        iterators, [&](mlir::OpBuilder& nb, mlir::Location nloc, mlir::ValueRange args) {
           MlirScalarBuilder sb(nb, nloc);
           std::vector<IrValue> elements;
           for (size_t i = 0; i < inputs.size(); ++i) elements.push_back(I(args[i]));
@@ -377,7 +394,8 @@ class MlirLoweringContext : public LoweringContext {
   // which lowers to a call to `memrefCopy` (libmlir_c_runner_utils) that neither the JIT nor an AOT
   // object links. The generics also fuse into their consumers (a padded convolution input is never
   // materialized).
-  IrValue ExtractSlice(IrValue x, const std::vector<int64_t>& offsets, const std::vector<int64_t>& sizes,
+  IrValue ExtractSlice(IrValue x, const std::vector<int64_t>& offsets,
+                       const std::vector<int64_t>& sizes,
                        const std::vector<int64_t>& strides) override {
     const TensorType in = TypeOf(x);
     if (offsets == std::vector<int64_t>(offsets.size(), 0) && sizes == in.shape.dims() &&
@@ -389,9 +407,10 @@ class MlirLoweringContext : public LoweringContext {
     return Elementwise({}, out, [&](ScalarBuilder& b, const std::vector<IrValue>&) {
       std::vector<IrValue> at;
       for (size_t d = 0; d < sizes.size(); ++d) {
-        at.push_back(b.Apply(ScalarOp::kAdd, b.Apply(ScalarOp::kMul, b.Index(static_cast<int>(d)),
-                                                     b.IndexConstant(strides[d])),
-                             b.IndexConstant(offsets[d])));
+        at.push_back(b.Apply(
+            ScalarOp::kAdd,
+            b.Apply(ScalarOp::kMul, b.Index(static_cast<int>(d)), b.IndexConstant(strides[d])),
+            b.IndexConstant(offsets[d])));
       }
       return b.Extract(x, at);
     });
@@ -407,12 +426,14 @@ class MlirLoweringContext : public LoweringContext {
       for (int d = 0; d < src.shape.rank(); ++d) {
         // Position i of dest holds source element (i - offset) / stride when that divides evenly.
         IrValue rel = b.Apply(ScalarOp::kSub, b.Index(d), b.IndexConstant(offsets[d]));
-        IrValue q = strides[d] == 1 ? rel : b.Apply(ScalarOp::kDiv, rel, b.IndexConstant(strides[d]));
+        IrValue q =
+            strides[d] == 1 ? rel : b.Apply(ScalarOp::kDiv, rel, b.IndexConstant(strides[d]));
         IrValue ok = b.Apply(ScalarOp::kAnd, NonNegative(b, rel),
                              b.Apply(ScalarOp::kLess, q, b.IndexConstant(src.shape[d])));
         if (strides[d] != 1) {
           IrValue remainder = b.Apply(ScalarOp::kRem, rel, b.IndexConstant(strides[d]));
-          ok = b.Apply(ScalarOp::kAnd, ok, b.Apply(ScalarOp::kEqual, remainder, b.IndexConstant(0)));
+          ok =
+              b.Apply(ScalarOp::kAnd, ok, b.Apply(ScalarOp::kEqual, remainder, b.IndexConstant(0)));
         }
         inside = inside.valid() ? b.Apply(ScalarOp::kAnd, inside, ok) : ok;
         at.push_back(b.ClampIndex(q, 0, src.shape[d] - 1));
@@ -484,7 +505,8 @@ class MlirLoweringContext : public LoweringContext {
     // (runtime/dnnl_kernels.h), or the CUDA target's (runtime/cuda.h: cuBLASLt, cuDNN).
     const LibraryKernelRule* rule = target_.LibraryRule(kernel);
     if (rule == nullptr) return fallback();
-    const bool conv = kernel == LibraryKernel::kConv2D || kernel == LibraryKernel::kConv2DBackpropInput ||
+    const bool conv = kernel == LibraryKernel::kConv2D ||
+                      kernel == LibraryKernel::kConv2DBackpropInput ||
                       kernel == LibraryKernel::kConv2DBackpropFilter;
     if (conv && rule->symmetric_padding_only &&
         (params[KILN_CONV_PAD_TOP] != params[KILN_CONV_PAD_BOTTOM] ||
@@ -494,7 +516,8 @@ class MlirLoweringContext : public LoweringContext {
     const RuntimeHook* hook = rule->hook;
     std::vector<int64_t> call_params = params;
     std::vector<IrValue> call_inputs = inputs;
-    const bool with_epilogue = epilogue_ != nullptr && !epilogue_->fused && rule->bias_hook != nullptr;
+    const bool with_epilogue =
+        epilogue_ != nullptr && !epilogue_->fused && rule->bias_hook != nullptr;
     if (with_epilogue) {
       // The same kernel with a bias operand and a last parameter, relu (runtime/hook_params.h).
       hook = rule->bias_hook;
@@ -504,12 +527,13 @@ class MlirLoweringContext : public LoweringContext {
     if (static_cast<int>(call_params.size()) != hook->params ||
         static_cast<int>(call_inputs.size()) + 1 != hook->operands) {
       // The op's lowering and the runtime's table (runtime/hooks.def) disagree: our bug.
-      status_ = absl::InternalError(absl::StrCat(hook->name, " takes ", hook->params, " parameters and ",
-                                                      hook->operands, " operands, not ", call_params.size(),
-                                                      " and ", call_inputs.size() + 1));
+      status_ = absl::InternalError(
+          absl::StrCat(hook->name, " takes ", hook->params, " parameters and ", hook->operands,
+                       " operands, not ", call_params.size(), " and ", call_inputs.size() + 1));
       return fallback();
     }
-    if (rule->precision_parameter) call_params.push_back(static_cast<int64_t>(target_.gpu_precision));
+    if (rule->precision_parameter)
+      call_params.push_back(static_cast<int64_t>(target_.gpu_precision));
     bool callable = out.dtype == DType::kF32 && out.shape.NumElements() > 0;
     for (const IrValue& in : call_inputs) {
       const TensorType t = TypeOf(in);
@@ -530,20 +554,26 @@ class MlirLoweringContext : public LoweringContext {
     mlir::MLIRContext* ctx = b_.getContext();
     // The call takes its operands as buffers of their exact types, so bufferization and the memory
     // plan see what it reads and writes; kiln-lower-library-calls makes it a call of the C hook.
-    auto result = mlir::memref::AllocOp::create(b_, loc_, MemRefTypeOf(call_out, ctx), b_.getI64IntegerAttr(64));
-    auto params_type = mlir::RankedTensorType::get({static_cast<int64_t>(call_params.size())}, b_.getI64Type());
+    auto result = mlir::memref::AllocOp::create(b_, loc_, MemRefTypeOf(call_out, ctx),
+                                                b_.getI64IntegerAttr(64));
+    auto params_type =
+        mlir::RankedTensorType::get({static_cast<int64_t>(call_params.size())}, b_.getI64Type());
     mlir::Value params_tensor = mlir::arith::ConstantOp::create(
-        b_, loc_, params_type, mlir::DenseElementsAttr::get(params_type, llvm::ArrayRef<int64_t>(call_params)));
+        b_, loc_, params_type,
+        mlir::DenseElementsAttr::get(params_type, llvm::ArrayRef<int64_t>(call_params)));
     std::vector<mlir::Value> args = {runtime_context_, ToBuffer(params_tensor)};
     for (const IrValue& in : call_inputs) args.push_back(ToBuffer(V(in)));
     args.push_back(result);
-    mlir::func::CallOp::create(b_, loc_, SiteDeclaration(hook->name, args), mlir::TypeRange{}, args);
-    IrValue value = I(mlir::bufferization::ToTensorOp::create(b_, loc_, TensorTypeOf(call_out, ctx), result,
-                                                              /*restrict=*/true, /*writable=*/true));
+    mlir::func::CallOp::create(b_, loc_, SiteDeclaration(hook->name, args), mlir::TypeRange{},
+                               args);
+    IrValue value =
+        I(mlir::bufferization::ToTensorOp::create(b_, loc_, TensorTypeOf(call_out, ctx), result,
+                                                  /*restrict=*/true, /*writable=*/true));
     return filter_out ? Transpose(value, {1, 2, 3, 0}) : value;
   }
 
-  IrValue MatMulLoops(IrValue a, IrValue b, bool transpose_a, bool transpose_b, const TensorType& out) {
+  IrValue MatMulLoops(IrValue a, IrValue b, bool transpose_a, bool transpose_b,
+                      const TensorType& out) {
     mlir::MLIRContext* ctx = b_.getContext();
     if (transpose_b) {
       // A transposed b would be read with a stride in the innermost loop: transposing it once costs
@@ -556,8 +586,14 @@ class MlirLoweringContext : public LoweringContext {
     auto m = mlir::getAffineDimExpr(0, ctx), k = mlir::getAffineDimExpr(1, ctx),
          n = mlir::getAffineDimExpr(2, ctx);
     std::vector<mlir::AffineMap> maps = {
-        mlir::AffineMap::get(3, 0, transpose_a ? llvm::ArrayRef<mlir::AffineExpr>{k, m} : llvm::ArrayRef<mlir::AffineExpr>{m, k}, ctx),
-        mlir::AffineMap::get(3, 0, transpose_b ? llvm::ArrayRef<mlir::AffineExpr>{n, k} : llvm::ArrayRef<mlir::AffineExpr>{k, n}, ctx),
+        mlir::AffineMap::get(3, 0,
+                             transpose_a ? llvm::ArrayRef<mlir::AffineExpr>{k, m}
+                                         : llvm::ArrayRef<mlir::AffineExpr>{m, k},
+                             ctx),
+        mlir::AffineMap::get(3, 0,
+                             transpose_b ? llvm::ArrayRef<mlir::AffineExpr>{n, k}
+                                         : llvm::ArrayRef<mlir::AffineExpr>{k, n},
+                             ctx),
         mlir::AffineMap::get(3, 0, {m, n}, ctx)};
     std::vector<mlir::utils::IteratorType> iterators = {mlir::utils::IteratorType::parallel,
                                                         mlir::utils::IteratorType::reduction,
@@ -565,12 +601,15 @@ class MlirLoweringContext : public LoweringContext {
     mlir::Value init = Filled(out, 0);
     const bool is_float = IsFloat(out.dtype);
     auto generic = mlir::linalg::GenericOp::create(
-        b_, loc_, mlir::TypeRange{init.getType()}, mlir::ValueRange{V(a), V(b)}, mlir::ValueRange{init},
-        maps, iterators, [&](mlir::OpBuilder& nb, mlir::Location nloc, mlir::ValueRange args) {
-          mlir::Value product = is_float ? mlir::arith::MulFOp::create(nb, nloc, args[0], args[1]).getResult()
-                                         : mlir::arith::MulIOp::create(nb, nloc, args[0], args[1]).getResult();
-          mlir::Value sum = is_float ? mlir::arith::AddFOp::create(nb, nloc, args[2], product).getResult()
-                                     : mlir::arith::AddIOp::create(nb, nloc, args[2], product).getResult();
+        b_, loc_, mlir::TypeRange{init.getType()}, mlir::ValueRange{V(a), V(b)},
+        mlir::ValueRange{init}, maps, iterators,
+        [&](mlir::OpBuilder& nb, mlir::Location nloc, mlir::ValueRange args) {
+          mlir::Value product =
+              is_float ? mlir::arith::MulFOp::create(nb, nloc, args[0], args[1]).getResult()
+                       : mlir::arith::MulIOp::create(nb, nloc, args[0], args[1]).getResult();
+          mlir::Value sum =
+              is_float ? mlir::arith::AddFOp::create(nb, nloc, args[2], product).getResult()
+                       : mlir::arith::AddIOp::create(nb, nloc, args[2], product).getResult();
           mlir::linalg::YieldOp::create(nb, nloc, sum);
         });
     return I(generic.getResult(0));
@@ -585,29 +624,33 @@ class MlirLoweringContext : public LoweringContext {
     std::vector<mlir::utils::IteratorType> iterators;
     for (int d = 0; d < rank; ++d) {
       const bool reduced = std::find(axes.begin(), axes.end(), d) != axes.end();
-      iterators.push_back(reduced ? mlir::utils::IteratorType::reduction : mlir::utils::IteratorType::parallel);
+      iterators.push_back(reduced ? mlir::utils::IteratorType::reduction
+                                  : mlir::utils::IteratorType::parallel);
       if (!reduced) kept.push_back(mlir::getAffineDimExpr(d, ctx));
     }
     std::vector<mlir::AffineMap> maps = {mlir::AffineMap::getMultiDimIdentityMap(rank, ctx),
                                          mlir::AffineMap::get(rank, 0, kept, ctx)};
     mlir::Value init = Filled(out, Identity(kind, out.dtype));
     auto generic = mlir::linalg::GenericOp::create(
-        b_, loc_, mlir::TypeRange{init.getType()}, mlir::ValueRange{v}, mlir::ValueRange{init}, maps,
-        iterators, [&](mlir::OpBuilder& nb, mlir::Location nloc, mlir::ValueRange args) {
+        b_, loc_, mlir::TypeRange{init.getType()}, mlir::ValueRange{v}, mlir::ValueRange{init},
+        maps, iterators, [&](mlir::OpBuilder& nb, mlir::Location nloc, mlir::ValueRange args) {
           MlirScalarBuilder sb(nb, nloc);
-          mlir::linalg::YieldOp::create(nb, nloc, V(Reassociable(sb.Apply(CombineOp(kind), I(args[1]), I(args[0])))));
+          mlir::linalg::YieldOp::create(
+              nb, nloc, V(Reassociable(sb.Apply(CombineOp(kind), I(args[1]), I(args[0])))));
         });
     return I(generic.getResult(0));
   }
 
  private:
   // A floating-point sum or product that accumulates a reduction may be reassociated: the order of
-  // a reduction is not part of a graph's meaning, and without it LLVM cannot vectorize the loop (each
-  // addition would wait for the previous one).
+  // a reduction is not part of a graph's meaning, and without it LLVM cannot vectorize the loop
+  // (each addition would wait for the previous one).
   static IrValue Reassociable(IrValue combined) {
     mlir::Operation* op = V(combined).getDefiningOp();
-    if (auto add = mlir::dyn_cast_or_null<mlir::arith::AddFOp>(op)) add.setFastmath(mlir::arith::FastMathFlags::reassoc);
-    if (auto mul = mlir::dyn_cast_or_null<mlir::arith::MulFOp>(op)) mul.setFastmath(mlir::arith::FastMathFlags::reassoc);
+    if (auto add = mlir::dyn_cast_or_null<mlir::arith::AddFOp>(op))
+      add.setFastmath(mlir::arith::FastMathFlags::reassoc);
+    if (auto mul = mlir::dyn_cast_or_null<mlir::arith::MulFOp>(op))
+      mul.setFastmath(mlir::arith::FastMathFlags::reassoc);
     return combined;
   }
 
@@ -638,38 +681,44 @@ class MlirLoweringContext : public LoweringContext {
     if (n == 0) return;
     // The first position holding an out-of-range index, or n: one pass over the indices.
     IrValue flat = Reshape(indices, Shape({n}));
-    IrValue first = Generic({{flat, {AffineIndex::Loop(0)}}}, {n}, ReduceKind::kMin,
-                            TensorType{DType::kI64, Shape()},
-                            [n, limit](ScalarBuilder& b, const std::vector<IrValue>& x) {
-      IrValue i = b.ToIndex(x[0]);
-      IrValue bad = b.Apply(ScalarOp::kNot,
-                            b.Apply(ScalarOp::kAnd, NonNegative(b, i),
-                                    b.Apply(ScalarOp::kLess, i, b.IndexConstant(limit))));
-      return b.Select(bad, b.Convert(b.Index(0), DType::kI64), b.IntConstant(n, DType::kI64));
-    });
+    IrValue first = Generic(
+        {{flat, {AffineIndex::Loop(0)}}}, {n}, ReduceKind::kMin, TensorType{DType::kI64, Shape()},
+        [n, limit](ScalarBuilder& b, const std::vector<IrValue>& x) {
+          IrValue i = b.ToIndex(x[0]);
+          IrValue bad =
+              b.Apply(ScalarOp::kNot, b.Apply(ScalarOp::kAnd, NonNegative(b, i),
+                                              b.Apply(ScalarOp::kLess, i, b.IndexConstant(limit))));
+          return b.Select(bad, b.Convert(b.Index(0), DType::kI64), b.IntConstant(n, DType::kI64));
+        });
     if (target_.is_gpu()) {
       // The position and the indices live in device memory: the runtime reads them (after the
       // kernels before it) and reports like kiln_rt_index_error. params: n, limit, index bytes.
       const int64_t index_bytes = DTypeSize(type.dtype);
       auto params_type = mlir::RankedTensorType::get({3}, b_.getI64Type());
       mlir::Value params = mlir::arith::ConstantOp::create(
-          b_, loc_, params_type, mlir::DenseElementsAttr::get(params_type, llvm::ArrayRef<int64_t>{n, limit, index_bytes}));
-      std::vector<mlir::Value> args = {runtime_context_, ToBuffer(params), StringConstant(node_.Describe()),
-                                       StringConstant(what), ToBuffer(V(first)), ToBuffer(V(flat))};
-      mlir::func::CallOp::create(b_, loc_, SiteDeclaration("kiln_rt_cuda_check_index", args), mlir::TypeRange{}, args);
+          b_, loc_, params_type,
+          mlir::DenseElementsAttr::get(params_type,
+                                       llvm::ArrayRef<int64_t>{n, limit, index_bytes}));
+      std::vector<mlir::Value> args = {
+          runtime_context_,     ToBuffer(params),   StringConstant(node_.Describe()),
+          StringConstant(what), ToBuffer(V(first)), ToBuffer(V(flat))};
+      mlir::func::CallOp::create(b_, loc_, SiteDeclaration("kiln_rt_cuda_check_index", args),
+                                 mlir::TypeRange{}, args);
       return;
     }
     mlir::Type i64 = b_.getI64Type();
     mlir::Value position = mlir::tensor::ExtractOp::create(b_, loc_, V(first), mlir::ValueRange{});
     mlir::Value n_value = mlir::arith::ConstantOp::create(b_, loc_, i64, b_.getI64IntegerAttr(n));
-    mlir::Value found = mlir::arith::CmpIOp::create(b_, loc_, mlir::arith::CmpIPredicate::slt, position, n_value);
+    mlir::Value found =
+        mlir::arith::CmpIOp::create(b_, loc_, mlir::arith::CmpIPredicate::slt, position, n_value);
     auto if_op = mlir::scf::IfOp::create(b_, loc_, found, /*withElseRegion=*/false);
     mlir::OpBuilder::InsertionGuard guard(b_);
     b_.setInsertionPointToStart(&if_op.getThenRegion().front());
     mlir::Value at = mlir::arith::IndexCastOp::create(b_, loc_, b_.getIndexType(), position);
     mlir::Value index = mlir::tensor::ExtractOp::create(b_, loc_, V(flat), mlir::ValueRange{at});
     if (index.getType() != i64) index = mlir::arith::ExtSIOp::create(b_, loc_, i64, index);
-    mlir::Value limit_value = mlir::arith::ConstantOp::create(b_, loc_, i64, b_.getI64IntegerAttr(limit));
+    mlir::Value limit_value =
+        mlir::arith::ConstantOp::create(b_, loc_, i64, b_.getI64IntegerAttr(limit));
     mlir::func::CallOp::create(
         b_, loc_, RuntimeFunction("kiln_rt_index_error"), mlir::TypeRange{},
         mlir::ValueRange{runtime_context_, StringConstant(node_.Describe()), StringConstant(what),
@@ -678,12 +727,13 @@ class MlirLoweringContext : public LoweringContext {
 
   IrValue ExternalCall(const std::string& function, const std::vector<IrValue>& inputs,
                        const TensorType& out) override {
-    // Typed buffers at a call site of its own, as for library calls, so bufferization and the memory
-    // plan see what the call reads and writes; kiln-lower-library-calls then calls `function` with
-    // pointers, and (kiln.effect) makes no prepare call for it. A call is opaque to every pass: the
-    // effect stays, in order.
+    // Typed buffers at a call site of its own, as for library calls, so bufferization and the
+    // memory plan see what the call reads and writes; kiln-lower-library-calls then calls
+    // `function` with pointers, and (kiln.effect) makes no prepare call for it. A call is opaque to
+    // every pass: the effect stays, in order.
     mlir::MLIRContext* ctx = b_.getContext();
-    auto result = mlir::memref::AllocOp::create(b_, loc_, MemRefTypeOf(out, ctx), b_.getI64IntegerAttr(64));
+    auto result =
+        mlir::memref::AllocOp::create(b_, loc_, MemRefTypeOf(out, ctx), b_.getI64IntegerAttr(64));
     std::vector<mlir::Value> args = {runtime_context_};
     for (const IrValue& in : inputs) args.push_back(ToBuffer(V(in)));
     args.push_back(result);
@@ -716,8 +766,8 @@ class MlirLoweringContext : public LoweringContext {
       scalar = ScalarConstant(value, type.dtype);
     } else {
       const unsigned bits = element.getIntOrFloatBitWidth();
-      llvm::APInt v = value > 0 ? llvm::APInt::getSignedMaxValue(bits)
-                                : llvm::APInt::getSignedMinValue(bits);
+      llvm::APInt v =
+          value > 0 ? llvm::APInt::getSignedMaxValue(bits) : llvm::APInt::getSignedMinValue(bits);
       scalar = mlir::arith::ConstantOp::create(b_, loc_, element, b_.getIntegerAttr(element, v));
     }
     return mlir::linalg::FillOp::create(b_, loc_, scalar, EmptyTensor(b_, loc_, type)).getResult(0);
@@ -779,8 +829,9 @@ class MlirLoweringContext : public LoweringContext {
     if (!global) {
       mlir::OpBuilder mb(module.getBodyRegion());
       auto type = mlir::LLVM::LLVMArrayType::get(b_.getI8Type(), text.size() + 1);
-      global = mlir::LLVM::GlobalOp::create(mb, loc_, type, /*isConstant=*/true, mlir::LLVM::Linkage::Internal,
-                                            symbol, mb.getStringAttr(llvm::StringRef(text.c_str(), text.size() + 1)));
+      global = mlir::LLVM::GlobalOp::create(
+          mb, loc_, type, /*isConstant=*/true, mlir::LLVM::Linkage::Internal, symbol,
+          mb.getStringAttr(llvm::StringRef(text.c_str(), text.size() + 1)));
     }
     return mlir::LLVM::AddressOfOp::create(b_, loc_, global);
   }
@@ -793,7 +844,7 @@ class MlirLoweringContext : public LoweringContext {
   std::vector<mlir::Value> outputs_;
   mlir::Value runtime_context_;
   const Target& target_;
-  absl::Status status_;  // what a building block found wrong (an inconsistency of ours)
+  absl::Status status_;        // what a building block found wrong (an inconsistency of ours)
   LibraryEpilogue* epilogue_;  // may be null
 };
 
@@ -802,17 +853,20 @@ class MlirLoweringContext : public LoweringContext {
 absl::StatusOr<std::vector<mlir::Value>> LowerNode(mlir::OpBuilder& b, const Node& node,
                                                    const std::vector<mlir::Value>& inputs,
                                                    const std::vector<TensorType>& input_types,
-                                                   mlir::Value runtime_context, const Target& target,
+                                                   mlir::Value runtime_context,
+                                                   const Target& target,
                                                    LibraryEpilogue* epilogue) {
   if (node.op->is_argument()) {
-    return absl::InternalError(absl::StrCat(node.Describe(),
-                                            " is bound by LowerGraph as a function argument"));
+    return absl::InternalError(
+        absl::StrCat(node.Describe(), " is bound by LowerGraph as a function argument"));
   }
   if (!node.op->lower) {
-    return absl::UnimplementedError(absl::StrCat("no lowering for the ", target.name, " target yet"));
+    return absl::UnimplementedError(
+        absl::StrCat("no lowering for the ", target.name, " target yet"));
   }
   mlir::Location loc = mlir::NameLoc::get(b.getStringAttr(node.name));
-  MlirLoweringContext lowering(b, loc, node, inputs, input_types, runtime_context, target, epilogue);
+  MlirLoweringContext lowering(b, loc, node, inputs, input_types, runtime_context, target,
+                               epilogue);
   KILN_RETURN_IF_ERROR(node.op->lower(lowering));
   KILN_RETURN_IF_ERROR(lowering.status());
   for (size_t i = 0; i < node.outputs.size(); ++i) {

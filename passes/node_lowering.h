@@ -1,5 +1,6 @@
 // Lowers one graph node to MLIR through its op's lowering facet (graph/lowering.h): the MLIR
-// implementation of LoweringContext and ScalarBuilder. Used by LowerGraph (passes/graph_lowering.h).
+// implementation of LoweringContext and ScalarBuilder. Used by LowerGraph
+// (passes/graph_lowering.h).
 #ifndef KILN_PASSES_NODE_LOWERING_H_
 #define KILN_PASSES_NODE_LOWERING_H_
 
@@ -27,15 +28,16 @@ mlir::MemRefType MemRefTypeOf(const TensorType& t, mlir::MLIRContext* ctx);
 // dominate compile time, and a detour through doubles would double the memory).
 mlir::DenseElementsAttr TensorDataAttr(const TensorData& value, mlir::RankedTensorType type);
 
-// Emits `node`'s computation at b's insertion point from tensor `inputs` (of `input_types`) and returns
-// one tensor per node output. `runtime_context` (an !llvm.ptr to the call's kiln_context) is what
-// run-time checks report to. Matmuls and convolutions that `target`'s kernel library computes call it
-// through the runtime instead of becoming loops. Unimplemented when the op has no lowering yet;
-// Internal for an argument op (Placeholder, Variable), which LowerGraph binds instead.
+// Emits `node`'s computation at b's insertion point from tensor `inputs` (of `input_types`) and
+// returns one tensor per node output. `runtime_context` (an !llvm.ptr to the call's kiln_context)
+// is what run-time checks report to. Matmuls and convolutions that `target`'s kernel library
+// computes call it through the runtime instead of becoming loops. Unimplemented when the op has no
+// lowering yet; Internal for an argument op (Placeholder, Variable), which LowerGraph binds
+// instead.
 //
-// `epilogue` (optional): a bias add, and maybe a ReLU, that follow a MatMul or Conv2D node. When the
-// node becomes a library call, the call computes them too (oneDNN's bias and post-op) and `fused`
-// is set; otherwise the caller lowers them as usual.
+// `epilogue` (optional): a bias add, and maybe a ReLU, that follow a MatMul or Conv2D node. When
+// the node becomes a library call, the call computes them too (oneDNN's bias and post-op) and
+// `fused` is set; otherwise the caller lowers them as usual.
 struct LibraryEpilogue {
   mlir::Value bias;  // [n]: one per output column (matmul) or channel (convolution)
   bool relu = false;
@@ -44,7 +46,8 @@ struct LibraryEpilogue {
 absl::StatusOr<std::vector<mlir::Value>> LowerNode(mlir::OpBuilder& b, const Node& node,
                                                    const std::vector<mlir::Value>& inputs,
                                                    const std::vector<TensorType>& input_types,
-                                                   mlir::Value runtime_context, const Target& target,
+                                                   mlir::Value runtime_context,
+                                                   const Target& target,
                                                    LibraryEpilogue* epilogue = nullptr);
 
 }  // namespace kiln

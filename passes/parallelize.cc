@@ -22,7 +22,8 @@ constexpr char kParallelFor[] = "kiln_rt_parallel_for";
 
 // Static trip count of a loop dimension, or -1.
 int64_t TripCount(mlir::Value lb, mlir::Value ub, mlir::Value step) {
-  auto l = mlir::getConstantIntValue(lb), u = mlir::getConstantIntValue(ub), s = mlir::getConstantIntValue(step);
+  auto l = mlir::getConstantIntValue(lb), u = mlir::getConstantIntValue(ub),
+       s = mlir::getConstantIntValue(step);
   if (!l || !u || !s || *s <= 0) return -1;
   return *u > *l ? (*u - *l + *s - 1) / *s : 0;
 }
@@ -36,7 +37,8 @@ int64_t Work(mlir::Region& region) {
       trips = std::max<int64_t>(1, TripCount(f.getLowerBound(), f.getUpperBound(), f.getStep()));
     } else if (auto p = mlir::dyn_cast<mlir::scf::ParallelOp>(op)) {
       for (unsigned d = 0; d < p.getNumLoops(); ++d) {
-        trips *= std::max<int64_t>(1, TripCount(p.getLowerBound()[d], p.getUpperBound()[d], p.getStep()[d]));
+        trips *= std::max<int64_t>(
+            1, TripCount(p.getLowerBound()[d], p.getUpperBound()[d], p.getStep()[d]));
       }
     }
     int64_t inner = 0;
@@ -77,16 +79,19 @@ struct ParallelizePass : public impl::ParallelizePassBase<ParallelizePass> {
         if (auto p = mlir::dyn_cast<mlir::scf::ParallelOp>(op)) loops.push_back(p);
       }
       int counter = 0;
-      for (mlir::scf::ParallelOp loop : loops) Outline(loop, context, module, f.getName().str(), counter);
+      for (mlir::scf::ParallelOp loop : loops)
+        Outline(loop, context, module, f.getName().str(), counter);
     }
   }
 
   void Outline(mlir::scf::ParallelOp loop, mlir::Value context, mlir::ModuleOp module,
                const std::string& parent, int& counter) {
-    const int64_t n = TripCount(loop.getLowerBound()[0], loop.getUpperBound()[0], loop.getStep()[0]);
+    const int64_t n =
+        TripCount(loop.getLowerBound()[0], loop.getUpperBound()[0], loop.getStep()[0]);
     int64_t iterations = n;
     for (unsigned d = 1; d < loop.getNumLoops(); ++d) {
-      iterations *= std::max<int64_t>(1, TripCount(loop.getLowerBound()[d], loop.getUpperBound()[d], loop.getStep()[d]));
+      iterations *= std::max<int64_t>(
+          1, TripCount(loop.getLowerBound()[d], loop.getUpperBound()[d], loop.getStep()[d]));
     }
     if (n < 2 || iterations * std::max<int64_t>(1, Work(loop.getRegion())) < minWork) return;
     // What the loop uses from outside: its bounds and the values its body reads.
@@ -117,7 +122,8 @@ struct ParallelizePass : public impl::ParallelizePassBase<ParallelizePass> {
     auto body_type = mlir::FunctionType::get(ctx, {ptr, i64, i64}, {});
     mlir::OpBuilder mb(module.getBodyRegion());
     if (!module.lookupSymbol(kParallelFor)) {
-      mlir::func::FuncOp::create(mb, loc, kParallelFor, mb.getFunctionType({ptr, i64, body_type, ptr}, {}))
+      mlir::func::FuncOp::create(mb, loc, kParallelFor,
+                                 mb.getFunctionType({ptr, i64, body_type, ptr}, {}))
           .setPrivate();
     }
     // Named after the function it came from (objects of several graphs link into one app), and
@@ -126,7 +132,8 @@ struct ParallelizePass : public impl::ParallelizePassBase<ParallelizePass> {
     while (module.lookupSymbol(name = parent + "_parallel_" + std::to_string(counter))) ++counter;
     auto outlined = mlir::func::FuncOp::create(mb, loc, name, body_type);
     outlined.setPrivate();
-    outlined->setAttr("llvm.linkage", mlir::LLVM::LinkageAttr::get(ctx, mlir::LLVM::Linkage::Internal));
+    outlined->setAttr("llvm.linkage",
+                      mlir::LLVM::LinkageAttr::get(ctx, mlir::LLVM::Linkage::Internal));
 
     // The caller: closure slots, then the call.
     mlir::OpBuilder b(loop);
@@ -152,7 +159,8 @@ struct ParallelizePass : public impl::ParallelizePassBase<ParallelizePass> {
     mlir::Value slots_index = mlir::memref::ExtractAlignedPointerAsIndexOp::create(b, loc, slots);
     mlir::Value slots_i64 = mlir::arith::IndexCastOp::create(b, loc, i64, slots_index);
     mlir::Value closure = mlir::LLVM::IntToPtrOp::create(b, loc, ptr, slots_i64);
-    mlir::Value function = mlir::func::ConstantOp::create(b, loc, body_type, mlir::SymbolRefAttr::get(ctx, name));
+    mlir::Value function =
+        mlir::func::ConstantOp::create(b, loc, body_type, mlir::SymbolRefAttr::get(ctx, name));
     mlir::Value count = mlir::arith::ConstantIntOp::create(b, loc, i64, n);
     mlir::func::CallOp::create(b, loc, kParallelFor, mlir::TypeRange{},
                                mlir::ValueRange{context, count, function, closure});
@@ -165,8 +173,9 @@ struct ParallelizePass : public impl::ParallelizePassBase<ParallelizePass> {
     mlir::Value closure_arg = entry->getArgument(0);
     for (size_t i = 0; i < captures.size(); ++i) {
       mlir::Value v = captures[i];
-      mlir::Value slot = mlir::LLVM::GEPOp::create(ob, loc, ptr, i64, closure_arg,
-                                                   llvm::ArrayRef<mlir::LLVM::GEPArg>{static_cast<int32_t>(i)});
+      mlir::Value slot =
+          mlir::LLVM::GEPOp::create(ob, loc, ptr, i64, closure_arg,
+                                    llvm::ArrayRef<mlir::LLVM::GEPArg>{static_cast<int32_t>(i)});
       mlir::Value bits = mlir::LLVM::LoadOp::create(ob, loc, i64, slot);
       mlir::Value value;
       if (auto m = mlir::dyn_cast<mlir::MemRefType>(v.getType())) {
@@ -176,12 +185,18 @@ struct ParallelizePass : public impl::ParallelizePassBase<ParallelizePass> {
         value = mlir::arith::IndexCastOp::create(ob, loc, v.getType(), bits);
       } else {
         const unsigned width = v.getType().getIntOrFloatBitWidth();
-        value = width < 64 ? mlir::arith::TruncIOp::create(ob, loc, ob.getIntegerType(width), bits).getResult() : bits;
-        if (mlir::isa<mlir::FloatType>(v.getType())) value = mlir::arith::BitcastOp::create(ob, loc, v.getType(), value);
+        value =
+            width < 64
+                ? mlir::arith::TruncIOp::create(ob, loc, ob.getIntegerType(width), bits).getResult()
+                : bits;
+        if (mlir::isa<mlir::FloatType>(v.getType()))
+          value = mlir::arith::BitcastOp::create(ob, loc, v.getType(), value);
       }
       map.map(v, value);
     }
-    auto index = [&](mlir::Value x) { return mlir::arith::IndexCastOp::create(ob, loc, ob.getIndexType(), x); };
+    auto index = [&](mlir::Value x) {
+      return mlir::arith::IndexCastOp::create(ob, loc, ob.getIndexType(), x);
+    };
     mlir::Value lb = map.lookupOrDefault(loop.getLowerBound()[0]);
     mlir::Value ub = map.lookupOrDefault(loop.getUpperBound()[0]);
     mlir::Value step = map.lookupOrDefault(loop.getStep()[0]);
@@ -189,7 +204,8 @@ struct ParallelizePass : public impl::ParallelizePassBase<ParallelizePass> {
         ob, loc, lb, mlir::arith::MulIOp::create(ob, loc, index(entry->getArgument(1)), step));
     mlir::Value end = mlir::arith::MinSIOp::create(
         ob, loc, ub,
-        mlir::arith::AddIOp::create(ob, loc, lb, mlir::arith::MulIOp::create(ob, loc, index(entry->getArgument(2)), step)));
+        mlir::arith::AddIOp::create(
+            ob, loc, lb, mlir::arith::MulIOp::create(ob, loc, index(entry->getArgument(2)), step)));
     auto clone = mlir::cast<mlir::scf::ParallelOp>(ob.clone(*loop, map));
     clone.getLowerBoundMutable().slice(0, 1).assign(begin);
     clone.getUpperBoundMutable().slice(0, 1).assign(end);
@@ -200,7 +216,8 @@ struct ParallelizePass : public impl::ParallelizePassBase<ParallelizePass> {
   // A memref of `type` over the data at `data` (its aligned pointer): an LLVM descriptor made from
   // the type's static shape, strides and offset, cast to the memref (the casts cancel once memrefs
   // are lowered to LLVM).
-  mlir::Value Descriptor(mlir::OpBuilder& b, mlir::Location loc, mlir::MemRefType type, mlir::Value data) {
+  mlir::Value Descriptor(mlir::OpBuilder& b, mlir::Location loc, mlir::MemRefType type,
+                         mlir::Value data) {
     mlir::MLIRContext* ctx = b.getContext();
     auto ptr = mlir::LLVM::LLVMPointerType::get(ctx);
     mlir::Type i64 = b.getI64Type();
@@ -215,13 +232,18 @@ struct ParallelizePass : public impl::ParallelizePassBase<ParallelizePass> {
     }
     auto struct_type = mlir::LLVM::LLVMStructType::getLiteral(ctx, fields);
     mlir::Value desc = mlir::LLVM::UndefOp::create(b, loc, struct_type);
-    auto constant = [&](int64_t v) { return mlir::LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(v)); };
+    auto constant = [&](int64_t v) {
+      return mlir::LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(v));
+    };
     desc = mlir::LLVM::InsertValueOp::create(b, loc, desc, data, llvm::ArrayRef<int64_t>{0});
     desc = mlir::LLVM::InsertValueOp::create(b, loc, desc, data, llvm::ArrayRef<int64_t>{1});
-    desc = mlir::LLVM::InsertValueOp::create(b, loc, desc, constant(offset), llvm::ArrayRef<int64_t>{2});
+    desc = mlir::LLVM::InsertValueOp::create(b, loc, desc, constant(offset),
+                                             llvm::ArrayRef<int64_t>{2});
     for (int64_t d = 0; d < rank; ++d) {
-      desc = mlir::LLVM::InsertValueOp::create(b, loc, desc, constant(type.getDimSize(d)), llvm::ArrayRef<int64_t>{3, d});
-      desc = mlir::LLVM::InsertValueOp::create(b, loc, desc, constant(strides[d]), llvm::ArrayRef<int64_t>{4, d});
+      desc = mlir::LLVM::InsertValueOp::create(b, loc, desc, constant(type.getDimSize(d)),
+                                               llvm::ArrayRef<int64_t>{3, d});
+      desc = mlir::LLVM::InsertValueOp::create(b, loc, desc, constant(strides[d]),
+                                               llvm::ArrayRef<int64_t>{4, d});
     }
     return mlir::UnrealizedConversionCastOp::create(b, loc, type, desc).getResult(0);
   }

@@ -6,10 +6,10 @@
 #include "absl/strings/str_cat.h"
 #include "graph/status_macros.h"
 #include "llvm/Support/raw_ostream.h"
+#include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
 #include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
 #include "mlir/Conversion/FuncToLLVM/ConvertFuncToLLVMPass.h"
-#include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
 #include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
 #include "mlir/Conversion/MathToLibm/MathToLibm.h"
 #include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
@@ -24,8 +24,8 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Pass/PassManager.h"
-#include "passes/passes.h"
 #include "mlir/Transforms/Passes.h"
+#include "passes/passes.h"
 
 namespace kiln {
 
@@ -67,12 +67,14 @@ void AddTensorPasses(mlir::OpPassManager& pm, const PipelineOptions& options) {
   pm.addPass(mlir::bufferization::createEmptyTensorEliminationPass());
   mlir::bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
-  bufferize.functionBoundaryTypeConversion = mlir::bufferization::LayoutMapOption::IdentityLayoutMap;
+  bufferize.functionBoundaryTypeConversion =
+      mlir::bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(mlir::bufferization::createOneShotBufferizePass(bufferize));
   // CSE only now: on tensors it would merge the identical empty tensors (and fills) that several
   // outputs start from, and empty-tensor elimination would then compute two outputs in one buffer.
   pm.addPass(mlir::createCSEPass());
-  // A variable's new value is written straight into its buffer when nothing reads the old one later.
+  // A variable's new value is written straight into its buffer when nothing reads the old one
+  // later.
   pm.addNestedPass<mlir::func::FuncOp>(createUpdateInPlacePass());
 }
 
@@ -94,20 +96,23 @@ void AddBuffersToLoopsPasses(mlir::OpPassManager& pm, bool thread_per_element) {
   pm.addPass(createReductionsToLoopsPass());
   // Loops: scf.parallel where iterations are independent, scf.for for reductions.
   pm.addPass(mlir::createConvertLinalgToParallelLoopsPass());
-  // One view per buffer: an in-place update reads and writes its variable through two collapse_shapes
-  // that must be one value, or LLVM cannot tell the store from the load and skips vectorizing.
+  // One view per buffer: an in-place update reads and writes its variable through two
+  // collapse_shapes that must be one value, or LLVM cannot tell the store from the load and skips
+  // vectorizing.
   pm.addPass(mlir::createCSEPass());
 }
 
 }  // namespace
 
-void AddCpuLoopPasses(mlir::OpPassManager& pm, const Target& target, const PipelineOptions& options) {
+void AddCpuLoopPasses(mlir::OpPassManager& pm, const Target& target,
+                      const PipelineOptions& options) {
   // Loop nests over the same rows (softmax, layernorm: reductions, then the normalized output) run
   // row block by row block: one pass over memory instead of one per nest.
   pm.addNestedPass<mlir::func::FuncOp>(createFuseRowsPass());
   AddBuffersToLoopsPasses(pm, /*thread_per_element=*/false);
   // Large outermost parallel loops run on the runtime's thread pool, where the target has one.
-  if (target.threads) pm.addPass(createParallelizePass(ParallelizePassOptions{options.parallel_min_work}));
+  if (target.threads)
+    pm.addPass(createParallelizePass(ParallelizePassOptions{options.parallel_min_work}));
   pm.addPass(mlir::createLowerAffinePass());
   pm.addPass(mlir::createCanonicalizerPass());
 }
@@ -115,7 +120,8 @@ void AddCpuLoopPasses(mlir::OpPassManager& pm, const Target& target, const Pipel
 void AddGpuLoopPasses(mlir::OpPassManager& pm) {
   // No row fusion: a row block in one thread would serialize what a GPU runs in parallel.
   AddBuffersToLoopsPasses(pm, /*thread_per_element=*/true);
-  // (No canonicalizer: it would fold the one-iteration loops that are to become one-thread kernels.)
+  // (No canonicalizer: it would fold the one-iteration loops that are to become one-thread
+  // kernels.)
   pm.addPass(mlir::createLowerAffinePass());
 }
 
@@ -171,8 +177,8 @@ absl::Status LowerToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& op
     llvm::raw_string_ostream os(where);
     os << leftover->getLoc();
     return absl::UnimplementedError(absl::StrCat("lowering to LLVM failed: '",
-                                                   leftover->getName().getStringRef().str(),
-                                                   "' at ", where, " has no LLVM lowering"));
+                                                 leftover->getName().getStringRef().str(), "' at ",
+                                                 where, " has no LLVM lowering"));
   }
   return absl::OkStatus();
 }

@@ -51,7 +51,8 @@ void AddTensorPasses(mlir::OpPassManager& pm, const PipelineOptions& options = {
 // The CPU tail, to loops: fuses loop nests over the same rows, plans all temporaries into one arena
 // (kiln-plan-memory), makes library calls hook calls, shapes loops for vectorization and, where
 // `target` has threads, runs large loops on the runtime's thread pool.
-void AddCpuLoopPasses(mlir::OpPassManager& pm, const Target& target, const PipelineOptions& options = {});
+void AddCpuLoopPasses(mlir::OpPassManager& pm, const Target& target,
+                      const PipelineOptions& options = {});
 // The GPU tail, to loops: the memory plan and library calls as on the CPU, then loop nests left as
 // scf.parallel, parallel loops outermost, for the GPU mapping (codegen's CUDA pipeline).
 void AddGpuLoopPasses(mlir::OpPassManager& pm);

@@ -38,7 +38,7 @@ TEST_CASE("LowerToLlvmDialect lowers a loop over memrefs to LLVM with a bare-poi
       }
       return
     })mlir",
-                                                                                   &context);
+                                                                                     &context);
   REQUIRE(module);
   REQUIRE_THAT(LowerToLlvmDialect(*module), IsOk());
   std::string ir = Print(*module);
@@ -58,7 +58,7 @@ TEST_CASE("LowerToLlvmDialect reports what it cannot lower") {
       %y = arith.addf %x, %x : tensor<4xf32>
       return %y : tensor<4xf32>
     })mlir",
-                                                                                   &context);
+                                                                                     &context);
   REQUIRE(module);
   REQUIRE_THAT(LowerToLlvmDialect(*module),
                StatusIs(absl::StatusCode::kUnimplemented, "has no LLVM lowering"));

@@ -26,11 +26,13 @@ constexpr int64_t kPage = 4096, kLarge = 4 * kPage, kSkewStep = 3 * kAlignment;
 struct Buffer {
   mlir::memref::AllocOp alloc;
   int64_t bytes;
-  int start, end;  // positions in the entry block, inclusive
+  int start, end;      // positions in the entry block, inclusive
   int64_t phase = -1;  // large buffers: where in a page the data starts (offset % kPage)
   int64_t offset = 0;  // of its slot: bytes, plus a page for a large buffer to reach its phase
   int64_t Slot() const { return phase < 0 ? bytes : bytes + kPage; }
-  int64_t Start() const { return phase < 0 ? offset : offset + ((phase - offset % kPage) % kPage + kPage) % kPage; }
+  int64_t Start() const {
+    return phase < 0 ? offset : offset + ((phase - offset % kPage) % kPage + kPage) % kPage;
+  }
   std::vector<mlir::memref::DeallocOp> deallocs;
 };
 
@@ -50,7 +52,8 @@ class PlanMemoryPass : public impl::PlanMemoryPassBase<PlanMemoryPass> {
     func.walk([&](mlir::memref::AllocOp alloc) {
       mlir::MemRefType type = alloc.getType();
       if (alloc->getBlock() != &entry || !type.hasStaticShape() || !type.getLayout().isIdentity()) {
-        alloc.emitOpError("kiln-plan-memory needs static, identity-layout allocations in the entry block");
+        alloc.emitOpError(
+            "kiln-plan-memory needs static, identity-layout allocations in the entry block");
         failed = true;
         return;
       }
@@ -83,14 +86,16 @@ class PlanMemoryPass : public impl::PlanMemoryPassBase<PlanMemoryPass> {
     // no placed buffer whose lifetime overlaps its own.
     std::vector<Buffer*> order;
     for (Buffer& b : buffers) order.push_back(&b);
-    std::stable_sort(order.begin(), order.end(), [](const Buffer* a, const Buffer* b) { return a->Slot() > b->Slot(); });
+    std::stable_sort(order.begin(), order.end(),
+                     [](const Buffer* a, const Buffer* b) { return a->Slot() > b->Slot(); });
     std::vector<Buffer*> placed;
     int64_t arena_bytes = 0;
     for (Buffer* b : order) {
       std::vector<std::pair<int64_t, int64_t>> busy;  // [begin, end) of conflicting placements
       const int64_t slot = b->Slot();
       for (Buffer* p : placed) {
-        if (p->start <= b->end && b->start <= p->end) busy.emplace_back(p->offset, p->offset + p->Slot());
+        if (p->start <= b->end && b->start <= p->end)
+          busy.emplace_back(p->offset, p->offset + p->Slot());
       }
       std::sort(busy.begin(), busy.end());
       int64_t offset = 0;
@@ -113,9 +118,10 @@ class PlanMemoryPass : public impl::PlanMemoryPassBase<PlanMemoryPass> {
     mlir::Value arena = entry.getArgument(entry.getNumArguments() - 1);
     for (Buffer& b : buffers) {
       builder.setInsertionPoint(b.alloc);
-      mlir::Value offset = mlir::arith::ConstantIndexOp::create(builder, b.alloc.getLoc(), b.Start());
-      mlir::Value view = mlir::memref::ViewOp::create(builder, b.alloc.getLoc(), b.alloc.getType(), arena,
-                                                      offset, mlir::ValueRange{});
+      mlir::Value offset =
+          mlir::arith::ConstantIndexOp::create(builder, b.alloc.getLoc(), b.Start());
+      mlir::Value view = mlir::memref::ViewOp::create(builder, b.alloc.getLoc(), b.alloc.getType(),
+                                                      arena, offset, mlir::ValueRange{});
       b.alloc.getResult().replaceAllUsesWith(view);
       for (mlir::memref::DeallocOp d : b.deallocs) d.erase();
       b.alloc.erase();

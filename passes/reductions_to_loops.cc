@@ -6,9 +6,9 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/AffineMap.h"
 #include "mlir/IR/IRMapping.h"
-#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
@@ -23,7 +23,8 @@ namespace {
 
 // Parallel loops, then at least one reduction loop, one result buffer, static loop ranges.
 bool Eligible(mlir::linalg::GenericOp op) {
-  if (!op.hasPureBufferSemantics() || op.getNumDpsInits() != 1 || op.getNumReductionLoops() == 0) return false;
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInits() != 1 || op.getNumReductionLoops() == 0)
+    return false;
   bool in_reductions = false;
   for (mlir::utils::IteratorType t : op.getIteratorTypesArray()) {
     if (t == mlir::utils::IteratorType::reduction) {
@@ -90,9 +91,12 @@ mlir::linalg::FillOp FillBefore(mlir::linalg::GenericOp op) {
   mlir::Value init = op.getDpsInitOperand(0)->get();
   mlir::AffineMap map = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
   const auto type = mlir::dyn_cast<mlir::MemRefType>(init.getType());
-  if (!type || !map.isProjectedPermutation() || map.getNumResults() != type.getRank() || !Whole(init)) return nullptr;
+  if (!type || !map.isProjectedPermutation() || map.getNumResults() != type.getRank() ||
+      !Whole(init))
+    return nullptr;
   for (mlir::OpOperand* in : op.getDpsInputOperands()) {
-    if (mlir::isa<mlir::MemRefType>(in->get().getType()) && SameBuffer(in->get(), init)) return nullptr;
+    if (mlir::isa<mlir::MemRefType>(in->get().getType()) && SameBuffer(in->get(), init))
+      return nullptr;
   }
   for (mlir::Operation* prev = op->getPrevNode(); prev != nullptr; prev = prev->getPrevNode()) {
     auto fill = mlir::dyn_cast<mlir::linalg::FillOp>(prev);
@@ -111,7 +115,9 @@ void Lower(mlir::linalg::GenericOp op) {
   const mlir::Location loc = op.getLoc();
   const llvm::SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   const unsigned num_parallel = op.getNumParallelLoops();
-  auto index = [&](int64_t v) -> mlir::Value { return mlir::arith::ConstantIndexOp::create(b, loc, v); };
+  auto index = [&](int64_t v) -> mlir::Value {
+    return mlir::arith::ConstantIndexOp::create(b, loc, v);
+  };
   mlir::Value zero = index(0), one = index(1);
   llvm::SmallVector<mlir::Value> bounds;  // made here, above every loop that uses them
   for (int64_t r : ranges) bounds.push_back(index(r));
@@ -131,7 +137,9 @@ void Lower(mlir::linalg::GenericOp op) {
     llvm::SmallVector<mlir::Value> padded(parallel_ivs);
     while (padded.size() < ranges.size()) padded.push_back(zero);
     llvm::SmallVector<mlir::Value> at = Indices(pb, loc, init_map, padded);
-    mlir::Value start = fill_value ? fill_value : mlir::memref::LoadOp::create(pb, loc, init->get(), at).getResult();
+    mlir::Value start = fill_value
+                            ? fill_value
+                            : mlir::memref::LoadOp::create(pb, loc, init->get(), at).getResult();
     std::function<mlir::Value(mlir::OpBuilder&, unsigned, mlir::Value)> loop =
         [&](mlir::OpBuilder& lb, unsigned d, mlir::Value acc) -> mlir::Value {
       if (d == ranges.size()) {
@@ -144,8 +152,9 @@ void Lower(mlir::linalg::GenericOp op) {
             mapping.map(arg, in->get());
             continue;
           }
-          mapping.map(arg, mlir::memref::LoadOp::create(lb, loc, in->get(),
-                                                        Indices(lb, loc, op.getMatchingIndexingMap(in), ivs)));
+          mapping.map(
+              arg, mlir::memref::LoadOp::create(
+                       lb, loc, in->get(), Indices(lb, loc, op.getMatchingIndexingMap(in), ivs)));
         }
         mapping.map(body.getArgument(init->getOperandNumber()), acc);
         for (mlir::Operation& inner : body.without_terminator()) {
@@ -172,8 +181,8 @@ void Lower(mlir::linalg::GenericOp op) {
   if (num_parallel == 0) {
     // A reduction to one value still runs inside a (one-iteration) parallel loop: on a GPU that
     // loop is what becomes a kernel.
-    auto single = mlir::scf::ParallelOp::create(b, loc, mlir::ValueRange{zero}, mlir::ValueRange{one},
-                                                mlir::ValueRange{one});
+    auto single = mlir::scf::ParallelOp::create(b, loc, mlir::ValueRange{zero},
+                                                mlir::ValueRange{one}, mlir::ValueRange{one});
     mlir::OpBuilder sb(single.getBody()->getTerminator());
     reduce(sb);
   } else {

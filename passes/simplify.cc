@@ -17,7 +17,8 @@ namespace {
 // x + 0.0 → x (graph semantics: a zero's sign is not significant).
 struct AddZero : public mlir::OpRewritePattern<mlir::arith::AddFOp> {
   using OpRewritePattern::OpRewritePattern;
-  mlir::LogicalResult matchAndRewrite(mlir::arith::AddFOp op, mlir::PatternRewriter& rewriter) const override {
+  mlir::LogicalResult matchAndRewrite(mlir::arith::AddFOp op,
+                                      mlir::PatternRewriter& rewriter) const override {
     for (int i = 0; i < 2; ++i) {
       if (mlir::matchPattern(op->getOperand(i), mlir::m_AnyZeroFloat())) {
         rewriter.replaceOp(op, op->getOperand(1 - i));
@@ -32,7 +33,8 @@ struct AddZero : public mlir::OpRewritePattern<mlir::arith::AddFOp> {
 // its source's own shape is its source.
 struct ReshapeChain : public mlir::OpRewritePattern<mlir::tensor::ReshapeOp> {
   using OpRewritePattern::OpRewritePattern;
-  mlir::LogicalResult matchAndRewrite(mlir::tensor::ReshapeOp op, mlir::PatternRewriter& rewriter) const override {
+  mlir::LogicalResult matchAndRewrite(mlir::tensor::ReshapeOp op,
+                                      mlir::PatternRewriter& rewriter) const override {
     if (op.getSource().getType() == op.getType()) {
       rewriter.replaceOp(op, op.getSource());
       return mlir::success();
@@ -51,10 +53,12 @@ struct ReshapeChain : public mlir::OpRewritePattern<mlir::tensor::ReshapeOp> {
 // transpose(transpose(x, p), q) → transpose(x, p∘q), or x when that is the identity.
 struct TransposeChain : public mlir::OpRewritePattern<mlir::linalg::TransposeOp> {
   using OpRewritePattern::OpRewritePattern;
-  mlir::LogicalResult matchAndRewrite(mlir::linalg::TransposeOp op, mlir::PatternRewriter& rewriter) const override {
+  mlir::LogicalResult matchAndRewrite(mlir::linalg::TransposeOp op,
+                                      mlir::PatternRewriter& rewriter) const override {
     if (!op.hasPureTensorSemantics()) return rewriter.notifyMatchFailure(op, "not on tensors");
     auto inner = op.getInput().getDefiningOp<mlir::linalg::TransposeOp>();
-    if (!inner || !inner.hasPureTensorSemantics()) return rewriter.notifyMatchFailure(op, "input is not a transpose");
+    if (!inner || !inner.hasPureTensorSemantics())
+      return rewriter.notifyMatchFailure(op, "input is not a transpose");
     llvm::ArrayRef<int64_t> p = inner.getPermutation(), q = op.getPermutation();
     // result[i] = x[p[q[i]]]
     llvm::SmallVector<int64_t> composed;
@@ -66,7 +70,8 @@ struct TransposeChain : public mlir::OpRewritePattern<mlir::linalg::TransposeOp>
     if (identity) {
       rewriter.replaceOp(op, inner.getInput());
     } else {
-      rewriter.replaceOpWithNewOp<mlir::linalg::TransposeOp>(op, inner.getInput(), op.getInit(), composed);
+      rewriter.replaceOpWithNewOp<mlir::linalg::TransposeOp>(op, inner.getInput(), op.getInit(),
+                                                             composed);
     }
     return mlir::success();
   }
@@ -77,7 +82,8 @@ class SimplifyPass : public impl::SimplifyPassBase<SimplifyPass> {
   void runOnOperation() override {
     mlir::MLIRContext* ctx = &getContext();
     mlir::RewritePatternSet patterns(ctx);
-    for (mlir::Dialect* dialect : ctx->getLoadedDialects()) dialect->getCanonicalizationPatterns(patterns);
+    for (mlir::Dialect* dialect : ctx->getLoadedDialects())
+      dialect->getCanonicalizationPatterns(patterns);
     for (mlir::RegisteredOperationName op : ctx->getRegisteredOperations()) {
       op.getCanonicalizationPatterns(patterns, ctx);
     }

@@ -22,10 +22,12 @@ mlir::Operation* Combiner(mlir::linalg::GenericOp op) {
   mlir::Block& body = op.getRegion().front();
   mlir::BlockArgument acc = body.getArguments().back();
   auto yield = mlir::cast<mlir::linalg::YieldOp>(body.getTerminator());
-  mlir::Operation* combiner = yield.getNumOperands() == 1 ? yield.getOperand(0).getDefiningOp() : nullptr;
+  mlir::Operation* combiner =
+      yield.getNumOperands() == 1 ? yield.getOperand(0).getDefiningOp() : nullptr;
   if (combiner == nullptr || combiner->getNumOperands() != 2 || !acc.hasOneUse() ||
       (combiner->getOperand(0) != acc && combiner->getOperand(1) != acc) ||
-      combiner->getOperand(0) == combiner->getOperand(1) || !mlir::arith::getNeutralElement(combiner)) {
+      combiner->getOperand(0) == combiner->getOperand(1) ||
+      !mlir::arith::getNeutralElement(combiner)) {
     return nullptr;
   }
   return combiner;
@@ -57,14 +59,17 @@ struct SplitReductionsPass : public impl::SplitReductionsPassBase<SplitReduction
   }
 
   void Split(mlir::linalg::GenericOp op) {
-    if (!op.hasPureTensorSemantics() || op.getNumDpsInits() != 1 || op.getNumReductionLoops() == 0) return;
+    if (!op.hasPureTensorSemantics() || op.getNumDpsInits() != 1 || op.getNumReductionLoops() == 0)
+      return;
     mlir::Operation* combiner = Combiner(op);
     if (combiner == nullptr) return;
     const llvm::SmallVector<int64_t> ranges = op.getStaticLoopRanges();
     int64_t parallel = 1, reduced = 1;
     for (unsigned d = 0; d < ranges.size(); ++d) {
       if (mlir::ShapedType::isDynamic(ranges[d])) return;
-      ((op.getIteratorTypesArray()[d] == mlir::utils::IteratorType::reduction) ? reduced : parallel) *= ranges[d];
+      ((op.getIteratorTypesArray()[d] == mlir::utils::IteratorType::reduction) ? reduced
+                                                                               : parallel) *=
+          ranges[d];
     }
     if (parallel >= threads || reduced < std::max<int64_t>(min_length, 2 * min_inner)) return;
     // The reduction dim to split and the number of parts: the most parts (a divisor of the dim's
@@ -75,7 +80,8 @@ struct SplitReductionsPass : public impl::SplitReductionsPassBase<SplitReduction
     for (unsigned d = 0; d < ranges.size(); ++d) {
       if (!(op.getIteratorTypesArray()[d] == mlir::utils::IteratorType::reduction)) continue;
       bool pure = true;
-      for (mlir::OpOperand* in : op.getDpsInputOperands()) pure &= PurePosition(op.getMatchingIndexingMap(in), d) != -2;
+      for (mlir::OpOperand* in : op.getDpsInputOperands())
+        pure &= PurePosition(op.getMatchingIndexingMap(in), d) != -2;
       if (!pure) continue;
       for (int64_t r = std::min(most, ranges[d]); r > parts; --r) {
         if (ranges[d] % r == 0) {
@@ -105,13 +111,14 @@ struct SplitReductionsPass : public impl::SplitReductionsPassBase<SplitReduction
         llvm::SmallVector<int64_t> shape(type.getShape());
         llvm::SmallVector<mlir::ReassociationIndices> groups;
         for (int i = 0, j = 0; i < type.getRank(); ++i) {
-          groups.push_back(i == at ? mlir::ReassociationIndices{j, j + 1} : mlir::ReassociationIndices{j});
+          groups.push_back(i == at ? mlir::ReassociationIndices{j, j + 1}
+                                   : mlir::ReassociationIndices{j});
           j += i == at ? 2 : 1;
         }
         shape[at] = inner;
         shape.insert(shape.begin() + at, parts);
-        value = mlir::tensor::ExpandShapeOp::create(b, loc, mlir::RankedTensorType::get(shape, type.getElementType()),
-                                                    value, groups);
+        value = mlir::tensor::ExpandShapeOp::create(
+            b, loc, mlir::RankedTensorType::get(shape, type.getElementType()), value, groups);
         results.insert(results.begin() + at, mlir::getAffineDimExpr(part, ctx));
       }
       inputs.push_back(value);
@@ -124,13 +131,16 @@ struct SplitReductionsPass : public impl::SplitReductionsPassBase<SplitReduction
     auto result_type = mlir::cast<mlir::RankedTensorType>(op.getResult(0).getType());
     llvm::SmallVector<int64_t> partial_shape(result_type.getShape());
     partial_shape.push_back(parts);
-    mlir::Value identity = mlir::arith::ConstantOp::create(b, loc, *mlir::arith::getNeutralElement(combiner));
-    mlir::Value empty = mlir::tensor::EmptyOp::create(b, loc, partial_shape, result_type.getElementType());
+    mlir::Value identity =
+        mlir::arith::ConstantOp::create(b, loc, *mlir::arith::getNeutralElement(combiner));
+    mlir::Value empty =
+        mlir::tensor::EmptyOp::create(b, loc, partial_shape, result_type.getElementType());
     mlir::Value init = mlir::linalg::FillOp::create(b, loc, identity, empty).getResult(0);
     llvm::SmallVector<mlir::utils::IteratorType> iterators = op.getIteratorTypesArray();
     iterators.push_back(mlir::utils::IteratorType::parallel);
-    auto partials = mlir::linalg::GenericOp::create(b, loc, init.getType(), inputs, mlir::ValueRange{init}, maps,
-                                                    iterators, [](mlir::OpBuilder&, mlir::Location, mlir::ValueRange) {});
+    auto partials = mlir::linalg::GenericOp::create(
+        b, loc, init.getType(), inputs, mlir::ValueRange{init}, maps, iterators,
+        [](mlir::OpBuilder&, mlir::Location, mlir::ValueRange) {});
     partials.getRegion().front().erase();
     mlir::IRMapping none;
     op.getRegion().cloneInto(&partials.getRegion(), none);
@@ -141,9 +151,11 @@ struct SplitReductionsPass : public impl::SplitReductionsPassBase<SplitReduction
       mlir::OpBuilder ib(index);
       ib.setInsertionPointAfter(index);
       mlir::Value which = mlir::linalg::IndexOp::create(ib, loc, part);
-      mlir::Value offset = mlir::arith::MulIOp::create(ib, loc, which, mlir::arith::ConstantIndexOp::create(ib, loc, inner));
+      mlir::Value offset = mlir::arith::MulIOp::create(
+          ib, loc, which, mlir::arith::ConstantIndexOp::create(ib, loc, inner));
       mlir::Value position = mlir::arith::AddIOp::create(ib, loc, offset, index.getResult());
-      index.getResult().replaceAllUsesExcept(position, mlir::cast<mlir::arith::AddIOp>(position.getDefiningOp()));
+      index.getResult().replaceAllUsesExcept(
+          position, mlir::cast<mlir::arith::AddIOp>(position.getDefiningOp()));
     });
     // Stage 2: fold the parts into the original result (its init included).
     const unsigned rank = result_type.getRank();
@@ -151,11 +163,13 @@ struct SplitReductionsPass : public impl::SplitReductionsPassBase<SplitReduction
     for (unsigned d = 0; d < rank; ++d) result_dims.push_back(mlir::getAffineDimExpr(d, ctx));
     const mlir::AffineMap fold_maps[] = {mlir::AffineMap::getMultiDimIdentityMap(rank + 1, ctx),
                                          mlir::AffineMap::get(rank + 1, 0, result_dims, ctx)};
-    llvm::SmallVector<mlir::utils::IteratorType> fold_iterators(rank, mlir::utils::IteratorType::parallel);
+    llvm::SmallVector<mlir::utils::IteratorType> fold_iterators(
+        rank, mlir::utils::IteratorType::parallel);
     fold_iterators.push_back(mlir::utils::IteratorType::reduction);
     auto fold = mlir::linalg::GenericOp::create(
-        b, loc, result_type, mlir::ValueRange{partials.getResult(0)}, mlir::ValueRange{op.getDpsInitOperand(0)->get()},
-        fold_maps, fold_iterators, [&](mlir::OpBuilder& nb, mlir::Location nloc, mlir::ValueRange args) {
+        b, loc, result_type, mlir::ValueRange{partials.getResult(0)},
+        mlir::ValueRange{op.getDpsInitOperand(0)->get()}, fold_maps, fold_iterators,
+        [&](mlir::OpBuilder& nb, mlir::Location nloc, mlir::ValueRange args) {
           mlir::Operation* c = nb.clone(*combiner);
           c->setOperands({args[0], args[1]});
           mlir::linalg::YieldOp::create(nb, nloc, c->getResult(0));

@@ -13,7 +13,9 @@ namespace kiln {
 namespace {
 
 // `op`, or its ancestor in `block`.
-mlir::Operation* InBlock(mlir::Operation* op, mlir::Block* block) { return block->findAncestorOpInBlock(*op); }
+mlir::Operation* InBlock(mlir::Operation* op, mlir::Block* block) {
+  return block->findAncestorOpInBlock(*op);
+}
 
 // The loop nest that writes `temp` (a fresh allocation): its only init, all loops parallel, every
 // element written once at the identity position. Null when `temp` has any other kind of writer or
@@ -30,7 +32,8 @@ mlir::linalg::GenericOp SoleWriter(mlir::Value temp) {
         return {};
       }
       writer = generic;
-    } else if (!mlir::isa<mlir::memref::LoadOp, mlir::memref::CopyOp, mlir::memref::DeallocOp>(user)) {
+    } else if (!mlir::isa<mlir::memref::LoadOp, mlir::memref::CopyOp, mlir::memref::DeallocOp>(
+                   user)) {
       return {};
     }
   }

@@ -47,7 +47,8 @@ absl::Status Invalid(const std::string& message) { return absl::InvalidArgumentE
 
 // "Op 'name' (source): ", the prefix Graph::AddNode gives its errors.
 std::string NodePrefix(const proto::NodeDef& node) {
-  return StrCat(DescribeNode(node.op().empty() ? "node" : node.op(), node.name(), node.source()), ": ");
+  return StrCat(DescribeNode(node.op().empty() ? "node" : node.op(), node.name(), node.source()),
+                ": ");
 }
 
 // ---- DataType ----
@@ -150,8 +151,9 @@ absl::Status TensorToProto(const TensorData& tensor, proto::Tensor* out) {
 // A version-1 tensor: values by their dtype's kind, as doubles or int64 (graph.proto).
 absl::StatusOr<TensorData> TensorFromV1(const proto::Tensor& tensor, DType dtype, Shape shape) {
   if (!tensor.raw_data().empty()) {
-    return Invalid(StrCat("version-1 tensors hold their values in float_values or int_values, not "
-                          "raw_data (version 2)"));
+    return Invalid(
+        StrCat("version-1 tensors hold their values in float_values or int_values, not "
+               "raw_data (version 2)"));
   }
   const int64_t n = shape.NumElements();
   const bool is_float = IsFloat(dtype);
@@ -493,9 +495,7 @@ absl::StatusOr<proto::GraphDef> ToGraphDef(const Graph& graph) {
   if (has_training) {
     // What FromGraphDef requires, checked here too so that a graph that saves also loads.
     auto valid_id = [&](int id) { return id >= 0 && id < graph.num_nodes(); };
-    auto variable_id = [&](int id) {
-      return valid_id(id) && graph.node(id).op->is_stateful();
-    };
+    auto variable_id = [&](int id) { return valid_id(id) && graph.node(id).op->is_stateful(); };
     auto valid_tensor = [&](const Tensor& x) {
       return x.valid() && x.graph() == &graph && valid_id(x.node()) &&
              x.index() < static_cast<int>(graph.node(x.node()).outputs.size());
@@ -705,8 +705,8 @@ bool ParseBinary(google::protobuf::io::ZeroCopyInputStream* stream, proto::Graph
 absl::Status CheckBinarySize(const proto::GraphDef& def) {
   const size_t size = def.ByteSizeLong();
   if (size > static_cast<size_t>(kMaxGraphFileBytes)) {
-    return Invalid(StrCat("the graph file would be ", size,
-                          " bytes, more than the 2 GiB protobuf reads"));
+    return Invalid(
+        StrCat("the graph file would be ", size, " bytes, more than the 2 GiB protobuf reads"));
   }
   return absl::OkStatus();
 }
@@ -843,8 +843,8 @@ absl::Status WriteAtomically(const std::string& path,
     if (fd < 0 && errno != EEXIST) break;
   }
   if (fd < 0) {
-    return ErrnoError(errno, StrCat("cannot write '", path,
-                                    "': cannot create a temporary file in '", dir, "'"));
+    return ErrnoError(
+        errno, StrCat("cannot write '", path, "': cannot create a temporary file in '", dir, "'"));
   }
   auto fail = [&](int error, const char* what) {
     if (fd >= 0) close(fd);

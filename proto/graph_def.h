@@ -57,8 +57,8 @@ bool IsTextGraphPath(std::string_view path);
 // straight into the file (beside the graph, memory holds one copy of its tensors: the message's).
 absl::Status SaveGraph(const Graph& graph, const std::string& path);
 
-// Writes `data` to `path` through a temporary file in the same directory (write, fsync, rename, fsync
-// the directory): readers see the old file or the new one, never a part.
+// Writes `data` to `path` through a temporary file in the same directory (write, fsync, rename,
+// fsync the directory): readers see the old file or the new one, never a part.
 absl::Status WriteFileAtomically(const std::string& path, const std::string& data);
 
 // Reads and rebuilds a graph saved by SaveGraph (text format when the path ends in ".pbtxt"), of

@@ -30,25 +30,33 @@ namespace kiln {
 
 // A test-only op with one attribute of every kind and two outputs: output 0 is x reshaped to
 // `shape` and converted to `dtype`, output 1 the constant `tensor`.
-KILN_REGISTER_OP(OpDef("ProtoTestAllAttrs").Doc("every attribute kind, two outputs").Inputs({"x"})
-    .Attr("i", AttrType::kInt).Attr("f", AttrType::kFloat).Attr("b", AttrType::kBool)
-    .Attr("s", AttrType::kString).Attr("dtype", AttrType::kDType).Attr("shape", AttrType::kShape)
-    .Attr("tensor", AttrType::kTensor).Attr("ints", AttrType::kInts).Attr("floats", AttrType::kFloats)
-    .Attr("strings", AttrType::kStrings, std::vector<std::string>{"default"})
-    .Shape([](const InferContext& c) -> absl::StatusOr<std::vector<TensorType>> {
-      const Shape& shape = c.attr<Shape>("shape");
-      if (shape.NumElements() != c.inputs[0].shape.NumElements()) {
-        return absl::InvalidArgumentError("shape must have as many elements as x");
-      }
-      return std::vector<TensorType>{{c.attr<DType>("dtype"), shape},
-                                     c.attr<TensorData>("tensor").type()};
-    })
-    .NotDifferentiable("a test op")
-    .Kernel([](KernelContext& c) {
-      c.out(0).values = c.in(0).values;
-      c.out(1).values = c.attr<TensorData>("tensor").ToLiteral().values;
-      return absl::OkStatus();
-    }));
+KILN_REGISTER_OP(OpDef("ProtoTestAllAttrs")
+                     .Doc("every attribute kind, two outputs")
+                     .Inputs({"x"})
+                     .Attr("i", AttrType::kInt)
+                     .Attr("f", AttrType::kFloat)
+                     .Attr("b", AttrType::kBool)
+                     .Attr("s", AttrType::kString)
+                     .Attr("dtype", AttrType::kDType)
+                     .Attr("shape", AttrType::kShape)
+                     .Attr("tensor", AttrType::kTensor)
+                     .Attr("ints", AttrType::kInts)
+                     .Attr("floats", AttrType::kFloats)
+                     .Attr("strings", AttrType::kStrings, std::vector<std::string>{"default"})
+                     .Shape([](const InferContext& c) -> absl::StatusOr<std::vector<TensorType>> {
+                       const Shape& shape = c.attr<Shape>("shape");
+                       if (shape.NumElements() != c.inputs[0].shape.NumElements()) {
+                         return absl::InvalidArgumentError("shape must have as many elements as x");
+                       }
+                       return std::vector<TensorType>{{c.attr<DType>("dtype"), shape},
+                                                      c.attr<TensorData>("tensor").type()};
+                     })
+                     .NotDifferentiable("a test op")
+                     .Kernel([](KernelContext& c) {
+                       c.out(0).values = c.in(0).values;
+                       c.out(1).values = c.attr<TensorData>("tensor").ToLiteral().values;
+                       return absl::OkStatus();
+                     }));
 
 namespace {
 
@@ -470,9 +478,10 @@ TEST_CASE("Values a graph file cannot hold are refused when saving") {
   Graph bad_update;
   Tensor v = ops::Variable(bad_update, "v", DType::kF32, {2});
   bad_update.training().updates.emplace_back(v.node(), ops::Scalar(bad_update, 1.0));
-  REQUIRE_THAT(ToGraphDef(bad_update).status(),
-               StatusIs(StatusCode::kInvalidArgument,
-                        "training update of 'v': new value Const is f32[], but the variable is f32[2]"));
+  REQUIRE_THAT(
+      ToGraphDef(bad_update).status(),
+      StatusIs(StatusCode::kInvalidArgument,
+               "training update of 'v': new value Const is f32[], but the variable is f32[2]"));
   Graph bad_parameter;
   bad_parameter.training().parameters.push_back(
       ops::Placeholder(bad_parameter, "p", DType::kF32, {}).node());
@@ -653,7 +662,8 @@ TEST_CASE("Version-2 tensors hold raw little-endian bytes, checked against their
   auto constant = [](const std::string& tensor) {
     return absl::StrCat("version: 2", kPlaceholder,
                         R"pb(nodes { name: "k" op: "Const" source: "m.cc:3"
-                                     attrs { key: "value" value { tensor {)pb",
+                                     attrs { key: "value"
+                                             value { tensor {)pb",
                         tensor, "} } } }");
   };
   auto value = [](const std::string& text) -> TensorData {
@@ -664,8 +674,9 @@ TEST_CASE("Version-2 tensors hold raw little-endian bytes, checked against their
     return (*g)->FindNode("k")->attr<TensorData>("value");
   };
   // 1.0f and -2.5f, little-endian.
-  TensorData f32 = value(
-      constant(R"pb(dtype: DT_F32 shape { dims: 2 } raw_data: "\000\000\200?\000\000 \300")pb"));
+  TensorData f32 = value(constant(R"pb(dtype: DT_F32
+                                       shape { dims: 2 }
+                                       raw_data: "\000\000\200?\000\000 \300")pb"));
   REQUIRE(f32.ToLiteral().values == std::vector<double>{1.0, -2.5});
   TensorData f16 = value(constant(R"pb(dtype: DT_F16 raw_data: "\000<")pb"));  // 0x3c00
   REQUIRE(f16.at(0) == 1.0);
@@ -673,12 +684,15 @@ TEST_CASE("Version-2 tensors hold raw little-endian bytes, checked against their
       value(constant(R"pb(dtype: DT_I64 raw_data: "\377\377\377\377\377\377\377\377")pb"));
   REQUIRE(i64.at(0) == -1.0);
 
-  REQUIRE_THAT(Load(constant(R"pb(dtype: DT_F32 shape { dims: 2 }
+  REQUIRE_THAT(Load(constant(R"pb(dtype: DT_F32
+                                  shape { dims: 2 }
                                   raw_data: "\000\000\200?\000")pb")),
                StatusIs(StatusCode::kInvalidArgument,
                         "Const 'k' (m.cc:3): attribute 'value': f32[2] tensor has 5 bytes of "
                         "raw_data, expected 8 (2 elements of 4 bytes) or none"));
-  REQUIRE_THAT(Load(constant(R"pb(dtype: DT_BOOL shape { dims: 2 } raw_data: "\001\002")pb")),
+  REQUIRE_THAT(Load(constant(R"pb(dtype: DT_BOOL
+                                  shape { dims: 2 }
+                                  raw_data: "\001\002")pb")),
                StatusIs(StatusCode::kInvalidArgument,
                         "Const 'k' (m.cc:3): attribute 'value': bool tensor element 1 is byte 2, "
                         "not 0 or 1"));
@@ -724,18 +738,15 @@ void RequireV1Tensors(const Graph& g) {
   TensorData f16 = value("c_f16");
   REQUIRE(f16.bytes().size() == 5 * 2);
   REQUIRE(bits(f16) == std::string("\x00\x38\xff\x7b\x01\x00\x00\xfc\x55\x35", 10));
-  REQUIRE(f16.ToLiteral().values ==
-          std::vector<double>{0.5, 65504, 0x1p-24, -inf, 0.333251953125});
+  REQUIRE(f16.ToLiteral().values == std::vector<double>{0.5, 65504, 0x1p-24, -inf, 0.333251953125});
   TensorData bf16 = value("c_bf16");
   REQUIRE(bits(bf16) == std::string("\xab\x3e\x7f\x7f\x00\xc0\x01\x00", 8));
-  REQUIRE(bf16.ToLiteral().values ==
-          std::vector<double>{0.333984375, 0x1.fep127, -2.0, 0x1p-133});
+  REQUIRE(bf16.ToLiteral().values == std::vector<double>{0.333984375, 0x1.fep127, -2.0, 0x1p-133});
   REQUIRE(bits(value("c_i8")) == std::string("\x80\x7f\x00\xff", 4));
   REQUIRE(values("c_i32") == std::vector<double>{-2147483648.0, 2147483647.0, 7});
   REQUIRE(value("c_i32").bytes().size() == 3 * 4);
   REQUIRE(value("c_i64").type() == TensorType{DType::kI64, {2, 2}});
-  REQUIRE(values("c_i64") ==
-          std::vector<double>{-9007199254740992.0, 9007199254740992.0, -1, 0});
+  REQUIRE(values("c_i64") == std::vector<double>{-9007199254740992.0, 9007199254740992.0, -1, 0});
   REQUIRE(bits(value("c_bool")) == std::string("\x01\x00\x01", 3));
   REQUIRE(value("c_scalar").type() == TensorType{DType::kF32, {}});
   REQUIRE(values("c_scalar") == std::vector<double>{2.5});
@@ -982,9 +993,8 @@ TEST_CASE("SaveGraph and LoadGraph use binary or text by extension and write ato
   }
 
   // A save that cannot happen reports why and leaves nothing behind.
-  REQUIRE_THAT(
-      SaveGraph(m.g, dir + "/missing/model.kiln"),
-      StatusIs(StatusCode::kNotFound, "cannot write '" + dir + "/missing/model.kiln'"));
+  REQUIRE_THAT(SaveGraph(m.g, dir + "/missing/model.kiln"),
+               StatusIs(StatusCode::kNotFound, "cannot write '" + dir + "/missing/model.kiln'"));
   REQUIRE(mkdir((dir + "/sub").c_str(), 0755) == 0);
   const absl::Status over_dir = SaveGraph(m.g, dir + "/sub");
   REQUIRE_FALSE(over_dir.ok());

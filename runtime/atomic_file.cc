@@ -42,7 +42,9 @@ Status CommitTempFile(const std::string& temp, const std::string& path) {
     return status;
   }
   const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
   const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   Status status = OkStatus();
   if (fd < 0 || fsync(fd) != 0) status = IoError("cannot sync directory", dir);

@@ -11,8 +11,8 @@
 namespace kiln {
 namespace rt {
 
-// "<path>.tmp.<pid>.<n>": unique among this process's calls, and no live process shares the name, so
-// a file already there is a dead process's leftover, to overwrite.
+// "<path>.tmp.<pid>.<n>": unique among this process's calls, and no live process shares the name,
+// so a file already there is a dead process's leftover, to overwrite.
 std::string TempPathFor(const std::string& path);
 
 // Flushes a written, closed file's data to the disk. Unavailable "cannot sync '<path>': <reason>".

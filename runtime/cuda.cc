@@ -1,5 +1,6 @@
-// The CUDA driver behind runtime/cuda.h, opened with dlopen and looked up through cuGetProcAddress_v2
-// (the unversioned exports of libcuda are old ABIs: cuMemAlloc with a 32-bit size, ...).
+// The CUDA driver behind runtime/cuda.h, opened with dlopen and looked up through
+// cuGetProcAddress_v2 (the unversioned exports of libcuda are old ABIs: cuMemAlloc with a 32-bit
+// size, ...).
 #include "runtime/cuda.h"
 
 #include <dlfcn.h>
@@ -19,7 +20,8 @@ namespace cuda_internal {
 State* GetState(kiln_context* context) {
   static const char kKey = 0;  // the CUDA path's slot in a context
   return static_cast<State*>(kiln_context_library_state(
-      context, &kKey, [] { return static_cast<void*>(new State); }, [](void* s) { delete static_cast<State*>(s); }));
+      context, &kKey, [] { return static_cast<void*>(new State); },
+      [](void* s) { delete static_cast<State*>(s); }));
 }
 
 // "CUDA_ERROR_INVALID_VALUE (invalid argument)", from the driver when it can say.
@@ -30,7 +32,8 @@ std::string ErrorText(const Driver& d, CUresult r) {
     return "CUDA error " + std::to_string(r);
   }
   std::string s = name;
-  if (d.cuGetErrorString != nullptr && d.cuGetErrorString(r, &text) == kSuccess && text != nullptr) {
+  if (d.cuGetErrorString != nullptr && d.cuGetErrorString(r, &text) == kSuccess &&
+      text != nullptr) {
     s += std::string(" (") + text + ")";
   }
   return s;
@@ -40,9 +43,11 @@ void Fail(kiln_context* context, const State& s, CUresult r, const std::string& 
   kiln_context_set_error(context, KILN_INTERNAL, (what + ": " + ErrorText(s.driver, r)).c_str());
 }
 
-bool Check(kiln_context* context, const State& s, CUresult r, const char* call, const char* kernel) {
+bool Check(kiln_context* context, const State& s, CUresult r, const char* call,
+           const char* kernel) {
   if (r == kSuccess) return true;
-  Fail(context, s, r, kernel == nullptr ? std::string(call) : std::string(call) + " for kernel '" + kernel + "'");
+  Fail(context, s, r,
+       kernel == nullptr ? std::string(call) : std::string(call) + " for kernel '" + kernel + "'");
   return false;
 }
 
@@ -56,16 +61,19 @@ void* OpenLibrary(kiln_context* context, const char* env_var, const std::vector<
     const char* why = dlerror();
     tried += "\n  " + (why != nullptr ? std::string(why) : path);
   }
-  kiln_context_set_error(context, KILN_UNAVAILABLE, (what + " could not be opened; tried:" + tried).c_str());
+  kiln_context_set_error(context, KILN_UNAVAILABLE,
+                         (what + " could not be opened; tried:" + tried).c_str());
   return nullptr;
 }
 
-bool LibraryError(kiln_context* context, const char* call, const std::string& what, const char* text,
-                  const char* library, int code) {
-  kiln_context_set_error(context, KILN_INTERNAL,
-                         (std::string(call) + " for " + what + ": " +
-                          (text != nullptr ? std::string(text) : std::string(library) + " status " + std::to_string(code)))
-                             .c_str());
+bool LibraryError(kiln_context* context, const char* call, const std::string& what,
+                  const char* text, const char* library, int code) {
+  kiln_context_set_error(
+      context, KILN_INTERNAL,
+      (std::string(call) + " for " + what + ": " +
+       (text != nullptr ? std::string(text)
+                        : std::string(library) + " status " + std::to_string(code)))
+          .c_str());
   return false;
 }
 
@@ -85,14 +93,17 @@ void Attach(kiln_context* context, const char* driver_path, int device) {
   auto get_proc = reinterpret_cast<GetProc>(dlsym(s.library, "cuGetProcAddress_v2"));
   if (get_proc == nullptr) {
     kiln_context_set_error(context, KILN_UNAVAILABLE,
-                           (std::string(driver_path) + " has no cuGetProcAddress_v2: a CUDA 12 or later driver is needed").c_str());
+                           (std::string(driver_path) +
+                            " has no cuGetProcAddress_v2: a CUDA 12 or later driver is needed")
+                               .c_str());
     return;
   }
   bool found = true;
   auto lookup = [&](const char* name, auto& fn) {
     void* p = nullptr;
     int status = -1;
-    if (get_proc(name, &p, kDriverApiVersion, 0, &status) != kSuccess || status != 0 || p == nullptr) {
+    if (get_proc(name, &p, kDriverApiVersion, 0, &status) != kSuccess || status != 0 ||
+        p == nullptr) {
       kiln_context_set_error(context, KILN_UNAVAILABLE,
                              (std::string("the CUDA driver lacks ") + name).c_str());
       found = false;
@@ -134,11 +145,14 @@ void Attach(kiln_context* context, const char* driver_path, int device) {
   }
   const CUresult get = d.cuDeviceGet(&s.device, device);
   if (get != kSuccess) {
-    kiln_context_set_error(context, KILN_UNAVAILABLE,
-                           ("cuDeviceGet(" + std::to_string(device) + "): " + ErrorText(d, get)).c_str());
+    kiln_context_set_error(
+        context, KILN_UNAVAILABLE,
+        ("cuDeviceGet(" + std::to_string(device) + "): " + ErrorText(d, get)).c_str());
     return;
   }
-  if (!Check(context, s, d.cuDevicePrimaryCtxRetain(&s.context, s.device), "cuDevicePrimaryCtxRetain")) return;
+  if (!Check(context, s, d.cuDevicePrimaryCtxRetain(&s.context, s.device),
+             "cuDevicePrimaryCtxRetain"))
+    return;
   if (!Check(context, s, d.cuCtxSetCurrent(s.context), "cuCtxSetCurrent") ||
       !Check(context, s, d.cuStreamCreate(&s.stream, 0), "cuStreamCreate")) {
     d.cuDevicePrimaryCtxRelease(s.device);
@@ -154,7 +168,8 @@ State* Ready(kiln_context* context) {
   if (status != KILN_OK && status != KILN_OUT_OF_RANGE) return nullptr;
   State* s = GetState(context);
   if (s == nullptr || !s->ready) {
-    kiln_context_set_error(context, KILN_FAILED_PRECONDITION, "not a CUDA context (kiln_cuda_context_create)");
+    kiln_context_set_error(context, KILN_FAILED_PRECONDITION,
+                           "not a CUDA context (kiln_cuda_context_create)");
     return nullptr;
   }
   if (!Check(context, *s, s->driver.cuCtxSetCurrent(s->context), "cuCtxSetCurrent")) return nullptr;
@@ -171,9 +186,11 @@ bool ReportIndex(kiln_context* context, State& s, const DeferredCheck& c) {
   int64_t index = 0;
   int32_t index32 = 0;
   void* host = c.bytes == 4 ? static_cast<void*>(&index32) : static_cast<void*>(&index);
-  const CUdeviceptr at = reinterpret_cast<CUdeviceptr>(c.indices) + static_cast<CUdeviceptr>(first * c.bytes);
+  const CUdeviceptr at =
+      reinterpret_cast<CUdeviceptr>(c.indices) + static_cast<CUdeviceptr>(first * c.bytes);
   const Driver& d = s.driver;
-  if (!Check(context, s, d.cuMemcpyDtoHAsync(host, at, c.bytes, s.stream), "cuMemcpyDtoHAsync (index check)") ||
+  if (!Check(context, s, d.cuMemcpyDtoHAsync(host, at, c.bytes, s.stream),
+             "cuMemcpyDtoHAsync (index check)") ||
       !Check(context, s, d.cuStreamSynchronize(s.stream), "cuStreamSynchronize (index check)")) {
     return true;
   }
@@ -202,7 +219,8 @@ kiln_context* kiln_cuda_context_create_with_driver(const char* driver_path, int 
 
 kiln_context* kiln_cuda_context_create(int device) {
   const char* driver = std::getenv("KILN_CUDA_DRIVER");
-  return kiln_cuda_context_create_with_driver(driver != nullptr && *driver != '\0' ? driver : "libcuda.so.1", device);
+  return kiln_cuda_context_create_with_driver(
+      driver != nullptr && *driver != '\0' ? driver : "libcuda.so.1", device);
 }
 
 uint64_t kiln_cuda_alloc(kiln_context* context, size_t bytes) {
@@ -218,22 +236,30 @@ uint64_t kiln_cuda_alloc(kiln_context* context, size_t bytes) {
 
 void kiln_cuda_free(kiln_context* context, uint64_t device_memory) {
   State* s = Ready(context);
-  if (s != nullptr && device_memory != 0) Check(context, *s, s->driver.cuMemFree(device_memory), "cuMemFree");
+  if (s != nullptr && device_memory != 0)
+    Check(context, *s, s->driver.cuMemFree(device_memory), "cuMemFree");
 }
 
-void kiln_cuda_copy_to_device(kiln_context* context, uint64_t device, const void* host, size_t bytes) {
+void kiln_cuda_copy_to_device(kiln_context* context, uint64_t device, const void* host,
+                              size_t bytes) {
   State* s = Ready(context);
-  if (s != nullptr) Check(context, *s, s->driver.cuMemcpyHtoDAsync(device, host, bytes, s->stream), "cuMemcpyHtoDAsync");
+  if (s != nullptr)
+    Check(context, *s, s->driver.cuMemcpyHtoDAsync(device, host, bytes, s->stream),
+          "cuMemcpyHtoDAsync");
 }
 
 void kiln_cuda_copy_to_host(kiln_context* context, void* host, uint64_t device, size_t bytes) {
   State* s = Ready(context);
-  if (s != nullptr) Check(context, *s, s->driver.cuMemcpyDtoHAsync(host, device, bytes, s->stream), "cuMemcpyDtoHAsync");
+  if (s != nullptr)
+    Check(context, *s, s->driver.cuMemcpyDtoHAsync(host, device, bytes, s->stream),
+          "cuMemcpyDtoHAsync");
 }
 
 void kiln_cuda_synchronize(kiln_context* context) {
   State* s = Ready(context);
-  if (s == nullptr || !Check(context, *s, s->driver.cuStreamSynchronize(s->stream), "cuStreamSynchronize")) return;
+  if (s == nullptr ||
+      !Check(context, *s, s->driver.cuStreamSynchronize(s->stream), "cuStreamSynchronize"))
+    return;
   // Index checks of the replays waited for, in program order; the first bad one is reported.
   std::vector<DeferredCheck> checks;
   checks.swap(s->pending_checks);
@@ -242,33 +268,36 @@ void kiln_cuda_synchronize(kiln_context* context) {
   }
 }
 
-void kiln_rt_cuda_launch(kiln_context* context, const char* image, const char* kernel, const int64_t* params,
-                         void** args) {
+void kiln_rt_cuda_launch(kiln_context* context, const char* image, const char* kernel,
+                         const int64_t* params, void** args) {
   State* s = Ready(context);
   if (s == nullptr) return;
   std::lock_guard<std::mutex> lock(s->mu);
   Handle& function = s->functions[{image, kernel}];
   if (function == nullptr) {
     Handle& module = s->modules[image];
-    if (module == nullptr && !Check(context, *s, s->driver.cuModuleLoadData(&module, image), "cuModuleLoadData", kernel)) {
+    if (module == nullptr && !Check(context, *s, s->driver.cuModuleLoadData(&module, image),
+                                    "cuModuleLoadData", kernel)) {
       s->modules.erase(image);
       s->functions.erase({image, kernel});
       return;
     }
-    if (!Check(context, *s, s->driver.cuModuleGetFunction(&function, module, kernel), "cuModuleGetFunction", kernel)) {
+    if (!Check(context, *s, s->driver.cuModuleGetFunction(&function, module, kernel),
+               "cuModuleGetFunction", kernel)) {
       s->functions.erase({image, kernel});
       return;
     }
   }
   auto u = [](int64_t v) { return static_cast<unsigned>(v); };
-  Check(context, *s,
-        s->driver.cuLaunchKernel(function, u(params[0]), u(params[1]), u(params[2]), u(params[3]), u(params[4]),
-                                 u(params[5]), u(params[6]), s->stream, args, nullptr),
-        "cuLaunchKernel", kernel);
+  Check(
+      context, *s,
+      s->driver.cuLaunchKernel(function, u(params[0]), u(params[1]), u(params[2]), u(params[3]),
+                               u(params[4]), u(params[5]), u(params[6]), s->stream, args, nullptr),
+      "cuLaunchKernel", kernel);
 }
 
-void kiln_rt_cuda_check_index(kiln_context* context, const int64_t* params, const char* where, const char* what,
-                              const void* position, const void* indices) {
+void kiln_rt_cuda_check_index(kiln_context* context, const int64_t* params, const char* where,
+                              const char* what, const void* position, const void* indices) {
   State* s = Ready(context);
   if (s == nullptr) return;
   const int64_t n = params[0], limit = params[1], bytes = params[2];
@@ -277,15 +306,21 @@ void kiln_rt_cuda_check_index(kiln_context* context, const int64_t* params, cons
     // No waiting inside a capture: the finding is copied to pinned memory at each replay and read
     // at the next synchronize.
     void* finding = nullptr;
-    if (!Check(context, *s, d.cuMemAllocHost(&finding, sizeof(int64_t)), "cuMemAllocHost (index check)")) return;
-    s->captured_checks.push_back({static_cast<int64_t*>(finding), n, limit, bytes, where, what, indices});
+    if (!Check(context, *s, d.cuMemAllocHost(&finding, sizeof(int64_t)),
+               "cuMemAllocHost (index check)"))
+      return;
+    s->captured_checks.push_back(
+        {static_cast<int64_t*>(finding), n, limit, bytes, where, what, indices});
     Check(context, *s,
-          d.cuMemcpyDtoHAsync(finding, reinterpret_cast<CUdeviceptr>(position), sizeof(int64_t), s->stream),
+          d.cuMemcpyDtoHAsync(finding, reinterpret_cast<CUdeviceptr>(position), sizeof(int64_t),
+                              s->stream),
           "cuMemcpyDtoHAsync (index check)");
     return;
   }
   int64_t first = n;
-  if (!Check(context, *s, d.cuMemcpyDtoHAsync(&first, reinterpret_cast<CUdeviceptr>(position), sizeof first, s->stream),
+  if (!Check(context, *s,
+             d.cuMemcpyDtoHAsync(&first, reinterpret_cast<CUdeviceptr>(position), sizeof first,
+                                 s->stream),
              "cuMemcpyDtoHAsync (index check)") ||
       !Check(context, *s, d.cuStreamSynchronize(s->stream), "cuStreamSynchronize (index check)")) {
     return;
@@ -297,10 +332,12 @@ void kiln_cuda_capture_begin(kiln_context* context) {
   State* s = Ready(context);
   if (s == nullptr) return;
   if (s->capturing) {
-    kiln_context_set_error(context, KILN_FAILED_PRECONDITION, "kiln_cuda_capture_begin: a capture is under way");
+    kiln_context_set_error(context, KILN_FAILED_PRECONDITION,
+                           "kiln_cuda_capture_begin: a capture is under way");
     return;
   }
-  if (Check(context, *s, s->driver.cuStreamBeginCapture(s->stream, kCaptureModeThreadLocal), "cuStreamBeginCapture")) {
+  if (Check(context, *s, s->driver.cuStreamBeginCapture(s->stream, kCaptureModeThreadLocal),
+            "cuStreamBeginCapture")) {
     s->capturing = true;
   }
 }
@@ -309,7 +346,8 @@ kiln_cuda_graph* kiln_cuda_capture_end(kiln_context* context) {
   State* state = GetState(context);
   if (state == nullptr || !state->ready || !state->capturing) {
     if (kiln_context_status(context) == KILN_OK) {
-      kiln_context_set_error(context, KILN_FAILED_PRECONDITION, "kiln_cuda_capture_end: no capture under way");
+      kiln_context_set_error(context, KILN_FAILED_PRECONDITION,
+                             "kiln_cuda_capture_end: no capture under way");
     }
     return nullptr;
   }
@@ -320,7 +358,8 @@ kiln_cuda_graph* kiln_cuda_capture_end(kiln_context* context) {
   graph->checks = std::move(s.captured_checks);
   s.captured_checks.clear();
   const CUresult ended = s.driver.cuStreamEndCapture(s.stream, &graph->graph);
-  if (kiln_context_status(context) != KILN_OK && kiln_context_status(context) != KILN_OUT_OF_RANGE) {
+  if (kiln_context_status(context) != KILN_OK &&
+      kiln_context_status(context) != KILN_OUT_OF_RANGE) {
     kiln_cuda_graph_destroy(context, graph.release());
     return nullptr;
   }

@@ -1,6 +1,6 @@
-/* Running compiled CUDA kernels (issue 7; the kernels come from codegen/cuda/gpu_pipeline.h). The CUDA
- * driver, libcuda.so.1, is opened at run time: an app builds and links on a machine without CUDA,
- * and where there is no driver or no GPU its context carries a clear KILN_UNAVAILABLE status.
+/* Running compiled CUDA kernels (issue 7; the kernels come from codegen/cuda/gpu_pipeline.h). The
+ * CUDA driver, libcuda.so.1, is opened at run time: an app builds and links on a machine without
+ * CUDA, and where there is no driver or no GPU its context carries a clear KILN_UNAVAILABLE status.
  *
  * A CUDA context is a kiln_context whose library state (one library per context) holds the driver's
  * entry points, the device's primary context, one stream, and the modules loaded so far. Every
@@ -22,9 +22,10 @@
 extern "C" {
 #endif
 
-/* A context on GPU `device` (0: the first), through the driver at `driver_path` (kiln_cuda_context_create:
- * $KILN_CUDA_DRIVER if set, else "libcuda.so.1", the system's). NULL only when out of memory; check kiln_context_status for UNAVAILABLE (no
- * driver, no such device) or INTERNAL. */
+/* A context on GPU `device` (0: the first), through the driver at `driver_path`
+ * (kiln_cuda_context_create: $KILN_CUDA_DRIVER if set, else "libcuda.so.1", the system's). NULL
+ * only when out of memory; check kiln_context_status for UNAVAILABLE (no driver, no such device) or
+ * INTERNAL. */
 kiln_context* kiln_cuda_context_create(int device);
 kiln_context* kiln_cuda_context_create_with_driver(const char* driver_path, int device);
 
@@ -33,16 +34,17 @@ uint64_t kiln_cuda_alloc(kiln_context* context, size_t bytes);
 void kiln_cuda_free(kiln_context* context, uint64_t device_memory);
 
 /* Copies on the context's stream; kiln_cuda_synchronize waits for everything queued. */
-void kiln_cuda_copy_to_device(kiln_context* context, uint64_t device, const void* host, size_t bytes);
+void kiln_cuda_copy_to_device(kiln_context* context, uint64_t device, const void* host,
+                              size_t bytes);
 void kiln_cuda_copy_to_host(kiln_context* context, void* host, uint64_t device, size_t bytes);
 void kiln_cuda_synchronize(kiln_context* context);
 
 /* CUDA graphs: a step's launches recorded once and replayed as one unit, which removes most of the
- * host's per-kernel cost. kiln_cuda_capture_begin starts recording the context's stream (work queued
- * on it is recorded, not run); kiln_cuda_capture_end stops and returns the recording, instantiated
- * (NULL on error, with the status set and the capture ended). Modules load at a step's first
- * uncaptured run: run the step once before capturing it. The buffers a step reads and writes are
- * part of the recording, so a replay uses the same ones.
+ * host's per-kernel cost. kiln_cuda_capture_begin starts recording the context's stream (work
+ * queued on it is recorded, not run); kiln_cuda_capture_end stops and returns the recording,
+ * instantiated (NULL on error, with the status set and the capture ended). Modules load at a step's
+ * first uncaptured run: run the step once before capturing it. The buffers a step reads and writes
+ * are part of the recording, so a replay uses the same ones.
  *
  * Index checks inside a capture cannot wait for the stream: each copies its finding into pinned
  * host memory as part of the graph, and kiln_cuda_synchronize reports the first bad index of the
@@ -58,8 +60,8 @@ void kiln_cuda_graph_destroy(kiln_context* context, kiln_cuda_graph* graph);
  * once per context and image, then cached) on the context's stream. params: grid x, y, z, block x,
  * y, z, dynamic shared memory bytes. args: one pointer to each kernel argument's value, as
  * cuLaunchKernel takes them. */
-void kiln_rt_cuda_launch(kiln_context* context, const char* image, const char* kernel, const int64_t* params,
-                         void** args);
+void kiln_rt_cuda_launch(kiln_context* context, const char* image, const char* kernel,
+                         const int64_t* params, void** args);
 
 /* Matmuls through cuBLASLt (runtime/cuda_blas.cc), the CUDA target's counterparts of
  * runtime/dnnl_kernels.h's hooks, on device arrays (f32, dense row-major):
@@ -69,15 +71,16 @@ void kiln_rt_cuda_launch(kiln_context* context, const char* image, const char* k
  *   kiln_rt_cuda_batch_matmul  params batch, m, n, k, transpose_a, transpose_b, precision;
  *                              a [batch, m, k], b [batch, k, n] → c [batch, m, n]
  * precision: 0 exact f32 (CUBLAS_COMPUTE_32F), 1 TF32 inputs, 2 bf16 inputs (f32 accumulation).
- * cuBLASLt (libcublasLt.so.13 or .12; $KILN_CUBLASLT instead) is opened at the first prepare, with a
- * handle and a 32 MiB workspace per context; each call site's descriptors, layouts and algorithm
+ * cuBLASLt (libcublasLt.so.13 or .12; $KILN_CUBLASLT instead) is opened at the first prepare, with
+ * a handle and a 32 MiB workspace per context; each call site's descriptors, layouts and algorithm
  * are made by its `_prepare` (or first call) and reused, so calls allocate nothing and can be
  * captured. Errors name the call and the product ("cublasLtMatmul for MatMul 128x512x784: ..."). */
-void kiln_rt_cuda_matmul(kiln_context* context, const int64_t* params, const float* a, const float* b, float* c);
-void kiln_rt_cuda_matmul_bias(kiln_context* context, const int64_t* params, const float* a, const float* b,
-                              const float* bias, float* c);
-void kiln_rt_cuda_batch_matmul(kiln_context* context, const int64_t* params, const float* a, const float* b,
-                               float* c);
+void kiln_rt_cuda_matmul(kiln_context* context, const int64_t* params, const float* a,
+                         const float* b, float* c);
+void kiln_rt_cuda_matmul_bias(kiln_context* context, const int64_t* params, const float* a,
+                              const float* b, const float* bias, float* c);
+void kiln_rt_cuda_batch_matmul(kiln_context* context, const int64_t* params, const float* a,
+                               const float* b, float* c);
 void kiln_rt_cuda_matmul_prepare(kiln_context* context, const int64_t* params);
 void kiln_rt_cuda_matmul_bias_prepare(kiln_context* context, const int64_t* params);
 void kiln_rt_cuda_batch_matmul_prepare(kiln_context* context, const int64_t* params);
@@ -90,15 +93,16 @@ void kiln_rt_cuda_batch_matmul_prepare(kiln_context* context, const int64_t* par
  * params: runtime/dnnl_kernels.h's convolution params (n, h, w, c, kh, kw, o, oh, ow, strides,
  * dilations, pad_top, pad_left, pad_bottom, pad_right; padding symmetric), then precision as above
  * (0: FMA math, exact f32; otherwise cuDNN's default math, TF32 on sm_80 and later). cuDNN
- * (libcudnn.so.9; $KILN_CUDNN instead) is opened at the first prepare, with a handle on the context's
- * stream; each call site's descriptors and algorithm (cuDNN's heuristic) are made by its `_prepare`,
- * and one workspace per context grows to the largest need there, so calls allocate nothing. */
-void kiln_rt_cuda_conv2d(kiln_context* context, const int64_t* params, const float* input, const float* filter,
-                         float* output);
-void kiln_rt_cuda_conv2d_backprop_input(kiln_context* context, const int64_t* params, const float* grad,
-                                        const float* filter, float* grad_input);
-void kiln_rt_cuda_conv2d_backprop_filter(kiln_context* context, const int64_t* params, const float* input,
-                                         const float* grad, float* grad_filter);
+ * (libcudnn.so.9; $KILN_CUDNN instead) is opened at the first prepare, with a handle on the
+ * context's stream; each call site's descriptors and algorithm (cuDNN's heuristic) are made by its
+ * `_prepare`, and one workspace per context grows to the largest need there, so calls allocate
+ * nothing. */
+void kiln_rt_cuda_conv2d(kiln_context* context, const int64_t* params, const float* input,
+                         const float* filter, float* output);
+void kiln_rt_cuda_conv2d_backprop_input(kiln_context* context, const int64_t* params,
+                                        const float* grad, const float* filter, float* grad_input);
+void kiln_rt_cuda_conv2d_backprop_filter(kiln_context* context, const int64_t* params,
+                                         const float* input, const float* grad, float* grad_filter);
 void kiln_rt_cuda_conv2d_prepare(kiln_context* context, const int64_t* params);
 void kiln_rt_cuda_conv2d_backprop_input_prepare(kiln_context* context, const int64_t* params);
 void kiln_rt_cuda_conv2d_backprop_filter_prepare(kiln_context* context, const int64_t* params);
@@ -107,8 +111,8 @@ void kiln_rt_cuda_conv2d_backprop_filter_prepare(kiln_context* context, const in
  * first flat position of an out-of-range index among `indices` (device memory), or n if none;
  * params: n, limit, bytes per index (4 or 8). When one is out of range, the context's status is
  * OUT_OF_RANGE with kiln_rt_index_error's message. Waits for the stream (the kernels before it). */
-void kiln_rt_cuda_check_index(kiln_context* context, const int64_t* params, const char* where, const char* what,
-                              const void* position, const void* indices);
+void kiln_rt_cuda_check_index(kiln_context* context, const int64_t* params, const char* where,
+                              const char* what, const void* position, const void* indices);
 void kiln_rt_cuda_check_index_prepare(kiln_context* context, const int64_t* params);
 
 #ifdef __cplusplus

@@ -1,6 +1,6 @@
-// cuBLASLt behind the CUDA target's matmul hooks (runtime/cuda.h), opened at run time like the driver.
-// Kiln's arrays are row-major and cuBLASLt's column-major, so each call computes the transposed
-// product with the operands swapped: row-major C[m,n] = op(A)·op(B) is column-major
+// cuBLASLt behind the CUDA target's matmul hooks (runtime/cuda.h), opened at run time like the
+// driver. Kiln's arrays are row-major and cuBLASLt's column-major, so each call computes the
+// transposed product with the operands swapped: row-major C[m,n] = op(A)·op(B) is column-major
 // Cᵀ[n,m] = op(B)ᵀ·op(A)ᵀ, whose operands are the same memory read column-major. A bias per column
 // of C is then one per row of Cᵀ, which is what CUBLASLT_EPILOGUE_BIAS adds.
 #include <dlfcn.h>
@@ -43,10 +43,11 @@ struct Api {
   Status (*cublasLtMatmulPreferenceCreate)(Handle*);
   Status (*cublasLtMatmulPreferenceDestroy)(Handle);
   Status (*cublasLtMatmulPreferenceSetAttribute)(Handle, int, const void*, size_t);
-  Status (*cublasLtMatmulAlgoGetHeuristic)(Handle, Handle, Handle, Handle, Handle, Handle, Handle, int,
-                                           HeuristicResult*, int*);
-  Status (*cublasLtMatmul)(Handle, Handle, const void*, const void*, Handle, const void*, Handle, const void*,
-                           const void*, Handle, void*, Handle, const Algo*, void*, size_t, Handle);
+  Status (*cublasLtMatmulAlgoGetHeuristic)(Handle, Handle, Handle, Handle, Handle, Handle, Handle,
+                                           int, HeuristicResult*, int*);
+  Status (*cublasLtMatmul)(Handle, Handle, const void*, const void*, Handle, const void*, Handle,
+                           const void*, const void*, Handle, void*, Handle, const Algo*, void*,
+                           size_t, Handle);
 };
 
 // One call site's parameters made into cuBLASLt objects once.
@@ -80,10 +81,13 @@ struct Blas {
   }
 };
 
-bool BlasCheck(kiln_context* context, const Blas& b, Status r, const char* call, const std::string& what) {
+bool BlasCheck(kiln_context* context, const Blas& b, Status r, const char* call,
+               const std::string& what) {
   return r == kBlasSuccess ||
-         LibraryError(context, call, what,
-                      b.api.cublasLtGetStatusName != nullptr ? b.api.cublasLtGetStatusName(r) : nullptr, "cuBLAS", r);
+         LibraryError(
+             context, call, what,
+             b.api.cublasLtGetStatusName != nullptr ? b.api.cublasLtGetStatusName(r) : nullptr,
+             "cuBLAS", r);
 }
 
 // The context's cuBLASLt, opened with a handle and a workspace at its first use; null with the
@@ -94,10 +98,11 @@ Blas* GetBlas(kiln_context* context, State& s) {
   b->driver = &s.driver;
   // $KILN_CUBLASLT, then the CUDA 13 and 12 sonames, then the toolkit's own directory (not always
   // on the loader's path).
-  b->library = OpenLibrary(context, "KILN_CUBLASLT",
-                           {"libcublasLt.so.13", "libcublasLt.so.12", "/usr/local/cuda/lib64/libcublasLt.so.13",
-                            "/usr/local/cuda/lib64/libcublasLt.so.12"},
-                           "cuBLASLt (for matmuls on the GPU)");
+  b->library = OpenLibrary(
+      context, "KILN_CUBLASLT",
+      {"libcublasLt.so.13", "libcublasLt.so.12", "/usr/local/cuda/lib64/libcublasLt.so.13",
+       "/usr/local/cuda/lib64/libcublasLt.so.12"},
+      "cuBLASLt (for matmuls on the GPU)");
   if (b->library == nullptr) return nullptr;
   const std::string what = "cuBLASLt";
   Api& a = b->api;
@@ -105,21 +110,31 @@ Blas* GetBlas(kiln_context* context, State& s) {
       !LookUp(context, b->library, what, "cublasLtDestroy", a.cublasLtDestroy) ||
       !LookUp(context, b->library, what, "cublasLtGetStatusName", a.cublasLtGetStatusName) ||
       !LookUp(context, b->library, what, "cublasLtMatmulDescCreate", a.cublasLtMatmulDescCreate) ||
-      !LookUp(context, b->library, what, "cublasLtMatmulDescDestroy", a.cublasLtMatmulDescDestroy) ||
-      !LookUp(context, b->library, what, "cublasLtMatmulDescSetAttribute", a.cublasLtMatmulDescSetAttribute) ||
-      !LookUp(context, b->library, what, "cublasLtMatrixLayoutCreate", a.cublasLtMatrixLayoutCreate) ||
-      !LookUp(context, b->library, what, "cublasLtMatrixLayoutDestroy", a.cublasLtMatrixLayoutDestroy) ||
-      !LookUp(context, b->library, what, "cublasLtMatrixLayoutSetAttribute", a.cublasLtMatrixLayoutSetAttribute) ||
-      !LookUp(context, b->library, what, "cublasLtMatmulPreferenceCreate", a.cublasLtMatmulPreferenceCreate) ||
-      !LookUp(context, b->library, what, "cublasLtMatmulPreferenceDestroy", a.cublasLtMatmulPreferenceDestroy) ||
+      !LookUp(context, b->library, what, "cublasLtMatmulDescDestroy",
+              a.cublasLtMatmulDescDestroy) ||
+      !LookUp(context, b->library, what, "cublasLtMatmulDescSetAttribute",
+              a.cublasLtMatmulDescSetAttribute) ||
+      !LookUp(context, b->library, what, "cublasLtMatrixLayoutCreate",
+              a.cublasLtMatrixLayoutCreate) ||
+      !LookUp(context, b->library, what, "cublasLtMatrixLayoutDestroy",
+              a.cublasLtMatrixLayoutDestroy) ||
+      !LookUp(context, b->library, what, "cublasLtMatrixLayoutSetAttribute",
+              a.cublasLtMatrixLayoutSetAttribute) ||
+      !LookUp(context, b->library, what, "cublasLtMatmulPreferenceCreate",
+              a.cublasLtMatmulPreferenceCreate) ||
+      !LookUp(context, b->library, what, "cublasLtMatmulPreferenceDestroy",
+              a.cublasLtMatmulPreferenceDestroy) ||
       !LookUp(context, b->library, what, "cublasLtMatmulPreferenceSetAttribute",
               a.cublasLtMatmulPreferenceSetAttribute) ||
-      !LookUp(context, b->library, what, "cublasLtMatmulAlgoGetHeuristic", a.cublasLtMatmulAlgoGetHeuristic) ||
+      !LookUp(context, b->library, what, "cublasLtMatmulAlgoGetHeuristic",
+              a.cublasLtMatmulAlgoGetHeuristic) ||
       !LookUp(context, b->library, what, "cublasLtMatmul", a.cublasLtMatmul)) {
     return nullptr;
   }
-  if (!BlasCheck(context, *b, a.cublasLtCreate(&b->handle), "cublasLtCreate", "the context")) return nullptr;
-  if (!Check(context, s, s.driver.cuMemAlloc(&b->workspace, kWorkspaceBytes), "cuMemAlloc (cuBLASLt workspace)")) {
+  if (!BlasCheck(context, *b, a.cublasLtCreate(&b->handle), "cublasLtCreate", "the context"))
+    return nullptr;
+  if (!Check(context, s, s.driver.cuMemAlloc(&b->workspace, kWorkspaceBytes),
+             "cuMemAlloc (cuBLASLt workspace)")) {
     return nullptr;
   }
   s.blas = b;
@@ -145,29 +160,41 @@ Plan* GetPlan(kiln_context* context, State& s, Kind kind, const int64_t* params)
 
   Plan plan;
   DiscardUnlessKept<Blas, Plan> discard{b, &plan};
-  plan.what = (batched ? "BatchMatMul " + std::to_string(batch) + "x" : std::string("MatMul ")) + std::to_string(m) +
-              "x" + std::to_string(n) + "x" + std::to_string(k);
+  plan.what = (batched ? "BatchMatMul " + std::to_string(batch) + "x" : std::string("MatMul ")) +
+              std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k);
   const Api& a = b->api;
-  const int compute = precision == 1 ? kCompute32FFastTf32 : precision == 2 ? kCompute32FFast16BF : kCompute32F;
-  // Column-major Cᵀ[n,m] = op(B')·op(A'), where B' (cuBLASLt's A) is b's memory and A' (its B) is a's.
+  const int compute = precision == 1   ? kCompute32FFastTf32
+                      : precision == 2 ? kCompute32FFast16BF
+                                       : kCompute32F;
+  // Column-major Cᵀ[n,m] = op(B')·op(A'), where B' (cuBLASLt's A) is b's memory and A' (its B) is
+  // a's.
   const int op_a = tb ? kOpT : kOpN, op_b = ta ? kOpT : kOpN;
   const uint64_t a_rows = tb ? k : n, a_cols = tb ? n : k;  // b's memory, column-major
   const uint64_t b_rows = ta ? m : k, b_cols = ta ? k : m;  // a's memory, column-major
-  auto fail = [&](Status r, const char* call) { return !BlasCheck(context, *b, r, call, plan.what); };
+  auto fail = [&](Status r, const char* call) {
+    return !BlasCheck(context, *b, r, call, plan.what);
+  };
   auto batch_layout = [&](Handle layout, int64_t stride) {
     const int32_t count = static_cast<int32_t>(batch);
-    const Status r = a.cublasLtMatrixLayoutSetAttribute(layout, kLayoutBatchCount, &count, sizeof count);
-    return r != kBlasSuccess ? r : a.cublasLtMatrixLayoutSetAttribute(layout, kLayoutStridedBatchOffset, &stride, sizeof stride);
+    const Status r =
+        a.cublasLtMatrixLayoutSetAttribute(layout, kLayoutBatchCount, &count, sizeof count);
+    return r != kBlasSuccess ? r
+                             : a.cublasLtMatrixLayoutSetAttribute(layout, kLayoutStridedBatchOffset,
+                                                                  &stride, sizeof stride);
   };
   const int epilogue = bias ? (relu ? kEpilogueReluBias : kEpilogueBias) : kEpilogueDefault;
   if (fail(a.cublasLtMatmulDescCreate(&plan.desc, compute, kR32F), "cublasLtMatmulDescCreate") ||
-      fail(a.cublasLtMatmulDescSetAttribute(plan.desc, kDescTransA, &op_a, sizeof op_a), "cublasLtMatmulDescSetAttribute") ||
-      fail(a.cublasLtMatmulDescSetAttribute(plan.desc, kDescTransB, &op_b, sizeof op_b), "cublasLtMatmulDescSetAttribute") ||
+      fail(a.cublasLtMatmulDescSetAttribute(plan.desc, kDescTransA, &op_a, sizeof op_a),
+           "cublasLtMatmulDescSetAttribute") ||
+      fail(a.cublasLtMatmulDescSetAttribute(plan.desc, kDescTransB, &op_b, sizeof op_b),
+           "cublasLtMatmulDescSetAttribute") ||
       fail(a.cublasLtMatmulDescSetAttribute(plan.desc, kDescEpilogue, &epilogue, sizeof epilogue),
            "cublasLtMatmulDescSetAttribute") ||
-      fail(a.cublasLtMatrixLayoutCreate(&plan.a, kR32F, a_rows, a_cols, static_cast<int64_t>(a_rows)),
+      fail(a.cublasLtMatrixLayoutCreate(&plan.a, kR32F, a_rows, a_cols,
+                                        static_cast<int64_t>(a_rows)),
            "cublasLtMatrixLayoutCreate") ||
-      fail(a.cublasLtMatrixLayoutCreate(&plan.b, kR32F, b_rows, b_cols, static_cast<int64_t>(b_rows)),
+      fail(a.cublasLtMatrixLayoutCreate(&plan.b, kR32F, b_rows, b_cols,
+                                        static_cast<int64_t>(b_rows)),
            "cublasLtMatrixLayoutCreate") ||
       fail(a.cublasLtMatrixLayoutCreate(&plan.c, kR32F, n, m, n), "cublasLtMatrixLayoutCreate") ||
       (batched && (fail(batch_layout(plan.a, k * n), "cublasLtMatrixLayoutSetAttribute") ||
@@ -181,16 +208,18 @@ Plan* GetPlan(kiln_context* context, State& s, Kind kind, const int64_t* params)
   int returned = 0;
   const bool ok =
       !fail(a.cublasLtMatmulPreferenceCreate(&preference), "cublasLtMatmulPreferenceCreate") &&
-      !fail(a.cublasLtMatmulPreferenceSetAttribute(preference, kPrefMaxWorkspaceBytes, &workspace, sizeof workspace),
+      !fail(a.cublasLtMatmulPreferenceSetAttribute(preference, kPrefMaxWorkspaceBytes, &workspace,
+                                                   sizeof workspace),
             "cublasLtMatmulPreferenceSetAttribute") &&
-      !fail(a.cublasLtMatmulAlgoGetHeuristic(b->handle, plan.desc, plan.a, plan.b, plan.c, plan.c, preference, 1,
-                                             &result, &returned),
+      !fail(a.cublasLtMatmulAlgoGetHeuristic(b->handle, plan.desc, plan.a, plan.b, plan.c, plan.c,
+                                             preference, 1, &result, &returned),
             "cublasLtMatmulAlgoGetHeuristic");
   if (preference != nullptr) a.cublasLtMatmulPreferenceDestroy(preference);
   if (!ok) return nullptr;
   if (returned < 1) {
-    kiln_context_set_error(context, KILN_INTERNAL,
-                           ("cublasLtMatmulAlgoGetHeuristic for " + plan.what + ": no algorithm").c_str());
+    kiln_context_set_error(
+        context, KILN_INTERNAL,
+        ("cublasLtMatmulAlgoGetHeuristic for " + plan.what + ": no algorithm").c_str());
     return nullptr;
   }
   plan.algo = result.algo;
@@ -211,17 +240,18 @@ void Matmul(kiln_context* context, Kind kind, const int64_t* params, const float
   State& s = *state;
   Blas& blas = *static_cast<Blas*>(s.blas.get());
   const float one = 1, zero = 0;
-  if (bias != nullptr &&
-      !BlasCheck(context, blas,
-                 blas.api.cublasLtMatmulDescSetAttribute(plan->desc, kDescBiasPointer, &bias, sizeof bias),
-                 "cublasLtMatmulDescSetAttribute", plan->what)) {
+  if (bias != nullptr && !BlasCheck(context, blas,
+                                    blas.api.cublasLtMatmulDescSetAttribute(
+                                        plan->desc, kDescBiasPointer, &bias, sizeof bias),
+                                    "cublasLtMatmulDescSetAttribute", plan->what)) {
     return;
   }
-  BlasCheck(context, blas,
-            blas.api.cublasLtMatmul(blas.handle, plan->desc, &one, b, plan->a, a, plan->b, &zero, c, plan->c, c,
-                                    plan->c, &plan->algo, reinterpret_cast<void*>(blas.workspace), plan->workspace,
-                                    s.stream),
-            "cublasLtMatmul", plan->what);
+  BlasCheck(
+      context, blas,
+      blas.api.cublasLtMatmul(blas.handle, plan->desc, &one, b, plan->a, a, plan->b, &zero, c,
+                              plan->c, c, plan->c, &plan->algo,
+                              reinterpret_cast<void*>(blas.workspace), plan->workspace, s.stream),
+      "cublasLtMatmul", plan->what);
 }
 
 }  // namespace
@@ -233,15 +263,16 @@ using kiln::cuda_internal::Prepare;
 
 extern "C" {
 
-void kiln_rt_cuda_matmul(kiln_context* context, const int64_t* params, const float* a, const float* b, float* c) {
+void kiln_rt_cuda_matmul(kiln_context* context, const int64_t* params, const float* a,
+                         const float* b, float* c) {
   Matmul(context, kiln::cuda_internal::kMatMul, params, a, b, nullptr, c);
 }
-void kiln_rt_cuda_matmul_bias(kiln_context* context, const int64_t* params, const float* a, const float* b,
-                              const float* bias, float* c) {
+void kiln_rt_cuda_matmul_bias(kiln_context* context, const int64_t* params, const float* a,
+                              const float* b, const float* bias, float* c) {
   Matmul(context, kiln::cuda_internal::kMatMulBias, params, a, b, bias, c);
 }
-void kiln_rt_cuda_batch_matmul(kiln_context* context, const int64_t* params, const float* a, const float* b,
-                               float* c) {
+void kiln_rt_cuda_batch_matmul(kiln_context* context, const int64_t* params, const float* a,
+                               const float* b, float* c) {
   Matmul(context, kiln::cuda_internal::kBatchMatMul, params, a, b, nullptr, c);
 }
 void kiln_rt_cuda_matmul_prepare(kiln_context* context, const int64_t* params) {

@@ -15,20 +15,22 @@ namespace {
 
 using kiln::testing::FakeCounter;
 using kiln::testing::FakeGpu;
-using kiln::testing::RandomFloats;
 using kiln::testing::kFakeCublasLt;
 using kiln::testing::kFakeCudaDriver;
+using kiln::testing::RandomFloats;
 
 int BlasCounter(const char* name) { return FakeCounter(kFakeCublasLt, name); }
 
 // Row-major c[m,n] = op(a)·op(b) (+ bias per column, ReLU), in double.
-std::vector<float> Reference(const std::vector<float>& a, const std::vector<float>& b, int64_t m, int64_t n,
-                             int64_t k, bool ta, bool tb, const float* bias = nullptr, bool relu = false) {
+std::vector<float> Reference(const std::vector<float>& a, const std::vector<float>& b, int64_t m,
+                             int64_t n, int64_t k, bool ta, bool tb, const float* bias = nullptr,
+                             bool relu = false) {
   std::vector<float> c(m * n);
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = 0; j < n; ++j) {
       double s = 0;
-      for (int64_t p = 0; p < k; ++p) s += double(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+      for (int64_t p = 0; p < k; ++p)
+        s += double(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
       if (bias != nullptr) s += bias[j];
       c[i * n + j] = static_cast<float>(relu && s < 0 ? 0 : s);
     }
@@ -55,7 +57,8 @@ TEST_CASE("cuBLASLt matmuls are row-major products for every transpose") {
       std::vector<float> c(m * n, 99);
       const int64_t params[] = {m, n, k, ta, tb, 0};
       kiln_rt_cuda_matmul_prepare(context.get(), params);
-      kiln_rt_cuda_matmul(context.get(), params, a.data(), b.data(), c.data());  // host memory is device memory
+      kiln_rt_cuda_matmul(context.get(), params, a.data(), b.data(),
+                          c.data());  // host memory is device memory
       REQUIRE(context.TakeStatus().ok());
       RequireClose(c, Reference(a, b, m, n, k, ta, tb));
     }
@@ -69,7 +72,8 @@ TEST_CASE("cuBLASLt bias and ReLU epilogues add a bias per column") {
   const int64_t m = 4, n = 6, k = 5;
   for (int relu = 0; relu < 2; ++relu) {
     for (int tb = 0; tb < 2; ++tb) {
-      const std::vector<float> a = RandomFloats(m * k, rng), b = RandomFloats(k * n, rng), bias = RandomFloats(n, rng);
+      const std::vector<float> a = RandomFloats(m * k, rng), b = RandomFloats(k * n, rng),
+                               bias = RandomFloats(n, rng);
       std::vector<float> c(m * n);
       const int64_t params[] = {m, n, k, 0, tb, relu, 0};
       kiln_rt_cuda_matmul_bias(context.get(), params, a.data(), b.data(), bias.data(), c.data());
@@ -84,7 +88,8 @@ TEST_CASE("cuBLASLt batch matmuls multiply each pair of the batch") {
   std::mt19937 rng(3);
   const int64_t batch = 3, m = 2, n = 3, k = 4;
   for (int ta = 0; ta < 2; ++ta) {
-    const std::vector<float> a = RandomFloats(batch * m * k, rng), b = RandomFloats(batch * k * n, rng);
+    const std::vector<float> a = RandomFloats(batch * m * k, rng),
+                             b = RandomFloats(batch * k * n, rng);
     std::vector<float> c(batch * m * n);
     const int64_t params[] = {batch, m, n, k, ta, 1, 0};
     kiln_rt_cuda_batch_matmul(context.get(), params, a.data(), b.data(), c.data());
@@ -149,7 +154,8 @@ TEST_CASE("Without cuBLASLt a matmul is UNAVAILABLE, naming what was tried") {
   const kiln::rt::Status s = context.TakeStatus();
   // $KILN_CUBLASLT is the only path tried when set.
   REQUIRE(s.code() == KILN_UNAVAILABLE);
-  REQUIRE(s.message().find("cuBLASLt (for matmuls on the GPU) could not be opened; tried:\n  libno_such_cublaslt.so") == 0);
+  REQUIRE(s.message().find("cuBLASLt (for matmuls on the GPU) could not be opened; tried:\n  "
+                           "libno_such_cublaslt.so") == 0);
   REQUIRE(s.message().find("libcublasLt.so.13") == std::string::npos);
 }
 

@@ -44,16 +44,16 @@ struct Api {
   int (*cudnnSetFilter4dDescriptor)(Handle, int type, int format, int k, int c, int h, int w);
   int (*cudnnDestroyFilterDescriptor)(Handle);
   int (*cudnnCreateConvolutionDescriptor)(Handle*);
-  int (*cudnnSetConvolution2dDescriptor)(Handle, int pad_h, int pad_w, int u, int v, int dilation_h, int dilation_w,
-                                         int mode, int type);
+  int (*cudnnSetConvolution2dDescriptor)(Handle, int pad_h, int pad_w, int u, int v, int dilation_h,
+                                         int dilation_w, int mode, int type);
   int (*cudnnSetConvolutionMathType)(Handle, int);
   int (*cudnnDestroyConvolutionDescriptor)(Handle);
   // Per kind: the heuristic, the workspace size and the convolution. Their operands come in each
   // call's own order (see Run).
   int (*get_algorithm[3])(Handle, Handle, Handle, Handle, Handle, int, int*, AlgoPerf*);
   int (*workspace_size[3])(Handle, Handle, Handle, Handle, Handle, int, size_t*);
-  int (*convolution[3])(Handle, const void*, Handle, const void*, Handle, const void*, Handle, int, void*, size_t,
-                        const void*, Handle, void*);
+  int (*convolution[3])(Handle, const void*, Handle, const void*, Handle, const void*, Handle, int,
+                        void*, size_t, const void*, Handle, void*);
 };
 
 struct Plan {
@@ -88,9 +88,11 @@ struct Dnn {
   }
 };
 
-bool DnnCheck(kiln_context* context, const Dnn& d, int r, const char* call, const std::string& what) {
+bool DnnCheck(kiln_context* context, const Dnn& d, int r, const char* call,
+              const std::string& what) {
   return r == kDnnSuccess ||
-         LibraryError(context, call, what, d.api.cudnnGetErrorString != nullptr ? d.api.cudnnGetErrorString(r) : nullptr,
+         LibraryError(context, call, what,
+                      d.api.cudnnGetErrorString != nullptr ? d.api.cudnnGetErrorString(r) : nullptr,
                       "cuDNN", r);
 }
 
@@ -98,8 +100,9 @@ Dnn* GetDnn(kiln_context* context, State& s) {
   if (s.dnn != nullptr) return static_cast<Dnn*>(s.dnn.get());
   auto d = std::make_shared<Dnn>();
   d->driver = &s.driver;
-  d->library = OpenLibrary(context, "KILN_CUDNN", {"libcudnn.so.9", "/usr/local/cuda/lib64/libcudnn.so.9"},
-                           "cuDNN (for convolutions on the GPU)");
+  d->library =
+      OpenLibrary(context, "KILN_CUDNN", {"libcudnn.so.9", "/usr/local/cuda/lib64/libcudnn.so.9"},
+                  "cuDNN (for convolutions on the GPU)");
   if (d->library == nullptr) return nullptr;
   const std::string what = "cuDNN";
   Api& a = d->api;
@@ -114,15 +117,23 @@ Dnn* GetDnn(kiln_context* context, State& s) {
       !LookUp(context, l, what, "cudnnCreateFilterDescriptor", a.cudnnCreateFilterDescriptor) ||
       !LookUp(context, l, what, "cudnnSetFilter4dDescriptor", a.cudnnSetFilter4dDescriptor) ||
       !LookUp(context, l, what, "cudnnDestroyFilterDescriptor", a.cudnnDestroyFilterDescriptor) ||
-      !LookUp(context, l, what, "cudnnCreateConvolutionDescriptor", a.cudnnCreateConvolutionDescriptor) ||
-      !LookUp(context, l, what, "cudnnSetConvolution2dDescriptor", a.cudnnSetConvolution2dDescriptor) ||
+      !LookUp(context, l, what, "cudnnCreateConvolutionDescriptor",
+              a.cudnnCreateConvolutionDescriptor) ||
+      !LookUp(context, l, what, "cudnnSetConvolution2dDescriptor",
+              a.cudnnSetConvolution2dDescriptor) ||
       !LookUp(context, l, what, "cudnnSetConvolutionMathType", a.cudnnSetConvolutionMathType) ||
-      !LookUp(context, l, what, "cudnnDestroyConvolutionDescriptor", a.cudnnDestroyConvolutionDescriptor) ||
-      !LookUp(context, l, what, "cudnnGetConvolutionForwardAlgorithm_v7", a.get_algorithm[kForward]) ||
-      !LookUp(context, l, what, "cudnnGetConvolutionBackwardDataAlgorithm_v7", a.get_algorithm[kBackwardData]) ||
-      !LookUp(context, l, what, "cudnnGetConvolutionBackwardFilterAlgorithm_v7", a.get_algorithm[kBackwardFilter]) ||
-      !LookUp(context, l, what, "cudnnGetConvolutionForwardWorkspaceSize", a.workspace_size[kForward]) ||
-      !LookUp(context, l, what, "cudnnGetConvolutionBackwardDataWorkspaceSize", a.workspace_size[kBackwardData]) ||
+      !LookUp(context, l, what, "cudnnDestroyConvolutionDescriptor",
+              a.cudnnDestroyConvolutionDescriptor) ||
+      !LookUp(context, l, what, "cudnnGetConvolutionForwardAlgorithm_v7",
+              a.get_algorithm[kForward]) ||
+      !LookUp(context, l, what, "cudnnGetConvolutionBackwardDataAlgorithm_v7",
+              a.get_algorithm[kBackwardData]) ||
+      !LookUp(context, l, what, "cudnnGetConvolutionBackwardFilterAlgorithm_v7",
+              a.get_algorithm[kBackwardFilter]) ||
+      !LookUp(context, l, what, "cudnnGetConvolutionForwardWorkspaceSize",
+              a.workspace_size[kForward]) ||
+      !LookUp(context, l, what, "cudnnGetConvolutionBackwardDataWorkspaceSize",
+              a.workspace_size[kBackwardData]) ||
       !LookUp(context, l, what, "cudnnGetConvolutionBackwardFilterWorkspaceSize",
               a.workspace_size[kBackwardFilter]) ||
       !LookUp(context, l, what, "cudnnConvolutionForward", a.convolution[kForward]) ||
@@ -131,7 +142,8 @@ Dnn* GetDnn(kiln_context* context, State& s) {
     return nullptr;
   }
   if (!DnnCheck(context, *d, a.cudnnCreate(&d->handle), "cudnnCreate", "the context") ||
-      !DnnCheck(context, *d, a.cudnnSetStream(d->handle, s.stream), "cudnnSetStream", "the context")) {
+      !DnnCheck(context, *d, a.cudnnSetStream(d->handle, s.stream), "cudnnSetStream",
+                "the context")) {
     return nullptr;
   }
   s.dnn = d;
@@ -154,10 +166,10 @@ constexpr int kNumParams = 18;  // runtime/cuda.h's convolution params and the p
 // The plan for a call site on `state` (Ready; params as runtime/cuda.h documents them), made once.
 Plan* GetPlan(kiln_context* context, State& state, Kind kind, const int64_t* params) {
   State* s = &state;
-  const int64_t n = params[0], h = params[1], w = params[2], c = params[3], kh = params[4], kw = params[5],
-                o = params[6], oh = params[7], ow = params[8], stride_h = params[9], stride_w = params[10],
-                dilation_h = params[11], dilation_w = params[12], pad_top = params[13], pad_left = params[14],
-                precision = params[17];
+  const int64_t n = params[0], h = params[1], w = params[2], c = params[3], kh = params[4],
+                kw = params[5], o = params[6], oh = params[7], ow = params[8], stride_h = params[9],
+                stride_w = params[10], dilation_h = params[11], dilation_w = params[12],
+                pad_top = params[13], pad_left = params[14], precision = params[17];
   std::lock_guard<std::mutex> lock(s->mu);
   Dnn* d = GetDnn(context, *s);
   if (d == nullptr) return nullptr;
@@ -170,8 +182,8 @@ Plan* GetPlan(kiln_context* context, State& state, Kind kind, const int64_t* par
     return t;
   };
   static const char* const kNames[] = {"Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"};
-  p.what = std::string(kNames[kind]) + " " + dims({n, h, w, c}) + " * " + dims({kh, kw, c, o}) + " -> " +
-           dims({n, oh, ow, o});
+  p.what = std::string(kNames[kind]) + " " + dims({n, h, w, c}) + " * " + dims({kh, kw, c, o}) +
+           " -> " + dims({n, oh, ow, o});
   const Api& a = d->api;
   auto fail = [&](int r, const char* call) { return !DnnCheck(context, *d, r, call, p.what); };
   auto i = [](int64_t v) { return static_cast<int>(v); };
@@ -187,8 +199,9 @@ Plan* GetPlan(kiln_context* context, State& state, Kind kind, const int64_t* par
       fail(a.cudnnSetFilter4dDescriptor(p.filter, kDnnFloat, kDnnNhwc, i(o), i(c), i(kh), i(kw)),
            "cudnnSetFilter4dDescriptor") ||
       fail(a.cudnnCreateConvolutionDescriptor(&p.conv), "cudnnCreateConvolutionDescriptor") ||
-      fail(a.cudnnSetConvolution2dDescriptor(p.conv, i(pad_top), i(pad_left), i(stride_h), i(stride_w),
-                                             i(dilation_h), i(dilation_w), kDnnCrossCorrelation, kDnnFloat),
+      fail(a.cudnnSetConvolution2dDescriptor(p.conv, i(pad_top), i(pad_left), i(stride_h),
+                                             i(stride_w), i(dilation_h), i(dilation_w),
+                                             kDnnCrossCorrelation, kDnnFloat),
            "cudnnSetConvolution2dDescriptor") ||
       fail(a.cudnnSetConvolutionMathType(p.conv, math), "cudnnSetConvolutionMathType")) {
     return nullptr;
@@ -203,14 +216,17 @@ Plan* GetPlan(kiln_context* context, State& state, Kind kind, const int64_t* par
   }
   const AlgoPerf* chosen = nullptr;
   for (int k = 0; k < returned && chosen == nullptr; ++k) {
-    if (perf[k].status == kDnnSuccess && (precision != 0 || perf[k].math_type == kDnnFmaMath)) chosen = &perf[k];
+    if (perf[k].status == kDnnSuccess && (precision != 0 || perf[k].math_type == kDnnFmaMath))
+      chosen = &perf[k];
   }
   if (chosen == nullptr) {
-    kiln_context_set_error(context, KILN_INTERNAL,
-                           ("cudnnGetConvolutionAlgorithm_v7 for " + p.what + ": no algorithm in FMA math").c_str());
+    kiln_context_set_error(
+        context, KILN_INTERNAL,
+        ("cudnnGetConvolutionAlgorithm_v7 for " + p.what + ": no algorithm in FMA math").c_str());
     return nullptr;
   }
-  if (fail(a.workspace_size[kind](d->handle, ops[0], ops[1], p.conv, ops[2], chosen->algo, &p.workspace),
+  if (fail(a.workspace_size[kind](d->handle, ops[0], ops[1], p.conv, ops[2], chosen->algo,
+                                  &p.workspace),
            "cudnnGetConvolutionWorkspaceSize")) {
     return nullptr;
   }
@@ -219,7 +235,8 @@ Plan* GetPlan(kiln_context* context, State& state, Kind kind, const int64_t* par
     if (d->workspace != 0) s->driver.cuMemFree(d->workspace);
     d->workspace = 0;
     d->workspace_bytes = 0;
-    if (!Check(context, *s, s->driver.cuMemAlloc(&d->workspace, p.workspace), "cuMemAlloc (cuDNN workspace)")) {
+    if (!Check(context, *s, s->driver.cuMemAlloc(&d->workspace, p.workspace),
+               "cuMemAlloc (cuDNN workspace)")) {
       return nullptr;
     }
     d->workspace_bytes = p.workspace;
@@ -235,8 +252,8 @@ void Prepare(kiln_context* context, Kind kind, const int64_t* params) {
 
 // Runs a planned convolution: forward (x, w) → y, backward data (w, dy) → dx, backward filter
 // (x, dy) → dw, with `first` and `second` the operands in that order.
-void Run(kiln_context* context, Kind kind, const int64_t* params, const float* first, const float* second,
-         float* result) {
+void Run(kiln_context* context, Kind kind, const int64_t* params, const float* first,
+         const float* second, float* result) {
   State* s = Ready(context);
   Plan* p = s != nullptr ? GetPlan(context, *s, kind, params) : nullptr;
   if (p == nullptr) return;
@@ -247,7 +264,8 @@ void Run(kiln_context* context, Kind kind, const int64_t* params, const float* f
                                        "cudnnConvolutionBackwardFilter"};
   DnnCheck(context, d,
            d.api.convolution[kind](d.handle, &one, ops[0], first, ops[1], second, p->conv, p->algo,
-                                   reinterpret_cast<void*>(d.workspace), p->workspace, &zero, ops[2], result),
+                                   reinterpret_cast<void*>(d.workspace), p->workspace, &zero,
+                                   ops[2], result),
            kCalls[kind], p->what);
 }
 
@@ -259,17 +277,18 @@ namespace ci = kiln::cuda_internal;
 
 extern "C" {
 
-void kiln_rt_cuda_conv2d(kiln_context* context, const int64_t* params, const float* input, const float* filter,
-                         float* output) {
+void kiln_rt_cuda_conv2d(kiln_context* context, const int64_t* params, const float* input,
+                         const float* filter, float* output) {
   ci::Run(context, ci::kForward, params, input, filter, output);
 }
-void kiln_rt_cuda_conv2d_backprop_input(kiln_context* context, const int64_t* params, const float* grad,
-                                        const float* filter, float* grad_input) {
+void kiln_rt_cuda_conv2d_backprop_input(kiln_context* context, const int64_t* params,
+                                        const float* grad, const float* filter, float* grad_input) {
   // cuDNN takes (w, dy): the filter first.
   ci::Run(context, ci::kBackwardData, params, filter, grad, grad_input);
 }
-void kiln_rt_cuda_conv2d_backprop_filter(kiln_context* context, const int64_t* params, const float* input,
-                                         const float* grad, float* grad_filter) {
+void kiln_rt_cuda_conv2d_backprop_filter(kiln_context* context, const int64_t* params,
+                                         const float* input, const float* grad,
+                                         float* grad_filter) {
   ci::Run(context, ci::kBackwardFilter, params, input, grad, grad_filter);
 }
 void kiln_rt_cuda_conv2d_prepare(kiln_context* context, const int64_t* params) {

@@ -15,9 +15,9 @@ namespace {
 
 using kiln::testing::FakeCounter;
 using kiln::testing::FakeGpu;
-using kiln::testing::RandomFloats;
 using kiln::testing::kFakeCudaDriver;
 using kiln::testing::kFakeCudnn;
+using kiln::testing::RandomFloats;
 
 int DnnCounter(const char* name) { return FakeCounter(kFakeCudnn, name); }
 
@@ -26,7 +26,8 @@ struct Geometry {
   int64_t oh() const { return (h + 2 * pad - dilation * (kh - 1) - 1) / stride + 1; }
   int64_t ow() const { return (w + 2 * pad - dilation * (kw - 1) - 1) / stride + 1; }
   std::vector<int64_t> Params(int64_t precision = 0) const {
-    return {n, h, w, c, kh, kw, o, oh(), ow(), stride, stride, dilation, dilation, pad, pad, pad, pad, precision};
+    return {n,      h,      w,        c,        kh,  kw,  o,   oh(), ow(),
+            stride, stride, dilation, dilation, pad, pad, pad, pad,  precision};
   }
 };
 
@@ -38,7 +39,8 @@ void Products(const Geometry& g, F f) {
       for (int64_t x = 0; x < g.ow(); ++x)
         for (int64_t i = 0; i < g.kh; ++i)
           for (int64_t j = 0; j < g.kw; ++j) {
-            const int64_t iy = y * g.stride - g.pad + i * g.dilation, ix = x * g.stride - g.pad + j * g.dilation;
+            const int64_t iy = y * g.stride - g.pad + i * g.dilation,
+                          ix = x * g.stride - g.pad + j * g.dilation;
             if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
             for (int64_t c = 0; c < g.c; ++c)
               for (int64_t o = 0; o < g.o; ++o) {
@@ -53,14 +55,16 @@ std::vector<float> ToOhwi(const std::vector<float>& hwio, const Geometry& g) {
   std::vector<float> ohwi(hwio.size());
   for (int64_t s = 0; s < g.kh * g.kw; ++s)
     for (int64_t c = 0; c < g.c; ++c)
-      for (int64_t o = 0; o < g.o; ++o) ohwi[(o * g.kh * g.kw + s) * g.c + c] = hwio[(s * g.c + c) * g.o + o];
+      for (int64_t o = 0; o < g.o; ++o)
+        ohwi[(o * g.kh * g.kw + s) * g.c + c] = hwio[(s * g.c + c) * g.o + o];
   return ohwi;
 }
 std::vector<float> ToHwio(const std::vector<float>& ohwi, const Geometry& g) {
   std::vector<float> hwio(ohwi.size());
   for (int64_t s = 0; s < g.kh * g.kw; ++s)
     for (int64_t c = 0; c < g.c; ++c)
-      for (int64_t o = 0; o < g.o; ++o) hwio[(s * g.c + c) * g.o + o] = ohwi[(o * g.kh * g.kw + s) * g.c + c];
+      for (int64_t o = 0; o < g.o; ++o)
+        hwio[(s * g.c + c) * g.o + o] = ohwi[(o * g.kh * g.kw + s) * g.c + c];
   return hwio;
 }
 
@@ -75,12 +79,15 @@ void RequireClose(const std::vector<float>& got, const std::vector<double>& want
 TEST_CASE("cuDNN convolutions and their gradients match direct computation in Kiln's layouts") {
   kiln::rt::Context context = FakeGpu();
   std::mt19937 rng(4);
-  for (const Geometry& g : {Geometry{2, 6, 5, 3, 3, 3, 4, 1, 1, 1}, Geometry{1, 7, 7, 2, 3, 3, 3, 2, 1, 0},
-                            Geometry{2, 8, 6, 2, 2, 3, 2, 1, 2, 1}}) {
-    INFO("geometry n " << g.n << " h " << g.h << " w " << g.w << " c " << g.c << " k " << g.kh << "x" << g.kw
-                       << " o " << g.o << " stride " << g.stride << " dilation " << g.dilation << " pad " << g.pad);
+  for (const Geometry& g :
+       {Geometry{2, 6, 5, 3, 3, 3, 4, 1, 1, 1}, Geometry{1, 7, 7, 2, 3, 3, 3, 2, 1, 0},
+        Geometry{2, 8, 6, 2, 2, 3, 2, 1, 2, 1}}) {
+    INFO("geometry n " << g.n << " h " << g.h << " w " << g.w << " c " << g.c << " k " << g.kh
+                       << "x" << g.kw << " o " << g.o << " stride " << g.stride << " dilation "
+                       << g.dilation << " pad " << g.pad);
     const std::vector<int64_t> params = g.Params();
-    const std::vector<float> input = RandomFloats(g.n * g.h * g.w * g.c, rng), filter = RandomFloats(g.kh * g.kw * g.c * g.o, rng),
+    const std::vector<float> input = RandomFloats(g.n * g.h * g.w * g.c, rng),
+                             filter = RandomFloats(g.kh * g.kw * g.c * g.o, rng),
                              grad = RandomFloats(g.n * g.oh() * g.ow() * g.o, rng);
     std::vector<double> output(grad.size()), grad_input(input.size()), grad_filter(filter.size());
     Products(g, [&](int64_t i, int64_t f, int64_t o) {
@@ -92,8 +99,10 @@ TEST_CASE("cuDNN convolutions and their gradients match direct computation in Ki
     std::vector<float> y(output.size()), dx(input.size()), dw(filter.size());
     kiln_rt_cuda_conv2d_prepare(context.get(), params.data());
     kiln_rt_cuda_conv2d(context.get(), params.data(), input.data(), ohwi.data(), y.data());
-    kiln_rt_cuda_conv2d_backprop_input(context.get(), params.data(), grad.data(), ohwi.data(), dx.data());
-    kiln_rt_cuda_conv2d_backprop_filter(context.get(), params.data(), input.data(), grad.data(), dw.data());
+    kiln_rt_cuda_conv2d_backprop_input(context.get(), params.data(), grad.data(), ohwi.data(),
+                                       dx.data());
+    kiln_rt_cuda_conv2d_backprop_filter(context.get(), params.data(), input.data(), grad.data(),
+                                        dw.data());
     REQUIRE(context.TakeStatus().ok());
     RequireClose(y, output);
     RequireClose(dx, grad_input);
@@ -113,8 +122,10 @@ TEST_CASE("cuDNN plans are made once per call site, in FMA math for exact f32") 
     kiln_rt_cuda_conv2d_prepare(context.get(), tf32.data());
     REQUIRE(DnnCounter("fake_cudnn_heuristics") == heuristics + 2);
     REQUIRE(DnnCounter("fake_cudnn_handles") == handles + 1);
-    for (int i = 0; i < 3; ++i) kiln_rt_cuda_conv2d(context.get(), exact.data(), x.data(), w.data(), y.data());
-    REQUIRE(DnnCounter("fake_cudnn_last_algo") == 2);  // the fake's FMA algorithm, not its first (TF32) one
+    for (int i = 0; i < 3; ++i)
+      kiln_rt_cuda_conv2d(context.get(), exact.data(), x.data(), w.data(), y.data());
+    REQUIRE(DnnCounter("fake_cudnn_last_algo") ==
+            2);  // the fake's FMA algorithm, not its first (TF32) one
     kiln_rt_cuda_conv2d(context.get(), tf32.data(), x.data(), w.data(), y.data());
     REQUIRE(DnnCounter("fake_cudnn_last_algo") == 1);
     REQUIRE(context.TakeStatus().ok());
@@ -131,7 +142,8 @@ TEST_CASE("cuDNN errors name the convolution") {
   kiln::rt::Status s = context.TakeStatus();
   REQUIRE(s.code() == KILN_INTERNAL);
   REQUIRE(s.message() ==
-          "cudnnGetConvolutionAlgorithm_v7 for Conv2DBackpropFilter 1x9x9x2 * 7x7x2x3 -> 1x3x3x3: no algorithm in "
+          "cudnnGetConvolutionAlgorithm_v7 for Conv2DBackpropFilter 1x9x9x2 * 7x7x2x3 -> 1x3x3x3: "
+          "no algorithm in "
           "FMA math");
   // A failed plan is not kept: the next call tries again (and fails the same way) rather than
   // running half-made descriptors.

@@ -39,8 +39,8 @@ struct Driver {
   CUresult (*cuModuleLoadData)(Handle*, const void*);
   CUresult (*cuModuleUnload)(Handle);
   CUresult (*cuModuleGetFunction)(Handle*, Handle, const char*);
-  CUresult (*cuLaunchKernel)(Handle, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, Handle,
-                             void**, void**);
+  CUresult (*cuLaunchKernel)(Handle, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                             unsigned, Handle, void**, void**);
   CUresult (*cuMemAlloc)(CUdeviceptr*, size_t);
   CUresult (*cuMemFree)(CUdeviceptr);
   CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void*, size_t, Handle);
@@ -59,7 +59,8 @@ struct Driver {
 
 constexpr int kCaptureModeThreadLocal = 1;  // CU_STREAM_CAPTURE_MODE_THREAD_LOCAL
 
-// An index check recorded into a CUDA graph: its finding lands in pinned host memory at each replay.
+// An index check recorded into a CUDA graph: its finding lands in pinned host memory at each
+// replay.
 struct DeferredCheck {
   int64_t* finding;  // pinned
   int64_t n, limit, bytes;
@@ -75,7 +76,7 @@ struct State {
   Handle context = nullptr, stream = nullptr;
   bool ready = false;
   std::mutex mu;
-  std::map<const void*, Handle> modules;                           // by image
+  std::map<const void*, Handle> modules;  // by image
   // By image and kernel name, as pointers: generated code passes each from one constant.
   std::map<std::pair<const void*, const char*>, Handle> functions;
   bool capturing = false;
@@ -109,18 +110,20 @@ State* Ready(kiln_context* context);
 void Fail(kiln_context* context, const State& s, CUresult r, const std::string& what);
 // False (and the context's status set, naming the call and any kernel) when `r` is an error. The
 // message is built only then: launches are the hot path.
-bool Check(kiln_context* context, const State& s, CUresult r, const char* call, const char* kernel = nullptr);
+bool Check(kiln_context* context, const State& s, CUresult r, const char* call,
+           const char* kernel = nullptr);
 
-// A library the hooks call (cuBLASLt, cuDNN), opened at run time: the path in $`env_var` if set (and
-// only that), else the first of `names` the loader finds. Null, with the status UNAVAILABLE naming `what` and every
-// path tried, when none opens.
+// A library the hooks call (cuBLASLt, cuDNN), opened at run time: the path in $`env_var` if set
+// (and only that), else the first of `names` the loader finds. Null, with the status UNAVAILABLE
+// naming `what` and every path tried, when none opens.
 void* OpenLibrary(kiln_context* context, const char* env_var, const std::vector<std::string>& names,
                   const std::string& what);
 
 // Looks `name` up in `library` into `fn`. False, with the status UNAVAILABLE naming the symbol and
 // `what`, when it is missing (a status already set is kept).
 template <typename F>
-bool LookUp(kiln_context* context, void* library, const std::string& what, const char* name, F& fn) {
+bool LookUp(kiln_context* context, void* library, const std::string& what, const char* name,
+            F& fn) {
   fn = reinterpret_cast<F>(dlsym(library, name));
   if (fn != nullptr) return true;
   if (kiln_context_status(context) == KILN_OK) {
@@ -131,8 +134,8 @@ bool LookUp(kiln_context* context, void* library, const std::string& what, const
 
 // Sets INTERNAL "<call> for <what>: <text>" (text: the library's name for the status, else
 // "<library> status <code>") and returns false.
-bool LibraryError(kiln_context* context, const char* call, const std::string& what, const char* text,
-                  const char* library, int code);
+bool LibraryError(kiln_context* context, const char* call, const std::string& what,
+                  const char* text, const char* library, int code);
 
 // The plans a library (cuBLASLt, cuDNN) made for call sites, by (kind, parameters). Calls find a
 // site's plan by the address of its parameters (compiled code passes each site's from one constant
@@ -142,7 +145,8 @@ class PlanCache {
  public:
   Plan* Find(int64_t kind, const int64_t* params, int n) {
     auto site = by_site_.find(params);
-    if (site != by_site_.end() && Same(*site->second.first, kind, params, n)) return site->second.second;
+    if (site != by_site_.end() && Same(*site->second.first, kind, params, n))
+      return site->second.second;
     auto it = plans_.find(Key(kind, params, n));
     if (it == plans_.end()) return nullptr;
     by_site_[params] = {&it->first, &it->second};
@@ -165,7 +169,8 @@ class PlanCache {
     return key;
   }
   static bool Same(const std::vector<int64_t>& key, int64_t kind, const int64_t* params, int n) {
-    return key.size() == static_cast<size_t>(n) + 1 && key[0] == kind && std::equal(params, params + n, key.begin() + 1);
+    return key.size() == static_cast<size_t>(n) + 1 && key[0] == kind &&
+           std::equal(params, params + n, key.begin() + 1);
   }
   std::map<std::vector<int64_t>, Plan> plans_;
   std::unordered_map<const int64_t*, std::pair<const std::vector<int64_t>*, Plan*>> by_site_;

@@ -1,5 +1,5 @@
-// runtime/cuda_library_abi.h against the CUDA toolkit's own headers: a file that static_asserts each
-// enumerator and size is compiled with them (the runtime itself builds without them).
+// runtime/cuda_library_abi.h against the CUDA toolkit's own headers: a file that static_asserts
+// each enumerator and size is compiled with them (the runtime itself builds without them).
 #include <cstdlib>
 #include <string>
 

@@ -1,6 +1,6 @@
-// runtime/cuda.h without a GPU: the missing driver is a clear UNAVAILABLE status, and through a fake
-// driver (runtime/testdata/fake_cuda_driver.cc) the launch path loads each module once, passes grid,
-// block and arguments through, and turns driver errors into statuses naming the kernel.
+// runtime/cuda.h without a GPU: the missing driver is a clear UNAVAILABLE status, and through a
+// fake driver (runtime/testdata/fake_cuda_driver.cc) the launch path loads each module once, passes
+// grid, block and arguments through, and turns driver errors into statuses naming the kernel.
 #include "runtime/cuda.h"
 
 #include <string>
@@ -32,7 +32,8 @@ TEST_CASE("A device the driver does not have is UNAVAILABLE") {
   REQUIRE(s.message() == "cuDeviceGet(3): CUDA_ERROR_INVALID_DEVICE (fake driver error)");
 }
 
-TEST_CASE("Kernels launch through the driver: one module load per image, arguments passed through") {
+TEST_CASE(
+    "Kernels launch through the driver: one module load per image, arguments passed through") {
   const int modules_before = FakeCudaCounter("fake_cuda_modules_loaded");
   {
     kiln::rt::Context context(kiln_cuda_context_create_with_driver(kFakeCudaDriver, 0));
@@ -69,15 +70,20 @@ TEST_CASE("Driver errors become the context's status, naming the kernel") {
   kiln_rt_cuda_launch(context.get(), kCorrupt, "add_one", params, nullptr);
   kiln::rt::Status s = context.TakeStatus();
   REQUIRE(s.code() == KILN_INTERNAL);
-  REQUIRE(s.message() == "cuModuleLoadData for kernel 'add_one': CUDA_ERROR_INVALID_PTX (fake driver error)");
+  REQUIRE(s.message() ==
+          "cuModuleLoadData for kernel 'add_one': CUDA_ERROR_INVALID_PTX (fake driver error)");
 
   kiln_rt_cuda_launch(context.get(), kImage, "no_such_kernel", params, nullptr);
   s = context.TakeStatus();
-  REQUIRE(s.message() == "cuModuleGetFunction for kernel 'no_such_kernel': CUDA_ERROR_NOT_FOUND (fake driver error)");
+  REQUIRE(
+      s.message() ==
+      "cuModuleGetFunction for kernel 'no_such_kernel': CUDA_ERROR_NOT_FOUND (fake driver error)");
 
   kiln_rt_cuda_launch(context.get(), kImage, "fail_launch", params, nullptr);
   s = context.TakeStatus();
-  REQUIRE(s.message() == "cuLaunchKernel for kernel 'fail_launch': CUDA_ERROR_LAUNCH_FAILED (unspecified launch failure)");
+  REQUIRE(s.message() ==
+          "cuLaunchKernel for kernel 'fail_launch': CUDA_ERROR_LAUNCH_FAILED (unspecified launch "
+          "failure)");
 
   REQUIRE(kiln_cuda_alloc(context.get(), size_t{1} << 40) == 0);
   s = context.TakeStatus();
@@ -97,24 +103,30 @@ TEST_CASE("kiln_rt_cuda_check_index reads the position and the index from device
   const int64_t none = 3, second = 1;
   const int32_t ids32[] = {1, 12, 2};
   const int64_t ids64[] = {1, -5, 2};
-  uint64_t position = kiln_cuda_alloc(context.get(), 8), indices = kiln_cuda_alloc(context.get(), sizeof ids64);
+  uint64_t position = kiln_cuda_alloc(context.get(), 8),
+           indices = kiln_cuda_alloc(context.get(), sizeof ids64);
   auto device = [](uint64_t p) { return reinterpret_cast<const void*>(p); };
   // No index out of range: the position is n.
   kiln_cuda_copy_to_device(context.get(), position, &none, 8);
   const int64_t params32[] = {3, 10, 4}, params64[] = {3, 10, 8};
-  kiln_rt_cuda_check_index(context.get(), params32, "Gather 'g' (m.cc:1)", "index", device(position), device(indices));
+  kiln_rt_cuda_check_index(context.get(), params32, "Gather 'g' (m.cc:1)", "index",
+                           device(position), device(indices));
   REQUIRE(context.TakeStatus().ok());
   // 32-bit and 64-bit indices, reported like kiln_rt_index_error.
   kiln_cuda_copy_to_device(context.get(), position, &second, 8);
   kiln_cuda_copy_to_device(context.get(), indices, ids32, sizeof ids32);
-  kiln_rt_cuda_check_index(context.get(), params32, "Gather 'g' (m.cc:1)", "index", device(position), device(indices));
+  kiln_rt_cuda_check_index(context.get(), params32, "Gather 'g' (m.cc:1)", "index",
+                           device(position), device(indices));
   kiln::rt::Status s = context.TakeStatus();
   REQUIRE(s.code() == KILN_OUT_OF_RANGE);
-  REQUIRE(s.message() == "Gather 'g' (m.cc:1): index 12 at flat position 1 is out of range [0, 10)");
+  REQUIRE(s.message() ==
+          "Gather 'g' (m.cc:1): index 12 at flat position 1 is out of range [0, 10)");
   kiln_cuda_copy_to_device(context.get(), indices, ids64, sizeof ids64);
-  kiln_rt_cuda_check_index(context.get(), params64, "Gather 'g' (m.cc:1)", "label", device(position), device(indices));
+  kiln_rt_cuda_check_index(context.get(), params64, "Gather 'g' (m.cc:1)", "label",
+                           device(position), device(indices));
   s = context.TakeStatus();
-  REQUIRE(s.message() == "Gather 'g' (m.cc:1): label -5 at flat position 1 is out of range [0, 10)");
+  REQUIRE(s.message() ==
+          "Gather 'g' (m.cc:1): label -5 at flat position 1 is out of range [0, 10)");
   kiln_cuda_free(context.get(), position);
   kiln_cuda_free(context.get(), indices);
   REQUIRE(context.TakeStatus().ok());
@@ -130,7 +142,8 @@ TEST_CASE("A captured step replays as a CUDA graph: its launches and copies, onc
   int64_t n = 2;
   void* args[] = {&device, &n};
   const int64_t params[] = {1, 1, 1, 32, 1, 1, 0};
-  kiln_rt_cuda_launch(context.get(), kImage, "add_one", params, args);  // loads the module, uncaptured
+  kiln_rt_cuda_launch(context.get(), kImage, "add_one", params,
+                      args);  // loads the module, uncaptured
   const int launches = FakeCudaCounter("fake_cuda_launches");
   kiln_cuda_capture_begin(context.get());
   kiln_rt_cuda_launch(context.get(), kImage, "add_one", params, args);
@@ -157,24 +170,28 @@ TEST_CASE("Index checks inside a captured step report at the synchronize after a
   REQUIRE(context.TakeStatus().ok());
   const int64_t none = 3, second = 1;
   const int32_t ids[] = {1, 12, 2};
-  uint64_t position = kiln_cuda_alloc(context.get(), 8), indices = kiln_cuda_alloc(context.get(), sizeof ids);
+  uint64_t position = kiln_cuda_alloc(context.get(), 8),
+           indices = kiln_cuda_alloc(context.get(), sizeof ids);
   kiln_cuda_copy_to_device(context.get(), indices, ids, sizeof ids);
   kiln_cuda_copy_to_device(context.get(), position, &none, 8);
   const int64_t params[] = {3, 10, 4};
   auto device = [](uint64_t p) { return reinterpret_cast<const void*>(p); };
   kiln_cuda_capture_begin(context.get());
-  kiln_rt_cuda_check_index(context.get(), params, "Gather 'g' (m.cc:1)", "index", device(position), device(indices));
+  kiln_rt_cuda_check_index(context.get(), params, "Gather 'g' (m.cc:1)", "index", device(position),
+                           device(indices));
   kiln_cuda_graph* graph = kiln_cuda_capture_end(context.get());
   REQUIRE(context.TakeStatus().ok());  // no waiting inside the capture
   kiln_cuda_graph_launch(context.get(), graph);
   kiln_cuda_synchronize(context.get());
   REQUIRE(context.TakeStatus().ok());  // every index in range
-  kiln_cuda_copy_to_device(context.get(), position, &second, 8);  // as the check's kernel would find
+  kiln_cuda_copy_to_device(context.get(), position, &second,
+                           8);  // as the check's kernel would find
   kiln_cuda_graph_launch(context.get(), graph);
   kiln_cuda_synchronize(context.get());
   const kiln::rt::Status s = context.TakeStatus();
   REQUIRE(s.code() == KILN_OUT_OF_RANGE);
-  REQUIRE(s.message() == "Gather 'g' (m.cc:1): index 12 at flat position 1 is out of range [0, 10)");
+  REQUIRE(s.message() ==
+          "Gather 'g' (m.cc:1): index 12 at flat position 1 is out of range [0, 10)");
   kiln_cuda_synchronize(context.get());  // reported once
   REQUIRE(context.TakeStatus().ok());
   kiln_cuda_graph_destroy(context.get(), graph);
@@ -213,8 +230,8 @@ TEST_CASE("A CUDA context holds another library's state beside its own") {
   kiln_cuda_free(gpu.get(), buffer);
   kiln_cuda_synchronize(gpu.get());
   REQUIRE(gpu.TakeStatus().ok());
-  REQUIRE(kiln_context_library_state(gpu.get(), &key, [] { return static_cast<void*>(nullptr); },
-                                     [](void*) {}) == &other);
+  REQUIRE(kiln_context_library_state(
+              gpu.get(), &key, [] { return static_cast<void*>(nullptr); }, [](void*) {}) == &other);
 }
 
 TEST_CASE("A CPU context is not a CUDA context") {

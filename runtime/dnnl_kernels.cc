@@ -1,17 +1,17 @@
 // oneDNN behind Kiln's kernel hooks (runtime/dnnl_kernels.h).
 #include "runtime/dnnl_kernels.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <map>
-#include <unordered_map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
-
-#include <omp.h>
 
 #include "oneapi/dnnl/dnnl.hpp"
 
@@ -32,7 +32,7 @@ struct Kernel {
   int kind = 0;
   std::vector<int64_t> params;
   dnnl::primitive primitive;
-  std::vector<memory> operands;           // the caller's arrays, in the hook's order: inputs, result
+  std::vector<memory> operands;          // the caller's arrays, in the hook's order: inputs, result
   std::unordered_map<int, memory> args;  // what the primitive runs on, by oneDNN argument
   std::vector<Stage> before, after;      // reorders into the primitive's layouts and back
 };
@@ -55,13 +55,26 @@ State* GetState(kiln_context* context) {
   if (context == nullptr) return process_state;
   static const char kKey = 0;  // oneDNN's slot in a context
   return static_cast<State*>(kiln_context_library_state(
-      context, &kKey, [] { return static_cast<void*>(new State); }, [](void* s) { delete static_cast<State*>(s); }));
+      context, &kKey, [] { return static_cast<void*>(new State); },
+      [](void* s) { delete static_cast<State*>(s); }));
 }
 
-enum KernelKind { kMatMul, kConv2D, kConv2DBackpropInput, kConv2DBackpropFilter, kBatchMatMul, kMatMulBias, kConv2DBias };
-const char* const kNames[] = {"kiln_rt_dnnl_matmul", "kiln_rt_dnnl_conv2d", "kiln_rt_dnnl_conv2d_backprop_input",
-                              "kiln_rt_dnnl_conv2d_backprop_filter", "kiln_rt_dnnl_batch_matmul",
-                              "kiln_rt_dnnl_matmul_bias", "kiln_rt_dnnl_conv2d_bias"};
+enum KernelKind {
+  kMatMul,
+  kConv2D,
+  kConv2DBackpropInput,
+  kConv2DBackpropFilter,
+  kBatchMatMul,
+  kMatMulBias,
+  kConv2DBias
+};
+const char* const kNames[] = {"kiln_rt_dnnl_matmul",
+                              "kiln_rt_dnnl_conv2d",
+                              "kiln_rt_dnnl_conv2d_backprop_input",
+                              "kiln_rt_dnnl_conv2d_backprop_filter",
+                              "kiln_rt_dnnl_batch_matmul",
+                              "kiln_rt_dnnl_matmul_bias",
+                              "kiln_rt_dnnl_conv2d_bias"};
 constexpr int kNumParams[] = {5, 17, 17, 17, 6, 6, 18};
 
 // The epilogue of the _bias kernels: a ReLU after the bias when their last parameter says so.
@@ -82,27 +95,33 @@ struct Conv {
 
 // The caller's layouts (NHWC data, HWIO filter), or `any` of them to let oneDNN choose.
 Conv ConvDescs(const int64_t* p, std::optional<Tag> any = std::nullopt) {
-  const int64_t n = p[0], h = p[1], w = p[2], c = p[3], kh = p[4], kw = p[5], o = p[6], oh = p[7], ow = p[8];
+  const int64_t n = p[0], h = p[1], w = p[2], c = p[3], kh = p[4], kw = p[5], o = p[6], oh = p[7],
+                ow = p[8];
   // oneDNN counts dilation from 0 (dense), Kiln from 1.
   return {memory::desc({n, c, h, w}, kF32, any.value_or(Tag::nhwc)),
           memory::desc({o, c, kh, kw}, kF32, any.value_or(Tag::hwio)),
-          memory::desc({n, o, oh, ow}, kF32, any.value_or(Tag::nhwc)), {p[9], p[10]}, {p[11] - 1, p[12] - 1},
-          {p[13], p[14]}, {p[15], p[16]}};
+          memory::desc({n, o, oh, ow}, kF32, any.value_or(Tag::nhwc)),
+          {p[9], p[10]},
+          {p[11] - 1, p[12] - 1},
+          {p[13], p[14]},
+          {p[15], p[16]}};
 }
 
 dnnl::convolution_forward::primitive_desc ConvForward(const Conv& d, const dnnl::engine& engine) {
   return dnnl::convolution_forward::primitive_desc(
-      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                      d.src, d.weights, d.dst, d.strides, d.dilations, d.pad_l, d.pad_r),
+      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
+                                      dnnl::algorithm::convolution_direct, d.src, d.weights, d.dst,
+                                      d.strides, d.dilations, d.pad_l, d.pad_r),
       engine);
 }
 
 // With a bias (one per output channel) and maybe a ReLU.
-dnnl::convolution_forward::primitive_desc ConvForwardBias(const Conv& d, const memory::desc& bias, bool relu,
-                                                          const dnnl::engine& engine) {
+dnnl::convolution_forward::primitive_desc ConvForwardBias(const Conv& d, const memory::desc& bias,
+                                                          bool relu, const dnnl::engine& engine) {
   return dnnl::convolution_forward::primitive_desc(
-      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                      d.src, d.weights, bias, d.dst, d.strides, d.dilations, d.pad_l, d.pad_r),
+      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
+                                      dnnl::algorithm::convolution_direct, d.src, d.weights, bias,
+                                      d.dst, d.strides, d.dilations, d.pad_l, d.pad_r),
       Epilogue(relu), engine);
 }
 
@@ -143,7 +162,8 @@ std::unique_ptr<Kernel> MakeKernel(int kind, const int64_t* p, const dnnl::engin
       const int64_t m = q[0], n = q[1], k = q[2];
       // rows x cols, row-major; a transposed operand is the plain one read with swapped strides.
       auto desc = [&](int64_t rows, int64_t cols, bool transposed) {
-        memory::dims dims = {rows, cols}, strides = transposed ? memory::dims{1, rows} : memory::dims{cols, 1};
+        memory::dims dims = {rows, cols},
+                     strides = transposed ? memory::dims{1, rows} : memory::dims{cols, 1};
         if (batched) {
           dims.insert(dims.begin(), batch);
           strides.insert(strides.begin(), rows * cols);
@@ -153,7 +173,8 @@ std::unique_ptr<Kernel> MakeKernel(int kind, const int64_t* p, const dnnl::engin
       const memory::desc a = desc(m, k, q[3]), b = desc(k, n, q[4]), c = desc(m, n, false);
       if (kind == kMatMulBias) {
         const memory::desc bias({1, n}, kF32, Tag::ab);
-        dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, bias, c), Epilogue(p[5] != 0), engine);
+        dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, bias, c), Epilogue(p[5] != 0),
+                                        engine);
         kernel->primitive = dnnl::matmul(pd);
         arg(DNNL_ARG_SRC, a);
         arg(DNNL_ARG_WEIGHTS, b);
@@ -193,8 +214,9 @@ std::unique_ptr<Kernel> MakeKernel(int kind, const int64_t* p, const dnnl::engin
     case kConv2DBackpropInput: {
       const Conv d = ConvDescs(p), any = ConvDescs(p, Tag::any);
       dnnl::convolution_backward_data::primitive_desc pd(
-          dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, any.src, any.weights,
-                                                any.dst, any.strides, any.dilations, any.pad_l, any.pad_r),
+          dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, any.src,
+                                                any.weights, any.dst, any.strides, any.dilations,
+                                                any.pad_l, any.pad_r),
           engine, ConvForward(any, engine));
       kernel->primitive = dnnl::convolution_backward_data(pd);
       staged(DNNL_ARG_DIFF_DST, d.dst, pd.diff_dst_desc(), false);
@@ -205,8 +227,9 @@ std::unique_ptr<Kernel> MakeKernel(int kind, const int64_t* p, const dnnl::engin
     case kConv2DBackpropFilter: {
       const Conv d = ConvDescs(p), any = ConvDescs(p, Tag::any);
       dnnl::convolution_backward_weights::primitive_desc pd(
-          dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, any.src, any.weights,
-                                                   any.dst, any.strides, any.dilations, any.pad_l, any.pad_r),
+          dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, any.src,
+                                                   any.weights, any.dst, any.strides, any.dilations,
+                                                   any.pad_l, any.pad_r),
           engine, ConvForward(any, engine));
       kernel->primitive = dnnl::convolution_backward_weights(pd);
       staged(DNNL_ARG_SRC, d.src, pd.src_desc(), false);
@@ -226,7 +249,8 @@ Kernel& FindKernel(State& state, int kind, const int64_t* params) {
       std::equal(params, params + n, site->second->params.begin())) {
     return *site->second;
   }
-  std::unique_ptr<Kernel>& owned = state.kernels[std::make_pair(kind, std::vector<int64_t>(params, params + n))];
+  std::unique_ptr<Kernel>& owned =
+      state.kernels[std::make_pair(kind, std::vector<int64_t>(params, params + n))];
   if (!owned) owned = MakeKernel(kind, params, state.engine);
   state.by_site[params] = owned.get();
   return *owned;
@@ -234,7 +258,8 @@ Kernel& FindKernel(State& state, int kind, const int64_t* params) {
 
 // Runs the kernel for (kind, params) on `operands`, or (with none) only makes it; oneDNN's errors
 // become the context's status.
-void Run(kiln_context* context, int kind, const int64_t* params, std::initializer_list<const void*> operands) {
+void Run(kiln_context* context, int kind, const int64_t* params,
+         std::initializer_list<const void*> operands) {
   try {
     State* found = GetState(context);
     if (found == nullptr) return;
@@ -249,7 +274,8 @@ void Run(kiln_context* context, int kind, const int64_t* params, std::initialize
     for (Stage& s : kernel.after) s.reorder.execute(state.stream, s.from, s.to);
     state.stream.wait();
   } catch (const dnnl::error& e) {
-    const std::string message = std::string(kNames[kind]) + ": oneDNN error " + std::to_string(e.status) + ": " + e.what();
+    const std::string message =
+        std::string(kNames[kind]) + ": oneDNN error " + std::to_string(e.status) + ": " + e.what();
     kiln_context_set_error(context, KILN_INTERNAL, message.c_str());
   } catch (const std::exception& e) {
     const std::string message = std::string(kNames[kind]) + ": " + e.what();
@@ -259,23 +285,26 @@ void Run(kiln_context* context, int kind, const int64_t* params, std::initialize
 
 // y[1, n] = x[1, k] · b, b [k, n] or (transposed) [n, k]: oneDNN's matmul at M = 1 runs its GEMM
 // kernel on the plain weights and took 1.7x ONNX Runtime's time on the 784-512-512-10 MLP; this
-// streams b once through registers. GCC vectors of 16 floats; one clone per ISA, picked at load time.
+// streams b once through registers. GCC vectors of 16 floats; one clone per ISA, picked at load
+// time.
 typedef float V16 __attribute__((vector_size(64), aligned(4)));
 constexpr int64_t kLanes = 16, kColumnBlock = 64, kRowBlock = 4;
-#define KILN_ISA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define KILN_ISA_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
 V16 Load(const float* p) { return *reinterpret_cast<const V16*>(p); }
 
 // Columns [j0, j1) of y = x · b, b [k, n]: 64 columns at a time in four vector accumulators.
-KILN_ISA_CLONES void GemvColumns(const float* x, const float* b, float* y, int64_t k, int64_t n, int64_t j0,
-                                 int64_t j1) {
+KILN_ISA_CLONES void GemvColumns(const float* x, const float* b, float* y, int64_t k, int64_t n,
+                                 int64_t j0, int64_t j1) {
   int64_t j = j0;
   for (; j + kColumnBlock <= j1; j += kColumnBlock) {
     V16 a0 = {}, a1 = {}, a2 = {}, a3 = {};
     for (int64_t i = 0; i < k; ++i) {
       const float* row = b + i * n + j;
       const float xi = x[i];
-      a0 += xi * Load(row), a1 += xi * Load(row + 16), a2 += xi * Load(row + 32), a3 += xi * Load(row + 48);
+      a0 += xi * Load(row), a1 += xi * Load(row + 16), a2 += xi * Load(row + 32),
+          a3 += xi * Load(row + 48);
     }
     *reinterpret_cast<V16*>(y + j) = a0, *reinterpret_cast<V16*>(y + j + 16) = a1;
     *reinterpret_cast<V16*>(y + j + 32) = a2, *reinterpret_cast<V16*>(y + j + 48) = a3;
@@ -295,7 +324,8 @@ KILN_ISA_CLONES void GemvColumns(const float* x, const float* b, float* y, int64
 }
 
 // Rows [r0, r1) of y = x · bᵀ, b [n, k]: dot products, four rows sharing each load of x.
-KILN_ISA_CLONES void GemvRows(const float* x, const float* b, float* y, int64_t k, int64_t r0, int64_t r1) {
+KILN_ISA_CLONES void GemvRows(const float* x, const float* b, float* y, int64_t k, int64_t r0,
+                              int64_t r1) {
   auto finish = [&](V16 acc, int64_t r, int64_t i) {
     float sum = 0;
     for (int l = 0; l < kLanes; ++l) sum += acc[l];
@@ -367,33 +397,35 @@ extern "C" {
 
 kiln_context* kiln_dnnl_context_create(int num_threads) {
   if (num_threads <= 0) num_threads = omp_get_max_threads();
-  return kiln_context_create_with_scheduler(OpenMpSchedule, reinterpret_cast<void*>(intptr_t{num_threads}),
-                                            num_threads);
+  return kiln_context_create_with_scheduler(
+      OpenMpSchedule, reinterpret_cast<void*>(intptr_t{num_threads}), num_threads);
 }
 
-void kiln_rt_dnnl_matmul(kiln_context* context, const int64_t* params, const float* a, const float* b, float* c) {
+void kiln_rt_dnnl_matmul(kiln_context* context, const int64_t* params, const float* a,
+                         const float* b, float* c) {
   // params m, n, k, transpose_a, transpose_b; with one row, a is contiguous either way.
   if (params[0] == 1) return Gemv(context, {a, b, c, params[2], params[1], params[4] != 0});
   Run(context, kMatMul, params, {a, b, c});
 }
 
-void kiln_rt_dnnl_batch_matmul(kiln_context* context, const int64_t* params, const float* a, const float* b,
-                               float* c) {
+void kiln_rt_dnnl_batch_matmul(kiln_context* context, const int64_t* params, const float* a,
+                               const float* b, float* c) {
   Run(context, kBatchMatMul, params, {a, b, c});
 }
 
-void kiln_rt_dnnl_conv2d(kiln_context* context, const int64_t* params, const float* input, const float* filter,
-                         float* output) {
+void kiln_rt_dnnl_conv2d(kiln_context* context, const int64_t* params, const float* input,
+                         const float* filter, float* output) {
   Run(context, kConv2D, params, {input, filter, output});
 }
 
-void kiln_rt_dnnl_conv2d_backprop_input(kiln_context* context, const int64_t* params, const float* grad,
-                                        const float* filter, float* input_grad) {
+void kiln_rt_dnnl_conv2d_backprop_input(kiln_context* context, const int64_t* params,
+                                        const float* grad, const float* filter, float* input_grad) {
   Run(context, kConv2DBackpropInput, params, {grad, filter, input_grad});
 }
 
-void kiln_rt_dnnl_conv2d_backprop_filter(kiln_context* context, const int64_t* params, const float* input,
-                                         const float* grad, float* filter_grad) {
+void kiln_rt_dnnl_conv2d_backprop_filter(kiln_context* context, const int64_t* params,
+                                         const float* input, const float* grad,
+                                         float* filter_grad) {
   Run(context, kConv2DBackpropFilter, params, {input, grad, filter_grad});
 }
 
@@ -404,11 +436,12 @@ int64_t kiln_dnnl_kernels_made(kiln_context* context) {
   return static_cast<int64_t>(state->kernels.size());
 }
 
-void kiln_rt_dnnl_matmul_bias(kiln_context* context, const int64_t* params, const float* a, const float* b,
-                              const float* bias, float* c) {
+void kiln_rt_dnnl_matmul_bias(kiln_context* context, const int64_t* params, const float* a,
+                              const float* b, const float* bias, float* c) {
   if (params[0] != 1) return Run(context, kMatMulBias, params, {a, b, bias, c});
   Gemv(context, {a, b, c, params[2], params[1], params[4] != 0});
-  for (int64_t j = 0; j < params[1]; ++j) c[j] = params[5] ? std::max(c[j] + bias[j], 0.0f) : c[j] + bias[j];
+  for (int64_t j = 0; j < params[1]; ++j)
+    c[j] = params[5] ? std::max(c[j] + bias[j], 0.0f) : c[j] + bias[j];
 }
 
 void kiln_rt_dnnl_conv2d_bias(kiln_context* context, const int64_t* params, const float* input,
@@ -429,7 +462,9 @@ void kiln_rt_dnnl_matmul_prepare(kiln_context* context, const int64_t* params) {
 void kiln_rt_dnnl_batch_matmul_prepare(kiln_context* context, const int64_t* params) {
   Run(context, kBatchMatMul, params, {});
 }
-void kiln_rt_dnnl_conv2d_prepare(kiln_context* context, const int64_t* params) { Run(context, kConv2D, params, {}); }
+void kiln_rt_dnnl_conv2d_prepare(kiln_context* context, const int64_t* params) {
+  Run(context, kConv2D, params, {});
+}
 void kiln_rt_dnnl_conv2d_backprop_input_prepare(kiln_context* context, const int64_t* params) {
   Run(context, kConv2DBackpropInput, params, {});
 }

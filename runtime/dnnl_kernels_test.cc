@@ -46,10 +46,12 @@ TEST_CASE("kiln_rt_dnnl_matmul matches loops for every transpose") {
         for (int64_t i = 0; i < m; ++i)
           for (int64_t j = 0; j < n; ++j)
             for (int64_t p = 0; p < k; ++p)
-              want[i * n + j] += double(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+              want[i * n + j] +=
+                  double(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
         const int64_t params[] = {m, n, k, ta, tb};
         // Twice: the second call reuses the primitive.
-        for (int call = 0; call < 2; ++call) kiln_rt_dnnl_matmul(context.get(), params, a.data(), b.data(), c.data());
+        for (int call = 0; call < 2; ++call)
+          kiln_rt_dnnl_matmul(context.get(), params, a.data(), b.data(), c.data());
         REQUIRE(context.TakeStatus().ok());
         RequireClose(c, want);
       }
@@ -63,14 +65,16 @@ TEST_CASE("kiln_rt_dnnl_batch_matmul matches loops for every transpose") {
   const int64_t batch = 3, m = 4, n = 5, k = 6;
   for (int ta = 0; ta < 2; ++ta) {
     for (int tb = 0; tb < 2; ++tb) {
-      std::vector<float> a = Random(batch * m * k, rng), b = Random(batch * k * n, rng), c(batch * m * n);
+      std::vector<float> a = Random(batch * m * k, rng), b = Random(batch * k * n, rng),
+                         c(batch * m * n);
       std::vector<double> want(c.size(), 0);
       for (int64_t q = 0; q < batch; ++q)
         for (int64_t i = 0; i < m; ++i)
           for (int64_t j = 0; j < n; ++j)
             for (int64_t p = 0; p < k; ++p)
-              want[(q * m + i) * n + j] += double(ta ? a[(q * k + p) * m + i] : a[(q * m + i) * k + p]) *
-                                           (tb ? b[(q * n + j) * k + p] : b[(q * k + p) * n + j]);
+              want[(q * m + i) * n + j] +=
+                  double(ta ? a[(q * k + p) * m + i] : a[(q * m + i) * k + p]) *
+                  (tb ? b[(q * n + j) * k + p] : b[(q * k + p) * n + j]);
       const int64_t params[] = {batch, m, n, k, ta, tb};
       kiln_rt_dnnl_batch_matmul(context.get(), params, a.data(), b.data(), c.data());
       REQUIRE(context.TakeStatus().ok());
@@ -82,13 +86,18 @@ TEST_CASE("kiln_rt_dnnl_batch_matmul matches loops for every transpose") {
 TEST_CASE("kiln_rt_dnnl convolutions match loops") {
   std::mt19937 rng(2);
   kiln::rt::Context context;
-  struct Case { int64_t n, h, w, c, kh, kw, o, sh, sw, dh, dw, pt, pl, pb, pr; };
-  for (const Case& k : {Case{2, 6, 5, 3, 3, 3, 4, 1, 1, 1, 1, 1, 1, 1, 1}, Case{1, 7, 8, 2, 3, 2, 3, 2, 3, 1, 1, 0, 1, 2, 0},
+  struct Case {
+    int64_t n, h, w, c, kh, kw, o, sh, sw, dh, dw, pt, pl, pb, pr;
+  };
+  for (const Case& k : {Case{2, 6, 5, 3, 3, 3, 4, 1, 1, 1, 1, 1, 1, 1, 1},
+                        Case{1, 7, 8, 2, 3, 2, 3, 2, 3, 1, 1, 0, 1, 2, 0},
                         Case{2, 9, 9, 2, 3, 3, 2, 1, 2, 2, 1, 2, 0, 1, 1}}) {
     const int64_t oh = (k.h + k.pt + k.pb - (k.kh - 1) * k.dh - 1) / k.sh + 1;
     const int64_t ow = (k.w + k.pl + k.pr - (k.kw - 1) * k.dw - 1) / k.sw + 1;
-    const int64_t params[] = {k.n, k.h, k.w, k.c, k.kh, k.kw, k.o, oh, ow, k.sh, k.sw, k.dh, k.dw, k.pt, k.pl, k.pb, k.pr};
-    std::vector<float> x = Random(k.n * k.h * k.w * k.c, rng), f = Random(k.kh * k.kw * k.c * k.o, rng),
+    const int64_t params[] = {k.n,  k.h,  k.w,  k.c,  k.kh, k.kw, k.o,  oh,  ow,
+                              k.sh, k.sw, k.dh, k.dw, k.pt, k.pl, k.pb, k.pr};
+    std::vector<float> x = Random(k.n * k.h * k.w * k.c, rng),
+                       f = Random(k.kh * k.kw * k.c * k.o, rng),
                        dy = Random(k.n * oh * ow * k.o, rng);
     std::vector<double> y(dy.size(), 0), dx(x.size(), 0), df(f.size(), 0);
     for (int64_t b = 0; b < k.n; ++b)
@@ -100,7 +109,8 @@ TEST_CASE("kiln_rt_dnnl convolutions match loops") {
               if (ih < 0 || ih >= k.h || iw < 0 || iw >= k.w) continue;
               for (int64_t ci = 0; ci < k.c; ++ci)
                 for (int64_t co = 0; co < k.o; ++co) {
-                  const int64_t xi = ((b * k.h + ih) * k.w + iw) * k.c + ci, fi = ((u * k.kw + v) * k.c + ci) * k.o + co,
+                  const int64_t xi = ((b * k.h + ih) * k.w + iw) * k.c + ci,
+                                fi = ((u * k.kw + v) * k.c + ci) * k.o + co,
                                 yi = ((b * oh + i) * ow + j) * k.o + co;
                   y[yi] += double(x[xi]) * f[fi];
                   dx[xi] += double(dy[yi]) * f[fi];
@@ -125,7 +135,8 @@ TEST_CASE("kiln_rt_dnnl convolutions match loops") {
         want[i] += bias[i % k.o];
         if (relu) want[i] = std::max(want[i], 0.0);
       }
-      kiln_rt_dnnl_conv2d_bias(context.get(), bias_params.data(), x.data(), f.data(), bias.data(), got_y.data());
+      kiln_rt_dnnl_conv2d_bias(context.get(), bias_params.data(), x.data(), f.data(), bias.data(),
+                               got_y.data());
       REQUIRE(context.TakeStatus().ok());
       RequireClose(got_y, want);
     }
@@ -140,12 +151,14 @@ TEST_CASE("kiln_rt_dnnl_matmul_bias adds the bias, then maybe a ReLU, for one ro
       for (int64_t relu = 0; relu < 2; ++relu) {
         INFO("m " << m << " transpose_b " << tb << " relu " << relu);
         const int64_t n = 70, k = 20;
-        std::vector<float> a = Random(m * k, rng), b = Random(k * n, rng), bias = Random(n, rng), c(m * n);
+        std::vector<float> a = Random(m * k, rng), b = Random(k * n, rng), bias = Random(n, rng),
+                           c(m * n);
         std::vector<double> want(m * n, 0);
         for (int64_t i = 0; i < m; ++i)
           for (int64_t j = 0; j < n; ++j) {
             double sum = bias[j];
-            for (int64_t p = 0; p < k; ++p) sum += double(a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+            for (int64_t p = 0; p < k; ++p)
+              sum += double(a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
             want[i * n + j] = relu ? std::max(sum, 0.0) : sum;
           }
         const int64_t params[] = {m, n, k, 0, tb, relu};

@@ -82,8 +82,8 @@ typedef struct kiln_model_info {
  * (bad magic, an offset or string outside it, an unknown role or dtype, sizes that disagree);
  * KILN_FAILED_PRECONDITION for a newer ABI version than this runtime reads. Any error also writes a
  * message to `message` (may be NULL), cut at `message_size` bytes, and leaves `*info` empty. */
-kiln_status_code kiln_model_info_parse(const void* data, size_t size, kiln_model_info* info, char* message,
-                                       size_t message_size);
+kiln_status_code kiln_model_info_parse(const void* data, size_t size, kiln_model_info* info,
+                                       char* message, size_t message_size);
 
 /* Frees what kiln_model_info_parse allocated and empties `*info`; safe on an empty one. */
 void kiln_model_info_release(kiln_model_info* info);

@@ -210,7 +210,8 @@ kiln_context* kiln_context_create_with_scheduler(kiln_scheduler scheduler, void*
 void kiln_context_destroy(kiln_context* context) {
   if (context == nullptr) return;
   // Later libraries may use earlier ones (cuBLASLt the CUDA driver): released in reverse.
-  for (auto it = context->libraries.rbegin(); it != context->libraries.rend(); ++it) it->destroy(it->state);
+  for (auto it = context->libraries.rbegin(); it != context->libraries.rend(); ++it)
+    it->destroy(it->state);
   delete context->pool;
   delete context;
 }
@@ -265,12 +266,13 @@ void kiln_aligned_free(void* memory) { std::free(memory); }
 void kiln_rt_index_error(kiln_context* context, const char* where, const char* what,
                          int64_t position, int64_t index, int64_t limit) {
   const std::string message = std::string(where) + ": " + what + " " + std::to_string(index) +
-                              " at flat position " + std::to_string(position) + " is out of range [0, " +
-                              std::to_string(limit) + ")";
+                              " at flat position " + std::to_string(position) +
+                              " is out of range [0, " + std::to_string(limit) + ")";
   kiln_context_set_error(context, KILN_OUT_OF_RANGE, message.c_str());
 }
 
-void kiln_rt_parallel_for(kiln_context* context, int64_t n, kiln_parallel_body body, void* closure) {
+void kiln_rt_parallel_for(kiln_context* context, int64_t n, kiln_parallel_body body,
+                          void* closure) {
   if (n <= 0) return;
   if (context == nullptr || context->num_threads <= 1 || n == 1 || in_parallel_loop) {
     body(closure, 0, n);

@@ -76,8 +76,8 @@ typedef void (*kiln_parallel_body)(void* closure, int64_t begin, int64_t end);
  * return when every chunk is done. */
 typedef void (*kiln_scheduler)(void* user_data, int64_t n, kiln_parallel_body body, void* closure);
 
-/* A context whose parallel loops use `num_threads` threads, the calling thread included (1: no extra
- * threads; 0: one per hardware thread). NULL only when out of memory or threads. */
+/* A context whose parallel loops use `num_threads` threads, the calling thread included (1: no
+ * extra threads; 0: one per hardware thread). NULL only when out of memory or threads. */
 kiln_context* kiln_context_create(int num_threads);
 /* A context whose parallel loops run on the caller's scheduler (e.g. the app's own thread pool);
  * `num_threads` is how many chunks to split a loop into. */

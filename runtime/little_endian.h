@@ -23,7 +23,8 @@ inline void AppendLittleEndian(std::string* out, uint64_t v, int bytes) {
 
 inline uint64_t GetLittleEndian(const char* in, int bytes) {
   uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(in[i])) << (8 * i);
+  for (int i = 0; i < bytes; ++i)
+    v |= static_cast<uint64_t>(static_cast<unsigned char>(in[i])) << (8 * i);
   return v;
 }
 
@@ -31,7 +32,8 @@ inline uint64_t GetLittleEndian(const char* in, int bytes) {
 class LittleEndianReader {
  public:
   LittleEndianReader(const char* begin, const char* end) : p_(begin), end_(end) {}
-  explicit LittleEndianReader(const std::string& s) : LittleEndianReader(s.data(), s.data() + s.size()) {}
+  explicit LittleEndianReader(const std::string& s)
+      : LittleEndianReader(s.data(), s.data() + s.size()) {}
 
   // An unsigned integer of `bytes` bytes.
   bool U(int bytes, uint64_t* v) {

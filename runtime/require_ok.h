@@ -1,5 +1,5 @@
-// REQUIRE_OK for Catch2 tests of the runtime: REQUIRE that a kiln::rt::Status is OK, showing it when
-// not. (absl::Status has IsOk() in testing/status_matchers.h.)
+// REQUIRE_OK for Catch2 tests of the runtime: REQUIRE that a kiln::rt::Status is OK, showing it
+// when not. (absl::Status has IsOk() in testing/status_matchers.h.)
 #ifndef KILN_RUNTIME_REQUIRE_OK_H_
 #define KILN_RUNTIME_REQUIRE_OK_H_
 

@@ -23,7 +23,8 @@ class Context {
   explicit Context(int num_threads = 1) : context_(kiln_context_create(num_threads)) {
     if (context_ == nullptr) throw std::bad_alloc();
   }
-  // Takes ownership of `context` (e.g. from kiln_dnnl_context_create); throws std::bad_alloc for null.
+  // Takes ownership of `context` (e.g. from kiln_dnnl_context_create); throws std::bad_alloc for
+  // null.
   explicit Context(kiln_context* context) : context_(context) {
     if (context_ == nullptr) throw std::bad_alloc();
   }
@@ -52,23 +53,35 @@ class Context {
 template <typename T>
 constexpr kiln_dtype DTypeOf();
 template <>
-constexpr kiln_dtype DTypeOf<float>() { return KILN_F32; }
+constexpr kiln_dtype DTypeOf<float>() {
+  return KILN_F32;
+}
 template <>
-constexpr kiln_dtype DTypeOf<double>() { return KILN_F64; }
+constexpr kiln_dtype DTypeOf<double>() {
+  return KILN_F64;
+}
 template <>
-constexpr kiln_dtype DTypeOf<int8_t>() { return KILN_I8; }
+constexpr kiln_dtype DTypeOf<int8_t>() {
+  return KILN_I8;
+}
 template <>
-constexpr kiln_dtype DTypeOf<int32_t>() { return KILN_I32; }
+constexpr kiln_dtype DTypeOf<int32_t>() {
+  return KILN_I32;
+}
 template <>
-constexpr kiln_dtype DTypeOf<int64_t>() { return KILN_I64; }
+constexpr kiln_dtype DTypeOf<int64_t>() {
+  return KILN_I64;
+}
 template <>
-constexpr kiln_dtype DTypeOf<bool>() { return KILN_BOOL; }
+constexpr kiln_dtype DTypeOf<bool>() {
+  return KILN_BOOL;
+}
 
 // Copies `count` elements of `dtype` at `data` into the tensor called `name` among the `n` at
 // `tensors` (the generated classes' Set). INVALID_ARGUMENT, naming the tensor, for an unknown
 // name, another dtype or another element count; nothing is copied then.
-inline Status CopyIntoTensor(const kiln_tensor* tensors, size_t n, const std::string& name, kiln_dtype dtype,
-                             const void* data, size_t count) {
+inline Status CopyIntoTensor(const kiln_tensor* tensors, size_t n, const std::string& name,
+                             kiln_dtype dtype, const void* data, size_t count) {
   for (size_t i = 0; i < n; ++i) {
     const kiln_tensor& t = tensors[i];
     if (name != t.name) continue;
@@ -83,8 +96,8 @@ inline Status CopyIntoTensor(const kiln_tensor* tensors, size_t n, const std::st
       return InvalidArgumentError("'" + name + "' is " + type + ", not " + kiln_dtype_name(dtype));
     }
     if (count != elements) {
-      return InvalidArgumentError("'" + name + "' is " + type + " (" + std::to_string(elements) + " elements), not " +
-                                  std::to_string(count) + " elements");
+      return InvalidArgumentError("'" + name + "' is " + type + " (" + std::to_string(elements) +
+                                  " elements), not " + std::to_string(count) + " elements");
     }
     if (count > 0) std::memcpy(t.data, data, count * kiln_dtype_size(dtype));
     return OkStatus();
@@ -95,7 +108,8 @@ inline Status CopyIntoTensor(const kiln_tensor* tensors, size_t n, const std::st
 // 64-byte aligned memory (e.g. a compiled graph's arena for callers of the C ABI).
 class AlignedBuffer {
  public:
-  explicit AlignedBuffer(size_t bytes) : data_(static_cast<unsigned char*>(kiln_aligned_alloc(bytes))) {
+  explicit AlignedBuffer(size_t bytes)
+      : data_(static_cast<unsigned char*>(kiln_aligned_alloc(bytes))) {
     if (data_ == nullptr && bytes > 0) throw std::bad_alloc();
   }
   unsigned char* data() const { return data_.get(); }

@@ -47,8 +47,9 @@ TEST_CASE("a context holds several libraries' states, released in reverse order 
     REQUIRE(kiln_context_library_state(context.get(), &second_key, make_first, release) == second);
     // A library whose state cannot be made gets NULL, and no slot.
     static const char failing_key = 0;
-    REQUIRE(kiln_context_library_state(context.get(), &failing_key, [] { return static_cast<void*>(nullptr); },
-                                       release) == nullptr);
+    REQUIRE(kiln_context_library_state(
+                context.get(), &failing_key, [] { return static_cast<void*>(nullptr); }, release) ==
+            nullptr);
     REQUIRE(Released().empty());
   }
   REQUIRE(Released() == std::vector<int>{2, 1});
@@ -83,9 +84,12 @@ TEST_CASE("parallel_for uses several threads and runs nested loops serially") {
       p->ids.push_back(std::this_thread::get_id());
     }
     // A nested loop: must not deadlock, and runs in one piece on this thread.
-    kiln_rt_parallel_for(p->context, 10, [](void* c, int64_t b, int64_t e) {
-      static_cast<Probe*>(c)->inner += static_cast<int>(e - b) * (b == 0 && e == 10 ? 1 : 1000);
-    }, p);
+    kiln_rt_parallel_for(
+        p->context, 10,
+        [](void* c, int64_t b, int64_t e) {
+          static_cast<Probe*>(c)->inner += static_cast<int>(e - b) * (b == 0 && e == 10 ? 1 : 1000);
+        },
+        p);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     (void)begin, (void)end;
   };
@@ -138,7 +142,8 @@ TEST_CASE("index errors: the first one is kept, with a message that names the op
   REQUIRE(kiln_context_status(context.get()) == KILN_OUT_OF_RANGE);
   Status s = context.TakeStatus();
   REQUIRE(s.code() == KILN_OUT_OF_RANGE);
-  REQUIRE(s.message() == "Gather 'embed' (model.cc:12): index 7 at flat position 5 is out of range [0, 3)");
+  REQUIRE(s.message() ==
+          "Gather 'embed' (model.cc:12): index 7 at flat position 5 is out of range [0, 3)");
   REQUIRE(s.ToString().rfind("OUT_OF_RANGE: Gather 'embed'", 0) == 0);
   REQUIRE(context.TakeStatus().ok());
   REQUIRE(std::string(kiln_context_message(context.get())).empty());

@@ -1,6 +1,6 @@
 // Errors as values for Kiln's runtime: a status code (the numbering of kiln_status_code, which is
-// absl::StatusCode's) and a message. The runtime is what apps embed, so it carries no Abseil; compile-time
-// libraries convert with ToAbslStatus (graph/status_macros.h).
+// absl::StatusCode's) and a message. The runtime is what apps embed, so it carries no Abseil;
+// compile-time libraries convert with ToAbslStatus (graph/status_macros.h).
 #ifndef KILN_RUNTIME_STATUS_H_
 #define KILN_RUNTIME_STATUS_H_
 
@@ -32,20 +32,26 @@ class [[nodiscard]] Status {
 };
 
 inline Status OkStatus() { return Status(); }
-inline Status InvalidArgumentError(std::string m) { return Status(KILN_INVALID_ARGUMENT, std::move(m)); }
+inline Status InvalidArgumentError(std::string m) {
+  return Status(KILN_INVALID_ARGUMENT, std::move(m));
+}
 inline Status NotFoundError(std::string m) { return Status(KILN_NOT_FOUND, std::move(m)); }
-inline Status FailedPreconditionError(std::string m) { return Status(KILN_FAILED_PRECONDITION, std::move(m)); }
+inline Status FailedPreconditionError(std::string m) {
+  return Status(KILN_FAILED_PRECONDITION, std::move(m));
+}
 inline Status OutOfRangeError(std::string m) { return Status(KILN_OUT_OF_RANGE, std::move(m)); }
 inline Status DataLossError(std::string m) { return Status(KILN_DATA_LOSS, std::move(m)); }
 inline Status InternalError(std::string m) { return Status(KILN_INTERNAL, std::move(m)); }
 inline Status UnavailableError(std::string m) { return Status(KILN_UNAVAILABLE, std::move(m)); }
-inline Status ResourceExhaustedError(std::string m) { return Status(KILN_RESOURCE_EXHAUSTED, std::move(m)); }
+inline Status ResourceExhaustedError(std::string m) {
+  return Status(KILN_RESOURCE_EXHAUSTED, std::move(m));
+}
 
 // A value or the error that prevented it.
 template <typename T>
 class StatusOr {
  public:
-  StatusOr(T value) : value_(std::move(value)) {}  // NOLINT: implicit, like absl::StatusOr
+  StatusOr(T value) : value_(std::move(value)) {}         // NOLINT: implicit, like absl::StatusOr
   StatusOr(Status status) : status_(std::move(status)) {  // NOLINT
     assert(!status_.ok() && "StatusOr needs a value or an error");
     if (status_.ok()) status_ = InternalError("StatusOr constructed from an OK status");
@@ -72,9 +78,9 @@ class StatusOr {
 #define KILN_RT_CONCAT_(a, b) KILN_RT_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function when `expr` (a kiln::rt::Status) is not OK.
-#define KILN_RT_RETURN_IF_ERROR(expr)              \
-  do {                                             \
-    ::kiln::rt::Status kiln_rt_status_ = (expr);   \
+#define KILN_RT_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::kiln::rt::Status kiln_rt_status_ = (expr);       \
     if (!kiln_rt_status_.ok()) return kiln_rt_status_; \
   } while (0)
 

@@ -21,13 +21,16 @@ std::vector<LibraryKernelRule> MakeRules(KernelLibrary library) {
   if (library == KernelLibrary::kNone) return rules;
   const bool cuda = library == KernelLibrary::kCuda;
   for (const RuntimeHook& hook : RuntimeHooks()) {
-    if (hook.library != library || !hook.kernel || hook.variant != RuntimeHook::Variant::kKernel) continue;
+    if (hook.library != library || !hook.kernel || hook.variant != RuntimeHook::Variant::kKernel)
+      continue;
     const LibraryKernel kernel = *hook.kernel;
-    const bool conv = kernel == LibraryKernel::kConv2D || kernel == LibraryKernel::kConv2DBackpropInput ||
+    const bool conv = kernel == LibraryKernel::kConv2D ||
+                      kernel == LibraryKernel::kConv2DBackpropInput ||
                       kernel == LibraryKernel::kConv2DBackpropFilter;
     LibraryKernelRule rule{kernel, &hook};
     for (const RuntimeHook& bias : RuntimeHooks()) {
-      if (bias.library == library && bias.kernel == kernel && bias.variant == RuntimeHook::Variant::kBias) {
+      if (bias.library == library && bias.kernel == kernel &&
+          bias.variant == RuntimeHook::Variant::kBias) {
         rule.bias_hook = &bias;
       }
     }
@@ -40,8 +43,10 @@ std::vector<LibraryKernelRule> MakeRules(KernelLibrary library) {
 }
 
 const std::vector<LibraryKernelRule>& Rules(KernelLibrary library) {
-  static const auto* const kOneDnn = new std::vector<LibraryKernelRule>(MakeRules(KernelLibrary::kOneDnn));
-  static const auto* const kCuda = new std::vector<LibraryKernelRule>(MakeRules(KernelLibrary::kCuda));
+  static const auto* const kOneDnn =
+      new std::vector<LibraryKernelRule>(MakeRules(KernelLibrary::kOneDnn));
+  static const auto* const kCuda =
+      new std::vector<LibraryKernelRule>(MakeRules(KernelLibrary::kCuda));
   static const auto* const kNone = new std::vector<LibraryKernelRule>();
   switch (library) {
     case KernelLibrary::kOneDnn: return *kOneDnn;
@@ -51,8 +56,8 @@ const std::vector<LibraryKernelRule>& Rules(KernelLibrary library) {
   return *kNone;
 }
 
-Target Cpu(std::string name, std::string triple, std::string cpu, std::string features, int pointer_bits,
-           bool threads, KernelLibrary library) {
+Target Cpu(std::string name, std::string triple, std::string cpu, std::string features,
+           int pointer_bits, bool threads, KernelLibrary library) {
   Target t;
   t.name = std::move(name);
   t.triple = std::move(triple);
@@ -66,7 +71,8 @@ Target Cpu(std::string name, std::string triple, std::string cpu, std::string fe
 
 // Cortex-M4F microcontrollers: Thumb-2, single-precision FPU, hard-float ABI, no threads.
 Target CortexM4() {
-  Target t = Cpu("cortex-m4", "thumbv7em-none-eabihf", "cortex-m4", "", 32, false, KernelLibrary::kNone);
+  Target t =
+      Cpu("cortex-m4", "thumbv7em-none-eabihf", "cortex-m4", "", 32, false, KernelLibrary::kNone);
   t.hard_float_abi = true;
   return t;
 }
@@ -101,12 +107,14 @@ std::string Names() {
 const std::vector<RuntimeHook>& RuntimeHooks() {
   // The table's words, as C++ values.
   using V = RuntimeHook::Variant;
-  constexpr KernelLibrary CORE = KernelLibrary::kNone, DNNL = KernelLibrary::kOneDnn, CUDA = KernelLibrary::kCuda;
+  constexpr KernelLibrary CORE = KernelLibrary::kNone, DNNL = KernelLibrary::kOneDnn,
+                          CUDA = KernelLibrary::kCuda;
   constexpr V KERNEL = V::kKernel, BIAS = V::kBias, PREPARE = V::kPrepare, SUPPORT = V::kSupport;
   constexpr std::optional<LibraryKernel> kNone = std::nullopt, kMatMul = LibraryKernel::kMatMul,
                                          kConv2D = LibraryKernel::kConv2D,
                                          kConv2DBackpropInput = LibraryKernel::kConv2DBackpropInput,
-                                         kConv2DBackpropFilter = LibraryKernel::kConv2DBackpropFilter,
+                                         kConv2DBackpropFilter =
+                                             LibraryKernel::kConv2DBackpropFilter,
                                          kBatchMatMul = LibraryKernel::kBatchMatMul;
   static const auto* const kHooks = new std::vector<RuntimeHook>{
 #define KILN_HOOK(name, library, kernel, variant, operands, params) \
@@ -121,9 +129,11 @@ std::vector<Target> NamedTargets() {
       // The portable default: AVX2 + FMA runs on any x86-64 machine of the last decade.
       Cpu("x86_64", "x86_64-unknown-linux-gnu", "x86-64-v3", "", 64, true, KernelLibrary::kOneDnn),
       // This host's CPU and features (AVX-512 where it has them); may not run elsewhere.
-      Cpu("x86_64-native", "x86_64-unknown-linux-gnu", "native", "", 64, true, KernelLibrary::kOneDnn),
+      Cpu("x86_64-native", "x86_64-unknown-linux-gnu", "native", "", 64, true,
+          KernelLibrary::kOneDnn),
       // ARMv8-A with NEON; Debian's oneDNN is x86 only here, so every op is generated code.
-      Cpu("aarch64-linux", "aarch64-unknown-linux-gnu", "generic", "+neon", 64, true, KernelLibrary::kNone),
+      Cpu("aarch64-linux", "aarch64-unknown-linux-gnu", "generic", "+neon", 64, true,
+          KernelLibrary::kNone),
       // WebAssembly with SIMD128, single-threaded so pages need no cross-origin isolation.
       Cpu("wasm32", "wasm32-unknown-wasi", "generic", "+simd128", 32, false, KernelLibrary::kNone),
       CortexM4(),
@@ -158,9 +168,11 @@ absl::StatusOr<Target> ParseTarget(const std::string& spec) {
     const std::string chip = name == "cuda" ? kDefaultChip : name.substr(5);
     // sm_XX or sm_XXX (optionally with an "a" suffix: sm_90a).
     const bool valid = chip.size() >= 5 && chip.rfind("sm_", 0) == 0 &&
-                       std::all_of(chip.begin() + 3, chip.end(), [](char c) { return std::isdigit(c) || c == 'a'; });
+                       std::all_of(chip.begin() + 3, chip.end(),
+                                   [](char c) { return std::isdigit(c) || c == 'a'; });
     if (!valid) {
-      return absl::InvalidArgumentError(absl::StrCat("target '", name, "': '", chip, "' is not a GPU chip (sm_XX)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("target '", name, "': '", chip, "' is not a GPU chip (sm_XX)"));
     }
     target = Cuda(chip);
     found = true;
@@ -173,8 +185,8 @@ absl::StatusOr<Target> ParseTarget(const std::string& spec) {
     }
   }
   if (!found) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown target '", name, "' (known: ", Names(), "; cuda:sm_XX for any chip)"));
+    return absl::InvalidArgumentError(absl::StrCat("unknown target '", name, "' (known: ", Names(),
+                                                   "; cuda:sm_XX for any chip)"));
   }
   for (size_t i = 1; i < parts.size(); ++i) {
     std::vector<std::string> kv = absl::StrSplit(parts[i], absl::MaxSplits('=', 1));
@@ -202,9 +214,10 @@ absl::StatusOr<Target> ParseTarget(const std::string& spec) {
             absl::StrCat("target '", spec, "': precision '", value, "' is not f32, tf32 or bf16"));
       }
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "target '", spec, "': unknown option '", parts[i], "' (options: cpu=C, features=F, library=none",
-          target.is_gpu() ? ", precision=f32|tf32|bf16)" : ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("target '", spec, "': unknown option '", parts[i],
+                       "' (options: cpu=C, features=F, library=none",
+                       target.is_gpu() ? ", precision=f32|tf32|bf16)" : ")"));
     }
   }
   return target;
@@ -216,8 +229,10 @@ std::string Target::Spec() const {
   if (!base.ok()) return spec;
   if (cpu != base->cpu) absl::StrAppend(&spec, ",cpu=", cpu);
   if (features != base->features) absl::StrAppend(&spec, ",features=", features);
-  if (library != base->library && library == KernelLibrary::kNone) absl::StrAppend(&spec, ",library=none");
-  if (gpu_precision != base->gpu_precision) absl::StrAppend(&spec, ",precision=", PrecisionName(gpu_precision));
+  if (library != base->library && library == KernelLibrary::kNone)
+    absl::StrAppend(&spec, ",library=none");
+  if (gpu_precision != base->gpu_precision)
+    absl::StrAppend(&spec, ",precision=", PrecisionName(gpu_precision));
   return spec;
 }
 
@@ -225,8 +240,8 @@ std::string Target::Describe() const {
   std::string s = absl::StrCat(triple, ", cpu ", cpu);
   if (!features.empty()) absl::StrAppend(&s, " ", features);
   if (hard_float_abi) absl::StrAppend(&s, ", hard-float ABI");
-  absl::StrAppend(&s, ", ", pointer_bits, "-bit, ", threads ? "threads" : "no threads", ", library kernels: ",
-                  KernelLibraryName(library));
+  absl::StrAppend(&s, ", ", pointer_bits, "-bit, ", threads ? "threads" : "no threads",
+                  ", library kernels: ", KernelLibraryName(library));
   if (is_gpu()) absl::StrAppend(&s, ", GPU ", gpu_chip, " (", PrecisionName(gpu_precision), ")");
   return s;
 }

@@ -1,9 +1,10 @@
-// The machines Kiln compiles for, as data. A Target says where the generated code runs (LLVM triple,
-// CPU and features, pointer width, whether there are threads), which library computes the library
-// kernels of graph/lowering.h (oneDNN, the CUDA libraries, or none: generated loops) and how they
-// are called, and for a GPU its chip and the libraries' precision. Lowering (passes/graph_lowering.h),
-// the pipelines (passes/pipeline.h), the object emitter and the compiler driver (codegen/) read
-// their per-target choices from it; nothing else says which target it compiles for.
+// The machines Kiln compiles for, as data. A Target says where the generated code runs (LLVM
+// triple, CPU and features, pointer width, whether there are threads), which library computes the
+// library kernels of graph/lowering.h (oneDNN, the CUDA libraries, or none: generated loops) and
+// how they are called, and for a GPU its chip and the libraries' precision. Lowering
+// (passes/graph_lowering.h), the pipelines (passes/pipeline.h), the object emitter and the compiler
+// driver (codegen/) read their per-target choices from it; nothing else says which target it
+// compiles for.
 //
 // Targets are chosen by name, optionally with options: "x86_64", "x86_64-native",
 // "aarch64-linux,library=none", "cuda:sm_80,precision=tf32" (ParseTarget; `kilnc targets`).

@@ -6,7 +6,6 @@
 namespace kiln {
 namespace {
 
-
 TEST_CASE("Every named target parses back from its name") {
   for (const Target& t : NamedTargets()) {
     INFO(t.name);
@@ -24,7 +23,8 @@ TEST_CASE("Targets carry their per-target choices") {
   CHECK(x86.library == KernelLibrary::kOneDnn);
   REQUIRE(x86.LibraryRule(LibraryKernel::kMatMul) != nullptr);
   CHECK(std::string(x86.LibraryRule(LibraryKernel::kMatMul)->hook->name) == "kiln_rt_dnnl_matmul");
-  CHECK(std::string(x86.LibraryRule(LibraryKernel::kConv2D)->bias_hook->name) == "kiln_rt_dnnl_conv2d_bias");
+  CHECK(std::string(x86.LibraryRule(LibraryKernel::kConv2D)->bias_hook->name) ==
+        "kiln_rt_dnnl_conv2d_bias");
   CHECK(x86.LibraryRule(LibraryKernel::kConv2DBackpropInput)->bias_hook == nullptr);
 
   Target wasm = *ParseTarget("wasm32");
@@ -46,7 +46,8 @@ TEST_CASE("Targets carry their per-target choices") {
   CHECK(conv->symmetric_padding_only);
   CHECK(conv->ohwi_filters);
   CHECK(conv->bias_hook == nullptr);
-  CHECK(std::string(cuda.LibraryRule(LibraryKernel::kMatMul)->bias_hook->name) == "kiln_rt_cuda_matmul_bias");
+  CHECK(std::string(cuda.LibraryRule(LibraryKernel::kMatMul)->bias_hook->name) ==
+        "kiln_rt_cuda_matmul_bias");
   CHECK(ParseTarget("cuda")->gpu_chip == "sm_90");
 }
 
@@ -60,8 +61,8 @@ TEST_CASE("Options change a named target") {
 }
 
 TEST_CASE("Bad target specs are clear errors") {
-  CHECK_THAT(ParseTarget("pdp11").status(),
-             StatusIs(absl::StatusCode::kInvalidArgument, "unknown target 'pdp11' (known: x86_64, "));
+  CHECK_THAT(ParseTarget("pdp11").status(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                     "unknown target 'pdp11' (known: x86_64, "));
   CHECK_THAT(ParseTarget("cuda:gfx90a").status(),
              StatusIs(absl::StatusCode::kInvalidArgument, "'gfx90a' is not a GPU chip"));
   CHECK_THAT(ParseTarget("x86_64,speed=max").status(),
@@ -70,8 +71,9 @@ TEST_CASE("Bad target specs are clear errors") {
              StatusIs(absl::StatusCode::kInvalidArgument, "option 'cpu' is not KEY=VALUE"));
   CHECK_THAT(ParseTarget("x86_64,precision=tf32").status(),
              StatusIs(absl::StatusCode::kInvalidArgument, "unknown option 'precision=tf32'"));
-  CHECK_THAT(ParseTarget("cuda,precision=fp8").status(),
-             StatusIs(absl::StatusCode::kInvalidArgument, "precision 'fp8' is not f32, tf32 or bf16"));
+  CHECK_THAT(
+      ParseTarget("cuda,precision=fp8").status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, "precision 'fp8' is not f32, tf32 or bf16"));
 }
 
 }  // namespace

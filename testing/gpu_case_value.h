@@ -10,7 +10,8 @@ namespace kiln {
 // Element i of generated input number `input`: uniform in [-2, 2), exact in f32 and computed with
 // integers only, so that both sides agree bit for bit.
 inline float GpuCaseValue(int input, int64_t i) {
-  uint64_t z = (static_cast<uint64_t>(input) << 40) + static_cast<uint64_t>(i) + 0x9e3779b97f4a7c15ULL;
+  uint64_t z =
+      (static_cast<uint64_t>(input) << 40) + static_cast<uint64_t>(i) + 0x9e3779b97f4a7c15ULL;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;  // splitmix64's finalizer
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   z ^= z >> 31;

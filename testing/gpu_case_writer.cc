@@ -34,13 +34,15 @@ absl::Status AddPackedEntry(mlir::ModuleOp module, const std::string& name) {
   b.setInsertionPointToEnd(module.getBody());
   const mlir::Location loc = fn.getLoc();
   auto packed = mlir::LLVM::LLVMFuncOp::create(
-      b, loc, name + "_packed", mlir::LLVM::LLVMFunctionType::get(mlir::LLVM::LLVMVoidType::get(ctx), {ptr}));
+      b, loc, name + "_packed",
+      mlir::LLVM::LLVMFunctionType::get(mlir::LLVM::LLVMVoidType::get(ctx), {ptr}));
   mlir::Block* entry = packed.addEntryBlock(b);
   b.setInsertionPointToStart(entry);
   llvm::SmallVector<mlir::Value> args;
   for (unsigned i = 0; i < fn.getFunctionType().getNumParams(); ++i) {
-    mlir::Value slot = mlir::LLVM::GEPOp::create(b, loc, ptr, ptr, entry->getArgument(0),
-                                                 llvm::ArrayRef<mlir::LLVM::GEPArg>{static_cast<int32_t>(i)});
+    mlir::Value slot =
+        mlir::LLVM::GEPOp::create(b, loc, ptr, ptr, entry->getArgument(0),
+                                  llvm::ArrayRef<mlir::LLVM::GEPArg>{static_cast<int32_t>(i)});
     args.push_back(mlir::LLVM::LoadOp::create(b, loc, ptr, slot));
   }
   mlir::LLVM::CallOp::create(b, loc, fn, args);
@@ -84,8 +86,8 @@ std::string GpuCaseDirectory(const std::string& test_name) {
 
 absl::Status WriteGpuCase(const std::string& dir, const Graph& graph, const GpuCase& spec) {
   mlir::MLIRContext context;
-  KILN_ASSIGN_OR_RETURN(GpuHostModule host,
-                        CompileGraphForGpu(graph, spec.outputs, "kiln_case_run", context, spec.apply_updates));
+  KILN_ASSIGN_OR_RETURN(GpuHostModule host, CompileGraphForGpu(graph, spec.outputs, "kiln_case_run",
+                                                               context, spec.apply_updates));
   KILN_RETURN_IF_ERROR(AddPackedEntry(*host.module, "kiln_case_run"));
   // The CUDA target's host code: x86-64-v3, which the GPU machines' processors run.
   KILN_ASSIGN_OR_RETURN(std::string object, EmitObject(*host.module, *ParseTarget("cuda")));
@@ -103,22 +105,26 @@ absl::Status WriteGpuCase(const std::string& dir, const Graph& graph, const GpuC
            << "sample_stride " << spec.sample_stride << "\n";
   if (!spec.benchmark.empty()) manifest << "benchmark " << spec.benchmark << "\n";
   auto describe = [&](const char* kind, const std::string& name, const TensorType& t) {
-    manifest << kind << " " << DTypeName(t.dtype) << " " << DTypeSize(t.dtype) << " " << t.shape.NumElements()
-             << " " << name << "\n";
+    manifest << kind << " " << DTypeName(t.dtype) << " " << DTypeSize(t.dtype) << " "
+             << t.shape.NumElements() << " " << name << "\n";
   };
   for (int id : sig.placeholders) describe("input", graph.node(id).name, graph.node(id).outputs[0]);
   for (int id : sig.variables) describe("variable", graph.node(id).name, graph.node(id).outputs[0]);
-  for (size_t i = 0; i < sig.outputs.size(); ++i) describe("output", absl::StrCat("output", i), sig.outputs[i].type());
+  for (size_t i = 0; i < sig.outputs.size(); ++i)
+    describe("output", absl::StrCat("output", i), sig.outputs[i].type());
   manifest << "steps " << spec.steps << "\n";
 
   std::string data;
-  auto variable = [&](int id) -> const Literal& { return interpreter.variables().at(graph.node(id).name); };
+  auto variable = [&](int id) -> const Literal& {
+    return interpreter.variables().at(graph.node(id).name);
+  };
   for (int id : sig.variables) KILN_RETURN_IF_ERROR(AppendPacked(data, variable(id)));
   Feeds feeds = spec.feeds;
   for (size_t k = 0; k < sig.placeholders.size(); ++k) {
     const Node& n = graph.node(sig.placeholders[k]);
     if (spec.generated_feeds) {
-      if (n.outputs[0].dtype != DType::kF32) return absl::InvalidArgumentError("generated feeds must be f32: " + n.name);
+      if (n.outputs[0].dtype != DType::kF32)
+        return absl::InvalidArgumentError("generated feeds must be f32: " + n.name);
       Literal l(DType::kF32, n.outputs[0].shape);
       for (int64_t i = 0; i < l.size(); ++i) l.values[i] = GpuCaseValue(static_cast<int>(k), i);
       feeds[n.name] = std::move(l);
@@ -129,12 +135,15 @@ absl::Status WriteGpuCase(const std::string& dir, const Graph& graph, const GpuC
     KILN_RETURN_IF_ERROR(AppendPacked(data, it->second));
   }
   for (int step = 0; step < spec.steps; ++step) {
-    KILN_ASSIGN_OR_RETURN(std::vector<Literal> results, spec.apply_updates ? interpreter.RunTrainingStep(feeds, sig.outputs)
-                                                                          : interpreter.Run(feeds, sig.outputs));
-    for (const Literal& r : results) KILN_RETURN_IF_ERROR(AppendSampled(data, r, spec.sample_stride));
+    KILN_ASSIGN_OR_RETURN(std::vector<Literal> results,
+                          spec.apply_updates ? interpreter.RunTrainingStep(feeds, sig.outputs)
+                                             : interpreter.Run(feeds, sig.outputs));
+    for (const Literal& r : results)
+      KILN_RETURN_IF_ERROR(AppendSampled(data, r, spec.sample_stride));
   }
   if (spec.apply_updates && spec.check_variables) {
-    for (int id : sig.variables) KILN_RETURN_IF_ERROR(AppendSampled(data, variable(id), spec.sample_stride));
+    for (int id : sig.variables)
+      KILN_RETURN_IF_ERROR(AppendSampled(data, variable(id), spec.sample_stride));
   }
   ::mkdir(dir.c_str(), 0755);
   KILN_RETURN_IF_ERROR(WriteFile(dir + "/case.o", object));

@@ -1,5 +1,5 @@
-// Test support for the CUDA target: a graph compiled to PTX kernels, the check that each is accepted
-// by the toolkit's ptxas (no GPU needed), and the GPU to run them on where there is one.
+// Test support for the CUDA target: a graph compiled to PTX kernels, the check that each is
+// accepted by the toolkit's ptxas (no GPU needed), and the GPU to run them on where there is one.
 #ifndef KILN_TESTING_GPU_TESTING_H_
 #define KILN_TESTING_GPU_TESTING_H_
 
@@ -12,30 +12,32 @@
 
 #include "absl/status/statusor.h"
 #include "catch2/catch.hpp"
+#include "codegen/cuda/gpu_pipeline.h"
 #include "graph/graph.h"
 #include "graph/status_macros.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "passes/dialects.h"
-#include "codegen/cuda/gpu_pipeline.h"
 #include "passes/graph_lowering.h"
-#include "testing/jit_runner.h"
 #include "runtime/cuda.h"
+#include "testing/jit_runner.h"
 #include "testing/temp_files.h"
 
 namespace kiln {
 namespace testing {
 
 // `outputs` (and with `training`, the graph's updates) compiled to PTX kernels.
-inline absl::StatusOr<std::vector<GpuKernel>> CompileGraphToPtx(const Graph& g, const std::vector<Tensor>& outputs,
+inline absl::StatusOr<std::vector<GpuKernel>> CompileGraphToPtx(const Graph& g,
+                                                                const std::vector<Tensor>& outputs,
                                                                 bool training = false) {
   mlir::DialectRegistry registry;
   RegisterDialects(registry);
   RegisterGpuDialects(registry);
   mlir::MLIRContext context(registry);
   const Target target = *ParseTarget("cuda");
-  KILN_ASSIGN_OR_RETURN(mlir::OwningOpRef<mlir::ModuleOp> module,
-                        LowerGraph(g, outputs, "kiln_graph_run", context, nullptr, target, training));
+  KILN_ASSIGN_OR_RETURN(
+      mlir::OwningOpRef<mlir::ModuleOp> module,
+      LowerGraph(g, outputs, "kiln_graph_run", context, nullptr, target, training));
   GpuOptions options;
   options.cubin = false;  // RequireValidPtx runs ptxas itself
   return CompileTensorsToPtx(*module, target, options);
@@ -52,7 +54,8 @@ inline void RequireValidPtx(const std::vector<GpuKernel>& kernels, size_t at_lea
     CHECK(k.ptx.find(".extern .func") == std::string::npos);
     const std::string path = TempPath(k.name + ".ptx");
     WriteFile(path, k.ptx);
-    const std::string command = GpuOptions{}.toolkit + "/bin/ptxas -arch=sm_90 " + path + " -o /dev/null";
+    const std::string command =
+        GpuOptions{}.toolkit + "/bin/ptxas -arch=sm_90 " + path + " -o /dev/null";
     REQUIRE(std::system(command.c_str()) == 0);
   }
 }
@@ -65,15 +68,16 @@ inline bool CudaToolkit() {
     const bool here = ::access((toolkit + "/bin/ptxas").c_str(), X_OK) == 0 &&
                       ::access((toolkit + "/nvvm/libdevice/libdevice.10.bc").c_str(), R_OK) == 0;
     if (!here) {
-      std::fprintf(stderr, "SKIPPED: the CUDA backend of these cases (no CUDA toolkit at %s)\n", toolkit.c_str());
+      std::fprintf(stderr, "SKIPPED: the CUDA backend of these cases (no CUDA toolkit at %s)\n",
+                   toolkit.c_str());
     }
     return here;
   }();
   return found;
 }
 
-// A context on the first GPU, or null where none is usable. test/gpu/run.sh sets KILN_REQUIRE_GPU=1:
-// there a missing GPU fails the test rather than leaving the GPU runs out.
+// A context on the first GPU, or null where none is usable. test/gpu/run.sh sets
+// KILN_REQUIRE_GPU=1: there a missing GPU fails the test rather than leaving the GPU runs out.
 inline kiln_context* UsableGpu() {
   static std::string why;
   static kiln_context* gpu = [] {
@@ -91,7 +95,8 @@ inline kiln_context* UsableGpu() {
   static const bool said = [] {
     if (gpu == nullptr) {
       std::fprintf(stderr,
-                   "SKIPPED: the GPU runs of these cases (no usable GPU: %s); their kernels are checked with "
+                   "SKIPPED: the GPU runs of these cases (no usable GPU: %s); their kernels are "
+                   "checked with "
                    "ptxas here, and test/gpu/run.sh runs them on a GPU machine\n",
                    why.c_str());
     }

@@ -3,14 +3,14 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "codegen/cuda/gpu_pipeline.h"
 #include "graph/status_macros.h"
-#include "llvm/Support/TargetSelect.h"
 #include "llvm/ExecutionEngine/Orc/Mangling.h"
+#include "llvm/Support/TargetSelect.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/IR/MLIRContext.h"
 #include "passes/dialects.h"
 #include "passes/graph_lowering.h"
-#include "codegen/cuda/gpu_pipeline.h"
 #include "passes/pipeline.h"
 #include "runtime/cuda.h"
 #include "runtime/dnnl_kernels.h"
@@ -26,12 +26,37 @@ Literal Unpack(const std::vector<char>& bytes, const TensorType& type) {
   for (int64_t i = 0; i < l.size(); ++i) {
     const char* p = bytes.data() + i * DTypeSize(type.dtype);
     switch (type.dtype) {
-      case DType::kF32: { float f; std::memcpy(&f, p, 4); l.values[i] = f; break; }
+      case DType::kF32: {
+        float f;
+        std::memcpy(&f, p, 4);
+        l.values[i] = f;
+        break;
+      }
       case DType::kF64: std::memcpy(&l.values[i], p, 8); break;
-      case DType::kI32: { int32_t x; std::memcpy(&x, p, 4); l.values[i] = x; break; }
-      case DType::kI64: { int64_t x; std::memcpy(&x, p, 8); l.values[i] = static_cast<double>(x); break; }
-      case DType::kI8: { int8_t x; std::memcpy(&x, p, 1); l.values[i] = x; break; }
-      case DType::kBool: { uint8_t x; std::memcpy(&x, p, 1); l.values[i] = x & 1; break; }
+      case DType::kI32: {
+        int32_t x;
+        std::memcpy(&x, p, 4);
+        l.values[i] = x;
+        break;
+      }
+      case DType::kI64: {
+        int64_t x;
+        std::memcpy(&x, p, 8);
+        l.values[i] = static_cast<double>(x);
+        break;
+      }
+      case DType::kI8: {
+        int8_t x;
+        std::memcpy(&x, p, 1);
+        l.values[i] = x;
+        break;
+      }
+      case DType::kBool: {
+        uint8_t x;
+        std::memcpy(&x, p, 1);
+        l.values[i] = x & 1;
+        break;
+      }
       default: break;
     }
   }
@@ -54,7 +79,7 @@ struct HostSymbol {
 
 // MLIR's JIT for `module`, resolving the runtime hooks compiled code calls to `symbols`.
 absl::StatusOr<std::unique_ptr<mlir::ExecutionEngine>> MakeEngine(mlir::ModuleOp module,
-                                                                   std::vector<HostSymbol> symbols) {
+                                                                  std::vector<HostSymbol> symbols) {
   static const bool initialized = [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
@@ -66,7 +91,8 @@ absl::StatusOr<std::unique_ptr<mlir::ExecutionEngine>> MakeEngine(mlir::ModuleOp
   (*engine)->registerSymbols([symbols = std::move(symbols)](llvm::orc::MangleAndInterner interner) {
     llvm::orc::SymbolMap map;
     for (const HostSymbol& s : symbols) {
-      map[interner(s.name)] = {llvm::orc::ExecutorAddr::fromPtr(s.address), llvm::JITSymbolFlags::Exported};
+      map[interner(s.name)] = {llvm::orc::ExecutorAddr::fromPtr(s.address),
+                               llvm::JITSymbolFlags::Exported};
     }
     return map;
   });
@@ -83,8 +109,8 @@ absl::Status Invoke(mlir::ExecutionEngine& engine, const char* name, std::vector
   return absl::OkStatus();
 }
 
-// The hooks compiled CPU code may call (the core runtime's and oneDNN's), or GPU host code (the core
-// runtime's and the CUDA path's), with their addresses: from the runtime's table.
+// The hooks compiled CPU code may call (the core runtime's and oneDNN's), or GPU host code (the
+// core runtime's and the CUDA path's), with their addresses: from the runtime's table.
 std::vector<HostSymbol> CpuHooks() {
   return {
 #define KILN_HOOK(name, library, ...) KILN_CPU_HOOK_##library(name)
@@ -129,20 +155,22 @@ JitGraph::JitGraph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 JitGraph::~JitGraph() = default;
 
 absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
-                                                           const std::vector<Tensor>& outputs,
-                                                           bool apply_updates, const Target& target,
-                                                           int num_threads, bool split_reductions) {
+                                                            const std::vector<Tensor>& outputs,
+                                                            bool apply_updates,
+                                                            const Target& target, int num_threads,
+                                                            bool split_reductions) {
   auto impl = std::make_unique<Impl>();
   impl->graph = &graph;
   impl->runtime = std::make_unique<rt::Context>(num_threads);
   mlir::DialectRegistry registry;
   RegisterDialects(registry);
   impl->context.appendDialectRegistry(registry);
-  KILN_ASSIGN_OR_RETURN(mlir::OwningOpRef<mlir::ModuleOp> module,
-                        LowerGraph(graph, outputs, "graph", impl->context, &impl->signature, target,
-                                   apply_updates));
+  KILN_ASSIGN_OR_RETURN(
+      mlir::OwningOpRef<mlir::ModuleOp> module,
+      LowerGraph(graph, outputs, "graph", impl->context, &impl->signature, target, apply_updates));
   PipelineOptions pipeline;
-  if (num_threads > 1) pipeline.parallel_min_work = 1;  // split every loop that can be: tests see it
+  if (num_threads > 1)
+    pipeline.parallel_min_work = 1;  // split every loop that can be: tests see it
   pipeline.split_reductions = split_reductions;
   pipeline.split_min_length = 64;  // so the small graphs of tests split too
   KILN_RETURN_IF_ERROR(CompileTensorsToLlvmDialect(*module, target, pipeline));
@@ -155,7 +183,8 @@ absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
   KILN_RETURN_IF_ERROR(TakeStatus(impl->runtime->get()));
   KILN_ASSIGN_OR_RETURN(Interpreter initial, Interpreter::Create(graph));
   for (int id : impl->signature.variables) {
-    KILN_ASSIGN_OR_RETURN(impl->variables[id], PackLiteral(initial.variables().at(graph.node(id).name)));
+    KILN_ASSIGN_OR_RETURN(impl->variables[id],
+                          PackLiteral(initial.variables().at(graph.node(id).name)));
   }
   return std::unique_ptr<JitGraph>(new JitGraph(std::move(impl)));
 }
@@ -170,7 +199,8 @@ absl::StatusOr<std::vector<Literal>> JitGraph::Run(const Feeds& feeds) {
     KILN_ASSIGN_OR_RETURN(std::vector<char> bytes, PackLiteral(it->second));
     inputs.push_back(std::move(bytes));
   }
-  for (const Tensor& t : sig.outputs) outputs.emplace_back(t.shape().NumElements() * DTypeSize(t.dtype()));
+  for (const Tensor& t : sig.outputs)
+    outputs.emplace_back(t.shape().NumElements() * DTypeSize(t.dtype()));
   std::vector<void*> pointers;
   for (auto& b : inputs) pointers.push_back(b.data());
   for (int id : sig.variables) pointers.push_back(impl_->variables.at(id).data());
@@ -180,7 +210,8 @@ absl::StatusOr<std::vector<Literal>> JitGraph::Run(const Feeds& feeds) {
   KILN_RETURN_IF_ERROR(Invoke(*impl_->engine, "graph", std::move(pointers)));
   KILN_RETURN_IF_ERROR(TakeStatus(impl_->runtime->get()));
   std::vector<Literal> results;
-  for (size_t i = 0; i < outputs.size(); ++i) results.push_back(Unpack(outputs[i], sig.outputs[i].type()));
+  for (size_t i = 0; i < outputs.size(); ++i)
+    results.push_back(Unpack(outputs[i], sig.outputs[i].type()));
   return results;
 }
 
@@ -210,7 +241,9 @@ struct GpuJitGraph::Impl {
 
 namespace {
 
-int64_t Bytes(const TensorType& t) { return std::max<int64_t>(1, t.shape.NumElements() * DTypeSize(t.dtype)); }
+int64_t Bytes(const TensorType& t) {
+  return std::max<int64_t>(1, t.shape.NumElements() * DTypeSize(t.dtype));
+}
 
 }  // namespace
 
@@ -218,40 +251,45 @@ GpuJitGraph::GpuJitGraph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 GpuJitGraph::~GpuJitGraph() = default;
 size_t GpuJitGraph::num_kernels() const { return impl_->kernels; }
 
-absl::StatusOr<GpuHostModule> CompileGraphForGpu(const Graph& graph, const std::vector<Tensor>& outputs,
-                                                 const std::string& name, mlir::MLIRContext& context,
-                                                 bool apply_updates, const Target& target) {
+absl::StatusOr<GpuHostModule> CompileGraphForGpu(const Graph& graph,
+                                                 const std::vector<Tensor>& outputs,
+                                                 const std::string& name,
+                                                 mlir::MLIRContext& context, bool apply_updates,
+                                                 const Target& target) {
   mlir::DialectRegistry registry;
   RegisterDialects(registry);
   RegisterGpuDialects(registry);
   context.appendDialectRegistry(registry);
   GpuHostModule result;
-  KILN_ASSIGN_OR_RETURN(result.module, LowerGraph(graph, outputs, name, context, &result.signature, target,
-                                                  apply_updates));
-  KILN_ASSIGN_OR_RETURN(std::vector<GpuKernel> kernels, CompileTensorsToPtx(*result.module, target));
+  KILN_ASSIGN_OR_RETURN(result.module, LowerGraph(graph, outputs, name, context, &result.signature,
+                                                  target, apply_updates));
+  KILN_ASSIGN_OR_RETURN(std::vector<GpuKernel> kernels,
+                        CompileTensorsToPtx(*result.module, target));
   result.kernels = kernels.size();
   result.arena_bytes = ArenaBytes(*result.module, name);
   KILN_RETURN_IF_ERROR(LowerGpuHostToLlvmDialect(*result.module));
   return result;
 }
 
-absl::StatusOr<std::unique_ptr<GpuJitGraph>> GpuJitGraph::Compile(const Graph& graph, const std::vector<Tensor>& outputs,
-                                                                  kiln_context* cuda_context, bool apply_updates) {
+absl::StatusOr<std::unique_ptr<GpuJitGraph>> GpuJitGraph::Compile(
+    const Graph& graph, const std::vector<Tensor>& outputs, kiln_context* cuda_context,
+    bool apply_updates) {
   auto impl = std::make_unique<Impl>();
   impl->graph = &graph;
   impl->cuda = cuda_context;
   KILN_RETURN_IF_ERROR(TakeStatus(cuda_context));
-  KILN_ASSIGN_OR_RETURN(GpuHostModule host, CompileGraphForGpu(graph, outputs, "graph", impl->context, apply_updates));
+  KILN_ASSIGN_OR_RETURN(GpuHostModule host,
+                        CompileGraphForGpu(graph, outputs, "graph", impl->context, apply_updates));
   impl->kernels = host.kernels;
   impl->signature = host.signature;
   const int64_t arena_bytes = host.arena_bytes;
-  KILN_ASSIGN_OR_RETURN(impl->engine,
-                        MakeEngine(*host.module, GpuHooks()));
+  KILN_ASSIGN_OR_RETURN(impl->engine, MakeEngine(*host.module, GpuHooks()));
   KILN_RETURN_IF_ERROR(Invoke(*impl->engine, "graph_prepare", {cuda_context}));
   // Device buffers; variables start at their initializers' values.
   KILN_ASSIGN_OR_RETURN(Interpreter initial, Interpreter::Create(graph));
   const LoweredSignature& sig = impl->signature;
-  for (int id : sig.placeholders) impl->inputs.push_back(kiln_cuda_alloc(cuda_context, Bytes(graph.node(id).outputs[0])));
+  for (int id : sig.placeholders)
+    impl->inputs.push_back(kiln_cuda_alloc(cuda_context, Bytes(graph.node(id).outputs[0])));
   for (int id : sig.variables) {
     const Node& n = graph.node(id);
     const uint64_t buffer = kiln_cuda_alloc(cuda_context, Bytes(n.outputs[0]));
@@ -259,7 +297,8 @@ absl::StatusOr<std::unique_ptr<GpuJitGraph>> GpuJitGraph::Compile(const Graph& g
     if (!bytes.empty()) kiln_cuda_copy_to_device(cuda_context, buffer, bytes.data(), bytes.size());
     impl->variables[id] = buffer;
   }
-  for (const Tensor& t : sig.outputs) impl->outputs.push_back(kiln_cuda_alloc(cuda_context, Bytes(t.type())));
+  for (const Tensor& t : sig.outputs)
+    impl->outputs.push_back(kiln_cuda_alloc(cuda_context, Bytes(t.type())));
   // The arena starts zeroed (device memory does not): runs are then reproducible.
   const std::vector<char> zeros(std::max<int64_t>(1, arena_bytes), 0);
   impl->arena = kiln_cuda_alloc(cuda_context, zeros.size());
@@ -278,7 +317,8 @@ absl::StatusOr<std::vector<Literal>> GpuJitGraph::Run(const Feeds& feeds) {
     auto it = feeds.find(n.name);
     if (it == feeds.end()) return absl::InvalidArgumentError("missing feed " + n.name);
     KILN_ASSIGN_OR_RETURN(std::vector<char> bytes, PackLiteral(it->second));
-    if (!bytes.empty()) kiln_cuda_copy_to_device(cuda, impl_->inputs[i], bytes.data(), bytes.size());
+    if (!bytes.empty())
+      kiln_cuda_copy_to_device(cuda, impl_->inputs[i], bytes.data(), bytes.size());
   }
   std::vector<void*> pointers;
   for (uint64_t b : impl_->inputs) pointers.push_back(reinterpret_cast<void*>(b));
@@ -291,20 +331,24 @@ absl::StatusOr<std::vector<Literal>> GpuJitGraph::Run(const Feeds& feeds) {
   for (size_t i = 0; i < sig.outputs.size(); ++i) {
     const TensorType type = sig.outputs[i].type();
     bytes.emplace_back(type.shape.NumElements() * DTypeSize(type.dtype));
-    if (!bytes.back().empty()) kiln_cuda_copy_to_host(cuda, bytes.back().data(), impl_->outputs[i], bytes.back().size());
+    if (!bytes.back().empty())
+      kiln_cuda_copy_to_host(cuda, bytes.back().data(), impl_->outputs[i], bytes.back().size());
   }
   kiln_cuda_synchronize(cuda);
   KILN_RETURN_IF_ERROR(TakeStatus(cuda));
   std::vector<Literal> results;
-  for (size_t i = 0; i < sig.outputs.size(); ++i) results.push_back(Unpack(bytes[i], sig.outputs[i].type()));
+  for (size_t i = 0; i < sig.outputs.size(); ++i)
+    results.push_back(Unpack(bytes[i], sig.outputs[i].type()));
   return results;
 }
 
 absl::StatusOr<Literal> GpuJitGraph::variable(const std::string& name) const {
   const Node* node = impl_->graph->FindNode(name);
-  if (node == nullptr || !impl_->variables.count(node->id)) return absl::NotFoundError("no variable " + name);
+  if (node == nullptr || !impl_->variables.count(node->id))
+    return absl::NotFoundError("no variable " + name);
   std::vector<char> bytes(node->outputs[0].shape.NumElements() * DTypeSize(node->outputs[0].dtype));
-  if (!bytes.empty()) kiln_cuda_copy_to_host(impl_->cuda, bytes.data(), impl_->variables.at(node->id), bytes.size());
+  if (!bytes.empty())
+    kiln_cuda_copy_to_host(impl_->cuda, bytes.data(), impl_->variables.at(node->id), bytes.size());
   kiln_cuda_synchronize(impl_->cuda);
   KILN_RETURN_IF_ERROR(TakeStatus(impl_->cuda));
   return Unpack(bytes, node->outputs[0]);

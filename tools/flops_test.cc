@@ -8,11 +8,13 @@
 
 namespace kiln {
 
-KILN_REGISTER_OP(OpDef("FlopsTestUnmodelled").Doc("an op the estimator does not know").Inputs({"x"})
-    .Shape([](const InferContext& c) -> absl::StatusOr<std::vector<TensorType>> {
-      return std::vector<TensorType>{c.inputs[0]};
-    })
-    .NotDifferentiable("a test op"));
+KILN_REGISTER_OP(OpDef("FlopsTestUnmodelled")
+                     .Doc("an op the estimator does not know")
+                     .Inputs({"x"})
+                     .Shape([](const InferContext& c) -> absl::StatusOr<std::vector<TensorType>> {
+                       return std::vector<TensorType>{c.inputs[0]};
+                     })
+                     .NotDifferentiable("a test op"));
 
 namespace {
 

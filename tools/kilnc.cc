@@ -4,7 +4,8 @@
 //   kilnc inspect OBJECT.o               the model description a compiled object carries
 //   kilnc dot [--rankdir=TB|LR] GRAPH    Graphviz source on stdout (`kilnc dot g.kiln | dot -Tsvg`)
 //   kilnc convert IN OUT                 rewrites a graph file (binary, or text for *.pbtxt)
-//   kilnc compile GRAPH --out DIR [--name N] [--target SPEC] [--cpu C] [--emit obj,header,mlir,llvm,asm,ptx]
+//   kilnc compile GRAPH --out DIR [--name N] [--target SPEC] [--cpu C] [--emit
+//   obj,header,mlir,llvm,asm,ptx]
 //                 [--gpu-precision f32|tf32|bf16]
 //                 [--print-ir-after-all] [--no-library-calls]
 //                                          object file + C++ header (codegen/compiler.h)
@@ -14,24 +15,24 @@
 // 2 bad usage.
 #include <algorithm>
 #include <cctype>
-#include <set>
 #include <cstdio>
 #include <fstream>
-#include <iterator>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "graph/graph.h"
-#include "graph/op_registry.h"
 #include "codegen/compiler.h"
 #include "codegen/model_description.h"
+#include "graph/graph.h"
+#include "graph/op_registry.h"
 #include "proto/graph_def.h"
 #include "runtime/kiln_model.h"
 #include "tools/flops.h"
@@ -56,15 +57,19 @@ constexpr char kUsageText[] =
     ".pbtxt)\n"
     "  compile GRAPH --out DIR        compile to DIR/NAME.o and DIR/NAME.h, flags:\n"
     "      --name N                   symbol/class base name (default: the file's stem)\n"
-    "      --target SPEC              where the code runs (default x86_64: portable x86-64 with oneDNN;\n"
+    "      --target SPEC              where the code runs (default x86_64: portable x86-64 with "
+    "oneDNN;\n"
     "                                 `kilnc targets` lists them), with options: x86_64-native,\n"
-    "                                 aarch64-linux, wasm32, cortex-m4, cuda:sm_90,precision=tf32, ...\n"
+    "                                 aarch64-linux, wasm32, cortex-m4, cuda:sm_90,precision=tf32, "
+    "...\n"
     "      --cpu C                    the target's LLVM CPU ('native' for this machine; ,cpu=C)\n"
     "      --emit LIST                any of obj,header,mlir,llvm,asm,ptx (default obj,header)\n"
     "      --print-ir-after-all       print the MLIR after every pass to stderr\n"
-    "      --no-library-calls         matmuls and convolutions as generated loops, not library calls\n"
+    "      --no-library-calls         matmuls and convolutions as generated loops, not library "
+    "calls\n"
     "                                 (,library=none)\n"
-    "      --gpu-precision P          cuda: matmuls and convolutions in f32 (default, exact), tf32 or\n"
+    "      --gpu-precision P          cuda: matmuls and convolutions in f32 (default, exact), tf32 "
+    "or\n"
     "                                 bf16 (inputs rounded on the tensor cores; ,precision=P)\n"
     "  targets                        list the named targets\n"
     "  help                           print this message\n"
@@ -131,11 +136,13 @@ std::string ParseArgs(const std::vector<std::string>& args,
     if (it == allowed.end()) return absl::StrCat("unknown flag '", name, "'");
     if (it->second && eq == std::string::npos) {
       // "--flag VALUE" as well as "--flag=VALUE".
-      if (i + 1 == args.size()) return absl::StrCat("flag '", name, "' needs a value (", name, "=...)");
+      if (i + 1 == args.size())
+        return absl::StrCat("flag '", name, "' needs a value (", name, "=...)");
       out->flags[name] = args[++i];
       continue;
     }
-    if (!it->second && eq != std::string::npos) return absl::StrCat("flag '", name, "' takes no value");
+    if (!it->second && eq != std::string::npos)
+      return absl::StrCat("flag '", name, "' takes no value");
     out->flags[name] = eq == std::string::npos ? "" : arg.substr(eq + 1);
   }
   return "";
@@ -164,15 +171,17 @@ int InspectObject(const std::string& path, const std::string& object) {
   absl::StatusOr<std::string> description = ReadModelDescription(object);
   kiln_model_info info;
   char message[256] = "";
-  if (!description.ok() ||
-      kiln_model_info_parse(description->data(), description->size(), &info, message, sizeof message) != KILN_OK) {
-    std::cerr << "kilnc: " << path << ": " << (description.ok() ? message : description.status().message()) << "\n";
+  if (!description.ok() || kiln_model_info_parse(description->data(), description->size(), &info,
+                                                 message, sizeof message) != KILN_OK) {
+    std::cerr << "kilnc: " << path << ": "
+              << (description.ok() ? message : description.status().message()) << "\n";
     return kBadFile;
   }
-  std::cout << "model " << info.name << " (" << (info.training ? "training step" : "inference") << ") in " << path
-            << "\n  target " << info.target << ", ABI version " << info.abi_version << ", fingerprint "
-            << info.fingerprint << "\n  entry points " << info.init_entry << ", " << info.prepare_entry << ", "
-            << info.run_entry << "\n  arena " << Grouped(static_cast<int64_t>(info.arena_bytes)) << " bytes\n";
+  std::cout << "model " << info.name << " (" << (info.training ? "training step" : "inference")
+            << ") in " << path << "\n  target " << info.target << ", ABI version "
+            << info.abi_version << ", fingerprint " << info.fingerprint << "\n  entry points "
+            << info.init_entry << ", " << info.prepare_entry << ", " << info.run_entry
+            << "\n  arena " << Grouped(static_cast<int64_t>(info.arena_bytes)) << " bytes\n";
   std::vector<std::vector<std::string>> rows = {{"role", "name", "identifier", "type", "bytes"}};
   for (int i = 0; i < info.num_args; ++i) {
     const kiln_model_arg& a = info.args[i];
@@ -194,7 +203,10 @@ int Inspect(const std::string& path, bool show_nodes) {
   {
     std::ifstream in(path, std::ios::binary);
     std::string object((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (object.compare(0, 4, "\x7f" "ELF") == 0 || object.compare(0, 4, std::string("\0asm", 4)) == 0) {
+    if (object.compare(0, 4,
+                       "\x7f"
+                       "ELF") == 0 ||
+        object.compare(0, 4, std::string("\0asm", 4)) == 0) {
       return InspectObject(path, object);
     }
   }
@@ -341,9 +353,13 @@ std::string DefaultName(const std::string& path) {
 }
 
 int Targets() {
-  for (const Target& t : NamedTargets()) std::printf("%-15s %s\n", t.name.c_str(), t.Describe().c_str());
-  std::printf("\ncuda:sm_XX names any NVIDIA chip. Options follow the name: NAME,cpu=C,features=F,library=none"
-              "\n(and precision=f32|tf32|bf16 for cuda), e.g. x86_64,library=none or cuda:sm_80,precision=tf32.\n");
+  for (const Target& t : NamedTargets())
+    std::printf("%-15s %s\n", t.name.c_str(), t.Describe().c_str());
+  std::printf(
+      "\ncuda:sm_XX names any NVIDIA chip. Options follow the name: "
+      "NAME,cpu=C,features=F,library=none"
+      "\n(and precision=f32|tf32|bf16 for cuda), e.g. x86_64,library=none or "
+      "cuda:sm_80,precision=tf32.\n");
   return kOk;
 }
 
@@ -360,7 +376,8 @@ int Compile(const std::string& path, Args& args) {
     emit.clear();
     for (absl::string_view e : absl::StrSplit(args.flags["--emit"], ',')) {
       if (e != "obj" && e != "header" && e != "mlir" && e != "llvm" && e != "asm" && e != "ptx") {
-        return Usage(absl::StrCat("compile: --emit: unknown kind '", e, "' (obj, header, mlir, llvm, asm, ptx)"));
+        return Usage(absl::StrCat("compile: --emit: unknown kind '", e,
+                                  "' (obj, header, mlir, llvm, asm, ptx)"));
       }
       emit.insert(std::string(e));
     }
@@ -369,11 +386,13 @@ int Compile(const std::string& path, Args& args) {
   std::string spec = args.flags.count("--target") ? args.flags["--target"] : DefaultTarget().name;
   if (args.flags.count("--cpu")) absl::StrAppend(&spec, ",cpu=", args.flags["--cpu"]);
   if (args.flags.count("--no-library-calls")) absl::StrAppend(&spec, ",library=none");
-  if (args.flags.count("--gpu-precision")) absl::StrAppend(&spec, ",precision=", args.flags["--gpu-precision"]);
+  if (args.flags.count("--gpu-precision"))
+    absl::StrAppend(&spec, ",precision=", args.flags["--gpu-precision"]);
   absl::StatusOr<Target> target = ParseTarget(spec);
   if (!target.ok()) return Usage(absl::StrCat("compile: --target: ", target.status().message()));
   options.target = *std::move(target);
-  if (emit.count("ptx") && !options.target.is_gpu()) return Usage("compile: --emit ptx needs a GPU target (cuda)");
+  if (emit.count("ptx") && !options.target.is_gpu())
+    return Usage("compile: --emit ptx needs a GPU target (cuda)");
   options.emit_ir = emit.count("mlir") || emit.count("llvm") || emit.count("asm");
   absl::StatusOr<CompiledGraph> compiled = CompileGraph(*graph, options);
   if (!compiled.ok()) {
@@ -382,10 +401,11 @@ int Compile(const std::string& path, Args& args) {
   }
   const std::string base = args.flags["--out"] + "/" + options.name;
   const std::vector<std::pair<std::string, const std::string*>> files = {
-      {"obj", &compiled->object}, {"header", &compiled->header}, {"mlir", &compiled->mlir},
-      {"llvm", &compiled->llvm_ir}, {"asm", &compiled->assembly}, {"ptx", &compiled->ptx}};
-  const std::map<std::string, std::string> extension = {
-      {"obj", ".o"}, {"header", ".h"}, {"mlir", ".mlir"}, {"llvm", ".ll"}, {"asm", ".s"}, {"ptx", ".ptx"}};
+      {"obj", &compiled->object},   {"header", &compiled->header}, {"mlir", &compiled->mlir},
+      {"llvm", &compiled->llvm_ir}, {"asm", &compiled->assembly},  {"ptx", &compiled->ptx}};
+  const std::map<std::string, std::string> extension = {{"obj", ".o"},     {"header", ".h"},
+                                                        {"mlir", ".mlir"}, {"llvm", ".ll"},
+                                                        {"asm", ".s"},     {"ptx", ".ptx"}};
   std::vector<std::string> written;
   for (const auto& [kind, data] : files) {
     if (!emit.count(kind)) continue;
@@ -437,9 +457,14 @@ int Main(int argc, char** argv) {
   }
   if (command == "compile") {
     error = ParseArgs(rest,
-                      {{"--out", true}, {"--name", true}, {"--cpu", true},
-                       {"--emit", true}, {"--print-ir-after-all", false}, {"--no-library-calls", false},
-                       {"--target", true}, {"--gpu-precision", true}},
+                      {{"--out", true},
+                       {"--name", true},
+                       {"--cpu", true},
+                       {"--emit", true},
+                       {"--print-ir-after-all", false},
+                       {"--no-library-calls", false},
+                       {"--target", true},
+                       {"--gpu-precision", true}},
                       &args);
     if (error.empty() && args.positional.size() != 1) error = "compile takes one graph file";
     if (error.empty() && !args.flags.count("--out")) error = "--out DIR is required";

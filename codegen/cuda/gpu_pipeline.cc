@@ -20,25 +20,25 @@
 #include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
 #include "mlir/Conversion/FuncToLLVM/ConvertFuncToLLVM.h"
 #include "mlir/Conversion/GPUToNVVM/GPUToNVVM.h"
+#include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
 #include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
 #include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
 #include "mlir/Conversion/NVVMToLLVM/NVVMToLLVM.h"
-#include "mlir/Conversion/UBToLLVM/UBToLLVM.h"
-#include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Conversion/SCFToGPU/SCFToGPUPass.h"
+#include "mlir/Conversion/UBToLLVM/UBToLLVM.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
-#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
 #include "mlir/Dialect/SCF/Utils/Utils.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/PatternMatch.h"
@@ -54,7 +54,8 @@ namespace {
 
 // Each outermost loop nest becomes one 1-D loop split into blocks of `block_size` (outer: the grid,
 // inner: a block's threads; deeper loops run in each thread), with the constants it reads cloned
-// into it, so that outlining copies them into the kernel's module rather than passing host addresses.
+// into it, so that outlining copies them into the kernel's module rather than passing host
+// addresses.
 void PrepareLoopsForGpu(mlir::func::FuncOp func, int64_t block_size) {
   mlir::IRRewriter rewriter(func.getContext());
   auto outermost = [&] {
@@ -95,22 +96,25 @@ void PrepareLoopsForGpu(mlir::func::FuncOp func, int64_t block_size) {
 absl::Status CheckHostFunctions(mlir::ModuleOp module) {
   absl::Status status;
   module.walk([&](mlir::Operation* op) {
-    if (op->getParentOfType<mlir::gpu::GPUModuleOp>() || op->getParentOfType<mlir::gpu::LaunchOp>()) {
+    if (op->getParentOfType<mlir::gpu::GPUModuleOp>() ||
+        op->getParentOfType<mlir::gpu::LaunchOp>()) {
       return mlir::WalkResult::skip();
     }
     // Calls of the runtime's CUDA hooks (runtime/cuda.h) run on the host by design.
     auto call = mlir::dyn_cast<mlir::func::CallOp>(op);
     const bool hook = call && call.getCallee().starts_with("kiln_rt_cuda_");
-    const bool host_work =
-        (mlir::isa<mlir::scf::ParallelOp, mlir::scf::ForOp, mlir::scf::WhileOp, mlir::memref::LoadOp,
-                   mlir::memref::StoreOp, mlir::memref::CopyOp, mlir::func::CallOp>(op) && !hook) ||
-        op->getDialect()->getNamespace() == "linalg";
+    const bool host_work = (mlir::isa<mlir::scf::ParallelOp, mlir::scf::ForOp, mlir::scf::WhileOp,
+                                      mlir::memref::LoadOp, mlir::memref::StoreOp,
+                                      mlir::memref::CopyOp, mlir::func::CallOp>(op) &&
+                            !hook) ||
+                           op->getDialect()->getNamespace() == "linalg";
     if (!host_work) return mlir::WalkResult::advance();
     std::string where;
     llvm::raw_string_ostream os(where);
     os << op->getLoc();
-    status = absl::UnimplementedError(absl::StrCat("'", op->getName().getStringRef().str(), "' at ", where,
-                                                   " would run on the host: the CUDA target has no kernel for it yet"));
+    status = absl::UnimplementedError(
+        absl::StrCat("'", op->getName().getStringRef().str(), "' at ", where,
+                     " would run on the host: the CUDA target has no kernel for it yet"));
     return mlir::WalkResult::interrupt();
   });
   return status;
@@ -118,17 +122,21 @@ absl::Status CheckHostFunctions(mlir::ModuleOp module) {
 
 // `kernel`'s PTX compiled for `chip` by the toolkit's ptxas: the cubin's bytes, or Internal with
 // ptxas's message.
-absl::StatusOr<std::string> Ptxas(const std::string& ptxas, const std::string& chip, const GpuKernel& kernel) {
+absl::StatusOr<std::string> Ptxas(const std::string& ptxas, const std::string& chip,
+                                  const GpuKernel& kernel) {
   const char* tmp = std::getenv("TMPDIR");
-  std::string base = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/kiln-ptxas-XXXXXX";
+  std::string base =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/kiln-ptxas-XXXXXX";
   std::vector<char> name(base.begin(), base.end());
   name.push_back('\0');
   const int fd = ::mkstemp(name.data());
   if (fd < 0) return absl::InternalError("ptxas: cannot make a temporary file in " + base);
   ::close(fd);
-  const std::string in = std::string(name.data()), ptx = in + ".ptx", out = in + ".cubin", log = in + ".log";
+  const std::string in = std::string(name.data()), ptx = in + ".ptx", out = in + ".cubin",
+                    log = in + ".log";
   std::ofstream(ptx, std::ios::binary) << kernel.ptx;
-  const std::string command = ptxas + " -arch=" + chip + " -O3 " + ptx + " -o " + out + " > " + log + " 2>&1";
+  const std::string command =
+      ptxas + " -arch=" + chip + " -O3 " + ptx + " -o " + out + " > " + log + " 2>&1";
   const int rc = std::system(command.c_str());
   auto read = [](const std::string& path) {
     std::ifstream f(path, std::ios::binary);
@@ -142,27 +150,31 @@ absl::StatusOr<std::string> Ptxas(const std::string& ptxas, const std::string& c
   return cubin;
 }
 
-// A NUL-terminated byte string as an internal constant of the module (PTX or a cubin, kernel names).
-mlir::LLVM::GlobalOp ByteString(mlir::ModuleOp module, const std::string& symbol, llvm::StringRef bytes) {
+// A NUL-terminated byte string as an internal constant of the module (PTX or a cubin, kernel
+// names).
+mlir::LLVM::GlobalOp ByteString(mlir::ModuleOp module, const std::string& symbol,
+                                llvm::StringRef bytes) {
   mlir::OpBuilder mb(module.getBodyRegion());
   const std::string text = bytes.str() + '\0';
   auto type = mlir::LLVM::LLVMArrayType::get(mb.getI8Type(), text.size());
-  return mlir::LLVM::GlobalOp::create(mb, module.getLoc(), type, /*isConstant=*/true, mlir::LLVM::Linkage::Internal,
-                                      symbol, mb.getStringAttr(text), /*alignment=*/64);
+  return mlir::LLVM::GlobalOp::create(mb, module.getLoc(), type, /*isConstant=*/true,
+                                      mlir::LLVM::Linkage::Internal, symbol, mb.getStringAttr(text),
+                                      /*alignment=*/64);
 }
 
 // Each gpu.launch_func becomes a call of the runtime's kiln_rt_cuda_launch(context, image, kernel,
-// params, args) (runtime/cuda.h): the kernel's PTX and name are constants of the object, params (grid,
-// block, shared memory) a constant array, args an array of pointers to slots holding each buffer's
-// device address. The host function's one !llvm.ptr argument is the context. The gpu.binary ops go.
+// params, args) (runtime/cuda.h): the kernel's PTX and name are constants of the object, params
+// (grid, block, shared memory) a constant array, args an array of pointers to slots holding each
+// buffer's device address. The host function's one !llvm.ptr argument is the context. The
+// gpu.binary ops go.
 absl::Status LowerLaunches(mlir::ModuleOp module) {
   mlir::MLIRContext* ctx = module.getContext();
   auto ptr = mlir::LLVM::LLVMPointerType::get(ctx);
   std::map<std::string, mlir::LLVM::GlobalOp> images, names;
   for (auto binary : llvm::make_early_inc_range(module.getOps<mlir::gpu::BinaryOp>())) {
     auto object = mlir::cast<mlir::gpu::ObjectAttr>(binary.getObjectsAttr()[0]);
-    images[binary.getSymName().str()] =
-        ByteString(module, "kiln_gpu_image_" + binary.getSymName().str(), object.getObject().getValue());
+    images[binary.getSymName().str()] = ByteString(
+        module, "kiln_gpu_image_" + binary.getSymName().str(), object.getObject().getValue());
   }
   std::vector<mlir::gpu::LaunchFuncOp> launches;
   module.walk([&](mlir::gpu::LaunchFuncOp op) { launches.push_back(op); });
@@ -179,20 +191,25 @@ absl::Status LowerLaunches(mlir::ModuleOp module) {
     for (mlir::BlockArgument a : func.getArguments()) {
       if (a.getType() == mlir::Type(ptr)) context = a;
     }
-    if (!context) return absl::InternalError("a function with kernels has no runtime context argument");
+    if (!context)
+      return absl::InternalError("a function with kernels has no runtime context argument");
     mlir::OpBuilder b(launch);
     const mlir::Location loc = launch.getLoc();
     const std::string module_name = launch.getKernelModuleName().str();
     const std::string kernel = launch.getKernelName().str();
-    if (!images.count(module_name)) return absl::InternalError("no code for kernel module " + module_name);
+    if (!images.count(module_name))
+      return absl::InternalError("no code for kernel module " + module_name);
     mlir::LLVM::GlobalOp& name = names[module_name + "::" + kernel];
     if (!name) name = ByteString(module, "kiln_gpu_kernel_" + std::to_string(names.size()), kernel);
     // Grid, block and shared memory are constants once the loops' bounds are static.
     std::vector<int64_t> params;
-    mlir::gpu::KernelDim3 grid = launch.getGridSizeOperandValues(), block = launch.getBlockSizeOperandValues();
+    mlir::gpu::KernelDim3 grid = launch.getGridSizeOperandValues(),
+                          block = launch.getBlockSizeOperandValues();
     for (mlir::Value v : {grid.x, grid.y, grid.z, block.x, block.y, block.z}) {
       std::optional<int64_t> c = mlir::getConstantIntValue(v);
-      if (!c) return absl::UnimplementedError("a kernel launch whose grid or block size is not a constant");
+      if (!c)
+        return absl::UnimplementedError(
+            "a kernel launch whose grid or block size is not a constant");
       params.push_back(*c);
     }
     params.push_back(0);  // dynamic shared memory
@@ -202,11 +219,13 @@ absl::Status LowerLaunches(mlir::ModuleOp module) {
     auto param_global = mlir::LLVM::GlobalOp::create(
         mb, loc, param_type, /*isConstant=*/true, mlir::LLVM::Linkage::Internal,
         "kiln_gpu_launch_" + std::to_string(l),
-        mlir::DenseIntElementsAttr::get(mlir::RankedTensorType::get({static_cast<int64_t>(params.size())}, i64),
-                                        llvm::ArrayRef<int64_t>(params)));
+        mlir::DenseIntElementsAttr::get(
+            mlir::RankedTensorType::get({static_cast<int64_t>(params.size())}, i64),
+            llvm::ArrayRef<int64_t>(params)));
     // args[i] points to slots[i], which holds operand i's device address.
     const int64_t n = launch.getKernelOperands().size();
-    mlir::Value count = mlir::LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(std::max<int64_t>(1, n)));
+    mlir::Value count =
+        mlir::LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(std::max<int64_t>(1, n)));
     mlir::Value slots = mlir::LLVM::AllocaOp::create(b, loc, ptr, i64, count);
     mlir::Value args = mlir::LLVM::AllocaOp::create(b, loc, ptr, ptr, count);
     for (int64_t i = 0; i < n; ++i) {
@@ -216,9 +235,11 @@ absl::Status LowerLaunches(mlir::ModuleOp module) {
       }
       mlir::Value index = mlir::memref::ExtractAlignedPointerAsIndexOp::create(b, loc, operand);
       mlir::Value address = mlir::arith::IndexCastOp::create(b, loc, i64, index);
-      mlir::Value slot = mlir::LLVM::GEPOp::create(b, loc, ptr, i64, slots, llvm::ArrayRef<mlir::LLVM::GEPArg>{i});
+      mlir::Value slot =
+          mlir::LLVM::GEPOp::create(b, loc, ptr, i64, slots, llvm::ArrayRef<mlir::LLVM::GEPArg>{i});
       mlir::LLVM::StoreOp::create(b, loc, address, slot);
-      mlir::Value arg = mlir::LLVM::GEPOp::create(b, loc, ptr, ptr, args, llvm::ArrayRef<mlir::LLVM::GEPArg>{i});
+      mlir::Value arg =
+          mlir::LLVM::GEPOp::create(b, loc, ptr, ptr, args, llvm::ArrayRef<mlir::LLVM::GEPArg>{i});
       mlir::LLVM::StoreOp::create(b, loc, slot, arg);
     }
     mlir::Value image = mlir::LLVM::AddressOfOp::create(b, loc, images[module_name]);
@@ -228,7 +249,8 @@ absl::Status LowerLaunches(mlir::ModuleOp module) {
                                mlir::ValueRange{context, image, kernel_name, param_array, args});
     launch->erase();
   }
-  for (auto binary : llvm::make_early_inc_range(module.getOps<mlir::gpu::BinaryOp>())) binary->erase();
+  for (auto binary : llvm::make_early_inc_range(module.getOps<mlir::gpu::BinaryOp>()))
+    binary->erase();
   module->removeAttr("gpu.container_module");
   return absl::OkStatus();
 }
@@ -252,10 +274,13 @@ void RegisterGpuDialects(mlir::DialectRegistry& registry) {
   mlir::registerNVVMDialectTranslation(registry);
 }
 
-absl::StatusOr<std::vector<GpuKernel>> CompileTensorsToPtx(mlir::ModuleOp module, const Target& target,
-                                                           const GpuOptions& gpu, PipelineOptions options) {
+absl::StatusOr<std::vector<GpuKernel>> CompileTensorsToPtx(mlir::ModuleOp module,
+                                                           const Target& target,
+                                                           const GpuOptions& gpu,
+                                                           PipelineOptions options) {
   if (!target.is_gpu()) {
-    return absl::InternalError(absl::StrCat("CompileTensorsToPtx: target '", target.name, "' is not a GPU target"));
+    return absl::InternalError(
+        absl::StrCat("CompileTensorsToPtx: target '", target.name, "' is not a GPU target"));
   }
   mlir::MLIRContext* context = module.getContext();
   options.split_reductions = true;
@@ -312,9 +337,10 @@ absl::StatusOr<std::vector<GpuKernel>> CompileTensorsToPtx(mlir::ModuleOp module
     if (!cubin) continue;
     KILN_ASSIGN_OR_RETURN(std::string code, Ptxas(ptxas, target.gpu_chip, kernels.back()));
     binary.setObjectsAttr(mlir::ArrayAttr::get(
-        context, {mlir::gpu::ObjectAttr::get(object.getTarget(), mlir::gpu::CompilationTarget::Binary,
-                                             mlir::StringAttr::get(context, code), object.getProperties(),
-                                             object.getKernels())}));
+        context,
+        {mlir::gpu::ObjectAttr::get(object.getTarget(), mlir::gpu::CompilationTarget::Binary,
+                                    mlir::StringAttr::get(context, code), object.getProperties(),
+                                    object.getKernels())}));
   }
   return kernels;
 }

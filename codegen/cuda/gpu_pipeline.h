@@ -1,7 +1,8 @@
 // Kiln's NVIDIA GPU kernel pipeline: the CPU pipeline's fusion, bufferization and memory plan, then
-// every loop nest becomes a CUDA kernel in PTX (MLIR's gpu and NVVM dialects, LLVM's NVPTX backend).
-// First slices of the CUDA target (docs/gpu/research.md has the design): kernels, and host code that
-// launches them through the runtime (runtime/cuda.h); not yet: cuBLASLt/cuDNN calls, CUDA graphs.
+// every loop nest becomes a CUDA kernel in PTX (MLIR's gpu and NVVM dialects, LLVM's NVPTX
+// backend). First slices of the CUDA target (docs/gpu/research.md has the design): kernels, and
+// host code that launches them through the runtime (runtime/cuda.h); not yet: cuBLASLt/cuDNN calls,
+// CUDA graphs.
 #ifndef KILN_CODEGEN_CUDA_GPU_PIPELINE_H_
 #define KILN_CODEGEN_CUDA_GPU_PIPELINE_H_
 
@@ -40,14 +41,15 @@ void RegisterGpuDialects(mlir::DialectRegistry& registry);
 // each kernel's PTX. Fails with the op and its location when something would stay on the host that
 // only a kernel may do (a loop, a load or store, a copy, a call), e.g. run-time index checks, which
 // call the runtime and have no device form yet.
-absl::StatusOr<std::vector<GpuKernel>> CompileTensorsToPtx(mlir::ModuleOp module, const Target& target,
+absl::StatusOr<std::vector<GpuKernel>> CompileTensorsToPtx(mlir::ModuleOp module,
+                                                           const Target& target,
                                                            const GpuOptions& gpu = {},
                                                            PipelineOptions options = {});
 
 // Then the host side of a module CompileTensorsToPtx compiled: each launch becomes a call of the
 // runtime's kiln_rt_cuda_launch (runtime/cuda.h) with the kernel's PTX embedded as a constant, and
-// the host functions are lowered to the LLVM dialect like the CPU pipeline's. Their arguments are then
-// device addresses (inputs, variables, outputs and the arena), plus the CUDA context.
+// the host functions are lowered to the LLVM dialect like the CPU pipeline's. Their arguments are
+// then device addresses (inputs, variables, outputs and the arena), plus the CUDA context.
 absl::Status LowerGpuHostToLlvmDialect(mlir::ModuleOp module, const PipelineOptions& options = {});
 
 }  // namespace kiln

@@ -54,8 +54,9 @@ int main(int argc, char** argv) {
   }
   using kiln::Kind;
   for (bool cnn : {false, true}) {
-    for (auto [kind, suffix] : {std::make_pair(Kind::kTrain, "_train"), std::make_pair(Kind::kEval, "_eval"),
-                                std::make_pair(Kind::kInfer, "_infer")}) {
+    for (auto [kind, suffix] :
+         {std::make_pair(Kind::kTrain, "_train"), std::make_pair(Kind::kEval, "_eval"),
+          std::make_pair(Kind::kInfer, "_infer")}) {
       const std::string path = std::string(argv[1]) + (cnn ? "/cnn" : "/mlp") + suffix + ".pb";
       absl::Status s = kiln::Write(cnn, kind, path);
       if (!s.ok()) {

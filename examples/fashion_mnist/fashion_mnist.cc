@@ -10,8 +10,8 @@
 // TensorBoard scalars in DIR (`tensorboard --logdir DIR`). --resume continues from the latest
 // checkpoint; a run resumed there matches an uninterrupted one bit for bit.
 //
-// --device cuda trains on the first NVIDIA GPU with the graphs compiled for the CUDA target: that is
-// the build //examples/fashion_mnist:fashion_mnist_cuda (KILN_FASHION_CUDA; it needs the CUDA
+// --device cuda trains on the first NVIDIA GPU with the graphs compiled for the CUDA target: that
+// is the build //examples/fashion_mnist:fashion_mnist_cuda (KILN_FASHION_CUDA; it needs the CUDA
 // toolkit to build, and neither oneDNN nor the toolkit to run).
 #include <cstdio>
 #include <string>
@@ -42,29 +42,40 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: fashion_mnist [--model mlp|cnn] [--epochs N] [--logdir DIR] [--resume] [--seed N]\n"
-    "                     [--learning_rate LR] [--keep_checkpoints N] [--export PATH] [--data DIR]\n"
-    "                     [--train_examples N] [--test_examples N] [--threads N] [--device cpu|cuda]\n";
+    "                     [--learning_rate LR] [--keep_checkpoints N] [--export PATH] [--data "
+    "DIR]\n"
+    "                     [--train_examples N] [--test_examples N] [--threads N] [--device "
+    "cpu|cuda]\n";
 
 kiln::rt::Status Main(int argc, char** argv, bool* usage_error) {
   using kiln::fashion::Flags;
   *usage_error = true;
-  KILN_RT_ASSIGN_OR_RETURN(Flags flags, Flags::Parse(argc, argv, {{"model", true}, {"epochs", true},
-                                                                  {"logdir", true}, {"resume", false},
-                                                                  {"seed", true}, {"learning_rate", true},
-                                                                  {"keep_checkpoints", true}, {"export", true},
-                                                                  {"data", true}, {"train_examples", true},
-                                                                  {"test_examples", true}, {"threads", true},
-                                                                  {"device", true}}));
+  KILN_RT_ASSIGN_OR_RETURN(Flags flags, Flags::Parse(argc, argv,
+                                                     {{"model", true},
+                                                      {"epochs", true},
+                                                      {"logdir", true},
+                                                      {"resume", false},
+                                                      {"seed", true},
+                                                      {"learning_rate", true},
+                                                      {"keep_checkpoints", true},
+                                                      {"export", true},
+                                                      {"data", true},
+                                                      {"train_examples", true},
+                                                      {"test_examples", true},
+                                                      {"threads", true},
+                                                      {"device", true}}));
   const std::string model = flags.String("model", "mlp");
   const std::string device = flags.String("device", kDevice);
   if (device != kDevice) {
     return kiln::rt::InvalidArgumentError(
         "--device " + device + ": this build runs on " + kDevice + "; " +
-        (device == "cuda" ? "build //examples/fashion_mnist:fashion_mnist_cuda (needs the CUDA toolkit)"
+        (device == "cuda"
+             ? "build //examples/fashion_mnist:fashion_mnist_cuda (needs the CUDA toolkit)"
          : device == "cpu" ? "build //examples/fashion_mnist:fashion_mnist"
                            : "--device must be cpu or cuda"));
   }
-  if (model != "mlp" && model != "cnn") return kiln::rt::InvalidArgumentError("--model must be mlp or cnn, got '" + model + "'");
+  if (model != "mlp" && model != "cnn")
+    return kiln::rt::InvalidArgumentError("--model must be mlp or cnn, got '" + model + "'");
   kiln::fashion::TrainOptions options;
   KILN_RT_ASSIGN_OR_RETURN(int64_t epochs, flags.Int("epochs", 10, 1));
   KILN_RT_ASSIGN_OR_RETURN(int64_t seed, flags.Int("seed", 1, 0));
@@ -82,19 +93,22 @@ kiln::rt::Status Main(int argc, char** argv, bool* usage_error) {
   options.data_dir = flags.String("data", kiln::rt::kDefaultFashionMnistDir);
   options.resume = flags.Has("resume");
   *usage_error = false;
-  std::printf("Fashion-MNIST %s: %d epochs, logdir %s, %s\n", model == "mlp" ? "MLP 784-512-512-10, Adam" : "CNN, SGD",
-              options.epochs, options.logdir.c_str(), kDevice);
+  std::printf("Fashion-MNIST %s: %d epochs, logdir %s, %s\n",
+              model == "mlp" ? "MLP 784-512-512-10, Adam" : "CNN, SGD", options.epochs,
+              options.logdir.c_str(), kDevice);
   using namespace kiln_generated;
 #ifdef KILN_FASHION_CUDA
   (void)threads;
   kiln::rt::Context context(kiln_cuda_context_create(0));
-  if (model == "mlp") return kiln::fashion::TrainAndExport<MlpTrainCuda, MlpEvalCuda, MlpInferCuda>(options, context);
+  if (model == "mlp")
+    return kiln::fashion::TrainAndExport<MlpTrainCuda, MlpEvalCuda, MlpInferCuda>(options, context);
   return kiln::fashion::TrainAndExport<CnnTrainCuda, CnnEvalCuda, CnnInferCuda>(options, context);
 #else
   // Parallel loops share OpenMP's threads with oneDNN (see runtime/dnnl_kernels.h); --threads 0:
   // OpenMP's default, OMP_NUM_THREADS or one per core.
   kiln::rt::Context context(kiln_dnnl_context_create(static_cast<int>(threads)));
-  if (model == "mlp") return kiln::fashion::TrainAndExport<MlpTrain, MlpEval, MlpInfer>(options, context);
+  if (model == "mlp")
+    return kiln::fashion::TrainAndExport<MlpTrain, MlpEval, MlpInfer>(options, context);
   return kiln::fashion::TrainAndExport<CnnTrain, CnnEval, CnnInfer>(options, context);
 #endif
 }

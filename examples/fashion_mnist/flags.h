@@ -20,7 +20,8 @@ class Flags {
     Flags flags;
     for (int i = 1; i < argc; ++i) {
       std::string arg = argv[i];
-      if (arg.rfind("--", 0) != 0) return rt::InvalidArgumentError("unexpected argument '" + arg + "'");
+      if (arg.rfind("--", 0) != 0)
+        return rt::InvalidArgumentError("unexpected argument '" + arg + "'");
       std::string name = arg.substr(2), value;
       const size_t eq = name.find('=');
       if (eq != std::string::npos) {
@@ -52,8 +53,8 @@ class Flags {
     errno = 0;
     const long long v = std::strtoll(it->second.c_str(), &end, 10);
     if (it->second.empty() || *end != '\0' || errno != 0 || v < min) {
-      return rt::InvalidArgumentError("--" + name + " must be an integer >= " + std::to_string(min) + ", got '" +
-                                      it->second + "'");
+      return rt::InvalidArgumentError("--" + name + " must be an integer >= " +
+                                      std::to_string(min) + ", got '" + it->second + "'");
     }
     return static_cast<int64_t>(v);
   }
@@ -63,7 +64,8 @@ class Flags {
     char* end = nullptr;
     const double v = std::strtod(it->second.c_str(), &end);
     if (it->second.empty() || *end != '\0' || !(v > 0)) {
-      return rt::InvalidArgumentError("--" + name + " must be a positive number, got '" + it->second + "'");
+      return rt::InvalidArgumentError("--" + name + " must be a positive number, got '" +
+                                      it->second + "'");
     }
     return v;
   }

@@ -40,14 +40,17 @@ struct TrainOptions {
 
 // Fills each tensor of `to` from the tensor of the same name in `from`.
 template <size_t N, size_t M>
-rt::Status CopyByName(const std::array<kiln_tensor, N>& from, const std::array<kiln_tensor, M>& to) {
+rt::Status CopyByName(const std::array<kiln_tensor, N>& from,
+                      const std::array<kiln_tensor, M>& to) {
   for (const kiln_tensor& t : to) {
     const kiln_tensor* source = nullptr;
     for (const kiln_tensor& f : from) {
       if (std::strcmp(f.name, t.name) == 0) source = &f;
     }
-    if (source == nullptr || kiln_tensor_bytes(source) != kiln_tensor_bytes(&t) || source->dtype != t.dtype) {
-      return rt::InternalError(std::string("variable '") + t.name + "' has no counterpart of its type");
+    if (source == nullptr || kiln_tensor_bytes(source) != kiln_tensor_bytes(&t) ||
+        source->dtype != t.dtype) {
+      return rt::InternalError(std::string("variable '") + t.name +
+                               "' has no counterpart of its type");
     }
     std::memcpy(t.data, source->data, kiln_tensor_bytes(&t));
   }
@@ -55,24 +58,30 @@ rt::Status CopyByName(const std::array<kiln_tensor, N>& from, const std::array<k
 }
 
 // Fashion-MNIST split `split` as a dataset of "image" (f32 pixels / 255) and "label" (i32) columns.
-inline rt::StatusOr<rt::Dataset> LoadSplit(const std::string& dir, const std::string& split, int64_t limit) {
+inline rt::StatusOr<rt::Dataset> LoadSplit(const std::string& dir, const std::string& split,
+                                           int64_t limit) {
   KILN_RT_ASSIGN_OR_RETURN(rt::FashionMnist fm, rt::LoadFashionMnist(dir, split));
   const int64_t n = limit > 0 && limit < fm.labels.dims[0] ? limit : fm.labels.dims[0];
   fm.images.bytes.resize(n * 28 * 28);
   fm.labels.bytes.resize(n);
-  KILN_RT_ASSIGN_OR_RETURN(rt::Dataset data, rt::Dataset::FromColumns(
-      {rt::Column::Of<uint8_t>("image", {n, 28, 28}, std::move(fm.images.bytes)),
-       rt::Column::Of<uint8_t>("label", {n}, std::move(fm.labels.bytes))}));
-  KILN_RT_ASSIGN_OR_RETURN(data, data.Map("image", rt::Elementwise<uint8_t, float>(
-                                                       [](uint8_t p) { return p / 255.0f; })));
+  KILN_RT_ASSIGN_OR_RETURN(
+      rt::Dataset data,
+      rt::Dataset::FromColumns(
+          {rt::Column::Of<uint8_t>("image", {n, 28, 28}, std::move(fm.images.bytes)),
+           rt::Column::Of<uint8_t>("label", {n}, std::move(fm.labels.bytes))}));
+  KILN_RT_ASSIGN_OR_RETURN(
+      data,
+      data.Map("image", rt::Elementwise<uint8_t, float>([](uint8_t p) { return p / 255.0f; })));
   return data.Map("label", rt::Elementwise<uint8_t, int32_t>([](uint8_t l) { return l; }));
 }
 
 // Copies a batch into a model's images and labels.
 template <typename Model>
 void Feed(const rt::Batch& batch, Model& model) {
-  std::memcpy(model.images(), batch.Find("image")->template data<float>(), sizeof(float) * Model::kImagesSize);
-  std::memcpy(model.labels(), batch.Find("label")->template data<int32_t>(), sizeof(int32_t) * Model::kLabelsSize);
+  std::memcpy(model.images(), batch.Find("image")->template data<float>(),
+              sizeof(float) * Model::kImagesSize);
+  std::memcpy(model.labels(), batch.Find("label")->template data<int32_t>(),
+              sizeof(int32_t) * Model::kLabelsSize);
 }
 
 struct Evaluation {
@@ -109,8 +118,10 @@ template <typename Train, typename Eval, typename Infer>
 rt::Status TrainAndExport(const TrainOptions& options, rt::Context& context) {
   using Clock = std::chrono::steady_clock;
   KILN_RT_RETURN_IF_ERROR(context.TakeStatus());  // e.g. no CUDA driver
-  KILN_RT_ASSIGN_OR_RETURN(rt::Dataset train_data, LoadSplit(options.data_dir, "train", options.train_examples));
-  KILN_RT_ASSIGN_OR_RETURN(rt::Dataset test_data, LoadSplit(options.data_dir, "test", options.test_examples));
+  KILN_RT_ASSIGN_OR_RETURN(rt::Dataset train_data,
+                           LoadSplit(options.data_dir, "train", options.train_examples));
+  KILN_RT_ASSIGN_OR_RETURN(rt::Dataset test_data,
+                           LoadSplit(options.data_dir, "test", options.test_examples));
   auto train = std::make_unique<Train>(&context);
   auto eval = std::make_unique<Eval>(&context);
   auto infer = std::make_unique<Infer>(&context);
@@ -124,34 +135,41 @@ rt::Status TrainAndExport(const TrainOptions& options, rt::Context& context) {
                                     " is less than one batch (" + std::to_string(batch) + ")");
   }
 
-  rt::CheckpointManager checkpoints(options.logdir + "/checkpoints", "ckpt", options.keep_checkpoints);
+  rt::CheckpointManager checkpoints(options.logdir + "/checkpoints", "ckpt",
+                                    options.keep_checkpoints);
   int first_epoch = 0;
   auto variables = train->variables();
   rt::StatusOr<std::string> latest = checkpoints.LatestPath();
   if (options.resume) {
     if (!latest.ok()) return latest.status();
     int64_t step = 0;
-    KILN_RT_RETURN_IF_ERROR(rt::LoadCheckpoint(*latest, variables.data(), variables.size(), Train::kFingerprint, &step));
+    KILN_RT_RETURN_IF_ERROR(rt::LoadCheckpoint(*latest, variables.data(), variables.size(),
+                                               Train::kFingerprint, &step));
     if (step % steps_per_epoch != 0) {
-      return rt::FailedPreconditionError("checkpoint '" + *latest + "' is at step " + std::to_string(step) +
-                                         ", not at the end of an epoch of " + std::to_string(steps_per_epoch) +
+      return rt::FailedPreconditionError("checkpoint '" + *latest + "' is at step " +
+                                         std::to_string(step) + ", not at the end of an epoch of " +
+                                         std::to_string(steps_per_epoch) +
                                          " steps (were --train_examples or the model different?)");
     }
     first_epoch = static_cast<int>(step / steps_per_epoch);
-    std::printf("resumed from %s (step %lld, epoch %d)\n", latest->c_str(), static_cast<long long>(step), first_epoch);
+    std::printf("resumed from %s (step %lld, epoch %d)\n", latest->c_str(),
+                static_cast<long long>(step), first_epoch);
   } else if (latest.ok() || latest.status().code() != KILN_NOT_FOUND) {
-    return rt::FailedPreconditionError("'" + options.logdir +
-                                       "' already holds checkpoints: pass --resume to continue from them, "
-                                       "or choose another --logdir");
+    return rt::FailedPreconditionError(
+        "'" + options.logdir +
+        "' already holds checkpoints: pass --resume to continue from them, "
+        "or choose another --logdir");
   }
 
-  KILN_RT_ASSIGN_OR_RETURN(rt::EventWriter events, rt::EventWriter::Create(options.logdir));  // makes logdir
+  KILN_RT_ASSIGN_OR_RETURN(rt::EventWriter events,
+                           rt::EventWriter::Create(options.logdir));  // makes logdir
   KILN_RT_ASSIGN_OR_RETURN(
       rt::CsvLog csv,
-      rt::CsvLog::Append(options.logdir + "/log.csv",
-                         {"epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
-                          "train_seconds", "examples_per_second"},
-                         [first_epoch](const std::string& epoch) { return std::stoi(epoch) <= first_epoch; }));
+      rt::CsvLog::Append(
+          options.logdir + "/log.csv",
+          {"epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
+           "train_seconds", "examples_per_second"},
+          [first_epoch](const std::string& epoch) { return std::stoi(epoch) <= first_epoch; }));
   rt::Progress::Options progress_options;
   progress_options.num_epochs = options.epochs;
   progress_options.steps_per_epoch = steps_per_epoch;
@@ -181,7 +199,8 @@ rt::Status TrainAndExport(const TrainOptions& options, rt::Context& context) {
       const float loss = *train->loss();
       if (!std::isfinite(loss)) {
         return rt::FailedPreconditionError("the loss is " + std::to_string(loss) + " at step " +
-                                           std::to_string(*trained.global_step()) + ": training diverged");
+                                           std::to_string(*trained.global_step()) +
+                                           ": training diverged");
       }
       const int64_t step = *trained.global_step();
       progress.Step(loss, b->size);
@@ -190,17 +209,21 @@ rt::Status TrainAndExport(const TrainOptions& options, rt::Context& context) {
       if (b->index + 1 < steps_per_epoch) continue;
 
       // End of an epoch: evaluate, log, checkpoint.
-      const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+      const double train_seconds =
+          std::chrono::duration<double>(Clock::now() - epoch_start).count();
       const double train_loss = progress.mean_loss();
       const double examples_per_second = progress.examples_per_second();
       variables = train->variables();  // current (a GPU model's host copies are refreshed)
       KILN_RT_RETURN_IF_ERROR(CopyByName(variables, eval->variables()));
       KILN_RT_ASSIGN_OR_RETURN(Evaluation test, Evaluate(*eval, test_data));
       progress.EndEpoch({{"test_accuracy", test.accuracy}});
-      KILN_RT_RETURN_IF_ERROR(checkpoints.Save(step, variables.data(), variables.size(), Train::kFingerprint));
-      KILN_RT_RETURN_IF_ERROR(csv.AddRow({b->epoch + 1, step, train_loss, accuracy_sum / steps_per_epoch, test.loss,
-                                          test.accuracy, train_seconds, examples_per_second}));
-      KILN_RT_RETURN_IF_ERROR(events.AddScalar("test/accuracy", step, static_cast<float>(test.accuracy)));
+      KILN_RT_RETURN_IF_ERROR(
+          checkpoints.Save(step, variables.data(), variables.size(), Train::kFingerprint));
+      KILN_RT_RETURN_IF_ERROR(
+          csv.AddRow({b->epoch + 1, step, train_loss, accuracy_sum / steps_per_epoch, test.loss,
+                      test.accuracy, train_seconds, examples_per_second}));
+      KILN_RT_RETURN_IF_ERROR(
+          events.AddScalar("test/accuracy", step, static_cast<float>(test.accuracy)));
       KILN_RT_RETURN_IF_ERROR(events.AddScalar("test/loss", step, static_cast<float>(test.loss)));
       KILN_RT_RETURN_IF_ERROR(events.Flush());
     }
@@ -212,8 +235,8 @@ rt::Status TrainAndExport(const TrainOptions& options, rt::Context& context) {
   auto weights = infer->variables();
   const std::string export_path =
       options.export_path.empty() ? options.logdir + "/inference.kckpt" : options.export_path;
-  KILN_RT_RETURN_IF_ERROR(rt::SaveCheckpoint(export_path, weights.data(), weights.size(), *trained.global_step(),
-                                             Infer::kFingerprint));
+  KILN_RT_RETURN_IF_ERROR(rt::SaveCheckpoint(export_path, weights.data(), weights.size(),
+                                             *trained.global_step(), Infer::kFingerprint));
   std::printf("exported the inference weights to %s\n", export_path.c_str());
   return rt::OkStatus();
 }

@@ -160,8 +160,7 @@ TEST_CASE("OneHot gives an all-zero row for an out-of-range index") {
   RequireLiteral(Eval(ops::OneHot(indices, 3)), DType::kF32, {5, 3},
                  {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0});
   Tensor indices2 = ops::Const(g, Literal(DType::kI64, {2, 1}, {1, 0}));
-  RequireLiteral(Eval(ops::OneHot(indices2, 2, DType::kI64)), DType::kI64, {2, 1, 2},
-                 {0, 1, 1, 0});
+  RequireLiteral(Eval(ops::OneHot(indices2, 2, DType::kI64)), DType::kI64, {2, 1, 2}, {0, 1, 1, 0});
 }
 
 TEST_CASE("Registered ops say whether they are differentiable") {
@@ -331,8 +330,8 @@ TEST_CASE("Pad gradients match finite differences") {
     Ints paddings;
     for (int i = 0; i < 2 * shape.rank(); ++i) paddings.push_back(Uniform(rng, 0, 2));
     const double value = std::uniform_real_distribution<double>(-2, 2)(rng);
-    t.description = " x " + shape.ToString() + " paddings " + Str(paddings) +
-                    " value " + std::to_string(value);
+    t.description =
+        " x " + shape.ToString() + " paddings " + Str(paddings) + " value " + std::to_string(value);
     t.xs = {Input(g, "x", shape, rng, t.feeds)};
     t.y = ops::Pad(t.xs[0], paddings, value);
     return t;
@@ -469,8 +468,8 @@ TEST_CASE("Split rejects sizes that do not sum to the dimension") {
                                      "sizes [3,-1] sum to 3 but dimension 0 of x f32[2,4] is 2"));
   Graph g3;
   ops::Split(ops::Placeholder(g3, "x", DType::kF32, {2, 4}), {-1, -1}, 1);
-  REQUIRE_THAT(g3.status(), StatusIs(StatusCode::kInvalidArgument,
-                                     "at most one size may be -1, got [-1,-1]"));
+  REQUIRE_THAT(g3.status(),
+               StatusIs(StatusCode::kInvalidArgument, "at most one size may be -1, got [-1,-1]"));
   Graph g4;
   ops::Split(ops::Placeholder(g4, "x", DType::kF32, {2, 4}), {6, -2}, 1);
   REQUIRE_THAT(g4.status(), StatusIs(StatusCode::kInvalidArgument,
@@ -526,8 +525,8 @@ TEST_CASE("Gather rejects non-integer indices and scalar params") {
                                     "indices must be an integer type, got f32[2]"));
   Graph g2;
   ops::Gather(ops::Scalar(g2, 1.0), ops::Placeholder(g2, "i", DType::kI32, {2}));
-  REQUIRE_THAT(g2.status(), StatusIs(StatusCode::kInvalidArgument,
-                                     "params must have rank >= 1, got f32[]"));
+  REQUIRE_THAT(g2.status(),
+               StatusIs(StatusCode::kInvalidArgument, "params must have rank >= 1, got f32[]"));
   Graph g3;
   ops::Gather(ops::Placeholder(g3, "p", DType::kF32, {3}),
               ops::Placeholder(g3, "i", DType::kBool, {2}));
@@ -560,8 +559,7 @@ TEST_CASE("ScatterAdd checks updates' shape, indices' dtype and, at run time, in
   absl::StatusOr<std::vector<Literal>> out =
       Run({y}, {{"indices", Literal(DType::kI32, {3}, {1, 0, 2})}});
   REQUIRE_THAT(out.status(),
-               StatusIs(StatusCode::kInvalidArgument,
-                        "ScatterAdd 'ScatterAdd' (array_test.cc:"));
+               StatusIs(StatusCode::kInvalidArgument, "ScatterAdd 'ScatterAdd' (array_test.cc:"));
   REQUIRE_THAT(out.status(), StatusIs(StatusCode::kInvalidArgument,
                                       "index 2 at position [2] of indices is out of range [0, 2)"));
 }
@@ -569,8 +567,8 @@ TEST_CASE("ScatterAdd checks updates' shape, indices' dtype and, at run time, in
 TEST_CASE("OneHot requires integer indices and a positive depth") {
   Graph g;
   REQUIRE_FALSE(ops::OneHot(ops::Placeholder(g, "i", DType::kF32, {3}), 4).valid());
-  REQUIRE_THAT(g.status(), StatusIs(StatusCode::kInvalidArgument,
-                                    "OneHot 'OneHot' (array_test.cc:"));
+  REQUIRE_THAT(g.status(),
+               StatusIs(StatusCode::kInvalidArgument, "OneHot 'OneHot' (array_test.cc:"));
   REQUIRE_THAT(g.status(), StatusIs(StatusCode::kInvalidArgument,
                                     "indices must be an integer type, got f32[3]"));
   Graph g2;

@@ -10,8 +10,8 @@ Tensor Dropout(Tensor x, double rate, int64_t seed, Tensor counter, SourceLoc lo
   Graph* g = x.graph();
   if (g == nullptr) return Tensor();
   if (!(rate >= 0 && rate < 1)) {
-    g->RecordError(absl::InvalidArgumentError(absl::StrCat(
-        "Dropout (", loc.ToString(), "): rate must be in [0, 1), got ", rate)));
+    g->RecordError(absl::InvalidArgumentError(
+        absl::StrCat("Dropout (", loc.ToString(), "): rate must be in [0, 1), got ", rate)));
     return g->Output(-1);
   }
   if (rate == 0) return x;

@@ -21,11 +21,9 @@ using TypesOr = absl::StatusOr<std::vector<TensorType>>;
 
 // The convolution kernels' parameters (runtime/dnnl_kernels.h).
 std::vector<int64_t> ConvParams(const Geometry& g) {
-  return {g.batch,        g.h.in,         g.w.in,         g.channels,
-          g.h.k,          g.w.k,          g.out_channels,
-          g.h.out,        g.w.out,
-          g.h.stride,     g.w.stride,     g.h.dilation,   g.w.dilation,
-          g.h.pad_before, g.w.pad_before, PadAfter(g.h),  PadAfter(g.w)};
+  return {g.batch,        g.h.in,         g.w.in,         g.channels,    g.h.k,        g.w.k,
+          g.out_channels, g.h.out,        g.w.out,        g.h.stride,    g.w.stride,   g.h.dilation,
+          g.w.dilation,   g.h.pad_before, g.w.pad_before, PadAfter(g.h), PadAfter(g.w)};
 }
 
 AttrMap ConvAttrs(const ops::Conv2DOptions& o) {
@@ -45,7 +43,8 @@ ops::Conv2DOptions ConvOptions(const GradContext& c) {
 }
 
 OpDef ConvDef(const std::string& name, const std::string& doc) {
-  return OpDef(name).Doc(doc)
+  return OpDef(name)
+      .Doc(doc)
       .Attr("strides", AttrType::kInts, Ints{1, 1})
       .Attr("dilations", AttrType::kInts, Ints{1, 1})
       .Attr("padding", AttrType::kString, std::string("VALID"))
@@ -56,15 +55,15 @@ OpDef ConvDef(const std::string& name, const std::string& doc) {
 absl::Status CheckConvGrad(const Geometry& g, const TensorType& grad, const Shape& input,
                            const Shape& filter) {
   if (grad.shape == g.OutputShape()) return absl::OkStatus();
-  return InvalidArgument(absl::StrCat("grad ", grad.ToString(),
-                                      " does not match the Conv2D output ",
-                                      g.OutputShape().ToString(), " of input ", input.ToString(),
-                                      " and filter ", filter.ToString()));
+  return InvalidArgument(absl::StrCat(
+      "grad ", grad.ToString(), " does not match the Conv2D output ", g.OutputShape().ToString(),
+      " of input ", input.ToString(), " and filter ", filter.ToString()));
 }
 
 // The reference kernel of Conv2D and of its backprops, which differ only in which operand
 // accumulates: zeroes the output, then calls accumulate(x, f, y) with the flat offsets of every
-// product input[x] * filter[f] that Conv2D sums into output[y] (taps that read padding are skipped).
+// product input[x] * filter[f] that Conv2D sums into output[y] (taps that read padding are
+// skipped).
 template <typename F>
 absl::Status ConvKernel(KernelContext& c, const Shape& input, const Shape& filter, F accumulate) {
   KILN_ASSIGN_OR_RETURN(const Geometry g, ConvGeometry(input, filter, c.node.attrs));
@@ -95,48 +94,53 @@ absl::Status ConvKernel(KernelContext& c, const Shape& input, const Shape& filte
   return absl::OkStatus();
 }
 
-KILN_REGISTER_OP(ConvDef("Conv2D", "NHWC input [n,h,w,c] convolved (cross-correlated) with HWIO "
-                                   "filter [kh,kw,c,o] -> [n,oh,ow,o]")
-    .Inputs({"input", "filter"})
-    .Shape([](const InferContext& c) -> TypesOr {
-      KILN_RETURN_IF_ERROR(CheckFloatOperands(c.inputs[0], c.inputs[1], "input", "filter"));
-      KILN_ASSIGN_OR_RETURN(const Geometry g,
-                            ConvGeometry(c.inputs[0].shape, c.inputs[1].shape, c.attrs));
-      return std::vector<TensorType>{{c.inputs[0].dtype, g.OutputShape()}};
-    })
-    .Grad([](const GradContext& c) {
-      const Tensor& x = c.inputs[0];
-      const Tensor& f = c.inputs[1];
-      const Tensor& g = c.output_grads[0];
-      const ops::Conv2DOptions o = ConvOptions(c);
-      return std::vector<Tensor>{ops::Conv2DBackpropInput(g, f, x.shape(), o),
-                                 ops::Conv2DBackpropFilter(x, g, f.shape(), o)};
-    })
-    .Lower([](LoweringContext& c) {
-      // Loops n, oh, ow, co | kh, kw, ci over the padded input.
-      KILN_ASSIGN_OR_RETURN(
-          const Geometry g,
-          ConvGeometry(c.input_type(0).shape, c.input_type(1).shape, c.node().attrs));
-      c.SetOutput(0, c.LibraryCall(LibraryKernel::kConv2D, ConvParams(g), {c.input(0), c.input(1)},
-                                   c.node().outputs[0], [&c, g] {
-        using A = AffineIndex;
-        GenericInput input{PadForWindows(c, c.input(0), g, 0),
-                           {A::Loop(0), A::Loop(1, g.h.stride) + A::Loop(4, g.h.dilation),
-                            A::Loop(2, g.w.stride) + A::Loop(5, g.w.dilation), A::Loop(6)}};
-        GenericInput filter{c.input(1), {A::Loop(4), A::Loop(5), A::Loop(6), A::Loop(3)}};
-        return c.Generic({input, filter}, {g.h.k, g.w.k, g.channels}, ReduceKind::kSum,
-                         c.node().outputs[0], Product);
-      }));
-      return absl::OkStatus();
-    })
-    .Kernel([](KernelContext& c) {
-      const Literal& x = c.in(0);
-      const Literal& f = c.in(1);
-      Literal& y = c.out();
-      return ConvKernel(c, x.shape, f.shape, [&](int64_t xi, int64_t fi, int64_t yi) {
-        y.values[yi] += x.values[xi] * f.values[fi];
-      });
-    }));
+KILN_REGISTER_OP(
+    ConvDef("Conv2D",
+            "NHWC input [n,h,w,c] convolved (cross-correlated) with HWIO "
+            "filter [kh,kw,c,o] -> [n,oh,ow,o]")
+        .Inputs({"input", "filter"})
+        .Shape([](const InferContext& c) -> TypesOr {
+          KILN_RETURN_IF_ERROR(CheckFloatOperands(c.inputs[0], c.inputs[1], "input", "filter"));
+          KILN_ASSIGN_OR_RETURN(const Geometry g,
+                                ConvGeometry(c.inputs[0].shape, c.inputs[1].shape, c.attrs));
+          return std::vector<TensorType>{{c.inputs[0].dtype, g.OutputShape()}};
+        })
+        .Grad([](const GradContext& c) {
+          const Tensor& x = c.inputs[0];
+          const Tensor& f = c.inputs[1];
+          const Tensor& g = c.output_grads[0];
+          const ops::Conv2DOptions o = ConvOptions(c);
+          return std::vector<Tensor>{ops::Conv2DBackpropInput(g, f, x.shape(), o),
+                                     ops::Conv2DBackpropFilter(x, g, f.shape(), o)};
+        })
+        .Lower([](LoweringContext& c) {
+          // Loops n, oh, ow, co | kh, kw, ci over the padded input.
+          KILN_ASSIGN_OR_RETURN(
+              const Geometry g,
+              ConvGeometry(c.input_type(0).shape, c.input_type(1).shape, c.node().attrs));
+          c.SetOutput(0, c.LibraryCall(
+                             LibraryKernel::kConv2D, ConvParams(g), {c.input(0), c.input(1)},
+                             c.node().outputs[0], [&c, g] {
+                               using A = AffineIndex;
+                               GenericInput input{
+                                   PadForWindows(c, c.input(0), g, 0),
+                                   {A::Loop(0), A::Loop(1, g.h.stride) + A::Loop(4, g.h.dilation),
+                                    A::Loop(2, g.w.stride) + A::Loop(5, g.w.dilation), A::Loop(6)}};
+                               GenericInput filter{
+                                   c.input(1), {A::Loop(4), A::Loop(5), A::Loop(6), A::Loop(3)}};
+                               return c.Generic({input, filter}, {g.h.k, g.w.k, g.channels},
+                                                ReduceKind::kSum, c.node().outputs[0], Product);
+                             }));
+          return absl::OkStatus();
+        })
+        .Kernel([](KernelContext& c) {
+          const Literal& x = c.in(0);
+          const Literal& f = c.in(1);
+          Literal& y = c.out();
+          return ConvKernel(c, x.shape, f.shape, [&](int64_t xi, int64_t fi, int64_t yi) {
+            y.values[yi] += x.values[xi] * f.values[fi];
+          });
+        }));
 
 // Conv2DBackpropInput in loops: a stride-1 convolution of the gradient, dilated by the strides
 // (zeros between its elements) and padded (or cropped) by (k - 1) * dilation - pad_before, with the
@@ -157,98 +161,106 @@ IrValue BackpropInputLoops(LoweringContext& c, const Geometry& g, const TensorTy
                              {0, high(g.h, rows), high(g.w, cols), 0}, 0);
   // Loops n, ih, iw, ci | kh, kw, co.
   using A = AffineIndex;
-  GenericInput input{padded, {A::Loop(0), A::Loop(1) + A::Loop(4, g.h.dilation),
-                              A::Loop(2) + A::Loop(5, g.w.dilation), A::Loop(6)}};
-  GenericInput filter{c.input(1), {A::Loop(4, -1) + (g.h.k - 1), A::Loop(5, -1) + (g.w.k - 1),
-                                   A::Loop(3), A::Loop(6)}};
+  GenericInput input{padded,
+                     {A::Loop(0), A::Loop(1) + A::Loop(4, g.h.dilation),
+                      A::Loop(2) + A::Loop(5, g.w.dilation), A::Loop(6)}};
+  GenericInput filter{
+      c.input(1),
+      {A::Loop(4, -1) + (g.h.k - 1), A::Loop(5, -1) + (g.w.k - 1), A::Loop(3), A::Loop(6)}};
   return c.Generic({input, filter}, {g.h.k, g.w.k, g.out_channels}, ReduceKind::kSum, out, Product);
 }
 
 // Conv2D is bilinear: <G, Conv2D(X, F)> defines both backprops, and differentiating that pairing
 // again gives each backprop's gradients as the other two convolutions.
-KILN_REGISTER_OP(ConvDef("Conv2DBackpropInput",
-                         "gradient of Conv2D with respect to its input (of shape input_shape), "
-                         "given grad [n,oh,ow,o] and the filter")
-    .Inputs({"grad", "filter"})
-    .Attr("input_shape", AttrType::kShape)
-    .Shape([](const InferContext& c) -> TypesOr {
-      KILN_RETURN_IF_ERROR(CheckFloatOperands(c.inputs[0], c.inputs[1], "grad", "filter"));
-      const Shape& input = c.attr<Shape>("input_shape");
-      KILN_ASSIGN_OR_RETURN(const Geometry g, ConvGeometry(input, c.inputs[1].shape, c.attrs));
-      KILN_RETURN_IF_ERROR(CheckConvGrad(g, c.inputs[0], input, c.inputs[1].shape));
-      return std::vector<TensorType>{{c.inputs[0].dtype, input}};
-    })
-    .Grad([](const GradContext& c) {
-      const Tensor& grad = c.inputs[0];
-      const Tensor& f = c.inputs[1];
-      const Tensor& h = c.output_grads[0];
-      const ops::Conv2DOptions o = ConvOptions(c);
-      return std::vector<Tensor>{ops::Conv2D(h, f, o),
-                                 ops::Conv2DBackpropFilter(h, grad, f.shape(), o)};
-    })
-    .Lower([](LoweringContext& c) {
-      const TensorType& out = c.node().outputs[0];
-      KILN_ASSIGN_OR_RETURN(const Geometry g,
-                            ConvGeometry(out.shape, c.input_type(1).shape, c.node().attrs));
-      c.SetOutput(0, c.LibraryCall(LibraryKernel::kConv2DBackpropInput, ConvParams(g),
-                                   {c.input(0), c.input(1)}, out, [&c, &out, g] {
-        return BackpropInputLoops(c, g, out);
-      }));
-      return absl::OkStatus();
-    })
-    .Kernel([](KernelContext& c) {
-      const Literal& dy = c.in(0);
-      const Literal& f = c.in(1);
-      Literal& dx = c.out();
-      return ConvKernel(c, dx.shape, f.shape, [&](int64_t xi, int64_t fi, int64_t yi) {
-        dx.values[xi] += dy.values[yi] * f.values[fi];
-      });
-    }));
+KILN_REGISTER_OP(
+    ConvDef("Conv2DBackpropInput",
+            "gradient of Conv2D with respect to its input (of shape input_shape), "
+            "given grad [n,oh,ow,o] and the filter")
+        .Inputs({"grad", "filter"})
+        .Attr("input_shape", AttrType::kShape)
+        .Shape([](const InferContext& c) -> TypesOr {
+          KILN_RETURN_IF_ERROR(CheckFloatOperands(c.inputs[0], c.inputs[1], "grad", "filter"));
+          const Shape& input = c.attr<Shape>("input_shape");
+          KILN_ASSIGN_OR_RETURN(const Geometry g, ConvGeometry(input, c.inputs[1].shape, c.attrs));
+          KILN_RETURN_IF_ERROR(CheckConvGrad(g, c.inputs[0], input, c.inputs[1].shape));
+          return std::vector<TensorType>{{c.inputs[0].dtype, input}};
+        })
+        .Grad([](const GradContext& c) {
+          const Tensor& grad = c.inputs[0];
+          const Tensor& f = c.inputs[1];
+          const Tensor& h = c.output_grads[0];
+          const ops::Conv2DOptions o = ConvOptions(c);
+          return std::vector<Tensor>{ops::Conv2D(h, f, o),
+                                     ops::Conv2DBackpropFilter(h, grad, f.shape(), o)};
+        })
+        .Lower([](LoweringContext& c) {
+          const TensorType& out = c.node().outputs[0];
+          KILN_ASSIGN_OR_RETURN(const Geometry g,
+                                ConvGeometry(out.shape, c.input_type(1).shape, c.node().attrs));
+          c.SetOutput(0, c.LibraryCall(LibraryKernel::kConv2DBackpropInput, ConvParams(g),
+                                       {c.input(0), c.input(1)}, out,
+                                       [&c, &out, g] { return BackpropInputLoops(c, g, out); }));
+          return absl::OkStatus();
+        })
+        .Kernel([](KernelContext& c) {
+          const Literal& dy = c.in(0);
+          const Literal& f = c.in(1);
+          Literal& dx = c.out();
+          return ConvKernel(c, dx.shape, f.shape, [&](int64_t xi, int64_t fi, int64_t yi) {
+            dx.values[xi] += dy.values[yi] * f.values[fi];
+          });
+        }));
 
-KILN_REGISTER_OP(ConvDef("Conv2DBackpropFilter",
-                         "gradient of Conv2D with respect to its filter (of shape filter_shape), "
-                         "given the input and grad [n,oh,ow,o]")
-    .Inputs({"input", "grad"})
-    .Attr("filter_shape", AttrType::kShape)
-    .Shape([](const InferContext& c) -> TypesOr {
-      KILN_RETURN_IF_ERROR(CheckFloatOperands(c.inputs[0], c.inputs[1], "input", "grad"));
-      const Shape& filter = c.attr<Shape>("filter_shape");
-      KILN_ASSIGN_OR_RETURN(const Geometry g, ConvGeometry(c.inputs[0].shape, filter, c.attrs));
-      KILN_RETURN_IF_ERROR(CheckConvGrad(g, c.inputs[1], c.inputs[0].shape, filter));
-      return std::vector<TensorType>{{c.inputs[0].dtype, filter}};
-    })
-    .Grad([](const GradContext& c) {
-      const Tensor& x = c.inputs[0];
-      const Tensor& grad = c.inputs[1];
-      const Tensor& h = c.output_grads[0];
-      const ops::Conv2DOptions o = ConvOptions(c);
-      return std::vector<Tensor>{ops::Conv2DBackpropInput(grad, h, x.shape(), o),
-                                 ops::Conv2D(x, h, o)};
-    })
-    .Lower([](LoweringContext& c) {
-      // Loops kh, kw, ci, co | n, oh, ow over the padded input and the gradient.
-      const TensorType& out = c.node().outputs[0];
-      KILN_ASSIGN_OR_RETURN(const Geometry g,
-                            ConvGeometry(c.input_type(0).shape, out.shape, c.node().attrs));
-      c.SetOutput(0, c.LibraryCall(LibraryKernel::kConv2DBackpropFilter, ConvParams(g),
-                                   {c.input(0), c.input(1)}, out, [&c, &out, g] {
-        using A = AffineIndex;
-        GenericInput input{PadForWindows(c, c.input(0), g, 0),
-                           {A::Loop(4), A::Loop(5, g.h.stride) + A::Loop(0, g.h.dilation),
-                            A::Loop(6, g.w.stride) + A::Loop(1, g.w.dilation), A::Loop(2)}};
-        GenericInput grad{c.input(1), {A::Loop(4), A::Loop(5), A::Loop(6), A::Loop(3)}};
-        return c.Generic({input, grad}, {g.batch, g.h.out, g.w.out}, ReduceKind::kSum, out, Product);
-      }));
-      return absl::OkStatus();
-    })
-    .Kernel([](KernelContext& c) {
-      const Literal& x = c.in(0);
-      const Literal& dy = c.in(1);
-      Literal& df = c.out();
-      return ConvKernel(c, x.shape, df.shape, [&](int64_t xi, int64_t fi, int64_t yi) {
-        df.values[fi] += x.values[xi] * dy.values[yi];
-      });
-    }));
+KILN_REGISTER_OP(
+    ConvDef("Conv2DBackpropFilter",
+            "gradient of Conv2D with respect to its filter (of shape filter_shape), "
+            "given the input and grad [n,oh,ow,o]")
+        .Inputs({"input", "grad"})
+        .Attr("filter_shape", AttrType::kShape)
+        .Shape([](const InferContext& c) -> TypesOr {
+          KILN_RETURN_IF_ERROR(CheckFloatOperands(c.inputs[0], c.inputs[1], "input", "grad"));
+          const Shape& filter = c.attr<Shape>("filter_shape");
+          KILN_ASSIGN_OR_RETURN(const Geometry g, ConvGeometry(c.inputs[0].shape, filter, c.attrs));
+          KILN_RETURN_IF_ERROR(CheckConvGrad(g, c.inputs[1], c.inputs[0].shape, filter));
+          return std::vector<TensorType>{{c.inputs[0].dtype, filter}};
+        })
+        .Grad([](const GradContext& c) {
+          const Tensor& x = c.inputs[0];
+          const Tensor& grad = c.inputs[1];
+          const Tensor& h = c.output_grads[0];
+          const ops::Conv2DOptions o = ConvOptions(c);
+          return std::vector<Tensor>{ops::Conv2DBackpropInput(grad, h, x.shape(), o),
+                                     ops::Conv2D(x, h, o)};
+        })
+        .Lower([](LoweringContext& c) {
+          // Loops kh, kw, ci, co | n, oh, ow over the padded input and the gradient.
+          const TensorType& out = c.node().outputs[0];
+          KILN_ASSIGN_OR_RETURN(const Geometry g,
+                                ConvGeometry(c.input_type(0).shape, out.shape, c.node().attrs));
+          c.SetOutput(
+              0,
+              c.LibraryCall(
+                  LibraryKernel::kConv2DBackpropFilter, ConvParams(g), {c.input(0), c.input(1)},
+                  out, [&c, &out, g] {
+                    using A = AffineIndex;
+                    GenericInput input{
+                        PadForWindows(c, c.input(0), g, 0),
+                        {A::Loop(4), A::Loop(5, g.h.stride) + A::Loop(0, g.h.dilation),
+                         A::Loop(6, g.w.stride) + A::Loop(1, g.w.dilation), A::Loop(2)}};
+                    GenericInput grad{c.input(1), {A::Loop(4), A::Loop(5), A::Loop(6), A::Loop(3)}};
+                    return c.Generic({input, grad}, {g.batch, g.h.out, g.w.out}, ReduceKind::kSum,
+                                     out, Product);
+                  }));
+          return absl::OkStatus();
+        })
+        .Kernel([](KernelContext& c) {
+          const Literal& x = c.in(0);
+          const Literal& dy = c.in(1);
+          Literal& df = c.out();
+          return ConvKernel(c, x.shape, df.shape, [&](int64_t xi, int64_t fi, int64_t yi) {
+            df.values[fi] += x.values[xi] * dy.values[yi];
+          });
+        }));
 
 }  // namespace
 

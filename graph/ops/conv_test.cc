@@ -212,9 +212,10 @@ TEST_CASE("Conv2D backprops are the adjoints of Conv2D") {
     Literal f = RandomF64(c.f, rng);
     Literal gy = RandomF64(NaiveConvOutputShape(c), rng);
     Tensor tx = ops::Const(g, x), tf = ops::Const(g, f), tg = ops::Const(g, gy);
-    std::vector<Literal> out = Run(g, {}, {ops::Conv2D(tx, tf, c.o),
-                                           ops::Conv2DBackpropInput(tg, tf, c.x, c.o),
-                                           ops::Conv2DBackpropFilter(tx, tg, c.f, c.o)});
+    std::vector<Literal> out =
+        Run(g, {},
+            {ops::Conv2D(tx, tf, c.o), ops::Conv2DBackpropInput(tg, tf, c.x, c.o),
+             ops::Conv2DBackpropFilter(tx, tg, c.f, c.o)});
     const double forward = Dot(gy, out[0]);
     REQUIRE(std::fabs(Dot(out[1], x) - forward) <= 1e-9);
     REQUIRE(std::fabs(Dot(out[2], f) - forward) <= 1e-9);
@@ -290,21 +291,24 @@ TEST_CASE("Conv2D shape and attribute errors") {
   const auto kInvalid = absl::StatusCode::kInvalidArgument;
   ops::Conv2DOptions o;
   REQUIRE_THAT(conv({1, 5, 5, 3}, {3, 3, 4, 8}, o),
-               StatusIs(kInvalid, "input has 3 channels but the filter expects 4: input [1,5,5,3], "
-                                  "filter [3,3,4,8]"));
+               StatusIs(kInvalid,
+                        "input has 3 channels but the filter expects 4: input [1,5,5,3], "
+                        "filter [3,3,4,8]"));
   REQUIRE_THAT(conv({5, 5, 3}, {3, 3, 3, 8}, o),
                StatusIs(kInvalid, "expects a rank-4 NHWC input [n,h,w,c], got [5,5,3]"));
   REQUIRE_THAT(conv({1, 5, 5, 3}, {3, 3, 3}, o),
                StatusIs(kInvalid, "expects a rank-4 HWIO filter [kh,kw,c,o], got [3,3,3]"));
   REQUIRE_THAT(conv({1, 2, 4, 1}, {3, 3, 1, 1}, o),
-               StatusIs(kInvalid, "output height would be 0: input height 2 with padding 0 (VALID) "
-                                  "is smaller than the window of 3"));
+               StatusIs(kInvalid,
+                        "output height would be 0: input height 2 with padding 0 (VALID) "
+                        "is smaller than the window of 3"));
   {
     ops::Conv2DOptions d = o;
     d.dilations = {1, 3};
     REQUIRE_THAT(conv({1, 5, 5, 1}, {3, 3, 1, 1}, d),
-                 StatusIs(kInvalid, "output width would be 0: input width 5 with padding 0 (VALID) "
-                                    "is smaller than the window of 3 dilated to 7"));
+                 StatusIs(kInvalid,
+                          "output width would be 0: input width 5 with padding 0 (VALID) "
+                          "is smaller than the window of 3 dilated to 7"));
   }
   {
     ops::Conv2DOptions p = o;
@@ -330,8 +334,9 @@ TEST_CASE("Conv2D shape and attribute errors") {
     e.padding = "EXPLICIT";
     e.explicit_padding = {1, 1};
     REQUIRE_THAT(conv({1, 5, 5, 1}, {3, 3, 1, 1}, e),
-                 StatusIs(kInvalid, "explicit_padding must have 4 elements {top, bottom, left, "
-                                    "right}, got 2: [1,1]"));
+                 StatusIs(kInvalid,
+                          "explicit_padding must have 4 elements {top, bottom, left, "
+                          "right}, got 2: [1,1]"));
     e.explicit_padding = {1, 1, -1, 0};
     REQUIRE_THAT(conv({1, 5, 5, 1}, {3, 3, 1, 1}, e),
                  StatusIs(kInvalid, "explicit_padding must be non-negative"));
@@ -340,11 +345,11 @@ TEST_CASE("Conv2D shape and attribute errors") {
     REQUIRE_THAT(conv({1, 5, 5, 1}, {3, 3, 1, 1}, e),
                  StatusIs(kInvalid, "is only used with padding EXPLICIT, not SAME"));
   }
-  REQUIRE_THAT(BuildStatus([](Graph& g) {
-                 ops::Conv2D(F32(g, "x", {1, 5, 5, 1}),
-                             ops::Placeholder(g, "f", DType::kF64, {3, 3, 1, 1}));
-               }),
-               StatusIs(kInvalid, "dtypes differ: f32[1,5,5,1] vs f64[3,3,1,1]"));
+  REQUIRE_THAT(
+      BuildStatus([](Graph& g) {
+        ops::Conv2D(F32(g, "x", {1, 5, 5, 1}), ops::Placeholder(g, "f", DType::kF64, {3, 3, 1, 1}));
+      }),
+      StatusIs(kInvalid, "dtypes differ: f32[1,5,5,1] vs f64[3,3,1,1]"));
   REQUIRE_THAT(BuildStatus([](Graph& g) {
                  ops::Conv2D(ops::Placeholder(g, "x", DType::kI32, {1, 5, 5, 1}),
                              ops::Placeholder(g, "f", DType::kI32, {3, 3, 1, 1}));
@@ -354,8 +359,9 @@ TEST_CASE("Conv2D shape and attribute errors") {
                  ops::Conv2DBackpropInput(F32(g, "gy", {1, 4, 4, 2}), F32(g, "f", {3, 3, 1, 2}),
                                           Shape({1, 5, 5, 1}), {});
                }),
-               StatusIs(kInvalid, "grad f32[1,4,4,2] does not match the Conv2D output [1,3,3,2] of "
-                                  "input [1,5,5,1] and filter [3,3,1,2]"));
+               StatusIs(kInvalid,
+                        "grad f32[1,4,4,2] does not match the Conv2D output [1,3,3,2] of "
+                        "input [1,5,5,1] and filter [3,3,1,2]"));
   REQUIRE_THAT(BuildStatus([](Graph& g) {
                  ops::Conv2DBackpropFilter(F32(g, "x", {1, 5, 5, 1}), F32(g, "gy", {1, 3, 3, 3}),
                                            Shape({3, 3, 1, 2}), {});

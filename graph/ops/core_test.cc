@@ -39,8 +39,8 @@ TEST_CASE("Reshape infers one dimension and rejects size changes") {
                                     "cannot reshape f32[4,6] (24 elements) to [5,-1]"));
   Graph h;
   ops::BroadcastTo(ops::Placeholder(h, "x", DType::kF32, {3}), {2, 4});
-  REQUIRE_THAT(h.status(), StatusIs(absl::StatusCode::kInvalidArgument,
-                                    "cannot broadcast f32[3] to [2,4]"));
+  REQUIRE_THAT(h.status(),
+               StatusIs(absl::StatusCode::kInvalidArgument, "cannot broadcast f32[3] to [2,4]"));
 }
 
 TEST_CASE("Attributes are checked against the op definition") {
@@ -60,12 +60,14 @@ TEST_CASE("Attributes are checked against the op definition") {
                                     "missing required attribute 'dtype' (dtype)"));
   Graph m;
   m.AddNode("NoSuchOp", {}, {}, SourceLoc::Current());
-  REQUIRE_THAT(m.status(), StatusIs(absl::StatusCode::kInvalidArgument, "NoSuchOp 'NoSuchOp' (core_test.cc:"));
+  REQUIRE_THAT(m.status(),
+               StatusIs(absl::StatusCode::kInvalidArgument, "NoSuchOp 'NoSuchOp' (core_test.cc:"));
   REQUIRE_THAT(m.status(), StatusIs(absl::StatusCode::kInvalidArgument, "unknown op"));
   Graph n;
   Tensor w = ops::Placeholder(n, "w", DType::kF32, {2});
   n.AddNode("Add", {w}, {}, SourceLoc::Current());
-  REQUIRE_THAT(n.status(), StatusIs(absl::StatusCode::kInvalidArgument, "expects 2 inputs (a, b), got 1"));
+  REQUIRE_THAT(n.status(),
+               StatusIs(absl::StatusCode::kInvalidArgument, "expects 2 inputs (a, b), got 1"));
 }
 
 TEST_CASE("Handles from other graphs and empty handles are rejected") {
@@ -73,10 +75,12 @@ TEST_CASE("Handles from other graphs and empty handles are rejected") {
   Tensor a = ops::Placeholder(g, "a", DType::kF32, {2});
   Tensor b = ops::Placeholder(h, "b", DType::kF32, {2});
   ops::Add(a, b);
-  REQUIRE_THAT(g.status(), StatusIs(absl::StatusCode::kInvalidArgument, "input 1 belongs to another graph"));
+  REQUIRE_THAT(g.status(),
+               StatusIs(absl::StatusCode::kInvalidArgument, "input 1 belongs to another graph"));
   Graph k;
   ops::Add(ops::Placeholder(k, "c", DType::kF32, {2}), Tensor());
-  REQUIRE_THAT(k.status(), StatusIs(absl::StatusCode::kInvalidArgument, "input 1 is an empty Tensor handle"));
+  REQUIRE_THAT(k.status(),
+               StatusIs(absl::StatusCode::kInvalidArgument, "input 1 is an empty Tensor handle"));
 }
 
 TEST_CASE("Interpreter checks feeds") {
@@ -89,8 +93,9 @@ TEST_CASE("Interpreter checks feeds") {
                StatusIs(absl::StatusCode::kInvalidArgument, "Placeholder 'x' (core_test.cc:"));
   REQUIRE_THAT(interpreter->Run({}, {y}).status(),
                StatusIs(absl::StatusCode::kInvalidArgument, "was not fed"));
-  REQUIRE_THAT(interpreter->Run({{"x", Literal(DType::kF32, {3})}}, {y}).status(),
-               StatusIs(absl::StatusCode::kInvalidArgument, "feed 'x': expected f32[2], got f32[3]"));
+  REQUIRE_THAT(
+      interpreter->Run({{"x", Literal(DType::kF32, {3})}}, {y}).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, "feed 'x': expected f32[2], got f32[3]"));
   REQUIRE_THAT(interpreter->Run({{"q", Literal(DType::kF32, {2})}}, {y}).status(),
                StatusIs(absl::StatusCode::kInvalidArgument, "feed 'q' is not a Placeholder"));
 }
@@ -123,8 +128,8 @@ TEST_CASE("Variables initialize reproducibly and reject bad initializers") {
 
   Graph h;
   ops::Variable(h, "bad", DType::kF32, {2}, ops::Initializer{"glorot", 0, 0, 1});
-  REQUIRE_THAT(h.status(), StatusIs(absl::StatusCode::kInvalidArgument,
-                                    "unknown initializer 'glorot'"));
+  REQUIRE_THAT(h.status(),
+               StatusIs(absl::StatusCode::kInvalidArgument, "unknown initializer 'glorot'"));
   Graph k;
   ops::Variable(k, "v", DType::kF32, {2}, ops::Initializer::Value(Literal(DType::kF32, {3})));
   REQUIRE_THAT(k.status(), StatusIs(absl::StatusCode::kInvalidArgument,
@@ -147,7 +152,8 @@ TEST_CASE("Random ops are a pure function of seed and counter") {
   for (double v : a[0].values) REQUIRE((v >= -1 && v < 1));
   REQUIRE(a[0].values[5] == -1 + 2 * UniformAt(42, 0, 5));
   ops::RandomUniform(g, {2}, 1, 0, 1, DType::kI32);
-  REQUIRE_THAT(g.status(), StatusIs(absl::StatusCode::kInvalidArgument, "dtype must be floating point, got i32"));
+  REQUIRE_THAT(g.status(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                    "dtype must be floating point, got i32"));
 }
 
 TEST_CASE("Dropout keeps the expectation and zeroes about `rate` of the elements") {
@@ -165,7 +171,8 @@ TEST_CASE("Dropout keeps the expectation and zeroes about `rate` of the elements
   REQUIRE(zeros == Approx(2500).margin(150));
   REQUIRE(sum / 10000 == Approx(1).margin(0.03));
   ops::Dropout(x, 1.0, 3);
-  REQUIRE_THAT(g.status(), StatusIs(absl::StatusCode::kInvalidArgument, "rate must be in [0, 1), got 1"));
+  REQUIRE_THAT(g.status(),
+               StatusIs(absl::StatusCode::kInvalidArgument, "rate must be in [0, 1), got 1"));
 }
 
 TEST_CASE("LayerNorm and BatchNorm: values and gradients") {

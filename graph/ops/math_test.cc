@@ -19,8 +19,8 @@ constexpr double kTolerance = 1e-6;
 struct UnaryCase {
   std::string name;
   std::function<Tensor(Tensor)> build;
-  double lo, hi;      // input domain
-  bool symmetric;     // also sample [-hi, -lo]
+  double lo, hi;   // input domain
+  bool symmetric;  // also sample [-hi, -lo]
 };
 
 std::vector<UnaryCase> UnaryCases() {
@@ -45,7 +45,8 @@ std::vector<UnaryCase> UnaryCases() {
       {"Cos", [](Tensor x) { return ops::Cos(x); }, -3, 3, false},
       {"Floor", [](Tensor x) { return ops::Floor(x); }, -3, 3, false},
       {"Identity", [](Tensor x) { return ops::Identity(x); }, -2, 2, false},
-      // f64 → f64: finite differences through an f32 round trip would measure f32 rounding, not the rule.
+      // f64 → f64: finite differences through an f32 round trip would measure f32 rounding, not the
+      // rule.
       {"Cast", [](Tensor x) { return ops::Cast(x, DType::kF64); }, -2, 2, false},
       {"Reshape", [](Tensor x) { return ops::Reshape(x, Shape({-1})); }, -2, 2, false},
   };
@@ -88,12 +89,16 @@ TEST_CASE("Binary ops: gradients with broadcasting match central differences") {
       {"Pow", [](Tensor a, Tensor b) { return ops::Pow(a, b); }, 0.5, 2, -2, 2, false},
       {"Maximum", [](Tensor a, Tensor b) { return ops::Maximum(a, b); }, -2, 2, -2, 2, false},
       {"Minimum", [](Tensor a, Tensor b) { return ops::Minimum(a, b); }, -2, 2, -2, 2, false},
-      {"Select", [](Tensor a, Tensor b) {
+      {"Select",
+       [](Tensor a, Tensor b) {
          return ops::Select(ops::Greater(a, ops::ZerosLike(a)), a * 3.0, b);
-       }, -2, 2, -2, 2, false},
-      {"BroadcastTo", [](Tensor a, Tensor b) {
+       },
+       -2, 2, -2, 2, false},
+      {"BroadcastTo",
+       [](Tensor a, Tensor b) {
          return ops::BroadcastTo(a, BroadcastShapes(a.shape(), b.shape()).value()) * b;
-       }, -2, 2, -2, 2, false},
+       },
+       -2, 2, -2, 2, false},
   };
   std::mt19937_64 rng(2);
   for (const BinaryCase& op : cases) {
@@ -181,8 +186,8 @@ TEST_CASE("Math ops reject bad inputs with clear messages") {
     Graph g;
     Tensor i = ops::Placeholder(g, "i", DType::kI32, {2});
     ops::Exp(i);
-    REQUIRE_THAT(g.status(), StatusIs(absl::StatusCode::kInvalidArgument,
-                                      "Exp 'Exp' (math_test.cc:"));
+    REQUIRE_THAT(g.status(),
+                 StatusIs(absl::StatusCode::kInvalidArgument, "Exp 'Exp' (math_test.cc:"));
     REQUIRE_THAT(g.status(), StatusIs(absl::StatusCode::kInvalidArgument,
                                       "expects a floating-point input, got i32[2]"));
   }
@@ -191,8 +196,8 @@ TEST_CASE("Math ops reject bad inputs with clear messages") {
     Tensor a = ops::Placeholder(g, "a", DType::kF32, {2});
     Tensor b = ops::Placeholder(g, "b", DType::kF64, {2});
     ops::Mul(a, b);
-    REQUIRE_THAT(g.status(), StatusIs(absl::StatusCode::kInvalidArgument,
-                                      "dtypes differ: f32[2] vs f64[2]"));
+    REQUIRE_THAT(g.status(),
+                 StatusIs(absl::StatusCode::kInvalidArgument, "dtypes differ: f32[2] vs f64[2]"));
   }
   {
     Graph g;

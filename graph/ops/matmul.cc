@@ -32,8 +32,8 @@ ShapeFn MatMulShape(bool batched) {
                                           b.ToString(), " (BatchMatMul multiplies batches)"));
     }
     if (batched && (ra < 2 || rb < 2)) {
-      return InvalidArgument(absl::StrCat("expects inputs of rank >= 2, got ", a.ToString(),
-                                          " and ", b.ToString()));
+      return InvalidArgument(
+          absl::StrCat("expects inputs of rank >= 2, got ", a.ToString(), " and ", b.ToString()));
     }
     const bool ta = c.attr<bool>("transpose_a");
     const bool tb = c.attr<bool>("transpose_b");
@@ -43,15 +43,15 @@ ShapeFn MatMulShape(bool batched) {
     const int64_t n = b.shape[rb - (tb ? 2 : 1)];
     if (ka != kb) {
       return InvalidArgument(absl::StrCat("inner dimensions differ: ", a.shape.ToString(),
-                                          ta ? "^T" : "", " x ", b.shape.ToString(),
-                                          tb ? "^T" : "", " (", ka, " vs ", kb, ")"));
+                                          ta ? "^T" : "", " x ", b.shape.ToString(), tb ? "^T" : "",
+                                          " (", ka, " vs ", kb, ")"));
     }
     const Shape a_batch(Ints(a.shape.dims().begin(), a.shape.dims().end() - 2));
     const Shape b_batch(Ints(b.shape.dims().begin(), b.shape.dims().end() - 2));
     absl::StatusOr<Shape> batch = BroadcastShapes(a_batch, b_batch);
     if (!batch.ok()) {
-      return InvalidArgument(absl::StrCat("batch dimensions do not broadcast: ", a.ToString(),
-                                          " x ", b.ToString()));
+      return InvalidArgument(
+          absl::StrCat("batch dimensions do not broadcast: ", a.ToString(), " x ", b.ToString()));
     }
     Ints dims = batch->dims();
     dims.push_back(m);
@@ -117,7 +117,9 @@ GradFn MatMulGrad(bool batched) {
 }
 
 OpDef MatMulDef(const std::string& name, const std::string& doc, bool batched) {
-  return OpDef(name).Doc(doc).Inputs({"a", "b"})
+  return OpDef(name)
+      .Doc(doc)
+      .Inputs({"a", "b"})
       .Attr("transpose_a", AttrType::kBool, false)
       .Attr("transpose_b", AttrType::kBool, false)
       .Shape(MatMulShape(batched))
@@ -126,11 +128,12 @@ OpDef MatMulDef(const std::string& name, const std::string& doc, bool batched) {
 }
 
 KILN_REGISTER_OP(MatMulDef("MatMul", "[m,k] x [k,n] after optional transposes", false)
-    .Lower([](LoweringContext& c) {
-      c.SetOutput(0, c.MatMul(c.input(0), c.input(1), c.node().attr<bool>("transpose_a"),
-                              c.node().attr<bool>("transpose_b"), c.node().outputs[0]));
-      return absl::OkStatus();
-    }));
+                     .Lower([](LoweringContext& c) {
+                       c.SetOutput(
+                           0, c.MatMul(c.input(0), c.input(1), c.node().attr<bool>("transpose_a"),
+                                       c.node().attr<bool>("transpose_b"), c.node().outputs[0]));
+                       return absl::OkStatus();
+                     }));
 
 // A contraction over k; an operand's size-1 batch dim is read at 0 (broadcast).
 absl::Status BatchMatMulLowering(LoweringContext& c) {
@@ -155,7 +158,8 @@ absl::Status BatchMatMulLowering(LoweringContext& c) {
   const Shape& a = c.input_type(0).shape;
   const int64_t depth = a[a.rank() - (ta ? 2 : 1)];
   auto loops = [&] {
-    return c.Generic({operand(0, ta, m, k), operand(1, tb, k, n)}, {depth}, ReduceKind::kSum, out, Product);
+    return c.Generic({operand(0, ta, m, k), operand(1, tb, k, n)}, {depth}, ReduceKind::kSum, out,
+                     Product);
   };
   // Without broadcasting, the batch dims flatten into one: a library's batched matmul.
   const Shape& b = c.input_type(1).shape;
@@ -177,11 +181,11 @@ absl::Status BatchMatMulLowering(LoweringContext& c) {
   return absl::OkStatus();
 }
 
-KILN_REGISTER_OP(MatMulDef(
-    "BatchMatMul",
-    "[...,m,k] x [...,k,n] after optional transposes of the last two dims; batch dims broadcast",
-    true)
-    .Lower(BatchMatMulLowering));
+KILN_REGISTER_OP(MatMulDef("BatchMatMul",
+                           "[...,m,k] x [...,k,n] after optional transposes of the last two dims; "
+                           "batch dims broadcast",
+                           true)
+                     .Lower(BatchMatMulLowering));
 
 }  // namespace
 

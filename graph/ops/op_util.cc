@@ -22,7 +22,8 @@ std::vector<Tensor> AddOp(const std::string& op, const std::vector<Tensor>& inpu
   return outputs;
 }
 
-Tensor AddOp1(const std::string& op, const std::vector<Tensor>& inputs, AttrMap attrs, SourceLoc loc) {
+Tensor AddOp1(const std::string& op, const std::vector<Tensor>& inputs, AttrMap attrs,
+              SourceLoc loc) {
   return AddOp(op, inputs, std::move(attrs), loc, 1)[0];
 }
 

@@ -19,12 +19,13 @@
 namespace kiln {
 namespace ops_internal {
 
-// Adds an `op` node whose graph is the first input's and returns its outputs (`num_outputs` handles,
-// invalid ones if the node could not be added).
+// Adds an `op` node whose graph is the first input's and returns its outputs (`num_outputs`
+// handles, invalid ones if the node could not be added).
 std::vector<Tensor> AddOp(const std::string& op, const std::vector<Tensor>& inputs, AttrMap attrs,
                           SourceLoc loc, int num_outputs = 1);
 // Single-output form.
-Tensor AddOp1(const std::string& op, const std::vector<Tensor>& inputs, AttrMap attrs, SourceLoc loc);
+Tensor AddOp1(const std::string& op, const std::vector<Tensor>& inputs, AttrMap attrs,
+              SourceLoc loc);
 // Source ops (no inputs) name their graph explicitly.
 Tensor AddSourceOp(Graph& g, const std::string& op, AttrMap attrs, SourceLoc loc,
                    const std::string& name = "");

@@ -112,9 +112,9 @@ TEST_CASE("Pools match hand-computed values") {
   Tensor x3 = ops::Const(g, Iota({1, 3, 3, 1}));  // 1..9
   ops::Pool2DOptions same;
   same.padding = "SAME";  // 3 -> 2 outputs, one padding row/column after
-  std::vector<Literal> out =
-      Run(g, {}, {ops::MaxPool2D(x4), ops::AvgPool2D(x4), ops::MaxPool2D(x3, same),
-                  ops::AvgPool2D(x3, same)});
+  std::vector<Literal> out = Run(
+      g, {},
+      {ops::MaxPool2D(x4), ops::AvgPool2D(x4), ops::MaxPool2D(x3, same), ops::AvgPool2D(x3, same)});
   REQUIRE(out[0].values == std::vector<double>{6, 8, 14, 16});
   REQUIRE(out[1].values == std::vector<double>{3.5, 5.5, 11.5, 13.5});
   REQUIRE(out[2].values == std::vector<double>{5, 6, 8, 9});
@@ -130,8 +130,8 @@ TEST_CASE("Pool gradients route to the first maximum and spread averages over re
   // {7,7} at positions 2 and 5 ties too.
   Tensor x = ops::Const(g, Literal(DType::kF64, {1, 3, 3, 1}, {1, 5, 7, 5, 0, 7, 2, 2, 2}));
   Tensor dy = ops::Const(g, Literal(DType::kF64, {1, 2, 2, 1}, {10, 20, 30, 40}));
-  std::vector<Literal> out = Run(g, {}, {ops::MaxPool2DGrad(x, dy, same),
-                                         ops::AvgPool2DGrad(dy, Shape({1, 3, 3, 1}), same)});
+  std::vector<Literal> out = Run(
+      g, {}, {ops::MaxPool2DGrad(x, dy, same), ops::AvgPool2DGrad(dy, Shape({1, 3, 3, 1}), same)});
   REQUIRE(out[0].values == std::vector<double>{0, 10, 20, 0, 0, 0, 30, 0, 40});
   REQUIRE(out[1].values == std::vector<double>{2.5, 2.5, 10, 2.5, 2.5, 10, 15, 15, 40});
 }
@@ -248,8 +248,9 @@ TEST_CASE("Pool errors") {
   REQUIRE_THAT(BuildStatus([](Graph& g) {
                  ops::AvgPool2DGrad(F32(g, "gy", {1, 3, 3, 1}), Shape({1, 4, 4, 1}), {});
                }),
-               StatusIs(kInvalid, "grad f32[1,3,3,1] does not match the pool output [1,2,2,1] of "
-                                  "input [1,4,4,1]"));
+               StatusIs(kInvalid,
+                        "grad f32[1,3,3,1] does not match the pool output [1,2,2,1] of "
+                        "input [1,4,4,1]"));
   REQUIRE_THAT(BuildStatus([](Graph& g) {
                  ops::MaxPool2DGrad(F32(g, "x", {1, 4, 4, 1}), F32(g, "gy", {1, 2, 2, 2}), {});
                }),

@@ -20,9 +20,11 @@ std::vector<double> Eval(Graph& g, Tensor y) {
 using Reducer = Tensor (*)(Tensor, std::vector<int64_t>, bool, SourceLoc);
 
 TEST_CASE("Reductions: gradients over random axes match central differences") {
-  const std::vector<std::pair<std::string, Reducer>> cases = {
-      {"ReduceSum", ops::ReduceSum}, {"ReduceMean", ops::ReduceMean}, {"ReduceMax", ops::ReduceMax},
-      {"ReduceMin", ops::ReduceMin}, {"ReduceProd", ops::ReduceProd}};
+  const std::vector<std::pair<std::string, Reducer>> cases = {{"ReduceSum", ops::ReduceSum},
+                                                              {"ReduceMean", ops::ReduceMean},
+                                                              {"ReduceMax", ops::ReduceMax},
+                                                              {"ReduceMin", ops::ReduceMin},
+                                                              {"ReduceProd", ops::ReduceProd}};
   std::mt19937_64 rng(3);
   for (const auto& [name, reduce] : cases) {
     for (int trial = 0; trial < 20; ++trial) {
@@ -63,7 +65,8 @@ TEST_CASE("Reduction kernels and shapes") {
   // Ties share the gradient of Max evenly.
   Graph h;
   Tensor t = ops::Placeholder(h, "t", DType::kF64, {3});
-  auto check = CheckGradients(ops::ReduceMax(t), {t}, {{"t", Literal(DType::kF64, {3}, {2, 2, 1})}}, 0);
+  auto check =
+      CheckGradients(ops::ReduceMax(t), {t}, {{"t", Literal(DType::kF64, {3}, {2, 2, 1})}}, 0);
   REQUIRE_THAT(check.status(), IsOk());
 }
 
@@ -73,8 +76,8 @@ TEST_CASE("Reductions reject bad axes") {
   ops::ReduceSum(x, {2});
   REQUIRE_THAT(g.status(), StatusIs(absl::StatusCode::kInvalidArgument,
                                     "ReduceSum 'ReduceSum' (reduce_test.cc:"));
-  REQUIRE_THAT(g.status(), StatusIs(absl::StatusCode::kInvalidArgument,
-                                    "axis 2 is out of range for rank 2"));
+  REQUIRE_THAT(g.status(),
+               StatusIs(absl::StatusCode::kInvalidArgument, "axis 2 is out of range for rank 2"));
   Graph h;
   Tensor y = ops::Placeholder(h, "y", DType::kF32, {2, 3});
   ops::ReduceMean(y, {1, -1});

@@ -78,9 +78,10 @@ TEST_CASE("Cross-entropy losses equal -log softmax at the label") {
   Literal soft = RandomF64({3, 4}, rng, 0, 1);
   Tensor tl = ops::Const(g, logits);
   std::vector<Literal> out =
-      Run(g, {}, {ops::SparseSoftmaxCrossEntropy(tl, ops::Const(g, labels)),
-                  ops::SoftmaxCrossEntropy(tl, ops::Const(g, one_hot)),
-                  ops::SoftmaxCrossEntropy(tl, ops::Const(g, soft)), ops::LogSoftmax(tl)});
+      Run(g, {},
+          {ops::SparseSoftmaxCrossEntropy(tl, ops::Const(g, labels)),
+           ops::SoftmaxCrossEntropy(tl, ops::Const(g, one_hot)),
+           ops::SoftmaxCrossEntropy(tl, ops::Const(g, soft)), ops::LogSoftmax(tl)});
   REQUIRE(out[0].shape == Shape({3}));
   for (int i = 0; i < 3; ++i) {
     double exp_sum = 0;
@@ -103,8 +104,8 @@ TEST_CASE("Softmax and LogSoftmax gradients along random axes") {
     for (int trial = 0; trial < kTrials; ++trial) {
       const Shape shape = RandomShape(rng, 1, 3, 4);
       const int64_t axis = UniformInt(rng, -shape.rank(), shape.rank() - 1);
-      INFO((log ? "LogSoftmax" : "Softmax") << " trial " << trial << " " << shape.ToString()
-                                             << " axis " << axis);
+      INFO((log ? "LogSoftmax" : "Softmax")
+           << " trial " << trial << " " << shape.ToString() << " axis " << axis);
       Graph g;
       Tensor x = ops::Placeholder(g, "x", DType::kF64, shape);
       Tensor y = log ? ops::LogSoftmax(x, axis) : ops::Softmax(x, axis);
@@ -178,10 +179,10 @@ TEST_CASE("Softmax and cross-entropy gradient rules are differentiable (second o
       Graph g;
       Tensor logits = ops::Placeholder(g, "logits", DType::kF64, {3, 4});
       Tensor labels = ops::Placeholder(g, "labels", DType::kF64, {3, 4});
-      RequireSecondOrderMatches(ops::SoftmaxCrossEntropy(logits, labels), {logits, labels},
-                                {{"logits", RandomF64({3, 4}, rng, -2, 2)},
-                                 {"labels", RandomF64({3, 4}, rng, 0, 1)}},
-                                trial);
+      RequireSecondOrderMatches(
+          ops::SoftmaxCrossEntropy(logits, labels), {logits, labels},
+          {{"logits", RandomF64({3, 4}, rng, -2, 2)}, {"labels", RandomF64({3, 4}, rng, 0, 1)}},
+          trial);
     }
   }
 }
@@ -194,7 +195,9 @@ TEST_CASE("Softmax and cross-entropy errors") {
                  ops::Softmax(ops::Placeholder(g, "x", DType::kI32, {2, 3}));
                }),
                StatusIs(kInvalid, "logits must be floating point, got i32[2,3]"));
-  REQUIRE_THAT(BuildStatus([](Graph& g) { ops::LogSoftmax(F32(g, "x", {2, 3}), 2); }),
+  REQUIRE_THAT(BuildStatus([](Graph& g) {
+                 ops::LogSoftmax(F32(g, "x", {2, 3}), 2);
+               }),
                StatusIs(kInvalid, "axis 2 is out of range for rank 2"));
   REQUIRE_THAT(BuildStatus([](Graph& g) {
                  ops::SparseSoftmaxCrossEntropy(F32(g, "x", {4, 5}), F32(g, "l", {4}));
@@ -233,9 +236,9 @@ TEST_CASE("SparseSoftmaxCrossEntropy rejects out-of-range labels at run time") {
     REQUIRE_THAT(g.status(), IsOk());
     auto interpreter = Interpreter::Create(g);
     REQUIRE_THAT(interpreter.status(), IsOk());
-    auto out = interpreter->Run({{"logits", Literal(DType::kF32, {3, 3})},
-                                 {"labels", Literal(DType::kI64, {3}, labels)}},
-                                {loss});
+    auto out = interpreter->Run(
+        {{"logits", Literal(DType::kF32, {3, 3})}, {"labels", Literal(DType::kI64, {3}, labels)}},
+        {loss});
     REQUIRE_THAT(out.status(), StatusIs(absl::StatusCode::kInvalidArgument,
                                         "SparseSoftmaxCrossEntropy 'SparseSoftmaxCrossEntropy'"));
     REQUIRE_THAT(out.status(), StatusIs(absl::StatusCode::kInvalidArgument, message));

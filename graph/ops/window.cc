@@ -48,8 +48,8 @@ absl::StatusOr<Window> MakeWindow(const std::string& dim, int64_t in, int64_t k,
 // A {h, w} list attribute of positive ints.
 absl::Status CheckPair(const std::string& name, const Ints& v) {
   if (v.size() != 2) {
-    return InvalidArgument(absl::StrCat(name, " must have 2 elements {h, w}, got ", v.size(), ": ",
-                                        IntsToString(v)));
+    return InvalidArgument(
+        absl::StrCat(name, " must have 2 elements {h, w}, got ", v.size(), ": ", IntsToString(v)));
   }
   if (v[0] <= 0 || v[1] <= 0) {
     return InvalidArgument(absl::StrCat(name, " must be positive, got ", IntsToString(v)));
@@ -83,8 +83,8 @@ absl::StatusOr<Geometry> ConvGeometry(const Shape& input, const Shape& filter,
   KILN_RETURN_IF_ERROR(CheckRank4(filter, "HWIO filter [kh,kw,c,o]"));
   KILN_RETURN_IF_ERROR(CheckDims(input));
   if (filter[0] <= 0 || filter[1] <= 0 || filter[3] < 0) {
-    return InvalidArgument(absl::StrCat("filter window must be at least 1x1, got filter ",
-                                        filter.ToString()));
+    return InvalidArgument(
+        absl::StrCat("filter window must be at least 1x1, got filter ", filter.ToString()));
   }
   if (input[3] != filter[2]) {
     return InvalidArgument(absl::StrCat("input has ", input[3], " channels but the filter expects ",
@@ -104,9 +104,9 @@ absl::StatusOr<Geometry> ConvGeometry(const Shape& input, const Shape& filter,
   Ints pads = {0, 0, 0, 0};
   if (padding == "EXPLICIT") {
     if (explicit_padding.size() != 4) {
-      return InvalidArgument(absl::StrCat(
-          "explicit_padding must have 4 elements {top, bottom, left, right}, got ",
-          explicit_padding.size(), ": ", IntsToString(explicit_padding)));
+      return InvalidArgument(
+          absl::StrCat("explicit_padding must have 4 elements {top, bottom, left, right}, got ",
+                       explicit_padding.size(), ": ", IntsToString(explicit_padding)));
     }
     for (int64_t p : explicit_padding) {
       if (p < 0) {
@@ -146,7 +146,8 @@ absl::StatusOr<Geometry> PoolGeometry(const Shape& input, const AttrMap& attrs) 
   g.batch = input[0];
   g.channels = input[3];
   g.out_channels = input[3];
-  KILN_ASSIGN_OR_RETURN(g.h, MakeWindow("height", input[1], ksize[0], strides[0], 1, padding, 0, 0));
+  KILN_ASSIGN_OR_RETURN(g.h,
+                        MakeWindow("height", input[1], ksize[0], strides[0], 1, padding, 0, 0));
   KILN_ASSIGN_OR_RETURN(g.w, MakeWindow("width", input[2], ksize[1], strides[1], 1, padding, 0, 0));
   return g;
 }

@@ -1,6 +1,6 @@
-// Sliding-window geometry shared by the convolutions (conv.cc) and the pools (pool.cc): validation of
-// their shapes and attributes, NHWC offsets, and the padding their lowerings read through. Not part
-// of the public API.
+// Sliding-window geometry shared by the convolutions (conv.cc) and the pools (pool.cc): validation
+// of their shapes and attributes, NHWC offsets, and the padding their lowerings read through. Not
+// part of the public API.
 #ifndef KILN_GRAPH_OPS_WINDOW_H_
 #define KILN_GRAPH_OPS_WINDOW_H_
 
@@ -36,12 +36,13 @@ struct Geometry {
 };
 
 // Validates a convolution of `input` [n,h,w,c] by `filter` [kh,kw,c,o] and its attributes (strides,
-// dilations, padding, explicit_padding). Also run on attribute shapes (the backprops' input_shape and
-// filter_shape), so it takes Shapes.
-absl::StatusOr<Geometry> ConvGeometry(const Shape& input, const Shape& filter, const AttrMap& attrs);
+// dilations, padding, explicit_padding). Also run on attribute shapes (the backprops' input_shape
+// and filter_shape), so it takes Shapes.
+absl::StatusOr<Geometry> ConvGeometry(const Shape& input, const Shape& filter,
+                                      const AttrMap& attrs);
 
-// Validates a pool of `input` [n,h,w,c] and its attributes (ksize, strides, padding); out_channels is
-// c.
+// Validates a pool of `input` [n,h,w,c] and its attributes (ksize, strides, padding); out_channels
+// is c.
 absl::StatusOr<Geometry> PoolGeometry(const Shape& input, const AttrMap& attrs);
 
 // Flat offset of NHWC element (n, y, x, 0) of a [.., height, width, channels] tensor.

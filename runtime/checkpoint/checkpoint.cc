@@ -32,7 +32,6 @@ constexpr uint64_t kHeaderSize = 40;
 // Fingerprint size, tensor count and the index's CRC.
 constexpr uint64_t kMinIndexSize = 12;
 
-
 struct FileCloser {
   void operator()(std::FILE* file) const { std::fclose(file); }
 };
@@ -61,15 +60,18 @@ std::string TypeString(kiln_dtype dtype, const int64_t* shape, size_t rank) {
 bool DataBytes(kiln_dtype dtype, const int64_t* shape, size_t rank, uint64_t* bytes) {
   uint64_t b = kiln_dtype_size(dtype);
   for (size_t d = 0; d < rank; ++d) {
-    if (shape[d] < 0 || __builtin_mul_overflow(b, static_cast<uint64_t>(shape[d]), &b)) return false;
+    if (shape[d] < 0 || __builtin_mul_overflow(b, static_cast<uint64_t>(shape[d]), &b))
+      return false;
   }
   *bytes = b;
   return true;
 }
 
-// The dtype numbered `number`; false for a number that names none, which a kiln_dtype must not hold.
+// The dtype numbered `number`; false for a number that names none, which a kiln_dtype must not
+// hold.
 bool DtypeOf(uint64_t number, kiln_dtype* dtype) {
-  for (kiln_dtype d : {KILN_F32, KILN_F64, KILN_F16, KILN_BF16, KILN_I8, KILN_I32, KILN_I64, KILN_BOOL}) {
+  for (kiln_dtype d :
+       {KILN_F32, KILN_F64, KILN_F16, KILN_BF16, KILN_I8, KILN_I32, KILN_I64, KILN_BOOL}) {
     if (number == d) {
       *dtype = d;
       return true;
@@ -94,7 +96,8 @@ Status CheckTensors(const kiln_tensor* tensors, size_t n) {
     if (t.rank > 0 && t.shape == nullptr) return InvalidArgumentError(tensor + " has no shape");
     uint64_t bytes;
     if (!DataBytes(t.dtype, t.shape, t.rank, &bytes)) {
-      return InvalidArgumentError(tensor + " has invalid shape " + TypeString(t.dtype, t.shape, t.rank));
+      return InvalidArgumentError(tensor + " has invalid shape " +
+                                  TypeString(t.dtype, t.shape, t.rank));
     }
     if (bytes > 0 && t.data == nullptr) return InvalidArgumentError(tensor + " has no data");
   }
@@ -138,8 +141,8 @@ StatusOr<Index> ReadIndex(std::FILE* file, const std::string& path) {
   }
   if (got < kHeaderSize) {
     if (std::ferror(file)) return IoError("cannot read checkpoint", path);
-    return DataLossError(checkpoint + " is truncated: " + std::to_string(size) + " bytes, less than the " +
-                         std::to_string(kHeaderSize) + "-byte header");
+    return DataLossError(checkpoint + " is truncated: " + std::to_string(size) +
+                         " bytes, less than the " + std::to_string(kHeaderSize) + "-byte header");
   }
   const uint64_t version = GetLittleEndian(header + 8, 4);
   if (version != kVersion) {
@@ -152,11 +155,13 @@ StatusOr<Index> ReadIndex(std::FILE* file, const std::string& path) {
   const uint64_t index_offset = GetLittleEndian(header + 20, 8);
   const uint64_t file_size = GetLittleEndian(header + 28, 8);
   if (size != file_size) {
-    return DataLossError(checkpoint + (size < file_size ? " is truncated: " : " has trailing bytes: ") +
-                         std::to_string(size) + " bytes, the header says " + std::to_string(file_size));
+    return DataLossError(
+        checkpoint + (size < file_size ? " is truncated: " : " has trailing bytes: ") +
+        std::to_string(size) + " bytes, the header says " + std::to_string(file_size));
   }
   const Status malformed = DataLossError(checkpoint + " is corrupt: malformed index");
-  if (index_offset < kHeaderSize || index_offset > file_size || file_size - index_offset < kMinIndexSize) {
+  if (index_offset < kHeaderSize || index_offset > file_size ||
+      file_size - index_offset < kMinIndexSize) {
     return malformed;
   }
 
@@ -169,7 +174,8 @@ StatusOr<Index> ReadIndex(std::FILE* file, const std::string& path) {
   }
 
   // Past the CRC, the index is what a writer wrote; a malformed one comes from a broken writer.
-  Index out{static_cast<int64_t>(GetLittleEndian(header + 12, 8)), "", {}, index_offset - kHeaderSize};
+  Index out{
+      static_cast<int64_t>(GetLittleEndian(header + 12, 8)), "", {}, index_offset - kHeaderSize};
   LittleEndianReader cursor(index.data(), index.data() + body);
   uint64_t count;
   if (!cursor.Str(&out.fingerprint) || !cursor.U(4, &count)) return malformed;
@@ -179,8 +185,8 @@ StatusOr<Index> ReadIndex(std::FILE* file, const std::string& path) {
     Entry e;
     uint64_t dtype, rank, crc;
     // The rank is bounded by the bytes left before the shape is allocated.
-    if (!cursor.Str(&e.info.name) || !cursor.U(4, &dtype) || !DtypeOf(dtype, &e.info.dtype) || !cursor.U(4, &rank) ||
-        rank > cursor.left() / 8) {
+    if (!cursor.Str(&e.info.name) || !cursor.U(4, &dtype) || !DtypeOf(dtype, &e.info.dtype) ||
+        !cursor.U(4, &rank) || rank > cursor.left() / 8) {
       return malformed;
     }
     e.info.shape.resize(rank);
@@ -191,8 +197,9 @@ StatusOr<Index> ReadIndex(std::FILE* file, const std::string& path) {
     }
     uint64_t expected_bytes;
     if (!cursor.U(8, &e.bytes) || !cursor.U(4, &crc) ||
-        !DataBytes(e.info.dtype, e.info.shape.data(), rank, &expected_bytes) || e.bytes != expected_bytes ||
-        e.bytes > out.data_bytes - offset || !names.insert(e.info.name).second) {
+        !DataBytes(e.info.dtype, e.info.shape.data(), rank, &expected_bytes) ||
+        e.bytes != expected_bytes || e.bytes > out.data_bytes - offset ||
+        !names.insert(e.info.name).second) {
       return malformed;
     }
     e.offset = offset;
@@ -219,7 +226,8 @@ Status ReadData(std::FILE* file, const std::string& path, const Entry& entry, ch
     done += n;
   }
   if (crc != entry.crc) {
-    return DataLossError("checkpoint " + Quoted(path) + " is corrupt: data checksum mismatch in variable " +
+    return DataLossError("checkpoint " + Quoted(path) +
+                         " is corrupt: data checksum mismatch in variable " +
                          Quoted(entry.info.name));
   }
   return OkStatus();
@@ -242,10 +250,11 @@ std::vector<std::string> Mismatches(const Index& index, const kiln_tensor* tenso
       continue;
     }
     const CheckpointTensorInfo& info = it->second->info;
-    if (info.dtype != t.dtype || !std::equal(info.shape.begin(), info.shape.end(), t.shape, t.shape + t.rank)) {
+    if (info.dtype != t.dtype ||
+        !std::equal(info.shape.begin(), info.shape.end(), t.shape, t.shape + t.rank)) {
       mismatches.push_back("variable " + Quoted(t.name) + ": checkpoint has " +
-                           TypeString(info.dtype, info.shape.data(), info.shape.size()) + ", the model has " +
-                           TypeString(t.dtype, t.shape, t.rank));
+                           TypeString(info.dtype, info.shape.data(), info.shape.size()) +
+                           ", the model has " + TypeString(t.dtype, t.shape, t.rank));
     }
     (*sources)[i] = it->second;
   }
@@ -320,19 +329,23 @@ Status SaveCheckpoint(const std::string& path, const kiln_tensor* tensors, size_
     return status;
   }
   status = CommitTempFile(temp, path);
-  if (!status.ok()) return Status(status.code(), "cannot save checkpoint " + Quoted(path) + ": " + status.message());
+  if (!status.ok())
+    return Status(status.code(),
+                  "cannot save checkpoint " + Quoted(path) + ": " + status.message());
   return status;
 }
 
-Status LoadCheckpoint(const std::string& path, kiln_tensor* tensors, size_t n, const std::string& expected_fingerprint,
-                      int64_t* step) {
+Status LoadCheckpoint(const std::string& path, kiln_tensor* tensors, size_t n,
+                      const std::string& expected_fingerprint, int64_t* step) {
   KILN_RT_RETURN_IF_ERROR(CheckTensors(tensors, n));
   KILN_RT_ASSIGN_OR_RETURN(File file, OpenForRead(path));
   KILN_RT_ASSIGN_OR_RETURN(Index index, ReadIndex(file.get(), path));
   const std::string checkpoint = "checkpoint " + Quoted(path);
-  if (!expected_fingerprint.empty() && !index.fingerprint.empty() && expected_fingerprint != index.fingerprint) {
+  if (!expected_fingerprint.empty() && !index.fingerprint.empty() &&
+      expected_fingerprint != index.fingerprint) {
     return FailedPreconditionError(checkpoint + " is of another graph: its fingerprint is " +
-                                   Quoted(index.fingerprint) + ", the model's is " + Quoted(expected_fingerprint));
+                                   Quoted(index.fingerprint) + ", the model's is " +
+                                   Quoted(expected_fingerprint));
   }
   std::vector<const Entry*> sources(n);
   const std::vector<std::string> mismatches = Mismatches(index, tensors, n, &sources);
@@ -340,8 +353,10 @@ Status LoadCheckpoint(const std::string& path, kiln_tensor* tensors, size_t n, c
     // Enough to see the pattern; a checkpoint of another model would list every variable.
     constexpr size_t kShown = 10;
     std::string message = checkpoint + " does not match the model: ";
-    for (size_t i = 0; i < std::min(mismatches.size(), kShown); ++i) message += (i ? "; " : "") + mismatches[i];
-    if (mismatches.size() > kShown) message += "; and " + std::to_string(mismatches.size() - kShown) + " more";
+    for (size_t i = 0; i < std::min(mismatches.size(), kShown); ++i)
+      message += (i ? "; " : "") + mismatches[i];
+    if (mismatches.size() > kShown)
+      message += "; and " + std::to_string(mismatches.size() - kShown) + " more";
     return FailedPreconditionError(message);
   }
 
@@ -354,7 +369,8 @@ Status LoadCheckpoint(const std::string& path, kiln_tensor* tensors, size_t n, c
     KILN_RT_RETURN_IF_ERROR(ReadData(file.get(), path, e, staging.get() + e.offset));
   }
   for (size_t i = 0; i < n; ++i) {
-    if (sources[i]->bytes > 0) std::memcpy(tensors[i].data, staging.get() + sources[i]->offset, sources[i]->bytes);
+    if (sources[i]->bytes > 0)
+      std::memcpy(tensors[i].data, staging.get() + sources[i]->offset, sources[i]->bytes);
   }
   if (step != nullptr) *step = index.step;
   return OkStatus();

@@ -25,10 +25,10 @@
 //       u32 CRC of the tensor's data
 //     u32 CRC of the index bytes before it
 //
-// Every byte is under a CRC: the header's own, the index's own, or its tensor's data CRC, which sits
-// in the index so that blocks cannot be swapped unnoticed. The header's fixed-size fields give the
-// file size, so a truncated file is rejected before anything else is read. The index comes last so
-// that a save streams the data once, checksumming as it writes.
+// Every byte is under a CRC: the header's own, the index's own, or its tensor's data CRC, which
+// sits in the index so that blocks cannot be swapped unnoticed. The header's fixed-size fields give
+// the file size, so a truncated file is rejected before anything else is read. The index comes last
+// so that a save streams the data once, checksumming as it writes.
 #ifndef KILN_RUNTIME_CHECKPOINT_CHECKPOINT_H_
 #define KILN_RUNTIME_CHECKPOINT_CHECKPOINT_H_
 
@@ -43,23 +43,24 @@
 namespace kiln {
 namespace rt {
 
-// Writes `n` tensors (unique non-empty names, known dtypes, non-negative dims) to `path` atomically:
-// into a temporary file beside it (`<path>.tmp.<pid>.<counter>`), synced, renamed over `path`, and
-// the directory synced. `fingerprint` identifies the graph ("" for none). Errors: InvalidArgument for
-// bad tensors (nothing is written), Unavailable naming `path` and the failing file for I/O (the
-// temporary file is removed).
+// Writes `n` tensors (unique non-empty names, known dtypes, non-negative dims) to `path`
+// atomically: into a temporary file beside it (`<path>.tmp.<pid>.<counter>`), synced, renamed over
+// `path`, and the directory synced. `fingerprint` identifies the graph ("" for none). Errors:
+// InvalidArgument for bad tensors (nothing is written), Unavailable naming `path` and the failing
+// file for I/O (the temporary file is removed).
 Status SaveCheckpoint(const std::string& path, const kiln_tensor* tensors, size_t n, int64_t step,
                       const std::string& fingerprint);
 
 // Fills `tensors` (matched by name; any order) from the checkpoint at `path` and sets `*step` (when
-// not null). Checks the whole file first and writes nothing into `tensors` unless everything passes,
-// so a failed load leaves the model as it was; the data is staged in memory meanwhile (the size of
-// the checkpoint). Errors: NotFound for a missing file; DataLoss for a corrupt, truncated or
-// malformed file; FailedPrecondition for a checkpoint of another graph (both fingerprints non-empty
-// and different), a newer format version, or variables that differ from `tensors` (each missing,
-// extra, or differently typed or shaped variable is named); InvalidArgument for bad `tensors`.
-Status LoadCheckpoint(const std::string& path, kiln_tensor* tensors, size_t n, const std::string& expected_fingerprint,
-                      int64_t* step);
+// not null). Checks the whole file first and writes nothing into `tensors` unless everything
+// passes, so a failed load leaves the model as it was; the data is staged in memory meanwhile (the
+// size of the checkpoint). Errors: NotFound for a missing file; DataLoss for a corrupt, truncated
+// or malformed file; FailedPrecondition for a checkpoint of another graph (both fingerprints
+// non-empty and different), a newer format version, or variables that differ from `tensors` (each
+// missing, extra, or differently typed or shaped variable is named); InvalidArgument for bad
+// `tensors`.
+Status LoadCheckpoint(const std::string& path, kiln_tensor* tensors, size_t n,
+                      const std::string& expected_fingerprint, int64_t* step);
 
 struct CheckpointTensorInfo {
   std::string name;

@@ -1,5 +1,5 @@
-// Crash safety: a process that saves checkpoints in a loop is SIGKILLed at random points, and what it
-// leaves must always resume: the newest checkpoint loads, and holds exactly what one save wrote.
+// Crash safety: a process that saves checkpoints in a loop is SIGKILLed at random points, and what
+// it leaves must always resume: the newest checkpoint loads, and holds exactly what one save wrote.
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -71,9 +71,10 @@ TEST_CASE("Checkpoints survive SIGKILL at random points of a save loop") {
   // that kills land anywhere in a save on fast and slow disks alike.
   const auto save_start = std::chrono::steady_clock::now();
   REQUIRE_OK(SaveStep(manager, 0, &a, &b));
-  const auto save_us = std::max<int64_t>(
-      1000,
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - save_start).count());
+  const auto save_us =
+      std::max<int64_t>(1000, std::chrono::duration_cast<std::chrono::microseconds>(
+                                  std::chrono::steady_clock::now() - save_start)
+                                  .count());
 
   std::mt19937 rng(20240611);
   std::uniform_int_distribution<int64_t> delay_us(0, 3 * save_us);
@@ -119,9 +120,12 @@ TEST_CASE("Checkpoints survive SIGKILL at random points of a save loop") {
   std::sort(kept.begin(), kept.end());  // as ListDir sorts
   REQUIRE(ListDir(dir) == kept);
 
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("%d kills in %.1f s (a save takes %.1f ms); %lld saves completed, %d kills left a temporary file\n",
-              kKills, seconds, save_us / 1000.0, static_cast<long long>(last_step), kills_mid_write);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf(
+      "%d kills in %.1f s (a save takes %.1f ms); %lld saves completed, %d kills left a temporary "
+      "file\n",
+      kKills, seconds, save_us / 1000.0, static_cast<long long>(last_step), kills_mid_write);
 }
 
 }  // namespace

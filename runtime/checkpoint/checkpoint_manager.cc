@@ -27,7 +27,8 @@ Status IoError(const std::string& what, const std::string& path) {
 Status MakeDirs(const std::string& dir) {
   for (size_t end = dir.find('/', 1);; end = dir.find('/', end + 1)) {
     const std::string prefix = dir.substr(0, end);
-    if (mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) return IoError("cannot create directory", prefix);
+    if (mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST)
+      return IoError("cannot create directory", prefix);
     if (end == std::string::npos) return OkStatus();
   }
 }
@@ -36,12 +37,14 @@ Status MakeDirs(const std::string& dir) {
 // neither. Sets `*step` for the first two.
 enum class FileKind { kCheckpoint, kTemp, kOther };
 FileKind Classify(std::string_view name, const std::string& prefix, int64_t* step) {
-  if (name.size() <= prefix.size() + 1 || name.compare(0, prefix.size(), prefix) != 0 || name[prefix.size()] != '-') {
+  if (name.size() <= prefix.size() + 1 || name.compare(0, prefix.size(), prefix) != 0 ||
+      name[prefix.size()] != '-') {
     return FileKind::kOther;
   }
   name.remove_prefix(prefix.size() + 1);
   const size_t digits =
-      std::find_if_not(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }) - name.begin();
+      std::find_if_not(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }) -
+      name.begin();
   // 18 digits always fit an int64.
   if (digits == 0 || digits > 18) return FileKind::kOther;
   *step = std::stoll(std::string(name.substr(0, digits)));
@@ -66,14 +69,9 @@ StatusOr<CheckpointManager::Listing> CheckpointManager::List() const {
   while (const dirent* entry = readdir(dir)) {
     int64_t step;
     switch (Classify(entry->d_name, prefix_, &step)) {
-      case FileKind::kCheckpoint:
-        listing.checkpoints.emplace_back(step, entry->d_name);
-        break;
-      case FileKind::kTemp:
-        listing.temps.emplace_back(entry->d_name);
-        break;
-      case FileKind::kOther:
-        break;
+      case FileKind::kCheckpoint: listing.checkpoints.emplace_back(step, entry->d_name); break;
+      case FileKind::kTemp: listing.temps.emplace_back(entry->d_name); break;
+      case FileKind::kOther: break;
     }
   }
   closedir(dir);
@@ -81,8 +79,10 @@ StatusOr<CheckpointManager::Listing> CheckpointManager::List() const {
   return listing;
 }
 
-Status CheckpointManager::Save(int64_t step, const kiln_tensor* tensors, size_t n, const std::string& fingerprint) {
-  if (step < 0) return InvalidArgumentError("checkpoint step " + std::to_string(step) + " is negative");
+Status CheckpointManager::Save(int64_t step, const kiln_tensor* tensors, size_t n,
+                               const std::string& fingerprint) {
+  if (step < 0)
+    return InvalidArgumentError("checkpoint step " + std::to_string(step) + " is negative");
   KILN_RT_RETURN_IF_ERROR(MakeDirs(dir_));
   const std::string path = PathFor(step);
   KILN_RT_RETURN_IF_ERROR(SaveCheckpoint(path, tensors, n, step, fingerprint));
@@ -111,12 +111,14 @@ Status CheckpointManager::Save(int64_t step, const kiln_tensor* tensors, size_t 
 StatusOr<std::string> CheckpointManager::LatestPath() const {
   KILN_RT_ASSIGN_OR_RETURN(Listing listing, List());
   if (listing.checkpoints.empty()) {
-    return NotFoundError("no checkpoint '" + prefix_ + "-<step>" + std::string(kSuffix) + "' in '" + dir_ + "'");
+    return NotFoundError("no checkpoint '" + prefix_ + "-<step>" + std::string(kSuffix) + "' in '" +
+                         dir_ + "'");
   }
   const std::string path = dir_ + "/" + listing.checkpoints.front().second;
   const StatusOr<CheckpointInfo> info = ReadCheckpointInfo(path);
   if (!info.ok()) {
-    const std::string advice = "cannot resume from the newest checkpoint (move it away to resume from an older one): ";
+    const std::string advice =
+        "cannot resume from the newest checkpoint (move it away to resume from an older one): ";
     return Status(info.status().code(), advice + info.status().message());
   }
   return path;

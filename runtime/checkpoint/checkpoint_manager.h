@@ -26,23 +26,27 @@ class CheckpointManager {
   // `<dir>/<prefix>-<step>.kckpt`.
   std::string PathFor(int64_t step) const;
 
-  // Saves to PathFor(step) (atomically: see SaveCheckpoint), creating the directory if missing. Once
-  // the new checkpoint is durable, deletes leftover temporary files and the checkpoints beyond the
-  // newest keep_last_n, never the one just saved. Steps are meant to grow: after a save at a step
-  // below existing ones, LatestPath still returns the highest. InvalidArgument for a negative step.
-  Status Save(int64_t step, const kiln_tensor* tensors, size_t n, const std::string& fingerprint = "");
+  // Saves to PathFor(step) (atomically: see SaveCheckpoint), creating the directory if missing.
+  // Once the new checkpoint is durable, deletes leftover temporary files and the checkpoints beyond
+  // the newest keep_last_n, never the one just saved. Steps are meant to grow: after a save at a
+  // step below existing ones, LatestPath still returns the highest. InvalidArgument for a negative
+  // step.
+  Status Save(int64_t step, const kiln_tensor* tensors, size_t n,
+              const std::string& fingerprint = "");
 
   // The checkpoint with the highest step, after checking all of it (which reads the whole file).
   // Temporary files of interrupted saves are ignored. A corrupt newest checkpoint is an error (its
   // code from ReadCheckpointInfo, DataLoss for corruption) naming it, not a silent fall back to an
-  // older one: with atomic saves it means damage from outside that someone should see before training
-  // repeats steps; move the file away to resume from the one before. NotFound when there is none.
+  // older one: with atomic saves it means damage from outside that someone should see before
+  // training repeats steps; move the file away to resume from the one before. NotFound when there
+  // is none.
   StatusOr<std::string> LatestPath() const;
 
  private:
   struct Listing {
-    std::vector<std::pair<int64_t, std::string>> checkpoints;  // step, file name; highest step first
-    std::vector<std::string> temps;                            // file names
+    std::vector<std::pair<int64_t, std::string>>
+        checkpoints;                 // step, file name; highest step first
+    std::vector<std::string> temps;  // file names
   };
   StatusOr<Listing> List() const;
 

@@ -36,7 +36,8 @@ TEST_CASE("CheckpointManager keeps the newest N checkpoints in a directory it cr
   REQUIRE(manager.PathFor(12) == dir + "/ckpt-12.kckpt");
   Vars vars = Model();
   for (int64_t step = 1; step <= 6; ++step) REQUIRE_OK(SaveAt(manager, vars, step * 100));
-  REQUIRE(ListDir(dir) == std::vector<std::string>{"ckpt-400.kckpt", "ckpt-500.kckpt", "ckpt-600.kckpt"});
+  REQUIRE(ListDir(dir) ==
+          std::vector<std::string>{"ckpt-400.kckpt", "ckpt-500.kckpt", "ckpt-600.kckpt"});
 
   StatusOr<std::string> latest = manager.LatestPath();
   REQUIRE_OK(latest.status());
@@ -49,7 +50,8 @@ TEST_CASE("CheckpointManager keeps the newest N checkpoints in a directory it cr
 
   // Steps are compared as numbers, not names ("ckpt-1000" < "ckpt-600" as strings).
   REQUIRE_OK(SaveAt(manager, vars, 1000));
-  REQUIRE(ListDir(dir) == std::vector<std::string>{"ckpt-1000.kckpt", "ckpt-500.kckpt", "ckpt-600.kckpt"});
+  REQUIRE(ListDir(dir) ==
+          std::vector<std::string>{"ckpt-1000.kckpt", "ckpt-500.kckpt", "ckpt-600.kckpt"});
   REQUIRE(*manager.LatestPath() == dir + "/ckpt-1000.kckpt");
 
   CheckpointManager keep_all(dir, "all", 0);
@@ -71,7 +73,8 @@ TEST_CASE("CheckpointManager ignores temporary files of interrupted saves, then 
   REQUIRE(*manager.LatestPath() == dir + "/ckpt-5.kckpt");
 
   REQUIRE_OK(SaveAt(manager, vars, 6));
-  REQUIRE(ListDir(dir) == std::vector<std::string>{"ckpt-5.kckpt", "ckpt-6.kckpt", "notes.txt", "other-9.kckpt"});
+  REQUIRE(ListDir(dir) ==
+          std::vector<std::string>{"ckpt-5.kckpt", "ckpt-6.kckpt", "notes.txt", "other-9.kckpt"});
 }
 
 TEST_CASE("CheckpointManager reports a corrupt newest checkpoint instead of falling back") {
@@ -87,14 +90,16 @@ TEST_CASE("CheckpointManager reports a corrupt newest checkpoint instead of fall
   StatusOr<std::string> latest = manager.LatestPath();
   REQUIRE(latest.status().code() == KILN_DATA_LOSS);
   REQUIRE(latest.status().message() ==
-          "cannot resume from the newest checkpoint (move it away to resume from an older one): checkpoint '" + newest +
-              "' is corrupt: data checksum mismatch in variable 'w'");
+          "cannot resume from the newest checkpoint (move it away to resume from an older one): "
+          "checkpoint '" +
+              newest + "' is corrupt: data checksum mismatch in variable 'w'");
 
   REQUIRE(std::rename(newest.c_str(), (dir + "/bad").c_str()) == 0);
   REQUIRE(*manager.LatestPath() == manager.PathFor(1));
 }
 
-TEST_CASE("CheckpointManager finds nothing in an empty or missing directory, and wants steps >= 0") {
+TEST_CASE(
+    "CheckpointManager finds nothing in an empty or missing directory, and wants steps >= 0") {
   const std::string dir = FreshDir("empty");
   const Status none = CheckpointManager(dir).LatestPath().status();
   REQUIRE(none.code() == KILN_NOT_FOUND);

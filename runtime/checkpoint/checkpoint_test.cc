@@ -26,7 +26,8 @@ constexpr uint8_t kSentinel = 0xAB;
 
 uint64_t GetLittleEndian(const std::string& bytes, size_t at, int size) {
   uint64_t v = 0;
-  for (int i = 0; i < size; ++i) v |= uint64_t{static_cast<unsigned char>(bytes[at + i])} << (8 * i);
+  for (int i = 0; i < size; ++i)
+    v |= uint64_t{static_cast<unsigned char>(bytes[at + i])} << (8 * i);
   return v;
 }
 
@@ -80,14 +81,17 @@ TEST_CASE("Checkpoint round-trips every dtype, scalars and tensors without eleme
   for (size_t i = 0; i < saved.size(); ++i) {
     REQUIRE(info->tensors[i].name == views[i].name);
     REQUIRE(info->tensors[i].dtype == views[i].dtype);
-    REQUIRE(info->tensors[i].shape == std::vector<int64_t>(views[i].shape, views[i].shape + views[i].rank));
+    REQUIRE(info->tensors[i].shape ==
+            std::vector<int64_t>(views[i].shape, views[i].shape + views[i].rank));
   }
 }
 
 // Small enough to corrupt at every byte.
 Vars Small() {
   Vars v;
-  v.Add("w", KILN_F32, {2, 3}, 1).Add("global_step", KILN_I64, {}, 2).Add("none", KILN_BOOL, {0}, 3);
+  v.Add("w", KILN_F32, {2, 3}, 1)
+      .Add("global_step", KILN_I64, {}, 2)
+      .Add("none", KILN_BOOL, {0}, 3);
   return v;
 }
 
@@ -128,13 +132,15 @@ TEST_CASE("Checkpoint load detects truncation at every length, and trailing byte
     const Status s = LoadCheckpoint(path, model.tensors(), model.size(), "fp", nullptr);
     INFO("truncated to " << size << ": " << s.ToString());
     REQUIRE(s.code() == KILN_DATA_LOSS);
-    REQUIRE(s.message().find("' is truncated: " + std::to_string(size) + " bytes") != std::string::npos);
+    REQUIRE(s.message().find("' is truncated: " + std::to_string(size) + " bytes") !=
+            std::string::npos);
     REQUIRE(model.AllBytesAre(kSentinel));
   }
   WriteAll(path, good + "x");
   const Status s = LoadCheckpoint(path, model.tensors(), model.size(), "fp", nullptr);
   REQUIRE(s.code() == KILN_DATA_LOSS);
-  REQUIRE(s.message() == "checkpoint '" + path + "' has trailing bytes: " + std::to_string(good.size() + 1) +
+  REQUIRE(s.message() == "checkpoint '" + path +
+                             "' has trailing bytes: " + std::to_string(good.size() + 1) +
                              " bytes, the header says " + std::to_string(good.size()));
   REQUIRE(model.AllBytesAre(kSentinel));
 }
@@ -157,7 +163,8 @@ TEST_CASE("Checkpoint load names every variable that does not match the model") 
   std::string expected;
   SECTION("shape") {
     model = Dense({784, 256}).Filled(kSentinel);
-    expected = prefix + "variable 'dense/kernel': checkpoint has f32[784,512], the model has f32[784,256]";
+    expected =
+        prefix + "variable 'dense/kernel': checkpoint has f32[784,512], the model has f32[784,256]";
   }
   SECTION("dtype") {
     model = Dense({784, 512}, KILN_I32).Filled(kSentinel);
@@ -172,7 +179,8 @@ TEST_CASE("Checkpoint load names every variable that does not match the model") 
     for (int i = 0; i < 12; ++i) model.Add("v" + std::to_string(i), KILN_F32, {1}, 0);
     model = model.Filled(kSentinel);
     expected = prefix;
-    for (int i = 0; i < 10; ++i) expected += "variable 'v" + std::to_string(i) + "' is not in the checkpoint; ";
+    for (int i = 0; i < 10; ++i)
+      expected += "variable 'v" + std::to_string(i) + "' is not in the checkpoint; ";
     expected += "and 5 more";
   }
   int64_t step = -1;
@@ -189,13 +197,17 @@ TEST_CASE("Checkpoint load checks the graph fingerprint when both sides have one
   REQUIRE_OK(SaveCheckpoint(dir + "/a.kckpt", saved.tensors(), saved.size(), 1, "graph-a"));
   REQUIRE_OK(SaveCheckpoint(dir + "/none.kckpt", saved.tensors(), saved.size(), 1, ""));
   Vars model = Small().Filled(kSentinel);
-  const Status s = LoadCheckpoint(dir + "/a.kckpt", model.tensors(), model.size(), "graph-b", nullptr);
+  const Status s =
+      LoadCheckpoint(dir + "/a.kckpt", model.tensors(), model.size(), "graph-b", nullptr);
   REQUIRE(s.code() == KILN_FAILED_PRECONDITION);
-  REQUIRE(s.message() == "checkpoint '" + dir +
-                             "/a.kckpt' is of another graph: its fingerprint is 'graph-a', the model's is 'graph-b'");
+  REQUIRE(
+      s.message() ==
+      "checkpoint '" + dir +
+          "/a.kckpt' is of another graph: its fingerprint is 'graph-a', the model's is 'graph-b'");
   REQUIRE(model.AllBytesAre(kSentinel));
   REQUIRE_OK(LoadCheckpoint(dir + "/a.kckpt", model.tensors(), model.size(), "", nullptr));
-  REQUIRE_OK(LoadCheckpoint(dir + "/none.kckpt", model.tensors(), model.size(), "graph-b", nullptr));
+  REQUIRE_OK(
+      LoadCheckpoint(dir + "/none.kckpt", model.tensors(), model.size(), "graph-b", nullptr));
 }
 
 TEST_CASE("Checkpoint load reports a missing file, a foreign file and a newer format") {
@@ -221,7 +233,8 @@ TEST_CASE("Checkpoint load reports a missing file, a foreign file and a newer fo
   WriteAll(newer, bytes);
   s = LoadCheckpoint(newer, model.tensors(), model.size(), "", nullptr);
   REQUIRE(s.code() == KILN_FAILED_PRECONDITION);
-  REQUIRE(s.message() == "checkpoint '" + newer + "' has format version 2; this build reads version 1");
+  REQUIRE(s.message() ==
+          "checkpoint '" + newer + "' has format version 2; this build reads version 1");
   REQUIRE(model.AllBytesAre(kSentinel));
 }
 
@@ -268,14 +281,16 @@ TEST_CASE("Checkpoint save failures name the checkpoint and leave no temporary f
     const std::string path = dir + "/missing/model.kckpt";
     const Status s = SaveCheckpoint(path, vars.tensors(), vars.size(), 1, "");
     REQUIRE(s.code() == KILN_UNAVAILABLE);
-    REQUIRE(s.message().rfind("cannot save checkpoint '" + path + "': cannot create '" + path + ".tmp.", 0) == 0);
+    REQUIRE(s.message().rfind(
+                "cannot save checkpoint '" + path + "': cannot create '" + path + ".tmp.", 0) == 0);
   }
   SECTION("rename over a directory") {
     const std::string path = dir + "/taken";
     REQUIRE(mkdir(path.c_str(), 0755) == 0);
     const Status s = SaveCheckpoint(path, vars.tensors(), vars.size(), 1, "");
     REQUIRE(s.code() == KILN_UNAVAILABLE);
-    REQUIRE(s.message().rfind("cannot save checkpoint '" + path + "': cannot rename '" + path + ".tmp.", 0) == 0);
+    REQUIRE(s.message().rfind(
+                "cannot save checkpoint '" + path + "': cannot rename '" + path + ".tmp.", 0) == 0);
     REQUIRE(ListDir(dir) == std::vector<std::string>{"taken"});
   }
   SECTION("write error") {
@@ -289,7 +304,8 @@ TEST_CASE("Checkpoint save failures name the checkpoint and leave no temporary f
       std::signal(SIGXFSZ, SIG_IGN);
       Vars big;
       big.Add("w", KILN_F32, {256, 1024}, 1);
-      WriteAll(dir + "/status.txt", SaveCheckpoint(path, big.tensors(), big.size(), 1, "").ToString());
+      WriteAll(dir + "/status.txt",
+               SaveCheckpoint(path, big.tensors(), big.size(), 1, "").ToString());
       _exit(0);
     }
     int wstatus;
@@ -297,8 +313,9 @@ TEST_CASE("Checkpoint save failures name the checkpoint and leave no temporary f
     REQUIRE(WIFEXITED(wstatus));
     const std::string status = ReadAll(dir + "/status.txt");
     INFO(status);
-    REQUIRE(status.rfind("UNAVAILABLE: cannot save checkpoint '" + path + "': cannot write '" + path + ".tmp.", 0) ==
-            0);
+    REQUIRE(status.rfind("UNAVAILABLE: cannot save checkpoint '" + path + "': cannot write '" +
+                             path + ".tmp.",
+                         0) == 0);
     REQUIRE(status.find("File too large") != std::string::npos);
     REQUIRE(ListDir(dir) == std::vector<std::string>{"status.txt"});
   }

@@ -21,7 +21,6 @@
 #include "runtime/require_ok.h"
 #include "runtime/status.h"
 
-
 namespace kiln {
 namespace rt {
 namespace testing {
@@ -31,7 +30,8 @@ inline std::string FreshDir(const std::string& name) {
   const char* tmp = std::getenv("TEST_TMPDIR");
   const std::string dir = std::string(tmp ? tmp : "/tmp") + "/" + name;
   nftw(
-      dir.c_str(), [](const char* path, const struct stat*, int, FTW*) { return std::remove(path); }, 16,
+      dir.c_str(),
+      [](const char* path, const struct stat*, int, FTW*) { return std::remove(path); }, 16,
       FTW_DEPTH | FTW_PHYS);
   REQUIRE(mkdir(dir.c_str(), 0755) == 0);
   return dir;
@@ -67,9 +67,11 @@ class Vars {
   Vars& Add(std::string name, kiln_dtype dtype, std::vector<int64_t> shape, uint32_t seed) {
     int64_t elements = 1;
     for (int64_t d : shape) elements *= d;
-    Var v{std::move(name), dtype, std::move(shape), std::vector<uint8_t>(elements * kiln_dtype_size(dtype))};
+    Var v{std::move(name), dtype, std::move(shape),
+          std::vector<uint8_t>(elements * kiln_dtype_size(dtype))};
     for (size_t i = 0; i < v.bytes.size(); ++i) {
-      v.bytes[i] = static_cast<uint8_t>((static_cast<uint32_t>(i) * 2654435761u + seed * 40503u) >> 24);
+      v.bytes[i] =
+          static_cast<uint8_t>((static_cast<uint32_t>(i) * 2654435761u + seed * 40503u) >> 24);
     }
     vars_.push_back(std::move(v));
     return *this;
@@ -84,7 +86,8 @@ class Vars {
 
   bool AllBytesAre(uint8_t fill) const {
     for (const Var& v : vars_) {
-      if (std::count(v.bytes.begin(), v.bytes.end(), fill) != static_cast<std::ptrdiff_t>(v.bytes.size())) {
+      if (std::count(v.bytes.begin(), v.bytes.end(), fill) !=
+          static_cast<std::ptrdiff_t>(v.bytes.size())) {
         return false;
       }
     }
@@ -95,7 +98,8 @@ class Vars {
   kiln_tensor* tensors() {
     views_.clear();
     for (Var& v : vars_) {
-      views_.push_back({v.name.c_str(), v.dtype, static_cast<int32_t>(v.shape.size()), v.shape.data(), v.bytes.data()});
+      views_.push_back({v.name.c_str(), v.dtype, static_cast<int32_t>(v.shape.size()),
+                        v.shape.data(), v.bytes.data()});
     }
     return views_.data();
   }

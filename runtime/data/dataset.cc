@@ -23,9 +23,11 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
 Status ValidateColumn(const Column& column) {
   const size_t element_size = ElementSize(column.type);
   if (element_size == 0) {
-    return InvalidArgumentError("unknown element type " + std::to_string(static_cast<int>(column.type)));
+    return InvalidArgumentError("unknown element type " +
+                                std::to_string(static_cast<int>(column.type)));
   }
-  if (column.shape.empty()) return InvalidArgumentError("rank 0 (the first dimension indexes examples)");
+  if (column.shape.empty())
+    return InvalidArgumentError("rank 0 (the first dimension indexes examples)");
   // Counted in a way that cannot overflow: any count beyond the elements the bytes hold is wrong.
   const int64_t max_elements = static_cast<int64_t>(column.bytes.size() / element_size);
   int64_t elements = 1;
@@ -54,30 +56,22 @@ StatusOr<std::optional<Batch>> NextOrError(BatchIterator& batches) {
 
 size_t ElementSize(ElementType type) {
   switch (type) {
-    case ElementType::kU8:
-      return 1;
+    case ElementType::kU8: return 1;
     case ElementType::kI32:
-    case ElementType::kF32:
-      return 4;
+    case ElementType::kF32: return 4;
     case ElementType::kI64:
-    case ElementType::kF64:
-      return 8;
+    case ElementType::kF64: return 8;
   }
   return 0;
 }
 
 const char* ElementTypeName(ElementType type) {
   switch (type) {
-    case ElementType::kU8:
-      return "u8";
-    case ElementType::kI32:
-      return "i32";
-    case ElementType::kI64:
-      return "i64";
-    case ElementType::kF32:
-      return "f32";
-    case ElementType::kF64:
-      return "f64";
+    case ElementType::kU8: return "u8";
+    case ElementType::kI32: return "i32";
+    case ElementType::kI64: return "i64";
+    case ElementType::kF32: return "f32";
+    case ElementType::kF64: return "f64";
   }
   return "?";
 }
@@ -117,18 +111,20 @@ StatusOr<Dataset> Dataset::FromColumns(std::vector<Column> columns) {
   if (columns.empty()) return InvalidArgumentError("a dataset needs at least one column");
   for (size_t i = 0; i < columns.size(); ++i) {
     const Column& column = columns[i];
-    if (column.name.empty()) return InvalidArgumentError("column " + std::to_string(i) + " has no name");
+    if (column.name.empty())
+      return InvalidArgumentError("column " + std::to_string(i) + " has no name");
     const Status valid = ValidateColumn(column);
-    if (!valid.ok()) return InvalidArgumentError("column '" + column.name + "': " + valid.message());
+    if (!valid.ok())
+      return InvalidArgumentError("column '" + column.name + "': " + valid.message());
     for (size_t j = 0; j < i; ++j) {
       if (columns[j].name == column.name) {
         return InvalidArgumentError("two columns are named '" + column.name + "'");
       }
     }
     if (column.rows() != columns[0].rows()) {
-      return InvalidArgumentError("column '" + column.name + "' holds " + std::to_string(column.rows()) +
-                                  " examples, column '" + columns[0].name + "' " +
-                                  std::to_string(columns[0].rows()));
+      return InvalidArgumentError("column '" + column.name + "' holds " +
+                                  std::to_string(column.rows()) + " examples, column '" +
+                                  columns[0].name + "' " + std::to_string(columns[0].rows()));
     }
   }
   return Dataset(std::move(columns));
@@ -150,19 +146,23 @@ StatusOr<Dataset> Dataset::Map(const std::string& column, ColumnFn fn) const {
 
 StatusOr<BatchIterator> Dataset::Batches(const BatchOptions& options) const {
   if (options.batch_size < 1) {
-    return InvalidArgumentError("batch_size must be at least 1, got " + std::to_string(options.batch_size));
+    return InvalidArgumentError("batch_size must be at least 1, got " +
+                                std::to_string(options.batch_size));
   }
   if (options.first_epoch < 0 || options.num_epochs < 0) {
-    return InvalidArgumentError("first_epoch " + std::to_string(options.first_epoch) + " and num_epochs " +
-                                std::to_string(options.num_epochs) + " must not be negative");
+    return InvalidArgumentError("first_epoch " + std::to_string(options.first_epoch) +
+                                " and num_epochs " + std::to_string(options.num_epochs) +
+                                " must not be negative");
   }
   const int64_t full = size() / options.batch_size;
-  const bool partial = options.last_batch == LastBatch::kPartial && size() % options.batch_size != 0;
+  const bool partial =
+      options.last_batch == LastBatch::kPartial && size() % options.batch_size != 0;
   const int64_t batches = full + (partial ? 1 : 0);
   if (batches == 0) {
-    return InvalidArgumentError("an epoch of " + std::to_string(size()) + " examples holds no batch of " +
-                                std::to_string(options.batch_size) +
-                                (size() == 0 ? "" : " (use a smaller batch_size, or LastBatch::kPartial)"));
+    return InvalidArgumentError(
+        "an epoch of " + std::to_string(size()) + " examples holds no batch of " +
+        std::to_string(options.batch_size) +
+        (size() == 0 ? "" : " (use a smaller batch_size, or LastBatch::kPartial)"));
   }
   return BatchIterator(*this, options, batches);
 }
@@ -190,7 +190,8 @@ StatusOr<std::optional<Batch>> BatchIterator::Next() {
     gathered.bytes.resize(batch.size * row_bytes);
     for (int64_t i = 0; i < batch.size; ++i) {
       const int64_t row = options_.shuffle ? order_[begin + i] : begin + i;
-      std::copy_n(column.bytes.data() + row * row_bytes, row_bytes, gathered.bytes.data() + i * row_bytes);
+      std::copy_n(column.bytes.data() + row * row_bytes, row_bytes,
+                  gathered.bytes.data() + i * row_bytes);
     }
     batch.columns.push_back(std::move(gathered));
   }
@@ -203,10 +204,11 @@ StatusOr<std::optional<Batch>> BatchIterator::Next() {
       status = ValidateColumn(*mapped);
     }
     if (status.ok() && mapped->rows() != batch.size) {
-      status = InvalidArgumentError("returned " + std::to_string(mapped->rows()) + " rows for a batch of " +
-                                    std::to_string(batch.size));
+      status = InvalidArgumentError("returned " + std::to_string(mapped->rows()) +
+                                    " rows for a batch of " + std::to_string(batch.size));
     }
-    if (!status.ok()) return Status(status.code(), "Map of column '" + name + "': " + status.message());
+    if (!status.ok())
+      return Status(status.code(), "Map of column '" + name + "': " + status.message());
     batch.columns[index] = std::move(mapped).value();
   }
   if (++index_ == batches_per_epoch_) {

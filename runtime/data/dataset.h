@@ -1,5 +1,5 @@
-// Training data held in memory: a table of examples read in shuffled batches, epoch after epoch, with
-// per-batch transforms, optionally prepared ahead on a background thread.
+// Training data held in memory: a table of examples read in shuffled batches, epoch after epoch,
+// with per-batch transforms, optionally prepared ahead on a background thread.
 //
 //   Dataset       named columns; each is a dense array whose first dimension indexes the examples
 //   Map           a transform of one column, applied to each batch (e.g. u8 pixels → f32 in [0, 1])
@@ -28,9 +28,9 @@
 //     ...
 //   }
 //
-// Determinism: the order of an epoch is a function of (seed, epoch, number of examples) alone, computed
-// the same way on every platform and standard library (ShuffledOrder), so a run resumed at epoch 3 sees
-// exactly the batches an uninterrupted run sees from its epoch 3 on.
+// Determinism: the order of an epoch is a function of (seed, epoch, number of examples) alone,
+// computed the same way on every platform and standard library (ShuffledOrder), so a run resumed at
+// epoch 3 sees exactly the batches an uninterrupted run sees from its epoch 3 on.
 //
 // Threads: a Dataset is immutable and may be shared; its Map functions may run on a Prefetcher's
 // thread, so they must not touch unsynchronized shared state. A BatchIterator or Prefetcher serves
@@ -53,8 +53,8 @@
 namespace kiln {
 namespace rt {
 
-// Element types of columns: u8, as image files store pixels, and the kiln_dtype types compiled graphs'
-// inputs usually have (kiln_dtype has no u8, so columns have their own enum).
+// Element types of columns: u8, as image files store pixels, and the kiln_dtype types compiled
+// graphs' inputs usually have (kiln_dtype has no u8, so columns have their own enum).
 enum class ElementType { kU8, kI32, kI64, kF32, kF64 };
 
 // Bytes per element (0 for a value outside the enum); "u8", "f32", ... ("?" outside the enum).
@@ -107,18 +107,20 @@ struct Column {
 // replacement, which may change the type and per-example shape but not the number of rows.
 using ColumnFn = std::function<StatusOr<Column>(Column)>;
 
-// A ColumnFn applying `f` (In → Out) to every element; InvalidArgument when the column's type is not In.
+// A ColumnFn applying `f` (In → Out) to every element; InvalidArgument when the column's type is
+// not In.
 template <typename In, typename Out, typename F>
 ColumnFn Elementwise(F f);
 
-// SplitMix64 (Steele, Lea and Flood, OOPSLA 2014): a generator specified in a few lines, so it gives
-// the same numbers everywhere, unlike std::shuffle and the std:: distributions whose algorithms each
-// standard library chooses.
+// SplitMix64 (Steele, Lea and Flood, OOPSLA 2014): a generator specified in a few lines, so it
+// gives the same numbers everywhere, unlike std::shuffle and the std:: distributions whose
+// algorithms each standard library chooses.
 class SplitMix64 {
  public:
   explicit SplitMix64(uint64_t seed) : state_(seed) {}
   uint64_t Next();
-  // Uniform in [0, n) for n ≥ 1, without modulo bias (draws from the incomplete top range are redrawn).
+  // Uniform in [0, n) for n ≥ 1, without modulo bias (draws from the incomplete top range are
+  // redrawn).
   uint64_t Below(uint64_t n);
 
  private:
@@ -145,7 +147,8 @@ struct BatchOptions {
 struct Batch {
   int epoch = 0;
   int64_t index = 0;  // within the epoch
-  int64_t size = 0;   // examples: batch_size, or fewer in an epoch's last batch under LastBatch::kPartial
+  int64_t size =
+      0;  // examples: batch_size, or fewer in an epoch's last batch under LastBatch::kPartial
   std::vector<Column> columns;  // the dataset's, in its order, mapped; each has `size` rows
 
   // The column called `name`, or nullptr.
@@ -162,8 +165,8 @@ class Dataset {
 
   int64_t size() const { return (*columns_)[0].rows(); }
 
-  // This dataset with `fn` applied to column `column` of every batch, after the maps added before it.
-  // NotFound for an unknown column. The examples are shared, not copied.
+  // This dataset with `fn` applied to column `column` of every batch, after the maps added before
+  // it. NotFound for an unknown column. The examples are shared, not copied.
   StatusOr<Dataset> Map(const std::string& column, ColumnFn fn) const;
 
   // InvalidArgument for batch_size < 1, a negative first_epoch or num_epochs, or epochs that would
@@ -179,7 +182,8 @@ class Dataset {
   std::vector<std::pair<size_t, ColumnFn>> maps_;  // (column index, transform), in order
 };
 
-// Yields a Dataset's batches, epoch by epoch. Shares the dataset's examples, so it may outlive the Dataset.
+// Yields a Dataset's batches, epoch by epoch. Shares the dataset's examples, so it may outlive the
+// Dataset.
 class BatchIterator {
  public:
   // The next batch, or nullopt after the last epoch. A Map error names the column; the next call
@@ -200,9 +204,10 @@ class BatchIterator {
   std::vector<int64_t> order_;  // epoch_'s shuffled order, made at its first batch
 };
 
-// Runs a BatchIterator on a background thread that keeps up to `depth` batches ready, so the caller's
-// training step does not wait for batches to be gathered and mapped. Yields exactly the sequence the
-// iterator would, errors included (an exception thrown by a Map function becomes an Internal error).
+// Runs a BatchIterator on a background thread that keeps up to `depth` batches ready, so the
+// caller's training step does not wait for batches to be gathered and mapped. Yields exactly the
+// sequence the iterator would, errors included (an exception thrown by a Map function becomes an
+// Internal error).
 class Prefetcher {
  public:
   // InvalidArgument for depth < 1; ResourceExhausted when no thread can be started.
@@ -242,8 +247,8 @@ ColumnFn Elementwise(F f) {
   return [f](Column column) -> StatusOr<Column> {
     const In* in = column.data<In>();
     if (in == nullptr) {
-      return InvalidArgumentError(std::string("expected ") + ElementTypeName(ElementTypeOf<In>()) + ", got " +
-                                  ElementTypeName(column.type));
+      return InvalidArgumentError(std::string("expected ") + ElementTypeName(ElementTypeOf<In>()) +
+                                  ", got " + ElementTypeName(column.type));
     }
     std::vector<Out> out(column.num_elements());
     for (size_t i = 0; i < out.size(); ++i) out[i] = f(in[i]);

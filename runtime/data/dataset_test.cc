@@ -15,7 +15,8 @@ namespace kiln {
 namespace rt {
 namespace {
 
-// `n` examples: "id" i64 [n] = i, "feature" f32 [n, 2] = (i, -i), "pixels" u8 [n, 3] = (i, 2i, 255).
+// `n` examples: "id" i64 [n] = i, "feature" f32 [n, 2] = (i, -i), "pixels" u8 [n, 3] = (i, 2i,
+// 255).
 Dataset Examples(int64_t n) {
   std::vector<int64_t> ids;
   std::vector<float> features;
@@ -208,7 +209,8 @@ TEST_CASE("Map transforms a column of each batch") {
   const Dataset raw = Examples(6);
   const float mean = 0.5f, stddev = 0.25f;
   StatusOr<Dataset> dataset =
-      raw.Map("pixels", Elementwise<uint8_t, float>([&](uint8_t p) { return (p / 255.0f - mean) / stddev; }));
+      raw.Map("pixels",
+              Elementwise<uint8_t, float>([&](uint8_t p) { return (p / 255.0f - mean) / stddev; }));
   REQUIRE(dataset.ok());
   // Maps apply in order; this one changes the per-example shape: the sum of each row's pixels.
   dataset = dataset->Map("pixels", [](Column column) -> StatusOr<Column> {
@@ -250,32 +252,40 @@ Status FirstBatchError(const StatusOr<Dataset>& dataset) {
 
 TEST_CASE("Map errors name the column") {
   const Dataset dataset = Examples(8);
-  Status s = FirstBatchError(dataset.Map("pixels", Elementwise<float, float>([](float x) { return x; })));
+  Status s =
+      FirstBatchError(dataset.Map("pixels", Elementwise<float, float>([](float x) { return x; })));
   REQUIRE(s.code() == KILN_INVALID_ARGUMENT);
   REQUIRE(s.message() == "Map of column 'pixels': expected f32, got u8");
-  s = FirstBatchError(dataset.Map(
-      "id", [](Column column) -> StatusOr<Column> { return Column::Of<int64_t>(column.name, {1}, {0}); }));
+  s = FirstBatchError(dataset.Map("id", [](Column column) -> StatusOr<Column> {
+    return Column::Of<int64_t>(column.name, {1}, {0});
+  }));
   REQUIRE(s.message() == "Map of column 'id': returned 1 rows for a batch of 4");
   s = FirstBatchError(dataset.Map("id", [](Column column) -> StatusOr<Column> {
     return Column::Of<int64_t>(column.name, {4, 2}, {0});
   }));
   REQUIRE(s.message() == "Map of column 'id': 8 bytes do not hold i64 [4, 2]");
-  s = FirstBatchError(dataset.Map("id", [](Column) -> StatusOr<Column> { return OutOfRangeError("no"); }));
+  s = FirstBatchError(
+      dataset.Map("id", [](Column) -> StatusOr<Column> { return OutOfRangeError("no"); }));
   REQUIRE(s.code() == KILN_OUT_OF_RANGE);
   REQUIRE(s.message() == "Map of column 'id': no");
 
-  StatusOr<Dataset> mapped = dataset.Map("pixel", Elementwise<uint8_t, float>([](uint8_t p) { return p; }));
+  StatusOr<Dataset> mapped =
+      dataset.Map("pixel", Elementwise<uint8_t, float>([](uint8_t p) { return p; }));
   REQUIRE(mapped.status().code() == KILN_NOT_FOUND);
-  REQUIRE(mapped.status().message() == "Map: no column 'pixel' (the columns are id, feature, pixels)");
+  REQUIRE(mapped.status().message() ==
+          "Map: no column 'pixel' (the columns are id, feature, pixels)");
   REQUIRE(dataset.Map("id", nullptr).status().message() == "Map of column 'id': empty function");
 }
 
 TEST_CASE("Bad columns and batch options give clear errors") {
-  auto error = [](std::vector<Column> columns) { return Dataset::FromColumns(std::move(columns)).status(); };
+  auto error = [](std::vector<Column> columns) {
+    return Dataset::FromColumns(std::move(columns)).status();
+  };
   const Column ids = Column::Of<int32_t>("id", {3}, {0, 1, 2});
   REQUIRE(error({ids, Column::Of<float>("x", {2}, {0, 1})}).message() ==
           "column 'x' holds 2 examples, column 'id' 3");
-  REQUIRE(error({ids, Column::Of<float>("id", {3}, {0, 1, 2})}).message() == "two columns are named 'id'");
+  REQUIRE(error({ids, Column::Of<float>("id", {3}, {0, 1, 2})}).message() ==
+          "two columns are named 'id'");
   REQUIRE(error({ids, Column::Of<float>("", {3}, {0, 1, 2})}).message() == "column 1 has no name");
   REQUIRE(error({Column::Of<float>("x", {3, 2}, {0, 1, 2})}).message() ==
           "column 'x': 12 bytes do not hold f32 [3, 2]");
@@ -296,7 +306,8 @@ TEST_CASE("Bad columns and batch options give clear errors") {
   REQUIRE(batches.status().message() == "batch_size must be at least 1, got 0");
   options.batch_size = 11;
   REQUIRE(dataset.Batches(options).status().message() ==
-          "an epoch of 10 examples holds no batch of 11 (use a smaller batch_size, or LastBatch::kPartial)");
+          "an epoch of 10 examples holds no batch of 11 (use a smaller batch_size, or "
+          "LastBatch::kPartial)");
   options.last_batch = LastBatch::kPartial;
   REQUIRE(dataset.Batches(options).ok());
   options.num_epochs = -1;
@@ -306,7 +317,8 @@ TEST_CASE("Bad columns and batch options give clear errors") {
 
   StatusOr<Dataset> empty = Dataset::FromColumns({Column::Of<float>("x", {0, 4}, {})});
   REQUIRE(empty.ok());
-  REQUIRE(empty->Batches(options).status().message() == "an epoch of 0 examples holds no batch of 11");
+  REQUIRE(empty->Batches(options).status().message() ==
+          "an epoch of 0 examples holds no batch of 11");
   options.num_epochs = 0;
   BatchIterator none = Iterate(dataset, options);
   REQUIRE(All(none).empty());
@@ -367,7 +379,8 @@ TEST_CASE("A Prefetcher passes errors on in sequence") {
   }
 
   // An exception from a Map function ends the stream with an Internal error, not std::terminate.
-  dataset = Examples(12).Map("id", [](Column) -> StatusOr<Column> { throw std::runtime_error("boom"); });
+  dataset =
+      Examples(12).Map("id", [](Column) -> StatusOr<Column> { throw std::runtime_error("boom"); });
   StatusOr<Prefetcher> throwing = Prefetcher::Start(Iterate(*dataset, options), 2);
   REQUIRE(throwing.ok());
   StatusOr<std::optional<Batch>> batch = throwing->Next();
@@ -413,12 +426,15 @@ Status HeaderExample(int64_t& batches_seen) {
   KILN_RT_ASSIGN_OR_RETURN(FashionMnist fm, LoadFashionMnist(kDefaultFashionMnistDir, "test"));
   KILN_RT_ASSIGN_OR_RETURN(
       Dataset train,
-      Dataset::FromColumns({Column::Of<uint8_t>("image", fm.images.dims, std::move(fm.images.bytes)),
-                            Column::Of<uint8_t>("label", fm.labels.dims, std::move(fm.labels.bytes))}));
+      Dataset::FromColumns(
+          {Column::Of<uint8_t>("image", fm.images.dims, std::move(fm.images.bytes)),
+           Column::Of<uint8_t>("label", fm.labels.dims, std::move(fm.labels.bytes))}));
+  KILN_RT_ASSIGN_OR_RETURN(train, train.Map("image", Elementwise<uint8_t, float>([](uint8_t pixel) {
+                                              return pixel / 255.0f;
+                                            })));
   KILN_RT_ASSIGN_OR_RETURN(
-      train, train.Map("image", Elementwise<uint8_t, float>([](uint8_t pixel) { return pixel / 255.0f; })));
-  KILN_RT_ASSIGN_OR_RETURN(
-      train, train.Map("label", Elementwise<uint8_t, int32_t>([](uint8_t label) { return label; })));
+      train,
+      train.Map("label", Elementwise<uint8_t, int32_t>([](uint8_t label) { return label; })));
   BatchOptions options;
   options.batch_size = 128;
   KILN_RT_ASSIGN_OR_RETURN(BatchIterator batches, train.Batches(options));
@@ -439,7 +455,8 @@ Status HeaderExample(int64_t& batches_seen) {
 TEST_CASE("The header's example runs on Debian's Fashion-MNIST") {
   int64_t batches_seen = 0;
   const Status status = HeaderExample(batches_seen);
-  // The data is a dependency (setup.sh installs it), not an optional extra: missing, the test fails.
+  // The data is a dependency (setup.sh installs it), not an optional extra: missing, the test
+  // fails.
   INFO("needs Debian's dataset-fashion-mnist (./setup.sh installs it)");
   REQUIRE(status.ok());
   REQUIRE(batches_seen == 10000 / 128);

@@ -14,11 +14,12 @@
 
 #include "runtime/atomic_file.h"
 #include "runtime/crc32c.h"
-#include "runtime/little_endian.h"
 #include "runtime/data/tfrecord.h"
+#include "runtime/little_endian.h"
 
 // Column bytes are copied as the host lays them out; the format says little-endian.
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "example records need a little-endian host");
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "example records need a little-endian host");
 
 namespace kiln {
 namespace rt {
@@ -30,26 +31,22 @@ constexpr size_t kFrameHeader = 12;
 // Framing bytes per record: the header and the data's CRC.
 constexpr uint64_t kFrameBytes = 16;
 
-
-// The file's numbering of element types, spelled out so that reordering ElementType cannot change it.
+// The file's numbering of element types, spelled out so that reordering ElementType cannot change
+// it.
 uint32_t TypeCode(ElementType type) {
   switch (type) {
-    case ElementType::kU8:
-      return 0;
-    case ElementType::kI32:
-      return 1;
-    case ElementType::kI64:
-      return 2;
-    case ElementType::kF32:
-      return 3;
-    case ElementType::kF64:
-      return 4;
+    case ElementType::kU8: return 0;
+    case ElementType::kI32: return 1;
+    case ElementType::kI64: return 2;
+    case ElementType::kF32: return 3;
+    case ElementType::kF64: return 4;
   }
   return UINT32_MAX;
 }
 
 bool TypeOfCode(uint64_t code, ElementType* type) {
-  for (ElementType t : {ElementType::kU8, ElementType::kI32, ElementType::kI64, ElementType::kF32, ElementType::kF64}) {
+  for (ElementType t : {ElementType::kU8, ElementType::kI32, ElementType::kI64, ElementType::kF32,
+                        ElementType::kF64}) {
     if (TypeCode(t) == code) {
       *type = t;
       return true;
@@ -58,8 +55,8 @@ bool TypeOfCode(uint64_t code, ElementType* type) {
   return false;
 }
 
-// The bytes of one example of `type` with per-example extents [begin, end); false for a negative extent
-// or a size beyond 64 bits.
+// The bytes of one example of `type` with per-example extents [begin, end); false for a negative
+// extent or a size beyond 64 bits.
 bool ExampleBytes(ElementType type, const int64_t* begin, const int64_t* end, uint64_t* bytes) {
   uint64_t b = ElementSize(type);
   for (const int64_t* d = begin; d != end; ++d) {
@@ -86,24 +83,30 @@ Status ValidateColumns(const std::vector<Column>& columns, std::vector<uint64_t>
     if (c.name.empty()) return InvalidArgumentError("column " + std::to_string(i) + " has no name");
     const std::string column = "column " + Quoted(c.name);
     for (size_t j = 0; j < i; ++j) {
-      if (columns[j].name == c.name) return InvalidArgumentError("two columns are named " + Quoted(c.name));
+      if (columns[j].name == c.name)
+        return InvalidArgumentError("two columns are named " + Quoted(c.name));
     }
     if (ElementSize(c.type) == 0) {
-      return InvalidArgumentError(column + " has unknown element type " + std::to_string(static_cast<int>(c.type)));
+      return InvalidArgumentError(column + " has unknown element type " +
+                                  std::to_string(static_cast<int>(c.type)));
     }
-    if (c.shape.empty()) return InvalidArgumentError(column + " has rank 0 (the first dimension indexes examples)");
+    if (c.shape.empty())
+      return InvalidArgumentError(column + " has rank 0 (the first dimension indexes examples)");
     uint64_t bytes, total;
-    if (!ExampleBytes(c.type, c.shape.data() + 1, c.shape.data() + c.shape.size(), &bytes) || c.shape[0] < 0 ||
+    if (!ExampleBytes(c.type, c.shape.data() + 1, c.shape.data() + c.shape.size(), &bytes) ||
+        c.shape[0] < 0 ||
         __builtin_mul_overflow(bytes, static_cast<uint64_t>(c.shape[0]), &total)) {
       return InvalidArgumentError(column + " has invalid shape " + ShapeString(c.shape));
     }
     if (total != c.bytes.size()) {
-      return InvalidArgumentError(column + ": " + std::to_string(c.bytes.size()) + " bytes do not hold " +
-                                  ElementTypeName(c.type) + " " + ShapeString(c.shape));
+      return InvalidArgumentError(column + ": " + std::to_string(c.bytes.size()) +
+                                  " bytes do not hold " + ElementTypeName(c.type) + " " +
+                                  ShapeString(c.shape));
     }
     if (c.rows() != columns[0].rows()) {
-      return InvalidArgumentError(column + " holds " + std::to_string(c.rows()) + " examples, column " +
-                                  Quoted(columns[0].name) + " " + std::to_string(columns[0].rows()));
+      return InvalidArgumentError(column + " holds " + std::to_string(c.rows()) +
+                                  " examples, column " + Quoted(columns[0].name) + " " +
+                                  std::to_string(columns[0].rows()));
     }
     example_bytes->push_back(bytes);
   }
@@ -139,7 +142,8 @@ StatusOr<std::vector<Column>> ParseSchema(const std::string& record, const std::
   for (uint64_t i = 0; i < count; ++i) {
     Column c;
     uint64_t code, rank;
-    if (!cursor.Str(&c.name) || c.name.empty()) return malformed("column " + std::to_string(i) + " has no name");
+    if (!cursor.Str(&c.name) || c.name.empty())
+      return malformed("column " + std::to_string(i) + " has no name");
     if (!cursor.U(4, &code) || !TypeOfCode(code, &c.type)) {
       return malformed("column " + Quoted(c.name) + " has no element type or an unknown one");
     }
@@ -163,19 +167,21 @@ StatusOr<std::vector<Column>> ParseSchema(const std::string& record, const std::
     example_bytes->push_back(bytes);
     columns.push_back(std::move(c));
   }
-  if (cursor.left() != 0) return malformed(std::to_string(cursor.left()) + " bytes after the last column");
+  if (cursor.left() != 0)
+    return malformed(std::to_string(cursor.left()) + " bytes after the last column");
   return columns;
 }
 
-// Opens `path` once before TFRecordReader does, for what its errors cannot say: NotFound for a missing
-// file, and InvalidArgument for a file that is not TFRecord framing around our magic at all (its first
-// frame's length CRC fails AND the magic is not where it would be; one corrupted byte cannot do both).
-// Returns the file's size.
+// Opens `path` once before TFRecordReader does, for what its errors cannot say: NotFound for a
+// missing file, and InvalidArgument for a file that is not TFRecord framing around our magic at all
+// (its first frame's length CRC fails AND the magic is not where it would be; one corrupted byte
+// cannot do both). Returns the file's size.
 StatusOr<uint64_t> Probe(const std::string& path) {
   std::FILE* file = std::fopen(path.c_str(), "rbe");
   if (file == nullptr) {
     if (errno == ENOENT) return NotFoundError("no example-record file " + Quoted(path));
-    return UnavailableError("cannot open example-record file " + Quoted(path) + ": " + std::strerror(errno));
+    return UnavailableError("cannot open example-record file " + Quoted(path) + ": " +
+                            std::strerror(errno));
   }
   char head[kFrameHeader + sizeof(kMagic)];
   const size_t got = std::fread(head, 1, sizeof(head), file);
@@ -183,10 +189,13 @@ StatusOr<uint64_t> Probe(const std::string& path) {
   const bool stat_ok = fstat(fileno(file), &st) == 0;
   std::fclose(file);
   if (!stat_ok) return UnavailableError("cannot stat example-record file " + Quoted(path));
-  if (S_ISDIR(st.st_mode)) return InvalidArgumentError(Quoted(path) + " is a directory, not an example-record file");
-  if (got == sizeof(head) && UnmaskCrc32c(static_cast<uint32_t>(GetLittleEndian(head + 8, 4))) != Crc32c(head, 8) &&
+  if (S_ISDIR(st.st_mode))
+    return InvalidArgumentError(Quoted(path) + " is a directory, not an example-record file");
+  if (got == sizeof(head) &&
+      UnmaskCrc32c(static_cast<uint32_t>(GetLittleEndian(head + 8, 4))) != Crc32c(head, 8) &&
       std::memcmp(head + kFrameHeader, kMagic, sizeof(kMagic)) != 0) {
-    return InvalidArgumentError(Quoted(path) + " is not an example-record file (not TFRecord framing)");
+    return InvalidArgumentError(Quoted(path) +
+                                " is not an example-record file (not TFRecord framing)");
   }
   return static_cast<uint64_t>(st.st_size);
 }
@@ -195,7 +204,8 @@ StatusOr<uint64_t> Probe(const std::string& path) {
 
 Status WriteExampleRecords(const std::string& path, const std::vector<Column>& columns) {
   const auto error = [&](const Status& status) {
-    return Status(status.code(), "cannot write example records " + Quoted(path) + ": " + status.message());
+    return Status(status.code(),
+                  "cannot write example records " + Quoted(path) + ": " + status.message());
   };
   std::vector<uint64_t> example_bytes;
   const Status valid = ValidateColumns(columns, &example_bytes);
@@ -210,8 +220,9 @@ Status WriteExampleRecords(const std::string& path, const std::vector<Column>& c
     for (int64_t row = 0; status.ok() && row < columns[0].rows(); ++row) {
       example.clear();
       for (size_t c = 0; c < columns.size(); ++c) {
-        example.append(reinterpret_cast<const char*>(columns[c].bytes.data()) + row * example_bytes[c],
-                       example_bytes[c]);
+        example.append(
+            reinterpret_cast<const char*>(columns[c].bytes.data()) + row * example_bytes[c],
+            example_bytes[c]);
       }
       status = writer->Write(example);
     }
@@ -237,8 +248,9 @@ StatusOr<std::vector<Column>> ReadExampleRecords(const std::string& path) {
   KILN_RT_ASSIGN_OR_RETURN(std::optional<std::string> schema, reader.Read());
   if (!schema) return DataLossError(Quoted(path) + " is empty: no schema record");
   if (schema->size() < sizeof(kMagic) || std::memcmp(schema->data(), kMagic, sizeof(kMagic)) != 0) {
-    return InvalidArgumentError(Quoted(path) + " is not an example-record file (bad magic: record 0 does not begin " +
-                                "with \"" + std::string(kMagic, sizeof(kMagic)) + "\")");
+    return InvalidArgumentError(
+        Quoted(path) + " is not an example-record file (bad magic: record 0 does not begin " +
+        "with \"" + std::string(kMagic, sizeof(kMagic)) + "\")");
   }
   std::vector<uint64_t> example_bytes;
   KILN_RT_ASSIGN_OR_RETURN(std::vector<Column> columns, ParseSchema(*schema, path, &example_bytes));
@@ -248,7 +260,8 @@ StatusOr<std::vector<Column>> ReadExampleRecords(const std::string& path) {
       return DataLossError(Quoted(path) + " record 0: malformed schema: examples beyond 64 bits");
     }
   }
-  // Room for as many examples as the rest of the file can hold, so reading does not regrow the columns.
+  // Room for as many examples as the rest of the file can hold, so reading does not regrow the
+  // columns.
   const uint64_t after_schema = kFrameBytes + schema->size();
   if (file_size > after_schema && record_bytes < UINT64_MAX - kFrameBytes) {
     const uint64_t most = (file_size - after_schema) / (kFrameBytes + record_bytes);

@@ -12,11 +12,10 @@
 #include <vector>
 
 #include "catch2/catch.hpp"
-#include "testing/temp_files.h"
 #include "runtime/data/idx.h"
 #include "runtime/data/tfrecord.h"
 #include "runtime/require_ok.h"
-
+#include "testing/temp_files.h"
 
 namespace kiln {
 namespace rt {
@@ -92,7 +91,9 @@ std::vector<Column> Head(std::vector<Column> columns, int64_t rows) {
   return columns;
 }
 
-bool Contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool Contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 std::set<std::string> DirEntries(const std::string& dir) {
   std::set<std::string> names;
@@ -148,11 +149,12 @@ TEST_CASE("Example records are laid out as the header says") {
   const std::string path = TempPath("layout.kilnex");
   REQUIRE_OK(WriteExampleRecords(path, {Column::Of<uint8_t>("x", {2, 3}, {1, 2, 3, 4, 5, 6}),
                                         Column::Of<int32_t>("yy", {2}, {0x01020304, -2})}));
-  const std::string schema = std::string("KILNEXv1") + Le(2, 4) +            // magic, 2 columns
-                             Le(1, 4) + "x" + Le(0, 4) + Le(1, 4) + Le(3, 8) +  // "x": u8, one example [3]
-                             Le(2, 4) + "yy" + Le(1, 4) + Le(0, 4);            // "yy": i32, one example []
-  REQUIRE(ReadRecords(path) ==
-          std::vector<std::string>{schema, std::string("\1\2\3\4\3\2\1", 7), std::string("\4\5\6\xfe\xff\xff\xff", 7)});
+  const std::string schema = std::string("KILNEXv1") + Le(2, 4) +  // magic, 2 columns
+                             Le(1, 4) + "x" + Le(0, 4) + Le(1, 4) +
+                             Le(3, 8) +                              // "x": u8, one example [3]
+                             Le(2, 4) + "yy" + Le(1, 4) + Le(0, 4);  // "yy": i32, one example []
+  REQUIRE(ReadRecords(path) == std::vector<std::string>{schema, std::string("\1\2\3\4\3\2\1", 7),
+                                                        std::string("\4\5\6\xfe\xff\xff\xff", 7)});
 }
 
 TEST_CASE("A dataset read back from example records gives the original's batches") {
@@ -201,8 +203,8 @@ TEST_CASE("Every flipped byte of an example-record file is DataLoss") {
       bad[i] ^= mask;
       WriteFile(bad_path, bad);
       StatusOr<std::vector<Column>> read = ReadExampleRecords(bad_path);
-      INFO("byte " << i << " of " << good.size() << " XOR " << int{static_cast<uint8_t>(mask)} << ": "
-                   << read.status().ToString());
+      INFO("byte " << i << " of " << good.size() << " XOR " << int{static_cast<uint8_t>(mask)}
+                   << ": " << read.status().ToString());
       REQUIRE(read.status().code() == KILN_DATA_LOSS);
       REQUIRE(Contains(read.status().message(), bad_path));
     }
@@ -250,8 +252,8 @@ TEST_CASE("An example-record file cut anywhere but between records is DataLoss")
 
 TEST_CASE("A file that is not example records is InvalidArgument") {
   const std::string path = TempPath("not_examples.tfrecord");
-  for (const std::string& first : {std::string("KILNEXv2") + Le(1, 4), std::string("KILN"), std::string(),
-                                   std::string("\x0a\x05hello", 7)}) {
+  for (const std::string& first : {std::string("KILNEXv2") + Le(1, 4), std::string("KILN"),
+                                   std::string(), std::string("\x0a\x05hello", 7)}) {
     WriteRecords(path, {first, "more"});
     StatusOr<std::vector<Column>> read = ReadExampleRecords(path);
     INFO(read.status().ToString());
@@ -298,13 +300,13 @@ TEST_CASE("A malformed schema is DataLoss") {
   const std::string path = TempPath("malformed.kilnex");
   const std::string head = std::string("KILNEXv1") + Le(1, 4) + Le(1, 4) + "x";
   for (const std::string& schema : {
-           head + Le(9, 4) + Le(0, 4),                 // unknown element type
-           head + Le(0, 4) + Le(0, 4) + "!",           // a byte after the last column
-           head + Le(0, 4) + Le(2, 4) + Le(3, 8),      // a shape that runs past the record
-           head + Le(0, 4) + Le(1, 4) + Le(-3, 8),     // a negative extent
-           std::string("KILNEXv1") + Le(0, 4),         // no columns
-           std::string("KILNEXv1") + Le(2, 4) + Le(1, 4) + "x" + Le(0, 4) + Le(0, 4) + Le(1, 4) + "x" + Le(0, 4) +
-               Le(0, 4),                               // a name twice
+           head + Le(9, 4) + Le(0, 4),              // unknown element type
+           head + Le(0, 4) + Le(0, 4) + "!",        // a byte after the last column
+           head + Le(0, 4) + Le(2, 4) + Le(3, 8),   // a shape that runs past the record
+           head + Le(0, 4) + Le(1, 4) + Le(-3, 8),  // a negative extent
+           std::string("KILNEXv1") + Le(0, 4),      // no columns
+           std::string("KILNEXv1") + Le(2, 4) + Le(1, 4) + "x" + Le(0, 4) + Le(0, 4) + Le(1, 4) +
+               "x" + Le(0, 4) + Le(0, 4),  // a name twice
        }) {
     WriteRecords(path, {schema});
     StatusOr<std::vector<Column>> read = ReadExampleRecords(path);
@@ -330,7 +332,8 @@ TEST_CASE("WriteExampleRecords rejects bad columns, writing nothing") {
       {{Column::Of<uint8_t>("a", {2}, {1, 2}), Column::Of<float>("b", {3}, {1, 2, 3})},
        "column 'b' holds 3 examples, column 'a' 2"},
       {{Column::Of<uint8_t>("a", {2, 2}, {1, 2, 3})}, "column 'a': 3 bytes do not hold u8 [2, 2]"},
-      {{Column::Of<uint8_t>("a", {1}, {1}), Column::Of<uint8_t>("a", {1}, {1})}, "two columns are named 'a'"},
+      {{Column::Of<uint8_t>("a", {1}, {1}), Column::Of<uint8_t>("a", {1}, {1})},
+       "two columns are named 'a'"},
       {{Column::Of<uint8_t>("", {1}, {1})}, "column 0 has no name"},
       {{Column::Of<uint8_t>("a", {}, {1})}, "rank 0"},
       {{Column::Of<uint8_t>("a", {-1, 0}, {})}, "invalid shape [-1, 0]"},
@@ -367,14 +370,15 @@ TEST_CASE("WriteExampleRecords replaces a file atomically and leaves no temporar
 // 1000 examples of Fashion-MNIST's test split through a file.
 TEST_CASE("Example records round-trip Debian's Fashion-MNIST") {
   StatusOr<FashionMnist> fm = LoadFashionMnist(kDefaultFashionMnistDir, "test");
-  // The data is a dependency (setup.sh installs it), not an optional extra: missing, the test fails.
+  // The data is a dependency (setup.sh installs it), not an optional extra: missing, the test
+  // fails.
   INFO("needs Debian's dataset-fashion-mnist (./setup.sh installs it)");
   REQUIRE_OK(fm.status());
   constexpr int64_t kExamples = 1000;
-  const std::vector<Column> columns = Head(
-      {Column::Of<uint8_t>("image", fm->images.dims, fm->images.bytes),
-       Column::Of<uint8_t>("label", fm->labels.dims, fm->labels.bytes)},
-      kExamples);
+  const std::vector<Column> columns =
+      Head({Column::Of<uint8_t>("image", fm->images.dims, fm->images.bytes),
+            Column::Of<uint8_t>("label", fm->labels.dims, fm->labels.bytes)},
+           kExamples);
   REQUIRE(columns[0].shape == std::vector<int64_t>{kExamples, 28, 28});
   const std::string path = TempPath("fashion_mnist.kilnex");
   REQUIRE_OK(WriteExampleRecords(path, columns));

@@ -34,7 +34,8 @@ std::string Hex(unsigned value, int digits) {
 Status GzError(gzFile file, const std::string& path) {
   int code = Z_OK;
   std::string message = gzerror(file, &code);
-  if (code == Z_ERRNO) return UnavailableError("cannot read " + Quoted(path) + ": " + std::strerror(errno));
+  if (code == Z_ERRNO)
+    return UnavailableError("cannot read " + Quoted(path) + ": " + std::strerror(errno));
   // zlib's message starts with the path.
   if (message.rfind(path + ": ", 0) == 0) message.erase(0, path.size() + 2);
   return DataLossError(Quoted(path) + ": corrupt gzip stream: " + message);
@@ -45,7 +46,8 @@ StatusOr<size_t> Read(gzFile file, const std::string& path, uint8_t* out, size_t
   size_t got = 0;
   while (got < n) {
     // gzread takes an unsigned length and returns an int.
-    const int r = gzread(file, out + got, static_cast<unsigned>(std::min<size_t>(n - got, 1u << 30)));
+    const int r =
+        gzread(file, out + got, static_cast<unsigned>(std::min<size_t>(n - got, 1u << 30)));
     if (r < 0) return GzError(file, path);
     if (r == 0) break;
     got += r;
@@ -68,33 +70,23 @@ void BigEndianToHost(std::vector<uint8_t>& bytes) {
 size_t IdxTypeSize(IdxType type) {
   switch (type) {
     case IdxType::kU8:
-    case IdxType::kI8:
-      return 1;
-    case IdxType::kI16:
-      return 2;
+    case IdxType::kI8: return 1;
+    case IdxType::kI16: return 2;
     case IdxType::kI32:
-    case IdxType::kF32:
-      return 4;
-    case IdxType::kF64:
-      return 8;
+    case IdxType::kF32: return 4;
+    case IdxType::kF64: return 8;
   }
   return 0;
 }
 
 const char* IdxTypeName(IdxType type) {
   switch (type) {
-    case IdxType::kU8:
-      return "u8";
-    case IdxType::kI8:
-      return "i8";
-    case IdxType::kI16:
-      return "i16";
-    case IdxType::kI32:
-      return "i32";
-    case IdxType::kF32:
-      return "f32";
-    case IdxType::kF64:
-      return "f64";
+    case IdxType::kU8: return "u8";
+    case IdxType::kI8: return "i8";
+    case IdxType::kI16: return "i16";
+    case IdxType::kI32: return "i32";
+    case IdxType::kF32: return "f32";
+    case IdxType::kF64: return "f64";
   }
   return "?";
 }
@@ -111,7 +103,8 @@ StatusOr<IdxArray> ReadIdx(const std::string& path) {
   uint8_t header[4];
   KILN_RT_ASSIGN_OR_RETURN(size_t got, Read(file.get(), path, header, 4));
   if (got < 4) {
-    return DataLossError(Quoted(path) + ": truncated: " + std::to_string(got) + " of 4 header bytes");
+    return DataLossError(Quoted(path) + ": truncated: " + std::to_string(got) +
+                         " of 4 header bytes");
   }
   if (header[0] != 0 || header[1] != 0) {
     return InvalidArgumentError(Quoted(path) + ": not an IDX file (magic " +
@@ -125,7 +118,8 @@ StatusOr<IdxArray> ReadIdx(const std::string& path) {
   }
   const int rank = header[3];
   if (rank == 0) {
-    return InvalidArgumentError(Quoted(path) + ": rank 0 (an IDX array has at least one dimension)");
+    return InvalidArgumentError(Quoted(path) +
+                                ": rank 0 (an IDX array has at least one dimension)");
   }
 
   uint8_t dims[4 * 255];
@@ -150,8 +144,8 @@ StatusOr<IdxArray> ReadIdx(const std::string& path) {
     declared *= extent;
   }
   if (overflow) {
-    return DataLossError(Quoted(path) + ": truncated: header declares " + IdxTypeName(array.type) + " " +
-                         DimsString(array.dims) + ", over 2^64 bytes of data");
+    return DataLossError(Quoted(path) + ": truncated: header declares " + IdxTypeName(array.type) +
+                         " " + DimsString(array.dims) + ", over 2^64 bytes of data");
   }
 
   // The buffer grows with the data that actually arrives, not to what the header declares up front,
@@ -159,8 +153,8 @@ StatusOr<IdxArray> ReadIdx(const std::string& path) {
   got = 0;
   while (got < declared) {
     array.bytes.resize(std::min<uint64_t>(declared, std::max<uint64_t>(2 * got, 1 << 20)));
-    KILN_RT_ASSIGN_OR_RETURN(size_t n,
-                             Read(file.get(), path, array.bytes.data() + got, array.bytes.size() - got));
+    KILN_RT_ASSIGN_OR_RETURN(
+        size_t n, Read(file.get(), path, array.bytes.data() + got, array.bytes.size() - got));
     got += n;
     if (got < array.bytes.size()) break;
   }
@@ -182,18 +176,13 @@ StatusOr<IdxArray> ReadIdx(const std::string& path) {
   // zlib reports a gzip stream cut short as the end of the data, leaving Z_BUF_ERROR behind.
   int code = Z_OK;
   gzerror(file.get(), &code);
-  if (code == Z_BUF_ERROR) return DataLossError(Quoted(path) + ": truncated: the gzip stream ends early");
+  if (code == Z_BUF_ERROR)
+    return DataLossError(Quoted(path) + ": truncated: the gzip stream ends early");
 
   switch (element_size) {
-    case 2:
-      BigEndianToHost<uint16_t>(array.bytes);
-      break;
-    case 4:
-      BigEndianToHost<uint32_t>(array.bytes);
-      break;
-    case 8:
-      BigEndianToHost<uint64_t>(array.bytes);
-      break;
+    case 2: BigEndianToHost<uint16_t>(array.bytes); break;
+    case 4: BigEndianToHost<uint32_t>(array.bytes); break;
+    case 8: BigEndianToHost<uint64_t>(array.bytes); break;
   }
   return array;
 }
@@ -221,13 +210,14 @@ StatusOr<FashionMnist> LoadFashionMnist(const std::string& dir, const std::strin
                                 IdxTypeName(labels.type) + " " + DimsString(labels.dims));
   }
   if (labels.dims[0] != images.dims[0]) {
-    return DataLossError(Quoted(labels_path) + " holds " + std::to_string(labels.dims[0]) + " labels but " +
-                         Quoted(images_path) + " " + std::to_string(images.dims[0]) + " images");
+    return DataLossError(Quoted(labels_path) + " holds " + std::to_string(labels.dims[0]) +
+                         " labels but " + Quoted(images_path) + " " +
+                         std::to_string(images.dims[0]) + " images");
   }
   for (size_t i = 0; i < labels.bytes.size(); ++i) {
     if (labels.bytes[i] >= 10) {
-      return DataLossError(Quoted(labels_path) + ": label " + std::to_string(labels.bytes[i]) + " at index " +
-                           std::to_string(i) + " is not a class (0 to 9)");
+      return DataLossError(Quoted(labels_path) + ": label " + std::to_string(labels.bytes[i]) +
+                           " at index " + std::to_string(i) + " is not a class (0 to 9)");
     }
   }
   return data;

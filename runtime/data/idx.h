@@ -1,6 +1,6 @@
 // IDX files, the format of MNIST and Fashion-MNIST: the bytes 0x00 0x00, a type byte, a rank byte,
-// `rank` big-endian uint32 dimensions, then the elements row-major and big-endian. Read through zlib,
-// so gzip-compressed files (as Debian ships them) and plain ones both work.
+// `rank` big-endian uint32 dimensions, then the elements row-major and big-endian. Read through
+// zlib, so gzip-compressed files (as Debian ships them) and plain ones both work.
 #ifndef KILN_RUNTIME_DATA_IDX_H_
 #define KILN_RUNTIME_DATA_IDX_H_
 
@@ -16,7 +16,14 @@ namespace kiln {
 namespace rt {
 
 // Element types, numbered as the type byte in the file.
-enum class IdxType : uint8_t { kU8 = 0x08, kI8 = 0x09, kI16 = 0x0B, kI32 = 0x0C, kF32 = 0x0D, kF64 = 0x0E };
+enum class IdxType : uint8_t {
+  kU8 = 0x08,
+  kI8 = 0x09,
+  kI16 = 0x0B,
+  kI32 = 0x0C,
+  kF32 = 0x0D,
+  kF64 = 0x0E
+};
 
 // Bytes per element (0 for a value outside the enum); "u8", "f32", ... ("?" outside the enum).
 size_t IdxTypeSize(IdxType type);

@@ -156,8 +156,9 @@ TEST_CASE("ReadIdx reports truncated files and how much data they hold") {
   // A header declaring far more than the file holds is caught by reading, without allocating it.
   s = ReadError(Idx(0x08, {0xFFFFFFFF, 0xFFFFFFFF}, "12345678"));
   REQUIRE(s.code() == KILN_DATA_LOSS);
-  REQUIRE(s.message().find("truncated: header declares 18446744065119617025 bytes of data, found 8") !=
-          std::string::npos);
+  REQUIRE(
+      s.message().find("truncated: header declares 18446744065119617025 bytes of data, found 8") !=
+      std::string::npos);
   s = ReadError(Idx(0x08, {0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, "x"));
   REQUIRE(s.code() == KILN_DATA_LOSS);
   REQUIRE(s.message().find("[4294967295, 4294967295, 4294967295], over 2^64 bytes of data") !=
@@ -184,7 +185,8 @@ TEST_CASE("ReadIdx rejects bytes after the data and corrupt gzip streams") {
   for (const bool gzip : {true, false}) {
     Status s = ReadError(bytes, gzip);
     REQUIRE(s.code() == KILN_DATA_LOSS);
-    REQUIRE(s.message().find("5 bytes after the 6 bytes of data the header declares") != std::string::npos);
+    REQUIRE(s.message().find("5 bytes after the 6 bytes of data the header declares") !=
+            std::string::npos);
   }
   const std::string path = TempPath("corrupt.idx.gz");
   WriteGzip(path, Idx(0x08, {2, 3}, kSixBytes));
@@ -194,10 +196,12 @@ TEST_CASE("ReadIdx rejects bytes after the data and corrupt gzip streams") {
   StatusOr<IdxArray> array = ReadIdx(path);
   INFO(array.status().ToString());
   REQUIRE(array.status().code() == KILN_DATA_LOSS);
-  REQUIRE(array.status().message().find("corrupt gzip stream: incorrect data check") != std::string::npos);
+  REQUIRE(array.status().message().find("corrupt gzip stream: incorrect data check") !=
+          std::string::npos);
 }
 
-// Writes a Fashion-MNIST-like test split (grey images of `image_dims`, `labels`) to TEST_TMPDIR/name.
+// Writes a Fashion-MNIST-like test split (grey images of `image_dims`, `labels`) to
+// TEST_TMPDIR/name.
 std::string WriteFakeFashion(const std::string& name, const std::vector<uint32_t>& image_dims,
                              const std::vector<uint8_t>& labels) {
   const std::string dir = TempPath(name);
@@ -205,8 +209,8 @@ std::string WriteFakeFashion(const std::string& name, const std::vector<uint32_t
   uint32_t pixels = 1;
   for (uint32_t d : image_dims) pixels *= d;
   WriteGzip(dir + "/t10k-images-idx3-ubyte.gz", Idx(0x08, image_dims, std::string(pixels, '\x80')));
-  WriteGzip(dir + "/t10k-labels-idx1-ubyte.gz",
-            Idx(0x08, {static_cast<uint32_t>(labels.size())}, std::string(labels.begin(), labels.end())));
+  WriteGzip(dir + "/t10k-labels-idx1-ubyte.gz", Idx(0x08, {static_cast<uint32_t>(labels.size())},
+                                                    std::string(labels.begin(), labels.end())));
   return dir;
 }
 
@@ -227,7 +231,8 @@ TEST_CASE("LoadFashionMnist checks shapes, counts and labels") {
   dir = WriteFakeFashion("fashion_bad_label", {3, 28, 28}, {0, 10, 4});
   data = LoadFashionMnist(dir, "test");
   REQUIRE(data.status().code() == KILN_DATA_LOSS);
-  REQUIRE(data.status().message().find("label 10 at index 1 is not a class (0 to 9)") != std::string::npos);
+  REQUIRE(data.status().message().find("label 10 at index 1 is not a class (0 to 9)") !=
+          std::string::npos);
 
   dir = WriteFakeFashion("fashion_count", {3, 28, 28}, {0, 1});
   data = LoadFashionMnist(dir, "test");
@@ -244,7 +249,8 @@ TEST_CASE("LoadFashionMnist checks shapes, counts and labels") {
 
 TEST_CASE("LoadFashionMnist reads Debian's Fashion-MNIST test split") {
   StatusOr<FashionMnist> data = LoadFashionMnist(kDefaultFashionMnistDir, "test");
-  // The data is a dependency (setup.sh installs it), not an optional extra: missing, the test fails.
+  // The data is a dependency (setup.sh installs it), not an optional extra: missing, the test
+  // fails.
   INFO("needs Debian's dataset-fashion-mnist (./setup.sh installs it)");
   REQUIRE(data.ok());
   REQUIRE(data->images.dims == std::vector<int64_t>{10000, 28, 28});

@@ -38,7 +38,8 @@ TFRecordWriter& TFRecordWriter::operator=(TFRecordWriter&& other) noexcept {
 TFRecordWriter::~TFRecordWriter() { Close(); }
 
 Status TFRecordWriter::Write(const std::string& record) {
-  if (file_ == nullptr) return FailedPreconditionError("TFRecordWriter for '" + path_ + "' is closed");
+  if (file_ == nullptr)
+    return FailedPreconditionError("TFRecordWriter for '" + path_ + "' is closed");
   char header[12], footer[4];
   PutLittleEndian(header, record.size(), 8);
   PutLittleEndian(header + 8, MaskCrc32c(Crc32c(header, 8)), 4);
@@ -91,13 +92,15 @@ TFRecordReader::~TFRecordReader() {
 }
 
 StatusOr<std::optional<std::string>> TFRecordReader::Read() {
-  if (file_ == nullptr) return FailedPreconditionError("TFRecordReader for '" + path_ + "' is closed");
+  if (file_ == nullptr)
+    return FailedPreconditionError("TFRecordReader for '" + path_ + "' is closed");
   const std::string where =
       "'" + path_ + "' record " + std::to_string(index_) + " at byte " + std::to_string(offset_);
   char header[12];
   const size_t got = std::fread(header, 1, 12, file_);
   if (got == 0 && std::feof(file_)) return std::optional<std::string>();
-  if (got != 12) return DataLossError(where + ": truncated header (" + std::to_string(got) + " of 12 bytes)");
+  if (got != 12)
+    return DataLossError(where + ": truncated header (" + std::to_string(got) + " of 12 bytes)");
   if (UnmaskCrc32c(static_cast<uint32_t>(GetLittleEndian(header + 8, 4))) != Crc32c(header, 8)) {
     return DataLossError(where + ": corrupt length (checksum mismatch)");
   }
@@ -108,15 +111,17 @@ StatusOr<std::optional<std::string>> TFRecordReader::Read() {
   const long end = std::ftell(file_);
   std::fseek(file_, here, SEEK_SET);
   if (length + 4 > static_cast<uint64_t>(end - here)) {
-    return DataLossError(where + ": truncated record (" + std::to_string(length) + " bytes + checksum declared, " +
-                         std::to_string(end - here) + " left in the file)");
+    return DataLossError(where + ": truncated record (" + std::to_string(length) +
+                         " bytes + checksum declared, " + std::to_string(end - here) +
+                         " left in the file)");
   }
   std::string data(length, '\0');
   char footer[4];
   if (std::fread(data.data(), 1, length, file_) != length || std::fread(footer, 1, 4, file_) != 4) {
     return DataLossError(where + ": read failed");
   }
-  if (UnmaskCrc32c(static_cast<uint32_t>(GetLittleEndian(footer, 4))) != Crc32c(data.data(), data.size())) {
+  if (UnmaskCrc32c(static_cast<uint32_t>(GetLittleEndian(footer, 4))) !=
+      Crc32c(data.data(), data.size())) {
     return DataLossError(where + ": corrupt data (checksum mismatch)");
   }
   ++index_;

@@ -15,7 +15,8 @@ using ::kiln::testing::ReadFile;
 using ::kiln::testing::TempPath;
 using ::kiln::testing::WriteFile;
 
-const std::vector<std::string> kRecords = {"first", "", std::string(1000, 'x'), std::string("\0\1\2", 3)};
+const std::vector<std::string> kRecords = {"first", "", std::string(1000, 'x'),
+                                           std::string("\0\1\2", 3)};
 
 void WriteRecords(const std::string& path) {
   StatusOr<TFRecordWriter> writer = TFRecordWriter::Open(path);

@@ -38,7 +38,8 @@ CsvCell::CsvCell(const std::string& value) {
 }
 
 StatusOr<CsvLog> CsvLog::Create(const std::string& path, const std::vector<std::string>& columns) {
-  if (columns.empty()) return InvalidArgumentError("CSV log '" + path + "' needs at least one column");
+  if (columns.empty())
+    return InvalidArgumentError("CSV log '" + path + "' needs at least one column");
   std::FILE* file = std::fopen(path.c_str(), "w");
   if (file == nullptr) return IoError("cannot create CSV log", path);
   CsvLog log(file, path, columns.size());
@@ -63,9 +64,11 @@ StatusOr<CsvLog> CsvLog::Append(const std::string& path, const std::vector<std::
   }
   if (lines.empty()) return Create(path, columns);
   std::string header;
-  for (size_t i = 0; i < columns.size(); ++i) header += (i == 0 ? "" : ",") + CsvCell(columns[i]).text();
+  for (size_t i = 0; i < columns.size(); ++i)
+    header += (i == 0 ? "" : ",") + CsvCell(columns[i]).text();
   if (lines[0] != header) {
-    return FailedPreconditionError("CSV log '" + path + "' has columns '" + lines[0] + "', expected '" + header + "'");
+    return FailedPreconditionError("CSV log '" + path + "' has columns '" + lines[0] +
+                                   "', expected '" + header + "'");
   }
   std::FILE* file = std::fopen(path.c_str(), "w");
   if (file == nullptr) return IoError("cannot write CSV log", path);
@@ -93,7 +96,8 @@ Status CsvLog::WriteLine(const std::vector<CsvCell>& cells) {
   std::string line;
   for (size_t i = 0; i < cells.size(); ++i) line += (i == 0 ? "" : ",") + cells[i].text();
   line += '\n';
-  if (std::fwrite(line.data(), 1, line.size(), file_.get()) != line.size() || std::fflush(file_.get()) != 0) {
+  if (std::fwrite(line.data(), 1, line.size(), file_.get()) != line.size() ||
+      std::fflush(file_.get()) != 0) {
     return IoError("cannot write CSV log", path_);
   }
   return OkStatus();

@@ -1,8 +1,9 @@
 // A CSV file of training records (one row per epoch or evaluation, say) for spreadsheets, pandas
 // and plots: a header row, then rows of numbers and strings under columns fixed at creation.
 //
-//   KILN_RT_ASSIGN_OR_RETURN(CsvLog log, CsvLog::Create(path, {"epoch", "train_loss", "test_accuracy"}));
-//   KILN_RT_RETURN_IF_ERROR(log.AddRow({epoch, progress.mean_loss(), accuracy}));
+//   KILN_RT_ASSIGN_OR_RETURN(CsvLog log, CsvLog::Create(path, {"epoch", "train_loss",
+//   "test_accuracy"})); KILN_RT_RETURN_IF_ERROR(log.AddRow({epoch, progress.mean_loss(),
+//   accuracy}));
 #ifndef KILN_RUNTIME_METRICS_CSV_LOG_H_
 #define KILN_RUNTIME_METRICS_CSV_LOG_H_
 
@@ -25,10 +26,11 @@ namespace rt {
 class CsvCell {
  public:
   template <typename T, std::enable_if_t<std::is_integral_v<T>, int> = 0>
-  CsvCell(T value) : text_(std::to_string(value)) {}  // NOLINT: implicit, so rows read {1, 0.5, "x"}
-  CsvCell(float value);                                // NOLINT
-  CsvCell(double value);                               // NOLINT
-  CsvCell(const std::string& value);                   // NOLINT
+  CsvCell(T value)
+      : text_(std::to_string(value)) {}  // NOLINT: implicit, so rows read {1, 0.5, "x"}
+  CsvCell(float value);                  // NOLINT
+  CsvCell(double value);                 // NOLINT
+  CsvCell(const std::string& value);     // NOLINT
   CsvCell(const char* value) : CsvCell(std::string(value)) {}  // NOLINT
 
   const std::string& text() const { return text_; }
@@ -43,8 +45,8 @@ class CsvLog {
   // Creates (truncates) `path` and writes the header row.
   static StatusOr<CsvLog> Create(const std::string& path, const std::vector<std::string>& columns);
   // Continues the log at `path` (a resumed run): keeps the rows whose first cell `keep` accepts
-  // (all rows when null) and appends after them; creates it like Create when it does not exist or is
-  // empty. FailedPrecondition when its header is not `columns`.
+  // (all rows when null) and appends after them; creates it like Create when it does not exist or
+  // is empty. FailedPrecondition when its header is not `columns`.
   static StatusOr<CsvLog> Append(const std::string& path, const std::vector<std::string>& columns,
                                  const std::function<bool(const std::string&)>& keep = nullptr);
 

@@ -22,18 +22,21 @@ using ::kiln::testing::WriteFile;
 
 TEST_CASE("CsvLog writes a header, then each row as it is added") {
   const std::string path = TempPath("train.csv");
-  StatusOr<CsvLog> log = CsvLog::Create(path, {"epoch", "step", "wall_time", "train_loss", "test_accuracy"});
+  StatusOr<CsvLog> log =
+      CsvLog::Create(path, {"epoch", "step", "wall_time", "train_loss", "test_accuracy"});
   REQUIRE(log.ok());
   REQUIRE(ReadFile(path) == "epoch,step,wall_time,train_loss,test_accuracy\n");
   REQUIRE(log->AddRow({1, int64_t{938}, 1700000012.25, 0.4123f, 0.8765}).ok());
   // Read while the log is open: the row was flushed.
-  REQUIRE(ReadFile(path) == "epoch,step,wall_time,train_loss,test_accuracy\n1,938,1700000012.25,0.4123,0.8765\n");
+  REQUIRE(ReadFile(path) ==
+          "epoch,step,wall_time,train_loss,test_accuracy\n1,938,1700000012.25,0.4123,0.8765\n");
 }
 
 TEST_CASE("CsvLog numbers read back as the same value") {
-  const std::vector<float> floats = {0.1f, 1.0f / 3, -2.5e-7f, FLT_MAX, FLT_MIN,
-                                     FLT_TRUE_MIN, 0.0f, -0.0f, 16777216.0f};
-  const std::vector<double> doubles = {0.1, 1.0 / 3, 1700000000.123456, DBL_MAX, DBL_TRUE_MIN, -1e300};
+  const std::vector<float> floats = {0.1f,         1.0f / 3, -2.5e-7f, FLT_MAX,    FLT_MIN,
+                                     FLT_TRUE_MIN, 0.0f,     -0.0f,    16777216.0f};
+  const std::vector<double> doubles = {0.1,     1.0 / 3,      1700000000.123456,
+                                       DBL_MAX, DBL_TRUE_MIN, -1e300};
   for (float f : floats) {
     const std::string text = CsvCell(f).text();
     INFO(text);
@@ -79,7 +82,8 @@ TEST_CASE("CsvLog errors name the path") {
   const std::string path = TempPath("no_such_dir/train.csv");
   StatusOr<CsvLog> log = CsvLog::Create(path, {"epoch"});
   REQUIRE(log.status().code() == KILN_UNAVAILABLE);
-  REQUIRE(log.status().message() == "cannot create CSV log '" + path + "': No such file or directory");
+  REQUIRE(log.status().message() ==
+          "cannot create CSV log '" + path + "': No such file or directory");
   REQUIRE(CsvLog::Create(TempPath("none.csv"), {}).status().code() == KILN_INVALID_ARGUMENT);
 }
 
@@ -92,7 +96,8 @@ TEST_CASE("CsvLog::Append keeps the accepted rows and continues after them") {
   }
   {
     // Resumed from epoch 2's checkpoint: epochs 3 and 4 will be logged again.
-    auto log = CsvLog::Append(path, {"epoch", "loss"}, [](const std::string& epoch) { return std::stoi(epoch) <= 2; });
+    auto log = CsvLog::Append(path, {"epoch", "loss"},
+                              [](const std::string& epoch) { return std::stoi(epoch) <= 2; });
     REQUIRE(log.ok());
     REQUIRE(log->AddRow({3, 0.25}).ok());
   }
@@ -100,7 +105,8 @@ TEST_CASE("CsvLog::Append keeps the accepted rows and continues after them") {
   auto other = CsvLog::Append(path, {"epoch", "accuracy"});
   REQUIRE(!other.ok());
   REQUIRE(other.status().code() == KILN_FAILED_PRECONDITION);
-  REQUIRE(other.status().message().find("has columns 'epoch,loss', expected 'epoch,accuracy'") != std::string::npos);
+  REQUIRE(other.status().message().find("has columns 'epoch,loss', expected 'epoch,accuracy'") !=
+          std::string::npos);
 }
 
 }  // namespace

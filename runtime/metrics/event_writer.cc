@@ -72,7 +72,8 @@ std::string Hostname() {
 StatusOr<EventWriter> EventWriter::Create(const std::string& logdir) {
   std::error_code error;
   std::filesystem::create_directories(logdir, error);
-  if (error) return UnavailableError("cannot create log directory '" + logdir + "': " + error.message());
+  if (error)
+    return UnavailableError("cannot create log directory '" + logdir + "': " + error.message());
   const std::string base =
       logdir + "/events.out.tfevents." + std::to_string(std::time(nullptr)) + "." + Hostname();
   std::string path = base;

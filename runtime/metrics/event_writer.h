@@ -5,7 +5,8 @@
 //
 //   KILN_RT_ASSIGN_OR_RETURN(EventWriter events, EventWriter::Create("runs/mnist"));
 //   KILN_RT_RETURN_IF_ERROR(events.AddScalar("train/loss", step, loss));
-//   KILN_RT_RETURN_IF_ERROR(events.Flush());  // e.g. once an epoch, so a running TensorBoard sees it
+//   KILN_RT_RETURN_IF_ERROR(events.Flush());  // e.g. once an epoch, so a running TensorBoard sees
+//   it
 #ifndef KILN_RUNTIME_METRICS_EVENT_WRITER_H_
 #define KILN_RUNTIME_METRICS_EVENT_WRITER_H_
 
@@ -37,7 +38,8 @@ class EventWriter {
   const std::string& path() const { return path_; }
 
  private:
-  EventWriter(TFRecordWriter writer, std::string path) : writer_(std::move(writer)), path_(std::move(path)) {}
+  EventWriter(TFRecordWriter writer, std::string path)
+      : writer_(std::move(writer)), path_(std::move(path)) {}
 
   TFRecordWriter writer_;
   std::string path_;

@@ -54,7 +54,8 @@ std::vector<Field> Decode(const std::string& message) {
   auto fixed = [&](size_t size) {
     REQUIRE(size <= message.size() - pos);
     uint64_t value = 0;
-    for (size_t i = 0; i < size; ++i) value |= static_cast<uint64_t>(static_cast<uint8_t>(message[pos++])) << (8 * i);
+    for (size_t i = 0; i < size; ++i)
+      value |= static_cast<uint64_t>(static_cast<uint8_t>(message[pos++])) << (8 * i);
     return value;
   };
   std::vector<Field> fields;
@@ -62,12 +63,8 @@ std::vector<Field> Decode(const std::string& message) {
     const uint64_t key = varint();
     Field field{static_cast<int>(key >> 3), static_cast<int>(key & 7)};
     switch (field.wire_type) {
-      case 0:
-        field.bits = varint();
-        break;
-      case 1:
-        field.bits = fixed(8);
-        break;
+      case 0: field.bits = varint(); break;
+      case 1: field.bits = fixed(8); break;
       case 2: {
         const uint64_t size = varint();
         REQUIRE(size <= message.size() - pos);
@@ -75,11 +72,8 @@ std::vector<Field> Decode(const std::string& message) {
         pos += size;
         break;
       }
-      case 5:
-        field.bits = fixed(4);
-        break;
-      default:
-        FAIL("wire type " << field.wire_type);
+      case 5: field.bits = fixed(4); break;
+      default: FAIL("wire type " << field.wire_type);
     }
     fields.push_back(field);
   }
@@ -160,7 +154,8 @@ TEST_CASE("EventWriter writes a file_version event, then one event per scalar") 
       {5000000000, {"test/accuracy", -1e-30f}},  // A step past 2^32.
       {-1, {"métrique", FLT_MAX}},               // A negative step is a 10-byte varint.
   };
-  for (const auto& [step, scalar] : scalars) REQUIRE(writer->AddScalar(scalar.first, step, scalar.second).ok());
+  for (const auto& [step, scalar] : scalars)
+    REQUIRE(writer->AddScalar(scalar.first, step, scalar.second).ok());
   REQUIRE(writer->Flush().ok());
   const double after = Now();
 
@@ -170,7 +165,8 @@ TEST_CASE("EventWriter writes a file_version event, then one event per scalar") 
   REQUIRE(writer->path() == logdir + "/" + name);
   REQUIRE(name.substr(0, prefix.size()) == prefix);
   REQUIRE(name.substr(name.size() - suffix.size()) == suffix);
-  const double file_time = std::stod(name.substr(prefix.size(), name.size() - prefix.size() - suffix.size()));
+  const double file_time =
+      std::stod(name.substr(prefix.size(), name.size() - prefix.size() - suffix.size()));
   REQUIRE(file_time >= static_cast<int64_t>(before));
   REQUIRE(file_time <= after);
 
@@ -195,7 +191,8 @@ TEST_CASE("EventWriter gives each writer its own file") {
   const std::string logdir = TempPath("shared_logs");
   std::filesystem::remove_all(logdir);
   StatusOr<EventWriter> first = EventWriter::Create(logdir);
-  StatusOr<EventWriter> second = EventWriter::Create(logdir);  // Most likely within the same second.
+  StatusOr<EventWriter> second =
+      EventWriter::Create(logdir);  // Most likely within the same second.
   REQUIRE(first.ok());
   REQUIRE(second.ok());
   REQUIRE(first->path() != second->path());
@@ -211,7 +208,8 @@ TEST_CASE("EventWriter errors name the log directory") {
   for (const std::string& logdir : {file, file + "/logs"}) {
     StatusOr<EventWriter> writer = EventWriter::Create(logdir);
     REQUIRE(writer.status().code() == KILN_UNAVAILABLE);
-    REQUIRE(writer.status().message() == "cannot create log directory '" + logdir + "': Not a directory");
+    REQUIRE(writer.status().message() ==
+            "cannot create log directory '" + logdir + "': Not a directory");
   }
 }
 

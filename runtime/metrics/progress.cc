@@ -27,7 +27,8 @@ std::string FormatDuration(double seconds) {
   const long long total = std::llround(seconds);
   char buf[32];
   if (total >= 3600) {
-    std::snprintf(buf, sizeof(buf), "%lld:%02lld:%02lld", total / 3600, total / 60 % 60, total % 60);
+    std::snprintf(buf, sizeof(buf), "%lld:%02lld:%02lld", total / 3600, total / 60 % 60,
+                  total % 60);
   } else {
     std::snprintf(buf, sizeof(buf), "%lld:%02lld", total / 60, total % 60);
   }
@@ -36,7 +37,8 @@ std::string FormatDuration(double seconds) {
 
 Progress::Progress(std::FILE* out, Options options) : out_(out), options_(std::move(options)) {
   if (!options_.clock) options_.clock = SteadySeconds;
-  terminal_ = options_.mode == Mode::kTerminal || (options_.mode == Mode::kAuto && isatty(fileno(out_)));
+  terminal_ =
+      options_.mode == Mode::kTerminal || (options_.mode == Mode::kAuto && isatty(fileno(out_)));
 }
 
 void Progress::StartEpoch(int epoch) {
@@ -55,7 +57,8 @@ void Progress::Step(double loss, int64_t examples) {
   examples_ += examples;
   loss_sum_ += loss * examples;
   const double now = options_.clock();
-  if (now - last_output_ < (terminal_ ? options_.redraw_interval_s : options_.log_interval_s)) return;
+  if (now - last_output_ < (terminal_ ? options_.redraw_interval_s : options_.log_interval_s))
+    return;
   last_output_ = now;
   Write(Line(/*done=*/false), /*end_of_line=*/!terminal_);
 }
@@ -78,7 +81,8 @@ std::string Progress::Line(bool done) const {
   const std::string steps = std::to_string(step_) + "/" + std::to_string(options_.steps_per_epoch);
   if (terminal_) {
     const int width = options_.bar_width;
-    const int filled = static_cast<int>(width * std::min(1.0, static_cast<double>(step_) / options_.steps_per_epoch));
+    const int filled = static_cast<int>(
+        width * std::min(1.0, static_cast<double>(step_) / options_.steps_per_epoch));
     std::string bar = std::string(filled, '=');
     if (filled < width) bar += ">" + std::string(width - filled - 1, '.');
     line += " [" + bar + "] " + steps;
@@ -86,7 +90,8 @@ std::string Progress::Line(bool done) const {
     line += " step " + steps;
   }
   if (step_ == 0) return line;
-  line += " loss " + Format("%.4g", mean_loss()) + " " + Format("%.1f", examples_per_second()) + " ex/s";
+  line += " loss " + Format("%.4g", mean_loss()) + " " + Format("%.1f", examples_per_second()) +
+          " ex/s";
   const double elapsed = options_.clock() - epoch_start_;
   if (done) return line + " took " + FormatDuration(elapsed);
   const double eta = std::max<int64_t>(0, options_.steps_per_epoch - step_) * elapsed / step_;

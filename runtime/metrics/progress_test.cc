@@ -68,12 +68,13 @@ TEST_CASE("Progress on a terminal redraws one line, at most once per redraw inte
   now = 105;
   progress.EndEpoch({{"test_accuracy", 0.9}});
   progress.StartEpoch(2);
-  REQUIRE(out.text() ==
-          "\repoch 1/2 [>.........] 0/10"
-          // Mean loss (2 * 4 + 1 * 4) / 8 examples; 8 examples in 1 s; 8 steps left at 0.5 s a step.
-          "\repoch 1/2 [==>.......] 2/10 loss 1.5 8.0 ex/s ETA 0:04"
-          "\repoch 1/2 [==========] 10/10 loss 1.5 8.0 ex/s took 0:05 test_accuracy 0.9\n"
-          "\repoch 2/2 [>.........] 0/10");
+  REQUIRE(
+      out.text() ==
+      "\repoch 1/2 [>.........] 0/10"
+      // Mean loss (2 * 4 + 1 * 4) / 8 examples; 8 examples in 1 s; 8 steps left at 0.5 s a step.
+      "\repoch 1/2 [==>.......] 2/10 loss 1.5 8.0 ex/s ETA 0:04"
+      "\repoch 1/2 [==========] 10/10 loss 1.5 8.0 ex/s took 0:05 test_accuracy 0.9\n"
+      "\repoch 2/2 [>.........] 0/10");
 }
 
 TEST_CASE("Progress on a terminal blanks what a shorter redraw leaves") {
@@ -91,7 +92,8 @@ TEST_CASE("Progress on a terminal blanks what a shorter redraw leaves") {
           "\repoch 1/1 [>.........] 2/3601 loss 1 1.0 ex/s ETA 59:59  ");
 }
 
-TEST_CASE("Progress in a log writes a plain line at most once per log interval, and one per epoch") {
+TEST_CASE(
+    "Progress in a log writes a plain line at most once per log interval, and one per epoch") {
   CapturedFile out;
   double now = 0;
   Progress::Options options = FakeClock(&now, 100, Progress::Mode::kAuto);

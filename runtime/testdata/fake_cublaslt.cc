@@ -54,7 +54,9 @@ Status cublasLtDestroy(void*) {
   return kSuccess;
 }
 const char* cublasLtGetStatusName(Status s) {
-  return s == kNotSupported ? "CUBLAS_STATUS_NOT_SUPPORTED" : s == kInvalidValue ? "CUBLAS_STATUS_INVALID_VALUE" : "?";
+  return s == kNotSupported   ? "CUBLAS_STATUS_NOT_SUPPORTED"
+         : s == kInvalidValue ? "CUBLAS_STATUS_INVALID_VALUE"
+                              : "?";
 }
 Status cublasLtMatmulDescCreate(void** desc, int compute, int scale_type) {
   if (scale_type != 0) return kInvalidValue;  // CUDA_R_32F
@@ -76,7 +78,8 @@ Status cublasLtMatmulDescSetAttribute(void* desc, int attribute, const void* buf
     default: return kInvalidValue;
   }
 }
-Status cublasLtMatrixLayoutCreate(void** layout, int type, uint64_t rows, uint64_t cols, int64_t ld) {
+Status cublasLtMatrixLayoutCreate(void** layout, int type, uint64_t rows, uint64_t cols,
+                                  int64_t ld) {
   if (type != 0 || ld < static_cast<int64_t>(rows)) return kInvalidValue;
   *layout = new Layout{rows, cols, ld};
   return kSuccess;
@@ -99,12 +102,13 @@ Status cublasLtMatmulPreferenceDestroy(void* preference) {
   delete static_cast<uint64_t*>(preference);
   return kSuccess;
 }
-Status cublasLtMatmulPreferenceSetAttribute(void* preference, int attribute, const void* buf, size_t size) {
+Status cublasLtMatmulPreferenceSetAttribute(void* preference, int attribute, const void* buf,
+                                            size_t size) {
   if (attribute != 1) return kInvalidValue;
   return Set(static_cast<uint64_t*>(preference), buf, size);
 }
-Status cublasLtMatmulAlgoGetHeuristic(void*, void* desc, void* a, void* b, void* c, void*, void*, int requested,
-                                      HeuristicResult* results, int* returned) {
+Status cublasLtMatmulAlgoGetHeuristic(void*, void* desc, void* a, void* b, void* c, void*, void*,
+                                      int requested, HeuristicResult* results, int* returned) {
   ++heuristics;
   const Desc* d = static_cast<Desc*>(desc);
   const Layout* la = static_cast<Layout*>(a);
@@ -118,9 +122,9 @@ Status cublasLtMatmulAlgoGetHeuristic(void*, void* desc, void* a, void* b, void*
   (void)b, (void)c;
   return kSuccess;
 }
-Status cublasLtMatmul(void*, void* desc, const void* alpha, const void* a, void* a_layout, const void* b,
-                      void* b_layout, const void* beta, const void*, void*, void* d, void* d_layout, const Algo* algo,
-                      void*, size_t, void*) {
+Status cublasLtMatmul(void*, void* desc, const void* alpha, const void* a, void* a_layout,
+                      const void* b, void* b_layout, const void* beta, const void*, void*, void* d,
+                      void* d_layout, const Algo* algo, void*, size_t, void*) {
   ++matmuls;
   const Desc& op = *static_cast<Desc*>(desc);
   last_compute = op.compute;

@@ -1,6 +1,6 @@
-// Tests' view of the fake CUDA driver (fake_cuda_driver.cc): its path, relative to a test's runfiles
-// root, and its counters. The library is held open, so that its counters live across the contexts
-// that open and close it.
+// Tests' view of the fake CUDA driver (fake_cuda_driver.cc): its path, relative to a test's
+// runfiles root, and its counters. The library is held open, so that its counters live across the
+// contexts that open and close it.
 #ifndef KILN_RUNTIME_TESTDATA_FAKE_CUDA_H_
 #define KILN_RUNTIME_TESTDATA_FAKE_CUDA_H_
 
@@ -30,7 +30,8 @@ inline int FakeCounter(const char* path, const char* name) {
   return counter();
 }
 
-// fake_cuda_modules_loaded, fake_cuda_launches, fake_cuda_contexts_retained, fake_cuda_last_grid, ...
+// fake_cuda_modules_loaded, fake_cuda_launches, fake_cuda_contexts_retained, fake_cuda_last_grid,
+// ...
 inline int FakeCudaCounter(const char* name) { return FakeCounter(kFakeCudaDriver, name); }
 
 // A CUDA context on the fake driver, whose cuBLASLt and cuDNN are the fakes (they compute on the

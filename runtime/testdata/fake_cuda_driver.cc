@@ -1,14 +1,13 @@
 // A stand-in for libcuda.so.1 so that runtime/cuda.cc's driver path is tested on machines without a
 // GPU: "device memory" is host memory, modules are the image strings, and the kernels are
 // add_one(float* data, int64 n), which adds 1 to data[0..n) on the host, fail_launch, which fails,
-// no_such_kernel, which is not found, and any other, which does nothing (compiled kernels: only their
-// launches count). An image
-// starting with "corrupt" does not load. Stream capture records launches and copies into a graph that
-// cuGraphLaunch replays (waiting for the stream inside a capture fails, as it does on a GPU).
-// With FAKE_CUDA_POISON_AT_LAUNCH=N set, the N-th launch fails with CUDA_ERROR_ILLEGAL_ADDRESS and
-// so does every later launch, allocation, copy and wait, as a GPU context is after such a fault.
-// With FAKE_CUDA_HANG_AT_LAUNCH=N, the N-th launch never returns (a kernel that never ends).
-// Counters let tests see what the runtime did.
+// no_such_kernel, which is not found, and any other, which does nothing (compiled kernels: only
+// their launches count). An image starting with "corrupt" does not load. Stream capture records
+// launches and copies into a graph that cuGraphLaunch replays (waiting for the stream inside a
+// capture fails, as it does on a GPU). With FAKE_CUDA_POISON_AT_LAUNCH=N set, the N-th launch fails
+// with CUDA_ERROR_ILLEGAL_ADDRESS and so does every later launch, allocation, copy and wait, as a
+// GPU context is after such a fault. With FAKE_CUDA_HANG_AT_LAUNCH=N, the N-th launch never returns
+// (a kernel that never ends). Counters let tests see what the runtime did.
 #include <unistd.h>
 
 #include <cstdint>
@@ -22,8 +21,9 @@ namespace {
 
 using CUresult = int;
 using Handle = void*;
-constexpr CUresult kSuccess = 0, kInvalidValue = 1, kInvalidDevice = 101, kInvalidPtx = 218, kNotFound = 500,
-                   kLaunchFailed = 719, kCaptureUnsupported = 900, kIllegalAddress = 700;
+constexpr CUresult kSuccess = 0, kInvalidValue = 1, kInvalidDevice = 101, kInvalidPtx = 218,
+                   kNotFound = 500, kLaunchFailed = 719, kCaptureUnsupported = 900,
+                   kIllegalAddress = 700;
 bool poisoned = false;
 int modules_loaded = 0, launches = 0, contexts_retained = 0, graph_launches = 0, last_image_elf = 0;
 // The capture under way (null when none): the stream's work, recorded.
@@ -102,7 +102,10 @@ CUresult MemFreeHost(void* p) {
 CUresult ModuleLoadData(Handle* module, const void* image) {
   if (std::strncmp(static_cast<const char*>(image), "corrupt", 7) == 0) return kInvalidPtx;
   ++modules_loaded;
-  last_image_elf = std::memcmp(image, "\x7f" "ELF", 4) == 0;  // a cubin rather than PTX
+  last_image_elf = std::memcmp(image,
+                               "\x7f"
+                               "ELF",
+                               4) == 0;  // a cubin rather than PTX
   *module = const_cast<void*>(image);
   return kSuccess;
 }
@@ -119,8 +122,8 @@ CUresult ModuleGetFunction(Handle* function, Handle, const char* name) {
   }
   return kSuccess;
 }
-CUresult LaunchKernel(Handle function, unsigned gx, unsigned, unsigned, unsigned bx, unsigned, unsigned, unsigned,
-                      Handle, void** args, void**) {
+CUresult LaunchKernel(Handle function, unsigned gx, unsigned, unsigned, unsigned bx, unsigned,
+                      unsigned, unsigned, Handle, void** args, void**) {
   static const int poison_at = [] {
     const char* at = std::getenv("FAKE_CUDA_POISON_AT_LAUNCH");
     return at != nullptr ? std::atoi(at) : 0;

@@ -1,6 +1,6 @@
 // A stand-in for libcudnn so that runtime/cuda_dnn.cc is tested on machines without a GPU, with the
-// fake driver (device memory is host memory). It computes what cuDNN's documentation defines, on the
-// host: cross-correlation of NHWC tensors with KRSC (OHWI) filters and its two gradients, with
+// fake driver (device memory is host memory). It computes what cuDNN's documentation defines, on
+// the host: cross-correlation of NHWC tensors with KRSC (OHWI) filters and its two gradients, with
 // symmetric padding, strides and dilations. Its heuristic offers a TF32-math algorithm first and
 // then an FMA one, so a caller asking for exact f32 must skip the first. A filter of height 7
 // finds no algorithm. Counters let tests see what the runtime made.
@@ -36,10 +36,12 @@ void ForEach(const Tensor& x, const Tensor& f, const Tensor& y, const Conv& c, F
         for (int o = 0; o < y.c; ++o)
           for (int ky = 0; ky < f.h; ++ky)
             for (int kx = 0; kx < f.w; ++kx) {
-              const int iy = oy * c.u - c.pad_h + ky * c.dil_h, ix = ox * c.v - c.pad_w + kx * c.dil_w;
+              const int iy = oy * c.u - c.pad_h + ky * c.dil_h,
+                        ix = ox * c.v - c.pad_w + kx * c.dil_w;
               if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w) continue;
               for (int ci = 0; ci < x.c; ++ci) {
-                visit(((n * x.h + iy) * x.w + ix) * x.c + ci, ((o * f.h + ky) * f.w + kx) * f.c + ci,
+                visit(((n * x.h + iy) * x.w + ix) * x.c + ci,
+                      ((o * f.h + ky) * f.w + kx) * f.c + ci,
                       ((n * y.h + oy) * y.w + ox) * y.c + o);
               }
             }
@@ -51,8 +53,8 @@ int Heuristic(const Tensor& f, int* returned, Perf* perf) {
     *returned = 0;
     return kSuccess;
   }
-  perf[0] = Perf{1, kSuccess, 0, 0, 0, 1, {}};     // tensor-op (TF32) math
-  perf[1] = Perf{2, kSuccess, 0, 256, 0, 3, {}};   // FMA math
+  perf[0] = Perf{1, kSuccess, 0, 0, 0, 1, {}};    // tensor-op (TF32) math
+  perf[1] = Perf{2, kSuccess, 0, 256, 0, 3, {}};  // FMA math
   *returned = 2;
   return kSuccess;
 }
@@ -72,7 +74,9 @@ int cudnnDestroy(void*) {
 }
 int cudnnSetStream(void*, void*) { return kSuccess; }
 const char* cudnnGetErrorString(int status) {
-  return status == kBadParam ? "CUDNN_STATUS_BAD_PARAM" : status == kNotSupported ? "CUDNN_STATUS_NOT_SUPPORTED" : "?";
+  return status == kBadParam       ? "CUDNN_STATUS_BAD_PARAM"
+         : status == kNotSupported ? "CUDNN_STATUS_NOT_SUPPORTED"
+                                   : "?";
 }
 int cudnnCreateTensorDescriptor(void** d) {
   *d = new Tensor;
@@ -104,8 +108,8 @@ int cudnnCreateConvolutionDescriptor(void** d) {
   *d = new Conv;
   return kSuccess;
 }
-int cudnnSetConvolution2dDescriptor(void* d, int pad_h, int pad_w, int u, int v, int dil_h, int dil_w, int mode,
-                                    int type) {
+int cudnnSetConvolution2dDescriptor(void* d, int pad_h, int pad_w, int u, int v, int dil_h,
+                                    int dil_w, int mode, int type) {
   if (mode != 1 || type != 0) return kNotSupported;  // cross-correlation in f32
   Conv* c = static_cast<Conv*>(d);
   *c = Conv{pad_h, pad_w, u, v, dil_h, dil_w, c->math};
@@ -119,33 +123,39 @@ int cudnnDestroyConvolutionDescriptor(void* d) {
   delete static_cast<Conv*>(d);
   return kSuccess;
 }
-int cudnnGetConvolutionForwardAlgorithm_v7(void*, void*, void* w, void*, void*, int, int* returned, Perf* perf) {
+int cudnnGetConvolutionForwardAlgorithm_v7(void*, void*, void* w, void*, void*, int, int* returned,
+                                           Perf* perf) {
   return Heuristic(*static_cast<Tensor*>(w), returned, perf);
 }
-int cudnnGetConvolutionBackwardDataAlgorithm_v7(void*, void* w, void*, void*, void*, int, int* returned, Perf* perf) {
+int cudnnGetConvolutionBackwardDataAlgorithm_v7(void*, void* w, void*, void*, void*, int,
+                                                int* returned, Perf* perf) {
   return Heuristic(*static_cast<Tensor*>(w), returned, perf);
 }
-int cudnnGetConvolutionBackwardFilterAlgorithm_v7(void*, void*, void*, void*, void* dw, int, int* returned,
-                                                  Perf* perf) {
+int cudnnGetConvolutionBackwardFilterAlgorithm_v7(void*, void*, void*, void*, void* dw, int,
+                                                  int* returned, Perf* perf) {
   return Heuristic(*static_cast<Tensor*>(dw), returned, perf);
 }
 int WorkspaceSize(int algo, size_t* bytes) {
   *bytes = algo == 2 ? 256 : 0;
   return kSuccess;
 }
-int cudnnGetConvolutionForwardWorkspaceSize(void*, void*, void*, void*, void*, int algo, size_t* bytes) {
+int cudnnGetConvolutionForwardWorkspaceSize(void*, void*, void*, void*, void*, int algo,
+                                            size_t* bytes) {
   return WorkspaceSize(algo, bytes);
 }
-int cudnnGetConvolutionBackwardDataWorkspaceSize(void*, void*, void*, void*, void*, int algo, size_t* bytes) {
+int cudnnGetConvolutionBackwardDataWorkspaceSize(void*, void*, void*, void*, void*, int algo,
+                                                 size_t* bytes) {
   return WorkspaceSize(algo, bytes);
 }
-int cudnnGetConvolutionBackwardFilterWorkspaceSize(void*, void*, void*, void*, void*, int algo, size_t* bytes) {
+int cudnnGetConvolutionBackwardFilterWorkspaceSize(void*, void*, void*, void*, void*, int algo,
+                                                   size_t* bytes) {
   return WorkspaceSize(algo, bytes);
 }
-int cudnnConvolutionForward(void*, const void*, void* xd, const void* x, void* wd, const void* w, void* cd, int algo,
-                            void*, size_t, const void*, void* yd, void* y) {
+int cudnnConvolutionForward(void*, const void*, void* xd, const void* x, void* wd, const void* w,
+                            void* cd, int algo, void*, size_t, const void*, void* yd, void* y) {
   ++convolutions, last_algo = algo;
-  const Tensor &X = *static_cast<Tensor*>(xd), &W = *static_cast<Tensor*>(wd), &Y = *static_cast<Tensor*>(yd);
+  const Tensor &X = *static_cast<Tensor*>(xd), &W = *static_cast<Tensor*>(wd),
+               &Y = *static_cast<Tensor*>(yd);
   float* out = static_cast<float*>(y);
   for (int i = 0; i < Y.n * Y.h * Y.w * Y.c; ++i) out[i] = 0;
   ForEach(X, W, Y, *static_cast<Conv*>(cd), [&](int xi, int wi, int yi) {
@@ -153,10 +163,12 @@ int cudnnConvolutionForward(void*, const void*, void* xd, const void* x, void* w
   });
   return kSuccess;
 }
-int cudnnConvolutionBackwardData(void*, const void*, void* wd, const void* w, void* dyd, const void* dy, void* cd,
-                                 int algo, void*, size_t, const void*, void* dxd, void* dx) {
+int cudnnConvolutionBackwardData(void*, const void*, void* wd, const void* w, void* dyd,
+                                 const void* dy, void* cd, int algo, void*, size_t, const void*,
+                                 void* dxd, void* dx) {
   ++convolutions, last_algo = algo;
-  const Tensor &W = *static_cast<Tensor*>(wd), &DY = *static_cast<Tensor*>(dyd), &DX = *static_cast<Tensor*>(dxd);
+  const Tensor &W = *static_cast<Tensor*>(wd), &DY = *static_cast<Tensor*>(dyd),
+               &DX = *static_cast<Tensor*>(dxd);
   float* out = static_cast<float*>(dx);
   for (int i = 0; i < DX.n * DX.h * DX.w * DX.c; ++i) out[i] = 0;
   ForEach(DX, W, DY, *static_cast<Conv*>(cd), [&](int xi, int wi, int yi) {
@@ -164,10 +176,12 @@ int cudnnConvolutionBackwardData(void*, const void*, void* wd, const void* w, vo
   });
   return kSuccess;
 }
-int cudnnConvolutionBackwardFilter(void*, const void*, void* xd, const void* x, void* dyd, const void* dy, void* cd,
-                                   int algo, void*, size_t, const void*, void* dwd, void* dw) {
+int cudnnConvolutionBackwardFilter(void*, const void*, void* xd, const void* x, void* dyd,
+                                   const void* dy, void* cd, int algo, void*, size_t, const void*,
+                                   void* dwd, void* dw) {
   ++convolutions, last_algo = algo;
-  const Tensor &X = *static_cast<Tensor*>(xd), &DY = *static_cast<Tensor*>(dyd), &DW = *static_cast<Tensor*>(dwd);
+  const Tensor &X = *static_cast<Tensor*>(xd), &DY = *static_cast<Tensor*>(dyd),
+               &DW = *static_cast<Tensor*>(dwd);
   float* out = static_cast<float*>(dw);
   for (int i = 0; i < DW.n * DW.h * DW.w * DW.c; ++i) out[i] = 0;
   ForEach(X, DW, DY, *static_cast<Conv*>(cd), [&](int xi, int wi, int yi) {

@@ -1,8 +1,8 @@
-// Writes a small regression training graph (MLP 8-16-2, MSE, Adam) and what the reference interpreter
-// computes for it, for the ahead-of-time tests: OUT_DIR/regression.pb, OUT_DIR/inputs.bin (x then y
-// then the learning rate, f32) and OUT_DIR/expected.txt (the loss of each of 5 steps, then the final
-// value of every element of dense/kernel).
-// Usage: make_regression OUT_DIR
+// Writes a small regression training graph (MLP 8-16-2, MSE, Adam) and what the reference
+// interpreter computes for it, for the ahead-of-time tests: OUT_DIR/regression.pb,
+// OUT_DIR/inputs.bin (x then y then the learning rate, f32) and OUT_DIR/expected.txt (the loss of
+// each of 5 steps, then the final value of every element of dense/kernel). Usage: make_regression
+// OUT_DIR
 #include <cstdio>
 #include <fstream>
 #include <random>

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
     if (!model->Run().ok()) return 1;
     std::printf("%.9g\n", model->loss()[0]);
   }
-  for (std::size_t i = 0; i < model->kDenseKernelSize; ++i) std::printf("%.9g\n", model->dense_kernel()[i]);
+  for (std::size_t i = 0; i < model->kDenseKernelSize; ++i)
+    std::printf("%.9g\n", model->dense_kernel()[i]);
   return 0;
 }

@@ -2,9 +2,9 @@
 // links the generated library, trains 5 steps and compares with the interpreter's numbers.
 #include <algorithm>
 #include <cmath>
-#include <string>
 #include <fstream>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "catch2/catch.hpp"
@@ -28,7 +28,8 @@ TEST_CASE("A graph compiled by kiln_aot_library trains like the interpreter") {
   for (int step = 0; step < 5; ++step) {
     INFO("step " << step);
     REQUIRE(model->Run().ok());
-    REQUIRE(std::fabs(model->loss()[0] - expected[step]) <= 1e-5 * std::max(1.0, std::fabs(expected[step])));
+    REQUIRE(std::fabs(model->loss()[0] - expected[step]) <=
+            1e-5 * std::max(1.0, std::fabs(expected[step])));
   }
   REQUIRE(model->global_step()[0] == 5);
   for (std::size_t i = 0; i < model->kDenseKernelSize; ++i) {
@@ -38,7 +39,8 @@ TEST_CASE("A graph compiled by kiln_aot_library trains like the interpreter") {
   // Reset() restores the initial state: the first step repeats exactly.
   model->Reset();
   REQUIRE(model->Run().ok());
-  REQUIRE(std::fabs(model->loss()[0] - expected[0]) <= 1e-5 * std::max(1.0, std::fabs(expected[0])));
+  REQUIRE(std::fabs(model->loss()[0] - expected[0]) <=
+          1e-5 * std::max(1.0, std::fabs(expected[0])));
 }
 
 TEST_CASE("The generated class lists its arrays with names, dtypes and shapes") {

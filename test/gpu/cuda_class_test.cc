@@ -34,7 +34,8 @@ TEST_CASE("The CUDA class starts its variables where the CPU class does") {
     REQUIRE(kiln_tensor_bytes(&gv[i]) == kiln_tensor_bytes(&cv[i]));
     REQUIRE(std::memcmp(gv[i].data, cv[i].data, kiln_tensor_bytes(&gv[i])) == 0);
   }
-  REQUIRE(std::strcmp(kiln_generated::MlpCuda::kFingerprint, kiln_generated::MlpCpu::kFingerprint) == 0);
+  REQUIRE(std::strcmp(kiln_generated::MlpCuda::kFingerprint,
+                      kiln_generated::MlpCpu::kFingerprint) == 0);
 }
 
 TEST_CASE("The CUDA class uploads inputs and variables, and replays its step from a CUDA graph") {
@@ -49,14 +50,16 @@ TEST_CASE("The CUDA class uploads inputs and variables, and replays its step fro
   REQUIRE(model->Run().ok());
   REQUIRE(std::memcmp(Device(model->x_device()), model->x(), sizeof(float) * M::kXSize) == 0);
   REQUIRE(Device(model->dense_b_device())[1] == 7);
-  REQUIRE(FakeCudaCounter("fake_cuda_graph_launches") == replays);  // the first run launches directly
+  REQUIRE(FakeCudaCounter("fake_cuda_graph_launches") ==
+          replays);  // the first run launches directly
   // The fake runs no kernel, so the "updated" variables are what was uploaded; writing the device
   // copy stands in for a step's update, which the next accessor call must download.
   const_cast<float*>(Device(model->dense_w_device()))[0] = 42;
   REQUIRE(model->dense_w()[0] == 42);
   for (int i = 0; i < 3; ++i) REQUIRE(model->Run().ok());
   REQUIRE(model->capture_error().empty());
-  REQUIRE(FakeCudaCounter("fake_cuda_graph_launches") == replays + 3);  // captured at run 2, replayed
+  REQUIRE(FakeCudaCounter("fake_cuda_graph_launches") ==
+          replays + 3);  // captured at run 2, replayed
   REQUIRE(Device(model->dense_w_device())[0] == 42);
 }
 

@@ -1,15 +1,15 @@
 // Runs recorded GPU cases (testing/jit_runner.h, WriteGpuCase) on a GPU: each case's compiled code
-// (case.so, linked from case.o by test/gpu/build.sh) against the interpreter's results recorded with
-// it, step by step, first with plain stream launches and then replayed from a CUDA graph captured
-// from one step; cases recorded as benchmarks are also timed both ways. Needs only Kiln's runtime
-// and the CUDA driver: the GPU machines have no MLIR, LLVM or Bazel.
+// (case.so, linked from case.o by test/gpu/build.sh) against the interpreter's results recorded
+// with it, step by step, first with plain stream launches and then replayed from a CUDA graph
+// captured from one step; cases recorded as benchmarks are also timed both ways. Needs only Kiln's
+// runtime and the CUDA driver: the GPU machines have no MLIR, LLVM or Bazel.
 //
 // Usage: gpu_case_runner [--driver PATH] [--bench-json FILE] [--filter TEXT] [--after NAME]
 //                        [--case-timeout S] CASES_DIR
-// (the driver: PATH, else $KILN_CUDA_DRIVER, else libcuda.so.1; --after: only the cases sorted after
-// NAME). Prints a line per case and ends with "N passed, M failed"; exits 1 when any failed. A
-// fault that leaves the GPU context unusable (an illegal address, say) would fail every later case
-// too: the runner then prints "RESTART after NAME" and exits 3, for test/gpu/run.sh to start a
+// (the driver: PATH, else $KILN_CUDA_DRIVER, else libcuda.so.1; --after: only the cases sorted
+// after NAME). Prints a line per case and ends with "N passed, M failed"; exits 1 when any failed.
+// A fault that leaves the GPU context unusable (an illegal address, say) would fail every later
+// case too: the runner then prints "RESTART after NAME" and exits 3, for test/gpu/run.sh to start a
 // fresh process with --after NAME. So does a case that has no result after --case-timeout seconds
 // (default 30: a kernel that never ends; the stream cannot be stopped).
 #include <dirent.h>
@@ -85,14 +85,22 @@ std::string LoadCase(const std::string& dir, Case* c) {
   if (word != "kiln-gpu-case") return "not a case manifest";
   in >> word;
   while (in >> word) {
-    if (word == "tolerance") in >> c->tolerance;
-    else if (word == "arena") in >> c->arena;
-    else if (word == "kernels") in >> c->kernels;
-    else if (word == "training") in >> c->training;
-    else if (word == "steps") in >> c->steps;
-    else if (word == "benchmark") in >> c->benchmark;
-    else if (word == "generated_feeds") in >> c->generated_feeds;
-    else if (word == "sample_stride") in >> c->sample_stride;
+    if (word == "tolerance")
+      in >> c->tolerance;
+    else if (word == "arena")
+      in >> c->arena;
+    else if (word == "kernels")
+      in >> c->kernels;
+    else if (word == "training")
+      in >> c->training;
+    else if (word == "steps")
+      in >> c->steps;
+    else if (word == "benchmark")
+      in >> c->benchmark;
+    else if (word == "generated_feeds")
+      in >> c->generated_feeds;
+    else if (word == "sample_stride")
+      in >> c->sample_stride;
     else if (word == "input" || word == "variable" || word == "output") {
       Argument a;
       a.kind = word;
@@ -130,18 +138,34 @@ std::string LoadCase(const std::string& dir, Case* c) {
 }
 
 double Element(const Argument& a, const char* p) {
-  if (a.dtype == "f32") { float f; std::memcpy(&f, p, 4); return f; }
-  if (a.dtype == "f64") { double d; std::memcpy(&d, p, 8); return d; }
-  if (a.dtype == "i32") { int32_t x; std::memcpy(&x, p, 4); return x; }
-  if (a.dtype == "i64") { int64_t x; std::memcpy(&x, p, 8); return static_cast<double>(x); }
+  if (a.dtype == "f32") {
+    float f;
+    std::memcpy(&f, p, 4);
+    return f;
+  }
+  if (a.dtype == "f64") {
+    double d;
+    std::memcpy(&d, p, 8);
+    return d;
+  }
+  if (a.dtype == "i32") {
+    int32_t x;
+    std::memcpy(&x, p, 4);
+    return x;
+  }
+  if (a.dtype == "i64") {
+    int64_t x;
+    std::memcpy(&x, p, 8);
+    return static_cast<double>(x);
+  }
   if (a.dtype == "bool") return static_cast<unsigned char>(*p) & 1;
   return static_cast<signed char>(*p);
 }
 
 // "" when every `stride`-th element of `device` (as copied back) is within tolerance of the next
 // one of `expected` (stored in the same dtype).
-std::string Compare(const Argument& a, const std::vector<char>& device, const char* expected, int64_t stride,
-                    double tolerance) {
+std::string Compare(const Argument& a, const std::vector<char>& device, const char* expected,
+                    int64_t stride, double tolerance) {
   for (int64_t j = 0; j * stride < a.count; ++j) {
     const double r = Element(a, expected + j * a.element_bytes);
     const double g = Element(a, device.data() + j * stride * a.element_bytes);
@@ -149,8 +173,8 @@ std::string Compare(const Argument& a, const std::vector<char>& device, const ch
     if (!both_nan && !(std::fabs(g - r) <= tolerance * std::max(1.0, std::fabs(r)))) {
       std::ostringstream s;
       s.precision(9);
-      s << a.kind << " '" << a.name.substr(a.name.find_first_not_of(' ')) << "' element " << j * stride << ": GPU "
-        << g << ", interpreter " << r << " (of " << a.count << ")";
+      s << a.kind << " '" << a.name.substr(a.name.find_first_not_of(' ')) << "' element "
+        << j * stride << ": GPU " << g << ", interpreter " << r << " (of " << a.count << ")";
       return s.str();
     }
   }
@@ -180,9 +204,11 @@ class Loaded {
     if (library_ == nullptr) return std::string("dlopen: ") + dlerror();
     run_ = reinterpret_cast<void (*)(void**)>(dlsym(library_, "kiln_case_run_packed"));
     auto prepare = reinterpret_cast<void (*)(kiln_context*)>(dlsym(library_, "kiln_case_prepare"));
-    if (run_ == nullptr || prepare == nullptr) return "case.so lacks kiln_case_run_packed or kiln_case_prepare";
+    if (run_ == nullptr || prepare == nullptr)
+      return "case.so lacks kiln_case_run_packed or kiln_case_prepare";
     for (const auto* group : {&case_.inputs, &case_.variables, &case_.outputs}) {
-      for (const Argument& a : *group) buffers_.push_back(kiln_cuda_alloc(cuda_, std::max<int64_t>(1, a.bytes())));
+      for (const Argument& a : *group)
+        buffers_.push_back(kiln_cuda_alloc(cuda_, std::max<int64_t>(1, a.bytes())));
     }
     arena_ = kiln_cuda_alloc(cuda_, std::max<int64_t>(1, case_.arena));
     prepare(cuda_);
@@ -197,7 +223,8 @@ class Loaded {
     const char* p = case_.data.data();
     for (size_t i = 0; i < case_.variables.size(); ++i) {
       const Argument& v = case_.variables[i];
-      if (v.bytes() > 0) kiln_cuda_copy_to_device(cuda_, buffers_[case_.inputs.size() + i], p, v.bytes());
+      if (v.bytes() > 0)
+        kiln_cuda_copy_to_device(cuda_, buffers_[case_.inputs.size() + i], p, v.bytes());
       p += v.bytes();
     }
     const std::vector<char> zeros(std::max<int64_t>(1, case_.arena), 0);
@@ -206,7 +233,8 @@ class Loaded {
 
   void Feed(const char* p) {
     for (size_t i = 0; i < case_.inputs.size(); ++i) {
-      if (case_.inputs[i].bytes() > 0) kiln_cuda_copy_to_device(cuda_, buffers_[i], p, case_.inputs[i].bytes());
+      if (case_.inputs[i].bytes() > 0)
+        kiln_cuda_copy_to_device(cuda_, buffers_[i], p, case_.inputs[i].bytes());
       p += case_.inputs[i].bytes();
     }
   }
@@ -300,8 +328,12 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--case-timeout" && i + 1 < argc) {
       case_timeout = std::max<int64_t>(1, std::atoll(argv[++i]));
-    } else if ((a == "--driver" || a == "--bench-json" || a == "--filter" || a == "--after") && i + 1 < argc) {
-      (a == "--driver" ? driver : a == "--bench-json" ? bench_json : a == "--filter" ? filter : after) = argv[++i];
+    } else if ((a == "--driver" || a == "--bench-json" || a == "--filter" || a == "--after") &&
+               i + 1 < argc) {
+      (a == "--driver"       ? driver
+       : a == "--bench-json" ? bench_json
+       : a == "--filter"     ? filter
+                             : after) = argv[++i];
     } else if (!a.empty() && a[0] != '-' && root.empty()) {
       root = a;
     } else {
@@ -311,7 +343,8 @@ int main(int argc, char** argv) {
   }
   if (root.empty()) {
     std::fprintf(stderr,
-                 "usage: %s [--driver PATH] [--bench-json FILE] [--filter TEXT] [--after NAME] [--case-timeout S] "
+                 "usage: %s [--driver PATH] [--bench-json FILE] [--filter TEXT] [--after NAME] "
+                 "[--case-timeout S] "
                  "CASES_DIR\n",
                  argv[0]);
     return 2;
@@ -320,7 +353,8 @@ int main(int argc, char** argv) {
   if (DIR* d = opendir(root.c_str())) {
     while (dirent* e = readdir(d)) {
       const std::string name = e->d_name;
-      if (name[0] != '.' && name.find(filter) != std::string::npos && (after.empty() || name > after)) {
+      if (name[0] != '.' && name.find(filter) != std::string::npos &&
+          (after.empty() || name > after)) {
         dirs.push_back(root + "/" + name);
       }
     }
@@ -330,19 +364,22 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::sort(dirs.begin(), dirs.end());
-  kiln_context* cuda = driver.empty() ? kiln_cuda_context_create(0)  // $KILN_CUDA_DRIVER or libcuda.so.1
-                                      : kiln_cuda_context_create_with_driver(driver.c_str(), 0);
+  kiln_context* cuda = driver.empty()
+                           ? kiln_cuda_context_create(0)  // $KILN_CUDA_DRIVER or libcuda.so.1
+                           : kiln_cuda_context_create_with_driver(driver.c_str(), 0);
   if (std::string e = TakeStatus(cuda); !e.empty()) {
     std::fprintf(stderr, "gpu_case_runner: %s\n", e.c_str());
     return 1;
   }
   int passed = 0, failed = 0, rc = 0;
   std::map<std::string, std::pair<double, double>> timings;  // benchmark -> (stream, graph) us
-  // The watchdog: a case without a result after case_timeout seconds ends the process (see the top).
+  // The watchdog: a case without a result after case_timeout seconds ends the process (see the
+  // top).
   std::vector<std::string> names;
   for (const std::string& dir : dirs) names.push_back(dir.substr(dir.find_last_of('/') + 1));
   auto now = [] {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
         .count();
   };
   std::atomic<int64_t> case_started{0};  // steady-clock seconds, 0 between cases
@@ -353,8 +390,10 @@ int main(int argc, char** argv) {
       const size_t i = current.load();
       const int64_t started = case_started.load();
       if (started != 0 && now() - started > case_timeout) {
-        std::printf("FAIL %s: no result after %lld s (a kernel that does not end?)\nRESTART after %s: timed out\n",
-                    names[i].c_str(), static_cast<long long>(case_timeout), names[i].c_str());
+        std::printf(
+            "FAIL %s: no result after %lld s (a kernel that does not end?)\nRESTART after %s: "
+            "timed out\n",
+            names[i].c_str(), static_cast<long long>(case_timeout), names[i].c_str());
         std::fflush(stdout);
         std::_Exit(3);
       }
@@ -372,7 +411,8 @@ int main(int argc, char** argv) {
       error = loaded.Load();
       if (error.empty()) error = loaded.Check(/*graph=*/false);
       if (error.empty()) {
-        // Captured once (the stream run loaded the modules), then every step replayed from the graph.
+        // Captured once (the stream run loaded the modules), then every step replayed from the
+        // graph.
         error = loaded.Capture();
         if (error.empty()) {
           error = loaded.Check(/*graph=*/true);
@@ -401,7 +441,8 @@ int main(int argc, char** argv) {
       kiln_cuda_free(cuda, kiln_cuda_alloc(cuda, 16));
       kiln_cuda_synchronize(cuda);
       if (std::string e = TakeStatus(cuda); !e.empty()) {
-        std::printf("RESTART after %s: the GPU context is unusable (%s)\n", name.c_str(), e.c_str());
+        std::printf("RESTART after %s: the GPU context is unusable (%s)\n", name.c_str(),
+                    e.c_str());
         rc = 3;
         break;
       }
@@ -414,7 +455,8 @@ int main(int argc, char** argv) {
     out << "{\"results\": {";
     const char* sep = "";
     for (const auto& [name, t] : timings) {
-      out << sep << "\"" << name << "\": {\"kiln_us\": " << t.first << ", \"kiln_graph_us\": " << t.second << "}";
+      out << sep << "\"" << name << "\": {\"kiln_us\": " << t.first
+          << ", \"kiln_graph_us\": " << t.second << "}";
       sep = ", ";
     }
     out << "}}\n";

@@ -15,8 +15,8 @@ namespace kiln {
 namespace {
 
 // Writes `outputs` of `g` as case `name` under `cases` (two steps) and links it.
-void WriteCase(const std::string& cases, const std::string& name, const Graph& g, const std::vector<Tensor>& outputs,
-               const Feeds& feeds) {
+void WriteCase(const std::string& cases, const std::string& name, const Graph& g,
+               const std::vector<Tensor>& outputs, const Feeds& feeds) {
   GpuCase spec;
   spec.outputs = outputs;
   spec.feeds = feeds;
@@ -34,9 +34,11 @@ std::string Cases(const std::string& name) {
 }
 
 // The runner's output and exit status on the fake driver; `prefix`: environment assignments.
-std::pair<std::string, int> Run(const std::string& cases, const std::string& args = "", const std::string& prefix = "") {
+std::pair<std::string, int> Run(const std::string& cases, const std::string& args = "",
+                                const std::string& prefix = "") {
   const std::string command =
-      prefix + " test/gpu/gpu_case_runner --driver runtime/testdata/libfake_cuda.so " + args + " " + cases + " 2>&1";
+      prefix + " test/gpu/gpu_case_runner --driver runtime/testdata/libfake_cuda.so " + args + " " +
+      cases + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   REQUIRE(pipe != nullptr);
   std::string output;
@@ -90,7 +92,9 @@ TEST_CASE("gpu_case_runner runs a case by stream and by CUDA graph") {
   CHECK(output.find("1 passed, 0 failed") != std::string::npos);
 }
 
-TEST_CASE("After a fault that breaks the context, gpu_case_runner stops and goes on after it when asked") {
+TEST_CASE(
+    "After a fault that breaks the context, gpu_case_runner stops and goes on after it when "
+    "asked") {
   Negate n;
   Empty e;
   const std::string cases = Cases("fault");
@@ -118,7 +122,8 @@ TEST_CASE("A case without a result in time ends gpu_case_runner, which says so")
   auto [output, status] = Run(cases, "--case-timeout 2", "FAKE_CUDA_HANG_AT_LAUNCH=1");
   INFO(output);
   CHECK(status == 3);
-  CHECK(output.find("FAIL a_hangs: no result after 2 s (a kernel that does not end?)") != std::string::npos);
+  CHECK(output.find("FAIL a_hangs: no result after 2 s (a kernel that does not end?)") !=
+        std::string::npos);
   CHECK(output.find("RESTART after a_hangs: timed out") != std::string::npos);
 }
 

@@ -1,6 +1,6 @@
 // Writes the GPU benchmark workloads (bench/build_workloads.cc: W1 b128, W2, W3, W4a) as GPU cases
-// (testing/jit_runner.h) for test/gpu/gpu_case_runner, which checks each against the interpreter and
-// times it. Feeds are random: images in [0, 1) as bench/peers.py draws them, labels in [0, 10),
+// (testing/jit_runner.h) for test/gpu/gpu_case_runner, which checks each against the interpreter
+// and times it. Feeds are random: images in [0, 1) as bench/peers.py draws them, labels in [0, 10),
 // learning rate 0.01; W4a's x, a and b uniform in [-2, 2) (GpuCaseValue; peers.py draws N(0, 1)).
 // Usage: write_bench_cases GRAPHS_DIR CASES_DIR   (GRAPHS_DIR: the workloads' .pb files)
 #include <cstdio>
@@ -10,8 +10,8 @@
 
 #include "graph/op_registry.h"
 #include "graph/status_macros.h"
-#include "testing/jit_runner.h"
 #include "proto/graph_def.h"
+#include "testing/jit_runner.h"
 
 namespace kiln {
 namespace {
@@ -25,7 +25,8 @@ absl::Status Write(const std::string& graphs, const std::string& cases, const st
   spec.benchmark = benchmark;
   spec.tolerance = tolerance;
   spec.apply_updates = !g.training().updates.empty();
-  for (const auto& [name, ref] : g.outputs()) spec.outputs.push_back(Tensor(const_cast<Graph*>(&g), ref));
+  for (const auto& [name, ref] : g.outputs())
+    spec.outputs.push_back(Tensor(const_cast<Graph*>(&g), ref));
   std::mt19937_64 rng(42);
   std::uniform_real_distribution<double> uniform(0, 1);
   std::uniform_int_distribution<int> label(0, 9);
@@ -35,9 +36,9 @@ absl::Status Write(const std::string& graphs, const std::string& cases, const st
     if (!n.op->is_fed()) continue;
     Literal l(n.outputs[0].dtype, n.outputs[0].shape);
     for (double& v : l.values) {
-      v = n.name == "learning_rate"               ? 0.01
-          : n.outputs[0].dtype == DType::kI32     ? label(rng)
-                                                  : uniform(rng);
+      v = n.name == "learning_rate"           ? 0.01
+          : n.outputs[0].dtype == DType::kI32 ? label(rng)
+                                              : uniform(rng);
     }
     feeds[n.name] = l;
   }
@@ -65,7 +66,8 @@ int main(int argc, char** argv) {
     const char* workload;
     const char* benchmark;
     double tolerance;
-  } kWorkloads[] = {{"w1b128", "W1b128", 1e-5}, {"w2", "W2", 1e-4}, {"w3", "W3", 1e-4}, {"w4a", "W4a", 1e-5}};
+  } kWorkloads[] = {
+      {"w1b128", "W1b128", 1e-5}, {"w2", "W2", 1e-4}, {"w3", "W3", 1e-4}, {"w4a", "W4a", 1e-5}};
   for (const auto& w : kWorkloads) {
     const absl::Status s = kiln::Write(argv[1], argv[2], w.workload, w.benchmark, w.tolerance);
     if (!s.ok()) {

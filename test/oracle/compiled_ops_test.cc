@@ -1,7 +1,7 @@
-// Compiled code against the reference interpreter: each lowered op, on random shapes and values, and a
-// small MLP forward pass, on every backend: built by LowerGraph, compiled by the CPU pipeline for
-// three CPU configurations and run in process by MLIR's JIT (the AOT path emits the same LLVM module
-// as an object), and compiled for the CUDA target (ptxas; run on a GPU where one is usable).
+// Compiled code against the reference interpreter: each lowered op, on random shapes and values,
+// and a small MLP forward pass, on every backend: built by LowerGraph, compiled by the CPU pipeline
+// for three CPU configurations and run in process by MLIR's JIT (the AOT path emits the same LLVM
+// module as an object), and compiled for the CUDA target (ptxas; run on a GPU where one is usable).
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -21,33 +21,38 @@
 #include "mlir/IR/MLIRContext.h"
 #include "passes/dialects.h"
 #include "passes/graph_lowering.h"
-#include "testing/jit_runner.h"
 #include "passes/node_lowering.h"
 #include "passes/pipeline.h"
 #include "testing/gpu_testing.h"
+#include "testing/jit_runner.h"
 #include "testing/status_matchers.h"
 
 namespace kiln {
 namespace {
 
 // Compiles `outputs` and runs them once with `feeds` and the variables' initial values.
-absl::StatusOr<std::vector<Literal>> CompileAndRun(const Graph& g, const std::vector<Tensor>& outputs,
-                                                   const Feeds& feeds, const Target& target, int threads,
-                                                   bool split_reductions = false) {
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<JitGraph> jit, JitGraph::Compile(g, outputs, /*apply_updates=*/false,
-                                                                         target, threads, split_reductions));
+absl::StatusOr<std::vector<Literal>> CompileAndRun(const Graph& g,
+                                                   const std::vector<Tensor>& outputs,
+                                                   const Feeds& feeds, const Target& target,
+                                                   int threads, bool split_reductions = false) {
+  KILN_ASSIGN_OR_RETURN(
+      std::unique_ptr<JitGraph> jit,
+      JitGraph::Compile(g, outputs, /*apply_updates=*/false, target, threads, split_reductions));
   return jit->Run(feeds);
 }
 
 // Requires |compiled - reference| <= tolerance * max(1, |reference|) for every element.
-void RequireClose(const std::vector<Literal>& compiled, const std::vector<Literal>& reference, double tolerance) {
+void RequireClose(const std::vector<Literal>& compiled, const std::vector<Literal>& reference,
+                  double tolerance) {
   REQUIRE(compiled.size() == reference.size());
   for (size_t k = 0; k < reference.size(); ++k) {
     const Literal& c = compiled[k];
     const Literal& r = reference[k];
     for (int64_t i = 0; i < r.size(); ++i) {
-      INFO("output " << k << " element " << i << ": compiled " << c.values[i] << ", interpreter " << r.values[i]);
-      REQUIRE(std::fabs(c.values[i] - r.values[i]) <= tolerance * std::max(1.0, std::fabs(r.values[i])));
+      INFO("output " << k << " element " << i << ": compiled " << c.values[i] << ", interpreter "
+                     << r.values[i]);
+      REQUIRE(std::fabs(c.values[i] - r.values[i]) <=
+              tolerance * std::max(1.0, std::fabs(r.values[i])));
     }
   }
 }
@@ -55,8 +60,8 @@ void RequireClose(const std::vector<Literal>& compiled, const std::vector<Litera
 // The CUDA backend: every kernel of `outputs` is valid sm_90 PTX (ptxas), the case is recorded for
 // GPU machines (test/gpu), and where a GPU is usable the kernels run (GpuJitGraph) and are compared
 // with the interpreter's `reference`.
-void CompareOnCuda(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& feeds, double tolerance,
-                   const std::vector<Literal>& reference) {
+void CompareOnCuda(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& feeds,
+                   double tolerance, const std::vector<Literal>& reference) {
   if (!testing::CudaToolkit()) return;
   INFO("backend cuda");
   auto kernels = testing::CompileGraphToPtx(g, outputs);
@@ -79,7 +84,8 @@ void CompareOnCuda(const Graph& g, const std::vector<Tensor>& outputs, const Fee
 // |compiled - reference| <= tolerance * max(1, |reference|): on the CPU with oneDNN calls on 3
 // threads, as loops on 1, and as loops with long reductions split into parts as the GPU pipeline
 // does; then on the CUDA target.
-void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& feeds, double tolerance) {
+void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& feeds,
+             double tolerance) {
   REQUIRE_THAT(g.status(), IsOk());
   auto interpreter = Interpreter::Create(g);
   auto reference = interpreter->Run(feeds, outputs);
@@ -94,7 +100,8 @@ void Compare(const Graph& g, const std::vector<Tensor>& outputs, const Feeds& fe
                                  Backend{"cpu-loops", "x86_64,library=none", 1, false},
                                  Backend{"cpu-split", "x86_64,library=none", 1, true}}) {
     INFO("backend " << backend.name);
-    auto compiled = CompileAndRun(g, outputs, feeds, *ParseTarget(backend.target), backend.threads, backend.split);
+    auto compiled = CompileAndRun(g, outputs, feeds, *ParseTarget(backend.target), backend.threads,
+                                  backend.split);
     REQUIRE_THAT(compiled.status(), IsOk());
     RequireClose(*compiled, *reference, tolerance);
   }
@@ -108,7 +115,8 @@ TEST_CASE("Tensors without elements compile") {
   Tensor x = ops::Placeholder(g, "x", DType::kF32, {0, 3});
   Tensor w = ops::Variable(g, "w", DType::kF32, {2, 0});
   // Summing no rows gives zeros; the empty tensors themselves pass through.
-  Compare(g, {ops::ReduceSum(x, {0}), ops::Neg(x), ops::Exp(w)}, {{"x", Literal(DType::kF32, {0, 3})}}, kExact);
+  Compare(g, {ops::ReduceSum(x, {0}), ops::Neg(x), ops::Exp(w)},
+          {{"x", Literal(DType::kF32, {0, 3})}}, kExact);
 }
 
 // Outputs whose computations start from identical empty tensors and fills must still get buffers of
@@ -119,11 +127,13 @@ TEST_CASE("Several outputs of the same shape each keep their own result") {
   Tensor a = ops::Placeholder(g, "a", DType::kF32, {3, 4});
   Tensor b = ops::Placeholder(g, "b", DType::kF32, {4, 5});
   Tensor c = ops::Placeholder(g, "c", DType::kF32, {4, 5});
-  Compare(g, {ops::MatMul(a, b), ops::MatMul(a, c), ops::ReduceSum(a, {1}), ops::ReduceSum(a * 2.0, {1})},
-          {{"a", RandomLiteral(DType::kF32, {3, 4}, rng)},
-           {"b", RandomLiteral(DType::kF32, {4, 5}, rng)},
-           {"c", RandomLiteral(DType::kF32, {4, 5}, rng)}},
-          kExact);
+  Compare(
+      g,
+      {ops::MatMul(a, b), ops::MatMul(a, c), ops::ReduceSum(a, {1}), ops::ReduceSum(a * 2.0, {1})},
+      {{"a", RandomLiteral(DType::kF32, {3, 4}, rng)},
+       {"b", RandomLiteral(DType::kF32, {4, 5}, rng)},
+       {"c", RandomLiteral(DType::kF32, {4, 5}, rng)}},
+      kExact);
 }
 
 // Integers uniform in [lo, hi].
@@ -183,7 +193,8 @@ TEST_CASE("Compiled unary ops match the interpreter") {
       Shape shape = RandomShape(rng, 0, 3, 5);
       Tensor x = ops::Placeholder(g, "x", DType::kF32, shape);
       INFO(c.name << " " << shape.ToString());
-      Compare(g, {c.build(x)}, {{"x", RandomLiteral(DType::kF32, shape, rng, c.lo, c.hi)}}, c.tolerance);
+      Compare(g, {c.build(x)}, {{"x", RandomLiteral(DType::kF32, shape, rng, c.lo, c.hi)}},
+              c.tolerance);
     }
   }
 }
@@ -205,13 +216,18 @@ TEST_CASE("Compiled binary ops, comparisons and Select broadcast like the interp
       {"Less", [](Tensor a, Tensor b) { return ops::Less(a, b); }, -3, 3},
       {"Greater", [](Tensor a, Tensor b) { return ops::Greater(a, b); }, -3, 3},
       {"Equal", [](Tensor a, Tensor b) { return ops::Equal(ops::Floor(a), ops::Floor(b)); }, -2, 2},
-      {"LogicalAnd", [](Tensor a, Tensor b) {
+      {"LogicalAnd",
+       [](Tensor a, Tensor b) {
          return ops::LogicalAnd(ops::Less(a, b), ops::LogicalNot(ops::Greater(a, a * 0.0)));
-       }, -3, 3},
-      {"Select", [](Tensor a, Tensor b) { return ops::Select(ops::Less(a, b), a, b * 2.0); }, -3, 3},
-      {"BroadcastTo", [](Tensor a, Tensor b) {
+       },
+       -3, 3},
+      {"Select", [](Tensor a, Tensor b) { return ops::Select(ops::Less(a, b), a, b * 2.0); }, -3,
+       3},
+      {"BroadcastTo",
+       [](Tensor a, Tensor b) {
          return ops::BroadcastTo(a, BroadcastShapes(a.shape(), b.shape()).value());
-       }, -3, 3},
+       },
+       -3, 3},
   };
   std::mt19937_64 rng(22);
   for (const Case& c : cases) {
@@ -235,14 +251,16 @@ TEST_CASE("Compiled binary ops, comparisons and Select broadcast like the interp
 TEST_CASE("Compiled reductions and MatMul match the interpreter") {
   std::mt19937_64 rng(23);
   using Reducer = Tensor (*)(Tensor, std::vector<int64_t>, bool, SourceLoc);
-  for (Reducer reduce : {static_cast<Reducer>(ops::ReduceSum), static_cast<Reducer>(ops::ReduceMean),
-                         static_cast<Reducer>(ops::ReduceMax), static_cast<Reducer>(ops::ReduceMin),
-                         static_cast<Reducer>(ops::ReduceProd)}) {
+  for (Reducer reduce :
+       {static_cast<Reducer>(ops::ReduceSum), static_cast<Reducer>(ops::ReduceMean),
+        static_cast<Reducer>(ops::ReduceMax), static_cast<Reducer>(ops::ReduceMin),
+        static_cast<Reducer>(ops::ReduceProd)}) {
     for (int trial = 0; trial < 4; ++trial) {
       Graph g;
       Shape shape = RandomShape(rng, 1, 3, 4);
       std::vector<int64_t> axes;
-      for (int d = 0; d < shape.rank(); ++d) if (rng() % 2) axes.push_back(d);
+      for (int d = 0; d < shape.rank(); ++d)
+        if (rng() % 2) axes.push_back(d);
       Tensor x = ops::Placeholder(g, "x", DType::kF32, shape);
       INFO(shape.ToString() << " trial " << trial);
       Compare(g, {reduce(x, axes, trial % 2, SourceLoc::Current())},
@@ -256,8 +274,10 @@ TEST_CASE("Compiled reductions and MatMul match the interpreter") {
     Shape sa = ta ? Shape({k, m}) : Shape({m, k}), sb = tb ? Shape({n, k}) : Shape({k, n});
     Tensor a = ops::Placeholder(g, "a", DType::kF32, sa);
     Tensor b = ops::Placeholder(g, "b", DType::kF32, sb);
-    Compare(g, {ops::MatMul(a, b, ta, tb)},
-            {{"a", RandomLiteral(DType::kF32, sa, rng)}, {"b", RandomLiteral(DType::kF32, sb, rng)}}, kExact);
+    Compare(
+        g, {ops::MatMul(a, b, ta, tb)},
+        {{"a", RandomLiteral(DType::kF32, sa, rng)}, {"b", RandomLiteral(DType::kF32, sb, rng)}},
+        kExact);
   }
 }
 
@@ -295,11 +315,13 @@ TEST_CASE("Compiled softmax ops and losses match the interpreter") {
     Tensor sparse = ops::Placeholder(g, "sparse", label_dtype, {n});
     Tensor dense = ops::Placeholder(g, "dense", DType::kF32, {n, classes});
     INFO("cross-entropy [" << n << "," << classes << "]");
-    Compare(g, {ops::SparseSoftmaxCrossEntropy(logits, sparse), ops::SoftmaxCrossEntropy(logits, dense)},
-            {{"logits", RandomLiteral(DType::kF32, {n, classes}, rng, -20, 20)},
-             {"sparse", RandomInts(label_dtype, {n}, rng, 0, classes - 1)},
-             {"dense", RandomLiteral(DType::kF32, {n, classes}, rng, 0, 1)}},
-            kTranscendental);
+    Compare(
+        g,
+        {ops::SparseSoftmaxCrossEntropy(logits, sparse), ops::SoftmaxCrossEntropy(logits, dense)},
+        {{"logits", RandomLiteral(DType::kF32, {n, classes}, rng, -20, 20)},
+         {"sparse", RandomInts(label_dtype, {n}, rng, 0, classes - 1)},
+         {"dense", RandomLiteral(DType::kF32, {n, classes}, rng, 0, 1)}},
+        kTranscendental);
   }
 }
 
@@ -314,8 +336,8 @@ TEST_CASE("Compiled OneHot and ArgMax give the interpreter's integers") {
     Tensor indices = ops::Placeholder(g, "i", index_dtype, shape);
     INFO("OneHot " << shape.ToString() << " depth " << depth);
     // Out-of-range indices (-1, depth) give all-zero rows.
-    Compare(g, {ops::OneHot(indices, depth, dtype)}, {{"i", RandomInts(index_dtype, shape, rng, -1, depth)}},
-            kExact);
+    Compare(g, {ops::OneHot(indices, depth, dtype)},
+            {{"i", RandomInts(index_dtype, shape, rng, -1, depth)}}, kExact);
   }
   for (int trial = 0; trial < 4; ++trial) {
     Graph g;
@@ -323,8 +345,8 @@ TEST_CASE("Compiled OneHot and ArgMax give the interpreter's integers") {
     const int64_t axis = RandomAxis(rng, shape.rank());
     Tensor x = ops::Placeholder(g, "x", DType::kF32, shape);
     INFO("ArgMax " << shape.ToString() << " axis " << axis);
-    Compare(g, {ops::ArgMax(x, axis, trial % 2 ? DType::kI32 : DType::kI64)}, {{"x", RandomTies(shape, rng)}},
-            kExact);
+    Compare(g, {ops::ArgMax(x, axis, trial % 2 ? DType::kI32 : DType::kI64)},
+            {{"x", RandomTies(shape, rng)}}, kExact);
   }
 }
 
@@ -387,7 +409,8 @@ TEST_CASE("Compiled data movement matches the interpreter") {
     Shape index_shape = RandomShape(rng, 0, 2, 4);
     const int64_t rows = params_shape[0];
     std::vector<int64_t> update_dims = index_shape.dims();
-    update_dims.insert(update_dims.end(), params_shape.dims().begin() + 1, params_shape.dims().end());
+    update_dims.insert(update_dims.end(), params_shape.dims().begin() + 1,
+                       params_shape.dims().end());
     const DType index_dtype = trial % 2 ? DType::kI32 : DType::kI64;
     Tensor params = ops::Placeholder(g, "params", DType::kF32, params_shape);
     Tensor indices = ops::Placeholder(g, "indices", index_dtype, index_shape);
@@ -423,18 +446,20 @@ TEST_CASE("Compiled code reports an out-of-range index or label as the call's st
   REQUIRE_THAT((*jit)->Run(feeds({0, 1, 2, 0}, {0, 3, 1})).status(), IsOk());
   // The first bad element of each operand is reported; the first report wins.
   REQUIRE_THAT((*jit)->Run(feeds({0, 1, 2, 3}, {0, 3, 1})).status(),
-               StatusIs(absl::StatusCode::kOutOfRange,
-                        "Gather 'Gather' (compiled_ops_test.cc:"));
+               StatusIs(absl::StatusCode::kOutOfRange, "Gather 'Gather' (compiled_ops_test.cc:"));
   auto status = (*jit)->Run(feeds({0, 1, 2, 3}, {0, 3, 1})).status();
   REQUIRE_THAT(status, StatusIs(absl::StatusCode::kOutOfRange,
                                 "): index 3 at flat position 3 is out of range [0, 3)"));
   REQUIRE_THAT((*jit)->Run(feeds({-1, 1, 2, 0}, {0, 3, 1})).status(),
-               StatusIs(absl::StatusCode::kOutOfRange, "index -1 at flat position 0 is out of range [0, 3)"));
-  REQUIRE_THAT((*jit)->Run(feeds({0, 1, 2, 0}, {0, 4, -2})).status(),
                StatusIs(absl::StatusCode::kOutOfRange,
-                        "SparseSoftmaxCrossEntropy 'SparseSoftmaxCrossEntropy' (compiled_ops_test.cc:"));
-  REQUIRE_THAT((*jit)->Run(feeds({0, 1, 2, 0}, {0, 4, -2})).status(),
-               StatusIs(absl::StatusCode::kOutOfRange, "label 4 at flat position 1 is out of range [0, 4)"));
+                        "index -1 at flat position 0 is out of range [0, 3)"));
+  REQUIRE_THAT(
+      (*jit)->Run(feeds({0, 1, 2, 0}, {0, 4, -2})).status(),
+      StatusIs(absl::StatusCode::kOutOfRange,
+               "SparseSoftmaxCrossEntropy 'SparseSoftmaxCrossEntropy' (compiled_ops_test.cc:"));
+  REQUIRE_THAT(
+      (*jit)->Run(feeds({0, 1, 2, 0}, {0, 4, -2})).status(),
+      StatusIs(absl::StatusCode::kOutOfRange, "label 4 at flat position 1 is out of range [0, 4)"));
   // The status belongs to one call: the next good call is OK again.
   REQUIRE_THAT((*jit)->Run(feeds({2, 2, 2, 2}, {3, 3, 3})).status(), IsOk());
 }
@@ -458,8 +483,10 @@ TEST_CASE("Compiled BatchMatMul broadcasts batch dims like the interpreter") {
     Tensor a = ops::Placeholder(g, "a", DType::kF32, sa);
     Tensor b = ops::Placeholder(g, "b", DType::kF32, sb);
     INFO("BatchMatMul " << sa.ToString() << " x " << sb.ToString() << " ta " << ta << " tb " << tb);
-    Compare(g, {ops::BatchMatMul(a, b, ta, tb)},
-            {{"a", RandomLiteral(DType::kF32, sa, rng)}, {"b", RandomLiteral(DType::kF32, sb, rng)}}, kExact);
+    Compare(
+        g, {ops::BatchMatMul(a, b, ta, tb)},
+        {{"a", RandomLiteral(DType::kF32, sa, rng)}, {"b", RandomLiteral(DType::kF32, sb, rng)}},
+        kExact);
   }
 }
 
@@ -468,8 +495,8 @@ TEST_CASE("Compiled convolutions and their backprops match the interpreter") {
     int64_t n, h, w, c, kh, kw, o;
     ops::Conv2DOptions options;
   };
-  auto options = [](std::vector<int64_t> strides, std::vector<int64_t> dilations, std::string padding,
-                    std::vector<int64_t> explicit_padding = {}) {
+  auto options = [](std::vector<int64_t> strides, std::vector<int64_t> dilations,
+                    std::string padding, std::vector<int64_t> explicit_padding = {}) {
     ops::Conv2DOptions o;
     o.strides = std::move(strides);
     o.dilations = std::move(dilations);
@@ -499,8 +526,8 @@ TEST_CASE("Compiled convolutions and their backprops match the interpreter") {
       for (int i = 0; i < 4; ++i) explicit_padding.push_back(rng() % 3);
     }
     c.options = options({1 + static_cast<int64_t>(rng() % 3), 1 + static_cast<int64_t>(rng() % 3)},
-                        {1 + static_cast<int64_t>(rng() % 2), 1 + static_cast<int64_t>(rng() % 2)}, padding,
-                        explicit_padding);
+                        {1 + static_cast<int64_t>(rng() % 2), 1 + static_cast<int64_t>(rng() % 2)},
+                        padding, explicit_padding);
     Graph probe;
     Tensor x = ops::Placeholder(probe, "x", DType::kF32, {c.n, c.h, c.w, c.c});
     Tensor f = ops::Placeholder(probe, "f", DType::kF32, {c.kh, c.kw, c.c, c.o});
@@ -514,15 +541,15 @@ TEST_CASE("Compiled convolutions and their backprops match the interpreter") {
     Tensor y = ops::Conv2D(x, f, c.options);
     REQUIRE_THAT(g.status(), IsOk());
     Tensor dy = ops::Placeholder(g, "dy", DType::kF32, y.shape());
-    INFO("Conv2D x " << xs.ToString() << " f " << fs.ToString() << " " << c.options.padding << " strides "
-                     << c.options.strides[0] << "," << c.options.strides[1] << " dilations "
-                     << c.options.dilations[0] << "," << c.options.dilations[1]);
+    INFO("Conv2D x " << xs.ToString() << " f " << fs.ToString() << " " << c.options.padding
+                     << " strides " << c.options.strides[0] << "," << c.options.strides[1]
+                     << " dilations " << c.options.dilations[0] << "," << c.options.dilations[1]);
     const Feeds feeds = {{"x", RandomLiteral(DType::kF32, xs, rng)},
                          {"f", RandomLiteral(DType::kF32, fs, rng)},
                          {"dy", RandomLiteral(DType::kF32, y.shape(), rng)}};
     // One output per compiled function: see the note on multiple outputs at the top.
-    for (const Tensor& out :
-         {y, ops::Conv2DBackpropInput(dy, f, xs, c.options), ops::Conv2DBackpropFilter(x, dy, fs, c.options)}) {
+    for (const Tensor& out : {y, ops::Conv2DBackpropInput(dy, f, xs, c.options),
+                              ops::Conv2DBackpropFilter(x, dy, fs, c.options)}) {
       INFO(g.node(out.node()).op_name());
       Compare(g, {out}, feeds, kExact);
     }
@@ -563,12 +590,15 @@ TEST_CASE("Compiled pools and their gradients match the interpreter") {
     Tensor x = ops::Placeholder(g, "x", DType::kF32, c.shape);
     Tensor pooled = ops::MaxPool2D(x, c.options);
     Tensor dy = ops::Placeholder(g, "dy", DType::kF32, pooled.shape());
-    INFO("pools " << c.shape.ToString() << " " << c.options.padding << " ksize " << c.options.ksize[0] << ","
-                  << c.options.ksize[1] << " strides " << c.options.strides[0] << "," << c.options.strides[1]);
+    INFO("pools " << c.shape.ToString() << " " << c.options.padding << " ksize "
+                  << c.options.ksize[0] << "," << c.options.ksize[1] << " strides "
+                  << c.options.strides[0] << "," << c.options.strides[1]);
     // Tied inputs: MaxPool2DGrad must route each window's gradient to its first maximum only.
-    const Feeds feeds = {{"x", RandomTies(c.shape, rng)}, {"dy", RandomLiteral(DType::kF32, pooled.shape(), rng)}};
-    for (const Tensor& out : {pooled, ops::AvgPool2D(x, c.options), ops::MaxPool2DGrad(x, dy, c.options),
-                              ops::AvgPool2DGrad(dy, c.shape, c.options)}) {
+    const Feeds feeds = {{"x", RandomTies(c.shape, rng)},
+                         {"dy", RandomLiteral(DType::kF32, pooled.shape(), rng)}};
+    for (const Tensor& out :
+         {pooled, ops::AvgPool2D(x, c.options), ops::MaxPool2DGrad(x, dy, c.options),
+          ops::AvgPool2DGrad(dy, c.shape, c.options)}) {
       INFO(g.node(out.node()).op_name());
       Compare(g, {out}, feeds, kExact);
     }
@@ -609,7 +639,8 @@ TEST_CASE("Compiled MLP and CNN training gradients match the interpreter") {
     std::vector<Tensor> outputs = {loss, metrics::Accuracy(logits, labels)};
     outputs.insert(outputs.end(), grads->begin(), grads->end());
     Compare(g, outputs,
-            {{"x", RandomLiteral(DType::kF32, {8, 12}, rng)}, {"labels", RandomInts(DType::kI32, {8}, rng, 0, 4)}},
+            {{"x", RandomLiteral(DType::kF32, {8, 12}, rng)},
+             {"labels", RandomInts(DType::kI32, {8}, rng, 0, 4)}},
             kTranscendental);
   }
   {
@@ -636,15 +667,17 @@ TEST_CASE("Compiled MLP and CNN training gradients match the interpreter") {
 }
 
 // An op of this test only, registered without a lowering.
-KILN_REGISTER_OP(OpDef("TestOpWithoutLowering").Doc("x, with no lowering").Inputs({"x"})
-    .Shape([](const InferContext& c) -> absl::StatusOr<std::vector<TensorType>> {
-      return std::vector<TensorType>{c.inputs[0]};
-    })
-    .NotDifferentiable("a test op")
-    .Kernel([](KernelContext& c) {
-      c.out().values = c.in(0).values;
-      return absl::OkStatus();
-    }));
+KILN_REGISTER_OP(OpDef("TestOpWithoutLowering")
+                     .Doc("x, with no lowering")
+                     .Inputs({"x"})
+                     .Shape([](const InferContext& c) -> absl::StatusOr<std::vector<TensorType>> {
+                       return std::vector<TensorType>{c.inputs[0]};
+                     })
+                     .NotDifferentiable("a test op")
+                     .Kernel([](KernelContext& c) {
+                       c.out().values = c.in(0).values;
+                       return absl::OkStatus();
+                     }));
 
 // A bias add right after a MatMul or Conv2D (and a ReLU right after that add) is computed by the
 // library call itself (oneDNN bias + post-op) when nothing else reads the intermediate values.
@@ -661,17 +694,19 @@ TEST_CASE("Bias adds and ReLUs after MatMul and Conv2D fuse into the library cal
   ops::Conv2DOptions same;
   same.padding = "SAME";
   std::vector<Tensor> outputs = {
-      ops::Relu(ops::Add(ops::MatMul(x, w), b)),                  // matmul + bias + ReLU
-      ops::Add(b, ops::MatMul(x, wt, false, true)),               // bias first, transposed weights
-      ops::Relu(ops::Add(ops::Conv2D(img, f, same), cb)),         // conv + bias + ReLU
+      ops::Relu(ops::Add(ops::MatMul(x, w), b)),           // matmul + bias + ReLU
+      ops::Add(b, ops::MatMul(x, wt, false, true)),        // bias first, transposed weights
+      ops::Relu(ops::Add(ops::Conv2D(img, f, same), cb)),  // conv + bias + ReLU
   };
   Tensor shared = ops::MatMul(x, w);  // read twice: stays a plain matmul
   outputs.push_back(ops::Add(shared, b));
   outputs.push_back(shared * shared);
   Tensor late = ops::MatMul(x, w);
-  Tensor b_late = ops::Placeholder(g, "b_late", DType::kF32, {9});  // made after the product: not fused
+  Tensor b_late =
+      ops::Placeholder(g, "b_late", DType::kF32, {9});  // made after the product: not fused
   outputs.push_back(ops::Add(late, b_late));
-  Tensor conv_sum = ops::Add(ops::Conv2D(img, f), cb);  // the sum is an output too: bias fused, ReLU not
+  Tensor conv_sum =
+      ops::Add(ops::Conv2D(img, f), cb);  // the sum is an output too: bias fused, ReLU not
   outputs.push_back(conv_sum);
   outputs.push_back(ops::Relu(conv_sum));
   Feeds feeds;
@@ -691,7 +726,8 @@ TEST_CASE("Bias adds and ReLUs after MatMul and Conv2D fuse into the library cal
   (*module)->print(os);
   auto count = [&](const std::string& needle) {
     int n = 0;
-    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+      ++n;
     return n;
   };
   CHECK(count("kiln.library_hook = \"kiln_rt_dnnl_matmul_bias\"") == 2);

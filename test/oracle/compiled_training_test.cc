@@ -1,5 +1,5 @@
-// Whole training steps (forward, gradients, optimizer update) compiled into one function that updates
-// the variables in place, checked against the interpreter step by step.
+// Whole training steps (forward, gradients, optimizer update) compiled into one function that
+// updates the variables in place, checked against the interpreter step by step.
 #include <cmath>
 #include <random>
 
@@ -10,8 +10,8 @@
 #include "graph/layers.h"
 #include "graph/ops.h"
 #include "graph/optimizers.h"
-#include "testing/jit_runner.h"
 #include "testing/gpu_testing.h"
+#include "testing/jit_runner.h"
 #include "testing/status_matchers.h"
 
 namespace kiln {
@@ -46,7 +46,8 @@ void CompareSteps(Jit& jit, Graph& g, Tensor loss, const Feeds& feeds, int steps
       for (int64_t i = 0; i < value.size(); ++i) {
         INFO("variable " << name << "[" << i << "]: compiled " << c.values[i] << ", interpreter "
                          << value.values[i]);
-        REQUIRE(std::fabs(c.values[i] - value.values[i]) <= tolerance * std::max(1.0, std::fabs(value.values[i])));
+        REQUIRE(std::fabs(c.values[i] - value.values[i]) <=
+                tolerance * std::max(1.0, std::fabs(value.values[i])));
       }
     }
   }
@@ -81,19 +82,24 @@ void CompareTrainingOnCuda(Graph& g, Tensor loss, const Feeds& feeds, int steps,
 // (`split_reductions`). The loops-only call of a graph also runs it on the CUDA backend, whose
 // pipeline splits reductions and calls libraries of its own.
 void CompareTraining(Graph& g, Tensor loss, const Feeds& feeds, int steps, double tolerance,
-                     bool check_variables = true, bool library_calls = false, bool split_reductions = false) {
+                     bool check_variables = true, bool library_calls = false,
+                     bool split_reductions = false) {
   REQUIRE_THAT(g.status(), IsOk());
   {
-    INFO((library_calls ? "backend cpu-dnnl" : split_reductions ? "backend cpu-split" : "backend cpu-loops"));
+    INFO((library_calls      ? "backend cpu-dnnl"
+          : split_reductions ? "backend cpu-split"
+                             : "backend cpu-loops"));
     const Target target = *ParseTarget(library_calls ? "x86_64" : "x86_64,library=none");
     auto jit = JitGraph::Compile(g, {loss}, /*apply_updates=*/true, target, 1, split_reductions);
     REQUIRE_THAT(jit.status(), IsOk());
     CompareSteps(**jit, g, loss, feeds, steps, tolerance, check_variables);
   }
-  if (!library_calls && !split_reductions) CompareTrainingOnCuda(g, loss, feeds, steps, tolerance, check_variables);
+  if (!library_calls && !split_reductions)
+    CompareTrainingOnCuda(g, loss, feeds, steps, tolerance, check_variables);
 }
 
-TEST_CASE("A compiled regression MLP training step with Adam matches the interpreter for 10 steps") {
+TEST_CASE(
+    "A compiled regression MLP training step with Adam matches the interpreter for 10 steps") {
   Graph g;
   layers::Model model(g, 6);
   Tensor x = ops::Placeholder(g, "x", DType::kF32, {32, 8});
@@ -127,8 +133,8 @@ TEST_CASE("Compiled SGD and Momentum steps update variables in place like the in
 // The Fashion-MNIST models of the graph-core issue, at small batch sizes (the interpreter is slow),
 // with the optimizers their training uses: images in [0, 1), integer labels.
 void CompareFashion(bool cnn, const Optimizer& optimizer, double learning_rate, int64_t batch,
-                    bool check_variables = true, bool library_calls = false, double tolerance = 1e-5,
-                    bool split_reductions = false) {
+                    bool check_variables = true, bool library_calls = false,
+                    double tolerance = 1e-5, bool split_reductions = false) {
   Graph g;
   layers::Model model(g, 2);
   Tensor images = ops::Placeholder(g, "images", DType::kF32,
@@ -146,12 +152,14 @@ void CompareFashion(bool cnn, const Optimizer& optimizer, double learning_rate, 
 }
 
 // Adam's update is m / (sqrt(v) + epsilon): for a gradient far below epsilon = 1e-8 it is a sign
-// function of that gradient, whose f32 rounding (summation order differs from the interpreter's) can
-// then move a weight by up to ~learning_rate. So with the default epsilon the loss trajectory is
-// compared; every weight is compared with epsilon = 1e-4, where the update is well conditioned.
-TEST_CASE("The compiled Fashion-MNIST MLP training step (Adam) matches the interpreter for 10 steps") {
+// function of that gradient, whose f32 rounding (summation order differs from the interpreter's)
+// can then move a weight by up to ~learning_rate. So with the default epsilon the loss trajectory
+// is compared; every weight is compared with epsilon = 1e-4, where the update is well conditioned.
+TEST_CASE(
+    "The compiled Fashion-MNIST MLP training step (Adam) matches the interpreter for 10 steps") {
   for (bool library_calls : {false, true}) {
-    CompareFashion(/*cnn=*/false, Optimizer::Adam(), 1e-3, 16, /*check_variables=*/false, library_calls);
+    CompareFashion(/*cnn=*/false, Optimizer::Adam(), 1e-3, 16, /*check_variables=*/false,
+                   library_calls);
     CompareFashion(/*cnn=*/false, Optimizer::Adam(0.9, 0.999, 1e-4), 1e-3, 16, true, library_calls);
   }
 }
@@ -160,13 +168,15 @@ TEST_CASE("The compiled Fashion-MNIST MLP training step (Adam) matches the inter
 // oneDNN's convolutions sum in their own f32 order: after a few steps at learning rate 0.1 that
 // rounding can flip a ReLU whose input is within rounding of 0, which moves that channel's bias
 // gradient by a whole unit's contribution (measured: conv2d/bias[10] off by 1.4e-4 at step 9 while
-// the loss agrees to 1e-5). With oneDNN the loss trajectory is compared (each call is compared op by
-// op in compiled_ops_test).
+// the loss agrees to 1e-5). With oneDNN the loss trajectory is compared (each call is compared op
+// by op in compiled_ops_test).
 TEST_CASE("The compiled Fashion-MNIST CNN training step matches the interpreter for 10 steps") {
   CompareFashion(/*cnn=*/true, Optimizer::Sgd(), 0.1, 4);
-  CompareFashion(/*cnn=*/true, Optimizer::Sgd(), 0.1, 4, /*check_variables=*/false, /*library_calls=*/true);
+  CompareFashion(/*cnn=*/true, Optimizer::Sgd(), 0.1, 4, /*check_variables=*/false,
+                 /*library_calls=*/true);
   CompareFashion(/*cnn=*/true, Optimizer::Adam(0.9, 0.999, 1e-4), 1e-3, 4);
-  CompareFashion(/*cnn=*/true, Optimizer::Adam(0.9, 0.999, 1e-4), 1e-3, 4, /*check_variables=*/false,
+  CompareFashion(/*cnn=*/true, Optimizer::Adam(0.9, 0.999, 1e-4), 1e-3, 4,
+                 /*check_variables=*/false,
                  /*library_calls=*/true);
 }
 
@@ -174,9 +184,12 @@ TEST_CASE("The compiled Fashion-MNIST CNN training step matches the interpreter 
 // CNN's bias and filter gradients and the batch means are such reductions. Run on the CPU, the
 // split step holds every weight to 1e-5 of the interpreter over 10 steps (the parts change the
 // summation order, which the tolerance allows).
-TEST_CASE("CNN and MLP training steps with their reductions split into parts match the interpreter") {
-  CompareFashion(/*cnn=*/true, Optimizer::Sgd(), 0.1, 4, true, false, 1e-5, /*split_reductions=*/true);
-  CompareFashion(/*cnn=*/false, Optimizer::Sgd(), 0.1, 64, true, false, 1e-5, /*split_reductions=*/true);
+TEST_CASE(
+    "CNN and MLP training steps with their reductions split into parts match the interpreter") {
+  CompareFashion(/*cnn=*/true, Optimizer::Sgd(), 0.1, 4, true, false, 1e-5,
+                 /*split_reductions=*/true);
+  CompareFashion(/*cnn=*/false, Optimizer::Sgd(), 0.1, 64, true, false, 1e-5,
+                 /*split_reductions=*/true);
 }
 
 }  // namespace

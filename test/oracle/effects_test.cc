@@ -16,9 +16,9 @@
 #include "mlir/IR/MLIRContext.h"
 #include "passes/dialects.h"
 #include "passes/graph_lowering.h"
-#include "testing/jit_runner.h"
 #include "passes/pipeline.h"
 #include "runtime/kiln_runtime.h"
+#include "testing/jit_runner.h"
 #include "testing/status_matchers.h"
 
 namespace kiln {
@@ -43,29 +43,38 @@ extern "C" void test_effect_b(kiln_context*, const float* x, float* y) {
 }
 
 // Test only: y = x, calling the C function `function` with x (its effect: a line in the log).
-KILN_REGISTER_OP(OpDef("TestEffect").Doc("test only: x, logged by an external function").Inputs({"x"})
-    .Attr("function", AttrType::kString, std::string("test_effect"))
-    .Shape(ops_internal::SameAsInput()).NotDifferentiable("test only")
-    .Effects("appends to the test's log")
-    .Lower([](LoweringContext& c) {
-      c.SetOutput(0, c.ExternalCall(c.node().attr<std::string>("function"), {c.input(0)}, c.node().outputs[0]));
-      return absl::OkStatus();
-    })
-    .Kernel([](KernelContext& c) {
-      Log().emplace_back(c.attr<std::string>("function"), c.in(0).values[0]);
-      c.out().values = c.in(0).values;
-      return absl::OkStatus();
-    }));
+KILN_REGISTER_OP(OpDef("TestEffect")
+                     .Doc("test only: x, logged by an external function")
+                     .Inputs({"x"})
+                     .Attr("function", AttrType::kString, std::string("test_effect"))
+                     .Shape(ops_internal::SameAsInput())
+                     .NotDifferentiable("test only")
+                     .Effects("appends to the test's log")
+                     .Lower([](LoweringContext& c) {
+                       c.SetOutput(0, c.ExternalCall(c.node().attr<std::string>("function"),
+                                                     {c.input(0)}, c.node().outputs[0]));
+                       return absl::OkStatus();
+                     })
+                     .Kernel([](KernelContext& c) {
+                       Log().emplace_back(c.attr<std::string>("function"), c.in(0).values[0]);
+                       c.out().values = c.in(0).values;
+                       return absl::OkStatus();
+                     }));
 
 // Test only: declares an effect but lowers to pure code, which the passes would drop.
-KILN_REGISTER_OP(OpDef("TestPureEffect").Doc("test only: x, with an effect its lowering loses").Inputs({"x"})
-    .Shape(ops_internal::SameAsInput()).NotDifferentiable("test only")
-    .Effects("none, by mistake")
-    .Lower(ElementwiseLowering([](ScalarBuilder&, const std::vector<IrValue>& x) { return x[0]; }))
-    .Kernel([](KernelContext& c) {
-      c.out().values = c.in(0).values;
-      return absl::OkStatus();
-    }));
+KILN_REGISTER_OP(OpDef("TestPureEffect")
+                     .Doc("test only: x, with an effect its lowering loses")
+                     .Inputs({"x"})
+                     .Shape(ops_internal::SameAsInput())
+                     .NotDifferentiable("test only")
+                     .Effects("none, by mistake")
+                     .Lower(ElementwiseLowering([](ScalarBuilder&, const std::vector<IrValue>& x) {
+                       return x[0];
+                     }))
+                     .Kernel([](KernelContext& c) {
+                       c.out().values = c.in(0).values;
+                       return absl::OkStatus();
+                     }));
 
 Tensor Effect(Tensor x, const std::string& function = "test_effect") {
   return ops_internal::AddOp1("TestEffect", {x}, {{"function", function}}, SourceLoc::Current());
@@ -76,7 +85,8 @@ using Logged = std::vector<std::pair<std::string, double>>;
 Feeds XFeed() { return {{"x", Literal(DType::kF32, {kSize}, {1, 2, 3, 4})}}; }
 
 // The effects of one interpreter run.
-Logged Interpret(const Graph& g, const std::vector<Tensor>& fetches, std::vector<Literal>* results = nullptr) {
+Logged Interpret(const Graph& g, const std::vector<Tensor>& fetches,
+                 std::vector<Literal>* results = nullptr) {
   auto interpreter = Interpreter::Create(g);
   REQUIRE_THAT(interpreter.status(), IsOk());
   Log().clear();
@@ -87,7 +97,8 @@ Logged Interpret(const Graph& g, const std::vector<Tensor>& fetches, std::vector
 }
 
 // The effects of one run of the compiled graph.
-Logged RunCompiled(const Graph& g, const std::vector<Tensor>& outputs, std::vector<Literal>* results = nullptr) {
+Logged RunCompiled(const Graph& g, const std::vector<Tensor>& outputs,
+                   std::vector<Literal>* results = nullptr) {
   AddJitFunction("test_effect", reinterpret_cast<void*>(&test_effect));
   AddJitFunction("test_effect_b", reinterpret_cast<void*>(&test_effect_b));
   auto jit = JitGraph::Compile(g, outputs);
@@ -99,10 +110,11 @@ Logged RunCompiled(const Graph& g, const std::vector<Tensor>& outputs, std::vect
   return Log();
 }
 
-// The external functions that `graph` calls, in order: as LowerGraph emits it (each call goes through
-// a site declaration naming the function) and, with `pipeline`, after the CPU pipeline, in the LLVM
-// dialect.
-std::vector<std::string> ExternalCalls(const Graph& g, const std::vector<Tensor>& outputs, bool pipeline) {
+// The external functions that `graph` calls, in order: as LowerGraph emits it (each call goes
+// through a site declaration naming the function) and, with `pipeline`, after the CPU pipeline, in
+// the LLVM dialect.
+std::vector<std::string> ExternalCalls(const Graph& g, const std::vector<Tensor>& outputs,
+                                       bool pipeline) {
   mlir::DialectRegistry registry;
   RegisterDialects(registry);
   mlir::MLIRContext context(registry);
@@ -136,14 +148,17 @@ TEST_CASE("TestEffect has the effects trait") {
 TEST_CASE("Two identical effectful nodes both happen") {
   Graph g;
   Tensor x = ops::Placeholder(g, "x", DType::kF32, {kSize});
-  Tensor y = Effect(x) + Effect(x);  // the same op on the same input: a pure op would be computed once
+  Tensor y =
+      Effect(x) + Effect(x);  // the same op on the same input: a pure op would be computed once
   REQUIRE_THAT(g.status(), IsOk());
   const Logged twice = {{"test_effect", 1}, {"test_effect", 1}};
   std::vector<Literal> results;
   CHECK(Interpret(g, {y}, &results) == twice);
   CHECK(results[0].values == std::vector<double>{2, 4, 6, 8});
-  CHECK(ExternalCalls(g, {y}, /*pipeline=*/false) == std::vector<std::string>{"test_effect", "test_effect"});
-  CHECK(ExternalCalls(g, {y}, /*pipeline=*/true) == std::vector<std::string>{"test_effect", "test_effect"});
+  CHECK(ExternalCalls(g, {y}, /*pipeline=*/false) ==
+        std::vector<std::string>{"test_effect", "test_effect"});
+  CHECK(ExternalCalls(g, {y}, /*pipeline=*/true) ==
+        std::vector<std::string>{"test_effect", "test_effect"});
   CHECK(RunCompiled(g, {y}, &results) == twice);
   CHECK(results[0].values == std::vector<double>{2, 4, 6, 8});
 }
@@ -167,9 +182,9 @@ TEST_CASE("An effectful node whose result is unused still happens, with what it 
 TEST_CASE("Effectful nodes happen in graph order, whichever of them the outputs need") {
   Graph g;
   Tensor x = ops::Placeholder(g, "x", DType::kF32, {kSize});
-  Effect(x, "test_effect");                      // unused
+  Effect(x, "test_effect");                     // unused
   Tensor b = Effect(x * 2.0, "test_effect_b");  // the output needs it
-  Effect(x * 3.0, "test_effect");                // unused, after b
+  Effect(x * 3.0, "test_effect");               // unused, after b
   Tensor y = b + 1.0;
   REQUIRE_THAT(g.status(), IsOk());
   const Logged in_order = {{"test_effect", 1}, {"test_effect_b", 2}, {"test_effect", 3}};
@@ -190,9 +205,10 @@ TEST_CASE("An effectful op whose lowering calls nothing is a compiler error") {
   mlir::DialectRegistry registry;
   RegisterDialects(registry);
   mlir::MLIRContext context(registry);
-  CHECK_THAT(LowerGraph(g, {y}, "graph", context, nullptr, DefaultTarget()).status(),
-             StatusIs(absl::StatusCode::kInternal,
-                      "has effects (none, by mistake) but its lowering calls no external function"));
+  CHECK_THAT(
+      LowerGraph(g, {y}, "graph", context, nullptr, DefaultTarget()).status(),
+      StatusIs(absl::StatusCode::kInternal,
+               "has effects (none, by mistake) but its lowering calls no external function"));
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // Wiring check for oneDNN (libdnnl-dev 2.6): a small matmul through the 2.x primitive API.
+#include "oneapi/dnnl/dnnl.hpp"
+
 #include <vector>
 
 #include "catch2/catch.hpp"
-#include "oneapi/dnnl/dnnl.hpp"
 
 namespace {
 

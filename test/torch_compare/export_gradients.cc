@@ -1,5 +1,5 @@
-// Builds the Fashion-MNIST MLP or CNN training graph with the layers API in float64, computes the loss
-// and its gradients with respect to every parameter on the reference interpreter, and writes
+// Builds the Fashion-MNIST MLP or CNN training graph with the layers API in float64, computes the
+// loss and its gradients with respect to every parameter on the reference interpreter, and writes
 // parameters, inputs, loss and gradients to a file for torch_check.py to recompute with PyTorch.
 //
 // Usage: export_gradients mlp|cnn OUT_FILE
@@ -55,7 +55,8 @@ int Main(int argc, char** argv) {
   feeds["images"] = Literal(DType::kF64, images.shape());
   for (double& v : feeds["images"].values) v = pixel(rng);
   feeds["labels"] = Literal(DType::kI64, {batch});
-  for (int64_t i = 0; i < batch; ++i) feeds["labels"].values[i] = static_cast<double>((3 * i + 1) % 10);
+  for (int64_t i = 0; i < batch; ++i)
+    feeds["labels"].values[i] = static_cast<double>((3 * i + 1) % 10);
 
   auto interpreter = Interpreter::Create(g);
   if (!interpreter.ok()) {
