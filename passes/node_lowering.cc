@@ -494,7 +494,13 @@ class MlirLoweringContext : public LoweringContext {
   IrValue MatMul(IrValue a, IrValue b, bool transpose_a, bool transpose_b,
                  const TensorType& out) override {
     const int64_t m = out.shape[0], n = out.shape[1], k = TypeOf(a).shape[transpose_a ? 0 : 1];
-    return LibraryCall(LibraryKernel::kMatMul, {m, n, k, transpose_a, transpose_b}, {a, b}, out,
+    std::vector<int64_t> params(KILN_MATMUL_PARAMS);
+    params[KILN_MATMUL_M] = m;
+    params[KILN_MATMUL_N] = n;
+    params[KILN_MATMUL_K] = k;
+    params[KILN_MATMUL_TRANSPOSE_A] = transpose_a;
+    params[KILN_MATMUL_TRANSPOSE_B] = transpose_b;
+    return LibraryCall(LibraryKernel::kMatMul, params, {a, b}, out,
                        [=] { return MatMulLoops(a, b, transpose_a, transpose_b, out); });
   }
 

@@ -11,6 +11,7 @@
 #include "runtime/cuda.h"
 #include "runtime/cuda_internal.h"
 #include "runtime/cuda_library_abi.h"
+#include "runtime/hook_params.h"
 
 namespace kiln {
 namespace cuda_internal {
@@ -153,10 +154,13 @@ Plan* GetPlan(kiln_context* context, State& s, Kind kind, const int64_t* params)
   if (b == nullptr) return nullptr;
   if (Plan* found = b->plans.Find(kind, params, kNumParams[kind])) return found;
   const bool batched = kind == kBatchMatMul, bias = kind == kMatMulBias;
-  const int64_t* p = batched ? params + 1 : params;  // m, n, k, transpose_a, transpose_b, ...
-  const int64_t batch = batched ? params[0] : 1, m = p[0], n = p[1], k = p[2];
-  const bool ta = p[3] != 0, tb = p[4] != 0;
-  const int64_t relu = bias ? p[5] : 0, precision = bias ? p[6] : p[5];
+  const int64_t* p = batched ? params + 1 : params;  // a matmul's params after the batch count
+  const int64_t batch = batched ? params[0] : 1, m = p[KILN_MATMUL_M], n = p[KILN_MATMUL_N],
+                k = p[KILN_MATMUL_K];
+  const bool ta = p[KILN_MATMUL_TRANSPOSE_A] != 0, tb = p[KILN_MATMUL_TRANSPOSE_B] != 0;
+  // Then relu (a _bias hook), then the precision.
+  const int64_t relu = bias ? p[KILN_MATMUL_PARAMS] : 0,
+                precision = p[KILN_MATMUL_PARAMS + (bias ? 1 : 0)];
 
   Plan plan;
   DiscardUnlessKept<Blas, Plan> discard{b, &plan};

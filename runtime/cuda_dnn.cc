@@ -11,6 +11,7 @@
 #include "runtime/cuda.h"
 #include "runtime/cuda_internal.h"
 #include "runtime/cuda_library_abi.h"
+#include "runtime/hook_params.h"
 
 namespace kiln {
 namespace cuda_internal {
@@ -161,15 +162,18 @@ std::array<Handle, 3> Operands(const Plan& p, Kind kind) {
   return {};
 }
 
-constexpr int kNumParams = 18;  // runtime/cuda.h's convolution params and the precision
+constexpr int kNumParams = KILN_CONV_PARAMS + 1;  // the convolution's params and the precision
 
 // The plan for a call site on `state` (Ready; params as runtime/cuda.h documents them), made once.
 Plan* GetPlan(kiln_context* context, State& state, Kind kind, const int64_t* params) {
   State* s = &state;
-  const int64_t n = params[0], h = params[1], w = params[2], c = params[3], kh = params[4],
-                kw = params[5], o = params[6], oh = params[7], ow = params[8], stride_h = params[9],
-                stride_w = params[10], dilation_h = params[11], dilation_w = params[12],
-                pad_top = params[13], pad_left = params[14], precision = params[17];
+  const int64_t n = params[KILN_CONV_N], h = params[KILN_CONV_H], w = params[KILN_CONV_W],
+                c = params[KILN_CONV_C], kh = params[KILN_CONV_KH], kw = params[KILN_CONV_KW],
+                o = params[KILN_CONV_O], oh = params[KILN_CONV_OH], ow = params[KILN_CONV_OW],
+                stride_h = params[KILN_CONV_STRIDE_H], stride_w = params[KILN_CONV_STRIDE_W],
+                dilation_h = params[KILN_CONV_DILATION_H],
+                dilation_w = params[KILN_CONV_DILATION_W], pad_top = params[KILN_CONV_PAD_TOP],
+                pad_left = params[KILN_CONV_PAD_LEFT], precision = params[KILN_CONV_PARAMS];
   std::lock_guard<std::mutex> lock(s->mu);
   Dnn* d = GetDnn(context, *s);
   if (d == nullptr) return nullptr;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "oneapi/dnnl/dnnl.hpp"
+#include "runtime/hook_params.h"
 
 namespace {
 
@@ -95,16 +96,17 @@ struct Conv {
 
 // The caller's layouts (NHWC data, HWIO filter), or `any` of them to let oneDNN choose.
 Conv ConvDescs(const int64_t* p, std::optional<Tag> any = std::nullopt) {
-  const int64_t n = p[0], h = p[1], w = p[2], c = p[3], kh = p[4], kw = p[5], o = p[6], oh = p[7],
-                ow = p[8];
+  const int64_t n = p[KILN_CONV_N], h = p[KILN_CONV_H], w = p[KILN_CONV_W], c = p[KILN_CONV_C],
+                kh = p[KILN_CONV_KH], kw = p[KILN_CONV_KW], o = p[KILN_CONV_O],
+                oh = p[KILN_CONV_OH], ow = p[KILN_CONV_OW];
   // oneDNN counts dilation from 0 (dense), Kiln from 1.
   return {memory::desc({n, c, h, w}, kF32, any.value_or(Tag::nhwc)),
           memory::desc({o, c, kh, kw}, kF32, any.value_or(Tag::hwio)),
           memory::desc({n, o, oh, ow}, kF32, any.value_or(Tag::nhwc)),
-          {p[9], p[10]},
-          {p[11] - 1, p[12] - 1},
-          {p[13], p[14]},
-          {p[15], p[16]}};
+          {p[KILN_CONV_STRIDE_H], p[KILN_CONV_STRIDE_W]},
+          {p[KILN_CONV_DILATION_H] - 1, p[KILN_CONV_DILATION_W] - 1},
+          {p[KILN_CONV_PAD_TOP], p[KILN_CONV_PAD_LEFT]},
+          {p[KILN_CONV_PAD_BOTTOM], p[KILN_CONV_PAD_RIGHT]}};
 }
 
 dnnl::convolution_forward::primitive_desc ConvForward(const Conv& d, const dnnl::engine& engine) {
@@ -158,8 +160,8 @@ std::unique_ptr<Kernel> MakeKernel(int kind, const int64_t* p, const dnnl::engin
       // A matmul is a batched one of one batch (described in 2-D, as oneDNN's plain GEMM wants).
       const bool batched = kind == kBatchMatMul;
       const int64_t batch = batched ? p[0] : 1;
-      const int64_t* q = batched ? p + 1 : p;  // m, n, k, transpose_a, transpose_b
-      const int64_t m = q[0], n = q[1], k = q[2];
+      const int64_t* q = batched ? p + 1 : p;  // a matmul's params after the batch count
+      const int64_t m = q[KILN_MATMUL_M], n = q[KILN_MATMUL_N], k = q[KILN_MATMUL_K];
       // rows x cols, row-major; a transposed operand is the plain one read with swapped strides.
       auto desc = [&](int64_t rows, int64_t cols, bool transposed) {
         memory::dims dims = {rows, cols},
@@ -170,11 +172,12 @@ std::unique_ptr<Kernel> MakeKernel(int kind, const int64_t* p, const dnnl::engin
         }
         return memory::desc(dims, kF32, strides);
       };
-      const memory::desc a = desc(m, k, q[3]), b = desc(k, n, q[4]), c = desc(m, n, false);
+      const memory::desc a = desc(m, k, q[KILN_MATMUL_TRANSPOSE_A]),
+                         b = desc(k, n, q[KILN_MATMUL_TRANSPOSE_B]), c = desc(m, n, false);
       if (kind == kMatMulBias) {
         const memory::desc bias({1, n}, kF32, Tag::ab);
-        dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, bias, c), Epilogue(p[5] != 0),
-                                        engine);
+        dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, bias, c),
+                                        Epilogue(p[KILN_MATMUL_PARAMS] != 0), engine);
         kernel->primitive = dnnl::matmul(pd);
         arg(DNNL_ARG_SRC, a);
         arg(DNNL_ARG_WEIGHTS, b);
@@ -191,8 +194,8 @@ std::unique_ptr<Kernel> MakeKernel(int kind, const int64_t* p, const dnnl::engin
     }
     case kConv2DBias: {
       const Conv d = ConvDescs(p), any = ConvDescs(p, Tag::any);
-      const memory::desc bias({p[6]}, kF32, Tag::x);
-      const auto pd = ConvForwardBias(any, bias, p[17] != 0, engine);
+      const memory::desc bias({p[KILN_CONV_O]}, kF32, Tag::x);
+      const auto pd = ConvForwardBias(any, bias, p[KILN_CONV_PARAMS] != 0, engine);
       kernel->primitive = dnnl::convolution_forward(pd);
       staged(DNNL_ARG_SRC, d.src, pd.src_desc(), false);
       staged(DNNL_ARG_WEIGHTS, d.weights, pd.weights_desc(), false);
@@ -404,7 +407,10 @@ kiln_context* kiln_dnnl_context_create(int num_threads) {
 void kiln_rt_dnnl_matmul(kiln_context* context, const int64_t* params, const float* a,
                          const float* b, float* c) {
   // params m, n, k, transpose_a, transpose_b; with one row, a is contiguous either way.
-  if (params[0] == 1) return Gemv(context, {a, b, c, params[2], params[1], params[4] != 0});
+  if (params[KILN_MATMUL_M] == 1) {
+    return Gemv(context, {a, b, c, params[KILN_MATMUL_K], params[KILN_MATMUL_N],
+                          params[KILN_MATMUL_TRANSPOSE_B] != 0});
+  }
   Run(context, kMatMul, params, {a, b, c});
 }
 
@@ -438,10 +444,13 @@ int64_t kiln_dnnl_kernels_made(kiln_context* context) {
 
 void kiln_rt_dnnl_matmul_bias(kiln_context* context, const int64_t* params, const float* a,
                               const float* b, const float* bias, float* c) {
-  if (params[0] != 1) return Run(context, kMatMulBias, params, {a, b, bias, c});
-  Gemv(context, {a, b, c, params[2], params[1], params[4] != 0});
-  for (int64_t j = 0; j < params[1]; ++j)
-    c[j] = params[5] ? std::max(c[j] + bias[j], 0.0f) : c[j] + bias[j];
+  if (params[KILN_MATMUL_M] != 1) return Run(context, kMatMulBias, params, {a, b, bias, c});
+  Gemv(context, {a, b, c, params[KILN_MATMUL_K], params[KILN_MATMUL_N],
+                 params[KILN_MATMUL_TRANSPOSE_B] != 0});
+  const bool relu = params[KILN_MATMUL_PARAMS] != 0;
+  for (int64_t j = 0; j < params[KILN_MATMUL_N]; ++j) {
+    c[j] = relu ? std::max(c[j] + bias[j], 0.0f) : c[j] + bias[j];
+  }
 }
 
 void kiln_rt_dnnl_conv2d_bias(kiln_context* context, const int64_t* params, const float* input,
@@ -450,14 +459,14 @@ void kiln_rt_dnnl_conv2d_bias(kiln_context* context, const int64_t* params, cons
 }
 
 void kiln_rt_dnnl_matmul_bias_prepare(kiln_context* context, const int64_t* params) {
-  if (params[0] != 1) Run(context, kMatMulBias, params, {});
+  if (params[KILN_MATMUL_M] != 1) Run(context, kMatMulBias, params, {});
 }
 void kiln_rt_dnnl_conv2d_bias_prepare(kiln_context* context, const int64_t* params) {
   Run(context, kConv2DBias, params, {});
 }
 
 void kiln_rt_dnnl_matmul_prepare(kiln_context* context, const int64_t* params) {
-  if (params[0] != 1) Run(context, kMatMul, params, {});  // one row needs no primitive
+  if (params[KILN_MATMUL_M] != 1) Run(context, kMatMul, params, {});  // one row needs no primitive
 }
 void kiln_rt_dnnl_batch_matmul_prepare(kiln_context* context, const int64_t* params) {
   Run(context, kBatchMatMul, params, {});

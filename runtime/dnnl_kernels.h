@@ -12,8 +12,9 @@
  * [n] → c = a·b + bias, then max(c, 0) if relu kiln_rt_dnnl_conv2d_bias             conv2d's
  * params, then relu; input, filter, bias [o] → output
  *
- * Convolution params: n, h, w, c, kh, kw, o, oh, ow, stride_h, stride_w, dilation_h, dilation_w,
- * pad_top, pad_left, pad_bottom, pad_right (dilations as Kiln counts them: 1 is dense).
+ * Convolution params (positions named in runtime/hook_params.h): n, h, w, c, kh, kw, o, oh, ow,
+ * stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left, pad_bottom, pad_right (dilations
+ * as Kiln counts them: 1 is dense).
  *
  * Each hook has a `<hook>_prepare(context, params)` that makes its primitive ahead of the first
  * call (compiled code calls them from `kiln_<name>_prepare`, which the generated class's

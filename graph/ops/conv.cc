@@ -11,6 +11,7 @@
 #include "graph/ops/op_util.h"
 #include "graph/ops/window.h"
 #include "graph/status_macros.h"
+#include "runtime/hook_params.h"
 
 namespace kiln {
 namespace {
@@ -21,9 +22,25 @@ using TypesOr = absl::StatusOr<std::vector<TensorType>>;
 
 // The convolution kernels' parameters (runtime/dnnl_kernels.h).
 std::vector<int64_t> ConvParams(const Geometry& g) {
-  return {g.batch,        g.h.in,         g.w.in,         g.channels,    g.h.k,        g.w.k,
-          g.out_channels, g.h.out,        g.w.out,        g.h.stride,    g.w.stride,   g.h.dilation,
-          g.w.dilation,   g.h.pad_before, g.w.pad_before, PadAfter(g.h), PadAfter(g.w)};
+  std::vector<int64_t> p(KILN_CONV_PARAMS);
+  p[KILN_CONV_N] = g.batch;
+  p[KILN_CONV_H] = g.h.in;
+  p[KILN_CONV_W] = g.w.in;
+  p[KILN_CONV_C] = g.channels;
+  p[KILN_CONV_KH] = g.h.k;
+  p[KILN_CONV_KW] = g.w.k;
+  p[KILN_CONV_O] = g.out_channels;
+  p[KILN_CONV_OH] = g.h.out;
+  p[KILN_CONV_OW] = g.w.out;
+  p[KILN_CONV_STRIDE_H] = g.h.stride;
+  p[KILN_CONV_STRIDE_W] = g.w.stride;
+  p[KILN_CONV_DILATION_H] = g.h.dilation;
+  p[KILN_CONV_DILATION_W] = g.w.dilation;
+  p[KILN_CONV_PAD_TOP] = g.h.pad_before;
+  p[KILN_CONV_PAD_LEFT] = g.w.pad_before;
+  p[KILN_CONV_PAD_BOTTOM] = PadAfter(g.h);
+  p[KILN_CONV_PAD_RIGHT] = PadAfter(g.w);
+  return p;
 }
 
 AttrMap ConvAttrs(const ops::Conv2DOptions& o) {
