@@ -59,15 +59,7 @@ TEST_CASE("Matrix product ops are registered with docs and the intended differen
       {"MatMul", true},
       {"BatchMatMul", true},
   };
-  for (const auto& [name, differentiable] : expected) {
-    INFO(name);
-    const OpDef* def = OpRegistry::Find(name);
-    REQUIRE(def != nullptr);
-    REQUIRE_FALSE(def->doc.empty());
-    REQUIRE(static_cast<bool>(def->kernel));
-    REQUIRE(def->differentiable() == differentiable);
-    REQUIRE(def->not_differentiable.empty() == differentiable);
-  }
+  RequireRegistered(expected);
 }
 
 // ---- Kernel values ----

@@ -20,6 +20,7 @@
 #include "graph/autodiff.h"
 #include "graph/gradient_check.h"
 #include "graph/interpreter.h"
+#include "graph/op_registry.h"
 #include "graph/ops.h"
 #include "testing/status_matchers.h"
 
@@ -89,6 +90,20 @@ inline void RequireSecondOrderMatches(Tensor y, const std::vector<Tensor>& input
 }
 
 // The status of the graph that `build` builds.
+// Each named op is registered, with a doc, a kernel, and differentiable or not as `expected` says
+// (with the reason when not).
+inline void RequireRegistered(const std::vector<std::pair<std::string, bool>>& expected) {
+  for (const auto& [name, differentiable] : expected) {
+    INFO(name);
+    const OpDef* def = OpRegistry::Find(name);
+    REQUIRE(def != nullptr);
+    REQUIRE_FALSE(def->doc.empty());
+    REQUIRE(static_cast<bool>(def->kernel));
+    REQUIRE(def->differentiable() == differentiable);
+    REQUIRE(def->not_differentiable.empty() == differentiable);
+  }
+}
+
 inline absl::Status BuildStatus(const std::function<void(Graph&)>& build) {
   Graph g;
   build(g);

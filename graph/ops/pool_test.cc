@@ -93,15 +93,7 @@ TEST_CASE("Pool ops are registered with docs and the intended differentiability"
       {"MaxPool2DGrad", false},
       {"AvgPool2DGrad", true},
   };
-  for (const auto& [name, differentiable] : expected) {
-    INFO(name);
-    const OpDef* def = OpRegistry::Find(name);
-    REQUIRE(def != nullptr);
-    REQUIRE_FALSE(def->doc.empty());
-    REQUIRE(static_cast<bool>(def->kernel));
-    REQUIRE(def->differentiable() == differentiable);
-    REQUIRE(def->not_differentiable.empty() == differentiable);
-  }
+  RequireRegistered(expected);
 }
 
 // ---- Kernel values ----
