@@ -511,10 +511,8 @@ class MlirLoweringContext : public LoweringContext {
     // (runtime/dnnl_kernels.h), or the CUDA target's (runtime/cuda.h: cuBLASLt, cuDNN).
     const LibraryKernelRule* rule = target_.LibraryRule(kernel);
     if (rule == nullptr) return fallback();
-    const bool conv = kernel == LibraryKernel::kConv2D ||
-                      kernel == LibraryKernel::kConv2DBackpropInput ||
-                      kernel == LibraryKernel::kConv2DBackpropFilter;
-    if (conv && rule->symmetric_padding_only &&
+    // (Only convolution rules restrict padding or filter layouts.)
+    if (rule->symmetric_padding_only &&
         (params[KILN_CONV_PAD_TOP] != params[KILN_CONV_PAD_BOTTOM] ||
          params[KILN_CONV_PAD_LEFT] != params[KILN_CONV_PAD_RIGHT])) {
       return fallback();

@@ -80,7 +80,7 @@ void AddTensorPasses(mlir::OpPassManager& pm, const PipelineOptions& options) {
 
 namespace {
 
-// The loop passes both tails share; `gpu` only orders loops for a thread per element.
+// The loop passes both tails share; `thread_per_element` orders loops for GPU threads.
 void AddBuffersToLoopsPasses(mlir::OpPassManager& pm, bool thread_per_element) {
   // Every temporary goes into one arena whose size is known now; buffers with disjoint lifetimes
   // share memory, and the compiled code never allocates.

@@ -86,16 +86,16 @@ inline Status CopyIntoTensor(const kiln_tensor* tensors, size_t n, const std::st
     const kiln_tensor& t = tensors[i];
     if (name != t.name) continue;
     size_t elements = 1;
-    std::string shape;
-    for (int32_t d = 0; d < t.rank; ++d) {
-      elements *= static_cast<size_t>(t.shape[d]);
-      shape += (d ? "," : "") + std::to_string(t.shape[d]);
-    }
-    const std::string type = std::string(kiln_dtype_name(t.dtype)) + "[" + shape + "]";
-    if (dtype != t.dtype) {
-      return InvalidArgumentError("'" + name + "' is " + type + ", not " + kiln_dtype_name(dtype));
-    }
-    if (count != elements) {
+    for (int32_t d = 0; d < t.rank; ++d) elements *= static_cast<size_t>(t.shape[d]);
+    if (dtype != t.dtype || count != elements) {
+      // "f32[2,3]", only for the message.
+      std::string type = std::string(kiln_dtype_name(t.dtype)) + "[";
+      for (int32_t d = 0; d < t.rank; ++d) type += (d ? "," : "") + std::to_string(t.shape[d]);
+      type += "]";
+      if (dtype != t.dtype) {
+        return InvalidArgumentError("'" + name + "' is " + type + ", not " +
+                                    kiln_dtype_name(dtype));
+      }
       return InvalidArgumentError("'" + name + "' is " + type + " (" + std::to_string(elements) +
                                   " elements), not " + std::to_string(count) + " elements");
     }

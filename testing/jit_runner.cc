@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "codegen/cuda/gpu_pipeline.h"
+#include "graph/op_registry.h"
 #include "graph/status_macros.h"
 #include "llvm/ExecutionEngine/Orc/Mangling.h"
 #include "llvm/Support/TargetSelect.h"
@@ -181,10 +182,11 @@ absl::StatusOr<std::unique_ptr<JitGraph>> JitGraph::Compile(const Graph& graph,
   // Library kernels are made now, as the generated class's constructor does.
   KILN_RETURN_IF_ERROR(Invoke(*impl->engine, "graph_prepare", {impl->runtime->get()}));
   KILN_RETURN_IF_ERROR(TakeStatus(impl->runtime->get()));
-  KILN_ASSIGN_OR_RETURN(Interpreter initial, Interpreter::Create(graph));
   for (int id : impl->signature.variables) {
-    KILN_ASSIGN_OR_RETURN(impl->variables[id],
-                          PackLiteral(initial.variables().at(graph.node(id).name)));
+    // The stored initial value is already in the dtype's machine bytes.
+    KILN_ASSIGN_OR_RETURN(const TensorData initial,
+                          graph.node(id).op->initial_value(graph.node(id)));
+    impl->variables[id].assign(initial.bytes().begin(), initial.bytes().end());
   }
   return std::unique_ptr<JitGraph>(new JitGraph(std::move(impl)));
 }
@@ -286,14 +288,14 @@ absl::StatusOr<std::unique_ptr<GpuJitGraph>> GpuJitGraph::Compile(
   KILN_ASSIGN_OR_RETURN(impl->engine, MakeEngine(*host.module, GpuHooks()));
   KILN_RETURN_IF_ERROR(Invoke(*impl->engine, "graph_prepare", {cuda_context}));
   // Device buffers; variables start at their initializers' values.
-  KILN_ASSIGN_OR_RETURN(Interpreter initial, Interpreter::Create(graph));
   const LoweredSignature& sig = impl->signature;
   for (int id : sig.placeholders)
     impl->inputs.push_back(kiln_cuda_alloc(cuda_context, Bytes(graph.node(id).outputs[0])));
   for (int id : sig.variables) {
     const Node& n = graph.node(id);
     const uint64_t buffer = kiln_cuda_alloc(cuda_context, Bytes(n.outputs[0]));
-    KILN_ASSIGN_OR_RETURN(std::vector<char> bytes, PackLiteral(initial.variables().at(n.name)));
+    KILN_ASSIGN_OR_RETURN(const TensorData initial, n.op->initial_value(n));
+    const std::string_view bytes = initial.bytes();
     if (!bytes.empty()) kiln_cuda_copy_to_device(cuda_context, buffer, bytes.data(), bytes.size());
     impl->variables[id] = buffer;
   }

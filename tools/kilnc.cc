@@ -199,14 +199,18 @@ int InspectObject(const std::string& path, const std::string& object) {
 }
 
 int Inspect(const std::string& path, bool show_nodes) {
-  // An object file (ELF, wasm) rather than a graph.
+  // An object file (ELF, wasm) rather than a graph: read whole only then (graphs load themselves).
   {
     std::ifstream in(path, std::ios::binary);
-    std::string object((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (object.compare(0, 4,
-                       "\x7f"
-                       "ELF") == 0 ||
-        object.compare(0, 4, std::string("\0asm", 4)) == 0) {
+    char magic[4] = {};
+    in.read(magic, sizeof magic);
+    const std::string head(magic, sizeof magic);
+    if (head ==
+            "\x7f"
+            "ELF" ||
+        head == std::string("\0asm", 4)) {
+      in.seekg(0);
+      std::string object((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       return InspectObject(path, object);
     }
   }
