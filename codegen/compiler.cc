@@ -242,12 +242,17 @@ std::string Print(mlir::ModuleOp module) {
 
 }  // namespace
 
-absl::StatusOr<CompiledGraph> CompileGraph(const Graph& graph, const CompileOptions& options) {
-  KILN_RETURN_IF_ERROR(graph.status());
+absl::Status CheckCompileOptions(const CompileOptions& options) {
   if (!IsIdentifier(options.name)) {
     return absl::InvalidArgumentError(
         absl::StrCat("name '", options.name, "' is not a C identifier (letters, digits, _)"));
   }
+  return CheckTarget(options.target);
+}
+
+absl::StatusOr<CompiledGraph> CompileGraph(const Graph& graph, const CompileOptions& options) {
+  KILN_RETURN_IF_ERROR(graph.status());
+  KILN_RETURN_IF_ERROR(CheckCompileOptions(options));
   if (graph.outputs().empty()) {
     return absl::InvalidArgumentError(
         "the graph has no named outputs to compile (Graph::AddOutput)");

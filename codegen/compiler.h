@@ -60,6 +60,10 @@ struct CompiledGraph {
   double seconds_lower = 0, seconds_passes = 0, seconds_codegen = 0;
 };
 
+// OK if `options` can compile a graph: InvalidArgument for a name that is not a C identifier, or a
+// target whose triple or CPU LLVM does not know. CompileGraph checks the same first.
+absl::Status CheckCompileOptions(const CompileOptions& options);
+
 // Compiles the graph's named outputs (and its training updates, if it has any). InvalidArgument for
 // a bad name or a graph without outputs; Unimplemented naming the op for an op without a lowering.
 absl::StatusOr<CompiledGraph> CompileGraph(const Graph& graph, const CompileOptions& options);

@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "graph/status_macros.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/LegacyPassManager.h"
@@ -50,13 +51,10 @@ void ResolveCpu(const Target& target, std::string& cpu, std::string& features) {
   features = features.empty() ? host_features : absl::StrCat(host_features, ",", features);
 }
 
-}  // namespace
-
-absl::StatusOr<std::string> EmitObject(mlir::ModuleOp module, const Target& target) {
-  return EmitCode(module, target, CodeKind::kObject);
-}
-
-absl::StatusOr<std::string> EmitCode(mlir::ModuleOp module, const Target& target, CodeKind kind) {
+// A target machine for `target`, or InvalidArgument naming an unknown triple or CPU.
+absl::StatusOr<std::unique_ptr<llvm::TargetMachine>> MakeTargetMachine(const Target& target,
+                                                                       std::string& cpu,
+                                                                       std::string& features) {
   InitializeLlvmTargets();
   llvm::Triple triple(target.triple);
   std::string error;
@@ -65,7 +63,6 @@ absl::StatusOr<std::string> EmitCode(mlir::ModuleOp module, const Target& target
     return absl::InvalidArgumentError(
         absl::StrCat("unknown target triple '", target.triple, "': ", error));
   }
-  std::string cpu, features;
   ResolveCpu(target, cpu, features);
   llvm::TargetOptions options;
   if (target.hard_float_abi) options.FloatABIType = llvm::FloatABI::Hard;
@@ -80,6 +77,25 @@ absl::StatusOr<std::string> EmitCode(mlir::ModuleOp module, const Target& target
     return absl::InvalidArgumentError(
         absl::StrCat("unknown CPU '", cpu, "' for target '", target.triple, "'"));
   }
+  return machine;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> EmitObject(mlir::ModuleOp module, const Target& target) {
+  return EmitCode(module, target, CodeKind::kObject);
+}
+
+absl::Status CheckTarget(const Target& target) {
+  std::string cpu, features;
+  return MakeTargetMachine(target, cpu, features).status();
+}
+
+absl::StatusOr<std::string> EmitCode(mlir::ModuleOp module, const Target& target, CodeKind kind) {
+  std::string cpu, features;
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<llvm::TargetMachine> machine,
+                        MakeTargetMachine(target, cpu, features));
+  llvm::Triple triple(target.triple);
 
   llvm::LLVMContext context;
   std::unique_ptr<llvm::Module> llvm_module = mlir::translateModuleToLLVMIR(module, context);

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "target/target.h"
 
@@ -20,6 +21,9 @@ namespace kiln {
 // unknown triple or CPU, or for a module that does not translate; Internal if LLVM cannot emit an
 // object. Thread-safe: each call uses its own LLVMContext.
 absl::StatusOr<std::string> EmitObject(mlir::ModuleOp module, const Target& target);
+
+// OK if code can be emitted for `target`: InvalidArgument for an unknown triple or CPU.
+absl::Status CheckTarget(const Target& target);
 
 // The same compilation, returned as text: the optimized LLVM IR, or the target's assembly.
 enum class CodeKind { kObject, kAssembly, kLlvmIr };

@@ -6,10 +6,20 @@
 #include <memory>
 
 namespace kiln {
+
+#define KILN_DECLARE_OP_FAMILY_(name) void LinkOpFamily##name();
+KILN_OP_FAMILIES(KILN_DECLARE_OP_FAMILY_)
+#undef KILN_DECLARE_OP_FAMILY_
+
 namespace {
 
 std::map<std::string, std::unique_ptr<OpDef>>& Registry() {
-  static auto* registry = new std::map<std::string, std::unique_ptr<OpDef>>();
+  static auto* registry = [] {
+#define KILN_LINK_OP_FAMILY_(name) LinkOpFamily##name();
+    KILN_OP_FAMILIES(KILN_LINK_OP_FAMILY_)
+#undef KILN_LINK_OP_FAMILY_
+    return new std::map<std::string, std::unique_ptr<OpDef>>();
+  }();
   return *registry;
 }
 

@@ -198,6 +198,15 @@ class OpRegistry {
   static std::vector<const OpDef*> All();
 };
 
+// The files of graph/ops/ that register ops, each of which says KILN_OP_FAMILY(Name) once. The
+// registry calls every family's anchor, so a program that looks up ops links them all however it is
+// linked: a static archive contributes only the objects a program references, and ops register from
+// static initializers.
+#define KILN_OP_FAMILIES(X) \
+  X(Array) X(Conv) X(Core) X(Math) X(MatMul) X(Pool) X(Random) X(Reduce) X(Softmax)
+#define KILN_OP_FAMILY(name) \
+  void LinkOpFamily##name() {}
+
 #define KILN_OP_CONCAT_INNER_(a, b) a##b
 #define KILN_OP_CONCAT_(a, b) KILN_OP_CONCAT_INNER_(a, b)
 // Registers an op at static-initialization time: KILN_REGISTER_OP(OpDef("Relu").Doc(...)...);

@@ -295,7 +295,9 @@ constexpr int64_t kLanes = 16, kColumnBlock = 64, kRowBlock = 4;
 #define KILN_ISA_CLONES \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
-V16 Load(const float* p) { return *reinterpret_cast<const V16*>(p); }
+// Loads 16 floats. A macro, not a function: a function taking or returning V16 outside the clones
+// would have an ABI that depends on the ISA (GCC's -Wpsabi).
+#define KILN_LOAD16(p) (*reinterpret_cast<const V16*>(p))
 
 // Columns [j0, j1) of y = x · b, b [k, n]: 64 columns at a time in four vector accumulators.
 KILN_ISA_CLONES void GemvColumns(const float* x, const float* b, float* y, int64_t k, int64_t n,
@@ -306,8 +308,8 @@ KILN_ISA_CLONES void GemvColumns(const float* x, const float* b, float* y, int64
     for (int64_t i = 0; i < k; ++i) {
       const float* row = b + i * n + j;
       const float xi = x[i];
-      a0 += xi * Load(row), a1 += xi * Load(row + 16), a2 += xi * Load(row + 32),
-          a3 += xi * Load(row + 48);
+      a0 += xi * KILN_LOAD16(row), a1 += xi * KILN_LOAD16(row + 16),
+          a2 += xi * KILN_LOAD16(row + 32), a3 += xi * KILN_LOAD16(row + 48);
     }
     *reinterpret_cast<V16*>(y + j) = a0, *reinterpret_cast<V16*>(y + j + 16) = a1;
     *reinterpret_cast<V16*>(y + j + 32) = a2, *reinterpret_cast<V16*>(y + j + 48) = a3;
@@ -329,7 +331,7 @@ KILN_ISA_CLONES void GemvColumns(const float* x, const float* b, float* y, int64
 // Rows [r0, r1) of y = x · bᵀ, b [n, k]: dot products, four rows sharing each load of x.
 KILN_ISA_CLONES void GemvRows(const float* x, const float* b, float* y, int64_t k, int64_t r0,
                               int64_t r1) {
-  auto finish = [&](V16 acc, int64_t r, int64_t i) {
+  auto finish = [&](const V16& acc, int64_t r, int64_t i) {
     float sum = 0;
     for (int l = 0; l < kLanes; ++l) sum += acc[l];
     for (; i < k; ++i) sum += x[i] * b[r * k + i];
@@ -341,16 +343,17 @@ KILN_ISA_CLONES void GemvRows(const float* x, const float* b, float* y, int64_t 
     const float* b0 = b + r * k;
     int64_t i = 0;
     for (; i + kLanes <= k; i += kLanes) {
-      const V16 xv = Load(x + i);
-      a0 += xv * Load(b0 + i), a1 += xv * Load(b0 + k + i), a2 += xv * Load(b0 + 2 * k + i);
-      a3 += xv * Load(b0 + 3 * k + i);
+      const V16 xv = KILN_LOAD16(x + i);
+      a0 += xv * KILN_LOAD16(b0 + i), a1 += xv * KILN_LOAD16(b0 + k + i),
+          a2 += xv * KILN_LOAD16(b0 + 2 * k + i);
+      a3 += xv * KILN_LOAD16(b0 + 3 * k + i);
     }
     finish(a0, r, i), finish(a1, r + 1, i), finish(a2, r + 2, i), finish(a3, r + 3, i);
   }
   for (; r < r1; ++r) {
     V16 acc = {};
     int64_t i = 0;
-    for (; i + kLanes <= k; i += kLanes) acc += Load(x + i) * Load(b + r * k + i);
+    for (; i + kLanes <= k; i += kLanes) acc += KILN_LOAD16(x + i) * KILN_LOAD16(b + r * k + i);
     finish(acc, r, i);
   }
 }

@@ -12,10 +12,12 @@
 //   kilnc targets                        the named targets (target/target.h)
 //
 // Exit codes: 0 success, 1 a graph file could not be read, parsed, rebuilt, compiled or written,
-// 2 bad usage.
+// 2 bad usage (including a bad flag value: a name that is not a C identifier, an unknown target or
+// CPU).
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -55,7 +57,8 @@ constexpr char kUsageText[] =
     "  dot [--rankdir=TB|LR] GRAPH    print the graph as Graphviz source\n"
     "  convert IN OUT                 rewrite a graph file (text format when the name ends in "
     ".pbtxt)\n"
-    "  compile GRAPH --out DIR        compile to DIR/NAME.o and DIR/NAME.h, flags:\n"
+    "  compile GRAPH --out DIR        compile to DIR/NAME.o and DIR/NAME.h (DIR is created), "
+    "flags:\n"
     "      --name N                   symbol/class base name (default: the file's stem)\n"
     "      --target SPEC              where the code runs (default x86_64: portable x86-64 with "
     "oneDNN;\n"
@@ -75,7 +78,8 @@ constexpr char kUsageText[] =
     "  help                           print this message\n"
     "\n"
     "Graph files are binary kiln.proto.GraphDef, or text format when the name ends in .pbtxt.\n"
-    "Exit status: 0 ok, 1 bad graph file, 2 bad usage.\n";
+    "Exit status: 0 ok, 1 a graph or object file cannot be read, compiled or written, 2 bad usage\n"
+    "(an unknown command or flag, a bad flag value: name, target, CPU, ...).\n";
 
 int Usage(const std::string& message) {
   std::cerr << "kilnc: " << message << "\n" << kUsageText;
@@ -368,9 +372,6 @@ int Targets() {
 }
 
 int Compile(const std::string& path, Args& args) {
-  int code = kOk;
-  std::unique_ptr<Graph> graph = Load(path, &code);
-  if (!graph) return code;
   CompileOptions options;
   options.name = args.flags.count("--name") ? args.flags["--name"] : DefaultName(path);
   options.print_ir_after_all = args.flags.count("--print-ir-after-all") > 0;
@@ -398,12 +399,26 @@ int Compile(const std::string& path, Args& args) {
   if (emit.count("ptx") && !options.target.is_gpu())
     return Usage("compile: --emit ptx needs a GPU target (cuda)");
   options.emit_ir = emit.count("mlir") || emit.count("llvm") || emit.count("asm");
+  if (absl::Status s = CheckCompileOptions(options); !s.ok())
+    return Usage(absl::StrCat("compile: ", s.message()));
+
+  int code = kOk;
+  std::unique_ptr<Graph> graph = Load(path, &code);
+  if (!graph) return code;
   absl::StatusOr<CompiledGraph> compiled = CompileGraph(*graph, options);
   if (!compiled.ok()) {
     std::cerr << "kilnc: cannot compile '" << path << "': " << compiled.status().message() << "\n";
     return kBadFile;
   }
-  const std::string base = args.flags["--out"] + "/" + options.name;
+  const std::string& out = args.flags["--out"];
+  std::error_code error;
+  std::filesystem::create_directories(out, error);
+  if (error) {
+    std::cerr << "kilnc: cannot create the output directory '" << out << "': " << error.message()
+              << "\n";
+    return kBadFile;
+  }
+  const std::string base = out + "/" + options.name;
   const std::vector<std::pair<std::string, const std::string*>> files = {
       {"obj", &compiled->object},   {"header", &compiled->header}, {"mlir", &compiled->mlir},
       {"llvm", &compiled->llvm_ir}, {"asm", &compiled->assembly},  {"ptx", &compiled->ptx}};

@@ -40,8 +40,12 @@ expect 2 "--target: target 'cuda:90': '90' is not a GPU chip (sm_XX)" -- compile
 expect 2 "--target: target 'x86_64,fast=1': unknown option 'fast=1'" -- compile "$graph" --out "$dir" --target x86_64,fast=1
 expect 2 "--emit ptx needs a GPU target (cuda)" -- compile "$graph" --out "$dir" --emit ptx
 expect 2 "flag '--name' needs a value" -- compile "$graph" --out "$dir" --name
-expect 1 "not a C identifier" -- compile "$graph" --out "$dir" --name 9lives
-expect 1 "unknown CPU 'pentium9000'" -- compile "$graph" --out "$dir" --cpu pentium9000
+# A bad flag value is bad usage (2), checked before the graph is read.
+expect 2 "not a C identifier" -- compile "$graph" --out "$dir" --name 9lives
+expect 2 "not a C identifier" -- compile "$graph" --out "$dir" --name my-model
+expect 2 "not a C identifier" -- compile "$dir/missing.pb" --out "$dir" --name my-model
+expect 2 "unknown CPU 'pentium9000'" -- compile "$graph" --out "$dir" --cpu pentium9000
+expect 2 "unknown CPU 'cortex-m0'" -- compile "$graph" --out "$dir" --target x86_64,cpu=cortex-m0
 for t in x86_64 x86_64-native aarch64-linux wasm32 cortex-m4 cuda:sm_90; do
   expect 0 "$t" -- targets
 done
@@ -49,6 +53,20 @@ expect 2 "targets takes no arguments" -- targets x86_64
 expect 1 "No such file" -- compile "$dir/missing.pb" --out "$dir"
 echo "not a graph" > "$dir/bad.pb"
 expect 1 "bad.pb" -- compile "$dir/bad.pb" --out "$dir"
-expect 1 "cannot write" -- compile "$graph" --out "$dir/no/such/dir"
+# The output directory is created, with its parents.
+expect 0 "kilnc: wrote $dir/new/sub/dir/tiny.o" -- compile "$graph" --out "$dir/new/sub/dir" --name tiny
+[[ -s "$dir/new/sub/dir/tiny.h" ]] || { echo "FAIL: --out did not create the directory"; failures=$((failures + 1)); }
+touch "$dir/plain_file"
+expect 1 "cannot create the output directory '$dir/plain_file/x'" -- compile "$graph" --out "$dir/plain_file/x"
+chmod a-w "$dir/new/sub/dir"
+if [[ ! -w "$dir/new/sub/dir" ]]; then  # root writes anyway
+  expect 1 "cannot write" -- compile "$graph" --out "$dir/new/sub/dir" --name tiny
+fi
+chmod u+w "$dir/new/sub/dir"
+# Other usage errors: no command, an unknown command or flag.
+expect 2 "no command given" --
+expect 2 "unknown command 'compil'" -- compil "$graph"
+expect 2 "unknown flag '--version2'" -- --version2
+expect 0 "usage: kilnc" -- help
 if [[ $failures -ne 0 ]]; then echo "$failures failures"; exit 1; fi
 echo "kilnc compile: all checks passed"

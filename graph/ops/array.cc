@@ -600,4 +600,6 @@ Tensor OneHot(Tensor indices, int64_t depth, DType dtype, SourceLoc loc) {
 }
 
 }  // namespace ops
+KILN_OP_FAMILY(Array);
+
 }  // namespace kiln

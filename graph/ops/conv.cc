@@ -302,4 +302,6 @@ Tensor Conv2DBackpropFilter(Tensor input, Tensor grad, Shape filter_shape,
 }
 
 }  // namespace ops
+KILN_OP_FAMILY(Conv);
+
 }  // namespace kiln

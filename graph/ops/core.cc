@@ -328,4 +328,6 @@ Tensor OnesLike(Tensor x, SourceLoc loc) {
 }
 
 }  // namespace ops
+KILN_OP_FAMILY(Core);
+
 }  // namespace kiln

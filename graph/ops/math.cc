@@ -560,4 +560,6 @@ Tensor operator/(const ops::LocatedScalar& a, const Tensor& b) {
 }
 Tensor operator-(const Tensor& x) { return ops::Neg(x); }
 
+KILN_OP_FAMILY(Math);
+
 }  // namespace kiln

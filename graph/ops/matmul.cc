@@ -202,4 +202,6 @@ Tensor BatchMatMul(Tensor a, Tensor b, bool transpose_a, bool transpose_b, Sourc
 }
 
 }  // namespace ops
+KILN_OP_FAMILY(MatMul);
+
 }  // namespace kiln

@@ -359,4 +359,6 @@ Tensor AvgPool2DGrad(Tensor grad, Shape input_shape, const Pool2DOptions& option
 }
 
 }  // namespace ops
+KILN_OP_FAMILY(Pool);
+
 }  // namespace kiln

@@ -162,4 +162,6 @@ Tensor RandomNormal(Graph& g, Shape shape, int64_t seed, double mean, double std
 }
 
 }  // namespace ops
+KILN_OP_FAMILY(Random);
+
 }  // namespace kiln

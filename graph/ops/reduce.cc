@@ -267,4 +267,6 @@ Tensor ArgMax(Tensor x, int64_t axis, DType output_dtype, SourceLoc loc) {
 }
 
 }  // namespace ops
+KILN_OP_FAMILY(Reduce);
+
 }  // namespace kiln

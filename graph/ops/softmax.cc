@@ -291,4 +291,6 @@ Tensor SoftmaxCrossEntropy(Tensor logits, Tensor labels, SourceLoc loc) {
 }
 
 }  // namespace ops
+KILN_OP_FAMILY(Softmax);
+
 }  // namespace kiln
