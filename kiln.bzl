@@ -7,9 +7,9 @@ def kiln_cc_test(name, srcs, deps = [], size = "small", **kwargs):
         srcs = srcs,
         size = size,
         deps = deps + [
-            "//testing:catch_main",
-            "//testing:status_matchers",
-            "//testing:temp_files",
+            Label("//testing:catch_main"),
+            Label("//testing:status_matchers"),
+            Label("//testing:temp_files"),
         ],
         **kwargs
     )
@@ -20,18 +20,22 @@ def kiln_cc_proto_library(name, src, deps = [], visibility = None, testonly = Fa
     `name` is the cc_library; the generated header is `<dir>/<basename>.pb.h`.
     """
     base = src[:-len(".proto")]
+
+    # Imports and generated includes are relative to the repository's root, which is a directory
+    # under external/ when Kiln is another workspace's repository.
+    root = Label("//:kiln.bzl").workspace_root or "."
     native.genrule(
         name = name + "_genproto",
         srcs = [src],
         outs = [base + ".pb.h", base + ".pb.cc"],
-        cmd = "/usr/bin/protoc --proto_path=. --cpp_out=$(GENDIR) $(location %s)" % src,
+        cmd = "/usr/bin/protoc --proto_path=%s --cpp_out=$(GENDIR)/%s $(location %s)" % (root, root, src),
         testonly = testonly,
     )
     native.cc_library(
         name = name,
         srcs = [base + ".pb.cc"],
         hdrs = [base + ".pb.h"],
-        deps = deps + ["//third_party:protobuf"],
+        deps = deps + [Label("//third_party:protobuf")],
         visibility = visibility,
         testonly = testonly,
     )
@@ -50,18 +54,25 @@ def kiln_lit_test(name, srcs, tools, cfg = "lit.cfg.py", size = "small", **kwarg
 
 # What a target's compiled code links, by target name (target/target.h): the runtime, the hooks of
 # the target's kernel library (dropped with ",library=none"), and tags for build filters.
+# Labels are Label()s so that they name Kiln's packages when another workspace loads this file.
+_RUNTIME = Label("//runtime")
+_DNNL_KERNELS = Label("//runtime:dnnl_kernels")
+_KILNC = Label("//tools:kilnc")
 _AOT_TARGETS = {
-    "x86_64": struct(runtime = ["//runtime"], library = ["//runtime:dnnl_kernels"], tags = []),
-    "x86_64-native": struct(runtime = ["//runtime"], library = ["//runtime:dnnl_kernels"], tags = []),
-    "aarch64-linux": struct(runtime = ["//runtime"], library = [], tags = []),
-    "wasm32": struct(runtime = ["//runtime"], library = [], tags = []),
-    "cortex-m4": struct(runtime = ["//runtime"], library = [], tags = []),
+    "x86_64": struct(runtime = [_RUNTIME], library = [_DNNL_KERNELS], tags = []),
+    "x86_64-native": struct(runtime = [_RUNTIME], library = [_DNNL_KERNELS], tags = []),
+    "aarch64-linux": struct(runtime = [_RUNTIME], library = [], tags = []),
+    "wasm32": struct(runtime = [_RUNTIME], library = [], tags = []),
+    "cortex-m4": struct(runtime = [_RUNTIME], library = [], tags = []),
     # The CUDA driver, cuBLASLt and cuDNN are opened at run time; building needs the toolkit.
-    "cuda": struct(runtime = ["//runtime", "//runtime:cuda"], library = [], tags = ["cuda"]),
+    "cuda": struct(runtime = [_RUNTIME, Label("//runtime:cuda")], library = [], tags = ["cuda"]),
 }
 
 def kiln_aot_library(name, graph, target = "x86_64", visibility = None, testonly = False):
     """Compiles a graph file ahead of time with kilnc into a cc_library.
+
+    Works from Kiln's workspace and from any workspace that has Kiln as a repository
+    (`load("@kiln//:kiln.bzl", "kiln_aot_library")`, docs/using-kiln.md).
 
     The library provides `<package>/<name>.h` (class `kiln_generated::<CamelCaseName>` and the C
     functions `kiln_<name>_init` / `kiln_<name>_run`) and the object code, with Kiln's runtime
@@ -83,9 +94,9 @@ def kiln_aot_library(name, graph, target = "x86_64", visibility = None, testonly
         name = name + "_kilnc",
         srcs = [graph],
         outs = [name + ".o", name + ".h"],
-        tools = ["//tools:kilnc"],
-        cmd = "$(location //tools:kilnc) compile $(location %s) --out $(@D) --name %s --target '%s' >/dev/null" %
-              (graph, name, target),
+        tools = [_KILNC],
+        cmd = "$(location %s) compile $(location %s) --out $(@D) --name %s --target '%s' >/dev/null" %
+              (_KILNC, graph, name, target),
         testonly = testonly,
         tags = info.tags,
     )

@@ -1,7 +1,9 @@
 #!/bin/bash
 # The runtime is what apps embed: its shared build must need only the C/C++ system libraries.
 set -euo pipefail
-lib=$1
+lib=
+for f in "$@"; do [[ $f == *.so ]] && lib=$f; done
+[[ -n $lib ]] || { echo "no shared library among: $*" >&2; exit 1; }
 deps=$(ldd "$lib" | awk '{print $1}' | tr '\n' ' ')
 echo "ldd: $deps"
 for dep in $deps; do

@@ -418,7 +418,7 @@ int Compile(const std::string& path, Args& args) {
               << "\n";
     return kBadFile;
   }
-  const std::string base = out + "/" + options.name;
+  const std::string base = (std::filesystem::path(out) / options.name).string();
   const std::vector<std::pair<std::string, const std::string*>> files = {
       {"obj", &compiled->object},   {"header", &compiled->header}, {"mlir", &compiled->mlir},
       {"llvm", &compiled->llvm_ir}, {"asm", &compiled->assembly},  {"ptx", &compiled->ptx}};

@@ -1,19 +1,38 @@
 #!/bin/bash
-# The non-Bazel path: kilnc compile, then plain g++ against the object and header (the commands in
-# docs/aot.md), then run the app and compare with the interpreter. Also checks that the app depends
-# on no MLIR, LLVM, protobuf or Abseil library.
+# The path without a build system: kilnc compile, then the g++ commands of docs/aot.md (read from the
+# page, so they cannot drift), against Bazel's install tree (//install:tree) as $KILN: shared, then
+# static. Each app trains, saves and reloads a checkpoint, and is compared with the interpreter; it
+# must depend on no MLIR, LLVM, protobuf or Abseil library, and the static one on no Kiln library.
 set -euo pipefail
-make_regression=$1 kilnc=$2 app=$3 compare=$4 runtime_cc=$5
-kiln_root=$(cd "$(dirname "$runtime_cc")/.." && pwd)  # the directory holding runtime/
+absolute() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
+make_regression=$(absolute "$1") app=$(absolute "$3") compare=$(absolute "$4")
+doc=$(absolute "$5") doc_files=$(absolute "$6")
+export KILN
+KILN=$(cd "$2" && pwd)
+export PATH="$KILN/bin:$PATH"
 dir="${TEST_TMPDIR:-$(mktemp -d)}"
 "$make_regression" "$dir"
-"$kilnc" compile "$dir/regression.pb" --out "$dir"
-g++ -std=c++17 -O2 -I"$dir" -I"$kiln_root" "$app" "$dir/regression.o" "$kiln_root"/runtime/kiln_runtime.cc "$kiln_root"/runtime/crc32c.cc \
-  "$kiln_root"/runtime/dnnl_kernels.cc -fopenmp -ldnnl -lm -pthread -o "$dir/app"
-"$dir/app" "$dir/inputs.bin" > "$dir/actual.txt"
-/usr/bin/python3 "$compare" "$dir/actual.txt" "$dir/expected.txt" 1e-5
-if ldd "$dir/app" | grep -iE 'mlir|llvm|protobuf|absl'; then
-  echo "the embedded app links a compile-time library" >&2
-  exit 1
-fi
-echo "ldd: $(ldd "$dir/app" | awk '{print $1}' | tr '\n' ' ')"
+cp "$app" "$dir/app.cc"
+cp "$dir/regression.pb" "$dir/model.pb"
+heading="# Compiling a graph ahead of time"
+for n in 1 2; do
+  python3 "$doc_files" "$doc" --block "$heading" "$n" > "$dir/build$n.sh"
+done
+cd "$dir"
+for n in 1 2; do
+  echo "--- docs/aot.md, block $n:"; cat "build$n.sh"
+  if [[ $n == 2 ]]; then rm -f app; fi
+  bash -euo pipefail "build$n.sh"
+  ./app inputs.bin "model$n.ckpt" > actual.txt
+  /usr/bin/python3 "$compare" actual.txt expected.txt 1e-5
+  deps=$(ldd app | awk '{print $1}' | tr '\n' ' ')
+  echo "ldd: $deps"
+  if grep -qiE 'mlir|llvm|protobuf|absl' <<<"$deps"; then
+    echo "the embedded app links a compile-time library" >&2
+    exit 1
+  fi
+  if [[ $n == 2 ]] && grep -q kiln <<<"$deps"; then
+    echo "the statically linked app needs a Kiln library" >&2
+    exit 1
+  fi
+done
