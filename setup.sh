@@ -7,6 +7,8 @@ PACKAGES=(
   # Build system (Bazel 4.2.3, offline) and its rule repositories.
   bazel-bootstrap bazel-rules-java bazel-platforms bazel-rules-proto
   build-essential pkg-config zlib1g-dev
+  # Building apps against an install (test/install/run.sh, docs/using-kiln.md).
+  cmake
   # Compiler stack: LLVM/MLIR 22 (shared libMLIR/libLLVM), lit + FileCheck for pass tests.
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
   # Fuzzing (//proto:graph_fuzz_test): clang 22 with its libFuzzer and sanitizer runtimes.

@@ -22,12 +22,27 @@ log=$(mktemp)
 bazel test --keep_going --test_summary=short "${filters[@]}" "$@" //... 2>&1 | tee "$log"
 bazel_rc=${PIPESTATUS[0]}
 
+# Kiln from outside its tree (test/install/run.sh): installed, then docs/using-kiln.md's project built
+# with CMake, make, g++ and from another Bazel workspace; each counts as one test. It installs the
+# default build, so it runs only when no flags were given (e.g. not under --config=asan).
+install_checks=()
+if [ $# -eq 0 ]; then
+  install_results=$(mktemp)
+  test/install/run.sh "$install_results"
+  while read -r name rc; do
+    install_checks+=(--check "test/install/run.sh:$name=$rc")
+  done <"$install_results"
+  rm -f "$install_results"
+else
+  echo "test.sh: flags given: the install tests (test/install/run.sh) are not run (nor counted)" >&2
+fi
+
 targets=$(bazel query --noshow_progress "tests(//...) except attr(tags, manual, //...)$exclude" 2>/dev/null)
 testlogs=$(bazel info bazel-testlogs "$@" 2>/dev/null)
 echo
 # Parts of tests that could not run here say so in their logs ("SKIPPED: ..."); so does this.
 grep -rh "^SKIPPED:" "$testlogs" --include=test.log 2>/dev/null | sort -u
-python3 test/summarize.py --check "test/format_check.sh=$format_rc" "$bazel_rc" "$log" "$testlogs" $targets
+python3 test/summarize.py --check "test/format_check.sh=$format_rc" "${install_checks[@]}" "$bazel_rc" "$log" "$testlogs" $targets
 rc=$?
 rm -f "$log"
 exit $rc

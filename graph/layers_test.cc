@@ -47,8 +47,7 @@ TEST_CASE("Dense and Conv2D layers: names, shapes, parameters and initializer ra
 TEST_CASE("Normal initializers have the Glorot and He standard deviations") {
   auto stddev = [](layers::Init init, int64_t in, int64_t out) {
     Graph g;
-    Tensor v =
-        ops::Variable(g, "v", DType::kF64, {in, out}, layers::MakeInitializer(init, in, out, 1));
+    ops::Variable(g, "v", DType::kF64, {in, out}, layers::MakeInitializer(init, in, out, 1));
     auto interpreter = Interpreter::Create(g);
     double sq = 0;
     for (double x : interpreter->variables().at("v").values) sq += x * x;

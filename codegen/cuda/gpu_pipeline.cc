@@ -235,11 +235,11 @@ absl::Status LowerLaunches(mlir::ModuleOp module) {
       }
       mlir::Value index = mlir::memref::ExtractAlignedPointerAsIndexOp::create(b, loc, operand);
       mlir::Value address = mlir::arith::IndexCastOp::create(b, loc, i64, index);
-      mlir::Value slot =
-          mlir::LLVM::GEPOp::create(b, loc, ptr, i64, slots, llvm::ArrayRef<mlir::LLVM::GEPArg>{i});
+      mlir::Value slot = mlir::LLVM::GEPOp::create(
+          b, loc, ptr, i64, slots, llvm::ArrayRef<mlir::LLVM::GEPArg>{static_cast<int32_t>(i)});
       mlir::LLVM::StoreOp::create(b, loc, address, slot);
-      mlir::Value arg =
-          mlir::LLVM::GEPOp::create(b, loc, ptr, ptr, args, llvm::ArrayRef<mlir::LLVM::GEPArg>{i});
+      mlir::Value arg = mlir::LLVM::GEPOp::create(
+          b, loc, ptr, ptr, args, llvm::ArrayRef<mlir::LLVM::GEPArg>{static_cast<int32_t>(i)});
       mlir::LLVM::StoreOp::create(b, loc, slot, arg);
     }
     mlir::Value image = mlir::LLVM::AddressOfOp::create(b, loc, images[module_name]);

@@ -102,9 +102,9 @@ TEST_CASE("Interpreter checks feeds") {
 
 TEST_CASE("Variables initialize reproducibly and reject bad initializers") {
   Graph g;
-  Tensor u = ops::Variable(g, "u", DType::kF32, {1000}, ops::Initializer::Uniform(-2, 2, 7));
-  Tensor n = ops::Variable(g, "n", DType::kF64, {20000}, ops::Initializer::Normal(1, 3, 8));
-  Tensor c = ops::Variable(g, "c", DType::kF32, {2}, ops::Initializer::Constant(0.5));
+  ops::Variable(g, "u", DType::kF32, {1000}, ops::Initializer::Uniform(-2, 2, 7));
+  ops::Variable(g, "n", DType::kF64, {20000}, ops::Initializer::Normal(1, 3, 8));
+  ops::Variable(g, "c", DType::kF32, {2}, ops::Initializer::Constant(0.5));
   REQUIRE_THAT(g.status(), IsOk());
   auto interpreter = Interpreter::Create(g);
   REQUIRE_THAT(interpreter.status(), IsOk());

@@ -28,14 +28,14 @@ TFRecordWriter::TFRecordWriter(TFRecordWriter&& other) noexcept
 
 TFRecordWriter& TFRecordWriter::operator=(TFRecordWriter&& other) noexcept {
   if (this != &other) {
-    Close();
+    (void)Close();  // nowhere to report an error: callers who care call Close() first
     file_ = std::exchange(other.file_, nullptr);
     path_ = std::move(other.path_);
   }
   return *this;
 }
 
-TFRecordWriter::~TFRecordWriter() { Close(); }
+TFRecordWriter::~TFRecordWriter() { (void)Close(); }  // as above
 
 Status TFRecordWriter::Write(const std::string& record) {
   if (file_ == nullptr)
