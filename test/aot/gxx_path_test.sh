@@ -31,7 +31,7 @@ for n in 1 2; do
     echo "the embedded app links a compile-time library" >&2
     exit 1
   fi
-  if [[ $n == 2 ]] && grep -q kiln <<<"$deps"; then
+  if [[ $n == 2 ]] && grep -q libkiln <<<"$deps"; then
     echo "the statically linked app needs a Kiln library" >&2
     exit 1
   fi

@@ -80,7 +80,7 @@ cmake_static_path() {
   grep -c "STATIC_RUNTIME\|_static" "$dir/CMakeLists.txt" | grep -qx 4 || { cat "$dir/CMakeLists.txt"; return 1; }
   (cd "$dir" && cmake -S . -B build -DCMAKE_PREFIX_PATH="$prefix" && cmake --build build) || return 1
   app_ok "$dir/build" || return 1
-  if ldd "$dir/build/app" "$dir/build/make_graphs" | grep kiln; then
+  if ldd "$dir/build/app" "$dir/build/make_graphs" | grep libkiln; then
     echo "linked statically, yet a Kiln shared library is needed"
     return 1
   fi
@@ -130,7 +130,7 @@ static_graph_path() {
   flags=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs kiln-graph-static) || return 1
   # shellcheck disable=SC2086  # flags are words
   g++ -std=c++17 -O2 test/install/interpret.cc -o "$dir/interpret" $flags || return 1
-  if ldd "$dir/interpret" | grep -q kiln; then
+  if ldd "$dir/interpret" | grep -q libkiln; then
     echo "interpret links a Kiln shared library"
     return 1
   fi
