@@ -1,6 +1,6 @@
 """Kiln's install tree, made from Bazel's own build graph (install/BUILD, ./install.sh).
 
-kiln_package makes one installed library, libkiln_<name>.a and libkiln_<name>.so, from the objects
+kiln_package(name, ...) makes one installed library, libkiln_<name>.a and libkiln_<name>.so, from the objects
 of the cc_librarys in `libs`; the other installed libraries it links against are `needs`. What else
 it links (Abseil, oneDNN, zlib, threads...) is read from the libraries' own linkopts, so the
 installed link lines cannot drift from the build's. kiln_install_tree lays the packages, their
@@ -27,7 +27,7 @@ def _is_kiln(label):
            not label.package.startswith("third_party")
 
 def _kiln_package_impl(ctx):
-    name = ctx.attr.lib_name
+    name = ctx.label.name
     own = {str(lib.label): True for lib in ctx.attr.libs}
     covered = {}
     needs = []
@@ -108,7 +108,6 @@ def _kiln_package_impl(ctx):
 kiln_package = rule(
     implementation = _kiln_package_impl,
     attrs = {
-        "lib_name": attr.string(mandatory = True),
         "libs": attr.label_list(providers = [CcInfo], mandatory = True),
         "needs": attr.label_list(providers = [KilnPackageInfo]),
         "_cc_toolchain": attr.label(default = Label("@bazel_tools//tools/cpp:current_cc_toolchain")),
