@@ -275,7 +275,8 @@ absl::StatusOr<CompiledGraph> CompileGraph(const Graph& graph, const CompileOpti
   LoweredSignature sig;
   KILN_ASSIGN_OR_RETURN(mlir::OwningOpRef<mlir::ModuleOp> module,
                         LowerGraph(graph, outputs, run, context, &sig, target, compiled.training));
-  if (!gpu) KILN_RETURN_IF_ERROR(AddVariableInitializer(graph, sig, init, *module));
+  if (!gpu && options.initializer)
+    KILN_RETURN_IF_ERROR(AddVariableInitializer(graph, sig, init, *module));
   if (options.emit_ir) compiled.mlir = Print(*module);
   compiled.seconds_lower = SecondsSince(start);
 
@@ -290,12 +291,16 @@ absl::StatusOr<CompiledGraph> CompileGraph(const Graph& graph, const CompileOpti
     compiled.arena_bytes = ArenaBytes(*module, run);
     // Added after the kernels are made, so it stays host code: initial values are written on the
     // host, into the arrays the app uploads.
-    KILN_RETURN_IF_ERROR(AddVariableInitializer(graph, sig, init, *module));
+    if (options.initializer)
+      KILN_RETURN_IF_ERROR(AddVariableInitializer(graph, sig, init, *module));
     KILN_RETURN_IF_ERROR(LowerGpuHostToLlvmDialect(*module, pipeline));
   } else {
     KILN_RETURN_IF_ERROR(CompileTensorsToLlvmDialect(*module, target, pipeline));
-    compiled.arena_bytes = std::max(ArenaBytes(*module, run), ArenaBytes(*module, init));
+    compiled.arena_bytes = ArenaBytes(*module, run);
+    if (options.initializer)
+      compiled.arena_bytes = std::max(compiled.arena_bytes, ArenaBytes(*module, init));
   }
+  KILN_RETURN_IF_ERROR(AddPackedEntry(*module, run));
   compiled.seconds_passes = SecondsSince(start);
 
   // The description, as data in the object and as the header's source.
@@ -305,7 +310,7 @@ absl::StatusOr<CompiledGraph> CompileGraph(const Graph& graph, const CompileOpti
   description.target = target.Spec();
   description.training = compiled.training;
   description.arena_bytes = compiled.arena_bytes;
-  description.init_entry = init;
+  description.init_entry = options.initializer ? init : "";
   description.run_entry = run;
   description.prepare_entry = absl::StrCat("kiln_", options.name, "_prepare");
   std::set<std::string> taken = ReservedNames(CamelCase(options.name));
@@ -328,7 +333,9 @@ absl::StatusOr<CompiledGraph> CompileGraph(const Graph& graph, const CompileOpti
   EmbedModelDescription(*module, options.name, compiled.description);
   compiled.fingerprint = description.fingerprint;
   compiled.arguments = std::move(description.arguments);
-  KILN_ASSIGN_OR_RETURN(compiled.header, RenderHeader(compiled.description, options.source));
+  if (options.initializer) {
+    KILN_ASSIGN_OR_RETURN(compiled.header, RenderHeader(compiled.description, options.source));
+  }
 
   start = std::chrono::steady_clock::now();
   KILN_ASSIGN_OR_RETURN(compiled.object, EmitObject(*module, target));

@@ -40,6 +40,9 @@ struct CompileOptions {
   bool emit_ir = false;
   // Print the MLIR after every pass to stderr (kilnc --print-ir-after-all).
   bool print_ir_after_all = false;
+  // Emit kiln_<name>_init, which writes the variables' initial values (and the object carries
+  // them). A bundle (codegen/bundle.h) carries its weights as data instead, and has no header.
+  bool initializer = true;
   // Where the graph came from, for the header's comment.
   std::string source;
 };

@@ -17,10 +17,6 @@ namespace {
 
 constexpr size_t kHeaderBytes = 68, kArgBytes = 32;
 
-// kiln_dtype numbers the dtypes as graph files do, DType's order from 1.
-kiln_dtype RuntimeDType(DType dtype) {
-  return static_cast<kiln_dtype>(static_cast<int>(dtype) + 1);
-}
 static_assert(KILN_F32 == 1 && static_cast<int>(DType::kF32) == 0 && KILN_BOOL == 8 &&
                   static_cast<int>(DType::kBool) == 7,
               "kiln_dtype and DType disagree");
@@ -29,6 +25,10 @@ void Put32(std::string& s, size_t at, uint64_t v) { rt::PutLittleEndian(&s[at], 
 void Put64(std::string& s, size_t at, uint64_t v) { rt::PutLittleEndian(&s[at], v, 8); }
 
 }  // namespace
+
+kiln_dtype RuntimeDType(DType dtype) {
+  return static_cast<kiln_dtype>(static_cast<int>(dtype) + 1);
+}
 
 std::string SerializeModelDescription(const ModelDescription& d) {
   // Fixed-size parts first (header, argument records, hook offsets, dims), then the strings.
@@ -102,6 +102,41 @@ void EmbedModelDescription(mlir::ModuleOp module, const std::string& name,
   mlir::LLVM::StoreOp::create(b, loc, size, entry->getArgument(0));
   mlir::LLVM::ReturnOp::create(b, loc,
                                mlir::ValueRange{mlir::LLVM::AddressOfOp::create(b, loc, global)});
+}
+
+absl::Status AddPackedEntry(mlir::ModuleOp module, const std::string& run) {
+  auto callee = module.lookupSymbol<mlir::LLVM::LLVMFuncOp>(run);
+  if (!callee) return absl::InvalidArgumentError(absl::StrCat("no function '", run, "'"));
+  mlir::LLVM::LLVMFunctionType type = callee.getFunctionType();
+  const unsigned n = type.getNumParams();
+  auto ptr = mlir::LLVM::LLVMPointerType::get(module.getContext());
+  for (mlir::Type param : type.getParams()) {
+    if (param != ptr)
+      return absl::InvalidArgumentError(absl::StrCat("'", run, "' takes a non-pointer"));
+  }
+  if (n < 2)
+    return absl::InvalidArgumentError(absl::StrCat("'", run, "' takes no context and arena"));
+  mlir::OpBuilder b(module.getBodyRegion());
+  b.setInsertionPointToEnd(module.getBody());
+  mlir::Location loc = module.getLoc();
+  auto function = mlir::LLVM::LLVMFuncOp::create(
+      b, loc, run + "_packed",
+      mlir::LLVM::LLVMFunctionType::get(mlir::LLVM::LLVMVoidType::get(module.getContext()),
+                                        {ptr, ptr, ptr}));
+  mlir::Block* entry = function.addEntryBlock(b);
+  b.setInsertionPointToStart(entry);
+  std::vector<mlir::Value> args;
+  for (unsigned i = 0; i + 2 < n; ++i) {
+    mlir::Value slot =
+        mlir::LLVM::GEPOp::create(b, loc, ptr, ptr, entry->getArgument(0),
+                                  llvm::ArrayRef<mlir::LLVM::GEPArg>{static_cast<int32_t>(i)});
+    args.push_back(mlir::LLVM::LoadOp::create(b, loc, ptr, slot));
+  }
+  args.push_back(entry->getArgument(1));
+  args.push_back(entry->getArgument(2));
+  mlir::LLVM::CallOp::create(b, loc, callee, args);
+  mlir::LLVM::ReturnOp::create(b, loc, mlir::ValueRange{});
+  return absl::OkStatus();
 }
 
 std::vector<std::string> RuntimeHooksCalled(mlir::ModuleOp module) {

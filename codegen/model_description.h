@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "graph/types.h"
 #include "runtime/kiln_model.h"
@@ -45,6 +46,16 @@ inline constexpr char kModelSection[] = ".kiln.model";
 // function `const void* kiln_<name>_model_description(uint64_t* size)` that returns it.
 void EmbedModelDescription(mlir::ModuleOp module, const std::string& name,
                            const std::string& serialized);
+
+// The runtime's number for `dtype` (kiln_dtype numbers the dtypes as graph files do, DType's
+// order from 1).
+kiln_dtype RuntimeDType(DType dtype);
+
+// Adds `<run>_packed(void** arrays, kiln_context* context, void* arena)` to `module` (LLVM
+// dialect), which calls the function `run` with arrays[0..n) as its array arguments: one signature
+// for every model, so that a loader (runtime/kiln_bundle.h) calls any model without knowing its
+// arguments at compile time. InvalidArgument if `run` is missing or takes other than pointers.
+absl::Status AddPackedEntry(mlir::ModuleOp module, const std::string& run);
 
 // The runtime hooks (kiln_rt_*) `module` (LLVM dialect) declares, sorted: what its code calls.
 std::vector<std::string> RuntimeHooksCalled(mlir::ModuleOp module);

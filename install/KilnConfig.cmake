@@ -6,6 +6,7 @@
 #   Kiln::checkpoint     checkpoints of a compiled graph's variables
 #   Kiln::data           IDX and TFRecord files, in-memory datasets
 #   Kiln::metrics        progress lines, CSV logs, TensorBoard event files
+#   Kiln::bundle         opens and runs `.kiln` bundles (docs/bundle.md)
 #   Kiln::cuda           compiled graphs on NVIDIA GPUs (the driver is opened at run time)
 #   Kiln::kilnc          the compiler, an imported executable
 #

@@ -401,6 +401,21 @@ void OpenMpSchedule(void* user_data, int64_t n, kiln_parallel_body body, void* c
 
 extern "C" {
 
+const kiln_symbol* kiln_dnnl_symbols(size_t* count) {
+  static const kiln_symbol kSymbols[] = {
+#define KILN_HOOK(hook, library, kernel, variant, operands, params) KILN_DNNL_SYMBOL_##library(hook)
+#define KILN_DNNL_SYMBOL_CORE(hook)
+#define KILN_DNNL_SYMBOL_CUDA(hook)
+#define KILN_DNNL_SYMBOL_DNNL(hook) {#hook, reinterpret_cast<void*>(&hook)},
+#include "runtime/hooks.def"
+#undef KILN_DNNL_SYMBOL_CORE
+#undef KILN_DNNL_SYMBOL_CUDA
+#undef KILN_DNNL_SYMBOL_DNNL
+  };
+  *count = sizeof(kSymbols) / sizeof(kSymbols[0]);
+  return kSymbols;
+}
+
 kiln_context* kiln_dnnl_context_create(int num_threads) {
   if (num_threads <= 0) num_threads = omp_get_max_threads();
   return kiln_context_create_with_scheduler(

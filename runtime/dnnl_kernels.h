@@ -41,6 +41,10 @@ extern "C" {
  * default, OMP_NUM_THREADS or one per core). NULL when out of memory. */
 kiln_context* kiln_dnnl_context_create(int num_threads);
 
+/* The oneDNN hooks by name (`*count` of them), for a bundle's code (runtime/kiln_bundle.h:
+ * kiln_bundle_options). */
+const kiln_symbol* kiln_dnnl_symbols(size_t* count);
+
 void kiln_rt_dnnl_matmul(kiln_context* context, const int64_t* params, const float* a,
                          const float* b, float* c);
 void kiln_rt_dnnl_batch_matmul(kiln_context* context, const int64_t* params, const float* a,

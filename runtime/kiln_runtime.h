@@ -68,6 +68,13 @@ typedef struct kiln_tensor {
 int64_t kiln_tensor_num_elements(const kiln_tensor* tensor);
 size_t kiln_tensor_bytes(const kiln_tensor* tensor);
 
+/* A function generated code may call, by name: a kernel library's table of its hooks (e.g.
+ * kiln_dnnl_symbols()), for code loaded at run time (runtime/kiln_bundle.h). */
+typedef struct kiln_symbol {
+  const char* name;
+  void* address;
+} kiln_symbol;
+
 typedef struct kiln_context kiln_context;
 
 /* The body of a parallel loop: runs iterations [begin, end). */

@@ -31,11 +31,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "codegen/bundle.h"
 #include "codegen/compiler.h"
 #include "codegen/model_description.h"
 #include "graph/graph.h"
+#include "graph/interpreter.h"
 #include "graph/op_registry.h"
 #include "proto/graph_def.h"
+#include "runtime/checkpoint/checkpoint.h"
+#include "runtime/kiln_bundle.h"
 #include "runtime/kiln_model.h"
 #include "tools/flops.h"
 
@@ -52,7 +56,8 @@ constexpr char kUsageText[] =
     "commands:\n"
     "  inspect [--no-nodes] GRAPH     print the nodes, op counts, parameter count and a FLOP "
     "estimate\n"
-    "  inspect OBJECT.o               print the model a compiled object describes (target, entry\n"
+    "  inspect OBJECT.o|MODEL.kiln    print the model a compiled object or bundle describes "
+    "(target, entry\n"
     "                                 points, arguments, arena, runtime hooks)\n"
     "  dot [--rankdir=TB|LR] GRAPH    print the graph as Graphviz source\n"
     "  convert IN OUT                 rewrite a graph file (text format when the name ends in "
@@ -66,7 +71,10 @@ constexpr char kUsageText[] =
     "                                 aarch64-linux, wasm32, cortex-m4, cuda:sm_90,precision=tf32, "
     "...\n"
     "      --cpu C                    the target's LLVM CPU ('native' for this machine; ,cpu=C)\n"
-    "      --emit LIST                any of obj,header,mlir,llvm,asm,ptx (default obj,header)\n"
+    "      --emit LIST                any of obj,header,mlir,llvm,asm,ptx (default obj,header),\n"
+    "                                 or bundle: one NAME.kiln file with the code and weights\n"
+    "      --weights CHECKPOINT       a bundle's weights (default: the variables' initial "
+    "values)\n"
     "      --print-ir-after-all       print the MLIR after every pass to stderr\n"
     "      --no-library-calls         matmuls and convolutions as generated loops, not library "
     "calls\n"
@@ -171,21 +179,13 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
 
 // `kilnc inspect model.o`: the description a compiled object carries (runtime/kiln_model.h), read
 // from its section without running anything.
-int InspectObject(const std::string& path, const std::string& object) {
-  absl::StatusOr<std::string> description = ReadModelDescription(object);
-  kiln_model_info info;
-  char message[256] = "";
-  if (!description.ok() || kiln_model_info_parse(description->data(), description->size(), &info,
-                                                 message, sizeof message) != KILN_OK) {
-    std::cerr << "kilnc: " << path << ": "
-              << (description.ok() ? message : description.status().message()) << "\n";
-    return kBadFile;
-  }
+void PrintDescription(const kiln_model_info& info, const std::string& path) {
   std::cout << "model " << info.name << " (" << (info.training ? "training step" : "inference")
             << ") in " << path << "\n  target " << info.target << ", ABI version "
             << info.abi_version << ", fingerprint " << info.fingerprint << "\n  entry points "
-            << info.init_entry << ", " << info.prepare_entry << ", " << info.run_entry
-            << "\n  arena " << Grouped(static_cast<int64_t>(info.arena_bytes)) << " bytes\n";
+            << (*info.init_entry ? absl::StrCat(info.init_entry, ", ") : "") << info.prepare_entry
+            << ", " << info.run_entry << "\n  arena "
+            << Grouped(static_cast<int64_t>(info.arena_bytes)) << " bytes\n";
   std::vector<std::vector<std::string>> rows = {{"role", "name", "identifier", "type", "bytes"}};
   for (int i = 0; i < info.num_args; ++i) {
     const kiln_model_arg& a = info.args[i];
@@ -198,7 +198,42 @@ int InspectObject(const std::string& path, const std::string& object) {
   PrintTable(rows);
   std::vector<std::string> hooks(info.hooks, info.hooks + info.num_hooks);
   std::cout << "  runtime hooks: " << (hooks.empty() ? "none" : absl::StrJoin(hooks, ", ")) << "\n";
+}
+
+int InspectObject(const std::string& path, const std::string& object) {
+  absl::StatusOr<std::string> description = ReadModelDescription(object);
+  kiln_model_info info;
+  char message[256] = "";
+  if (!description.ok() || kiln_model_info_parse(description->data(), description->size(), &info,
+                                                 message, sizeof message) != KILN_OK) {
+    std::cerr << "kilnc: " << path << ": "
+              << (description.ok() ? message : description.status().message()) << "\n";
+    return kBadFile;
+  }
+  PrintDescription(info, path);
   kiln_model_info_release(&info);
+  return kOk;
+}
+
+// A bundle: checked and loaded as the runtime loads it, then each signature's description.
+int InspectBundle(const std::string& path) {
+  kiln_bundle* bundle = nullptr;
+  char message[512] = "";
+  kiln_bundle_options options = kiln_bundle_default_options();
+  options.load_code = 0;  // kilnc links no kernel library; the code is checked, not run
+  if (kiln_bundle_open(path.c_str(), &options, &bundle, message, sizeof message) != KILN_OK) {
+    std::cerr << "kilnc: " << message << "\n";
+    return kBadFile;
+  }
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  std::cout << "bundle " << path << ": " << Grouped(static_cast<int64_t>(in.tellg()))
+            << " bytes, format version " << KILN_BUNDLE_FORMAT_VERSION << ", "
+            << kiln_bundle_num_signatures(bundle) << " signature(s) for this machine\n";
+  for (int32_t i = 0; i < kiln_bundle_num_signatures(bundle); ++i) {
+    std::cout << "signature " << kiln_bundle_signature_name(bundle, i) << ": ";
+    PrintDescription(*kiln_bundle_signature(bundle, i), path);
+  }
+  kiln_bundle_close(bundle);
   return kOk;
 }
 
@@ -209,6 +244,11 @@ int Inspect(const std::string& path, bool show_nodes) {
     char magic[4] = {};
     in.read(magic, sizeof magic);
     const std::string head(magic, sizeof magic);
+    if (head == "KILN") {
+      char rest[4] = {};
+      in.read(rest, sizeof rest);
+      if (std::string(rest, sizeof rest) == "BNDL") return InspectBundle(path);
+    }
     if (head ==
             "\x7f"
             "ELF" ||
@@ -371,6 +411,55 @@ int Targets() {
   return kOk;
 }
 
+// `--emit bundle`: the compiled inference graph and its weights (the variables' initial values, or
+// those of `--weights CHECKPOINT`, a checkpoint of this graph) as OUT/NAME.kiln.
+int WriteBundle(const Graph& graph, const CompiledGraph& compiled, const std::string& name,
+                const std::string& weights_path, const std::string& file) {
+  if (compiled.training) {
+    std::cerr << "kilnc: a bundle holds inference graphs; this one is a training step (compile "
+                 "the model's inference graph)\n";
+    return kBadFile;
+  }
+  std::vector<BundleWeight> weights;
+  for (const ModelDescription::Argument& a : compiled.arguments) {
+    if (a.role != KILN_ROLE_VARIABLE) continue;
+    weights.push_back({a.name, RuntimeDType(a.type.dtype), a.type.shape.dims(),
+                       std::string(a.type.shape.NumElements() * DTypeSize(a.type.dtype), '\0')});
+  }
+  if (!weights_path.empty()) {
+    std::vector<kiln_tensor> tensors;
+    for (BundleWeight& w : weights) {
+      tensors.push_back({w.name.c_str(), w.dtype, static_cast<int32_t>(w.dims.size()),
+                         w.dims.data(), w.data.data()});
+    }
+    kiln::rt::Status s = kiln::rt::LoadCheckpoint(weights_path, tensors.data(), tensors.size(),
+                                                  compiled.fingerprint, nullptr);
+    if (!s.ok()) {
+      std::cerr << "kilnc: --weights: " << s.ToString() << "\n";
+      return kBadFile;
+    }
+  } else {
+    absl::StatusOr<Interpreter> interpreter = Interpreter::Create(graph);
+    if (!interpreter.ok()) {
+      std::cerr << "kilnc: " << interpreter.status().message() << "\n";
+      return kBadFile;
+    }
+    for (BundleWeight& w : weights) {
+      w.data = std::string(TensorData(interpreter->variables().at(w.name)).bytes());
+    }
+  }
+  absl::StatusOr<std::string> bundle =
+      SerializeBundle({{"serving_default", compiled.description, compiled.object}}, weights);
+  absl::Status s = bundle.ok() ? WriteFileAtomically(file, *bundle) : bundle.status();
+  if (!s.ok()) {
+    std::cerr << "kilnc: " << s.message() << "\n";
+    return kBadFile;
+  }
+  std::printf("kilnc: wrote %s (signature serving_default of %s, %zu weights, %zu bytes)\n",
+              file.c_str(), name.c_str(), weights.size(), bundle->size());
+  return kOk;
+}
+
 int Compile(const std::string& path, Args& args) {
   CompileOptions options;
   options.name = args.flags.count("--name") ? args.flags["--name"] : DefaultName(path);
@@ -380,9 +469,10 @@ int Compile(const std::string& path, Args& args) {
   if (args.flags.count("--emit")) {
     emit.clear();
     for (absl::string_view e : absl::StrSplit(args.flags["--emit"], ',')) {
-      if (e != "obj" && e != "header" && e != "mlir" && e != "llvm" && e != "asm" && e != "ptx") {
+      if (e != "obj" && e != "header" && e != "mlir" && e != "llvm" && e != "asm" && e != "ptx" &&
+          e != "bundle") {
         return Usage(absl::StrCat("compile: --emit: unknown kind '", e,
-                                  "' (obj, header, mlir, llvm, asm, ptx)"));
+                                  "' (obj, header, mlir, llvm, asm, ptx, bundle)"));
       }
       emit.insert(std::string(e));
     }
@@ -399,6 +489,13 @@ int Compile(const std::string& path, Args& args) {
   if (emit.count("ptx") && !options.target.is_gpu())
     return Usage("compile: --emit ptx needs a GPU target (cuda)");
   options.emit_ir = emit.count("mlir") || emit.count("llvm") || emit.count("asm");
+  const bool bundle = emit.count("bundle") > 0;
+  if (bundle && emit.size() != 1) return Usage("compile: --emit bundle goes alone");
+  if (args.flags.count("--weights") && !bundle)
+    return Usage("compile: --weights goes with --emit bundle");
+  if (bundle && options.target.is_gpu())
+    return Usage("compile: --emit bundle: a bundle's code is for x86_64 in this version");
+  options.initializer = !bundle;  // a bundle carries the weights as data
   if (absl::Status s = CheckCompileOptions(options); !s.ok())
     return Usage(absl::StrCat("compile: ", s.message()));
 
@@ -419,6 +516,11 @@ int Compile(const std::string& path, Args& args) {
     return kBadFile;
   }
   const std::string base = (std::filesystem::path(out) / options.name).string();
+  if (bundle) {
+    return WriteBundle(*graph, *compiled, options.name,
+                       args.flags.count("--weights") ? args.flags["--weights"] : "",
+                       base + ".kiln");
+  }
   const std::vector<std::pair<std::string, const std::string*>> files = {
       {"obj", &compiled->object},   {"header", &compiled->header}, {"mlir", &compiled->mlir},
       {"llvm", &compiled->llvm_ir}, {"asm", &compiled->assembly},  {"ptx", &compiled->ptx}};
@@ -483,7 +585,8 @@ int Main(int argc, char** argv) {
                        {"--print-ir-after-all", false},
                        {"--no-library-calls", false},
                        {"--target", true},
-                       {"--gpu-precision", true}},
+                       {"--gpu-precision", true},
+                       {"--weights", true}},
                       &args);
     if (error.empty() && args.positional.size() != 1) error = "compile takes one graph file";
     if (error.empty() && !args.flags.count("--out")) error = "--out DIR is required";

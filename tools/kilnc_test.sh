@@ -67,6 +67,8 @@ has err "Relu 'r': input 0: 'nope' refers to a missing node"
 printf 'version: 1\nnodes { name: "r" op: "Relu" inputs: "nope"\n' >"$tmp/truncated.pbtxt"
 run 1 inspect "$tmp/truncated.pbtxt"
 has err "malformed text graph file: line 3"
+run 1 compile "$mlp" --out "$tmp" --emit bundle
+has err "a bundle holds inference graphs; this one is a training step"
 run 1 convert "$mlp" "$tmp/no/such/dir/out.kiln"
 has err "cannot write '$tmp/no/such/dir/out.kiln'"
 

@@ -1,0 +1,181 @@
+// A bundle written by kilnc (--emit bundle) loaded by the runtime alone: its signature as the
+// description says, runs equal to the interpreter's outputs from 8 threads at once, and every kind
+// of bad file rejected with a message naming the file and the reason. Linked statically, so the
+// oneDNN hooks come from kiln_dnnl_symbols(), not from the process's exported symbols.
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "catch2/catch.hpp"
+#include "runtime/crc32c.h"
+#include "runtime/dnnl_kernels.h"
+#include "runtime/kiln_bundle.h"
+#include "runtime/little_endian.h"
+
+namespace {
+
+const char kDir[] = "test/bundle/";
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::vector<float> Floats(const std::string& path) {
+  const std::string bytes = Read(path);
+  std::vector<float> f(bytes.size() / sizeof(float));
+  std::memcpy(f.data(), bytes.data(), bytes.size());
+  return f;
+}
+
+std::string Temp(const std::string& name, const std::string& bytes) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(dir ? dir : "/tmp") + "/" + name;
+  std::ofstream(path, std::ios::binary) << bytes;
+  return path;
+}
+
+kiln_bundle_options Options() {
+  kiln_bundle_options options = kiln_bundle_default_options();
+  options.symbols = kiln_dnnl_symbols(&options.num_symbols);
+  return options;
+}
+
+// Opens `path`; returns the status code and the message.
+std::pair<kiln_status_code, std::string> Open(const std::string& path) {
+  kiln_bundle* bundle = nullptr;
+  char message[512] = "";
+  const kiln_bundle_options options = Options();
+  kiln_status_code code =
+      kiln_bundle_open(path.c_str(), &options, &bundle, message, sizeof message);
+  if (bundle != nullptr) kiln_bundle_close(bundle);
+  return {code, message};
+}
+
+// The file with its header's CRC and the section table's CRC made right again, so that a check
+// after the checksums is what rejects it.
+std::string Resealed(std::string file) {
+  const uint64_t table = kiln::rt::GetLittleEndian(file.data() + 24, 8);
+  const uint64_t count = kiln::rt::GetLittleEndian(file.data() + 32, 4);
+  kiln::rt::PutLittleEndian(
+      file.data() + 36, kiln::rt::Crc32c(file.data() + table, count * KILN_BUNDLE_SECTION_BYTES),
+      4);
+  kiln::rt::PutLittleEndian(file.data() + 60, kiln::rt::Crc32c(file.data(), 60), 4);
+  return file;
+}
+
+TEST_CASE("a bundle's signature describes the model") {
+  kiln_bundle* bundle = nullptr;
+  char message[512] = "";
+  const kiln_bundle_options options = Options();
+  REQUIRE(kiln_bundle_open((std::string(kDir) + "model.kiln").c_str(), &options, &bundle, message,
+                           sizeof message) == KILN_OK);
+  REQUIRE(kiln_bundle_num_signatures(bundle) == 1);
+  CHECK(std::string(kiln_bundle_signature_name(bundle, 0)) == "serving_default");
+  CHECK(kiln_bundle_find(bundle, "serving_default") == 0);
+  CHECK(kiln_bundle_find(bundle, "train_step") == -1);
+  const kiln_model_info& info = *kiln_bundle_signature(bundle, 0);
+  CHECK(std::string(info.target) == "x86_64");
+  CHECK_FALSE(info.training);
+  REQUIRE(info.num_args == 6);  // x, 4 weights, probabilities
+  CHECK(std::string(info.args[0].name) == "x");
+  CHECK(std::string(info.args[5].name) == "probabilities");
+  kiln_bundle_close(bundle);
+}
+
+TEST_CASE("runs from 8 threads at once equal the interpreter's") {
+  kiln_bundle* bundle = nullptr;
+  char message[512] = "";
+  const kiln_bundle_options options = Options();
+  REQUIRE(kiln_bundle_open((std::string(kDir) + "model.kiln").c_str(), &options, &bundle, message,
+                           sizeof message) == KILN_OK);
+  const std::vector<float> input = Floats(std::string(kDir) + "inputs.bin");
+  const std::vector<float> expected = Floats(std::string(kDir) + "expected.bin");
+  REQUIRE(input.size() == 64);
+  REQUIRE(expected.size() == 12);
+  std::vector<int> mismatches(8, 0), failures(8, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      kiln_context* context = kiln_dnnl_context_create(1);
+      kiln_bundle_prepare(bundle, 0, context);
+      for (int run = 0; run < 200; ++run) {
+        std::vector<float> x = input, out(12, -1.0f);
+        x[0] += 0.0f * t;
+        const void* inputs[] = {x.data()};
+        void* outputs[] = {out.data()};
+        if (kiln_bundle_run(bundle, 0, inputs, outputs, context) != KILN_OK) ++failures[t];
+        for (int i = 0; i < 12; ++i) {
+          if (std::fabs(out[i] - expected[i]) > 1e-5f) ++mismatches[t];
+        }
+      }
+      kiln_context_destroy(context);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int t = 0; t < 8; ++t) {
+    INFO("thread " << t);
+    CHECK(failures[t] == 0);
+    CHECK(mismatches[t] == 0);
+  }
+  kiln_bundle_close(bundle);
+}
+
+TEST_CASE("bad files are rejected with the file and the reason") {
+  const std::string good = Read(std::string(kDir) + "model.kiln");
+  REQUIRE(good.size() > 4096);
+  struct Case {
+    const char* name;
+    std::string bytes;
+    kiln_status_code code;
+    const char* message;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"empty", "", KILN_DATA_LOSS, "empty file"});
+  cases.push_back({"magic", "KILNCKPT" + good.substr(8), KILN_DATA_LOSS, "not a Kiln bundle"});
+  std::string newer = good;
+  kiln::rt::PutLittleEndian(newer.data() + 8, 2, 4);
+  cases.push_back({"newer", Resealed(newer), KILN_FAILED_PRECONDITION,
+                   "format version 2 is newer than this runtime reads (1)"});
+  std::string abi = good;
+  kiln::rt::PutLittleEndian(abi.data() + 12, 9, 4);
+  cases.push_back({"abi", Resealed(abi), KILN_FAILED_PRECONDITION, "model ABI version 9 is newer"});
+  std::string header = good;
+  header[20] ^= 1;
+  cases.push_back({"header", header, KILN_DATA_LOSS, "header checksum mismatch"});
+  cases.push_back({"truncated", good.substr(0, good.size() - 100), KILN_DATA_LOSS, "truncated"});
+  cases.push_back({"short", good.substr(0, 40), KILN_DATA_LOSS, "not a Kiln bundle"});
+  std::string flipped = good;
+  flipped[good.size() / 2] ^= 0x10;  // inside the weights
+  cases.push_back({"flipped", flipped, KILN_DATA_LOSS, "checksum mismatch"});
+  const uint64_t table = kiln::rt::GetLittleEndian(good.data() + 24, 8);
+  std::string range = good;
+  kiln::rt::PutLittleEndian(range.data() + table + 8, good.size() - 10, 8);  // section 0's offset
+  cases.push_back({"range", Resealed(range), KILN_DATA_LOSS, "section 0 lies outside the file"});
+  std::string table_range = good;
+  kiln::rt::PutLittleEndian(table_range.data() + 24, good.size() + 64, 8);
+  cases.push_back({"table", Resealed(table_range), KILN_DATA_LOSS, "section table out of range"});
+  for (const Case& c : cases) {
+    INFO(c.name);
+    const std::string path = Temp(std::string("bad_") + c.name + ".kiln", c.bytes);
+    auto [code, message] = Open(path);
+    CHECK(code == c.code);
+    CHECK_THAT(message, Catch::Contains(path) && Catch::Contains(c.message));
+  }
+  auto [code, message] = Open(std::string(kDir) + "no_such.kiln");
+  CHECK(code == KILN_NOT_FOUND);
+  CHECK_THAT(message, Catch::Contains("no_such.kiln: cannot open"));
+}
+
+TEST_CASE("a bundle for another machine says which signatures it has") {
+  auto [code, message] = Open(std::string(kDir) + "model_aarch64.kiln");
+  CHECK(code == KILN_FAILED_PRECONDITION);
+  CHECK_THAT(message, Catch::Contains("no signature for this machine (x86_64): it has "
+                                      "serving_default (aarch64-linux)"));
+}
+
+}  // namespace

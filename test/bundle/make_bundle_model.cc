@@ -1,0 +1,53 @@
+// Writes a small inference graph (an MLP with a softmax, batch 4) for the bundle tests, with an
+// input batch and the interpreter's outputs for it, into OUT_DIR: model.pb, inputs.bin (f32 [4,
+// 16]) and expected.bin (f32 [4, 3], the probabilities).
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "graph/graph.h"
+#include "graph/interpreter.h"
+#include "graph/layers.h"
+#include "graph/ops.h"
+#include "proto/graph_def.h"
+
+namespace {
+
+bool WriteFloats(const std::string& path, const std::vector<double>& values) {
+  std::vector<float> f(values.begin(), values.end());
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(f.data()), f.size() * sizeof(float));
+  return static_cast<bool>(out);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) return 2;
+  const std::string dir = argv[1];
+  kiln::Graph g;
+  kiln::layers::Model model(g, /*seed=*/5);
+  kiln::Tensor x = kiln::ops::Placeholder(g, "x", kiln::DType::kF32, {4, 16});
+  kiln::Tensor h = model.Dense(x, 32, kiln::layers::Activation::kRelu);
+  kiln::Tensor logits = model.Dense(h, 3);
+  g.AddOutput("probabilities", kiln::ops::Softmax(logits));
+  if (!g.ok() || !kiln::SaveGraph(g, dir + "/model.pb").ok()) return 1;
+
+  kiln::Literal input(kiln::DType::kF32, kiln::Shape({4, 16}));
+  for (size_t i = 0; i < input.values.size(); ++i) input.values[i] = 0.05 * (i % 23) - 0.4;
+  input.RoundToDType();
+  auto interpreter = kiln::Interpreter::Create(g);
+  if (!interpreter.ok()) return 1;
+  std::vector<kiln::Tensor> fetches;
+  for (const auto& [name, ref] : g.outputs()) fetches.push_back(kiln::Tensor(&g, ref));
+  auto out = interpreter->Run({{"x", input}}, fetches);
+  if (!out.ok()) {
+    std::fprintf(stderr, "%s\n", out.status().ToString().c_str());
+    return 1;
+  }
+  return WriteFloats(dir + "/inputs.bin", input.values) &&
+                 WriteFloats(dir + "/expected.bin", (*out)[0].values)
+             ? 0
+             : 1;
+}
