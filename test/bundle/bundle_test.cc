@@ -61,9 +61,11 @@ std::pair<kiln_status_code, std::string> Open(const std::string& path) {
 std::string Resealed(std::string file) {
   const uint64_t table = kiln::rt::GetLittleEndian(file.data() + 24, 8);
   const uint64_t count = kiln::rt::GetLittleEndian(file.data() + 32, 4);
-  kiln::rt::PutLittleEndian(
-      file.data() + 36, kiln::rt::Crc32c(file.data() + table, count * KILN_BUNDLE_SECTION_BYTES),
-      4);
+  if (table <= file.size() && count * KILN_BUNDLE_SECTION_BYTES <= file.size() - table) {
+    kiln::rt::PutLittleEndian(
+        file.data() + 36, kiln::rt::Crc32c(file.data() + table, count * KILN_BUNDLE_SECTION_BYTES),
+        4);
+  }
   kiln::rt::PutLittleEndian(file.data() + 60, kiln::rt::Crc32c(file.data(), 60), 4);
   return file;
 }
