@@ -89,6 +89,26 @@ TEST_CASE("a bundle's signature describes the model") {
   kiln_bundle_close(bundle);
 }
 
+// A bundle kilnc wrote at format version 1 (checked in: test/bundle/testdata/v1_model.kiln, from
+// :bundles on 2026-12-04), with its inputs and outputs: later runtimes must keep loading it.
+TEST_CASE("a version 1 bundle from an earlier Kiln still loads and runs") {
+  kiln_bundle* bundle = nullptr;
+  char message[512] = "";
+  const kiln_bundle_options options = Options();
+  REQUIRE(kiln_bundle_open((std::string(kDir) + "testdata/v1_model.kiln").c_str(), &options,
+                           &bundle, message, sizeof message) == KILN_OK);
+  const std::vector<float> input = Floats(std::string(kDir) + "testdata/v1_inputs.bin");
+  const std::vector<float> expected = Floats(std::string(kDir) + "testdata/v1_expected.bin");
+  std::vector<float> out(expected.size(), -1.0f);
+  const void* inputs[] = {input.data()};
+  void* outputs[] = {out.data()};
+  kiln_context* context = kiln_dnnl_context_create(1);
+  CHECK(kiln_bundle_run(bundle, 0, inputs, outputs, context) == KILN_OK);
+  for (size_t i = 0; i < expected.size(); ++i) CHECK(std::fabs(out[i] - expected[i]) <= 1e-5f);
+  kiln_context_destroy(context);
+  kiln_bundle_close(bundle);
+}
+
 TEST_CASE("runs from 8 threads at once equal the interpreter's") {
   kiln_bundle* bundle = nullptr;
   char message[512] = "";
