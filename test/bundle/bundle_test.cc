@@ -2,6 +2,8 @@
 // description says, runs equal to the interpreter's outputs from 8 threads at once, and every kind
 // of bad file rejected with a message naming the file and the reason. Linked statically, so the
 // oneDNN hooks come from kiln_dnnl_symbols(), not from the process's exported symbols.
+#include "runtime/bundle.h"
+
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -145,6 +147,28 @@ TEST_CASE("runs from 8 threads at once equal the interpreter's") {
     CHECK(mismatches[t] == 0);
   }
   kiln_bundle_close(bundle);
+}
+
+TEST_CASE("the C++ wrapper opens, describes and runs, and checks the buffer counts") {
+  auto bundle = kiln::rt::Bundle::Open(std::string(kDir) + "model.kiln", kiln_dnnl_symbols);
+  REQUIRE(bundle.ok());
+  const int sig = (*bundle)->Find("serving_default");
+  REQUIRE(sig == 0);
+  CHECK((*bundle)->name(sig) == "serving_default");
+  CHECK((*bundle)->signature(sig).num_args == 6);
+  const std::vector<float> input = Floats(std::string(kDir) + "inputs.bin");
+  const std::vector<float> expected = Floats(std::string(kDir) + "expected.bin");
+  std::vector<float> out(expected.size(), -1.0f);
+  kiln::rt::Context context(kiln_dnnl_context_create(1));
+  (*bundle)->Prepare(sig, context);
+  REQUIRE((*bundle)->Run(sig, {input.data()}, {out.data()}, context).ok());
+  for (size_t i = 0; i < expected.size(); ++i) CHECK(std::fabs(out[i] - expected[i]) <= 1e-5f);
+  kiln::rt::Status wrong = (*bundle)->Run(sig, {}, {out.data()}, context);
+  CHECK(wrong.code() == KILN_INVALID_ARGUMENT);
+  CHECK_THAT(wrong.message(), Catch::Contains("takes 1 inputs and 1 outputs, not 0 and 1"));
+  auto missing = kiln::rt::Bundle::Open(std::string(kDir) + "missing.kiln");
+  CHECK(missing.status().code() == KILN_NOT_FOUND);
+  CHECK_THAT(missing.status().message(), Catch::Contains("missing.kiln: cannot open"));
 }
 
 TEST_CASE("bad files are rejected with the file and the reason") {
