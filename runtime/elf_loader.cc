@@ -62,6 +62,9 @@ StatusOr<std::unique_ptr<ElfModule>> ElfModule::Load(const void* data, size_t si
   for (const Elf64_Shdr& s : sections) {
     if (s.sh_type != SHT_NOBITS && s.sh_type != SHT_NULL && !file.Contains(s.sh_offset, s.sh_size))
       return Malformed("a section lies outside the file");
+    // Zero-filled sections take no file bytes; bound them so that the layout cannot overflow.
+    if (s.sh_type == SHT_NOBITS && s.sh_size > (uint64_t{1} << 32))
+      return Malformed("a zero-filled section of over 4 GiB");
     if (s.sh_addralign > 4096) return Malformed("a section's alignment is over 4096");
   }
 
@@ -75,6 +78,7 @@ StatusOr<std::unique_ptr<ElfModule>> ElfModule::Load(const void* data, size_t si
     return Malformed("no symbol table");
   }
   const Elf64_Shdr& strtab = sections[symtab->sh_link];
+  if (strtab.sh_type != SHT_STRTAB) return Malformed("the symbol names are not a string table");
   const size_t num_symbols = symtab->sh_size / sizeof(Elf64_Sym);
   std::vector<Elf64_Sym> symbols(num_symbols);
   for (size_t i = 0; i < num_symbols; ++i)
@@ -91,6 +95,7 @@ StatusOr<std::unique_ptr<ElfModule>> ElfModule::Load(const void* data, size_t si
   // Section names live in the section-header string table, not the symbol strings.
   if (header.e_shstrndx >= sections.size()) return Malformed("no section name table");
   const Elf64_Shdr& shstrtab = sections[header.e_shstrndx];
+  if (shstrtab.sh_type != SHT_STRTAB) return Malformed("the section names are not a string table");
   auto section_name = [&](const Elf64_Shdr& s) {
     if (s.sh_name >= shstrtab.sh_size) return std::string();
     const char* begin = reinterpret_cast<const char*>(file.At(shstrtab.sh_offset + s.sh_name));
@@ -148,6 +153,7 @@ StatusOr<std::unique_ptr<ElfModule>> ElfModule::Load(const void* data, size_t si
       file.Get(s.sh_offset + r * sizeof(Elf64_Rela), &rela);
       const uint32_t type = ELF64_R_TYPE(rela.r_info);
       const size_t sym = ELF64_R_SYM(rela.r_info);
+      if (sym >= num_symbols) return Malformed("a relocation's symbol index");
       if ((type == R_X86_64_GOTPCREL || type == R_X86_64_GOTPCRELX ||
            type == R_X86_64_REX_GOTPCRELX) &&
           !got_of.count(sym)) {

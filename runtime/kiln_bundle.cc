@@ -81,7 +81,8 @@ void* Resolve(const kiln_bundle_options& options, const std::string& name) {
 
 struct kiln_bundle {
   std::string path;
-  void* map = nullptr;
+  void* map = nullptr;  // the mapped file (null for a bundle in the caller's memory)
+  const void* data = nullptr;
   size_t size = 0;
   std::map<std::string, Weight> weights;
   std::vector<std::unique_ptr<Signature>> signatures;
@@ -94,7 +95,7 @@ struct kiln_bundle {
 namespace {
 
 Status Parse(kiln_bundle* b, const kiln_bundle_options& options) {
-  const char* file = static_cast<const char*>(b->map);
+  const char* file = static_cast<const char*>(b->data);
   const uint64_t size = b->size;
   if (size < KILN_BUNDLE_HEADER_BYTES || std::memcmp(file, kMagic, 8) != 0)
     return DataLossError("not a Kiln bundle (no \"KILNBNDL\" magic)");
@@ -158,21 +159,31 @@ Status Parse(kiln_bundle* b, const kiln_bundle_options& options) {
       if (!need(4)) return DataLossError("weights index truncated");
       const uint32_t name_size = Le(s.data + at, 4);
       at += 4;
-      if (!need(name_size + 8)) return DataLossError("weights index truncated");
+      if (!need(uint64_t{name_size} + 8)) return DataLossError("weights index truncated");
       std::string name(s.data + at, name_size);
       at += name_size;
       Weight w;
-      w.dtype = static_cast<kiln_dtype>(Le(s.data + at, 4));
+      const uint32_t dtype = Le(s.data + at, 4);
       const uint32_t rank = Le(s.data + at + 4, 4);
       at += 8;
-      if (rank > KILN_MODEL_MAX_RANK || !need(8 * uint64_t{rank} + 16))
+      if (dtype < KILN_F32 || dtype > KILN_BOOL || rank > KILN_MODEL_MAX_RANK ||
+          !need(8 * uint64_t{rank} + 16)) {
         return DataLossError("weights index: tensor '" + name + "' is malformed");
-      for (uint32_t d = 0; d < rank; ++d)
-        w.dims.push_back(static_cast<int64_t>(Le(s.data + at + 8 * d, 8)));
+      }
+      w.dtype = static_cast<kiln_dtype>(dtype);
+      uint64_t bytes = kiln_dtype_size(w.dtype);
+      bool overflow = false;
+      for (uint32_t d = 0; d < rank; ++d) {
+        const uint64_t dim = Le(s.data + at + 8 * d, 8);
+        overflow |= dim > (uint64_t{1} << 62) || __builtin_mul_overflow(bytes, dim, &bytes);
+        w.dims.push_back(static_cast<int64_t>(dim));
+      }
       at += 8 * rank;
       const uint64_t offset = Le(s.data + at, 8);
       w.bytes = Le(s.data + at + 8, 8);
       at += 16;
+      if (overflow || bytes != w.bytes)
+        return DataLossError("weights index: tensor '" + name + "' has a size its shape does not");
       if (offset % 64 != 0 || offset > weights->size || w.bytes > weights->size - offset)
         return DataLossError("weights index: tensor '" + name + "' lies outside the weights");
       w.data = weights->data + offset;
@@ -297,8 +308,28 @@ kiln_status_code kiln_bundle_open(const char* path, const kiln_bundle_options* o
     return Fail(b->size == 0 ? DataLossError("empty file") : Status(KILN_UNAVAILABLE, "cannot map"),
                 path, message, message_size);
   }
+  b->data = b->map;
   Status s = Parse(b.get(), opts);
   if (!s.ok()) return Fail(s, path, message, message_size);
+  *bundle = b.release();
+  return KILN_OK;
+}
+
+kiln_status_code kiln_bundle_open_memory(const void* data, size_t size,
+                                         const kiln_bundle_options* options, kiln_bundle** bundle,
+                                         char* message, size_t message_size) {
+  *bundle = nullptr;
+  const kiln_bundle_options opts = options ? *options : kiln_bundle_default_options();
+  auto b = std::make_unique<kiln_bundle>();
+  b->path = "<memory>";
+  b->data = data;
+  b->size = size;
+  // The weights are used in place: the bundle's 64-byte alignment must hold in memory too.
+  Status s = size == 0 || data == nullptr ? DataLossError("empty file")
+             : reinterpret_cast<uintptr_t>(data) % 64 != 0
+                 ? kiln::rt::InvalidArgumentError("the bundle's memory is not 64-byte aligned")
+                 : Parse(b.get(), opts);
+  if (!s.ok()) return Fail(s, b->path, message, message_size);
   *bundle = b.release();
   return KILN_OK;
 }

@@ -24,7 +24,10 @@
  *     4 WEIGHTS_INDEX: u32 count, then per tensor: u32 name size, the name, u32 dtype, u32 rank,
  *       rank i64 dims, u64 offset in WEIGHTS, u64 bytes
  * The file is mapped read-only; the weights are used in place (never copied), so every signature
- * shares them and runs from many threads at once, each with its own context and scratch arena. */
+ * shares them and runs from many threads at once, each with its own context and scratch arena.
+ *
+ * A bundle is code, like a shared library: the checks guard against corrupt and truncated files,
+ * not against a malicious one. Open only bundles you trust. */
 #ifndef KILN_RUNTIME_KILN_BUNDLE_H_
 #define KILN_RUNTIME_KILN_BUNDLE_H_
 
@@ -74,6 +77,12 @@ kiln_bundle_options kiln_bundle_default_options(void);
  * message (written to `message`, cut at `message_size`) names the file and the reason. */
 kiln_status_code kiln_bundle_open(const char* path, const kiln_bundle_options* options,
                                   kiln_bundle** bundle, char* message, size_t message_size);
+/* The same for a bundle already in memory (e.g. linked into firmware, or read by the caller):
+ * `data` (`size` bytes, 64-byte aligned) must outlive the bundle and is not copied; messages name
+ * it "<memory>". */
+kiln_status_code kiln_bundle_open_memory(const void* data, size_t size,
+                                         const kiln_bundle_options* options, kiln_bundle** bundle,
+                                         char* message, size_t message_size);
 void kiln_bundle_close(kiln_bundle* bundle);
 
 /* The signatures this machine runs, in file order; the description views live as long as the

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Builds the graph-loader fuzzer (proto/graph_fuzzer.cc) with clang++-22, libFuzzer, AddressSanitizer
-# and UndefinedBehaviorSanitizer, outside Bazel's gcc toolchain, and runs it. Run through Bazel, which
-# supplies the sources (including the protoc-generated proto/graph.pb.cc) as runfiles:
+# Builds a libFuzzer target (NAME_fuzzer.cc: proto/graph_fuzzer.cc, runtime/bundle_fuzzer.cc) with
+# clang++-22, libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer, outside Bazel's gcc
+# toolchain, and runs it. Run through Bazel, which supplies the sources (generated ones included,
+# e.g. the protoc-generated proto/graph.pb.cc) as runfiles:
 #
 #   bazel test //proto:graph_fuzz_test                               # the ~30 s smoke run
 #   bazel run //proto:graph_fuzz_test -- -runs=-1 -seed=0 -max_total_time=3600        # longer: see docs/fuzzing.md
 #
-# Usage: build_and_run.sh --sources FILE [--kilnc FILE] [--dict FILE] [SEED...] [-- LIBFUZZER_FLAGS...]
+# Usage: fuzz_build_and_run.sh --name NAME --sources FILE [--libs "PKG..."] [--link "FLAG..."]
+#            [--kilnc FILE] [--dict FILE] [SEED...] [-- LIBFUZZER_FLAGS...]
+#   --name NAME      the target: NAME_fuzzer.cc holds LLVMFuzzerTestOneInput
 #   --sources FILE   paths (relative to the working directory) of the .cc files to compile and of the
 #                    headers they include, one per line
+#   --libs "PKG..."  pkg-config packages to link (the graph fuzzer: Abseil's and protobuf)
+#   --link "FLAG..." other link flags (e.g. -ldl)
 #   --kilnc FILE     kilnc, to add the binary form of each text (.pbtxt) seed
 #   --dict FILE      a libFuzzer dictionary
 #   SEED...          seed inputs
@@ -16,9 +21,9 @@
 # `bazel run` override the test's fixed seed and run count.
 #
 # Work directory: $TEST_TMPDIR under `bazel test`. Under `bazel run` (or by hand) $KILN_FUZZ_DIR,
-# default /tmp/kiln-graph-fuzz, which keeps the corpus, and the binary while its sources are
+# default /tmp/kiln-NAME-fuzz, which keeps the corpus, and the binary while its sources are
 # unchanged, between runs. Inputs that crash go to $TEST_UNDECLARED_OUTPUTS_DIR (zipped into
-# bazel-testlogs/proto/graph_fuzz_test/test.outputs/outputs.zip) under `bazel test`, else to
+# bazel-testlogs/<package>/NAME_fuzz_test/test.outputs/outputs.zip) under `bazel test`, else to
 # $KILN_FUZZ_DIR/crashes/.
 set -euo pipefail
 
@@ -28,14 +33,18 @@ SANITIZE=address,undefined
 CXXFLAGS=(-std=c++17 -O1 -gline-tables-only -fno-omit-frame-pointer -fsanitize=$SANITIZE
           -fno-sanitize-recover=all -I. -Wno-deprecated-declarations)
 
-say() { echo "graph_fuzz: $*"; }
-die() { echo "graph_fuzz: error: $*" >&2; exit 1; }
+name=fuzz
+say() { echo "${name}_fuzz: $*"; }
+die() { echo "${name}_fuzz: error: $*" >&2; exit 1; }
 
-sources="" kilnc="" dict=""
+sources="" kilnc="" dict="" pkgs="" link=""
 seeds=()
 while [[ $# -gt 0 ]]; do
   case $1 in
+    --name) name=$2; shift 2 ;;
     --sources) sources=$2; shift 2 ;;
+    --libs) pkgs=$2; shift 2 ;;
+    --link) link=$2; shift 2 ;;
     --kilnc) kilnc=$2; shift 2 ;;
     --dict) dict=$2; shift 2 ;;
     --) shift; break ;;
@@ -55,10 +64,10 @@ ls "$resource_dir"/lib/*/libclang_rt.fuzzer*.a >/dev/null 2>&1 ||
 under_test=
 [[ -n ${TEST_TMPDIR:-} && -z ${BUILD_WORKING_DIRECTORY:-} ]] && under_test=1
 if [[ -n $under_test ]]; then
-  work=$TEST_TMPDIR/graph_fuzz
+  work=$TEST_TMPDIR/${name}_fuzz
   artifacts=${TEST_UNDECLARED_OUTPUTS_DIR:-$work}
 else
-  work=${KILN_FUZZ_DIR:-/tmp/kiln-graph-fuzz}
+  work=${KILN_FUZZ_DIR:-/tmp/kiln-$name-fuzz}
   artifacts=$work/crashes
 fi
 mkdir -p "$work/obj" "$work/corpus" "$artifacts"
@@ -71,8 +80,8 @@ for f in "${files[@]}"; do
   [[ -f $f ]] || die "source $f (from $sources) not found"
   [[ $f == *.cc ]] && srcs+=("$f")
 done
-stamp=$( { "$CXX" --version; echo "${CXXFLAGS[*]}"; cat "$0" "${files[@]}"; } | sha256sum | cut -d' ' -f1)
-binary=$work/graph_fuzzer
+stamp=$( { "$CXX" --version; echo "${CXXFLAGS[*]} $pkgs $link"; cat "$0" "${files[@]}"; } | sha256sum | cut -d' ' -f1)
+binary=$work/${name}_fuzzer
 if [[ -x $binary && -f $work/stamp && $(cat "$work/stamp") == "$stamp" ]]; then
   say "sources unchanged: reusing $binary"
 else
@@ -82,7 +91,7 @@ else
   for src in "${srcs[@]}"; do
     while [[ $(jobs -rp | wc -l) -ge $jobs ]]; do wait -n || true; done
     obj=$work/obj/${src//\//_}.o
-    if [[ $src == */graph_fuzzer.cc ]]; then coverage=-fsanitize=fuzzer; else coverage=-fsanitize=fuzzer-no-link; fi
+    if [[ $src == */${name}_fuzzer.cc ]]; then coverage=-fsanitize=fuzzer; else coverage=-fsanitize=fuzzer-no-link; fi
     { "$CXX" "${CXXFLAGS[@]}" "$coverage" -c "$src" -o "$obj" 2>"$obj.log" || touch "$work/obj/FAILED"; } &
   done
   wait
@@ -90,8 +99,11 @@ else
     cat "$work"/obj/*.log >&2
     die "compilation failed"
   fi
-  mapfile -t libs < <("$PKG_CONFIG" --libs absl_statusor absl_status absl_strings absl_str_format absl_cord \
-                      protobuf | tr ' ' '\n' | grep -v '^$')
+  libs=()
+  # shellcheck disable=SC2086  # lists of words
+  [[ -n $pkgs ]] && mapfile -t libs < <("$PKG_CONFIG" --libs $pkgs | tr ' ' '\n' | grep -v '^$')
+  # shellcheck disable=SC2206
+  libs+=($link)
   "$CXX" -fsanitize=fuzzer,$SANITIZE "$work"/obj/*.o "${libs[@]}" -lpthread -o "$binary"
   echo "$stamp" >"$work/stamp"
   say "built ${#srcs[@]} sources with $CXX in $((SECONDS - start)) s"
@@ -102,10 +114,10 @@ seed_dir=$work/seeds
 rm -rf "$seed_dir"
 mkdir -p "$seed_dir"
 for s in "${seeds[@]}"; do
-  name=$(basename "$s")
-  cp "$s" "$seed_dir/$name"
-  if [[ -n $kilnc && $name == *.pbtxt ]]; then
-    "$kilnc" convert "$s" "$seed_dir/${name%.pbtxt}.kiln" || die "kilnc could not convert seed $s"
+  seed=$(basename "$s")
+  cp "$s" "$seed_dir/$seed"
+  if [[ -n $kilnc && $seed == *.pbtxt ]]; then
+    "$kilnc" convert "$s" "$seed_dir/${seed%.pbtxt}.kiln" || die "kilnc could not convert seed $s"
   fi
 done
 

@@ -1,7 +1,7 @@
 """cc_sources: the C++ sources and headers of cc_library targets, as runfiles plus a list.
 
 Used to compile Kiln's libraries with another compiler than Bazel's (the libFuzzer build in
-proto/fuzz/build_and_run.sh): whatever a library's BUILD rule lists, generated files included, is
+testing/fuzz_build_and_run.sh): whatever a library's BUILD rule lists, generated files included, is
 what gets compiled, so new files under graph/ need no change here.
 """
 
