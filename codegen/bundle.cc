@@ -32,7 +32,8 @@ absl::StatusOr<std::string> SerializeBundle(const std::vector<BundleSignature>& 
   std::set<std::string> names;
   for (size_t i = 0; i < signatures.size(); ++i) {
     const BundleSignature& s = signatures[i];
-    if (!names.insert(s.name).second)
+    // Signatures may share a name (one model at several batch sizes), not a description.
+    if (!names.insert(s.name + '\0' + s.description).second)
       return absl::InvalidArgumentError(absl::StrCat("signature '", s.name, "' twice"));
     std::string bytes;
     AppendLittleEndian(&bytes, s.name.size(), 4);

@@ -25,7 +25,8 @@ struct BundleWeight {
   std::string data;  // row-major, little-endian
 };
 
-// The bytes of a bundle. InvalidArgument for duplicate signature or weight names, or a weight
+// The bytes of a bundle. Signatures may share a name (the same model at several batch sizes).
+// InvalidArgument for a signature given twice, duplicate weight names, or a weight
 // whose data size disagrees with its dtype and dims.
 absl::StatusOr<std::string> SerializeBundle(const std::vector<BundleSignature>& signatures,
                                             const std::vector<BundleWeight>& weights);

@@ -214,6 +214,15 @@ std::string Identifier(const std::string& name, std::set<std::string>& taken) {
   return unique;
 }
 
+std::string Print(mlir::ModuleOp module) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  module.print(os);
+  return s;
+}
+
+}  // namespace
+
 // FNV-1a over every node's op, name, output types and inputs.
 std::string Fingerprint(const Graph& graph) {
   uint64_t h = 0xcbf29ce484222325ull;
@@ -232,15 +241,6 @@ std::string Fingerprint(const Graph& graph) {
   std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
   return absl::StrCat("kiln-graph-", hex);
 }
-
-std::string Print(mlir::ModuleOp module) {
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  module.print(os);
-  return s;
-}
-
-}  // namespace
 
 absl::Status CheckCompileOptions(const CompileOptions& options) {
   if (!IsIdentifier(options.name)) {

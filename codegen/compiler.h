@@ -63,6 +63,10 @@ struct CompiledGraph {
   double seconds_lower = 0, seconds_passes = 0, seconds_codegen = 0;
 };
 
+// The graph's identity as its compiled code and checkpoints carry it ("kiln-graph-<hex>"): its
+// ops, names, types and edges.
+std::string Fingerprint(const Graph& graph);
+
 // OK if `options` can compile a graph: InvalidArgument for a name that is not a C identifier, or a
 // target whose triple or CPU LLVM does not know. CompileGraph checks the same first.
 absl::Status CheckCompileOptions(const CompileOptions& options);

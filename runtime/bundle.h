@@ -51,6 +51,12 @@ class Bundle {
   }
   // -1 for an unknown name.
   int Find(const std::string& name) const { return kiln_bundle_find(bundle_, name.c_str()); }
+  // The signature's batch size (its first input's leading dimension), and the signature named
+  // `name` with the smallest batch size of at least `batch` (-1 if none).
+  int64_t batch_size(int signature) const { return kiln_bundle_batch_size(bundle_, signature); }
+  int FindBatch(const std::string& name, int64_t batch) const {
+    return kiln_bundle_find_batch(bundle_, name.c_str(), batch);
+  }
 
   // Once per context, before its first run of `signature` there.
   void Prepare(int signature, Context& context) const {

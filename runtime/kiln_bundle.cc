@@ -355,6 +355,26 @@ int32_t kiln_bundle_find(const kiln_bundle* bundle, const char* name) {
   return -1;
 }
 
+int64_t kiln_bundle_batch_size(const kiln_bundle* bundle, int32_t signature) {
+  const kiln_model_info& info = bundle->signatures[signature]->info;
+  for (int32_t i = 0; i < info.num_args; ++i) {
+    if (info.args[i].role == KILN_ROLE_INPUT)
+      return info.args[i].rank > 0 ? info.args[i].dims[0] : 1;
+  }
+  return 1;
+}
+
+int32_t kiln_bundle_find_batch(const kiln_bundle* bundle, const char* name, int64_t batch) {
+  int32_t best = -1;
+  for (size_t i = 0; i < bundle->signatures.size(); ++i) {
+    if (bundle->signatures[i]->name != name) continue;
+    const int64_t size = kiln_bundle_batch_size(bundle, static_cast<int32_t>(i));
+    if (size >= batch && (best < 0 || size < kiln_bundle_batch_size(bundle, best)))
+      best = static_cast<int32_t>(i);
+  }
+  return best;
+}
+
 void kiln_bundle_prepare(const kiln_bundle* bundle, int32_t signature, kiln_context* context) {
   const Signature& sig = *bundle->signatures[signature];
   if (sig.prepare != nullptr) sig.prepare(context);

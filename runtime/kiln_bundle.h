@@ -92,6 +92,13 @@ const char* kiln_bundle_signature_name(const kiln_bundle* bundle, int32_t signat
 const kiln_model_info* kiln_bundle_signature(const kiln_bundle* bundle, int32_t signature);
 int32_t kiln_bundle_find(const kiln_bundle* bundle, const char* name);
 
+/* The leading (batch) dimension of a signature's first input (1 for a scalar input or none). */
+int64_t kiln_bundle_batch_size(const kiln_bundle* bundle, int32_t signature);
+/* Among the signatures named `name` (one model compiled at several batch sizes: kilnc
+ * --batch-sizes), the one with the smallest batch size of at least `batch`, or -1 if none is that
+ * large: a batch of requests runs there, padded. */
+int32_t kiln_bundle_find_batch(const kiln_bundle* bundle, const char* name, int64_t batch);
+
 /* Makes the signature's library kernels (oneDNN primitives) in `context`; call it once per context
  * before its first run there (runs without it are correct but make them on the way). */
 void kiln_bundle_prepare(const kiln_bundle* bundle, int32_t signature, kiln_context* context);

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -37,6 +38,7 @@
 #include "graph/graph.h"
 #include "graph/interpreter.h"
 #include "graph/op_registry.h"
+#include "graph/status_macros.h"
 #include "proto/graph_def.h"
 #include "runtime/checkpoint/checkpoint.h"
 #include "runtime/kiln_bundle.h"
@@ -75,6 +77,7 @@ constexpr char kUsageText[] =
     "                                 or bundle: one NAME.kiln file with the code and weights\n"
     "      --weights CHECKPOINT       a bundle's weights (default: the variables' initial "
     "values)\n"
+    "      --batch-sizes 1,8,32       a bundle's signatures: the graph at each batch size\n"
     "      --print-ir-after-all       print the MLIR after every pass to stderr\n"
     "      --no-library-calls         matmuls and convolutions as generated loops, not library "
     "calls\n"
@@ -411,17 +414,33 @@ int Targets() {
   return kOk;
 }
 
-// `--emit bundle`: the compiled inference graph and its weights (the variables' initial values, or
-// those of `--weights CHECKPOINT`, a checkpoint of this graph) as OUT/NAME.kiln.
-int WriteBundle(const Graph& graph, const CompiledGraph& compiled, const std::string& name,
+// The graph with every input's leading (batch) dimension set to `batch`: rebuilt from its file
+// form, so every op's shape rule runs again (an op that fixes the batch elsewhere fails, named).
+absl::StatusOr<std::unique_ptr<Graph>> WithBatch(const Graph& graph, int64_t batch) {
+  KILN_ASSIGN_OR_RETURN(proto::GraphDef def, ToGraphDef(graph));
+  for (proto::NodeDef& node : *def.mutable_nodes()) {
+    const OpDef* op = OpRegistry::Find(node.op());
+    if (op == nullptr || !op->is_fed()) continue;
+    proto::Shape* shape = (*node.mutable_attrs())["shape"].mutable_shape();
+    if (shape->dims_size() > 0) shape->set_dims(0, batch);
+  }
+  return FromGraphDef(std::move(def));
+}
+
+// `--emit bundle`: the compiled inference graphs (one signature "serving_default" each, e.g. at
+// several batch sizes) and their weights (the variables' initial values, or those of `--weights
+// CHECKPOINT`, a checkpoint of `graph`) as `file`.
+int WriteBundle(const Graph& graph, const std::vector<CompiledGraph>& compiled,
                 const std::string& weights_path, const std::string& file) {
-  if (compiled.training) {
-    std::cerr << "kilnc: a bundle holds inference graphs; this one is a training step (compile "
-                 "the model's inference graph)\n";
-    return kBadFile;
+  for (const CompiledGraph& c : compiled) {
+    if (c.training) {
+      std::cerr << "kilnc: a bundle holds inference graphs; this one is a training step (compile "
+                   "the model's inference graph)\n";
+      return kBadFile;
+    }
   }
   std::vector<BundleWeight> weights;
-  for (const ModelDescription::Argument& a : compiled.arguments) {
+  for (const ModelDescription::Argument& a : compiled[0].arguments) {
     if (a.role != KILN_ROLE_VARIABLE) continue;
     weights.push_back({a.name, RuntimeDType(a.type.dtype), a.type.shape.dims(),
                        std::string(a.type.shape.NumElements() * DTypeSize(a.type.dtype), '\0')});
@@ -433,7 +452,7 @@ int WriteBundle(const Graph& graph, const CompiledGraph& compiled, const std::st
                          w.dims.data(), w.data.data()});
     }
     kiln::rt::Status s = kiln::rt::LoadCheckpoint(weights_path, tensors.data(), tensors.size(),
-                                                  compiled.fingerprint, nullptr);
+                                                  Fingerprint(graph), nullptr);
     if (!s.ok()) {
       std::cerr << "kilnc: --weights: " << s.ToString() << "\n";
       return kBadFile;
@@ -448,15 +467,17 @@ int WriteBundle(const Graph& graph, const CompiledGraph& compiled, const std::st
       w.data = std::string(TensorData(interpreter->variables().at(w.name)).bytes());
     }
   }
-  absl::StatusOr<std::string> bundle =
-      SerializeBundle({{"serving_default", compiled.description, compiled.object}}, weights);
+  std::vector<BundleSignature> signatures;
+  for (const CompiledGraph& c : compiled)
+    signatures.push_back({"serving_default", c.description, c.object});
+  absl::StatusOr<std::string> bundle = SerializeBundle(signatures, weights);
   absl::Status s = bundle.ok() ? WriteFileAtomically(file, *bundle) : bundle.status();
   if (!s.ok()) {
     std::cerr << "kilnc: " << s.message() << "\n";
     return kBadFile;
   }
-  std::printf("kilnc: wrote %s (signature serving_default of %s, %zu weights, %zu bytes)\n",
-              file.c_str(), name.c_str(), weights.size(), bundle->size());
+  std::printf("kilnc: wrote %s (%zu signature(s) serving_default, %zu weights, %zu bytes)\n",
+              file.c_str(), signatures.size(), weights.size(), bundle->size());
   return kOk;
 }
 
@@ -496,6 +517,19 @@ int Compile(const std::string& path, Args& args) {
   if (bundle && options.target.is_gpu())
     return Usage("compile: --emit bundle: a bundle's code is for x86_64 in this version");
   options.initializer = !bundle;  // a bundle carries the weights as data
+  std::vector<int64_t> batch_sizes;
+  if (args.flags.count("--batch-sizes")) {
+    if (!bundle) return Usage("compile: --batch-sizes goes with --emit bundle");
+    for (absl::string_view b : absl::StrSplit(args.flags["--batch-sizes"], ',')) {
+      int64_t batch = 0;
+      if (!absl::SimpleAtoi(b, &batch) || batch < 1 || batch > (1 << 20) ||
+          std::find(batch_sizes.begin(), batch_sizes.end(), batch) != batch_sizes.end()) {
+        return Usage(absl::StrCat("compile: --batch-sizes: '", b,
+                                  "' is not a new batch size (1 to 1048576)"));
+      }
+      batch_sizes.push_back(batch);
+    }
+  }
   if (absl::Status s = CheckCompileOptions(options); !s.ok())
     return Usage(absl::StrCat("compile: ", s.message()));
 
@@ -517,8 +551,22 @@ int Compile(const std::string& path, Args& args) {
   }
   const std::string base = (std::filesystem::path(out) / options.name).string();
   if (bundle) {
-    return WriteBundle(*graph, *compiled, options.name,
-                       args.flags.count("--weights") ? args.flags["--weights"] : "",
+    std::vector<CompiledGraph> all = {*std::move(compiled)};
+    for (int64_t batch : batch_sizes) {
+      absl::StatusOr<std::unique_ptr<Graph>> batched = WithBatch(*graph, batch);
+      CompileOptions at_batch = options;
+      at_batch.name = absl::StrCat(options.name, "_b", batch);
+      absl::StatusOr<CompiledGraph> c =
+          batched.ok() ? CompileGraph(**batched, at_batch) : batched.status();
+      if (!c.ok()) {
+        std::cerr << "kilnc: cannot compile '" << path << "' at batch " << batch << ": "
+                  << c.status().message() << "\n";
+        return kBadFile;
+      }
+      all.push_back(*std::move(c));
+    }
+    if (!batch_sizes.empty()) all.erase(all.begin());  // only the batch sizes asked for
+    return WriteBundle(*graph, all, args.flags.count("--weights") ? args.flags["--weights"] : "",
                        base + ".kiln");
   }
   const std::vector<std::pair<std::string, const std::string*>> files = {
@@ -586,7 +634,8 @@ int Main(int argc, char** argv) {
                        {"--no-library-calls", false},
                        {"--target", true},
                        {"--gpu-precision", true},
-                       {"--weights", true}},
+                       {"--weights", true},
+                       {"--batch-sizes", true}},
                       &args);
     if (error.empty() && args.positional.size() != 1) error = "compile takes one graph file";
     if (error.empty() && !args.flags.count("--out")) error = "--out DIR is required";

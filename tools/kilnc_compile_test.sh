@@ -64,11 +64,16 @@ if [[ ! -w "$dir/new/sub/dir" ]]; then  # root writes anyway
 fi
 chmod u+w "$dir/new/sub/dir"
 # Bundles: one .kiln file for an inference graph, which kilnc inspect checks and describes.
-expect 0 "kilnc: wrote $dir/b/tiny.kiln (signature serving_default of tiny" -- compile "$graph" --out "$dir/b" --name tiny --emit bundle
+expect 0 "kilnc: wrote $dir/b/tiny.kiln (1 signature(s) serving_default" -- compile "$graph" --out "$dir/b" --name tiny --emit bundle
 expect 0 "signature serving_default: model tiny (inference)" -- inspect "$dir/b/tiny.kiln"
 expect 0 "format version 1, 1 signature(s) for this machine" -- inspect "$dir/b/tiny.kiln"
 head -c 1000 "$dir/b/tiny.kiln" > "$dir/b/cut.kiln"
 expect 1 "$dir/b/cut.kiln: truncated or extended" -- inspect "$dir/b/cut.kiln"
+expect 0 "kilnc: wrote $dir/b/tiny3.kiln (3 signature(s) serving_default" -- compile "$graph" --out "$dir/b" --name tiny3 --emit bundle --batch-sizes 1,2,8
+expect 0 "3 signature(s) for this machine" -- inspect "$dir/b/tiny3.kiln"
+expect 2 "--batch-sizes: '0' is not a new batch size" -- compile "$graph" --out "$dir" --emit bundle --batch-sizes 1,0
+expect 2 "--batch-sizes: '2' is not a new batch size" -- compile "$graph" --out "$dir" --emit bundle --batch-sizes 2,2
+expect 2 "--batch-sizes goes with --emit bundle" -- compile "$graph" --out "$dir" --batch-sizes 2
 expect 2 "--emit bundle goes alone" -- compile "$graph" --out "$dir" --emit bundle,obj
 expect 2 "--weights goes with --emit bundle" -- compile "$graph" --out "$dir" --weights "$dir/w.ckpt"
 expect 1 "--weights: NOT_FOUND" -- compile "$graph" --out "$dir" --emit bundle --weights "$dir/w.ckpt"

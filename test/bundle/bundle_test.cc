@@ -171,6 +171,50 @@ TEST_CASE("the C++ wrapper opens, describes and runs, and checks the buffer coun
   CHECK_THAT(missing.status().message(), Catch::Contains("missing.kiln: cannot open"));
 }
 
+TEST_CASE("a bundle at several batch sizes picks the smallest that fits") {
+  auto bundle = kiln::rt::Bundle::Open(std::string(kDir) + "model_batches.kiln", kiln_dnnl_symbols);
+  REQUIRE(bundle.ok());
+  REQUIRE((*bundle)->num_signatures() == 3);
+  CHECK((*bundle)->batch_size(2) == 16);
+  CHECK((*bundle)->FindBatch("serving_default", 2) == 1);
+  const kiln_bundle* b = nullptr;
+  kiln_bundle_options options = Options();
+  kiln_bundle* raw = nullptr;
+  char message[512];
+  REQUIRE(kiln_bundle_open((std::string(kDir) + "model_batches.kiln").c_str(), &options, &raw,
+                           message, sizeof message) == KILN_OK);
+  b = raw;
+  std::vector<int64_t> sizes;
+  for (int i = 0; i < 3; ++i) {
+    CHECK(std::string(kiln_bundle_signature_name(b, i)) == "serving_default");
+    sizes.push_back(kiln_bundle_batch_size(b, i));
+  }
+  CHECK(sizes == std::vector<int64_t>{1, 4, 16});
+  CHECK(kiln_bundle_find_batch(b, "serving_default", 1) == 0);
+  CHECK(kiln_bundle_find_batch(b, "serving_default", 3) == 1);
+  CHECK(kiln_bundle_find_batch(b, "serving_default", 5) == 2);
+  CHECK(kiln_bundle_find_batch(b, "serving_default", 17) == -1);
+  CHECK(kiln_bundle_find_batch(b, "other", 1) == -1);
+  // The batch-4 signature gives the interpreter's outputs for the batch of 4.
+  const std::vector<float> input = Floats(std::string(kDir) + "inputs.bin");
+  const std::vector<float> expected = Floats(std::string(kDir) + "expected.bin");
+  std::vector<float> out(expected.size(), -1.0f);
+  const void* inputs[] = {input.data()};
+  void* outputs[] = {out.data()};
+  kiln_context* context = kiln_dnnl_context_create(1);
+  CHECK(kiln_bundle_run(b, 1, inputs, outputs, context) == KILN_OK);
+  for (size_t i = 0; i < expected.size(); ++i) CHECK(std::fabs(out[i] - expected[i]) <= 1e-5f);
+  // Batch 16, with the 4 rows padded by zeros: the first 4 rows are the same.
+  std::vector<float> input16(16 * 16, 0.0f), out16(16 * 3, -1.0f);
+  std::copy(input.begin(), input.end(), input16.begin());
+  const void* inputs16[] = {input16.data()};
+  void* outputs16[] = {out16.data()};
+  CHECK(kiln_bundle_run(b, 2, inputs16, outputs16, context) == KILN_OK);
+  for (size_t i = 0; i < expected.size(); ++i) CHECK(std::fabs(out16[i] - expected[i]) <= 1e-5f);
+  kiln_context_destroy(context);
+  kiln_bundle_close(raw);
+}
+
 TEST_CASE("bad files are rejected with the file and the reason") {
   const std::string good = Read(std::string(kDir) + "model.kiln");
   REQUIRE(good.size() > 4096);
