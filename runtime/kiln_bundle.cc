@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/atomic_file.h"
 #include "runtime/crc32c.h"
 #include "runtime/elf_loader.h"
 #include "runtime/kiln_runtime.h"
@@ -85,6 +86,7 @@ struct kiln_bundle {
   const void* data = nullptr;
   size_t size = 0;
   std::map<std::string, Weight> weights;
+  uint64_t weights_entry = 0, weights_offset = 0, weights_size = 0;  // the WEIGHTS section
   std::vector<std::unique_ptr<Signature>> signatures;
   ~kiln_bundle() {
     signatures.clear();
@@ -127,12 +129,13 @@ Status Parse(kiln_bundle* b, const kiln_bundle_options& options) {
     uint32_t kind, signature;
     const char* data;
     uint64_t size;
+    uint64_t entry;  // the table entry's offset in the file
   };
   std::vector<Section> sections;
   for (uint64_t i = 0; i < count; ++i) {
     const char* e = file + table + i * KILN_BUNDLE_SECTION_BYTES;
     Section s{static_cast<uint32_t>(Le(e, 4)), static_cast<uint32_t>(Le(e + 4, 4)), nullptr,
-              Le(e + 16, 8)};
+              Le(e + 16, 8), table + i * KILN_BUNDLE_SECTION_BYTES};
     const uint64_t offset = Le(e + 8, 8);
     if (offset > size || s.size > size - offset)
       return DataLossError("section " + std::to_string(i) + " lies outside the file");
@@ -146,6 +149,11 @@ Status Parse(kiln_bundle* b, const kiln_bundle_options& options) {
   const Section* weights = nullptr;
   for (const Section& s : sections) {
     if (s.kind == KILN_SECTION_WEIGHTS) weights = &s;
+  }
+  if (weights != nullptr) {
+    b->weights_entry = weights->entry;
+    b->weights_offset = static_cast<uint64_t>(weights->data - file);
+    b->weights_size = weights->size;
   }
   for (const Section& s : sections) {
     if (s.kind != KILN_SECTION_WEIGHTS_INDEX) continue;
@@ -378,6 +386,53 @@ int32_t kiln_bundle_find_batch(const kiln_bundle* bundle, const char* name, int6
 void kiln_bundle_prepare(const kiln_bundle* bundle, int32_t signature, kiln_context* context) {
   const Signature& sig = *bundle->signatures[signature];
   if (sig.prepare != nullptr) sig.prepare(context);
+}
+
+kiln_status_code kiln_bundle_write_weights(const kiln_bundle* bundle, const kiln_tensor* tensors,
+                                           size_t n, const char* path, char* message,
+                                           size_t message_size) {
+  if (n != bundle->weights.size()) {
+    return Fail(kiln::rt::InvalidArgumentError(std::to_string(n) + " tensors for the bundle's " +
+                                               std::to_string(bundle->weights.size()) + " weights"),
+                path, message, message_size);
+  }
+  const char* file = static_cast<const char*>(bundle->data);
+  std::string copy(file, bundle->size);
+  for (size_t i = 0; i < n; ++i) {
+    const kiln_tensor& t = tensors[i];
+    auto w = bundle->weights.find(t.name ? t.name : "");
+    const bool same = w != bundle->weights.end() && t.dtype == w->second.dtype &&
+                      std::vector<int64_t>(t.shape, t.shape + t.rank) == w->second.dims &&
+                      t.data != nullptr;
+    if (!same) {
+      return Fail(kiln::rt::InvalidArgumentError(std::string("tensor '") + (t.name ? t.name : "") +
+                                                 "' is no weight of the bundle of that type "
+                                                 "and shape"),
+                  path, message, message_size);
+    }
+    std::memcpy(&copy[static_cast<const char*>(w->second.data) - file], t.data, w->second.bytes);
+  }
+  char* h = copy.data();
+  kiln::rt::PutLittleEndian(h + bundle->weights_entry + 24,
+                            kiln::rt::Crc32c(h + bundle->weights_offset, bundle->weights_size), 4);
+  const uint64_t table = Le(h + 24, 8), count = Le(h + 32, 4);
+  kiln::rt::PutLittleEndian(h + 36, kiln::rt::Crc32c(h + table, count * KILN_BUNDLE_SECTION_BYTES),
+                            4);
+  kiln::rt::PutLittleEndian(h + 60, kiln::rt::Crc32c(h, 60), 4);
+  // Atomically: a reader (a server polling for new versions) never sees half a bundle.
+  const std::string temp = kiln::rt::TempPathFor(path);
+  FILE* out = std::fopen(temp.c_str(), "wb");
+  bool ok = out != nullptr && std::fwrite(copy.data(), 1, copy.size(), out) == copy.size();
+  if (out != nullptr) ok = std::fclose(out) == 0 && ok;
+  Status s =
+      ok ? kiln::rt::SyncFile(temp)
+         : kiln::rt::UnavailableError("cannot write '" + temp + "': " + std::strerror(errno));
+  if (s.ok()) s = kiln::rt::CommitTempFile(temp, path);
+  if (!s.ok()) {
+    std::remove(temp.c_str());
+    return Fail(s, path, message, message_size);
+  }
+  return KILN_OK;
 }
 
 kiln_status_code kiln_bundle_run(const kiln_bundle* bundle, int32_t signature,

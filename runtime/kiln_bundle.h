@@ -103,6 +103,15 @@ int32_t kiln_bundle_find_batch(const kiln_bundle* bundle, const char* name, int6
  * before its first run there (runs without it are correct but make them on the way). */
 void kiln_bundle_prepare(const kiln_bundle* bundle, int32_t signature, kiln_context* context);
 
+/* Writes a copy of the bundle with its weights replaced by `tensors` (`n` of them: every weight,
+ * matched by name, of the same dtype and shape) to `path`, atomically (a temporary file beside it,
+ * synced and renamed): e.g. a trainer's bundle of the trained model, from a bundle of the
+ * untrained one. KILN_INVALID_ARGUMENT naming a tensor that is not a weight of that type and
+ * shape; KILN_UNAVAILABLE for I/O (the message names the file). */
+kiln_status_code kiln_bundle_write_weights(const kiln_bundle* bundle, const kiln_tensor* tensors,
+                                           size_t n, const char* path, char* message,
+                                           size_t message_size);
+
 /* One run of an inference signature with the caller's buffers: `inputs` and `outputs` hold one
  * dense row-major array per input and output argument, in description order; the weights come
  * from the bundle. Safe from many threads at once, each with its own context. Returns the run's

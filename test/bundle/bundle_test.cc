@@ -215,6 +215,46 @@ TEST_CASE("a bundle at several batch sizes picks the smallest that fits") {
   kiln_bundle_close(raw);
 }
 
+TEST_CASE("a copy with other weights is written atomically and runs with them") {
+  auto bundle = kiln::rt::Bundle::Open(std::string(kDir) + "model.kiln", kiln_dnnl_symbols);
+  REQUIRE(bundle.ok());
+  const kiln_model_info& info = (*bundle)->signature(0);
+  std::vector<kiln_tensor> weights;
+  std::vector<std::vector<char>> zeros;
+  for (int i = 0; i < info.num_args; ++i) {
+    const kiln_model_arg& a = info.args[i];
+    if (a.role != KILN_ROLE_VARIABLE) continue;
+    zeros.emplace_back(a.bytes, 0);
+    weights.push_back({a.name, a.dtype, a.rank, a.dims, zeros.back().data()});
+  }
+  REQUIRE(weights.size() == 4);
+  kiln_bundle_options options = Options();
+  kiln_bundle* raw = nullptr;
+  char message[512];
+  REQUIRE(kiln_bundle_open((std::string(kDir) + "model.kiln").c_str(), &options, &raw, message,
+                           sizeof message) == KILN_OK);
+  const std::string out_path = Temp("zero_weights.kiln", "");
+  REQUIRE(kiln_bundle_write_weights(raw, weights.data(), weights.size(), out_path.c_str(), message,
+                                    sizeof message) == KILN_OK);
+  // Every weight zero: every logit zero, every probability 1/3.
+  auto zeroed = kiln::rt::Bundle::Open(out_path, kiln_dnnl_symbols);
+  REQUIRE(zeroed.ok());
+  const std::vector<float> input = Floats(std::string(kDir) + "inputs.bin");
+  std::vector<float> out(12, -1.0f);
+  kiln::rt::Context context(kiln_dnnl_context_create(1));
+  REQUIRE((*zeroed)->Run(0, {input.data()}, {out.data()}, context).ok());
+  for (float p : out) CHECK(std::fabs(p - 1.0f / 3) <= 1e-6f);
+  // Not every weight, or one of another shape: nothing is written.
+  CHECK(kiln_bundle_write_weights(raw, weights.data(), 3, out_path.c_str(), message,
+                                  sizeof message) == KILN_INVALID_ARGUMENT);
+  CHECK_THAT(std::string(message), Catch::Contains("3 tensors for the bundle's 4 weights"));
+  weights[1].rank = 0;
+  CHECK(kiln_bundle_write_weights(raw, weights.data(), weights.size(), out_path.c_str(), message,
+                                  sizeof message) == KILN_INVALID_ARGUMENT);
+  CHECK_THAT(std::string(message), Catch::Contains("is no weight of the bundle of that type"));
+  kiln_bundle_close(raw);
+}
+
 TEST_CASE("bad files are rejected with the file and the reason") {
   const std::string good = Read(std::string(kDir) + "model.kiln");
   REQUIRE(good.size() > 4096);
