@@ -31,5 +31,9 @@ for i in 0 1 2; do
   bazel-bin/examples/fashion_mnist/classify --weights "$run/inference.kckpt" --index "$i"
 done
 
-echo "== 4. Reference interpreter: an MLP on three spirals"
+echo "== 4. The same model from one file: the trained bundle, loaded at run time"
+bazel-bin/examples/fashion_mnist/classify --bundle "$run/model.kiln" --index 0
+bazel-bin/tools/kilnc inspect "$run/model.kiln" | head -n 4
+
+echo "== 5. Reference interpreter: an MLP on three spirals"
 bazel-bin/examples/spirals_train 500

@@ -3,12 +3,15 @@
 //
 //   fashion_mnist [--model mlp|cnn] [--epochs 10] [--logdir DIR] [--resume] [--seed 1]
 //                 [--learning_rate LR] [--keep_checkpoints 3] [--export PATH] [--data DIR]
+//                 [--bundle PATH]
 //                 [--train_examples N] [--test_examples N] [--threads N] [--device cpu|cuda]
 //
 // The MLP (784-512-512-10) trains with Adam (lr 1e-3, batch 128), the CNN with SGD (lr 0.1, batch
 // 64). After every epoch: test accuracy, a checkpoint in DIR/checkpoints, a row in DIR/log.csv and
 // TensorBoard scalars in DIR (`tensorboard --logdir DIR`). --resume continues from the latest
-// checkpoint; a run resumed there matches an uninterrupted one bit for bit.
+// checkpoint; a run resumed there matches an uninterrupted one bit for bit. At the end the CPU
+// build also writes the trained model as a bundle (LOGDIR/model.kiln, docs/bundle.md), which
+// `classify --bundle` runs.
 //
 // --device cuda trains on the first NVIDIA GPU with the graphs compiled for the CUDA target: that
 // is the build //examples/fashion_mnist:fashion_mnist_cuda (KILN_FASHION_CUDA; it needs the CUDA
@@ -28,6 +31,7 @@
 #include "runtime/cuda.h"
 constexpr char kDevice[] = "cuda";
 #else
+#include "examples/fashion_mnist/bundle_templates.h"
 #include "examples/fashion_mnist/cnn_eval.h"
 #include "examples/fashion_mnist/cnn_infer.h"
 #include "examples/fashion_mnist/cnn_train.h"
@@ -44,6 +48,8 @@ constexpr char kUsage[] =
     "usage: fashion_mnist [--model mlp|cnn] [--epochs N] [--logdir DIR] [--resume] [--seed N]\n"
     "                     [--learning_rate LR] [--keep_checkpoints N] [--export PATH] [--data "
     "DIR]\n"
+    "                     [--bundle PATH (CPU: the trained model as one .kiln file; default "
+    "LOGDIR/model.kiln)]\n"
     "                     [--train_examples N] [--test_examples N] [--threads N] [--device "
     "cpu|cuda]\n";
 
@@ -59,6 +65,7 @@ kiln::rt::Status Main(int argc, char** argv, bool* usage_error) {
                                                       {"learning_rate", true},
                                                       {"keep_checkpoints", true},
                                                       {"export", true},
+                                                      {"bundle", true},
                                                       {"data", true},
                                                       {"train_examples", true},
                                                       {"test_examples", true},
@@ -90,6 +97,7 @@ kiln::rt::Status Main(int argc, char** argv, bool* usage_error) {
   options.learning_rate = static_cast<float>(lr);
   options.logdir = flags.String("logdir", "runs/fashion_" + model);
   options.export_path = flags.String("export", "");
+  options.bundle_path = flags.String("bundle", "");
   options.data_dir = flags.String("data", kiln::rt::kDefaultFashionMnistDir);
   options.resume = flags.Has("resume");
   *usage_error = false;
@@ -107,6 +115,11 @@ kiln::rt::Status Main(int argc, char** argv, bool* usage_error) {
   // Parallel loops share OpenMP's threads with oneDNN (see runtime/dnnl_kernels.h); --threads 0:
   // OpenMP's default, OMP_NUM_THREADS or one per core.
   kiln::rt::Context context(kiln_dnnl_context_create(static_cast<int>(threads)));
+  const unsigned char* begin = model == "mlp" ? kiln_fashion_mlp_bundle : kiln_fashion_cnn_bundle;
+  const unsigned char* end =
+      model == "mlp" ? kiln_fashion_mlp_bundle_end : kiln_fashion_cnn_bundle_end;
+  options.bundle_template = begin;
+  options.bundle_template_size = static_cast<size_t>(end - begin);
   if (model == "mlp")
     return kiln::fashion::TrainAndExport<MlpTrain, MlpEval, MlpInfer>(options, context);
   return kiln::fashion::TrainAndExport<CnnTrain, CnnEval, CnnInfer>(options, context);

@@ -17,6 +17,7 @@
 #include "runtime/checkpoint/checkpoint_manager.h"
 #include "runtime/data/dataset.h"
 #include "runtime/data/idx.h"
+#include "runtime/kiln_bundle.h"
 #include "runtime/metrics/csv_log.h"
 #include "runtime/metrics/event_writer.h"
 #include "runtime/metrics/progress.h"
@@ -29,6 +30,11 @@ struct TrainOptions {
   std::string data_dir = rt::kDefaultFashionMnistDir;
   std::string logdir;       // checkpoints/, log.csv, TensorBoard events
   std::string export_path;  // the inference weights (default: <logdir>/inference.kckpt)
+  // The untrained inference graph's bundle (docs/bundle.md), if the trainer has one: the trained
+  // model's bundle is written from it to bundle_path (default: <logdir>/model.kiln).
+  const void* bundle_template = nullptr;
+  size_t bundle_template_size = 0;
+  std::string bundle_path;
   int epochs = 10;
   float learning_rate = 1e-3f;
   uint64_t seed = 1;
@@ -238,6 +244,24 @@ rt::Status TrainAndExport(const TrainOptions& options, rt::Context& context) {
   KILN_RT_RETURN_IF_ERROR(rt::SaveCheckpoint(export_path, weights.data(), weights.size(),
                                              *trained.global_step(), Infer::kFingerprint));
   std::printf("exported the inference weights to %s\n", export_path.c_str());
+  if (options.bundle_template != nullptr) {
+    kiln_bundle_options bundle_options = kiln_bundle_default_options();
+    bundle_options.load_code = 0;  // only its weights change
+    kiln_bundle* bundle = nullptr;
+    char message[512] = "";
+    const std::string bundle_path =
+        options.bundle_path.empty() ? options.logdir + "/model.kiln" : options.bundle_path;
+    kiln_status_code code =
+        kiln_bundle_open_memory(options.bundle_template, options.bundle_template_size,
+                                &bundle_options, &bundle, message, sizeof message);
+    if (code == KILN_OK) {
+      code = kiln_bundle_write_weights(bundle, weights.data(), weights.size(), bundle_path.c_str(),
+                                       message, sizeof message);
+      kiln_bundle_close(bundle);
+    }
+    if (code != KILN_OK) return rt::Status(code, std::string("the model's bundle: ") + message);
+    std::printf("wrote the trained model's bundle to %s\n", bundle_path.c_str());
+  }
   return rt::OkStatus();
 }
 
