@@ -1,0 +1,489 @@
+#include "serving/server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+#include "nlohmann/json.hpp"
+#include "runtime/dnnl_kernels.h"
+#include "runtime/kiln_model.h"
+
+namespace kiln {
+namespace serving {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr char kSignature[] = "serving_default";
+
+// The Open Inference Protocol's datatype names for Kiln's dtypes.
+const char* DataType(kiln_dtype dtype) {
+  switch (dtype) {
+    case KILN_F32: return "FP32";
+    case KILN_F64: return "FP64";
+    case KILN_F16: return "FP16";
+    case KILN_BF16: return "BF16";
+    case KILN_I8: return "INT8";
+    case KILN_I32: return "INT32";
+    case KILN_I64: return "INT64";
+    case KILN_BOOL: return "BOOL";
+  }
+  return "?";
+}
+
+int Error(int code, const std::string& message, std::string* response) {
+  *response = json{{"error", message}}.dump();
+  return code;
+}
+
+// The arguments of one role, in call order.
+std::vector<const kiln_model_arg*> Args(const kiln_model_info& info, kiln_arg_role role) {
+  std::vector<const kiln_model_arg*> args;
+  for (int i = 0; i < info.num_args; ++i) {
+    if (info.args[i].role == role) args.push_back(&info.args[i]);
+  }
+  return args;
+}
+
+json TensorMetadata(const kiln_model_arg& a) {
+  std::vector<int64_t> shape(a.dims, a.dims + a.rank);
+  if (!shape.empty()) shape[0] = -1;  // the batch: any size up to the largest compiled
+  return {{"name", a.name}, {"datatype", DataType(a.dtype)}, {"shape", shape}};
+}
+
+// Appends the numbers of a (possibly nested) JSON array, row-major; false for anything else.
+bool Flatten(const json& data, std::vector<double>* out) {
+  if (data.is_number() || data.is_boolean()) {
+    out->push_back(data.is_boolean() ? data.get<bool>() : data.get<double>());
+    return true;
+  }
+  if (!data.is_array()) return false;
+  for (const json& e : data) {
+    if (!Flatten(e, out)) return false;
+  }
+  return true;
+}
+
+void Store(kiln_dtype dtype, double v, char* out) {
+  switch (dtype) {
+    case KILN_F32: {
+      float f = static_cast<float>(v);
+      std::memcpy(out, &f, 4);
+      break;
+    }
+    case KILN_F64: std::memcpy(out, &v, 8); break;
+    case KILN_I32: {
+      int32_t i = static_cast<int32_t>(v);
+      std::memcpy(out, &i, 4);
+      break;
+    }
+    case KILN_I64: {
+      int64_t i = static_cast<int64_t>(v);
+      std::memcpy(out, &i, 8);
+      break;
+    }
+    case KILN_I8: {
+      int8_t i = static_cast<int8_t>(v);
+      std::memcpy(out, &i, 1);
+      break;
+    }
+    case KILN_BOOL: {
+      uint8_t b = v != 0;
+      std::memcpy(out, &b, 1);
+      break;
+    }
+    default: break;
+  }
+}
+
+json Load(kiln_dtype dtype, const char* in) {
+  switch (dtype) {
+    case KILN_F32: {
+      float f;
+      std::memcpy(&f, in, 4);
+      return f;
+    }
+    case KILN_F64: {
+      double d;
+      std::memcpy(&d, in, 8);
+      return d;
+    }
+    case KILN_I32: {
+      int32_t i;
+      std::memcpy(&i, in, 4);
+      return i;
+    }
+    case KILN_I64: {
+      int64_t i;
+      std::memcpy(&i, in, 8);
+      return i;
+    }
+    case KILN_I8: {
+      int8_t i;
+      std::memcpy(&i, in, 1);
+      return i;
+    }
+    case KILN_BOOL: return in[0] != 0;
+    default: return nullptr;
+  }
+}
+
+// A context per request thread, prepared once per signature it runs.
+struct ThreadContext {
+  rt::Context context{kiln_dnnl_context_create(1)};
+  std::set<std::pair<const rt::Bundle*, int>> prepared;
+};
+
+rt::Context& ContextFor(const rt::Bundle& bundle, int signature) {
+  thread_local ThreadContext t;
+  if (t.prepared.insert({&bundle, signature}).second) bundle.Prepare(signature, t.context);
+  return t.context;
+}
+
+int Infer(const ModelVersion& model, const std::string& body, std::string* response) {
+  const json request = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (request.is_discarded() || !request.is_object())
+    return Error(400, "the request body is not a JSON object", response);
+  if (!request.contains("inputs") || !request["inputs"].is_array())
+    return Error(400, "the request has no \"inputs\" array", response);
+  const rt::Bundle& bundle = *model.bundle;
+  const int first = bundle.Find(kSignature);
+  const kiln_model_info& info = bundle.signature(first);
+  const std::vector<const kiln_model_arg*> inputs = Args(info, KILN_ROLE_INPUT);
+  const std::vector<const kiln_model_arg*> outputs = Args(info, KILN_ROLE_OUTPUT);
+
+  // Each input, checked against the signature: name, datatype, shape (any batch), data.
+  std::map<std::string, const json*> given;
+  for (const json& in : request["inputs"]) {
+    if (!in.is_object() || !in.contains("name") || !in["name"].is_string())
+      return Error(400, "an input without a \"name\"", response);
+    const std::string name = in["name"];
+    auto known = std::find_if(inputs.begin(), inputs.end(),
+                              [&](const kiln_model_arg* a) { return name == a->name; });
+    if (known == inputs.end())
+      return Error(400, "unknown input '" + name + "' for model '" + model.name + "'", response);
+    if (!given.emplace(name, &in).second) return Error(400, "input '" + name + "' twice", response);
+  }
+  int64_t batch = -1;
+  std::vector<std::vector<double>> values(inputs.size());
+  std::vector<std::vector<int64_t>> shapes(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const kiln_model_arg& a = *inputs[i];
+    auto it = given.find(a.name);
+    if (it == given.end())
+      return Error(400, std::string("input '") + a.name + "' is missing", response);
+    const json& in = *it->second;
+    if (!in.contains("datatype") || in["datatype"] != DataType(a.dtype)) {
+      return Error(400,
+                   std::string("input '") + a.name + "' must have datatype " + DataType(a.dtype),
+                   response);
+    }
+    if (!in.contains("shape") || !in["shape"].is_array())
+      return Error(400, std::string("input '") + a.name + "' has no \"shape\"", response);
+    for (const json& d : in["shape"]) {
+      if (!d.is_number_integer() || d.get<int64_t>() < 0)
+        return Error(400, std::string("input '") + a.name + "': a bad shape", response);
+      shapes[i].push_back(d.get<int64_t>());
+    }
+    std::vector<int64_t> want(a.dims, a.dims + a.rank);
+    const bool rank_ok = shapes[i].size() == want.size() && !want.empty();
+    if (!rank_ok || !std::equal(want.begin() + 1, want.end(), shapes[i].begin() + 1)) {
+      std::vector<int64_t> shown = want;
+      if (!shown.empty()) shown[0] = -1;
+      return Error(400,
+                   std::string("input '") + a.name + "' has shape " + json(shapes[i]).dump() +
+                       ", the model takes " + json(shown).dump(),
+                   response);
+    }
+    if (batch >= 0 && shapes[i][0] != batch)
+      return Error(400, "the inputs' batch sizes differ", response);
+    batch = shapes[i][0];
+    if (!in.contains("data") || !Flatten(in["data"], &values[i]))
+      return Error(400, std::string("input '") + a.name + "': \"data\" is not an array of numbers",
+                   response);
+    int64_t elements = 1;
+    for (int64_t d : shapes[i]) elements *= d;
+    if (static_cast<int64_t>(values[i].size()) != elements) {
+      return Error(400,
+                   std::string("input '") + a.name + "' has " + std::to_string(values[i].size()) +
+                       " values for shape " + json(shapes[i]).dump(),
+                   response);
+    }
+  }
+  if (batch < 1 || batch > model.max_batch) {
+    return Error(400,
+                 "batch size " + std::to_string(batch) + " is outside 1 to " +
+                     std::to_string(model.max_batch) + " (the largest compiled)",
+                 response);
+  }
+  // Requested outputs (all by default).
+  std::vector<bool> wanted(outputs.size(), !request.contains("outputs"));
+  if (request.contains("outputs")) {
+    if (!request["outputs"].is_array()) return Error(400, "\"outputs\" is not an array", response);
+    for (const json& o : request["outputs"]) {
+      const std::string name = o.is_object() && o.contains("name") && o["name"].is_string()
+                                   ? o["name"].get<std::string>()
+                                   : "";
+      auto known = std::find_if(outputs.begin(), outputs.end(),
+                                [&](const kiln_model_arg* a) { return name == a->name; });
+      if (known == outputs.end())
+        return Error(400, "unknown output '" + name + "' for model '" + model.name + "'", response);
+      wanted[known - outputs.begin()] = true;
+    }
+  }
+
+  // The smallest compiled batch that holds the request, the rest of the rows zero.
+  const int sig = bundle.FindBatch(kSignature, batch);
+  const kiln_model_info& run_info = bundle.signature(sig);
+  const std::vector<const kiln_model_arg*> run_in = Args(run_info, KILN_ROLE_INPUT);
+  const std::vector<const kiln_model_arg*> run_out = Args(run_info, KILN_ROLE_OUTPUT);
+  std::vector<std::vector<char>> in_buffers, out_buffers;
+  std::vector<const void*> in_ptrs;
+  std::vector<void*> out_ptrs;
+  for (size_t i = 0; i < run_in.size(); ++i) {
+    in_buffers.emplace_back(run_in[i]->bytes, 0);
+    const size_t size = kiln_dtype_size(run_in[i]->dtype);
+    for (size_t e = 0; e < values[i].size(); ++e)
+      Store(run_in[i]->dtype, values[i][e], in_buffers.back().data() + e * size);
+    in_ptrs.push_back(in_buffers.back().data());
+  }
+  for (const kiln_model_arg* a : run_out) {
+    out_buffers.emplace_back(a->bytes, 0);
+    out_ptrs.push_back(out_buffers.back().data());
+  }
+  rt::Status s = bundle.Run(sig, in_ptrs, out_ptrs, ContextFor(bundle, sig));
+  if (!s.ok()) return Error(s.code() == KILN_OUT_OF_RANGE ? 400 : 500, s.ToString(), response);
+
+  json result = {{"model_name", model.name}, {"model_version", std::to_string(model.version)}};
+  if (request.contains("id")) result["id"] = request["id"];
+  result["outputs"] = json::array();
+  for (size_t o = 0; o < run_out.size(); ++o) {
+    if (!wanted[o]) continue;
+    const kiln_model_arg& a = *run_out[o];
+    std::vector<int64_t> shape(a.dims, a.dims + a.rank);
+    int64_t per_row = 1;
+    for (size_t d = 1; d < shape.size(); ++d) per_row *= shape[d];
+    if (!shape.empty()) shape[0] = batch;
+    json data = json::array();
+    const int64_t n = shape.empty() ? 1 : batch * per_row;
+    const size_t size = kiln_dtype_size(a.dtype);
+    for (int64_t e = 0; e < n; ++e) data.push_back(Load(a.dtype, out_buffers[o].data() + e * size));
+    result["outputs"].push_back(
+        {{"name", a.name}, {"datatype", DataType(a.dtype)}, {"shape", shape}, {"data", data}});
+  }
+  *response = result.dump();
+  return 200;
+}
+
+// Per connection: the request body as it arrives.
+struct Upload {
+  std::string body;
+  bool too_large = false;
+};
+
+MHD_Result Send(MHD_Connection* connection, int code, const std::string& body) {
+  MHD_Response* response = MHD_create_response_from_buffer(
+      body.size(), const_cast<char*>(body.data()), MHD_RESPMEM_MUST_COPY);
+  if (!body.empty()) MHD_add_response_header(response, "Content-Type", "application/json");
+  MHD_Result result = MHD_queue_response(connection, static_cast<unsigned>(code), response);
+  MHD_destroy_response(response);
+  return result;
+}
+
+}  // namespace
+
+rt::StatusOr<std::unique_ptr<Repository>> Repository::Load(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  if (!fs::is_directory(dir, error))
+    return rt::NotFoundError("model repository '" + dir + "' is not a directory");
+  auto repository = std::unique_ptr<Repository>(new Repository());
+  for (const fs::directory_entry& model : fs::directory_iterator(dir, error)) {
+    if (!model.is_directory()) continue;
+    for (const fs::directory_entry& version : fs::directory_iterator(model.path(), error)) {
+      const std::string v = version.path().filename().string();
+      if (!version.is_directory() || v.empty() || v.size() > 18 ||
+          !std::all_of(v.begin(), v.end(), ::isdigit) || std::stoll(v) < 1) {
+        continue;
+      }
+      const fs::path file = version.path() / "model.kiln";
+      if (!fs::exists(file, error)) continue;
+      rt::StatusOr<std::unique_ptr<rt::Bundle>> bundle =
+          rt::Bundle::Open(file.string(), kiln_dnnl_symbols);
+      if (!bundle.ok()) return bundle.status();
+      auto m = std::make_unique<ModelVersion>();
+      m->name = model.path().filename().string();
+      m->version = std::stoll(v);
+      m->bundle = std::move(*bundle);
+      for (int i = 0; i < m->bundle->num_signatures(); ++i) {
+        if (m->bundle->name(i) == kSignature)
+          m->max_batch = std::max(m->max_batch, m->bundle->batch_size(i));
+      }
+      if (m->max_batch == 0)
+        return rt::FailedPreconditionError(file.string() + ": no serving_default signature");
+      repository->models_[m->name][m->version] = std::move(m);
+    }
+  }
+  return repository;
+}
+
+const ModelVersion* Repository::Find(const std::string& model, int64_t version) const {
+  auto m = models_.find(model);
+  if (m == models_.end() || m->second.empty()) return nullptr;
+  if (version == 0) return m->second.rbegin()->second.get();
+  auto v = m->second.find(version);
+  return v == m->second.end() ? nullptr : v->second.get();
+}
+
+std::vector<int64_t> Repository::Versions(const std::string& model) const {
+  std::vector<int64_t> versions;
+  auto m = models_.find(model);
+  if (m != models_.end()) {
+    for (const auto& [v, _] : m->second) versions.push_back(v);
+  }
+  return versions;
+}
+
+std::vector<std::string> Repository::Models() const {
+  std::vector<std::string> names;
+  for (const auto& [name, _] : models_) names.push_back(name);
+  return names;
+}
+
+int Server::Handle(const std::string& method, const std::string& path, const std::string& body,
+                   std::string* response) const {
+  response->clear();
+  std::vector<std::string> parts;
+  for (size_t start = 0; start <= path.size();) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    if (end > start) parts.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  auto is = [&](std::initializer_list<const char*> p) {
+    return parts.size() == p.size() && std::equal(p.begin(), p.end(), parts.begin());
+  };
+  if (parts.empty() || parts[0] != "v2") return Error(404, "no such path: " + path, response);
+  const bool get = method == "GET";
+  if (is({"v2"})) {
+    if (!get) return Error(405, "GET " + path, response);
+    *response = json{{"name", "kiln"}, {"version", "0.1.0"}, {"extensions", json::array()}}.dump();
+    return 200;
+  }
+  if (is({"v2", "health", "live"}) || is({"v2", "health", "ready"}))
+    return get ? 200 : Error(405, "GET " + path, response);
+  if (parts.size() < 3 || parts[1] != "models")
+    return Error(404, "no such path: " + path, response);
+  const std::string model = parts[2];
+  int64_t version = 0;
+  size_t next = 3;
+  if (parts.size() > 4 && parts[3] == "versions") {
+    const std::string& v = parts[4];
+    if (v.empty() || v.size() > 18 || !std::all_of(v.begin(), v.end(), ::isdigit) ||
+        std::stoll(v) < 1) {
+      return Error(400, "version '" + v + "' is not a positive integer", response);
+    }
+    version = std::stoll(v);
+    next = 5;
+  }
+  const std::string action = parts.size() > next ? parts[next] : "";
+  if (parts.size() > next + 1 || (action != "" && action != "ready" && action != "infer"))
+    return Error(404, "no such path: " + path, response);
+  const ModelVersion* found = repository_.Find(model, version);
+  if (found == nullptr) {
+    return Error(404,
+                 version == 0
+                     ? "unknown model '" + model + "'"
+                     : "unknown version " + std::to_string(version) + " of model '" + model + "'",
+                 response);
+  }
+  if (action == "infer") {
+    if (method != "POST") return Error(405, "POST " + path, response);
+    return Infer(*found, body, response);
+  }
+  if (!get) return Error(405, "GET " + path, response);
+  if (action == "ready") return 200;
+  const kiln_model_info& info = found->bundle->signature(found->bundle->Find(kSignature));
+  json metadata = {{"name", model}, {"platform", "kiln"}, {"versions", json::array()}};
+  for (int64_t v : repository_.Versions(model)) metadata["versions"].push_back(std::to_string(v));
+  metadata["inputs"] = json::array();
+  metadata["outputs"] = json::array();
+  for (const kiln_model_arg* a : Args(info, KILN_ROLE_INPUT))
+    metadata["inputs"].push_back(TensorMetadata(*a));
+  for (const kiln_model_arg* a : Args(info, KILN_ROLE_OUTPUT))
+    metadata["outputs"].push_back(TensorMetadata(*a));
+  *response = metadata.dump();
+  return 200;
+}
+
+rt::StatusOr<std::unique_ptr<Server>> Server::Start(const Repository& repository,
+                                                    const ServerOptions& options) {
+  std::unique_ptr<Server> server(new Server(repository, options));
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(options.http_port));
+  if (inet_pton(AF_INET, options.address.c_str(), &address.sin_addr) != 1)
+    return rt::InvalidArgumentError("'" + options.address + "' is not an IPv4 address");
+  auto handler = [](void* cls, MHD_Connection* connection, const char* url, const char* method,
+                    const char*, const char* upload_data, size_t* upload_size,
+                    void** con_cls) -> MHD_Result {
+    const Server* self = static_cast<const Server*>(cls);
+    auto* upload = static_cast<Upload*>(*con_cls);
+    if (upload == nullptr) {  // the headers have arrived; the body follows in further calls
+      *con_cls = new Upload();
+      return MHD_YES;
+    }
+    if (*upload_size != 0) {
+      if (upload->body.size() + *upload_size > self->options_.max_body_bytes) {
+        upload->too_large = true;
+        upload->body.clear();
+      } else if (!upload->too_large) {
+        upload->body.append(upload_data, *upload_size);
+      }
+      *upload_size = 0;
+      return MHD_YES;
+    }
+    std::string response;
+    int code = upload->too_large
+                   ? Error(413,
+                           "the request body is over " +
+                               std::to_string(self->options_.max_body_bytes) + " bytes",
+                           &response)
+                   : self->Handle(method, url, upload->body, &response);
+    return Send(connection, code, response);
+  };
+  auto completed = [](void*, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
+    delete static_cast<Upload*>(*con_cls);
+    *con_cls = nullptr;
+  };
+  MHD_Daemon* daemon = MHD_start_daemon(
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, nullptr, nullptr, +handler, server.get(),
+      MHD_OPTION_SOCK_ADDR, &address, MHD_OPTION_THREAD_POOL_SIZE,
+      static_cast<unsigned>(options.threads), MHD_OPTION_CONNECTION_TIMEOUT,
+      static_cast<unsigned>(options.connection_timeout_s), MHD_OPTION_CONNECTION_LIMIT, 1000u,
+      MHD_OPTION_NOTIFY_COMPLETED, +completed, nullptr, MHD_OPTION_END);
+  if (daemon == nullptr) {
+    return rt::UnavailableError("cannot listen on " + options.address + ":" +
+                                std::to_string(options.http_port));
+  }
+  server->daemon_ = daemon;
+  const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
+  server->port_ = info != nullptr ? info->port : options.http_port;
+  return server;
+}
+
+void Server::Stop() {
+  if (daemon_ != nullptr) MHD_stop_daemon(static_cast<MHD_Daemon*>(daemon_));
+  daemon_ = nullptr;
+}
+
+Server::~Server() { Stop(); }
+
+}  // namespace serving
+}  // namespace kiln

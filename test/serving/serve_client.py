@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Checks a running `kiln serve` over HTTP (Open Inference Protocol), with Python's standard library.
+
+Usage: serve_client.py PORT INPUTS_BIN EXPECTED_BIN MAX_BODY_BYTES
+The server serves model "tiny" (test/bundle's MLP: x f32[-1,16] -> probabilities f32[-1,3]),
+compiled at batch sizes 1, 4 and 16, as version 1. Prints one line per check; exits 1 on a failure.
+"""
+import array
+import concurrent.futures
+import json
+import sys
+import urllib.error
+import urllib.request
+
+port, inputs_bin, expected_bin, max_body = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+base = "http://127.0.0.1:%s" % port
+failures = 0
+
+
+def floats(path):
+    a = array.array("f")
+    with open(path, "rb") as f:
+        a.frombytes(f.read())
+    return list(a)
+
+
+X, EXPECTED = floats(inputs_bin), floats(expected_bin)  # [4, 16], [4, 3]
+
+
+def call(method, path, body=None):
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    req = urllib.request.Request(base + path, data=data, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            text = r.read()
+            return r.status, json.loads(text) if text else None
+    except urllib.error.HTTPError as e:
+        text = e.read()
+        return e.code, json.loads(text) if text else None
+
+
+def check(name, ok, detail=""):
+    global failures
+    print(("ok: " if ok else "FAILED: ") + name + ("" if ok else " " + str(detail)))
+    failures += 0 if ok else 1
+
+
+def infer_request(rows, **extra):
+    body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [rows, 16], "data": X[:rows * 16] +
+                        [0.0] * max(0, rows * 16 - len(X))}]}
+    body.update(extra)
+    return body
+
+
+def close(got, want):
+    return len(got) == len(want) and all(abs(g - w) <= 1e-5 for g, w in zip(got, want))
+
+
+code, body = call("GET", "/v2/health/live")
+check("live", code == 200, code)
+code, body = call("GET", "/v2/health/ready")
+check("ready", code == 200, code)
+code, body = call("GET", "/v2")
+check("server metadata", code == 200 and body["name"] == "kiln", body)
+code, body = call("GET", "/v2/models/tiny")
+check("model metadata", code == 200 and body["versions"] == ["1"] and body["platform"] == "kiln" and
+      body["inputs"] == [{"name": "x", "datatype": "FP32", "shape": [-1, 16]}] and
+      body["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 3]}], body)
+code, body = call("GET", "/v2/models/tiny/versions/1/ready")
+check("model version ready", code == 200, code)
+
+# Results equal the interpreter's, at every batch size up to the largest compiled (padded).
+code, body = call("POST", "/v2/models/tiny/infer", infer_request(4, id="r4"))
+out = body["outputs"][0] if code == 200 else {}
+check("infer batch 4 = the interpreter", code == 200 and body["id"] == "r4" and
+      body["model_name"] == "tiny" and body["model_version"] == "1" and out["shape"] == [4, 3] and
+      close(out["data"], EXPECTED), body)
+for rows in (1, 2, 3):
+    code, body = call("POST", "/v2/models/tiny/versions/1/infer", infer_request(rows))
+    check("infer batch %d (padded to a compiled size)" % rows,
+          code == 200 and close(body["outputs"][0]["data"], EXPECTED[:rows * 3]), body)
+nested = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [4, 16],
+                      "data": [X[r * 16:(r + 1) * 16] for r in range(4)]}]}
+code, body = call("POST", "/v2/models/tiny/infer", nested)
+check("nested data", code == 200 and close(body["outputs"][0]["data"], EXPECTED), body)
+code, body = call("POST", "/v2/models/tiny/infer", infer_request(16, outputs=[{"name": "probabilities"}]))
+check("batch 16 with a requested output", code == 200 and body["outputs"][0]["shape"] == [16, 3] and
+      close(body["outputs"][0]["data"][:12], EXPECTED), body)
+
+# Bad requests: a clear 4xx each, and the server goes on serving.
+def expect(name, code_want, message, method, path, body=None):
+    code, got = call(method, path, body)
+    check(name, code == code_want and got is not None and message in got.get("error", ""),
+          (code, got))
+
+
+expect("malformed JSON", 400, "not a JSON object", "POST", "/v2/models/tiny/infer", b"{\"inputs\": [")
+expect("wrong shape", 400, "has shape [2,15], the model takes [-1,16]", "POST", "/v2/models/tiny/infer",
+       {"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 15], "data": [0] * 30}]})
+expect("wrong dtype", 400, "must have datatype FP32", "POST", "/v2/models/tiny/infer",
+       {"inputs": [{"name": "x", "datatype": "INT32", "shape": [1, 16], "data": [0] * 16}]})
+expect("missing input", 400, "input 'x' is missing", "POST", "/v2/models/tiny/infer", {"inputs": []})
+expect("extra input", 400, "unknown input 'y'", "POST", "/v2/models/tiny/infer",
+       {"inputs": infer_request(1)["inputs"] + [{"name": "y", "datatype": "FP32", "shape": [1], "data": [1]}]})
+expect("too few values", 400, "has 15 values for shape [1,16]", "POST", "/v2/models/tiny/infer",
+       {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 16], "data": [0] * 15}]})
+expect("data not numbers", 400, "\"data\" is not an array of numbers", "POST", "/v2/models/tiny/infer",
+       {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 16], "data": ["a"] * 16}]})
+expect("batch over the largest compiled", 400, "batch size 17 is outside 1 to 16", "POST",
+       "/v2/models/tiny/infer", infer_request(17))
+expect("unknown output", 400, "unknown output 'logits'", "POST", "/v2/models/tiny/infer",
+       infer_request(1, outputs=[{"name": "logits"}]))
+expect("body over the limit", 413, "over %d bytes" % max_body, "POST", "/v2/models/tiny/infer",
+       b" " * (max_body + 1))
+expect("unknown model", 404, "unknown model 'nope'", "GET", "/v2/models/nope")
+expect("unknown version", 404, "unknown version 7 of model 'tiny'", "POST", "/v2/models/tiny/versions/7/infer",
+       infer_request(1))
+expect("bad version", 400, "is not a positive integer", "GET", "/v2/models/tiny/versions/x")
+expect("unknown path", 404, "no such path", "GET", "/v3")
+expect("infer with GET", 405, "POST", "GET", "/v2/models/tiny/infer")
+
+# Many clients at once (bounded: 8 threads x 25 requests), every answer checked.
+def one(i):
+    rows = 1 + i % 4
+    code, body = call("POST", "/v2/models/tiny/infer", infer_request(rows))
+    return code == 200 and close(body["outputs"][0]["data"], EXPECTED[:rows * 3])
+
+
+with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    results = list(pool.map(one, range(200)))
+check("200 requests from 8 clients, all right", all(results), results.count(False))
+code, body = call("POST", "/v2/models/tiny/infer", infer_request(4))
+check("still serving after the bad requests", code == 200 and close(body["outputs"][0]["data"], EXPECTED))
+
+print("%d failed" % failures)
+sys.exit(1 if failures else 0)

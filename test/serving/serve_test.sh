@@ -1,0 +1,45 @@
+#!/bin/bash
+# kiln serve end to end: a model repository with one bundle (test/bundle's MLP at batch sizes 1, 4
+# and 16), the server started on a free loopback port, serve_client.py against it, then SIGTERM:
+# the server finishes and exits 0. Also its usage and start-up errors.
+set -uo pipefail
+kiln=$1 bundle=$2 inputs=$3 expected=$4 client=$5
+dir="${TEST_TMPDIR:-$(mktemp -d)}"
+failures=0
+mkdir -p "$dir/repo/tiny/1"
+cp "$bundle" "$dir/repo/tiny/1/model.kiln"
+
+"$kiln" serve --model-repository "$dir/repo" --http-port 0 --max-body-bytes 100000 >"$dir/serve.log" 2>&1 &
+pid=$!
+port=
+for _ in $(seq 100); do
+  port=$(sed -n 's/^kiln serve: serving .* on http:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$dir/serve.log")
+  [[ -n $port ]] && break
+  sleep 0.1
+done
+if [[ -z $port ]]; then
+  echo "FAILED: the server did not start"; cat "$dir/serve.log"; kill "$pid"; exit 1
+fi
+/usr/bin/python3 "$client" "$port" "$inputs" "$expected" 100000 || failures=$((failures + 1))
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+if [[ $rc -ne 0 ]]; then echo "FAILED: exit $rc after SIGTERM"; failures=$((failures + 1)); else echo "ok: SIGTERM, exit 0"; fi
+grep -q "SIGTERM: finishing requests in flight" "$dir/serve.log" || { echo "FAILED: no drain message"; failures=$((failures + 1)); }
+
+expect() {  # expect CODE MESSAGE ARGS...
+  local code=$1 message=$2; shift 2
+  "$kiln" "$@" >"$dir/out" 2>&1
+  local got=$?
+  if [[ $got -eq $code ]] && grep -qF -- "$message" "$dir/out"; then echo "ok: kiln $*"; else
+    echo "FAILED: kiln $* -> exit $got (want $code, '$message')"; cat "$dir/out"; failures=$((failures + 1)); fi
+}
+expect 2 "--model-repository DIR is required" serve
+expect 2 "unknown flag '--port'" serve --model-repository "$dir/repo" --port 1
+expect 2 "--http-port: '70000' is not a port" serve --model-repository "$dir/repo" --http-port 70000
+expect 2 "unknown command 'srve'" srve
+expect 1 "is not a directory" serve --model-repository "$dir/none"
+mkdir -p "$dir/bad/tiny/1" && echo "not a bundle" > "$dir/bad/tiny/1/model.kiln"
+expect 1 "model.kiln: not a Kiln bundle" serve --model-repository "$dir/bad"
+echo "$failures failed"
+[[ $failures -eq 0 ]]
