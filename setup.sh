@@ -26,6 +26,8 @@ PACKAGES=(
   dataset-fashion-mnist
   # Style.
   clang-format
+  # The test venv (below).
+  python3-venv
 )
 
 missing=()
@@ -36,9 +38,23 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+# Test-only Python tools from PyPI, in a venv of their own: tritonclient, the Open Inference
+# Protocol's client, against kiln serve (test/serving).
+VENV=/opt/kiln-venv
+venv() {
+  if "$VENV/bin/python" -c "import tritonclient.http, tritonclient.grpc" 2>/dev/null; then return 0; fi
+  if [[ "$(id -u)" != 0 ]]; then
+    echo "setup: no test venv; run as root (or with sudo) to make $VENV" >&2
+    return 1
+  fi
+  echo "setup: making $VENV (tritonclient from PyPI)"
+  /usr/bin/python3 -m venv "$VENV" && "$VENV/bin/pip" install -q "tritonclient[http,grpc]==2.*"
+}
+
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "setup: all ${#PACKAGES[@]} packages present."
-  exit 0
+  venv
+  exit $?
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -56,4 +72,5 @@ echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+venv
 echo "setup: done."

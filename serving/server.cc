@@ -146,8 +146,16 @@ rt::Context& ContextFor(const rt::Bundle& bundle, int signature) {
   return t.context;
 }
 
-int Infer(const ModelVersion& model, const std::string& body, std::string* response) {
-  const json request = json::parse(body, nullptr, /*allow_exceptions=*/false);
+// With the binary tensor extension, `json_bytes` (Inference-Header-Content-Length) of the body are
+// JSON and the rest the binary tensors, in input order; *binary_header is set when the answer is
+// JSON followed by binary outputs.
+int Infer(const ModelVersion& model, const std::string& body, int64_t json_bytes,
+          std::string* response, int64_t* binary_header) {
+  if (json_bytes > static_cast<int64_t>(body.size()))
+    return Error(400, "Inference-Header-Content-Length is over the body's size", response);
+  const std::string json_text = json_bytes >= 0 ? body.substr(0, json_bytes) : body;
+  size_t binary_at = json_bytes >= 0 ? static_cast<size_t>(json_bytes) : body.size();
+  const json request = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (request.is_discarded() || !request.is_object())
     return Error(400, "the request body is not a JSON object", response);
   if (!request.contains("inputs") || !request["inputs"].is_array())
@@ -171,7 +179,7 @@ int Infer(const ModelVersion& model, const std::string& body, std::string* respo
     if (!given.emplace(name, &in).second) return Error(400, "input '" + name + "' twice", response);
   }
   int64_t batch = -1;
-  std::vector<std::vector<double>> values(inputs.size());
+  std::vector<std::string> values(inputs.size());  // each input's elements, as the model's dtype
   std::vector<std::vector<int64_t>> shapes(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     const kiln_model_arg& a = *inputs[i];
@@ -204,17 +212,44 @@ int Infer(const ModelVersion& model, const std::string& body, std::string* respo
     if (batch >= 0 && shapes[i][0] != batch)
       return Error(400, "the inputs' batch sizes differ", response);
     batch = shapes[i][0];
-    if (!in.contains("data") || !Flatten(in["data"], &values[i]))
-      return Error(400, std::string("input '") + a.name + "': \"data\" is not an array of numbers",
-                   response);
     int64_t elements = 1;
     for (int64_t d : shapes[i]) elements *= d;
-    if (static_cast<int64_t>(values[i].size()) != elements) {
+    const size_t size = kiln_dtype_size(a.dtype);
+    const json* binary = in.contains("parameters") && in["parameters"].is_object() &&
+                                 in["parameters"].contains("binary_data_size")
+                             ? &in["parameters"]["binary_data_size"]
+                             : nullptr;
+    if (binary != nullptr) {  // the binary tensor extension: raw little-endian elements
+      if (!binary->is_number_unsigned() || json_bytes < 0 ||
+          binary->get<uint64_t>() > body.size() - binary_at) {
+        return Error(
+            400,
+            std::string("input '") + a.name + "': binary_data_size is not a size within the body",
+            response);
+      }
+      const uint64_t n = binary->get<uint64_t>();
+      if (n != static_cast<uint64_t>(elements) * size) {
+        return Error(400,
+                     std::string("input '") + a.name + "' has " + std::to_string(n) +
+                         " bytes of binary data for shape " + json(shapes[i]).dump(),
+                     response);
+      }
+      values[i] = body.substr(binary_at, n);
+      binary_at += n;
+      continue;
+    }
+    std::vector<double> numbers;
+    if (!in.contains("data") || !Flatten(in["data"], &numbers))
+      return Error(400, std::string("input '") + a.name + "': \"data\" is not an array of numbers",
+                   response);
+    if (static_cast<int64_t>(numbers.size()) != elements) {
       return Error(400,
-                   std::string("input '") + a.name + "' has " + std::to_string(values[i].size()) +
+                   std::string("input '") + a.name + "' has " + std::to_string(numbers.size()) +
                        " values for shape " + json(shapes[i]).dump(),
                    response);
     }
+    values[i].resize(numbers.size() * size);
+    for (size_t e = 0; e < numbers.size(); ++e) Store(a.dtype, numbers[e], &values[i][e * size]);
   }
   if (batch < 1 || batch > model.max_batch) {
     return Error(400,
@@ -223,7 +258,10 @@ int Infer(const ModelVersion& model, const std::string& body, std::string* respo
                  response);
   }
   // Requested outputs (all by default).
+  const bool all_binary = request.contains("parameters") && request["parameters"].is_object() &&
+                          request["parameters"].value("binary_data_output", false);
   std::vector<bool> wanted(outputs.size(), !request.contains("outputs"));
+  std::vector<bool> as_binary(outputs.size(), all_binary);
   if (request.contains("outputs")) {
     if (!request["outputs"].is_array()) return Error(400, "\"outputs\" is not an array", response);
     for (const json& o : request["outputs"]) {
@@ -235,6 +273,10 @@ int Infer(const ModelVersion& model, const std::string& body, std::string* respo
       if (known == outputs.end())
         return Error(400, "unknown output '" + name + "' for model '" + model.name + "'", response);
       wanted[known - outputs.begin()] = true;
+      if (o.contains("parameters") && o["parameters"].is_object() &&
+          o["parameters"].value("binary_data", false)) {
+        as_binary[known - outputs.begin()] = true;
+      }
     }
   }
 
@@ -247,10 +289,8 @@ int Infer(const ModelVersion& model, const std::string& body, std::string* respo
   std::vector<const void*> in_ptrs;
   std::vector<void*> out_ptrs;
   for (size_t i = 0; i < run_in.size(); ++i) {
-    in_buffers.emplace_back(run_in[i]->bytes, 0);
-    const size_t size = kiln_dtype_size(run_in[i]->dtype);
-    for (size_t e = 0; e < values[i].size(); ++e)
-      Store(run_in[i]->dtype, values[i][e], in_buffers.back().data() + e * size);
+    in_buffers.emplace_back(run_in[i]->bytes, 0);  // rows past the request's stay zero
+    std::memcpy(in_buffers.back().data(), values[i].data(), values[i].size());
     in_ptrs.push_back(in_buffers.back().data());
   }
   for (const kiln_model_arg* a : run_out) {
@@ -263,6 +303,7 @@ int Infer(const ModelVersion& model, const std::string& body, std::string* respo
   json result = {{"model_name", model.name}, {"model_version", std::to_string(model.version)}};
   if (request.contains("id")) result["id"] = request["id"];
   result["outputs"] = json::array();
+  std::string binary;  // the binary outputs, after the JSON
   for (size_t o = 0; o < run_out.size(); ++o) {
     if (!wanted[o]) continue;
     const kiln_model_arg& a = *run_out[o];
@@ -270,14 +311,25 @@ int Infer(const ModelVersion& model, const std::string& body, std::string* respo
     int64_t per_row = 1;
     for (size_t d = 1; d < shape.size(); ++d) per_row *= shape[d];
     if (!shape.empty()) shape[0] = batch;
-    json data = json::array();
     const int64_t n = shape.empty() ? 1 : batch * per_row;
     const size_t size = kiln_dtype_size(a.dtype);
-    for (int64_t e = 0; e < n; ++e) data.push_back(Load(a.dtype, out_buffers[o].data() + e * size));
-    result["outputs"].push_back(
-        {{"name", a.name}, {"datatype", DataType(a.dtype)}, {"shape", shape}, {"data", data}});
+    json output = {{"name", a.name}, {"datatype", DataType(a.dtype)}, {"shape", shape}};
+    if (as_binary[o]) {
+      output["parameters"] = {{"binary_data_size", n * size}};
+      binary.append(out_buffers[o].data(), n * size);
+    } else {
+      json data = json::array();
+      for (int64_t e = 0; e < n; ++e)
+        data.push_back(Load(a.dtype, out_buffers[o].data() + e * size));
+      output["data"] = std::move(data);
+    }
+    result["outputs"].push_back(std::move(output));
   }
   *response = result.dump();
+  if (!binary.empty()) {
+    *binary_header = static_cast<int64_t>(response->size());
+    *response += binary;
+  }
   return 200;
 }
 
@@ -287,10 +339,17 @@ struct Upload {
   bool too_large = false;
 };
 
-MHD_Result Send(MHD_Connection* connection, int code, const std::string& body) {
+MHD_Result Send(MHD_Connection* connection, int code, const std::string& body,
+                int64_t binary_header) {
   MHD_Response* response = MHD_create_response_from_buffer(
       body.size(), const_cast<char*>(body.data()), MHD_RESPMEM_MUST_COPY);
-  if (!body.empty()) MHD_add_response_header(response, "Content-Type", "application/json");
+  if (binary_header >= 0) {
+    MHD_add_response_header(response, "Content-Type", "application/octet-stream");
+    MHD_add_response_header(response, "Inference-Header-Content-Length",
+                            std::to_string(binary_header).c_str());
+  } else if (!body.empty()) {
+    MHD_add_response_header(response, "Content-Type", "application/json");
+  }
   MHD_Result result = MHD_queue_response(connection, static_cast<unsigned>(code), response);
   MHD_destroy_response(response);
   return result;
@@ -357,8 +416,9 @@ std::vector<std::string> Repository::Models() const {
 }
 
 int Server::Handle(const std::string& method, const std::string& path, const std::string& body,
-                   std::string* response) const {
+                   int64_t json_bytes, std::string* response, int64_t* binary_header) const {
   response->clear();
+  *binary_header = -1;
   std::vector<std::string> parts;
   for (size_t start = 0; start <= path.size();) {
     size_t end = path.find('/', start);
@@ -405,7 +465,7 @@ int Server::Handle(const std::string& method, const std::string& path, const std
   }
   if (action == "infer") {
     if (method != "POST") return Error(405, "POST " + path, response);
-    return Infer(*found, body, response);
+    return Infer(*found, body, json_bytes, response, binary_header);
   }
   if (!get) return Error(405, "GET " + path, response);
   if (action == "ready") return 200;
@@ -450,13 +510,25 @@ rt::StatusOr<std::unique_ptr<Server>> Server::Start(const Repository& repository
       return MHD_YES;
     }
     std::string response;
-    int code = upload->too_large
-                   ? Error(413,
-                           "the request body is over " +
-                               std::to_string(self->options_.max_body_bytes) + " bytes",
-                           &response)
-                   : self->Handle(method, url, upload->body, &response);
-    return Send(connection, code, response);
+    int64_t json_bytes = -1, binary_header = -1;
+    const char* header =
+        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Inference-Header-Content-Length");
+    int code = 0;
+    if (header != nullptr) {
+      char* end = nullptr;
+      json_bytes = std::strtoll(header, &end, 10);
+      if (*header == '\0' || *end != '\0' || json_bytes < 0)
+        code = Error(400, "Inference-Header-Content-Length is not a size", &response);
+    }
+    if (code == 0) {
+      code = upload->too_large
+                 ? Error(413,
+                         "the request body is over " +
+                             std::to_string(self->options_.max_body_bytes) + " bytes",
+                         &response)
+                 : self->Handle(method, url, upload->body, json_bytes, &response, &binary_header);
+    }
+    return Send(connection, code, response, binary_header);
   };
   auto completed = [](void*, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
     delete static_cast<Upload*>(*con_cls);

@@ -62,10 +62,11 @@ class Server {
   // Stops accepting, lets requests in flight finish, then returns.
   void Stop();
 
-  // One request, as the HTTP layer hands it over: method, path, body; fills the status and JSON.
-  // Public for tests that need no socket.
+  // One request, as the HTTP layer hands it over: method, path, body, and the binary tensor
+  // extension's Inference-Header-Content-Length (-1 without it); returns the HTTP status and fills
+  // the answer (JSON, then binary outputs when *binary_header is set to the JSON's length).
   int Handle(const std::string& method, const std::string& path, const std::string& body,
-             std::string* response) const;
+             int64_t json_bytes, std::string* response, int64_t* binary_header) const;
 
  private:
   Server(const Repository& repository, const ServerOptions& options)

@@ -27,9 +27,9 @@ def floats(path):
 X, EXPECTED = floats(inputs_bin), floats(expected_bin)  # [4, 16], [4, 3]
 
 
-def call(method, path, body=None):
+def call(method, path, body=None, headers=None):
     data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base + path, data=data, method=method)
+    req = urllib.request.Request(base + path, data=data, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             text = r.read()
@@ -88,8 +88,8 @@ check("batch 16 with a requested output", code == 200 and body["outputs"][0]["sh
       close(body["outputs"][0]["data"][:12], EXPECTED), body)
 
 # Bad requests: a clear 4xx each, and the server goes on serving.
-def expect(name, code_want, message, method, path, body=None):
-    code, got = call(method, path, body)
+def expect(name, code_want, message, method, path, body=None, headers=None):
+    code, got = call(method, path, body, headers)
     check(name, code == code_want and got is not None and message in got.get("error", ""),
           (code, got))
 
@@ -112,6 +112,15 @@ expect("unknown output", 400, "unknown output 'logits'", "POST", "/v2/models/tin
        infer_request(1, outputs=[{"name": "logits"}]))
 expect("body over the limit", 413, "over %d bytes" % max_body, "POST", "/v2/models/tiny/infer",
        b" " * (max_body + 1))
+# The binary tensor extension, wrong: a header past the body, a binary size off the shape's.
+header = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 16],
+                                 "parameters": {"binary_data_size": 60}}]}).encode()
+expect("binary header past the body", 400, "over the body's size", "POST", "/v2/models/tiny/infer",
+       header, {"Inference-Header-Content-Length": str(len(header) + 1)})
+expect("binary size off the shape", 400, "has 60 bytes of binary data for shape [1,16]", "POST",
+       "/v2/models/tiny/infer", header + b"\0" * 60, {"Inference-Header-Content-Length": str(len(header))})
+expect("binary header not a size", 400, "is not a size", "POST", "/v2/models/tiny/infer",
+       header, {"Inference-Header-Content-Length": "x"})
 expect("unknown model", 404, "unknown model 'nope'", "GET", "/v2/models/nope")
 expect("unknown version", 404, "unknown version 7 of model 'tiny'", "POST", "/v2/models/tiny/versions/7/infer",
        infer_request(1))

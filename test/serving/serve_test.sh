@@ -1,9 +1,10 @@
 #!/bin/bash
 # kiln serve end to end: a model repository with one bundle (test/bundle's MLP at batch sizes 1, 4
-# and 16), the server started on a free loopback port, serve_client.py against it, then SIGTERM:
+# and 16), the server started on a free loopback port, serve_client.py (Python's standard library)
+# and triton_client.py (tritonclient, from the test venv) against it, then SIGTERM:
 # the server finishes and exits 0. Also its usage and start-up errors.
 set -uo pipefail
-kiln=$1 bundle=$2 inputs=$3 expected=$4 client=$5
+kiln=$1 bundle=$2 inputs=$3 expected=$4 client=$5 triton_client=$6
 dir="${TEST_TMPDIR:-$(mktemp -d)}"
 failures=0
 mkdir -p "$dir/repo/tiny/1"
@@ -21,6 +22,13 @@ if [[ -z $port ]]; then
   echo "FAILED: the server did not start"; cat "$dir/serve.log"; kill "$pid"; exit 1
 fi
 /usr/bin/python3 "$client" "$port" "$inputs" "$expected" 100000 || failures=$((failures + 1))
+# tritonclient from the test venv (setup.sh makes it): binary and JSON tensors as Triton's users send.
+venv_python=/opt/kiln-venv/bin/python
+if [[ -x $venv_python ]]; then
+  "$venv_python" "$triton_client" "$port" "$inputs" "$expected" || failures=$((failures + 1))
+else
+  echo "FAILED: no $venv_python: run ./setup.sh"; failures=$((failures + 1))
+fi
 kill -TERM "$pid"
 wait "$pid"
 rc=$?
