@@ -19,7 +19,8 @@ namespace {
 constexpr char kUsage[] =
     "usage: kiln serve --model-repository DIR [--http-port PORT (8000; 0: any free port)]\n"
     "                  [--address IPV4 (127.0.0.1)] [--threads N (4)]\n"
-    "                  [--max-body-bytes N (64 MiB: a larger request gets 413)]\n";
+    "                  [--max-body-bytes N (64 MiB: a larger request gets 413)]\n"
+    "                  [--poll-seconds S (2: how often new versions are looked for; 0: never)]\n";
 
 int Usage(const std::string& message) {
   std::fprintf(stderr, "kiln: %s\n%s", message.c_str(), kUsage);
@@ -57,6 +58,11 @@ int main(int argc, char** argv) {
         return Usage("--http-port: '" + value + "' is not a port (0 to 65535)");
     } else if (flag == "--address") {
       options.address = value;
+    } else if (flag == "--poll-seconds") {
+      char* end = nullptr;
+      options.poll_seconds = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0' || !(options.poll_seconds >= 0))
+        return Usage("--poll-seconds: '" + value + "' is not a number of seconds (0: never)");
     } else if (flag == "--max-body-bytes") {
       int mib = 0;
       if (!ParseInt(value, 1, 1 << 30, &mib))

@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -358,49 +360,132 @@ MHD_Result Send(MHD_Connection* connection, int code, const std::string& body,
 }  // namespace
 
 rt::StatusOr<std::unique_ptr<Repository>> Repository::Load(const std::string& dir) {
-  namespace fs = std::filesystem;
   std::error_code error;
-  if (!fs::is_directory(dir, error))
+  if (!std::filesystem::is_directory(dir, error))
     return rt::NotFoundError("model repository '" + dir + "' is not a directory");
-  auto repository = std::unique_ptr<Repository>(new Repository());
-  for (const fs::directory_entry& model : fs::directory_iterator(dir, error)) {
-    if (!model.is_directory()) continue;
-    for (const fs::directory_entry& version : fs::directory_iterator(model.path(), error)) {
-      const std::string v = version.path().filename().string();
-      if (!version.is_directory() || v.empty() || v.size() > 18 ||
-          !std::all_of(v.begin(), v.end(), ::isdigit) || std::stoll(v) < 1) {
-        continue;
-      }
-      const fs::path file = version.path() / "model.kiln";
-      if (!fs::exists(file, error)) continue;
-      rt::StatusOr<std::unique_ptr<rt::Bundle>> bundle =
-          rt::Bundle::Open(file.string(), kiln_dnnl_symbols);
-      if (!bundle.ok()) return bundle.status();
-      auto m = std::make_unique<ModelVersion>();
-      m->name = model.path().filename().string();
-      m->version = std::stoll(v);
-      m->bundle = std::move(*bundle);
-      for (int i = 0; i < m->bundle->num_signatures(); ++i) {
-        if (m->bundle->name(i) == kSignature)
-          m->max_batch = std::max(m->max_batch, m->bundle->batch_size(i));
-      }
-      if (m->max_batch == 0)
-        return rt::FailedPreconditionError(file.string() + ": no serving_default signature");
-      repository->models_[m->name][m->version] = std::move(m);
-    }
+  std::unique_ptr<Repository> repository(new Repository(dir));
+  std::vector<std::string> changes;
+  (void)repository->Scan(/*strict=*/false, &changes);
+  // A file that does not open (one a crash left half-copied) is reported and retried by polling,
+  // and the others are served; a repository of which nothing loads is an error.
+  if (repository->models_.empty() && !repository->failed_.empty()) {
+    return rt::FailedPreconditionError("no model loaded: " + repository->failed_.begin()->second);
+  }
+  for (const std::string& change : changes) {
+    if (change.rfind("not loaded", 0) == 0)
+      std::fprintf(stderr, "kiln serve: %s\n", change.c_str());
   }
   return repository;
 }
 
-const ModelVersion* Repository::Find(const std::string& model, int64_t version) const {
+std::vector<std::string> Repository::Poll() {
+  std::vector<std::string> changes;
+  (void)Scan(/*strict=*/false, &changes);  // a bad file is reported in `changes`, once
+  return changes;
+}
+
+rt::Status Repository::Scan(bool strict, std::vector<std::string>* changes) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  // What the directory holds now: model → version → file.
+  std::map<std::string, std::map<int64_t, fs::path>> present;
+  for (const fs::directory_entry& model : fs::directory_iterator(dir_, error)) {
+    if (!model.is_directory(error)) continue;
+    for (const fs::directory_entry& version : fs::directory_iterator(model.path(), error)) {
+      const std::string v = version.path().filename().string();
+      if (!version.is_directory(error) || v.empty() || v.size() > 18 ||
+          !std::all_of(v.begin(), v.end(), ::isdigit) || std::stoll(v) < 1) {
+        continue;
+      }
+      const fs::path file = version.path() / "model.kiln";
+      if (fs::is_regular_file(file, error))
+        present[model.path().filename().string()][std::stoll(v)] = file;
+    }
+  }
+  // Load what is new or changed (outside the lock: opening takes a while).
+  struct Update {
+    std::string model;
+    int64_t version;
+    Loaded loaded;
+  };
+  std::vector<Update> updates;
+  for (const auto& [name, versions] : present) {
+    for (const auto& [version, file] : versions) {
+      const int64_t size = static_cast<int64_t>(fs::file_size(file, error));
+      const int64_t time =
+          static_cast<int64_t>(fs::last_write_time(file, error).time_since_epoch().count());
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto m = models_.find(name);
+        if (m != models_.end()) {
+          auto v = m->second.find(version);
+          if (v != m->second.end() && v->second.file_size == size && v->second.file_time == time)
+            continue;  // unchanged
+        }
+      }
+      rt::StatusOr<std::unique_ptr<rt::Bundle>> bundle =
+          rt::Bundle::Open(file.string(), kiln_dnnl_symbols);
+      std::unique_ptr<ModelVersion> loaded;
+      rt::Status s = bundle.status();
+      if (bundle.ok()) {
+        loaded = std::make_unique<ModelVersion>();
+        loaded->name = name;
+        loaded->version = version;
+        loaded->bundle = std::move(*bundle);
+        for (int i = 0; i < loaded->bundle->num_signatures(); ++i) {
+          if (loaded->bundle->name(i) == kSignature)
+            loaded->max_batch = std::max(loaded->max_batch, loaded->bundle->batch_size(i));
+        }
+        if (loaded->max_batch == 0)
+          s = rt::FailedPreconditionError(file.string() + ": no serving_default signature");
+      }
+      if (!s.ok()) {
+        if (strict) return s;
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (failed_[file.string()] != s.message()) {
+          failed_[file.string()] = s.message();
+          changes->push_back("not loaded (will retry): " + s.ToString());
+        }
+        continue;
+      }
+      updates.push_back({name, version, {std::move(loaded), size, time}});
+    }
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (Update& u : updates) {
+    failed_.erase((fs::path(dir_) / u.model / std::to_string(u.version) / "model.kiln").string());
+    const bool replaced = models_[u.model].count(u.version) > 0;
+    models_[u.model][u.version] = std::move(u.loaded);
+    changes->push_back((replaced ? "reloaded " : "loaded ") + u.model + " version " +
+                       std::to_string(u.version));
+  }
+  // Unload what is gone: requests in flight keep their version until they finish.
+  for (auto m = models_.begin(); m != models_.end();) {
+    for (auto v = m->second.begin(); v != m->second.end();) {
+      if (present.count(m->first) && present[m->first].count(v->first)) {
+        ++v;
+        continue;
+      }
+      changes->push_back("unloaded " + m->first + " version " + std::to_string(v->first));
+      v = m->second.erase(v);
+    }
+    m = m->second.empty() ? models_.erase(m) : std::next(m);
+  }
+  return rt::OkStatus();
+}
+
+std::shared_ptr<const ModelVersion> Repository::Find(const std::string& model,
+                                                     int64_t version) const {
+  std::lock_guard<std::mutex> lock(mutex_);
   auto m = models_.find(model);
   if (m == models_.end() || m->second.empty()) return nullptr;
-  if (version == 0) return m->second.rbegin()->second.get();
+  if (version == 0) return m->second.rbegin()->second.model;
   auto v = m->second.find(version);
-  return v == m->second.end() ? nullptr : v->second.get();
+  return v == m->second.end() ? nullptr : v->second.model;
 }
 
 std::vector<int64_t> Repository::Versions(const std::string& model) const {
+  std::lock_guard<std::mutex> lock(mutex_);
   std::vector<int64_t> versions;
   auto m = models_.find(model);
   if (m != models_.end()) {
@@ -410,6 +495,7 @@ std::vector<int64_t> Repository::Versions(const std::string& model) const {
 }
 
 std::vector<std::string> Repository::Models() const {
+  std::lock_guard<std::mutex> lock(mutex_);
   std::vector<std::string> names;
   for (const auto& [name, _] : models_) names.push_back(name);
   return names;
@@ -455,7 +541,7 @@ int Server::Handle(const std::string& method, const std::string& path, const std
   const std::string action = parts.size() > next ? parts[next] : "";
   if (parts.size() > next + 1 || (action != "" && action != "ready" && action != "infer"))
     return Error(404, "no such path: " + path, response);
-  const ModelVersion* found = repository_.Find(model, version);
+  const std::shared_ptr<const ModelVersion> found = repository_.Find(model, version);
   if (found == nullptr) {
     return Error(404,
                  version == 0
@@ -482,7 +568,7 @@ int Server::Handle(const std::string& method, const std::string& path, const std
   return 200;
 }
 
-rt::StatusOr<std::unique_ptr<Server>> Server::Start(const Repository& repository,
+rt::StatusOr<std::unique_ptr<Server>> Server::Start(Repository& repository,
                                                     const ServerOptions& options) {
   std::unique_ptr<Server> server(new Server(repository, options));
   sockaddr_in address = {};
@@ -547,10 +633,30 @@ rt::StatusOr<std::unique_ptr<Server>> Server::Start(const Repository& repository
   server->daemon_ = daemon;
   const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
   server->port_ = info != nullptr ? info->port : options.http_port;
+  if (options.poll_seconds > 0) {
+    Server* self = server.get();
+    server->poller_ = std::thread([self] {
+      std::unique_lock<std::mutex> lock(self->stop_mutex_);
+      while (!self->stop_.wait_for(lock, std::chrono::duration<double>(self->options_.poll_seconds),
+                                   [self] { return self->stopping_; })) {
+        lock.unlock();
+        for (const std::string& change : self->repository_.Poll())
+          std::printf("kiln serve: %s\n", change.c_str());
+        std::fflush(stdout);
+        lock.lock();
+      }
+    });
+  }
   return server;
 }
 
 void Server::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mutex_);
+    stopping_ = true;
+  }
+  stop_.notify_all();
+  if (poller_.joinable()) poller_.join();
   if (daemon_ != nullptr) MHD_stop_daemon(static_cast<MHD_Daemon*>(daemon_));
   daemon_ = nullptr;
 }

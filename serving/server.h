@@ -6,10 +6,13 @@
 #ifndef KILN_SERVING_SERVER_H_
 #define KILN_SERVING_SERVER_H_
 
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/bundle.h"
@@ -27,24 +30,43 @@ struct ModelVersion {
   int64_t max_batch = 0;  // the largest compiled batch size
 };
 
-// The models of a repository, loaded at start.
+// The models of a repository: loaded at start, then kept in step with the directory by Poll().
+// Thread-safe; a version that is removed or replaced stays alive while requests hold it.
 class Repository {
  public:
-  // Loads every DIR/<model>/<version>/model.kiln. NOT_FOUND for a missing directory; the error of
-  // a bundle that does not load, naming it.
+  // Loads every DIR/<model>/<version>/model.kiln that opens; one that does not is reported on
+  // stderr and retried by Poll(). NOT_FOUND for a missing directory; FAILED_PRECONDITION naming a
+  // bundle and its error when files are there but none loads.
   static rt::StatusOr<std::unique_ptr<Repository>> Load(const std::string& dir);
 
+  // Rescans the directory: loads new versions (and files replaced since), unloads removed ones. A
+  // file that does not open (e.g. one being copied in) is left for the next poll, and the version
+  // already loaded from that directory, if any, stays. Returns what changed, one line each.
+  std::vector<std::string> Poll();
+
   // The version (0: the highest) of `model`, or null.
-  const ModelVersion* Find(const std::string& model, int64_t version) const;
+  std::shared_ptr<const ModelVersion> Find(const std::string& model, int64_t version) const;
   std::vector<int64_t> Versions(const std::string& model) const;
   std::vector<std::string> Models() const;
 
  private:
-  std::map<std::string, std::map<int64_t, std::unique_ptr<ModelVersion>>> models_;
-};
+  explicit Repository(std::string dir) : dir_(std::move(dir)) {}
+  struct Loaded {
+    std::shared_ptr<const ModelVersion> model;
+    int64_t file_size = -1;
+    int64_t file_time = 0;  // modification time, ns
+  };
+  // Scans; with `strict`, the first bundle that does not load is the error.
+  rt::Status Scan(bool strict, std::vector<std::string>* changes);
 
+  const std::string dir_;
+  mutable std::mutex mutex_;
+  std::map<std::string, std::map<int64_t, Loaded>> models_;
+  std::map<std::string, std::string> failed_;  // file → the error last reported for it
+};
 struct ServerOptions {
   std::string address = "127.0.0.1";  // where to listen
+  double poll_seconds = 2;            // how often the repository is rescanned (0: never)
   int http_port = 8000;
   int threads = 4;                   // request threads
   size_t max_body_bytes = 64 << 20;  // a larger request is refused (413)
@@ -54,7 +76,8 @@ struct ServerOptions {
 // Serves `repository` over HTTP until Stop(). Thread-safe.
 class Server {
  public:
-  static rt::StatusOr<std::unique_ptr<Server>> Start(const Repository& repository,
+  // Serves `repository` (which must outlive the server), polling it every options.poll_seconds.
+  static rt::StatusOr<std::unique_ptr<Server>> Start(Repository& repository,
                                                      const ServerOptions& options);
   ~Server();
   // The port listened on (the one given, or the one the system chose for port 0).
@@ -69,12 +92,16 @@ class Server {
              int64_t json_bytes, std::string* response, int64_t* binary_header) const;
 
  private:
-  Server(const Repository& repository, const ServerOptions& options)
+  Server(Repository& repository, const ServerOptions& options)
       : repository_(repository), options_(options) {}
-  const Repository& repository_;
+  Repository& repository_;
   ServerOptions options_;
   void* daemon_ = nullptr;
   int port_ = 0;
+  std::thread poller_;
+  std::mutex stop_mutex_;
+  std::condition_variable stop_;
+  bool stopping_ = false;
 };
 
 }  // namespace serving

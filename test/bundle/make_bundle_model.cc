@@ -23,31 +23,38 @@ bool WriteFloats(const std::string& path, const std::vector<double>& values) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  if (argc != 2) return 2;
-  const std::string dir = argv[1];
+// The model with weights from `seed`, its file `graph`, and its outputs for `input`.
+bool Write(const std::string& dir, int seed, const std::string& graph, const std::string& expected,
+           const kiln::Literal& input) {
   kiln::Graph g;
-  kiln::layers::Model model(g, /*seed=*/5);
+  kiln::layers::Model model(g, seed);
   kiln::Tensor x = kiln::ops::Placeholder(g, "x", kiln::DType::kF32, {4, 16});
   kiln::Tensor h = model.Dense(x, 32, kiln::layers::Activation::kRelu);
   kiln::Tensor logits = model.Dense(h, 3);
   g.AddOutput("probabilities", kiln::ops::Softmax(logits));
-  if (!g.ok() || !kiln::SaveGraph(g, dir + "/model.pb").ok()) return 1;
-
-  kiln::Literal input(kiln::DType::kF32, kiln::Shape({4, 16}));
-  for (size_t i = 0; i < input.values.size(); ++i) input.values[i] = 0.05 * (i % 23) - 0.4;
-  input.RoundToDType();
+  if (!g.ok() || !kiln::SaveGraph(g, dir + "/" + graph).ok()) return false;
   auto interpreter = kiln::Interpreter::Create(g);
-  if (!interpreter.ok()) return 1;
+  if (!interpreter.ok()) return false;
   std::vector<kiln::Tensor> fetches;
   for (const auto& [name, ref] : g.outputs()) fetches.push_back(kiln::Tensor(&g, ref));
   auto out = interpreter->Run({{"x", input}}, fetches);
   if (!out.ok()) {
     std::fprintf(stderr, "%s\n", out.status().ToString().c_str());
-    return 1;
+    return false;
   }
+  return WriteFloats(dir + "/" + expected, (*out)[0].values);
+}
+
+int main(int argc, char** argv) {
+  if (argc != 2) return 2;
+  const std::string dir = argv[1];
+  kiln::Literal input(kiln::DType::kF32, kiln::Shape({4, 16}));
+  for (size_t i = 0; i < input.values.size(); ++i) input.values[i] = 0.05 * (i % 23) - 0.4;
+  input.RoundToDType();
+  // model.pb and a second version of it, model2.pb: the same graph with other weights.
   return WriteFloats(dir + "/inputs.bin", input.values) &&
-                 WriteFloats(dir + "/expected.bin", (*out)[0].values)
+                 Write(dir, 5, "model.pb", "expected.bin", input) &&
+                 Write(dir, 6, "model2.pb", "expected2.bin", input)
              ? 0
              : 1;
 }

@@ -1,26 +1,33 @@
 #!/bin/bash
 # kiln serve end to end: a model repository with one bundle (test/bundle's MLP at batch sizes 1, 4
 # and 16), the server started on a free loopback port, serve_client.py (Python's standard library)
-# and triton_client.py (tritonclient, from the test venv) against it, then SIGTERM:
+# and triton_client.py (tritonclient, from the test venv) against it; versions added (half a file
+# first), removed, and a kill -9 while one is being copied in; then SIGTERM:
 # the server finishes and exits 0. Also its usage and start-up errors.
 set -uo pipefail
-kiln=$1 bundle=$2 inputs=$3 expected=$4 client=$5 triton_client=$6
+kiln=$1 bundle=$2 inputs=$3 expected=$4 client=$5 triton_client=$6 bundle2=$7 expected2=$8 versions=$9
 dir="${TEST_TMPDIR:-$(mktemp -d)}"
 failures=0
 mkdir -p "$dir/repo/tiny/1"
 cp "$bundle" "$dir/repo/tiny/1/model.kiln"
 
-"$kiln" serve --model-repository "$dir/repo" --http-port 0 --max-body-bytes 100000 >"$dir/serve.log" 2>&1 &
-pid=$!
-port=
-for _ in $(seq 100); do
-  port=$(sed -n 's/^kiln serve: serving .* on http:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$dir/serve.log")
-  [[ -n $port ]] && break
-  sleep 0.1
-done
-if [[ -z $port ]]; then
-  echo "FAILED: the server did not start"; cat "$dir/serve.log"; kill "$pid"; exit 1
-fi
+start() {  # start LOG: starts the server on the repository, logging to LOG; sets pid and port
+  log=$1
+  "$kiln" serve --model-repository "$dir/repo" --http-port 0 --max-body-bytes 100000 \
+    --poll-seconds 0.2 >"$log" 2>&1 &
+  pid=$!
+  port=
+  for _ in $(seq 100); do
+    port=$(sed -n 's/^kiln serve: serving .* on http:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$log")
+    [[ -n $port ]] && break
+    sleep 0.1
+  done
+  if [[ -z $port ]]; then
+    echo "FAILED: the server did not start"; cat "$log"; kill "$pid"; exit 1
+  fi
+}
+versions_are() { /usr/bin/python3 "$versions" "$port" "$inputs" "$@" || failures=$((failures + 1)); }
+start "$dir/serve.log"
 /usr/bin/python3 "$client" "$port" "$inputs" "$expected" 100000 || failures=$((failures + 1))
 # tritonclient from the test venv (setup.sh makes it): binary and JSON tensors as Triton's users send.
 venv_python=/opt/kiln-venv/bin/python
@@ -29,11 +36,34 @@ if [[ -x $venv_python ]]; then
 else
   echo "FAILED: no $venv_python: run ./setup.sh"; failures=$((failures + 1))
 fi
+# A new version while serving: half a file (a copy in progress) is not loaded; the whole one,
+# renamed in, is, and requests without a version go to it; a removed version is unloaded.
+mkdir -p "$dir/repo/tiny/2"
+head -c 20000 "$bundle2" > "$dir/repo/tiny/2/model.kiln"
+sleep 0.6
+versions_are 1 "$expected"
+grep -q "not loaded (will retry): DATA_LOSS: $dir/repo/tiny/2/model.kiln" "$dir/serve.log" ||
+  { echo "FAILED: no retry message for the half file"; failures=$((failures + 1)); }
+cp "$bundle2" "$dir/repo/tiny/2/.model.kiln.tmp" && mv "$dir/repo/tiny/2/.model.kiln.tmp" "$dir/repo/tiny/2/model.kiln"
+versions_are 1,2 "$expected2" "1:$expected" "2:$expected2"
+grep -q "kiln serve: loaded tiny version 2" "$dir/serve.log" || { echo "FAILED: no load message"; failures=$((failures + 1)); }
+
+# kill -9 while version 3 is half copied: on restart the server serves the complete versions.
+mkdir -p "$dir/repo/tiny/3"
+head -c 30000 "$bundle2" > "$dir/repo/tiny/3/model.kiln"
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+start "$dir/serve2.log"
+versions_are 1,2 "$expected2" "1:$expected"
+rm -rf "$dir/repo/tiny/3" "$dir/repo/tiny/1"
+versions_are 2 "$expected2"
+grep -q "kiln serve: unloaded tiny version 1" "$dir/serve2.log" || { echo "FAILED: no unload message"; failures=$((failures + 1)); }
+
 kill -TERM "$pid"
 wait "$pid"
 rc=$?
 if [[ $rc -ne 0 ]]; then echo "FAILED: exit $rc after SIGTERM"; failures=$((failures + 1)); else echo "ok: SIGTERM, exit 0"; fi
-grep -q "SIGTERM: finishing requests in flight" "$dir/serve.log" || { echo "FAILED: no drain message"; failures=$((failures + 1)); }
+grep -q "SIGTERM: finishing requests in flight" "$dir/serve2.log" || { echo "FAILED: no drain message"; failures=$((failures + 1)); }
 
 expect() {  # expect CODE MESSAGE ARGS...
   local code=$1 message=$2; shift 2
@@ -48,6 +78,6 @@ expect 2 "--http-port: '70000' is not a port" serve --model-repository "$dir/rep
 expect 2 "unknown command 'srve'" srve
 expect 1 "is not a directory" serve --model-repository "$dir/none"
 mkdir -p "$dir/bad/tiny/1" && echo "not a bundle" > "$dir/bad/tiny/1/model.kiln"
-expect 1 "model.kiln: not a Kiln bundle" serve --model-repository "$dir/bad"
+expect 1 "no model loaded: $dir/bad/tiny/1/model.kiln: not a Kiln bundle" serve --model-repository "$dir/bad"
 echo "$failures failed"
 [[ $failures -eq 0 ]]
