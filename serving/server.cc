@@ -152,7 +152,7 @@ rt::Context& ContextFor(const rt::Bundle& bundle, int signature) {
 // JSON and the rest the binary tensors, in input order; *binary_header is set when the answer is
 // JSON followed by binary outputs.
 int Infer(const ModelVersion& model, const std::string& body, int64_t json_bytes,
-          std::string* response, int64_t* binary_header) {
+          std::string* response, int64_t* binary_header, int64_t* rows, int64_t* run_batch) {
   if (json_bytes > static_cast<int64_t>(body.size()))
     return Error(400, "Inference-Header-Content-Length is over the body's size", response);
   const std::string json_text = json_bytes >= 0 ? body.substr(0, json_bytes) : body;
@@ -284,6 +284,8 @@ int Infer(const ModelVersion& model, const std::string& body, int64_t json_bytes
 
   // The smallest compiled batch that holds the request, the rest of the rows zero.
   const int sig = bundle.FindBatch(kSignature, batch);
+  *rows = batch;
+  *run_batch = bundle.batch_size(sig);
   const kiln_model_info& run_info = bundle.signature(sig);
   const std::vector<const kiln_model_arg*> run_in = Args(run_info, KILN_ROLE_INPUT);
   const std::vector<const kiln_model_arg*> run_out = Args(run_info, KILN_ROLE_OUTPUT);
@@ -524,6 +526,11 @@ int Server::Handle(const std::string& method, const std::string& path, const std
   }
   if (is({"v2", "health", "live"}) || is({"v2", "health", "ready"}))
     return get ? 200 : Error(405, "GET " + path, response);
+  if (is({"v2", "models", "stats"})) {
+    if (!get) return Error(405, "GET " + path, response);
+    *response = metrics_.Statistics("", 0);
+    return 200;
+  }
   if (parts.size() < 3 || parts[1] != "models")
     return Error(404, "no such path: " + path, response);
   const std::string model = parts[2];
@@ -539,7 +546,8 @@ int Server::Handle(const std::string& method, const std::string& path, const std
     next = 5;
   }
   const std::string action = parts.size() > next ? parts[next] : "";
-  if (parts.size() > next + 1 || (action != "" && action != "ready" && action != "infer"))
+  if (parts.size() > next + 1 ||
+      (action != "" && action != "ready" && action != "infer" && action != "stats"))
     return Error(404, "no such path: " + path, response);
   const std::shared_ptr<const ModelVersion> found = repository_.Find(model, version);
   if (found == nullptr) {
@@ -551,7 +559,18 @@ int Server::Handle(const std::string& method, const std::string& path, const std
   }
   if (action == "infer") {
     if (method != "POST") return Error(405, "POST " + path, response);
-    return Infer(*found, body, json_bytes, response, binary_header);
+    const auto start = std::chrono::steady_clock::now();
+    int64_t rows = 0, run_batch = 0;
+    const int code = Infer(*found, body, json_bytes, response, binary_header, &rows, &run_batch);
+    metrics_.Record(found->name, found->version, code == 200,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                    rows, run_batch);
+    return code;
+  }
+  if (action == "stats") {
+    if (!get) return Error(405, "GET " + path, response);
+    *response = metrics_.Statistics(model, version);
+    return 200;
   }
   if (!get) return Error(405, "GET " + path, response);
   if (action == "ready") return 200;
@@ -633,6 +652,38 @@ rt::StatusOr<std::unique_ptr<Server>> Server::Start(Repository& repository,
   server->daemon_ = daemon;
   const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
   server->port_ = info != nullptr ? info->port : options.http_port;
+  if (options.metrics_port >= 0) {
+    auto metrics = [](void* cls, MHD_Connection* connection, const char* url, const char* method,
+                      const char*, const char*, size_t* upload_size, void**) -> MHD_Result {
+      const Server* self = static_cast<const Server*>(cls);
+      if (*upload_size != 0) {  // no body is expected; drop it
+        *upload_size = 0;
+        return MHD_YES;
+      }
+      if (std::string(url) != "/metrics" || std::string(method) != "GET")
+        return Send(connection, 404, json{{"error", "GET /metrics"}}.dump(), -1);
+      const std::string text = self->metrics_.Prometheus();
+      MHD_Response* response = MHD_create_response_from_buffer(
+          text.size(), const_cast<char*>(text.data()), MHD_RESPMEM_MUST_COPY);
+      MHD_add_response_header(response, "Content-Type", "text/plain; version=0.0.4");
+      MHD_Result result = MHD_queue_response(connection, MHD_HTTP_OK, response);
+      MHD_destroy_response(response);
+      return result;
+    };
+    sockaddr_in metrics_address = address;
+    metrics_address.sin_port = htons(static_cast<uint16_t>(options.metrics_port));
+    MHD_Daemon* metrics_daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, nullptr, nullptr, +metrics,
+        server.get(), MHD_OPTION_SOCK_ADDR, &metrics_address, MHD_OPTION_CONNECTION_TIMEOUT,
+        static_cast<unsigned>(options.connection_timeout_s), MHD_OPTION_END);
+    if (metrics_daemon == nullptr) {
+      return rt::UnavailableError("cannot listen on " + options.address + ":" +
+                                  std::to_string(options.metrics_port) + " (metrics)");
+    }
+    server->metrics_daemon_ = metrics_daemon;
+    const MHD_DaemonInfo* m = MHD_get_daemon_info(metrics_daemon, MHD_DAEMON_INFO_BIND_PORT);
+    server->metrics_port_ = m != nullptr ? m->port : options.metrics_port;
+  }
   if (options.poll_seconds > 0) {
     Server* self = server.get();
     server->poller_ = std::thread([self] {
@@ -658,7 +709,8 @@ void Server::Stop() {
   stop_.notify_all();
   if (poller_.joinable()) poller_.join();
   if (daemon_ != nullptr) MHD_stop_daemon(static_cast<MHD_Daemon*>(daemon_));
-  daemon_ = nullptr;
+  if (metrics_daemon_ != nullptr) MHD_stop_daemon(static_cast<MHD_Daemon*>(metrics_daemon_));
+  daemon_ = metrics_daemon_ = nullptr;
 }
 
 Server::~Server() { Stop(); }

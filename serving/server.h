@@ -17,6 +17,7 @@
 
 #include "runtime/bundle.h"
 #include "runtime/status.h"
+#include "serving/metrics.h"
 
 namespace kiln {
 namespace serving {
@@ -68,6 +69,7 @@ struct ServerOptions {
   std::string address = "127.0.0.1";  // where to listen
   double poll_seconds = 2;            // how often the repository is rescanned (0: never)
   int http_port = 8000;
+  int metrics_port = 8002;           // Prometheus' GET /metrics (-1: none; 0: any free port)
   int threads = 4;                   // request threads
   size_t max_body_bytes = 64 << 20;  // a larger request is refused (413)
   int connection_timeout_s = 10;     // an idle or stalled connection is closed
@@ -80,8 +82,9 @@ class Server {
   static rt::StatusOr<std::unique_ptr<Server>> Start(Repository& repository,
                                                      const ServerOptions& options);
   ~Server();
-  // The port listened on (the one given, or the one the system chose for port 0).
+  // The ports listened on (the ones given, or the ones the system chose for port 0; -1: none).
   int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }
   // Stops accepting, lets requests in flight finish, then returns.
   void Stop();
 
@@ -97,7 +100,9 @@ class Server {
   Repository& repository_;
   ServerOptions options_;
   void* daemon_ = nullptr;
-  int port_ = 0;
+  void* metrics_daemon_ = nullptr;
+  int port_ = 0, metrics_port_ = -1;
+  mutable Metrics metrics_;
   std::thread poller_;
   std::mutex stop_mutex_;
   std::condition_variable stop_;

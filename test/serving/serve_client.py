@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks a running `kiln serve` over HTTP (Open Inference Protocol), with Python's standard library.
 
-Usage: serve_client.py PORT INPUTS_BIN EXPECTED_BIN MAX_BODY_BYTES
+Usage: serve_client.py PORT INPUTS_BIN EXPECTED_BIN MAX_BODY_BYTES [METRICS_PORT]
 The server serves model "tiny" (test/bundle's MLP: x f32[-1,16] -> probabilities f32[-1,3]),
 compiled at batch sizes 1, 4 and 16, as version 1. Prints one line per check; exits 1 on a failure.
 """
@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 
 port, inputs_bin, expected_bin, max_body = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+metrics_port = sys.argv[5] if len(sys.argv) > 5 else None
 base = "http://127.0.0.1:%s" % port
 failures = 0
 
@@ -140,6 +141,29 @@ with concurrent.futures.ThreadPoolExecutor(8) as pool:
 check("200 requests from 8 clients, all right", all(results), results.count(False))
 code, body = call("POST", "/v2/models/tiny/infer", infer_request(4))
 check("still serving after the bad requests", code == 200 and close(body["outputs"][0]["data"], EXPECTED))
+
+# Statistics (Triton's extension) and Prometheus metrics count what happened above.
+code, body = call("GET", "/v2/models/stats")
+tiny = [m for m in body["model_stats"] if m["name"] == "tiny" and m["version"] == "1"] if code == 200 else []
+check("statistics", len(tiny) == 1 and tiny[0]["inference_stats"]["success"]["count"] >= 200 and
+      tiny[0]["inference_stats"]["fail"]["count"] >= 10 and tiny[0]["execution_count"] >= 200, body)
+code, body = call("GET", "/v2/models/tiny/versions/1/stats")
+check("statistics of one version", code == 200 and len(body["model_stats"]) == 1, body)
+if metrics_port:
+    with urllib.request.urlopen("http://127.0.0.1:%s/metrics" % metrics_port, timeout=10) as r:
+        text = r.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    success = samples.get('kiln_inference_requests_total{model="tiny",version="1",outcome="success"}', 0)
+    failure = samples.get('kiln_inference_requests_total{model="tiny",version="1",outcome="failure"}', 0)
+    count = samples.get('kiln_request_duration_seconds_count{model="tiny",version="1"}', 0)
+    inf = samples.get('kiln_request_duration_seconds_bucket{model="tiny",version="1",le="+Inf"}', 0)
+    batch16 = samples.get('kiln_batch_size_bucket{model="tiny",version="1",le="16"}', 0)
+    check("prometheus metrics", success >= 200 and failure >= 10 and count == success + failure and
+          inf == count and batch16 == success, (success, failure, count, inf, batch16))
 
 print("%d failed" % failures)
 sys.exit(1 if failures else 0)

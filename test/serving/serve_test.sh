@@ -13,8 +13,8 @@ cp "$bundle" "$dir/repo/tiny/1/model.kiln"
 
 start() {  # start LOG: starts the server on the repository, logging to LOG; sets pid and port
   log=$1
-  "$kiln" serve --model-repository "$dir/repo" --http-port 0 --max-body-bytes 100000 \
-    --poll-seconds 0.2 >"$log" 2>&1 &
+  "$kiln" serve --model-repository "$dir/repo" --http-port 0 --metrics-port 0 \
+    --max-body-bytes 100000 --poll-seconds 0.2 >"$log" 2>&1 &
   pid=$!
   port=
   for _ in $(seq 100); do
@@ -25,10 +25,11 @@ start() {  # start LOG: starts the server on the repository, logging to LOG; set
   if [[ -z $port ]]; then
     echo "FAILED: the server did not start"; cat "$log"; kill "$pid"; exit 1
   fi
+  metrics_port=$(sed -n 's/^kiln serve: metrics on http:\/\/127.0.0.1:\([0-9]*\)\/metrics$/\1/p' "$log")
 }
 versions_are() { /usr/bin/python3 "$versions" "$port" "$inputs" "$@" || failures=$((failures + 1)); }
 start "$dir/serve.log"
-/usr/bin/python3 "$client" "$port" "$inputs" "$expected" 100000 || failures=$((failures + 1))
+/usr/bin/python3 "$client" "$port" "$inputs" "$expected" 100000 "$metrics_port" || failures=$((failures + 1))
 # tritonclient from the test venv (setup.sh makes it): binary and JSON tensors as Triton's users send.
 venv_python=/opt/kiln-venv/bin/python
 if [[ -x $venv_python ]]; then
