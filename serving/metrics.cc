@@ -32,13 +32,14 @@ Metrics::Series& Metrics::At(const std::string& model, int64_t version) {
   auto [it, added] = series_.try_emplace({model, version});
   if (added) {
     it->second.duration = {kSecondsBounds, std::vector<uint64_t>(kSecondsBounds.size() + 1, 0)};
+    it->second.queue = it->second.duration;
     it->second.batch = {kBatchBounds, std::vector<uint64_t>(kBatchBounds.size() + 1, 0)};
   }
   return it->second;
 }
 
 void Metrics::Record(const std::string& model, int64_t version, bool success, double seconds,
-                     int64_t rows, int64_t batch) {
+                     int64_t rows, int64_t batch, double queue_seconds, bool executed) {
   std::lock_guard<std::mutex> lock(mutex_);
   Series& s = At(model, version);
   s.duration.Add(seconds);
@@ -46,8 +47,9 @@ void Metrics::Record(const std::string& model, int64_t version, bool success, do
     ++s.success;
     s.success_seconds += seconds;
     s.rows += static_cast<uint64_t>(rows);
-    ++s.executions;
+    if (executed) ++s.executions;
     s.batch.Add(static_cast<double>(batch));
+    s.queue.Add(queue_seconds);
   } else {
     ++s.failure;
     s.failure_seconds += seconds;
@@ -93,7 +95,10 @@ std::string Metrics::Prometheus() const {
   };
   histogram("kiln_request_duration_seconds", "Infer requests' time in the server.",
             &Series::duration);
-  histogram("kiln_batch_size", "The compiled batch size each run used.", &Series::batch);
+  histogram("kiln_queue_duration_seconds",
+            "Successful requests' time waiting to be batched (0 without dynamic batching).",
+            &Series::queue);
+  histogram("kiln_batch_size", "The compiled batch size each request ran at.", &Series::batch);
   return out;
 }
 

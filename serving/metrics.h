@@ -16,9 +16,10 @@ namespace serving {
 class Metrics {
  public:
   // One infer request of `model`/`version`: whether it succeeded, how long it took, and (for a
-  // success) its rows and the compiled batch size it ran at.
+  // success) its rows, the compiled batch size it ran at and its time in the batching queue.
+  // `executed`: its run is counted here (once per batch of requests run together).
   void Record(const std::string& model, int64_t version, bool success, double seconds, int64_t rows,
-              int64_t batch);
+              int64_t batch, double queue_seconds, bool executed);
 
   // Prometheus' text format (version 0.0.4): base units, _total counters.
   std::string Prometheus() const;
@@ -37,7 +38,7 @@ class Metrics {
   struct Series {
     uint64_t success = 0, failure = 0, rows = 0, executions = 0;
     double success_seconds = 0, failure_seconds = 0;
-    Histogram duration, batch;
+    Histogram duration, queue, batch;
   };
   Series& At(const std::string& model, int64_t version);  // mutex_ held
 

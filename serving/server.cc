@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "nlohmann/json.hpp"
@@ -148,11 +149,45 @@ rt::Context& ContextFor(const rt::Bundle& bundle, int signature) {
   return t.context;
 }
 
+// Runs `rows` rows (inputs[i]: input i's rows, row-major) on the smallest compiled batch that holds
+// them, the other rows zero; outputs[o] gets output o's rows.
+rt::Status RunRows(const ModelVersion& model, const std::vector<std::string>& inputs, int64_t rows,
+                   std::vector<std::string>* outputs, int64_t* run_batch) {
+  const rt::Bundle& bundle = *model.bundle;
+  const int sig = bundle.FindBatch(kSignature, rows);
+  if (sig < 0) return rt::InvalidArgumentError("no compiled batch holds " + std::to_string(rows));
+  *run_batch = bundle.batch_size(sig);
+  const kiln_model_info& info = bundle.signature(sig);
+  const std::vector<const kiln_model_arg*> run_in = Args(info, KILN_ROLE_INPUT);
+  const std::vector<const kiln_model_arg*> run_out = Args(info, KILN_ROLE_OUTPUT);
+  std::vector<std::vector<char>> in_buffers, out_buffers;
+  std::vector<const void*> in_ptrs;
+  std::vector<void*> out_ptrs;
+  for (size_t i = 0; i < run_in.size(); ++i) {
+    in_buffers.emplace_back(run_in[i]->bytes, 0);  // rows past the request's stay zero
+    std::memcpy(in_buffers.back().data(), inputs[i].data(),
+                std::min(inputs[i].size(), static_cast<size_t>(run_in[i]->bytes)));
+    in_ptrs.push_back(in_buffers.back().data());
+  }
+  for (const kiln_model_arg* a : run_out) {
+    out_buffers.emplace_back(a->bytes, 0);
+    out_ptrs.push_back(out_buffers.back().data());
+  }
+  KILN_RT_RETURN_IF_ERROR(bundle.Run(sig, in_ptrs, out_ptrs, ContextFor(bundle, sig)));
+  outputs->clear();
+  for (size_t o = 0; o < run_out.size(); ++o) {
+    const size_t row_bytes = run_out[o]->bytes / static_cast<size_t>(*run_batch);
+    outputs->emplace_back(out_buffers[o].data(), row_bytes * static_cast<size_t>(rows));
+  }
+  return rt::OkStatus();
+}
+
 // With the binary tensor extension, `json_bytes` (Inference-Header-Content-Length) of the body are
 // JSON and the rest the binary tensors, in input order; *binary_header is set when the answer is
 // JSON followed by binary outputs.
 int Infer(const ModelVersion& model, const std::string& body, int64_t json_bytes,
-          std::string* response, int64_t* binary_header, int64_t* rows, int64_t* run_batch) {
+          std::string* response, int64_t* binary_header, int64_t* rows, int64_t* run_batch,
+          double* queue_seconds, bool* executed) {
   if (json_bytes > static_cast<int64_t>(body.size()))
     return Error(400, "Inference-Header-Content-Length is over the body's size", response);
   const std::string json_text = json_bytes >= 0 ? body.substr(0, json_bytes) : body;
@@ -282,35 +317,29 @@ int Infer(const ModelVersion& model, const std::string& body, int64_t json_bytes
     }
   }
 
-  // The smallest compiled batch that holds the request, the rest of the rows zero.
-  const int sig = bundle.FindBatch(kSignature, batch);
+  std::vector<std::string> outputs_bytes;
+  rt::Status s;
   *rows = batch;
-  *run_batch = bundle.batch_size(sig);
-  const kiln_model_info& run_info = bundle.signature(sig);
-  const std::vector<const kiln_model_arg*> run_in = Args(run_info, KILN_ROLE_INPUT);
-  const std::vector<const kiln_model_arg*> run_out = Args(run_info, KILN_ROLE_OUTPUT);
-  std::vector<std::vector<char>> in_buffers, out_buffers;
-  std::vector<const void*> in_ptrs;
-  std::vector<void*> out_ptrs;
-  for (size_t i = 0; i < run_in.size(); ++i) {
-    in_buffers.emplace_back(run_in[i]->bytes, 0);  // rows past the request's stay zero
-    std::memcpy(in_buffers.back().data(), values[i].data(), values[i].size());
-    in_ptrs.push_back(in_buffers.back().data());
+  if (model.batcher != nullptr) {
+    Batcher::Result r = model.batcher->Run(std::move(values), batch);
+    s = r.status;
+    outputs_bytes = std::move(r.outputs);
+    *run_batch = r.run_batch;
+    *queue_seconds = r.queue_seconds;
+    *executed = r.first;
+  } else {
+    s = RunRows(model, values, batch, &outputs_bytes, run_batch);
+    *executed = true;
   }
-  for (const kiln_model_arg* a : run_out) {
-    out_buffers.emplace_back(a->bytes, 0);
-    out_ptrs.push_back(out_buffers.back().data());
-  }
-  rt::Status s = bundle.Run(sig, in_ptrs, out_ptrs, ContextFor(bundle, sig));
   if (!s.ok()) return Error(s.code() == KILN_OUT_OF_RANGE ? 400 : 500, s.ToString(), response);
 
   json result = {{"model_name", model.name}, {"model_version", std::to_string(model.version)}};
   if (request.contains("id")) result["id"] = request["id"];
   result["outputs"] = json::array();
   std::string binary;  // the binary outputs, after the JSON
-  for (size_t o = 0; o < run_out.size(); ++o) {
+  for (size_t o = 0; o < outputs.size(); ++o) {
     if (!wanted[o]) continue;
-    const kiln_model_arg& a = *run_out[o];
+    const kiln_model_arg& a = *outputs[o];
     std::vector<int64_t> shape(a.dims, a.dims + a.rank);
     int64_t per_row = 1;
     for (size_t d = 1; d < shape.size(); ++d) per_row *= shape[d];
@@ -320,11 +349,11 @@ int Infer(const ModelVersion& model, const std::string& body, int64_t json_bytes
     json output = {{"name", a.name}, {"datatype", DataType(a.dtype)}, {"shape", shape}};
     if (as_binary[o]) {
       output["parameters"] = {{"binary_data_size", n * size}};
-      binary.append(out_buffers[o].data(), n * size);
+      binary.append(outputs_bytes[o].data(), n * size);
     } else {
       json data = json::array();
       for (int64_t e = 0; e < n; ++e)
-        data.push_back(Load(a.dtype, out_buffers[o].data() + e * size));
+        data.push_back(Load(a.dtype, outputs_bytes[o].data() + e * size));
       output["data"] = std::move(data);
     }
     result["outputs"].push_back(std::move(output));
@@ -360,6 +389,54 @@ MHD_Result Send(MHD_Connection* connection, int code, const std::string& body,
 }
 
 }  // namespace
+
+// The model's config.json, if it has one: {"dynamic_batching": {"max_queue_delay_microseconds":
+// N}, "instances": N}. Dynamic batching gives the version a batcher; without it each request runs
+// on its own.
+rt::Status Configure(const std::filesystem::path& path, ModelVersion* model) {
+  std::error_code error;
+  if (!std::filesystem::exists(path, error)) return rt::OkStatus();
+  std::ifstream in(path);
+  const json config = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  const std::string where = path.string() + ": ";
+  if (config.is_discarded() || !config.is_object())
+    return rt::InvalidArgumentError(where + "not a JSON object");
+  for (const auto& [key, value] : config.items()) {
+    if (key != "dynamic_batching" && key != "instances")
+      return rt::InvalidArgumentError(where + "unknown setting '" + key + "'");
+  }
+  int64_t instances = 1, delay_us = 0;
+  if (config.contains("instances")) {
+    if (!config["instances"].is_number_integer() || config["instances"] < 1 ||
+        config["instances"] > 64)
+      return rt::InvalidArgumentError(where + "\"instances\" must be 1 to 64");
+    instances = config["instances"];
+  }
+  if (!config.contains("dynamic_batching")) return rt::OkStatus();
+  const json& batching = config["dynamic_batching"];
+  if (!batching.is_object())
+    return rt::InvalidArgumentError(where + "\"dynamic_batching\" is not an object");
+  for (const auto& [key, value] : batching.items()) {
+    if (key != "max_queue_delay_microseconds")
+      return rt::InvalidArgumentError(where + "unknown dynamic_batching setting '" + key + "'");
+    if (!value.is_number_integer() || value < 0 || value > 10000000)
+      return rt::InvalidArgumentError(where + "max_queue_delay_microseconds must be 0 to 10000000");
+    delay_us = value;
+  }
+  const rt::Bundle& bundle = *model->bundle;
+  const kiln_model_info& info = bundle.signature(bundle.Find(kSignature));
+  std::vector<size_t> row_bytes;
+  const int64_t batch = bundle.batch_size(bundle.Find(kSignature));
+  for (const kiln_model_arg* a : Args(info, KILN_ROLE_OUTPUT))
+    row_bytes.push_back(a->bytes / static_cast<size_t>(batch));
+  model->batcher = std::make_unique<Batcher>(
+      [model](const std::vector<std::string>& inputs, int64_t rows,
+              std::vector<std::string>* outputs,
+              int64_t* run_batch) { return RunRows(*model, inputs, rows, outputs, run_batch); },
+      row_bytes, model->max_batch, std::chrono::microseconds(delay_us),
+      static_cast<int>(instances));
+  return rt::OkStatus();
+}
 
 rt::StatusOr<std::unique_ptr<Repository>> Repository::Load(const std::string& dir) {
   std::error_code error;
@@ -440,6 +517,7 @@ rt::Status Repository::Scan(bool strict, std::vector<std::string>* changes) {
         }
         if (loaded->max_batch == 0)
           s = rt::FailedPreconditionError(file.string() + ": no serving_default signature");
+        if (s.ok()) s = Configure(fs::path(dir_) / name / "config.json", loaded.get());
       }
       if (!s.ok()) {
         if (strict) return s;
@@ -561,10 +639,13 @@ int Server::Handle(const std::string& method, const std::string& path, const std
     if (method != "POST") return Error(405, "POST " + path, response);
     const auto start = std::chrono::steady_clock::now();
     int64_t rows = 0, run_batch = 0;
-    const int code = Infer(*found, body, json_bytes, response, binary_header, &rows, &run_batch);
+    double queue_seconds = 0;
+    bool executed = false;
+    const int code = Infer(*found, body, json_bytes, response, binary_header, &rows, &run_batch,
+                           &queue_seconds, &executed);
     metrics_.Record(found->name, found->version, code == 200,
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-                    rows, run_batch);
+                    rows, run_batch, queue_seconds, executed);
     return code;
   }
   if (action == "stats") {

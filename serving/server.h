@@ -3,6 +3,9 @@
 //
 //   repository/<model>/<version>/model.kiln     versions are positive integers; the highest is
 //                                                served, and any version can be asked for
+//   repository/<model>/config.json              optional: {"dynamic_batching":
+//                                                {"max_queue_delay_microseconds": 500},
+//                                                "instances": 2}
 #ifndef KILN_SERVING_SERVER_H_
 #define KILN_SERVING_SERVER_H_
 
@@ -17,6 +20,7 @@
 
 #include "runtime/bundle.h"
 #include "runtime/status.h"
+#include "serving/batcher.h"
 #include "serving/metrics.h"
 
 namespace kiln {
@@ -29,6 +33,9 @@ struct ModelVersion {
   int64_t version = 0;
   std::unique_ptr<rt::Bundle> bundle;
   int64_t max_batch = 0;  // the largest compiled batch size
+  // Dynamic batching (DIR/<model>/config.json), or null: each request runs on its own. Declared
+  // after the bundle, so it stops before the bundle goes.
+  std::unique_ptr<Batcher> batcher;
 };
 
 // The models of a repository: loaded at start, then kept in step with the directory by Poll().

@@ -6,10 +6,14 @@
 # the server finishes and exits 0. Also its usage and start-up errors.
 set -uo pipefail
 kiln=$1 bundle=$2 inputs=$3 expected=$4 client=$5 triton_client=$6 bundle2=$7 expected2=$8 versions=$9
+batching_client=${10}
 dir="${TEST_TMPDIR:-$(mktemp -d)}"
 failures=0
-mkdir -p "$dir/repo/tiny/1"
+mkdir -p "$dir/repo/tiny/1" "$dir/repo/batched/1"
 cp "$bundle" "$dir/repo/tiny/1/model.kiln"
+cp "$bundle" "$dir/repo/batched/1/model.kiln"
+echo '{"dynamic_batching": {"max_queue_delay_microseconds": 50000}, "instances": 1}' \
+  > "$dir/repo/batched/config.json"
 
 start() {  # start LOG: starts the server on the repository, logging to LOG; sets pid and port
   log=$1
@@ -37,6 +41,8 @@ if [[ -x $venv_python ]]; then
 else
   echo "FAILED: no $venv_python: run ./setup.sh"; failures=$((failures + 1))
 fi
+/usr/bin/python3 "$batching_client" "$port" "$metrics_port" "$inputs" "$expected" || failures=$((failures + 1))
+
 # A new version while serving: half a file (a copy in progress) is not loaded; the whole one,
 # renamed in, is, and requests without a version go to it; a removed version is unloaded.
 mkdir -p "$dir/repo/tiny/2"
@@ -80,5 +86,8 @@ expect 2 "unknown command 'srve'" srve
 expect 1 "is not a directory" serve --model-repository "$dir/none"
 mkdir -p "$dir/bad/tiny/1" && echo "not a bundle" > "$dir/bad/tiny/1/model.kiln"
 expect 1 "no model loaded: $dir/bad/tiny/1/model.kiln: not a Kiln bundle" serve --model-repository "$dir/bad"
+mkdir -p "$dir/badconfig/tiny/1" && cp "$bundle" "$dir/badconfig/tiny/1/model.kiln"
+echo '{"dynamic_batching": {"max_queue_delay": 5}}' > "$dir/badconfig/tiny/config.json"
+expect 1 "config.json: unknown dynamic_batching setting 'max_queue_delay'" serve --model-repository "$dir/badconfig"
 echo "$failures failed"
 [[ $failures -eq 0 ]]
