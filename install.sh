@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs Kiln under a prefix: ./install.sh [--prefix DIR] (default /usr/local).
 #
-#   DIR/bin/kilnc                  the compiler
+#   DIR/bin/kilnc, DIR/bin/kiln    the compiler; the model server (kiln serve)
 #   DIR/include/kiln/              headers (#include "graph/graph.h" with -IDIR/include/kiln)
 #   DIR/lib/libkiln_*.{so,a}       graph (the builder API), runtime, dnnl_kernels, checkpoint, data,
 #                                  metrics, cuda

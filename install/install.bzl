@@ -122,6 +122,7 @@ def _kiln_install_tree_impl(ctx):
     packages = [p[KilnPackageInfo] for p in ctx.attr.packages]
     copies = []  # (source File, path in the tree)
     copies.append((ctx.executable.kilnc, "bin/kilnc"))
+    copies.append((ctx.executable.kiln, "bin/kiln"))
     headers = {}
     for p in packages:
         copies.append((p.static, "lib/" + p.static.basename))
@@ -208,6 +209,7 @@ kiln_install_tree = rule(
     attrs = {
         "packages": attr.label_list(providers = [KilnPackageInfo]),
         "kilnc": attr.label(executable = True, cfg = "target"),
+        "kiln": attr.label(executable = True, cfg = "target"),
         "cmake": attr.label_list(allow_files = [".cmake"]),
         "cmake_version": attr.label(allow_single_file = True),
         # pkg-config name → "lib1,lib2 Description".
