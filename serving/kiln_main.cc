@@ -21,6 +21,7 @@ constexpr char kUsage[] =
     "                  [--metrics-port PORT (8002: Prometheus' GET /metrics; -1: none)]\n"
     "                  [--address IPV4 (127.0.0.1)] [--threads N (4)]\n"
     "                  [--max-body-bytes N (64 MiB: a larger request gets 413)]\n"
+    "                  [--connection-timeout S (10: an idle or stalled connection is closed)]\n"
     "                  [--poll-seconds S (2: how often new versions are looked for; 0: never)]\n";
 
 int Usage(const std::string& message) {
@@ -67,6 +68,9 @@ int main(int argc, char** argv) {
       options.poll_seconds = std::strtod(value.c_str(), &end);
       if (value.empty() || *end != '\0' || !(options.poll_seconds >= 0))
         return Usage("--poll-seconds: '" + value + "' is not a number of seconds (0: never)");
+    } else if (flag == "--connection-timeout") {
+      if (!ParseInt(value, 1, 3600, &options.connection_timeout_s))
+        return Usage("--connection-timeout: '" + value + "' is not 1 to 3600 seconds");
     } else if (flag == "--max-body-bytes") {
       int mib = 0;
       if (!ParseInt(value, 1, 1 << 30, &mib))
