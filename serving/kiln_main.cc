@@ -18,6 +18,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: kiln serve --model-repository DIR [--http-port PORT (8000; 0: any free port)]\n"
+    "                  [--grpc-port PORT (8001; -1: none)]\n"
     "                  [--metrics-port PORT (8002: Prometheus' GET /metrics; -1: none)]\n"
     "                  [--address IPV4 (127.0.0.1)] [--threads N (4)]\n"
     "                  [--max-body-bytes N (64 MiB: a larger request gets 413)]\n"
@@ -58,6 +59,9 @@ int main(int argc, char** argv) {
     } else if (flag == "--http-port") {
       if (!ParseInt(value, 0, 65535, &options.http_port))
         return Usage("--http-port: '" + value + "' is not a port (0 to 65535)");
+    } else if (flag == "--grpc-port") {
+      if (!ParseInt(value, -1, 65535, &options.grpc_port))
+        return Usage("--grpc-port: '" + value + "' is not a port (0 to 65535; -1: none)");
     } else if (flag == "--metrics-port") {
       if (!ParseInt(value, -1, 65535, &options.metrics_port))
         return Usage("--metrics-port: '" + value + "' is not a port (0 to 65535; -1: none)");
@@ -105,6 +109,9 @@ int main(int argc, char** argv) {
   }
   std::string models;
   for (const std::string& m : (*repository)->Models()) models += (models.empty() ? "" : ", ") + m;
+  if ((*server)->grpc_port() >= 0) {
+    std::printf("kiln serve: gRPC on %s:%d\n", options.address.c_str(), (*server)->grpc_port());
+  }
   if ((*server)->metrics_port() >= 0) {
     std::printf("kiln serve: metrics on http://%s:%d/metrics\n", options.address.c_str(),
                 (*server)->metrics_port());

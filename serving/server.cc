@@ -16,6 +16,7 @@
 #include "nlohmann/json.hpp"
 #include "runtime/dnnl_kernels.h"
 #include "runtime/kiln_model.h"
+#include "serving/grpc_service.h"
 
 namespace kiln {
 namespace serving {
@@ -765,6 +766,12 @@ rt::StatusOr<std::unique_ptr<Server>> Server::Start(Repository& repository,
     const MHD_DaemonInfo* m = MHD_get_daemon_info(metrics_daemon, MHD_DAEMON_INFO_BIND_PORT);
     server->metrics_port_ = m != nullptr ? m->port : options.metrics_port;
   }
+  if (options.grpc_port >= 0) {
+    rt::StatusOr<std::unique_ptr<GrpcEndpoint>> grpc =
+        GrpcEndpoint::Start(*server, options.address, options.grpc_port);
+    if (!grpc.ok()) return grpc.status();
+    server->grpc_ = std::move(*grpc);
+  }
   if (options.poll_seconds > 0) {
     Server* self = server.get();
     server->poller_ = std::thread([self] {
@@ -789,12 +796,18 @@ void Server::Stop() {
   }
   stop_.notify_all();
   if (poller_.joinable()) poller_.join();
+  if (grpc_ != nullptr) grpc_->Stop();
   if (daemon_ != nullptr) MHD_stop_daemon(static_cast<MHD_Daemon*>(daemon_));
   if (metrics_daemon_ != nullptr) MHD_stop_daemon(static_cast<MHD_Daemon*>(metrics_daemon_));
   daemon_ = metrics_daemon_ = nullptr;
 }
 
+Server::Server(Repository& repository, const ServerOptions& options)
+    : repository_(repository), options_(options) {}
+
 Server::~Server() { Stop(); }
+
+int Server::grpc_port() const { return grpc_ != nullptr ? grpc_->port() : -1; }
 
 }  // namespace serving
 }  // namespace kiln

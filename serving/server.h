@@ -26,6 +26,8 @@
 namespace kiln {
 namespace serving {
 
+class GrpcEndpoint;
+
 // One version of a model: its bundle, whose serving_default signatures (one per batch size) share
 // the inputs' and outputs' names and types.
 struct ModelVersion {
@@ -76,6 +78,7 @@ struct ServerOptions {
   std::string address = "127.0.0.1";  // where to listen
   double poll_seconds = 2;            // how often the repository is rescanned (0: never)
   int http_port = 8000;
+  int grpc_port = 8001;              // the gRPC endpoint (-1: none; 0: any free port)
   int metrics_port = 8002;           // Prometheus' GET /metrics (-1: none; 0: any free port)
   int threads = 4;                   // request threads
   size_t max_body_bytes = 64 << 20;  // a larger request is refused (413)
@@ -92,6 +95,7 @@ class Server {
   // The ports listened on (the ones given, or the ones the system chose for port 0; -1: none).
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }
+  int grpc_port() const;
   // Stops accepting, lets requests in flight finish, then returns.
   void Stop();
 
@@ -102,14 +106,14 @@ class Server {
              int64_t json_bytes, std::string* response, int64_t* binary_header) const;
 
  private:
-  Server(Repository& repository, const ServerOptions& options)
-      : repository_(repository), options_(options) {}
+  Server(Repository& repository, const ServerOptions& options);
   Repository& repository_;
   ServerOptions options_;
   void* daemon_ = nullptr;
   void* metrics_daemon_ = nullptr;
   int port_ = 0, metrics_port_ = -1;
   mutable Metrics metrics_;
+  std::unique_ptr<GrpcEndpoint> grpc_;
   std::thread poller_;
   std::mutex stop_mutex_;
   std::condition_variable stop_;

@@ -5,7 +5,7 @@ kiln=$1 bundle=$2 inputs=$3 expected=$4 client=$5
 dir="${TEST_TMPDIR:-$(mktemp -d)}"
 mkdir -p "$dir/repo/tiny/1"
 cp "$bundle" "$dir/repo/tiny/1/model.kiln"
-"$kiln" serve --model-repository "$dir/repo" --http-port 0 --metrics-port -1 --threads 4 \
+"$kiln" serve --model-repository "$dir/repo" --http-port 0 --metrics-port -1 --grpc-port -1 --threads 4 \
   --connection-timeout 2 >"$dir/serve.log" 2>&1 &
 pid=$!
 port=

@@ -17,7 +17,7 @@ echo '{"dynamic_batching": {"max_queue_delay_microseconds": 50000}, "instances":
 
 start() {  # start LOG: starts the server on the repository, logging to LOG; sets pid and port
   log=$1
-  "$kiln" serve --model-repository "$dir/repo" --http-port 0 --metrics-port 0 \
+  "$kiln" serve --model-repository "$dir/repo" --http-port 0 --metrics-port 0 --grpc-port 0 \
     --max-body-bytes 100000 --poll-seconds 0.2 >"$log" 2>&1 &
   pid=$!
   port=
@@ -30,6 +30,7 @@ start() {  # start LOG: starts the server on the repository, logging to LOG; set
     echo "FAILED: the server did not start"; cat "$log"; kill "$pid"; exit 1
   fi
   metrics_port=$(sed -n 's/^kiln serve: metrics on http:\/\/127.0.0.1:\([0-9]*\)\/metrics$/\1/p' "$log")
+  grpc_port=$(sed -n 's/^kiln serve: gRPC on 127.0.0.1:\([0-9]*\)$/\1/p' "$log")
 }
 versions_are() { /usr/bin/python3 "$versions" "$port" "$inputs" "$@" || failures=$((failures + 1)); }
 start "$dir/serve.log"
@@ -37,7 +38,7 @@ start "$dir/serve.log"
 # tritonclient from the test venv (setup.sh makes it): binary and JSON tensors as Triton's users send.
 venv_python=/opt/kiln-venv/bin/python
 if [[ -x $venv_python ]]; then
-  "$venv_python" "$triton_client" "$port" "$inputs" "$expected" || failures=$((failures + 1))
+  "$venv_python" "$triton_client" "$port" "$inputs" "$expected" "$grpc_port" || failures=$((failures + 1))
 else
   echo "FAILED: no $venv_python: run ./setup.sh"; failures=$((failures + 1))
 fi

@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
 """tritonclient (the Open Inference Protocol's client, from PyPI) against a running `kiln serve`.
 
-Usage: triton_client.py PORT INPUTS_BIN EXPECTED_BIN
+Usage: triton_client.py PORT INPUTS_BIN EXPECTED_BIN GRPC_PORT
 Run with the test venv's python (setup.sh makes /opt/kiln-venv). The server serves model "tiny"
 (test/bundle's MLP at batch sizes 1, 4 and 16). Exits 1 on a failure.
 """
 import sys
 
 import numpy as np
+import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-port, inputs_bin, expected_bin = sys.argv[1:4]
+port, inputs_bin, expected_bin, grpc_port = sys.argv[1:5]
 X = np.fromfile(inputs_bin, dtype=np.float32).reshape(4, 16)
 EXPECTED = np.fromfile(expected_bin, dtype=np.float32).reshape(4, 3)
 client = httpclient.InferenceServerClient("127.0.0.1:%s" % port)
@@ -60,6 +61,38 @@ try:
     check("tritonclient: wrong shape", False, "no error")
 except InferenceServerException as e:
     check("tritonclient: wrong shape", "has shape [4,8]" in str(e), e)
+
+# The same over gRPC (inference.GRPCInferenceService).
+g = grpcclient.InferenceServerClient("127.0.0.1:%s" % grpc_port)
+check("tritonclient.grpc: live, ready", g.is_server_live() and g.is_server_ready())
+check("tritonclient.grpc: server metadata", g.get_server_metadata().name == "kiln")
+m = g.get_model_metadata("tiny")
+check("tritonclient.grpc: model metadata", m.name == "tiny" and list(m.inputs[0].shape) == [-1, 16] and
+      m.outputs[0].name == "probabilities" and list(m.versions) == ["1"], m)
+check("tritonclient.grpc: model ready", g.is_model_ready("tiny") and not g.is_model_ready("nope"))
+for rows in (4, 1):
+    x = grpcclient.InferInput("x", [rows, 16], "FP32")
+    x.set_data_from_numpy(X[:rows])
+    result = g.infer("tiny", [x], outputs=[grpcclient.InferRequestedOutput("probabilities")],
+                     request_id="g%d" % rows)
+    got = result.as_numpy("probabilities")
+    check("tritonclient.grpc: infer batch %d = the interpreter" % rows,
+          got is not None and got.shape == (rows, 3) and np.allclose(got, EXPECTED[:rows], atol=1e-5) and
+          result.get_response().id == "g%d" % rows, got)
+got = g.infer("tiny", [x], model_version="1").as_numpy("probabilities")
+check("tritonclient.grpc: infer a version, all outputs", got is not None and
+      np.allclose(got, EXPECTED[:1], atol=1e-5), got)
+bad_grpc = grpcclient.InferInput("x", [4, 8], "FP32")
+bad_grpc.set_data_from_numpy(np.zeros((4, 8), np.float32))
+for name, call, message in [
+    ("unknown model", lambda: g.get_model_metadata("nope"), "unknown model 'nope'"),
+    ("wrong shape", lambda: g.infer("tiny", [bad_grpc]), "has shape [4,8]"),
+]:
+    try:
+        call()
+        check("tritonclient.grpc: " + name, False, "no error")
+    except InferenceServerException as e:
+        check("tritonclient.grpc: " + name, message in str(e), e)
 
 print("%d failed" % failures)
 sys.exit(1 if failures else 0)
