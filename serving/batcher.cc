@@ -24,14 +24,21 @@ Batcher::~Batcher() {
 }
 
 Batcher::Result Batcher::Run(std::vector<std::string> inputs, int64_t rows) {
-  Pending pending{std::move(inputs), rows, std::chrono::steady_clock::now(), {}};
-  std::future<Result> result = pending.result.get_future();
+  std::promise<Result> result;
+  std::future<Result> future = result.get_future();
+  Submit(std::move(inputs), rows, [&result](Result r) { result.set_value(std::move(r)); });
+  return future.get();
+}
+
+void Batcher::Submit(std::vector<std::string> inputs, int64_t rows,
+                     std::function<void(Result)> done) {
+  auto* pending =
+      new Pending{std::move(inputs), rows, std::chrono::steady_clock::now(), std::move(done)};
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push_back(&pending);
+    queue_.push_back(pending);
   }
   arrived_.notify_one();
-  return result.get();
 }
 
 void Batcher::Instance() {
@@ -81,7 +88,8 @@ void Batcher::Instance() {
         }
       }
       row += static_cast<size_t>(p->rows);
-      p->result.set_value(std::move(r));
+      p->done(std::move(r));
+      delete p;
     }
     lock.lock();
   }

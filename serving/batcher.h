@@ -44,13 +44,15 @@ class Batcher {
 
   // Queues a request of `rows` rows (at most the largest compiled batch) and waits for its result.
   Result Run(std::vector<std::string> inputs, int64_t rows);
+  // The same without waiting: `done` gets the result on an instance's thread.
+  void Submit(std::vector<std::string> inputs, int64_t rows, std::function<void(Result)> done);
 
  private:
   struct Pending {
     std::vector<std::string> inputs;
     int64_t rows;
     std::chrono::steady_clock::time_point arrived;
-    std::promise<Result> result;
+    std::function<void(Result)> done;
   };
   void Instance();
 

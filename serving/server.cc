@@ -186,9 +186,26 @@ rt::Status RunRows(const ModelVersion& model, const std::vector<std::string>& in
 // With the binary tensor extension, `json_bytes` (Inference-Header-Content-Length) of the body are
 // JSON and the rest the binary tensors, in input order; *binary_header is set when the answer is
 // JSON followed by binary outputs.
-int Infer(const ModelVersion& model, const std::string& body, int64_t json_bytes,
-          std::string* response, int64_t* binary_header, int64_t* rows, int64_t* run_batch,
-          double* queue_seconds, bool* executed) {
+// What answering an infer needs once its rows have run.
+struct InferCall {
+  std::shared_ptr<const ModelVersion> model;
+  json id;  // null: none given
+  std::vector<const kiln_model_arg*> outputs;
+  std::vector<bool> wanted, as_binary;
+  int64_t rows = 0;
+};
+
+// The answer of a call whose rows ran with status `s` and gave `outputs_bytes`.
+int Finish(const InferCall& call, const rt::Status& s,
+           const std::vector<std::string>& outputs_bytes, std::string* response,
+           int64_t* binary_header);
+
+// Checks an infer request against the model (see Infer) and fills `call` and each input's bytes;
+// 200, or the error's status with the answer in `response`.
+int Prepare(const std::shared_ptr<const ModelVersion>& model_ptr, const std::string& body,
+            int64_t json_bytes, InferCall* call, std::vector<std::string>* inputs_bytes,
+            std::string* response) {
+  const ModelVersion& model = *model_ptr;
   if (json_bytes > static_cast<int64_t>(body.size()))
     return Error(400, "Inference-Header-Content-Length is over the body's size", response);
   const std::string json_text = json_bytes >= 0 ? body.substr(0, json_bytes) : body;
@@ -318,24 +335,27 @@ int Infer(const ModelVersion& model, const std::string& body, int64_t json_bytes
     }
   }
 
-  std::vector<std::string> outputs_bytes;
-  rt::Status s;
-  *rows = batch;
-  if (model.batcher != nullptr) {
-    Batcher::Result r = model.batcher->Run(std::move(values), batch);
-    s = r.status;
-    outputs_bytes = std::move(r.outputs);
-    *run_batch = r.run_batch;
-    *queue_seconds = r.queue_seconds;
-    *executed = r.first;
-  } else {
-    s = RunRows(model, values, batch, &outputs_bytes, run_batch);
-    *executed = true;
-  }
-  if (!s.ok()) return Error(s.code() == KILN_OUT_OF_RANGE ? 400 : 500, s.ToString(), response);
+  call->model = model_ptr;
+  call->id = request.contains("id") ? request["id"] : json();
+  call->outputs = outputs;
+  call->wanted = std::move(wanted);
+  call->as_binary = std::move(as_binary);
+  call->rows = batch;
+  *inputs_bytes = std::move(values);
+  return 200;
+}
 
+int Finish(const InferCall& call, const rt::Status& s,
+           const std::vector<std::string>& outputs_bytes, std::string* response,
+           int64_t* binary_header) {
+  if (!s.ok()) return Error(s.code() == KILN_OUT_OF_RANGE ? 400 : 500, s.ToString(), response);
+  const ModelVersion& model = *call.model;
+  const std::vector<const kiln_model_arg*>& outputs = call.outputs;
+  const std::vector<bool>& wanted = call.wanted;
+  const std::vector<bool>& as_binary = call.as_binary;
+  const int64_t batch = call.rows;
   json result = {{"model_name", model.name}, {"model_version", std::to_string(model.version)}};
-  if (request.contains("id")) result["id"] = request["id"];
+  if (!call.id.is_null()) result["id"] = call.id;
   result["outputs"] = json::array();
   std::string binary;  // the binary outputs, after the JSON
   for (size_t o = 0; o < outputs.size(); ++o) {
@@ -367,10 +387,40 @@ int Infer(const ModelVersion& model, const std::string& body, int64_t json_bytes
   return 200;
 }
 
+// One infer request, run in the calling thread (or queued for its batch, waiting for it).
+int Infer(const std::shared_ptr<const ModelVersion>& model, const std::string& body,
+          int64_t json_bytes, std::string* response, int64_t* binary_header, int64_t* rows,
+          int64_t* run_batch, double* queue_seconds, bool* executed) {
+  InferCall call;
+  std::vector<std::string> inputs;
+  const int code = Prepare(model, body, json_bytes, &call, &inputs, response);
+  if (code != 200) return code;
+  *rows = call.rows;
+  std::vector<std::string> outputs;
+  rt::Status s;
+  if (model->batcher != nullptr) {
+    Batcher::Result r = model->batcher->Run(std::move(inputs), call.rows);
+    s = r.status;
+    outputs = std::move(r.outputs);
+    *run_batch = r.run_batch;
+    *queue_seconds = r.queue_seconds;
+    *executed = r.first;
+  } else {
+    s = RunRows(*model, inputs, call.rows, &outputs, run_batch);
+    *executed = true;
+  }
+  return Finish(call, s, outputs, response, binary_header);
+}
+
 // Per connection: the request body as it arrives.
 struct Upload {
   std::string body;
   bool too_large = false;
+  // A batched request's answer, set while the connection is suspended.
+  bool answered = false;
+  int code = 0;
+  std::string response;
+  int64_t binary_header = -1;
 };
 
 MHD_Result Send(MHD_Connection* connection, int code, const std::string& body,
@@ -582,6 +632,57 @@ std::vector<std::string> Repository::Models() const {
   return names;
 }
 
+std::shared_ptr<const ModelVersion> Server::BatchedTarget(const std::string& method,
+                                                          const std::string& path) const {
+  if (method != "POST") return nullptr;
+  // /v2/models/{m}[/versions/{v}]/infer
+  std::vector<std::string> parts;
+  for (size_t start = 0; start <= path.size();) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    if (end > start) parts.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  int64_t version = 0;
+  if (parts.size() == 6 && parts[3] == "versions") {
+    const std::string& v = parts[4];
+    if (v.empty() || v.size() > 18 || !std::all_of(v.begin(), v.end(), ::isdigit)) return nullptr;
+    version = std::stoll(v);
+  } else if (parts.size() != 4) {
+    return nullptr;
+  }
+  if (parts[0] != "v2" || parts[1] != "models" || parts.back() != "infer") return nullptr;
+  std::shared_ptr<const ModelVersion> model = repository_.Find(parts[2], version);
+  return model != nullptr && model->batcher != nullptr ? model : nullptr;
+}
+
+void Server::HandleBatched(std::shared_ptr<const ModelVersion> model, const std::string& body,
+                           int64_t json_bytes, Done done) const {
+  const auto start = std::chrono::steady_clock::now();
+  auto call = std::make_shared<InferCall>();
+  std::vector<std::string> inputs;
+  std::string response;
+  const int code = Prepare(model, body, json_bytes, call.get(), &inputs, &response);
+  if (code != 200) {
+    metrics_.Record(model->name, model->version, false,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                    0, 0, 0, false);
+    done(code, std::move(response), -1);
+    return;
+  }
+  model->batcher->Submit(
+      std::move(inputs), call->rows, [this, call, start, done](Batcher::Result r) {
+        std::string response;
+        int64_t binary_header = -1;
+        const int code = Finish(*call, r.status, r.outputs, &response, &binary_header);
+        metrics_.Record(
+            call->model->name, call->model->version, code == 200,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+            call->rows, r.run_batch, r.queue_seconds, r.first);
+        done(code, std::move(response), binary_header);
+      });
+}
+
 int Server::Handle(const std::string& method, const std::string& path, const std::string& body,
                    int64_t json_bytes, std::string* response, int64_t* binary_header) const {
   response->clear();
@@ -642,7 +743,7 @@ int Server::Handle(const std::string& method, const std::string& path, const std
     int64_t rows = 0, run_batch = 0;
     double queue_seconds = 0;
     bool executed = false;
-    const int code = Infer(*found, body, json_bytes, response, binary_header, &rows, &run_batch,
+    const int code = Infer(found, body, json_bytes, response, binary_header, &rows, &run_batch,
                            &queue_seconds, &executed);
     metrics_.Record(found->name, found->version, code == 200,
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
@@ -696,6 +797,8 @@ rt::StatusOr<std::unique_ptr<Server>> Server::Start(Repository& repository,
       *upload_size = 0;
       return MHD_YES;
     }
+    if (upload->answered)  // resumed: its batch has run
+      return Send(connection, upload->code, upload->response, upload->binary_header);
     std::string response;
     int64_t json_bytes = -1, binary_header = -1;
     const char* header =
@@ -706,6 +809,23 @@ rt::StatusOr<std::unique_ptr<Server>> Server::Start(Repository& repository,
       json_bytes = std::strtoll(header, &end, 10);
       if (*header == '\0' || *end != '\0' || json_bytes < 0)
         code = Error(400, "Inference-Header-Content-Length is not a size", &response);
+    }
+    std::shared_ptr<const ModelVersion> batched =
+        code == 0 && !upload->too_large ? self->BatchedTarget(method, url) : nullptr;
+    if (batched != nullptr) {
+      // Suspended until the batch has run: the thread serves other connections meanwhile.
+      MHD_suspend_connection(connection);
+      ++self->suspended_;
+      self->HandleBatched(batched, upload->body, json_bytes,
+                          [self, connection, upload](int c, std::string r, int64_t b) {
+                            upload->code = c;
+                            upload->response = std::move(r);
+                            upload->binary_header = b;
+                            upload->answered = true;
+                            MHD_resume_connection(connection);
+                            --self->suspended_;
+                          });
+      return MHD_YES;
     }
     if (code == 0) {
       code = upload->too_large
@@ -722,11 +842,12 @@ rt::StatusOr<std::unique_ptr<Server>> Server::Start(Repository& repository,
     *con_cls = nullptr;
   };
   MHD_Daemon* daemon = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, nullptr, nullptr, +handler, server.get(),
-      MHD_OPTION_SOCK_ADDR, &address, MHD_OPTION_THREAD_POOL_SIZE,
-      static_cast<unsigned>(options.threads), MHD_OPTION_CONNECTION_TIMEOUT,
-      static_cast<unsigned>(options.connection_timeout_s), MHD_OPTION_CONNECTION_LIMIT, 1000u,
-      MHD_OPTION_NOTIFY_COMPLETED, +completed, nullptr, MHD_OPTION_END);
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC, 0,
+      nullptr, nullptr, +handler, server.get(), MHD_OPTION_SOCK_ADDR, &address,
+      MHD_OPTION_THREAD_POOL_SIZE, static_cast<unsigned>(options.threads),
+      MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(options.connection_timeout_s),
+      MHD_OPTION_CONNECTION_LIMIT, 1000u, MHD_OPTION_NOTIFY_COMPLETED, +completed, nullptr,
+      MHD_OPTION_END);
   if (daemon == nullptr) {
     return rt::UnavailableError("cannot listen on " + options.address + ":" +
                                 std::to_string(options.http_port));
@@ -797,7 +918,13 @@ void Server::Stop() {
   stop_.notify_all();
   if (poller_.joinable()) poller_.join();
   if (grpc_ != nullptr) grpc_->Stop();
-  if (daemon_ != nullptr) MHD_stop_daemon(static_cast<MHD_Daemon*>(daemon_));
+  if (daemon_ != nullptr) {
+    // No new connections; the suspended ones get their batch's answer first (MHD requires every
+    // connection resumed before it stops).
+    MHD_quiesce_daemon(static_cast<MHD_Daemon*>(daemon_));
+    while (suspended_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    MHD_stop_daemon(static_cast<MHD_Daemon*>(daemon_));
+  }
   if (metrics_daemon_ != nullptr) MHD_stop_daemon(static_cast<MHD_Daemon*>(metrics_daemon_));
   daemon_ = metrics_daemon_ = nullptr;
 }

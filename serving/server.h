@@ -9,8 +9,10 @@
 #ifndef KILN_SERVING_SERVER_H_
 #define KILN_SERVING_SERVER_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -105,6 +107,15 @@ class Server {
   int Handle(const std::string& method, const std::string& path, const std::string& body,
              int64_t json_bytes, std::string* response, int64_t* binary_header) const;
 
+  // For an infer of a model with dynamic batching: the model (else null). Such a request is
+  // answered by HandleBatched, which returns at once and calls `done` when its batch has run, so
+  // that the request thread serves others meanwhile.
+  std::shared_ptr<const ModelVersion> BatchedTarget(const std::string& method,
+                                                    const std::string& path) const;
+  using Done = std::function<void(int code, std::string response, int64_t binary_header)>;
+  void HandleBatched(std::shared_ptr<const ModelVersion> model, const std::string& body,
+                     int64_t json_bytes, Done done) const;
+
  private:
   Server(Repository& repository, const ServerOptions& options);
   Repository& repository_;
@@ -113,6 +124,7 @@ class Server {
   void* metrics_daemon_ = nullptr;
   int port_ = 0, metrics_port_ = -1;
   mutable Metrics metrics_;
+  mutable std::atomic<int> suspended_{0};  // HTTP requests waiting for their batch
   std::unique_ptr<GrpcEndpoint> grpc_;
   std::thread poller_;
   std::mutex stop_mutex_;
