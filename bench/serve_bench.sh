@@ -5,6 +5,7 @@
 # line. Run alone (the machine is noisy):
 #
 #   bench/serve_bench.sh [SECONDS_PER_THROUGHPUT_RUN (3)]
+#   SERVER_CPUS=0 CLIENT_CPUS=1 bench/serve_bench.sh      # each pinned to its own core
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-3}
@@ -17,7 +18,7 @@ bazel-bin/tools/kilnc compile "$work/mlp_infer.pb" --out "$work" --emit bundle -
 cp "$work/mlp_infer.kiln" "$work/repo/fashion/1/model.kiln"
 cp "$work/mlp_infer.kiln" "$work/repo/fashion_batched/1/model.kiln"
 echo '{"dynamic_batching": {"max_queue_delay_microseconds": 500}}' > "$work/repo/fashion_batched/config.json"
-OMP_NUM_THREADS=1 bazel-bin/serving/kiln serve --model-repository "$work/repo" --http-port 0 \
+OMP_NUM_THREADS=1 ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} bazel-bin/serving/kiln serve --model-repository "$work/repo" --http-port 0 \
   --grpc-port 0 --metrics-port -1 --threads 2 > "$work/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
@@ -25,4 +26,4 @@ for _ in $(seq 100); do
   [[ -n $port ]] && grep -q "^kiln serve: serving" "$work/serve.log" && break
   sleep 0.1
 done
-OMP_NUM_THREADS=1 bazel-bin/bench/serve_bench "$port" "$work/mlp_infer.kiln" "$seconds"
+OMP_NUM_THREADS=1 ${CLIENT_CPUS:+taskset -c "$CLIENT_CPUS"} bazel-bin/bench/serve_bench "$port" "$work/mlp_infer.kiln" "$seconds"
