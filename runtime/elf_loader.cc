@@ -141,27 +141,37 @@ StatusOr<std::unique_ptr<ElfModule>> ElfModule::Load(const void* data, size_t si
     address[i] = cursor;
     cursor += s.sh_size;
   }
-  // A GOT slot for every symbol (defined or not) that a GOT relocation names.
-  cursor = AlignUp(cursor, 8);
-  for (size_t i = 0; i < sections.size(); ++i) {
-    const Elf64_Shdr& s = sections[i];
-    if (s.sh_type != SHT_RELA || s.sh_info >= sections.size() || address[s.sh_info] == SIZE_MAX)
-      continue;
-    if (s.sh_entsize != sizeof(Elf64_Rela)) return Malformed("a relocation table's entry size");
-    for (uint64_t r = 0; r < s.sh_size / sizeof(Elf64_Rela); ++r) {
-      Elf64_Rela rela;
-      file.Get(s.sh_offset + r * sizeof(Elf64_Rela), &rela);
-      const uint32_t type = ELF64_R_TYPE(rela.r_info);
-      const size_t sym = ELF64_R_SYM(rela.r_info);
-      if (sym >= num_symbols) return Malformed("a relocation's symbol index");
-      if ((type == R_X86_64_GOTPCREL || type == R_X86_64_GOTPCRELX ||
-           type == R_X86_64_REX_GOTPCRELX) &&
-          !got_of.count(sym)) {
-        got_of[sym] = cursor;
-        cursor += 8;
+  // Every relocation of a loaded section, checked: fn(target section index, relocation, type,
+  // symbol index) returns OK to go on.
+  auto for_each_relocation = [&](auto fn) -> Status {
+    for (size_t i = 0; i < sections.size(); ++i) {
+      const Elf64_Shdr& s = sections[i];
+      if (s.sh_type != SHT_RELA || s.sh_info >= sections.size() || address[s.sh_info] == SIZE_MAX)
+        continue;
+      if (s.sh_entsize != sizeof(Elf64_Rela)) return Malformed("a relocation table's entry size");
+      for (uint64_t r = 0; r < s.sh_size / sizeof(Elf64_Rela); ++r) {
+        Elf64_Rela rela;
+        file.Get(s.sh_offset + r * sizeof(Elf64_Rela), &rela);
+        const size_t sym = ELF64_R_SYM(rela.r_info);
+        if (sym >= num_symbols) return Malformed("a relocation's symbol index");
+        Status status = fn(s.sh_info, rela, ELF64_R_TYPE(rela.r_info), sym);
+        if (!status.ok()) return status;
       }
     }
-  }
+    return OkStatus();
+  };
+  // A GOT slot for every symbol (defined or not) that a GOT relocation names.
+  cursor = AlignUp(cursor, 8);
+  Status counted = for_each_relocation([&](size_t, const Elf64_Rela&, uint32_t type, size_t sym) {
+    if ((type == R_X86_64_GOTPCREL || type == R_X86_64_GOTPCRELX ||
+         type == R_X86_64_REX_GOTPCRELX) &&
+        !got_of.count(sym)) {
+      got_of[sym] = cursor;
+      cursor += 8;
+    }
+    return OkStatus();
+  });
+  if (!counted.ok()) return counted;
   const size_t total =
       AlignUp(std::max<size_t>(cursor, 1), static_cast<size_t>(sysconf(_SC_PAGESIZE)));
 
@@ -209,53 +219,46 @@ StatusOr<std::unique_ptr<ElfModule>> ElfModule::Load(const void* data, size_t si
   for (const auto& [sym, slot] : got_of) std::memcpy(image + slot, &value[sym], 8);
 
   // Relocations.
-  for (size_t i = 0; i < sections.size(); ++i) {
-    const Elf64_Shdr& s = sections[i];
-    if (s.sh_type != SHT_RELA || s.sh_info >= sections.size() || address[s.sh_info] == SIZE_MAX)
-      continue;
-    const Elf64_Shdr& target = sections[s.sh_info];
-    for (uint64_t r = 0; r < s.sh_size / sizeof(Elf64_Rela); ++r) {
-      Elf64_Rela rela;
-      file.Get(s.sh_offset + r * sizeof(Elf64_Rela), &rela);
-      const uint32_t type = ELF64_R_TYPE(rela.r_info);
-      const size_t sym = ELF64_R_SYM(rela.r_info);
-      if (sym >= num_symbols) return Malformed("a relocation's symbol index");
-      const size_t width = type == R_X86_64_64 ? 8 : 4;
-      if (rela.r_offset > target.sh_size || width > target.sh_size - rela.r_offset)
-        return Malformed("a relocation outside its section");
-      uint8_t* place = image + address[s.sh_info] + rela.r_offset;
-      const uint64_t p = reinterpret_cast<uint64_t>(place);
-      uint64_t s_value = value[sym];
-      if (symbols[sym].st_shndx == SHN_UNDEF && stub_of.count(sym) &&
-          (type == R_X86_64_PLT32 || type == R_X86_64_PC32)) {
-        s_value = reinterpret_cast<uint64_t>(image + stub_of[sym]);  // near, unlike the target
-      }
-      int64_t relative;
-      switch (type) {
-        case R_X86_64_NONE: continue;
-        case R_X86_64_64: {
-          const uint64_t v = s_value + rela.r_addend;
-          std::memcpy(place, &v, 8);
-          continue;
+  Status applied = for_each_relocation(
+      [&](size_t section, const Elf64_Rela& rela, uint32_t type, size_t sym) -> Status {
+        const Elf64_Shdr& target = sections[section];
+        const size_t width = type == R_X86_64_64 ? 8 : 4;
+        if (rela.r_offset > target.sh_size || width > target.sh_size - rela.r_offset)
+          return Malformed("a relocation outside its section");
+        uint8_t* place = image + address[section] + rela.r_offset;
+        const uint64_t p = reinterpret_cast<uint64_t>(place);
+        uint64_t s_value = value[sym];
+        if (symbols[sym].st_shndx == SHN_UNDEF && stub_of.count(sym) &&
+            (type == R_X86_64_PLT32 || type == R_X86_64_PC32)) {
+          s_value = reinterpret_cast<uint64_t>(image + stub_of[sym]);  // near, unlike the target
         }
-        case R_X86_64_PC32:
-        case R_X86_64_PLT32: relative = static_cast<int64_t>(s_value + rela.r_addend - p); break;
-        case R_X86_64_GOTPCREL:
-        case R_X86_64_GOTPCRELX:
-        case R_X86_64_REX_GOTPCRELX:
-          relative = static_cast<int64_t>(reinterpret_cast<uint64_t>(image + got_of[sym]) +
-                                          rela.r_addend - p);
-          break;
-        default:
-          return FailedPreconditionError("relocation type " + std::to_string(type) +
-                                         " is not supported");
-      }
-      if (relative < INT32_MIN || relative > INT32_MAX)
-        return Malformed("a 32-bit relocation out of range");
-      const int32_t v = static_cast<int32_t>(relative);
-      std::memcpy(place, &v, 4);
-    }
-  }
+        int64_t relative;
+        switch (type) {
+          case R_X86_64_NONE: return OkStatus();
+          case R_X86_64_64: {
+            const uint64_t v = s_value + rela.r_addend;
+            std::memcpy(place, &v, 8);
+            return OkStatus();
+          }
+          case R_X86_64_PC32:
+          case R_X86_64_PLT32: relative = static_cast<int64_t>(s_value + rela.r_addend - p); break;
+          case R_X86_64_GOTPCREL:
+          case R_X86_64_GOTPCRELX:
+          case R_X86_64_REX_GOTPCRELX:
+            relative = static_cast<int64_t>(reinterpret_cast<uint64_t>(image + got_of[sym]) +
+                                            rela.r_addend - p);
+            break;
+          default:
+            return FailedPreconditionError("relocation type " + std::to_string(type) +
+                                           " is not supported");
+        }
+        if (relative < INT32_MIN || relative > INT32_MAX)
+          return Malformed("a 32-bit relocation out of range");
+        const int32_t v = static_cast<int32_t>(relative);
+        std::memcpy(place, &v, 4);
+        return OkStatus();
+      });
+  if (!applied.ok()) return applied;
   if (mprotect(base, code_bytes, PROT_READ | PROT_EXEC) != 0)
     return InternalError("cannot make the code executable");
   return module;

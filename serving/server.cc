@@ -74,65 +74,38 @@ bool Flatten(const json& data, std::vector<double>* out) {
   return true;
 }
 
+template <typename T>
+void Write(T v, char* out) {
+  std::memcpy(out, &v, sizeof v);
+}
+
+template <typename T>
+T Read(const char* in) {
+  T v;
+  std::memcpy(&v, in, sizeof v);
+  return v;
+}
+
+// A number as an element of `dtype`, and back.
 void Store(kiln_dtype dtype, double v, char* out) {
   switch (dtype) {
-    case KILN_F32: {
-      float f = static_cast<float>(v);
-      std::memcpy(out, &f, 4);
-      break;
-    }
-    case KILN_F64: std::memcpy(out, &v, 8); break;
-    case KILN_I32: {
-      int32_t i = static_cast<int32_t>(v);
-      std::memcpy(out, &i, 4);
-      break;
-    }
-    case KILN_I64: {
-      int64_t i = static_cast<int64_t>(v);
-      std::memcpy(out, &i, 8);
-      break;
-    }
-    case KILN_I8: {
-      int8_t i = static_cast<int8_t>(v);
-      std::memcpy(out, &i, 1);
-      break;
-    }
-    case KILN_BOOL: {
-      uint8_t b = v != 0;
-      std::memcpy(out, &b, 1);
-      break;
-    }
-    default: break;
+    case KILN_F32: return Write(static_cast<float>(v), out);
+    case KILN_F64: return Write(v, out);
+    case KILN_I32: return Write(static_cast<int32_t>(v), out);
+    case KILN_I64: return Write(static_cast<int64_t>(v), out);
+    case KILN_I8: return Write(static_cast<int8_t>(v), out);
+    case KILN_BOOL: return Write(static_cast<uint8_t>(v != 0), out);
+    default: return;
   }
 }
 
 json Load(kiln_dtype dtype, const char* in) {
   switch (dtype) {
-    case KILN_F32: {
-      float f;
-      std::memcpy(&f, in, 4);
-      return f;
-    }
-    case KILN_F64: {
-      double d;
-      std::memcpy(&d, in, 8);
-      return d;
-    }
-    case KILN_I32: {
-      int32_t i;
-      std::memcpy(&i, in, 4);
-      return i;
-    }
-    case KILN_I64: {
-      int64_t i;
-      std::memcpy(&i, in, 8);
-      return i;
-    }
-    case KILN_I8: {
-      int8_t i;
-      std::memcpy(&i, in, 1);
-      return i;
-    }
+    case KILN_F32: return Read<float>(in);
+    case KILN_F64: return Read<double>(in);
+    case KILN_I32: return Read<int32_t>(in);
+    case KILN_I64: return Read<int64_t>(in);
+    case KILN_I8: return Read<int8_t>(in);
     case KILN_BOOL: return in[0] != 0;
     default: return nullptr;
   }

@@ -7,20 +7,15 @@ suspended, not holding a thread).
 
 Usage: batching_client.py PORT METRICS_PORT INPUTS_BIN EXPECTED_BIN
 """
-import array
 import concurrent.futures
 import json
 import sys
 import urllib.request
 
+from common import close, floats
+
 port, metrics_port, inputs_bin, expected_bin = sys.argv[1:5]
 
-
-def floats(path):
-    a = array.array("f")
-    with open(path, "rb") as f:
-        a.frombytes(f.read())
-    return list(a)
 
 
 X, EXPECTED = floats(inputs_bin), floats(expected_bin)
@@ -34,7 +29,7 @@ def one(i):
                                  method="POST")
     with urllib.request.urlopen(req, timeout=30) as r:
         got = json.loads(r.read())["outputs"][0]["data"]
-    return all(abs(g - w) <= 1e-5 for g, w in zip(got, EXPECTED[row * 3:(row + 1) * 3]))
+    return close(got, EXPECTED[row * 3:(row + 1) * 3])
 
 
 with concurrent.futures.ThreadPoolExecutor(16) as pool:

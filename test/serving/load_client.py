@@ -7,7 +7,6 @@
 
 Usage: load_client.py PORT INPUTS_BIN EXPECTED_BIN SECONDS TIMEOUT_S
 """
-import array
 import json
 import socket
 import sys
@@ -15,16 +14,12 @@ import threading
 import time
 import urllib.request
 
+from common import close, floats
+
 port, inputs_bin, expected_bin, seconds, timeout_s = sys.argv[1], sys.argv[2], sys.argv[3], \
     float(sys.argv[4]), float(sys.argv[5])
 failures = 0
 
-
-def floats(path):
-    a = array.array("f")
-    with open(path, "rb") as f:
-        a.frombytes(f.read())
-    return list(a)
 
 
 X, EXPECTED = floats(inputs_bin), floats(expected_bin)
@@ -37,7 +32,7 @@ def infer(rows):
                                  method="POST")
     with urllib.request.urlopen(req, timeout=30) as r:
         got = json.loads(r.read())["outputs"][0]["data"]
-    return len(got) == rows * 3 and all(abs(g - w) <= 1e-5 for g, w in zip(got, EXPECTED))
+    return close(got, EXPECTED[:rows * 3])
 
 
 def check(name, ok, detail=""):

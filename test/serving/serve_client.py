@@ -5,24 +5,19 @@ Usage: serve_client.py PORT INPUTS_BIN EXPECTED_BIN MAX_BODY_BYTES [METRICS_PORT
 The server serves model "tiny" (test/bundle's MLP: x f32[-1,16] -> probabilities f32[-1,3]),
 compiled at batch sizes 1, 4 and 16, as version 1. Prints one line per check; exits 1 on a failure.
 """
-import array
 import concurrent.futures
 import json
 import sys
 import urllib.error
 import urllib.request
 
+from common import close, floats
+
 port, inputs_bin, expected_bin, max_body = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 metrics_port = sys.argv[5] if len(sys.argv) > 5 else None
 base = "http://127.0.0.1:%s" % port
 failures = 0
 
-
-def floats(path):
-    a = array.array("f")
-    with open(path, "rb") as f:
-        a.frombytes(f.read())
-    return list(a)
 
 
 X, EXPECTED = floats(inputs_bin), floats(expected_bin)  # [4, 16], [4, 3]
@@ -52,9 +47,6 @@ def infer_request(rows, **extra):
     body.update(extra)
     return body
 
-
-def close(got, want):
-    return len(got) == len(want) and all(abs(g - w) <= 1e-5 for g, w in zip(got, want))
 
 
 code, body = call("GET", "/v2/health/live")

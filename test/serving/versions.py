@@ -7,23 +7,18 @@ VERSIONS is the list the metadata must give ("1,2"); the default infer must equa
 each VERSION's infer its EXPECTED_BIN. Retries for up to 10 s (the server polls); exits 1 if the
 state never matches, printing the last difference.
 """
-import array
 import json
 import sys
 import time
 import urllib.error
 import urllib.request
 
+from common import close, floats
+
 port, inputs_bin, versions, expected_bin = sys.argv[1:5]
 pinned = [a.split(":", 1) for a in sys.argv[5:]]
 base = "http://127.0.0.1:%s/v2/models/tiny" % port
 
-
-def floats(path):
-    a = array.array("f")
-    with open(path, "rb") as f:
-        a.frombytes(f.read())
-    return list(a)
 
 
 X = floats(inputs_bin)
@@ -35,9 +30,6 @@ def infer(path):
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())["outputs"][0]["data"]
 
-
-def close(got, want):
-    return len(got) == len(want) and all(abs(g - w) <= 1e-5 for g, w in zip(got, want))
 
 
 def state():
