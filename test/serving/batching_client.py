@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Dynamic batching in a running `kiln serve`: model "batched" (test/bundle's MLP at batch sizes 1,
-4 and 16) with {"dynamic_batching": {"max_queue_delay_microseconds": 50000}}, served by 4 request
+4 and 16) with {"dynamic_batching": {"max_queue_delay_microseconds": 50000}}, served by 2 request
 threads. 16 clients send one row each at once, 10 rounds: every answer must be its row's, and the
-batches must average more than 4 requests (more than the request threads: waiting requests are
+batches must average more than 2 requests (more than the request threads: waiting requests are
 suspended, not holding a thread).
 
 Usage: batching_client.py PORT METRICS_PORT INPUTS_BIN EXPECTED_BIN
@@ -48,9 +48,9 @@ requests = samples.get("kiln_inference_requests_total{%s,outcome=\"success\"}" %
 executions = samples.get("kiln_executions_total{%s}" % key, 0)
 alone = samples.get("kiln_batch_size_bucket{%s,le=\"1\"}" % key, 0)
 queued = samples.get("kiln_queue_duration_seconds_sum{%s}" % key, 0)
-# Requests wait for their batch suspended, not holding one of the server's 4 request threads, so
-# batches hold more than 4 requests on average.
-ok = requests == 160 and 0 < executions and executions * 4 < requests and alone < requests and queued > 0
+# Requests wait for their batch suspended, not holding one of the server's 2 request threads, so
+# batches hold more than 2 requests on average.
+ok = requests == 160 and 0 < executions and executions * 2 < requests and alone < requests and queued > 0
 print(("ok" if ok else "FAILED") + ": %d requests ran in %d batches (%d at batch size 1), %.3f s queued"
       % (requests, executions, alone, queued))
 failures += 0 if ok else 1

@@ -18,7 +18,7 @@ echo '{"dynamic_batching": {"max_queue_delay_microseconds": 50000}, "instances":
 start() {  # start LOG: starts the server on the repository, logging to LOG; sets pid and port
   log=$1
   "$kiln" serve --model-repository "$dir/repo" --http-port 0 --metrics-port 0 --grpc-port 0 \
-    --max-body-bytes 100000 --poll-seconds 0.2 >"$log" 2>&1 &
+    --max-body-bytes 100000 --poll-seconds 0.2 --threads 2 >"$log" 2>&1 &
   pid=$!
   port=
   for _ in $(seq 100); do
@@ -48,13 +48,15 @@ fi
 # renamed in, is, and requests without a version go to it; a removed version is unloaded.
 mkdir -p "$dir/repo/tiny/2"
 head -c 20000 "$bundle2" > "$dir/repo/tiny/2/model.kiln"
-sleep 0.6
+wait_for() {  # wait_for TEXT LOG: up to 10 s for the server to log TEXT
+  for _ in $(seq 100); do grep -qF -- "$1" "$2" && return 0; sleep 0.1; done
+  echo "FAILED: no '$1' in $2"; failures=$((failures + 1))
+}
+wait_for "not loaded (will retry): DATA_LOSS: $dir/repo/tiny/2/model.kiln" "$dir/serve.log"
 versions_are 1 "$expected"
-grep -q "not loaded (will retry): DATA_LOSS: $dir/repo/tiny/2/model.kiln" "$dir/serve.log" ||
-  { echo "FAILED: no retry message for the half file"; failures=$((failures + 1)); }
 cp "$bundle2" "$dir/repo/tiny/2/.model.kiln.tmp" && mv "$dir/repo/tiny/2/.model.kiln.tmp" "$dir/repo/tiny/2/model.kiln"
 versions_are 1,2 "$expected2" "1:$expected" "2:$expected2"
-grep -q "kiln serve: loaded tiny version 2" "$dir/serve.log" || { echo "FAILED: no load message"; failures=$((failures + 1)); }
+wait_for "kiln serve: loaded tiny version 2" "$dir/serve.log"
 
 # kill -9 while version 3 is half copied: on restart the server serves the complete versions.
 mkdir -p "$dir/repo/tiny/3"
@@ -65,7 +67,7 @@ start "$dir/serve2.log"
 versions_are 1,2 "$expected2" "1:$expected"
 rm -rf "$dir/repo/tiny/3" "$dir/repo/tiny/1"
 versions_are 2 "$expected2"
-grep -q "kiln serve: unloaded tiny version 1" "$dir/serve2.log" || { echo "FAILED: no unload message"; failures=$((failures + 1)); }
+wait_for "kiln serve: unloaded tiny version 1" "$dir/serve2.log"
 
 kill -TERM "$pid"
 wait "$pid"
