@@ -1,7 +1,8 @@
 // kiln serve over gRPC, measured from a client on the same machine: end-to-end latency at
 // concurrency 1 (p50, p99), the server's overhead (that latency minus the model's own run time,
-// measured here on the same bundle), and throughput at concurrency 1, 8 and 64, for a model with
-// and without dynamic batching. bench/serve_bench.sh starts the server and runs this.
+// measured here on the same bundle), gRPC's own floor (a ServerLive call), and throughput at
+// concurrency 1, 8 and 64, for a model with and without dynamic batching. bench/serve_bench.sh
+// starts the server and runs this.
 //
 // Usage: serve_bench GRPC_PORT BUNDLE SECONDS
 #include <grpcpp/grpcpp.h>
@@ -77,6 +78,22 @@ int main(int argc, char** argv) {
   }
   const double compute_p50 = Percentile(compute, 0.5);
   std::printf("{\"compute_p50_us\": %.1f", compute_p50 * 1e6);
+
+  // gRPC's own floor: ServerLive, which does no work.
+  {
+    auto stub = inference::GRPCInferenceService::NewStub(
+        grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+    std::vector<double> live;
+    for (int i = 0; i < 3000; ++i) {
+      grpc::ClientContext c;
+      inference::ServerLiveRequest request;
+      inference::ServerLiveResponse response;
+      const auto t0 = Clock::now();
+      if (!stub->ServerLive(&c, request, &response).ok()) return 1;
+      if (i >= 500) live.push_back(Seconds(t0, Clock::now()));
+    }
+    std::printf(", \"server_live_p50_us\": %.1f", Percentile(live, 0.5) * 1e6);
+  }
 
   for (const char* model : {"fashion", "fashion_batched"}) {
     auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
