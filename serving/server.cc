@@ -46,6 +46,24 @@ int Error(int code, const std::string& message, std::string* response) {
   return code;
 }
 
+// A path's non-empty components: "/v2/models/m/infer" → v2, models, m, infer.
+std::vector<std::string> SplitPath(const std::string& path) {
+  std::vector<std::string> parts;
+  for (size_t start = 0; start <= path.size();) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    if (end > start) parts.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
+}
+
+// A model version's name (a directory's, a path's): a positive integer, or 0 for anything else.
+int64_t ParseVersion(const std::string& v) {
+  if (v.empty() || v.size() > 18 || !std::all_of(v.begin(), v.end(), ::isdigit)) return 0;
+  return std::stoll(v);
+}
+
 // The arguments of one role, in call order.
 std::vector<const kiln_model_arg*> Args(const kiln_model_info& info, kiln_arg_role role) {
   std::vector<const kiln_model_arg*> args;
@@ -495,14 +513,10 @@ rt::Status Repository::Scan(bool strict, std::vector<std::string>* changes) {
   for (const fs::directory_entry& model : fs::directory_iterator(dir_, error)) {
     if (!model.is_directory(error)) continue;
     for (const fs::directory_entry& version : fs::directory_iterator(model.path(), error)) {
-      const std::string v = version.path().filename().string();
-      if (!version.is_directory(error) || v.empty() || v.size() > 18 ||
-          !std::all_of(v.begin(), v.end(), ::isdigit) || std::stoll(v) < 1) {
-        continue;
-      }
+      const int64_t v = ParseVersion(version.path().filename().string());
+      if (!version.is_directory(error) || v == 0) continue;
       const fs::path file = version.path() / "model.kiln";
-      if (fs::is_regular_file(file, error))
-        present[model.path().filename().string()][std::stoll(v)] = file;
+      if (fs::is_regular_file(file, error)) present[model.path().filename().string()][v] = file;
     }
   }
   // Load what is new or changed (outside the lock: opening takes a while).
@@ -609,18 +623,11 @@ std::shared_ptr<const ModelVersion> Server::BatchedTarget(const std::string& met
                                                           const std::string& path) const {
   if (method != "POST") return nullptr;
   // /v2/models/{m}[/versions/{v}]/infer
-  std::vector<std::string> parts;
-  for (size_t start = 0; start <= path.size();) {
-    size_t end = path.find('/', start);
-    if (end == std::string::npos) end = path.size();
-    if (end > start) parts.push_back(path.substr(start, end - start));
-    start = end + 1;
-  }
+  const std::vector<std::string> parts = SplitPath(path);
   int64_t version = 0;
   if (parts.size() == 6 && parts[3] == "versions") {
-    const std::string& v = parts[4];
-    if (v.empty() || v.size() > 18 || !std::all_of(v.begin(), v.end(), ::isdigit)) return nullptr;
-    version = std::stoll(v);
+    version = ParseVersion(parts[4]);
+    if (version == 0) return nullptr;
   } else if (parts.size() != 4) {
     return nullptr;
   }
@@ -660,13 +667,7 @@ int Server::Handle(const std::string& method, const std::string& path, const std
                    int64_t json_bytes, std::string* response, int64_t* binary_header) const {
   response->clear();
   *binary_header = -1;
-  std::vector<std::string> parts;
-  for (size_t start = 0; start <= path.size();) {
-    size_t end = path.find('/', start);
-    if (end == std::string::npos) end = path.size();
-    if (end > start) parts.push_back(path.substr(start, end - start));
-    start = end + 1;
-  }
+  const std::vector<std::string> parts = SplitPath(path);
   auto is = [&](std::initializer_list<const char*> p) {
     return parts.size() == p.size() && std::equal(p.begin(), p.end(), parts.begin());
   };
@@ -690,12 +691,9 @@ int Server::Handle(const std::string& method, const std::string& path, const std
   int64_t version = 0;
   size_t next = 3;
   if (parts.size() > 4 && parts[3] == "versions") {
-    const std::string& v = parts[4];
-    if (v.empty() || v.size() > 18 || !std::all_of(v.begin(), v.end(), ::isdigit) ||
-        std::stoll(v) < 1) {
-      return Error(400, "version '" + v + "' is not a positive integer", response);
-    }
-    version = std::stoll(v);
+    version = ParseVersion(parts[4]);
+    if (version == 0)
+      return Error(400, "version '" + parts[4] + "' is not a positive integer", response);
     next = 5;
   }
   const std::string action = parts.size() > next ? parts[next] : "";

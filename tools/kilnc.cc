@@ -536,12 +536,28 @@ int Compile(const std::string& path, Args& args) {
   int code = kOk;
   std::unique_ptr<Graph> graph = Load(path, &code);
   if (!graph) return code;
-  absl::StatusOr<CompiledGraph> compiled = CompileGraph(*graph, options);
-  if (!compiled.ok()) {
-    std::cerr << "kilnc: cannot compile '" << path << "': " << compiled.status().message() << "\n";
-    return kBadFile;
-  }
   const std::string& out = args.flags["--out"];
+  const std::string base = (std::filesystem::path(out) / options.name).string();
+  // The graph as it is (batch 0 below), or at each of --batch-sizes: each a signature of a bundle.
+  std::vector<CompiledGraph> compiled;
+  for (int64_t batch : batch_sizes.empty() ? std::vector<int64_t>{0} : batch_sizes) {
+    absl::StatusOr<CompiledGraph> c = absl::InternalError("");
+    if (batch == 0) {
+      c = CompileGraph(*graph, options);
+    } else {
+      absl::StatusOr<std::unique_ptr<Graph>> batched = WithBatch(*graph, batch);
+      CompileOptions at_batch = options;
+      at_batch.name = absl::StrCat(options.name, "_b", batch);
+      c = batched.ok() ? CompileGraph(**batched, at_batch) : batched.status();
+    }
+    if (!c.ok()) {
+      std::cerr << "kilnc: cannot compile '" << path << "'"
+                << (batch > 0 ? absl::StrCat(" at batch ", batch) : "") << ": "
+                << c.status().message() << "\n";
+      return kBadFile;
+    }
+    compiled.push_back(*std::move(c));
+  }
   std::error_code error;
   std::filesystem::create_directories(out, error);
   if (error) {
@@ -549,29 +565,15 @@ int Compile(const std::string& path, Args& args) {
               << "\n";
     return kBadFile;
   }
-  const std::string base = (std::filesystem::path(out) / options.name).string();
   if (bundle) {
-    std::vector<CompiledGraph> all = {*std::move(compiled)};
-    for (int64_t batch : batch_sizes) {
-      absl::StatusOr<std::unique_ptr<Graph>> batched = WithBatch(*graph, batch);
-      CompileOptions at_batch = options;
-      at_batch.name = absl::StrCat(options.name, "_b", batch);
-      absl::StatusOr<CompiledGraph> c =
-          batched.ok() ? CompileGraph(**batched, at_batch) : batched.status();
-      if (!c.ok()) {
-        std::cerr << "kilnc: cannot compile '" << path << "' at batch " << batch << ": "
-                  << c.status().message() << "\n";
-        return kBadFile;
-      }
-      all.push_back(*std::move(c));
-    }
-    if (!batch_sizes.empty()) all.erase(all.begin());  // only the batch sizes asked for
-    return WriteBundle(*graph, all, args.flags.count("--weights") ? args.flags["--weights"] : "",
+    return WriteBundle(*graph, compiled,
+                       args.flags.count("--weights") ? args.flags["--weights"] : "",
                        base + ".kiln");
   }
+  const CompiledGraph& one = compiled[0];
   const std::vector<std::pair<std::string, const std::string*>> files = {
-      {"obj", &compiled->object},   {"header", &compiled->header}, {"mlir", &compiled->mlir},
-      {"llvm", &compiled->llvm_ir}, {"asm", &compiled->assembly},  {"ptx", &compiled->ptx}};
+      {"obj", &one.object},   {"header", &one.header}, {"mlir", &one.mlir},
+      {"llvm", &one.llvm_ir}, {"asm", &one.assembly},  {"ptx", &one.ptx}};
   const std::map<std::string, std::string> extension = {{"obj", ".o"},     {"header", ".h"},
                                                         {"mlir", ".mlir"}, {"llvm", ".ll"},
                                                         {"asm", ".s"},     {"ptx", ".ptx"}};
@@ -586,8 +588,8 @@ int Compile(const std::string& path, Args& args) {
     written.push_back(file);
   }
   std::printf("kilnc: wrote %s (%s step; lower %.2f s, passes %.2f s, codegen %.2f s)\n",
-              absl::StrJoin(written, ", ").c_str(), compiled->training ? "training" : "inference",
-              compiled->seconds_lower, compiled->seconds_passes, compiled->seconds_codegen);
+              absl::StrJoin(written, ", ").c_str(), one.training ? "training" : "inference",
+              one.seconds_lower, one.seconds_passes, one.seconds_codegen);
   return kOk;
 }
 
