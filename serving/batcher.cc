@@ -23,13 +23,6 @@ Batcher::~Batcher() {
   for (std::thread& t : instances_) t.join();
 }
 
-Batcher::Result Batcher::Run(std::vector<std::string> inputs, int64_t rows) {
-  std::promise<Result> result;
-  std::future<Result> future = result.get_future();
-  Submit(std::move(inputs), rows, [&result](Result r) { result.set_value(std::move(r)); });
-  return future.get();
-}
-
 void Batcher::Submit(std::vector<std::string> inputs, int64_t rows,
                      std::function<void(Result)> done) {
   auto* pending =
@@ -73,13 +66,17 @@ void Batcher::Instance() {
     }
     std::vector<std::string> outputs;
     int64_t run_batch = 0;
+    const auto run_start = std::chrono::steady_clock::now();
     rt::Status status = run_(inputs, rows, &outputs, &run_batch);
+    const double compute_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
     size_t row = 0;
     for (Pending* p : batch) {
       Result r;
       r.status = status;
       r.run_batch = run_batch;
       r.queue_seconds = std::chrono::duration<double>(start - p->arrived).count();
+      r.compute_seconds = compute_seconds;
       r.first = p == batch.front();
       if (status.ok()) {
         for (size_t o = 0; o < outputs.size(); ++o) {

@@ -9,7 +9,6 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <future>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -30,8 +29,9 @@ class Batcher {
     rt::Status status;
     std::vector<std::string> outputs;
     int64_t run_batch = 0;
-    double queue_seconds = 0;  // from arrival to the start of its batch's run
-    bool first = false;        // the first request of its batch (to count each run once)
+    double queue_seconds = 0;    // from arrival to the start of its batch's run
+    double compute_seconds = 0;  // its batch's run
+    bool first = false;          // the first request of its batch (to count each run once)
   };
 
   // `output_row_bytes[o]`: one row of output o, to split a batch's outputs back into requests.
@@ -42,9 +42,8 @@ class Batcher {
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
 
-  // Queues a request of `rows` rows (at most the largest compiled batch) and waits for its result.
-  Result Run(std::vector<std::string> inputs, int64_t rows);
-  // The same without waiting: `done` gets the result on an instance's thread.
+  // Queues a request of `rows` rows (at most the largest compiled batch); `done` gets its result
+  // on an instance's thread.
   void Submit(std::vector<std::string> inputs, int64_t rows, std::function<void(Result)> done);
 
  private:

@@ -4,7 +4,6 @@
 
 #include <cstring>
 
-#include "nlohmann/json.hpp"
 #include "serving/inference.grpc.pb.h"
 #include "serving/server.h"
 
@@ -12,23 +11,27 @@ namespace kiln {
 namespace serving {
 namespace {
 
-using json = nlohmann::json;
-
-// An HTTP status of Server::Handle as a gRPC status.
-grpc::Status ToGrpc(int code, const std::string& body) {
-  const json error = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  const std::string message =
-      error.is_object() && error.contains("error") ? error["error"].get<std::string>() : body;
-  switch (code) {
-    case 400: return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
-    case 404: return grpc::Status(grpc::StatusCode::NOT_FOUND, message);
-    case 413: return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, message);
-    default: return grpc::Status(grpc::StatusCode::INTERNAL, message);
+// A Reply's HTTP status as a gRPC status.
+grpc::Status ToGrpc(const Reply& reply) {
+  switch (reply.code) {
+    case 200: return grpc::Status::OK;
+    case 400: return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, reply.error);
+    case 404: return grpc::Status(grpc::StatusCode::NOT_FOUND, reply.error);
+    case 413: return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, reply.error);
+    case 503: return grpc::Status(grpc::StatusCode::UNAVAILABLE, reply.error);
+    default: return grpc::Status(grpc::StatusCode::INTERNAL, reply.error);
   }
 }
 
-std::string ModelPath(const std::string& name, const std::string& version) {
-  return "/v2/models/" + name + (version.empty() ? "" : "/versions/" + version);
+// A request's model version: empty for the highest, else a positive integer.
+bool Version(const std::string& text, int64_t* version) {
+  *version = text.empty() ? 0 : ParseVersion(text);
+  return text.empty() || *version != 0;
+}
+
+grpc::Status BadVersion(const std::string& text) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      "version '" + text + "' is not a positive integer");
 }
 
 // Typed contents as raw little-endian bytes, for the datatype.
@@ -61,127 +64,149 @@ bool ContentsAsBytes(const std::string& datatype, const inference::InferTensorCo
   return true;
 }
 
-class Service final : public inference::GRPCInferenceService::Service {
+// The callback API: a batched infer finishes on the batcher's thread, holding no gRPC thread
+// while it waits.
+class Service final : public inference::GRPCInferenceService::CallbackService {
  public:
   explicit Service(const Server& server) : server_(server) {}
 
-  grpc::Status ServerLive(grpc::ServerContext*, const inference::ServerLiveRequest*,
-                          inference::ServerLiveResponse* response) override {
+  grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* context,
+                                       const inference::ServerLiveRequest*,
+                                       inference::ServerLiveResponse* response) override {
     response->set_live(true);
-    return grpc::Status::OK;
+    return Finish(context, grpc::Status::OK);
   }
-  grpc::Status ServerReady(grpc::ServerContext*, const inference::ServerReadyRequest*,
-                           inference::ServerReadyResponse* response) override {
+  grpc::ServerUnaryReactor* ServerReady(grpc::CallbackServerContext* context,
+                                        const inference::ServerReadyRequest*,
+                                        inference::ServerReadyResponse* response) override {
     response->set_ready(true);
-    return grpc::Status::OK;
+    return Finish(context, grpc::Status::OK);
   }
-  grpc::Status ModelReady(grpc::ServerContext*, const inference::ModelReadyRequest* request,
-                          inference::ModelReadyResponse* response) override {
-    std::string body;
-    const int code =
-        Call("GET", ModelPath(request->name(), request->version()) + "/ready", "", -1, &body);
-    if (code != 200 && code != 404) return ToGrpc(code, body);
-    response->set_ready(code == 200);
-    return grpc::Status::OK;
+  grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* context,
+                                       const inference::ModelReadyRequest* request,
+                                       inference::ModelReadyResponse* response) override {
+    int64_t version = 0;
+    if (!Version(request->version(), &version))
+      return Finish(context, BadVersion(request->version()));
+    const Reply reply = server_.Ready(request->name(), version);
+    if (!reply.ok() && reply.code != 404) return Finish(context, ToGrpc(reply));
+    response->set_ready(reply.ok());
+    return Finish(context, grpc::Status::OK);
   }
-  grpc::Status ServerMetadata(grpc::ServerContext*, const inference::ServerMetadataRequest*,
-                              inference::ServerMetadataResponse* response) override {
-    std::string body;
-    const int code = Call("GET", "/v2", "", -1, &body);
-    if (code != 200) return ToGrpc(code, body);
-    const json metadata = json::parse(body);
-    response->set_name(metadata["name"]);
-    response->set_version(metadata["version"]);
-    return grpc::Status::OK;
+  grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* context,
+                                           const inference::ServerMetadataRequest*,
+                                           inference::ServerMetadataResponse* response) override {
+    response->set_name(kServerName);
+    response->set_version(kServerVersion);
+    for (const std::string& e : Extensions()) response->add_extensions(e);
+    return Finish(context, grpc::Status::OK);
   }
-  grpc::Status ModelMetadata(grpc::ServerContext*, const inference::ModelMetadataRequest* request,
-                             inference::ModelMetadataResponse* response) override {
-    std::string body;
-    const int code = Call("GET", ModelPath(request->name(), request->version()), "", -1, &body);
-    if (code != 200) return ToGrpc(code, body);
-    const json metadata = json::parse(body);
-    response->set_name(metadata["name"]);
-    response->set_platform(metadata["platform"]);
-    for (const json& v : metadata["versions"]) response->add_versions(v.get<std::string>());
-    for (const char* role : {"inputs", "outputs"}) {
-      for (const json& t : metadata[role]) {
-        auto* tensor =
-            std::string(role) == "inputs" ? response->add_inputs() : response->add_outputs();
-        tensor->set_name(t["name"]);
-        tensor->set_datatype(t["datatype"]);
-        for (const json& d : t["shape"]) tensor->add_shape(d.get<int64_t>());
-      }
-    }
-    return grpc::Status::OK;
+  grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* context,
+                                          const inference::ModelMetadataRequest* request,
+                                          inference::ModelMetadataResponse* response) override {
+    int64_t version = 0;
+    if (!Version(request->version(), &version))
+      return Finish(context, BadVersion(request->version()));
+    ModelInfo info;
+    const Reply reply = server_.Metadata(request->name(), version, &info);
+    if (!reply.ok()) return Finish(context, ToGrpc(reply));
+    response->set_name(info.name);
+    response->set_platform(info.platform);
+    for (const std::string& v : info.versions) response->add_versions(v);
+    for (const TensorInfo& t : info.inputs) Describe(t, response->add_inputs());
+    for (const TensorInfo& t : info.outputs) Describe(t, response->add_outputs());
+    return Finish(context, grpc::Status::OK);
   }
 
-  // As the HTTP binary extension: the tensors' metadata as JSON, their bytes after it, and every
-  // output asked for as bytes (raw_output_contents).
-  grpc::Status ModelInfer(grpc::ServerContext*, const inference::ModelInferRequest* request,
-                          inference::ModelInferResponse* response) override {
+  // Inputs as raw_input_contents (one per input) or typed contents; every output answered as
+  // raw_output_contents.
+  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context,
+                                       const inference::ModelInferRequest* request,
+                                       inference::ModelInferResponse* response) override {
     const bool raw = request->raw_input_contents_size() > 0;
     if (raw && request->raw_input_contents_size() != request->inputs_size()) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "raw_input_contents has " +
-                              std::to_string(request->raw_input_contents_size()) + " tensors for " +
-                              std::to_string(request->inputs_size()) + " inputs");
+      return Finish(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                          "raw_input_contents has " +
+                                              std::to_string(request->raw_input_contents_size()) +
+                                              " tensors for " +
+                                              std::to_string(request->inputs_size()) + " inputs"));
     }
-    json body = {{"inputs", json::array()}};
-    if (!request->id().empty()) body["id"] = request->id();
-    std::string binary;
+    InferRequest infer;
+    infer.model = request->model_name();
+    if (!Version(request->model_version(), &infer.version))
+      return Finish(context, BadVersion(request->model_version()));
+    infer.id = request->id();
     for (int i = 0; i < request->inputs_size(); ++i) {
       const auto& in = request->inputs(i);
-      std::string bytes;
+      Tensor t{in.name(), in.datatype(), {in.shape().begin(), in.shape().end()}, {}};
       if (raw) {
-        bytes = request->raw_input_contents(i);
-      } else if (!ContentsAsBytes(in.datatype(), in.contents(), &bytes)) {
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            "input '" + in.name() + "': datatype '" + in.datatype() +
-                                "' is not one kiln serve takes");
+        t.data = request->raw_input_contents(i);
+      } else if (!ContentsAsBytes(in.datatype(), in.contents(), &t.data)) {
+        return Finish(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                            "input '" + in.name() + "': datatype '" +
+                                                in.datatype() + "' is not one kiln serve takes"));
       }
-      body["inputs"].push_back(
-          {{"name", in.name()},
-           {"datatype", in.datatype()},
-           {"shape", std::vector<int64_t>(in.shape().begin(), in.shape().end())},
-           {"parameters", {{"binary_data_size", bytes.size()}}}});
-      binary += bytes;
+      infer.inputs.push_back(std::move(t));
     }
-    if (request->outputs_size() > 0) {
-      body["outputs"] = json::array();
-      for (const auto& out : request->outputs())
-        body["outputs"].push_back({{"name", out.name()}, {"parameters", {{"binary_data", true}}}});
-    } else {
-      body["parameters"] = {{"binary_data_output", true}};
+    for (const auto& out : request->outputs()) infer.outputs.push_back(out.name());
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    server_.Infer(std::move(infer), [reactor, response](Reply reply, InferResponse answer) {
+      if (!reply.ok()) return reactor->Finish(ToGrpc(reply));
+      response->set_model_name(answer.model_name);
+      response->set_model_version(std::to_string(answer.model_version));
+      response->set_id(answer.id);
+      for (Tensor& t : answer.outputs) {
+        auto* out = response->add_outputs();
+        out->set_name(t.name);
+        out->set_datatype(t.datatype);
+        for (int64_t d : t.shape) out->add_shape(d);
+        response->add_raw_output_contents(std::move(t.data));
+      }
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* ModelStatistics(grpc::CallbackServerContext* context,
+                                            const inference::ModelStatisticsRequest* request,
+                                            inference::ModelStatisticsResponse* response) override {
+    int64_t version = 0;
+    if (!Version(request->version(), &version))
+      return Finish(context, BadVersion(request->version()));
+    std::vector<Metrics::ModelStats> stats;
+    const Reply reply = server_.Stats(request->name(), version, &stats);
+    if (!reply.ok()) return Finish(context, ToGrpc(reply));
+    auto duration = [](const Metrics::Duration& d, inference::StatisticDuration* out) {
+      out->set_count(d.count);
+      out->set_ns(d.ns);
+    };
+    for (const Metrics::ModelStats& s : stats) {
+      inference::ModelStatistics* out = response->add_model_stats();
+      out->set_name(s.name);
+      out->set_version(std::to_string(s.version));
+      out->set_inference_count(s.inference_count);
+      out->set_execution_count(s.execution_count);
+      inference::InferStatistics* infer = out->mutable_inference_stats();
+      duration(s.success, infer->mutable_success());
+      duration(s.fail, infer->mutable_fail());
+      duration(s.queue, infer->mutable_queue());
+      duration(s.compute_infer, infer->mutable_compute_infer());
     }
-    const std::string header = body.dump();
-    std::string answer;
-    int64_t binary_header = -1;
-    const int code = server_.Handle(
-        "POST", ModelPath(request->model_name(), request->model_version()) + "/infer",
-        header + binary, static_cast<int64_t>(header.size()), &answer, &binary_header);
-    if (code != 200) return ToGrpc(code, answer);
-    const json result = json::parse(answer.substr(0, static_cast<size_t>(binary_header)));
-    response->set_model_name(result["model_name"]);
-    response->set_model_version(result["model_version"]);
-    if (result.contains("id")) response->set_id(result["id"]);
-    size_t at = static_cast<size_t>(binary_header);
-    for (const json& o : result["outputs"]) {
-      auto* out = response->add_outputs();
-      out->set_name(o["name"]);
-      out->set_datatype(o["datatype"]);
-      for (const json& d : o["shape"]) out->add_shape(d.get<int64_t>());
-      const size_t n = o["parameters"]["binary_data_size"];
-      response->add_raw_output_contents(answer.substr(at, n));
-      at += n;
-    }
-    return grpc::Status::OK;
+    return Finish(context, grpc::Status::OK);
   }
 
  private:
-  int Call(const std::string& method, const std::string& path, const std::string& body,
-           int64_t json_bytes, std::string* answer) {
-    int64_t binary_header = -1;
-    return server_.Handle(method, path, body, json_bytes, answer, &binary_header);
+  static grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
+                                          const grpc::Status& status) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(status);
+    return reactor;
+  }
+  template <typename Metadata>
+  static void Describe(const TensorInfo& t, Metadata* out) {
+    out->set_name(t.name);
+    out->set_datatype(t.datatype);
+    for (int64_t d : t.shape) out->add_shape(d);
   }
   const Server& server_;
 };

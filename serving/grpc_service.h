@@ -1,6 +1,6 @@
 // kiln serve's gRPC endpoint: the Open Inference Protocol's GRPCInferenceService (inference.proto),
-// answered by the same request handling as HTTP (Server::Handle), so both protocols check and
-// run requests alike.
+// answered by the same protocol-neutral calls as HTTP (Server::Infer, Metadata, Ready), so both
+// protocols check and run requests alike; tensors go from the message to the model as bytes.
 #ifndef KILN_SERVING_GRPC_SERVICE_H_
 #define KILN_SERVING_GRPC_SERVICE_H_
 

@@ -8,8 +8,9 @@ namespace kiln {
 namespace serving {
 namespace {
 
-const std::vector<double> kSecondsBounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                            0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
+const std::vector<double> kSecondsBounds = {0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+                                            0.001,   0.0025,   0.005,   0.01,   0.025,   0.05,
+                                            0.1,     0.25,     0.5,     1,      2.5};
 const std::vector<double> kBatchBounds = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
 
 std::string Number(double v) {
@@ -33,26 +34,29 @@ Metrics::Series& Metrics::At(const std::string& model, int64_t version) {
   if (added) {
     it->second.duration = {kSecondsBounds, std::vector<uint64_t>(kSecondsBounds.size() + 1, 0)};
     it->second.queue = it->second.duration;
+    it->second.compute = it->second.duration;
     it->second.batch = {kBatchBounds, std::vector<uint64_t>(kBatchBounds.size() + 1, 0)};
   }
   return it->second;
 }
 
-void Metrics::Record(const std::string& model, int64_t version, bool success, double seconds,
-                     int64_t rows, int64_t batch, double queue_seconds, bool executed) {
+void Metrics::Record(const std::string& model, int64_t version, const Request& r) {
   std::lock_guard<std::mutex> lock(mutex_);
   Series& s = At(model, version);
-  s.duration.Add(seconds);
-  if (success) {
+  s.duration.Add(r.seconds);
+  if (r.success) {
     ++s.success;
-    s.success_seconds += seconds;
-    s.rows += static_cast<uint64_t>(rows);
-    if (executed) ++s.executions;
-    s.batch.Add(static_cast<double>(batch));
-    s.queue.Add(queue_seconds);
+    s.success_seconds += r.seconds;
+    s.queue_seconds += r.queue_seconds;
+    s.compute_seconds += r.compute_seconds;
+    s.rows += static_cast<uint64_t>(r.rows);
+    if (r.executed) ++s.executions;
+    s.batch.Add(static_cast<double>(r.batch));
+    s.queue.Add(r.queue_seconds);
+    s.compute.Add(r.compute_seconds);
   } else {
     ++s.failure;
-    s.failure_seconds += seconds;
+    s.failure_seconds += r.seconds;
   }
 }
 
@@ -98,23 +102,46 @@ std::string Metrics::Prometheus() const {
   histogram("kiln_queue_duration_seconds",
             "Successful requests' time waiting to be batched (0 without dynamic batching).",
             &Series::queue);
+  histogram("kiln_compute_duration_seconds",
+            "Successful requests' run time (their batch's, with dynamic batching).",
+            &Series::compute);
   histogram("kiln_batch_size", "The compiled batch size each request ran at.", &Series::batch);
   return out;
 }
 
-std::string Metrics::Statistics(const std::string& model, int64_t version) const {
+std::vector<Metrics::ModelStats> Metrics::Stats(const std::string& model, int64_t version) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  nlohmann::json stats = nlohmann::json::array();
+  std::vector<ModelStats> stats;
+  auto ns = [](double seconds) { return static_cast<uint64_t>(seconds * 1e9); };
   for (const auto& [key, s] : series_) {
     if ((!model.empty() && key.first != model) || (version != 0 && key.second != version)) continue;
-    auto ns = [](double seconds) { return static_cast<uint64_t>(seconds * 1e9); };
-    stats.push_back({{"name", key.first},
-                     {"version", std::to_string(key.second)},
-                     {"inference_count", s.rows},
-                     {"execution_count", s.executions},
+    stats.push_back({key.first,
+                     key.second,
+                     s.rows,
+                     s.executions,
+                     {s.success, ns(s.success_seconds)},
+                     {s.failure, ns(s.failure_seconds)},
+                     {s.success, ns(s.queue_seconds)},
+                     {s.success, ns(s.compute_seconds)}});
+  }
+  return stats;
+}
+
+std::string Metrics::Statistics(const std::string& model, int64_t version) const {
+  auto duration = [](const Duration& d) {
+    return nlohmann::json{{"count", d.count}, {"ns", d.ns}};
+  };
+  nlohmann::json stats = nlohmann::json::array();
+  for (const ModelStats& s : Stats(model, version)) {
+    stats.push_back({{"name", s.name},
+                     {"version", std::to_string(s.version)},
+                     {"inference_count", s.inference_count},
+                     {"execution_count", s.execution_count},
                      {"inference_stats",
-                      {{"success", {{"count", s.success}, {"ns", ns(s.success_seconds)}}},
-                       {"fail", {{"count", s.failure}, {"ns", ns(s.failure_seconds)}}}}}});
+                      {{"success", duration(s.success)},
+                       {"fail", duration(s.fail)},
+                       {"queue", duration(s.queue)},
+                       {"compute_infer", duration(s.compute_infer)}}}});
   }
   return nlohmann::json{{"model_stats", stats}}.dump();
 }

@@ -15,16 +15,31 @@ namespace serving {
 
 class Metrics {
  public:
-  // One infer request of `model`/`version`: whether it succeeded, how long it took, and (for a
-  // success) its rows, the compiled batch size it ran at and its time in the batching queue.
-  // `executed`: its run is counted here (once per batch of requests run together).
-  void Record(const std::string& model, int64_t version, bool success, double seconds, int64_t rows,
-              int64_t batch, double queue_seconds, bool executed);
+  // One infer request: how long it was in the server (from its arrival, decoded, to its answer),
+  // and for a success its rows, the compiled batch size it ran at, its time in the batching queue
+  // and its batch's run time. `executed`: its run is counted here (once per batch run together).
+  struct Request {
+    bool success = false;
+    double seconds = 0, queue_seconds = 0, compute_seconds = 0;
+    int64_t rows = 0, batch = 0;
+    bool executed = false;
+  };
+  void Record(const std::string& model, int64_t version, const Request& r);
 
   // Prometheus' text format (version 0.0.4): base units, _total counters.
   std::string Prometheus() const;
-  // {"model_stats": [...]} for the models matching `model` (all when empty) and `version` (all
-  // when 0), as Triton's statistics extension reports them.
+  // Triton's statistics extension for the models matching `model` (all when empty) and
+  // `version` (all when 0): as values, and as its JSON ({"model_stats": [...]}).
+  struct Duration {
+    uint64_t count = 0, ns = 0;
+  };
+  struct ModelStats {
+    std::string name;
+    int64_t version = 0;
+    uint64_t inference_count = 0, execution_count = 0;  // rows; runs
+    Duration success, fail, queue, compute_infer;
+  };
+  std::vector<ModelStats> Stats(const std::string& model, int64_t version) const;
   std::string Statistics(const std::string& model, int64_t version) const;
 
  private:
@@ -37,8 +52,8 @@ class Metrics {
   };
   struct Series {
     uint64_t success = 0, failure = 0, rows = 0, executions = 0;
-    double success_seconds = 0, failure_seconds = 0;
-    Histogram duration, queue, batch;
+    double success_seconds = 0, failure_seconds = 0, queue_seconds = 0, compute_seconds = 0;
+    Histogram duration, queue, compute, batch;
   };
   Series& At(const std::string& model, int64_t version);  // mutex_ held
 

@@ -41,6 +41,20 @@ const char* DataType(kiln_dtype dtype) {
   return "?";
 }
 
+// The dtype of an Open Inference Protocol datatype name, or null.
+const kiln_dtype* DtypeNamed(const std::string& name) {
+  static const kiln_dtype kDtypes[] = {KILN_F32, KILN_F64, KILN_F16, KILN_BF16,
+                                       KILN_I8,  KILN_I32, KILN_I64, KILN_BOOL};
+  for (const kiln_dtype& d : kDtypes) {
+    if (name == DataType(d)) return &d;
+  }
+  return nullptr;
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 int Error(int code, const std::string& message, std::string* response) {
   *response = json{{"error", message}}.dump();
   return code;
@@ -58,12 +72,6 @@ std::vector<std::string> SplitPath(const std::string& path) {
   return parts;
 }
 
-// A model version's name (a directory's, a path's): a positive integer, or 0 for anything else.
-int64_t ParseVersion(const std::string& v) {
-  if (v.empty() || v.size() > 18 || !std::all_of(v.begin(), v.end(), ::isdigit)) return 0;
-  return std::stoll(v);
-}
-
 // The arguments of one role, in call order.
 std::vector<const kiln_model_arg*> Args(const kiln_model_info& info, kiln_arg_role role) {
   std::vector<const kiln_model_arg*> args;
@@ -73,10 +81,10 @@ std::vector<const kiln_model_arg*> Args(const kiln_model_info& info, kiln_arg_ro
   return args;
 }
 
-json TensorMetadata(const kiln_model_arg& a) {
+TensorInfo Describe(const kiln_model_arg& a) {
   std::vector<int64_t> shape(a.dims, a.dims + a.rank);
   if (!shape.empty()) shape[0] = -1;  // the batch: any size up to the largest compiled
-  return {{"name", a.name}, {"datatype", DataType(a.dtype)}, {"shape", shape}};
+  return {a.name, DataType(a.dtype), shape};
 }
 
 // Appends the numbers of a (possibly nested) JSON array, row-major; false for anything else.
@@ -142,7 +150,8 @@ rt::Context& ContextFor(const rt::Bundle& bundle, int signature) {
 }
 
 // Runs `rows` rows (inputs[i]: input i's rows, row-major) on the smallest compiled batch that holds
-// them, the other rows zero; outputs[o] gets output o's rows.
+// them, the other rows zero; outputs[o] gets output o's rows. Inputs that fill the batch are run
+// in place, and outputs are written where the caller gets them.
 rt::Status RunRows(const ModelVersion& model, const std::vector<std::string>& inputs, int64_t rows,
                    std::vector<std::string>* outputs, int64_t* run_batch) {
   const rt::Bundle& bundle = *model.bundle;
@@ -152,255 +161,259 @@ rt::Status RunRows(const ModelVersion& model, const std::vector<std::string>& in
   const kiln_model_info& info = bundle.signature(sig);
   const std::vector<const kiln_model_arg*> run_in = Args(info, KILN_ROLE_INPUT);
   const std::vector<const kiln_model_arg*> run_out = Args(info, KILN_ROLE_OUTPUT);
-  std::vector<std::vector<char>> in_buffers, out_buffers;
+  std::vector<std::string> padded(run_in.size());
   std::vector<const void*> in_ptrs;
   std::vector<void*> out_ptrs;
   for (size_t i = 0; i < run_in.size(); ++i) {
-    in_buffers.emplace_back(run_in[i]->bytes, 0);  // rows past the request's stay zero
-    std::memcpy(in_buffers.back().data(), inputs[i].data(),
-                std::min(inputs[i].size(), static_cast<size_t>(run_in[i]->bytes)));
-    in_ptrs.push_back(in_buffers.back().data());
+    if (inputs[i].size() == run_in[i]->bytes) {
+      in_ptrs.push_back(inputs[i].data());
+      continue;
+    }
+    padded[i].assign(run_in[i]->bytes, '\0');  // rows past the request's stay zero
+    std::memcpy(&padded[i][0], inputs[i].data(), std::min(inputs[i].size(), padded[i].size()));
+    in_ptrs.push_back(padded[i].data());
   }
-  for (const kiln_model_arg* a : run_out) {
-    out_buffers.emplace_back(a->bytes, 0);
-    out_ptrs.push_back(out_buffers.back().data());
+  outputs->resize(run_out.size());
+  for (size_t o = 0; o < run_out.size(); ++o) {
+    (*outputs)[o].resize(run_out[o]->bytes);
+    out_ptrs.push_back(&(*outputs)[o][0]);
   }
   KILN_RT_RETURN_IF_ERROR(bundle.Run(sig, in_ptrs, out_ptrs, ContextFor(bundle, sig)));
-  outputs->clear();
   for (size_t o = 0; o < run_out.size(); ++o) {
     const size_t row_bytes = run_out[o]->bytes / static_cast<size_t>(*run_batch);
-    outputs->emplace_back(out_buffers[o].data(), row_bytes * static_cast<size_t>(rows));
+    (*outputs)[o].resize(row_bytes * static_cast<size_t>(rows));
   }
   return rt::OkStatus();
 }
 
-// With the binary tensor extension, `json_bytes` (Inference-Header-Content-Length) of the body are
-// JSON and the rest the binary tensors, in input order; *binary_header is set when the answer is
-// JSON followed by binary outputs.
+Reply Fault(int code, std::string message) { return Reply{code, std::move(message)}; }
+
+std::string ShapeText(const std::vector<int64_t>& shape) { return json(shape).dump(); }
+
+Reply NotFound(const std::string& model, int64_t version) {
+  return Fault(404, version == 0 ? "unknown model '" + model + "'"
+                                 : "unknown version " + std::to_string(version) + " of model '" +
+                                       model + "'");
+}
+
 // What answering an infer needs once its rows have run.
 struct InferCall {
   std::shared_ptr<const ModelVersion> model;
-  json id;  // null: none given
+  std::string id;
   std::vector<const kiln_model_arg*> outputs;
-  std::vector<bool> wanted, as_binary;
+  std::vector<bool> wanted;
   int64_t rows = 0;
+  std::chrono::steady_clock::time_point start;
 };
 
-// The answer of a call whose rows ran with status `s` and gave `outputs_bytes`.
-int Finish(const InferCall& call, const rt::Status& s,
-           const std::vector<std::string>& outputs_bytes, std::string* response,
-           int64_t* binary_header);
-
-// Checks an infer request against the model (see Infer) and fills `call` and each input's bytes;
-// 200, or the error's status with the answer in `response`.
-int Prepare(const std::shared_ptr<const ModelVersion>& model_ptr, const std::string& body,
-            int64_t json_bytes, InferCall* call, std::vector<std::string>* inputs_bytes,
-            std::string* response) {
+// Checks `request` against the model's serving signature: every input once, by name, with its
+// datatype, a shape that differs only in the batch, and as many bytes as that shape takes; the
+// batch within the compiled sizes; the outputs asked for known. Fills `call`, and moves each
+// input's bytes into `inputs`, in the signature's order.
+Reply Check(const std::shared_ptr<const ModelVersion>& model_ptr, InferRequest& request,
+            InferCall* call, std::vector<std::string>* inputs) {
   const ModelVersion& model = *model_ptr;
-  if (json_bytes > static_cast<int64_t>(body.size()))
-    return Error(400, "Inference-Header-Content-Length is over the body's size", response);
-  const std::string json_text = json_bytes >= 0 ? body.substr(0, json_bytes) : body;
-  size_t binary_at = json_bytes >= 0 ? static_cast<size_t>(json_bytes) : body.size();
-  const json request = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (request.is_discarded() || !request.is_object())
-    return Error(400, "the request body is not a JSON object", response);
-  if (!request.contains("inputs") || !request["inputs"].is_array())
-    return Error(400, "the request has no \"inputs\" array", response);
-  const rt::Bundle& bundle = *model.bundle;
-  const int first = bundle.Find(kSignature);
-  const kiln_model_info& info = bundle.signature(first);
-  const std::vector<const kiln_model_arg*> inputs = Args(info, KILN_ROLE_INPUT);
+  const kiln_model_info& info = model.bundle->signature(model.bundle->Find(kSignature));
+  const std::vector<const kiln_model_arg*> args = Args(info, KILN_ROLE_INPUT);
   const std::vector<const kiln_model_arg*> outputs = Args(info, KILN_ROLE_OUTPUT);
-
-  // Each input, checked against the signature: name, datatype, shape (any batch), data.
-  std::map<std::string, const json*> given;
-  for (const json& in : request["inputs"]) {
-    if (!in.is_object() || !in.contains("name") || !in["name"].is_string())
-      return Error(400, "an input without a \"name\"", response);
-    const std::string name = in["name"];
-    auto known = std::find_if(inputs.begin(), inputs.end(),
-                              [&](const kiln_model_arg* a) { return name == a->name; });
-    if (known == inputs.end())
-      return Error(400, "unknown input '" + name + "' for model '" + model.name + "'", response);
-    if (!given.emplace(name, &in).second) return Error(400, "input '" + name + "' twice", response);
+  std::vector<Tensor*> given(args.size(), nullptr);
+  for (Tensor& t : request.inputs) {
+    auto known = std::find_if(args.begin(), args.end(),
+                              [&](const kiln_model_arg* a) { return t.name == a->name; });
+    if (known == args.end())
+      return Fault(400, "unknown input '" + t.name + "' for model '" + model.name + "'");
+    Tensor*& slot = given[known - args.begin()];
+    if (slot != nullptr) return Fault(400, "input '" + t.name + "' twice");
+    slot = &t;
   }
   int64_t batch = -1;
-  std::vector<std::string> values(inputs.size());  // each input's elements, as the model's dtype
-  std::vector<std::vector<int64_t>> shapes(inputs.size());
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const kiln_model_arg& a = *inputs[i];
-    auto it = given.find(a.name);
-    if (it == given.end())
-      return Error(400, std::string("input '") + a.name + "' is missing", response);
-    const json& in = *it->second;
-    if (!in.contains("datatype") || in["datatype"] != DataType(a.dtype)) {
-      return Error(400,
-                   std::string("input '") + a.name + "' must have datatype " + DataType(a.dtype),
-                   response);
+  inputs->assign(args.size(), std::string());
+  for (size_t i = 0; i < args.size(); ++i) {
+    const kiln_model_arg& a = *args[i];
+    const std::string what = std::string("input '") + a.name + "'";
+    if (given[i] == nullptr) return Fault(400, what + " is missing");
+    Tensor& t = *given[i];
+    if (t.datatype != DataType(a.dtype))
+      return Fault(400, what + " must have datatype " + DataType(a.dtype));
+    const TensorInfo want = Describe(a);
+    if (t.shape.size() != want.shape.size() || want.shape.empty() ||
+        !std::equal(want.shape.begin() + 1, want.shape.end(), t.shape.begin() + 1) ||
+        t.shape[0] < 0) {
+      return Fault(400, what + " has shape " + ShapeText(t.shape) + ", the model takes " +
+                            ShapeText(want.shape));
     }
-    if (!in.contains("shape") || !in["shape"].is_array())
-      return Error(400, std::string("input '") + a.name + "' has no \"shape\"", response);
-    for (const json& d : in["shape"]) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 0)
-        return Error(400, std::string("input '") + a.name + "': a bad shape", response);
-      shapes[i].push_back(d.get<int64_t>());
-    }
-    std::vector<int64_t> want(a.dims, a.dims + a.rank);
-    const bool rank_ok = shapes[i].size() == want.size() && !want.empty();
-    if (!rank_ok || !std::equal(want.begin() + 1, want.end(), shapes[i].begin() + 1)) {
-      std::vector<int64_t> shown = want;
-      if (!shown.empty()) shown[0] = -1;
-      return Error(400,
-                   std::string("input '") + a.name + "' has shape " + json(shapes[i]).dump() +
-                       ", the model takes " + json(shown).dump(),
-                   response);
-    }
-    if (batch >= 0 && shapes[i][0] != batch)
-      return Error(400, "the inputs' batch sizes differ", response);
-    batch = shapes[i][0];
+    if (batch >= 0 && t.shape[0] != batch) return Fault(400, "the inputs' batch sizes differ");
+    batch = t.shape[0];
     int64_t elements = 1;
-    for (int64_t d : shapes[i]) elements *= d;
-    const size_t size = kiln_dtype_size(a.dtype);
+    for (int64_t d : t.shape) elements *= d;
+    if (t.data.size() != static_cast<size_t>(elements) * kiln_dtype_size(a.dtype)) {
+      return Fault(400, what + " has " + std::to_string(t.data.size()) +
+                            " bytes of binary data for shape " + ShapeText(t.shape));
+    }
+    (*inputs)[i] = std::move(t.data);
+  }
+  if (batch < 1 || batch > model.max_batch) {
+    return Fault(400, "batch size " + std::to_string(batch) + " is outside 1 to " +
+                          std::to_string(model.max_batch) + " (the largest compiled)");
+  }
+  std::vector<bool> wanted(outputs.size(), request.outputs.empty());
+  for (const std::string& name : request.outputs) {
+    auto known = std::find_if(outputs.begin(), outputs.end(),
+                              [&](const kiln_model_arg* a) { return name == a->name; });
+    if (known == outputs.end())
+      return Fault(400, "unknown output '" + name + "' for model '" + model.name + "'");
+    wanted[known - outputs.begin()] = true;
+  }
+  call->model = model_ptr;
+  call->id = std::move(request.id);
+  call->outputs = outputs;
+  call->wanted = std::move(wanted);
+  call->rows = batch;
+  return Reply{};
+}
+
+// The answer of a call whose rows ran with status `s` and gave `outputs_bytes`.
+Reply Answer(InferCall& call, const rt::Status& s, std::vector<std::string> outputs_bytes,
+             InferResponse* response) {
+  if (!s.ok()) return Fault(s.code() == KILN_OUT_OF_RANGE ? 400 : 500, s.ToString());
+  response->model_name = call.model->name;
+  response->model_version = call.model->version;
+  response->id = std::move(call.id);
+  for (size_t o = 0; o < call.outputs.size(); ++o) {
+    if (!call.wanted[o]) continue;
+    TensorInfo info = Describe(*call.outputs[o]);
+    if (!info.shape.empty()) info.shape[0] = call.rows;
+    response->outputs.push_back({std::move(info.name), std::move(info.datatype),
+                                 std::move(info.shape), std::move(outputs_bytes[o])});
+  }
+  return Reply{};
+}
+
+// HTTP: which outputs are answered as binary (the binary tensor extension), not JSON numbers.
+struct HttpOutputs {
+  bool all_binary = false;
+  std::set<std::string> binary;
+};
+
+// An infer request's HTTP body: JSON, or with the binary tensor extension `json_bytes`
+// (Inference-Header-Content-Length, -1 without it) of JSON followed by the binary tensors in
+// input order. JSON numbers become the elements of the datatype given with them.
+Reply FromJson(const std::string& body, int64_t json_bytes, InferRequest* request,
+               HttpOutputs* http) {
+  if (json_bytes > static_cast<int64_t>(body.size()))
+    return Fault(400, "Inference-Header-Content-Length is over the body's size");
+  const size_t json_size = json_bytes >= 0 ? static_cast<size_t>(json_bytes) : body.size();
+  size_t binary_at = json_size;
+  const json parsed =
+      json::parse(body.data(), body.data() + json_size, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded() || !parsed.is_object())
+    return Fault(400, "the request body is not a JSON object");
+  if (!parsed.contains("inputs") || !parsed["inputs"].is_array())
+    return Fault(400, "the request has no \"inputs\" array");
+  if (parsed.contains("id"))
+    request->id = parsed["id"].is_string() ? parsed["id"].get<std::string>() : parsed["id"].dump();
+  for (const json& in : parsed["inputs"]) {
+    if (!in.is_object() || !in.contains("name") || !in["name"].is_string())
+      return Fault(400, "an input without a \"name\"");
+    Tensor t;
+    t.name = in["name"];
+    const std::string what = "input '" + t.name + "'";
+    if (in.contains("datatype") && in["datatype"].is_string()) t.datatype = in["datatype"];
+    if (!in.contains("shape") || !in["shape"].is_array())
+      return Fault(400, what + " has no \"shape\"");
+    int64_t elements = 1;
+    for (const json& d : in["shape"]) {
+      if (!d.is_number_integer() || d.get<int64_t>() < 0) return Fault(400, what + ": a bad shape");
+      t.shape.push_back(d.get<int64_t>());
+      elements *= t.shape.back();
+    }
     const json* binary = in.contains("parameters") && in["parameters"].is_object() &&
                                  in["parameters"].contains("binary_data_size")
                              ? &in["parameters"]["binary_data_size"]
                              : nullptr;
-    if (binary != nullptr) {  // the binary tensor extension: raw little-endian elements
+    const kiln_dtype* dtype = DtypeNamed(t.datatype);
+    if (binary != nullptr) {  // raw little-endian elements, checked against the shape by Check
       if (!binary->is_number_unsigned() || json_bytes < 0 ||
-          binary->get<uint64_t>() > body.size() - binary_at) {
-        return Error(
-            400,
-            std::string("input '") + a.name + "': binary_data_size is not a size within the body",
-            response);
-      }
-      const uint64_t n = binary->get<uint64_t>();
-      if (n != static_cast<uint64_t>(elements) * size) {
-        return Error(400,
-                     std::string("input '") + a.name + "' has " + std::to_string(n) +
-                         " bytes of binary data for shape " + json(shapes[i]).dump(),
-                     response);
-      }
-      values[i] = body.substr(binary_at, n);
+          binary->get<uint64_t>() > body.size() - binary_at)
+        return Fault(400, what + ": binary_data_size is not a size within the body");
+      const size_t n = binary->get<uint64_t>();
+      t.data.assign(body, binary_at, n);
       binary_at += n;
-      continue;
+    } else if (dtype != nullptr) {  // an unknown datatype is Check's error
+      std::vector<double> numbers;
+      if (!in.contains("data") || !Flatten(in["data"], &numbers))
+        return Fault(400, what + ": \"data\" is not an array of numbers");
+      if (static_cast<int64_t>(numbers.size()) != elements) {
+        return Fault(400, what + " has " + std::to_string(numbers.size()) + " values for shape " +
+                              ShapeText(t.shape));
+      }
+      const size_t size = kiln_dtype_size(*dtype);
+      t.data.resize(numbers.size() * size);
+      for (size_t e = 0; e < numbers.size(); ++e) Store(*dtype, numbers[e], &t.data[e * size]);
     }
-    std::vector<double> numbers;
-    if (!in.contains("data") || !Flatten(in["data"], &numbers))
-      return Error(400, std::string("input '") + a.name + "': \"data\" is not an array of numbers",
-                   response);
-    if (static_cast<int64_t>(numbers.size()) != elements) {
-      return Error(400,
-                   std::string("input '") + a.name + "' has " + std::to_string(numbers.size()) +
-                       " values for shape " + json(shapes[i]).dump(),
-                   response);
-    }
-    values[i].resize(numbers.size() * size);
-    for (size_t e = 0; e < numbers.size(); ++e) Store(a.dtype, numbers[e], &values[i][e * size]);
+    request->inputs.push_back(std::move(t));
   }
-  if (batch < 1 || batch > model.max_batch) {
-    return Error(400,
-                 "batch size " + std::to_string(batch) + " is outside 1 to " +
-                     std::to_string(model.max_batch) + " (the largest compiled)",
-                 response);
-  }
-  // Requested outputs (all by default).
-  const bool all_binary = request.contains("parameters") && request["parameters"].is_object() &&
-                          request["parameters"].value("binary_data_output", false);
-  std::vector<bool> wanted(outputs.size(), !request.contains("outputs"));
-  std::vector<bool> as_binary(outputs.size(), all_binary);
-  if (request.contains("outputs")) {
-    if (!request["outputs"].is_array()) return Error(400, "\"outputs\" is not an array", response);
-    for (const json& o : request["outputs"]) {
+  http->all_binary = parsed.contains("parameters") && parsed["parameters"].is_object() &&
+                     parsed["parameters"].value("binary_data_output", false);
+  if (parsed.contains("outputs")) {
+    if (!parsed["outputs"].is_array()) return Fault(400, "\"outputs\" is not an array");
+    for (const json& o : parsed["outputs"]) {
       const std::string name = o.is_object() && o.contains("name") && o["name"].is_string()
                                    ? o["name"].get<std::string>()
                                    : "";
-      auto known = std::find_if(outputs.begin(), outputs.end(),
-                                [&](const kiln_model_arg* a) { return name == a->name; });
-      if (known == outputs.end())
-        return Error(400, "unknown output '" + name + "' for model '" + model.name + "'", response);
-      wanted[known - outputs.begin()] = true;
-      if (o.contains("parameters") && o["parameters"].is_object() &&
-          o["parameters"].value("binary_data", false)) {
-        as_binary[known - outputs.begin()] = true;
-      }
+      request->outputs.push_back(name);
+      if (o.is_object() && o.contains("parameters") && o["parameters"].is_object() &&
+          o["parameters"].value("binary_data", false))
+        http->binary.insert(name);
     }
   }
-
-  call->model = model_ptr;
-  call->id = request.contains("id") ? request["id"] : json();
-  call->outputs = outputs;
-  call->wanted = std::move(wanted);
-  call->as_binary = std::move(as_binary);
-  call->rows = batch;
-  *inputs_bytes = std::move(values);
-  return 200;
+  return Reply{};
 }
 
-int Finish(const InferCall& call, const rt::Status& s,
-           const std::vector<std::string>& outputs_bytes, std::string* response,
-           int64_t* binary_header) {
-  if (!s.ok()) return Error(s.code() == KILN_OUT_OF_RANGE ? 400 : 500, s.ToString(), response);
-  const ModelVersion& model = *call.model;
-  const std::vector<const kiln_model_arg*>& outputs = call.outputs;
-  const std::vector<bool>& wanted = call.wanted;
-  const std::vector<bool>& as_binary = call.as_binary;
-  const int64_t batch = call.rows;
-  json result = {{"model_name", model.name}, {"model_version", std::to_string(model.version)}};
-  if (!call.id.is_null()) result["id"] = call.id;
+// The HTTP answer: JSON, then the binary outputs when *binary_header is set to the JSON's length.
+void ToJson(const InferResponse& answer, const HttpOutputs& http, std::string* response,
+            int64_t* binary_header) {
+  json result = {{"model_name", answer.model_name},
+                 {"model_version", std::to_string(answer.model_version)}};
+  if (!answer.id.empty()) result["id"] = answer.id;
   result["outputs"] = json::array();
-  std::string binary;  // the binary outputs, after the JSON
-  for (size_t o = 0; o < outputs.size(); ++o) {
-    if (!wanted[o]) continue;
-    const kiln_model_arg& a = *outputs[o];
-    std::vector<int64_t> shape(a.dims, a.dims + a.rank);
-    int64_t per_row = 1;
-    for (size_t d = 1; d < shape.size(); ++d) per_row *= shape[d];
-    if (!shape.empty()) shape[0] = batch;
-    const int64_t n = shape.empty() ? 1 : batch * per_row;
-    const size_t size = kiln_dtype_size(a.dtype);
-    json output = {{"name", a.name}, {"datatype", DataType(a.dtype)}, {"shape", shape}};
-    if (as_binary[o]) {
-      output["parameters"] = {{"binary_data_size", n * size}};
-      binary.append(outputs_bytes[o].data(), n * size);
+  std::string binary;
+  for (const Tensor& t : answer.outputs) {
+    json output = {{"name", t.name}, {"datatype", t.datatype}, {"shape", t.shape}};
+    if (http.all_binary || http.binary.count(t.name)) {
+      output["parameters"] = {{"binary_data_size", t.data.size()}};
+      binary += t.data;
     } else {
+      const kiln_dtype dtype = *DtypeNamed(t.datatype);
+      const size_t size = kiln_dtype_size(dtype);
       json data = json::array();
-      for (int64_t e = 0; e < n; ++e)
-        data.push_back(Load(a.dtype, outputs_bytes[o].data() + e * size));
+      for (size_t e = 0; e < t.data.size(); e += size) data.push_back(Load(dtype, &t.data[e]));
       output["data"] = std::move(data);
     }
     result["outputs"].push_back(std::move(output));
   }
   *response = result.dump();
+  *binary_header = -1;
   if (!binary.empty()) {
     *binary_header = static_cast<int64_t>(response->size());
     *response += binary;
   }
-  return 200;
 }
 
-// One infer request, run in the calling thread (or queued for its batch, waiting for it).
-int Infer(const std::shared_ptr<const ModelVersion>& model, const std::string& body,
-          int64_t json_bytes, std::string* response, int64_t* binary_header, int64_t* rows,
-          int64_t* run_batch, double* queue_seconds, bool* executed) {
-  InferCall call;
-  std::vector<std::string> inputs;
-  const int code = Prepare(model, body, json_bytes, &call, &inputs, response);
-  if (code != 200) return code;
-  *rows = call.rows;
-  std::vector<std::string> outputs;
-  rt::Status s;
-  if (model->batcher != nullptr) {
-    Batcher::Result r = model->batcher->Run(std::move(inputs), call.rows);
-    s = r.status;
-    outputs = std::move(r.outputs);
-    *run_batch = r.run_batch;
-    *queue_seconds = r.queue_seconds;
-    *executed = r.first;
-  } else {
-    s = RunRows(*model, inputs, call.rows, &outputs, run_batch);
-    *executed = true;
+// Whether `path` is /v2/models/{m}[/versions/{v}]/infer with a good version; its model and
+// version (0: the highest).
+bool InferPath(const std::string& path, std::string* model, int64_t* version) {
+  const std::vector<std::string> parts = SplitPath(path);
+  *version = 0;
+  if (parts.size() == 6 && parts[3] == "versions") {
+    *version = ParseVersion(parts[4]);
+    if (*version == 0) return false;
+  } else if (parts.size() != 4) {
+    return false;
   }
-  return Finish(call, s, outputs, response, binary_header);
+  if (parts[0] != "v2" || parts[1] != "models" || parts.back() != "infer") return false;
+  *model = parts[2];
+  return true;
 }
 
 // Per connection: the request body as it arrives.
@@ -431,6 +444,16 @@ MHD_Result Send(MHD_Connection* connection, int code, const std::string& body,
 }
 
 }  // namespace
+
+const std::vector<std::string>& Extensions() {
+  static const std::vector<std::string> kExtensions = {"binary_tensor_data", "statistics"};
+  return kExtensions;
+}
+
+int64_t ParseVersion(const std::string& v) {
+  if (v.empty() || v.size() > 18 || !std::all_of(v.begin(), v.end(), ::isdigit)) return 0;
+  return std::stoll(v);
+}
 
 // The model's config.json, if it has one: {"dynamic_batching": {"max_queue_delay_microseconds":
 // N}, "instances": N}. Dynamic batching gives the version a batcher; without it each request runs
@@ -619,54 +642,85 @@ std::vector<std::string> Repository::Models() const {
   return names;
 }
 
-std::shared_ptr<const ModelVersion> Server::BatchedTarget(const std::string& method,
-                                                          const std::string& path) const {
-  if (method != "POST") return nullptr;
-  // /v2/models/{m}[/versions/{v}]/infer
-  const std::vector<std::string> parts = SplitPath(path);
-  int64_t version = 0;
-  if (parts.size() == 6 && parts[3] == "versions") {
-    version = ParseVersion(parts[4]);
-    if (version == 0) return nullptr;
-  } else if (parts.size() != 4) {
-    return nullptr;
-  }
-  if (parts[0] != "v2" || parts[1] != "models" || parts.back() != "infer") return nullptr;
-  std::shared_ptr<const ModelVersion> model = repository_.Find(parts[2], version);
-  return model != nullptr && model->batcher != nullptr ? model : nullptr;
-}
-
-void Server::HandleBatched(std::shared_ptr<const ModelVersion> model, const std::string& body,
-                           int64_t json_bytes, Done done) const {
+void Server::Infer(InferRequest request, InferDone done) const {
   const auto start = std::chrono::steady_clock::now();
+  std::shared_ptr<const ModelVersion> model = repository_.Find(request.model, request.version);
+  if (model == nullptr) return done(NotFound(request.model, request.version), InferResponse());
   auto call = std::make_shared<InferCall>();
+  call->start = start;
   std::vector<std::string> inputs;
-  std::string response;
-  const int code = Prepare(model, body, json_bytes, call.get(), &inputs, &response);
-  if (code != 200) {
-    metrics_.Record(model->name, model->version, false,
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-                    0, 0, 0, false);
-    done(code, std::move(response), -1);
+  const Reply checked = Check(model, request, call.get(), &inputs);
+  if (!checked.ok()) {
+    Failed(model->name, model->version, start);
+    return done(checked, InferResponse());
+  }
+  if (model->batcher != nullptr) {
+    model->batcher->Submit(
+        std::move(inputs), call->rows, [this, call, done = std::move(done)](Batcher::Result r) {
+          InferResponse response;
+          const Reply reply = Answer(*call, r.status, std::move(r.outputs), &response);
+          metrics_.Record(call->model->name, call->model->version,
+                          {reply.ok(), SecondsSince(call->start), r.queue_seconds,
+                           r.compute_seconds, call->rows, r.run_batch, r.first});
+          done(reply, std::move(response));
+        });
     return;
   }
-  model->batcher->Submit(
-      std::move(inputs), call->rows, [this, call, start, done](Batcher::Result r) {
-        std::string response;
-        int64_t binary_header = -1;
-        const int code = Finish(*call, r.status, r.outputs, &response, &binary_header);
-        metrics_.Record(
-            call->model->name, call->model->version, code == 200,
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-            call->rows, r.run_batch, r.queue_seconds, r.first);
-        done(code, std::move(response), binary_header);
-      });
+  std::vector<std::string> outputs;
+  int64_t run_batch = 0;
+  const auto run_start = std::chrono::steady_clock::now();
+  const rt::Status s = RunRows(*model, inputs, call->rows, &outputs, &run_batch);
+  const double compute_seconds = SecondsSince(run_start);
+  InferResponse response;
+  const Reply reply = Answer(*call, s, std::move(outputs), &response);
+  metrics_.Record(
+      model->name, model->version,
+      {reply.ok(), SecondsSince(start), 0, compute_seconds, call->rows, run_batch, true});
+  done(reply, std::move(response));
 }
 
-int Server::Handle(const std::string& method, const std::string& path, const std::string& body,
-                   int64_t json_bytes, std::string* response, int64_t* binary_header) const {
+void Server::Failed(const std::string& model, int64_t version,
+                    std::chrono::steady_clock::time_point start) const {
+  std::shared_ptr<const ModelVersion> found = repository_.Find(model, version);
+  if (found == nullptr) return;
+  Metrics::Request r;
+  r.seconds = SecondsSince(start);
+  metrics_.Record(found->name, found->version, r);
+}
+
+bool Server::Batches(const std::string& model, int64_t version) const {
+  std::shared_ptr<const ModelVersion> found = repository_.Find(model, version);
+  return found != nullptr && found->batcher != nullptr;
+}
+
+Reply Server::Ready(const std::string& model, int64_t version) const {
+  return repository_.Find(model, version) != nullptr ? Reply{} : NotFound(model, version);
+}
+
+Reply Server::Metadata(const std::string& model, int64_t version, ModelInfo* info) const {
+  std::shared_ptr<const ModelVersion> found = repository_.Find(model, version);
+  if (found == nullptr) return NotFound(model, version);
+  const kiln_model_info& signature = found->bundle->signature(found->bundle->Find(kSignature));
+  *info = ModelInfo{model, "kiln", {}, {}, {}};
+  for (int64_t v : repository_.Versions(model)) info->versions.push_back(std::to_string(v));
+  for (const kiln_model_arg* a : Args(signature, KILN_ROLE_INPUT))
+    info->inputs.push_back(Describe(*a));
+  for (const kiln_model_arg* a : Args(signature, KILN_ROLE_OUTPUT))
+    info->outputs.push_back(Describe(*a));
+  return Reply{};
+}
+
+Reply Server::Stats(const std::string& model, int64_t version,
+                    std::vector<Metrics::ModelStats>* stats) const {
+  if (!model.empty() && repository_.Find(model, version) == nullptr)
+    return NotFound(model, version);
+  *stats = metrics_.Stats(model, version);
+  return Reply{};
+}
+
+int Server::Handle(const std::string& method, const std::string& path,
+                   std::string* response) const {
   response->clear();
-  *binary_header = -1;
   const std::vector<std::string> parts = SplitPath(path);
   auto is = [&](std::initializer_list<const char*> p) {
     return parts.size() == p.size() && std::equal(p.begin(), p.end(), parts.begin());
@@ -675,7 +729,9 @@ int Server::Handle(const std::string& method, const std::string& path, const std
   const bool get = method == "GET";
   if (is({"v2"})) {
     if (!get) return Error(405, "GET " + path, response);
-    *response = json{{"name", "kiln"}, {"version", "0.1.0"}, {"extensions", json::array()}}.dump();
+    *response =
+        json{{"name", kServerName}, {"version", kServerVersion}, {"extensions", Extensions()}}
+            .dump();
     return 200;
   }
   if (is({"v2", "health", "live"}) || is({"v2", "health", "ready"}))
@@ -700,47 +756,31 @@ int Server::Handle(const std::string& method, const std::string& path, const std
   if (parts.size() > next + 1 ||
       (action != "" && action != "ready" && action != "infer" && action != "stats"))
     return Error(404, "no such path: " + path, response);
-  const std::shared_ptr<const ModelVersion> found = repository_.Find(model, version);
-  if (found == nullptr) {
-    return Error(404,
-                 version == 0
-                     ? "unknown model '" + model + "'"
-                     : "unknown version " + std::to_string(version) + " of model '" + model + "'",
-                 response);
-  }
-  if (action == "infer") {
-    if (method != "POST") return Error(405, "POST " + path, response);
-    const auto start = std::chrono::steady_clock::now();
-    int64_t rows = 0, run_batch = 0;
-    double queue_seconds = 0;
-    bool executed = false;
-    const int code = Infer(found, body, json_bytes, response, binary_header, &rows, &run_batch,
-                           &queue_seconds, &executed);
-    metrics_.Record(found->name, found->version, code == 200,
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-                    rows, run_batch, queue_seconds, executed);
-    return code;
-  }
+  ModelInfo info;
+  const Reply found = Metadata(model, version, &info);
+  if (!found.ok()) return Error(found.code, found.error, response);
+  // POST .../infer is answered before Handle; this is any other method.
+  if (action == "infer") return Error(405, "POST " + path, response);
+  if (!get) return Error(405, "GET " + path, response);
   if (action == "stats") {
-    if (!get) return Error(405, "GET " + path, response);
     *response = metrics_.Statistics(model, version);
     return 200;
   }
-  if (!get) return Error(405, "GET " + path, response);
   if (action == "ready") return 200;
-  const kiln_model_info& info = found->bundle->signature(found->bundle->Find(kSignature));
-  json metadata = {{"name", model}, {"platform", "kiln"}, {"versions", json::array()}};
-  for (int64_t v : repository_.Versions(model)) metadata["versions"].push_back(std::to_string(v));
-  metadata["inputs"] = json::array();
-  metadata["outputs"] = json::array();
-  for (const kiln_model_arg* a : Args(info, KILN_ROLE_INPUT))
-    metadata["inputs"].push_back(TensorMetadata(*a));
-  for (const kiln_model_arg* a : Args(info, KILN_ROLE_OUTPUT))
-    metadata["outputs"].push_back(TensorMetadata(*a));
-  *response = metadata.dump();
+  auto tensors = [](const std::vector<TensorInfo>& ts) {
+    json out = json::array();
+    for (const TensorInfo& t : ts)
+      out.push_back({{"name", t.name}, {"datatype", t.datatype}, {"shape", t.shape}});
+    return out;
+  };
+  *response = json{{"name", info.name},
+                   {"platform", info.platform},
+                   {"versions", info.versions},
+                   {"inputs", tensors(info.inputs)},
+                   {"outputs", tensors(info.outputs)}}
+                  .dump();
   return 200;
 }
-
 rt::StatusOr<std::unique_ptr<Server>> Server::Start(Repository& repository,
                                                     const ServerOptions& options) {
   std::unique_ptr<Server> server(new Server(repository, options));
@@ -770,43 +810,60 @@ rt::StatusOr<std::unique_ptr<Server>> Server::Start(Repository& repository,
     }
     if (upload->answered)  // resumed: its batch has run
       return Send(connection, upload->code, upload->response, upload->binary_header);
+    const auto start = std::chrono::steady_clock::now();
     std::string response;
-    int64_t json_bytes = -1, binary_header = -1;
+    int64_t json_bytes = -1;
     const char* header =
         MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Inference-Header-Content-Length");
-    int code = 0;
     if (header != nullptr) {
       char* end = nullptr;
       json_bytes = std::strtoll(header, &end, 10);
-      if (*header == '\0' || *end != '\0' || json_bytes < 0)
-        code = Error(400, "Inference-Header-Content-Length is not a size", &response);
+      if (*header == '\0' || *end != '\0' || json_bytes < 0) {
+        return Send(connection,
+                    Error(400, "Inference-Header-Content-Length is not a size", &response),
+                    response, -1);
+      }
     }
-    std::shared_ptr<const ModelVersion> batched =
-        code == 0 && !upload->too_large ? self->BatchedTarget(method, url) : nullptr;
-    if (batched != nullptr) {
-      // Suspended until the batch has run: the thread serves other connections meanwhile.
-      MHD_suspend_connection(connection);
-      ++self->suspended_;
-      self->HandleBatched(batched, upload->body, json_bytes,
-                          [self, connection, upload](int c, std::string r, int64_t b) {
-                            upload->code = c;
-                            upload->response = std::move(r);
-                            upload->binary_header = b;
-                            upload->answered = true;
-                            MHD_resume_connection(connection);
-                            --self->suspended_;
-                          });
-      return MHD_YES;
+    if (upload->too_large) {
+      const int code = Error(
+          413,
+          "the request body is over " + std::to_string(self->options_.max_body_bytes) + " bytes",
+          &response);
+      return Send(connection, code, response, -1);
     }
-    if (code == 0) {
-      code = upload->too_large
-                 ? Error(413,
-                         "the request body is over " +
-                             std::to_string(self->options_.max_body_bytes) + " bytes",
-                         &response)
-                 : self->Handle(method, url, upload->body, json_bytes, &response, &binary_header);
+    InferRequest request;
+    if (std::string(method) != "POST" || !InferPath(url, &request.model, &request.version))
+      return Send(connection, self->Handle(method, url, &response), response, -1);
+    auto http = std::make_shared<HttpOutputs>();
+    const Reply parsed = FromJson(upload->body, json_bytes, &request, http.get());
+    if (!parsed.ok()) {
+      const Reply known = self->Ready(request.model, request.version);  // 404 before 400
+      const Reply& reply = known.ok() ? parsed : known;
+      if (known.ok()) self->Failed(request.model, request.version, start);
+      return Send(connection, Error(reply.code, reply.error, &response), response, -1);
     }
-    return Send(connection, code, response, binary_header);
+    upload->body.clear();
+    if (!self->Batches(request.model, request.version)) {
+      int code = 0;
+      int64_t binary_header = -1;
+      self->Infer(std::move(request), [&](Reply reply, InferResponse answer) {
+        code = reply.ok() ? 200 : Error(reply.code, reply.error, &response);
+        if (reply.ok()) ToJson(answer, *http, &response, &binary_header);
+      });
+      return Send(connection, code, response, binary_header);
+    }
+    // Suspended until the batch has run: the thread serves other connections meanwhile.
+    MHD_suspend_connection(connection);
+    ++self->suspended_;
+    self->Infer(
+        std::move(request), [self, connection, upload, http](Reply reply, InferResponse answer) {
+          upload->code = reply.ok() ? 200 : Error(reply.code, reply.error, &upload->response);
+          if (reply.ok()) ToJson(answer, *http, &upload->response, &upload->binary_header);
+          upload->answered = true;
+          MHD_resume_connection(connection);
+          --self->suspended_;
+        });
+    return MHD_YES;
   };
   auto completed = [](void*, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
     delete static_cast<Upload*>(*con_cls);

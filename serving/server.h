@@ -10,6 +10,7 @@
 #define KILN_SERVING_SERVER_H_
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -87,7 +88,59 @@ struct ServerOptions {
   int connection_timeout_s = 10;     // an idle or stalled connection is closed
 };
 
-// Serves `repository` over HTTP until Stop(). Thread-safe.
+// A tensor of an infer request or answer, as both protocols carry it: raw little-endian elements
+// of `datatype` (an Open Inference Protocol name: FP32, INT64, ...), row-major.
+struct Tensor {
+  std::string name, datatype;
+  std::vector<int64_t> shape;
+  std::string data;
+};
+
+// An infer request once its protocol's encoding is undone.
+struct InferRequest {
+  std::string model;
+  int64_t version = 0;  // 0: the highest
+  std::string id;
+  std::vector<Tensor> inputs;
+  std::vector<std::string> outputs;  // the outputs wanted, by name; empty: all
+};
+
+struct InferResponse {
+  std::string model_name;
+  int64_t model_version = 0;
+  std::string id;
+  std::vector<Tensor> outputs;  // in the model's order
+};
+
+// How a request went, in HTTP's terms (200; 400, 404, 405, 413; 500, 503) with the error's message;
+// the gRPC endpoint maps the codes to its own.
+struct Reply {
+  int code = 200;
+  std::string error;
+  bool ok() const { return code == 200; }
+};
+
+struct TensorInfo {
+  std::string name, datatype;
+  std::vector<int64_t> shape;  // -1 for the batch (any size up to the largest compiled)
+};
+struct ModelInfo {
+  std::string name, platform;
+  std::vector<std::string> versions;
+  std::vector<TensorInfo> inputs, outputs;
+};
+
+// What GET /v2 and ServerMetadata report.
+constexpr char kServerName[] = "kiln";
+constexpr char kServerVersion[] = "0.1.0";
+// The protocol extensions kiln serve implements.
+const std::vector<std::string>& Extensions();
+
+// A model version's name (a directory's, a path's, a request's): a positive integer, or 0 for
+// anything else.
+int64_t ParseVersion(const std::string& v);
+
+// Serves `repository` over HTTP and gRPC until Stop(). Thread-safe.
 class Server {
  public:
   // Serves `repository` (which must outlive the server), polling it every options.poll_seconds.
@@ -101,23 +154,27 @@ class Server {
   // Stops accepting, lets requests in flight finish, then returns.
   void Stop();
 
-  // One request, as the HTTP layer hands it over: method, path, body, and the binary tensor
-  // extension's Inference-Header-Content-Length (-1 without it); returns the HTTP status and fills
-  // the answer (JSON, then binary outputs when *binary_header is set to the JSON's length).
-  int Handle(const std::string& method, const std::string& path, const std::string& body,
-             int64_t json_bytes, std::string* response, int64_t* binary_header) const;
-
-  // For an infer of a model with dynamic batching: the model (else null). Such a request is
-  // answered by HandleBatched, which returns at once and calls `done` when its batch has run, so
-  // that the request thread serves others meanwhile.
-  std::shared_ptr<const ModelVersion> BatchedTarget(const std::string& method,
-                                                    const std::string& path) const;
-  using Done = std::function<void(int code, std::string response, int64_t binary_header)>;
-  void HandleBatched(std::shared_ptr<const ModelVersion> model, const std::string& body,
-                     int64_t json_bytes, Done done) const;
+  // Checks and runs an infer request. `done` gets the answer exactly once: before Infer returns
+  // for a model that runs each request on its own, and on a batching thread, once its batch has
+  // run, for one with dynamic batching (so that the caller's thread serves others meanwhile).
+  using InferDone = std::function<void(Reply, InferResponse)>;
+  void Infer(InferRequest request, InferDone done) const;
+  // Whether `model`'s `version` (0: the highest) exists and batches (its Infer answers later).
+  bool Batches(const std::string& model, int64_t version) const;
+  Reply Metadata(const std::string& model, int64_t version, ModelInfo* info) const;
+  Reply Ready(const std::string& model, int64_t version) const;
+  // The statistics extension for `model` (all when empty) and `version` (all when 0).
+  Reply Stats(const std::string& model, int64_t version,
+              std::vector<Metrics::ModelStats>* stats) const;
 
  private:
   Server(Repository& repository, const ServerOptions& options);
+  // Every HTTP request but POST .../infer: health, metadata, ready, statistics; the status code,
+  // and the answer's JSON in `response`.
+  int Handle(const std::string& method, const std::string& path, std::string* response) const;
+  // Counts a request for `model` that failed before Infer could check it (e.g. bad JSON).
+  void Failed(const std::string& model, int64_t version,
+              std::chrono::steady_clock::time_point start) const;
   Repository& repository_;
   ServerOptions options_;
   void* daemon_ = nullptr;

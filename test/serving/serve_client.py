@@ -139,6 +139,11 @@ code, body = call("GET", "/v2/models/stats")
 tiny = [m for m in body["model_stats"] if m["name"] == "tiny" and m["version"] == "1"] if code == 200 else []
 check("statistics", len(tiny) == 1 and tiny[0]["inference_stats"]["success"]["count"] >= 200 and
       tiny[0]["inference_stats"]["fail"]["count"] >= 10 and tiny[0]["execution_count"] >= 200, body)
+# Triton's split of a request's time: compute within the whole, no queue without batching.
+stats = tiny[0]["inference_stats"] if tiny else {}
+check("statistics: compute and queue time", bool(stats) and
+      stats["compute_infer"]["count"] == stats["success"]["count"] and
+      0 < stats["compute_infer"]["ns"] < stats["success"]["ns"] and stats["queue"]["ns"] == 0, stats)
 code, body = call("GET", "/v2/models/tiny/versions/1/stats")
 check("statistics of one version", code == 200 and len(body["model_stats"]) == 1, body)
 if metrics_port:

@@ -5,6 +5,7 @@ Usage: triton_client.py PORT INPUTS_BIN EXPECTED_BIN GRPC_PORT
 Run with the test venv's python (setup.sh makes /opt/kiln-venv). The server serves model "tiny"
 (test/bundle's MLP at batch sizes 1, 4 and 16). Exits 1 on a failure.
 """
+import concurrent.futures
 import sys
 
 import numpy as np
@@ -82,11 +83,42 @@ for rows in (4, 1):
 got = g.infer("tiny", [x], model_version="1").as_numpy("probabilities")
 check("tritonclient.grpc: infer a version, all outputs", got is not None and
       np.allclose(got, EXPECTED[:1], atol=1e-5), got)
+
+stats = g.get_inference_statistics("tiny").model_stats
+check("tritonclient.grpc: statistics", len(stats) == 1 and stats[0].version == "1" and
+      stats[0].inference_stats.success.count >= 3 and
+      0 < stats[0].inference_stats.compute_infer.ns < stats[0].inference_stats.success.ns, stats)
+check("tritonclient.grpc: server metadata's extensions",
+      "statistics" in g.get_server_metadata().extensions)
+
+# Dynamic batching over gRPC: 16 clients at once, one row each; every answer its row's.
+def batched(i):
+    x = grpcclient.InferInput("x", [1, 16], "FP32")
+    x.set_data_from_numpy(X[i % 4:i % 4 + 1])
+    got = g.infer("batched", [x]).as_numpy("probabilities")
+    return got is not None and np.allclose(got, EXPECTED[i % 4:i % 4 + 1], atol=1e-5)
+
+
+with concurrent.futures.ThreadPoolExecutor(16) as pool:
+    answers = list(pool.map(batched, range(64)))
+check("tritonclient.grpc: 64 batched requests from 16 clients, each its row's", all(answers),
+      "%d wrong" % answers.count(False))
+
 bad_grpc = grpcclient.InferInput("x", [4, 8], "FP32")
 bad_grpc.set_data_from_numpy(np.zeros((4, 8), np.float32))
+bad_dtype = grpcclient.InferInput("x", [1, 16], "FP64")
+bad_dtype.set_data_from_numpy(np.zeros((1, 16), np.float64))
 for name, call, message in [
     ("unknown model", lambda: g.get_model_metadata("nope"), "unknown model 'nope'"),
     ("wrong shape", lambda: g.infer("tiny", [bad_grpc]), "has shape [4,8]"),
+    ("wrong datatype", lambda: g.infer("tiny", [bad_dtype]), "must have datatype FP32"),
+    ("bad version", lambda: g.infer("tiny", [x], model_version="x"), "is not a positive integer"),
+    ("statistics of an unknown model", lambda: g.get_inference_statistics("nope"),
+     "unknown model 'nope'"),
+    ("unknown version", lambda: g.infer("tiny", [x], model_version="7"),
+     "unknown version 7 of model 'tiny'"),
+    ("unknown output", lambda: g.infer("tiny", [x], outputs=[grpcclient.InferRequestedOutput("y")]),
+     "unknown output 'y'"),
 ]:
     try:
         call()
