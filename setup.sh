@@ -22,6 +22,8 @@ PACKAGES=(
   python3-torch python3-numpy libopenblas0-openmp
   # CPU benchmarks (bench/): Google Benchmark for //bench:kiln_bench, hyperfine for whole commands.
   libbenchmark-dev hyperfine
+  # The serving benchmark's HTTP client (bench/serve_bench.cc).
+  libcurl4-openssl-dev
   # Data for the demo and end-to-end tests.
   dataset-fashion-mnist
   # Style.
