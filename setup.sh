@@ -16,7 +16,7 @@ PACKAGES=(
   # Libraries.
   libdnnl-dev libprotobuf-dev protobuf-compiler libabsl-dev catch2
   # kiln serve (serving/): its HTTP server, JSON, gRPC.
-  libmicrohttpd-dev nlohmann-json3-dev libgrpc++-dev protobuf-compiler-grpc
+  libmicrohttpd-dev nlohmann-json3-dev libsimdjson-dev libgrpc++-dev protobuf-compiler-grpc
   # Reference for gradient tests and peer for benchmarks (Debian python3, not a pyenv one), with
   # OpenBLAS as the system BLAS: Debian's default reference BLAS is ~30x slower, no fair peer.
   python3-torch python3-numpy libopenblas0-openmp
