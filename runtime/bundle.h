@@ -83,6 +83,15 @@ class Bundle {
     return context.TakeStatus();
   }
 
+  // Writes the bundle with its weights as they are now (after training steps run on it) to
+  // `path`, atomically.
+  Status Save(const std::string& path) const {
+    char message[1024] = "";
+    kiln_status_code code =
+        kiln_bundle_write_weights(bundle_, nullptr, 0, path.c_str(), message, sizeof message);
+    return code == KILN_OK ? Status() : Status(code, message);
+  }
+
  private:
   explicit Bundle(kiln_bundle* bundle) : bundle_(bundle) {}
   kiln_bundle* bundle_;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -88,6 +89,9 @@ struct kiln_bundle {
   std::map<std::string, Weight> weights;
   uint64_t weights_entry = 0, weights_offset = 0, weights_size = 0;  // the WEIGHTS section
   std::vector<std::unique_ptr<Signature>> signatures;
+  // Training signatures update the weights in place: the mapping's weight pages are made writable
+  // (copy on write: the file is never changed, and only the pages written are copied).
+  bool weights_writable = false;
   ~kiln_bundle() {
     signatures.clear();
     if (map != nullptr) munmap(map, size);
@@ -319,6 +323,20 @@ kiln_status_code kiln_bundle_open(const char* path, const kiln_bundle_options* o
   b->data = b->map;
   Status s = Parse(b.get(), opts);
   if (!s.ok()) return Fail(s, path, message, message_size);
+  const bool trains = std::any_of(b->signatures.begin(), b->signatures.end(),
+                                  [](const auto& sig) { return sig->info.training != 0; });
+  if (trains && b->weights_size > 0) {
+    // The WEIGHTS section is page-aligned in the file, so in the mapping.
+    const long page = sysconf(_SC_PAGESIZE);
+    char* start = static_cast<char*>(b->map) + b->weights_offset;
+    const uint64_t length = (b->weights_size + page - 1) / page * page;
+    if (reinterpret_cast<uintptr_t>(start) % page != 0 ||
+        mprotect(start, length, PROT_READ | PROT_WRITE) != 0) {
+      return Fail(Status(KILN_UNAVAILABLE, "cannot make the weights writable for training"), path,
+                  message, message_size);
+    }
+    b->weights_writable = true;
+  }
   *bundle = b.release();
   return KILN_OK;
 }
@@ -391,7 +409,7 @@ void kiln_bundle_prepare(const kiln_bundle* bundle, int32_t signature, kiln_cont
 kiln_status_code kiln_bundle_write_weights(const kiln_bundle* bundle, const kiln_tensor* tensors,
                                            size_t n, const char* path, char* message,
                                            size_t message_size) {
-  if (n != bundle->weights.size()) {
+  if (n != 0 && n != bundle->weights.size()) {
     return Fail(kiln::rt::InvalidArgumentError(std::to_string(n) + " tensors for the bundle's " +
                                                std::to_string(bundle->weights.size()) + " weights"),
                 path, message, message_size);
@@ -444,18 +462,19 @@ kiln_status_code kiln_bundle_run(const kiln_bundle* bundle, int32_t signature,
                            "the bundle was opened without its code (load_code 0)");
     return KILN_FAILED_PRECONDITION;
   }
-  if (sig.info.training) {
+  if (sig.info.training && !bundle->weights_writable) {
     kiln_context_set_error(context, KILN_FAILED_PRECONDITION,
                            ("signature '" + sig.name +
-                            "' is a training step; a bundle runs "
-                            "inference signatures")
+                            "' is a training step, which updates the weights: open the bundle "
+                            "from a file (a bundle in the caller's memory is read-only)")
                                .c_str());
     return KILN_FAILED_PRECONDITION;
   }
   std::vector<void*> arrays;
   arrays.reserve(sig.info.num_args);
   for (int32_t i = 0; i < sig.num_inputs; ++i) arrays.push_back(const_cast<void*>(inputs[i]));
-  for (const void* v : sig.variables) arrays.push_back(const_cast<void*>(v));  // read, not written
+  // Read, not written, except by a training step (weights_writable).
+  for (const void* v : sig.variables) arrays.push_back(const_cast<void*>(v));
   for (int32_t i = 0; i < sig.num_outputs; ++i) arrays.push_back(outputs[i]);
   void* arena = nullptr;
   if (sig.info.arena_bytes > 0 &&

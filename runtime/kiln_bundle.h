@@ -104,7 +104,8 @@ int32_t kiln_bundle_find_batch(const kiln_bundle* bundle, const char* name, int6
 void kiln_bundle_prepare(const kiln_bundle* bundle, int32_t signature, kiln_context* context);
 
 /* Writes a copy of the bundle with its weights replaced by `tensors` (`n` of them: every weight,
- * matched by name, of the same dtype and shape) to `path`, atomically (a temporary file beside it,
+ * matched by name, of the same dtype and shape; or none, n = 0: the weights as they are now, after
+ * any training steps run on this bundle) to `path`, atomically (a temporary file beside it,
  * synced and renamed): e.g. a trainer's bundle of the trained model, from a bundle of the
  * untrained one. KILN_INVALID_ARGUMENT naming a tensor that is not a weight of that type and
  * shape; KILN_UNAVAILABLE for I/O (the message names the file). */
@@ -116,7 +117,11 @@ kiln_status_code kiln_bundle_write_weights(const kiln_bundle* bundle, const kiln
  * dense row-major array per input and output argument, in description order; the weights come
  * from the bundle. Safe from many threads at once, each with its own context. Returns the run's
  * status (also left in the context): KILN_OUT_OF_RANGE naming the op for an index out of range;
- * KILN_FAILED_PRECONDITION for a training signature (its variables are not writable here);
+ * KILN_FAILED_PRECONDITION for a training signature of a bundle opened from memory (its weights
+ * are read-only there). A training signature (e.g. "train_step") updates the bundle's weights in
+ * place, which every signature then uses; the file is not changed (the mapping is copy-on-write;
+ * kiln_bundle_write_weights with n = 0 saves them). Run no other signature of the bundle while a
+ * training step runs.
  * KILN_RESOURCE_EXHAUSTED if the scratch arena cannot be allocated. */
 kiln_status_code kiln_bundle_run(const kiln_bundle* bundle, int32_t signature,
                                  const void* const* inputs, void* const* outputs,

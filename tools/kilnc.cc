@@ -427,57 +427,98 @@ absl::StatusOr<std::unique_ptr<Graph>> WithBatch(const Graph& graph, int64_t bat
   return FromGraphDef(std::move(def));
 }
 
-// `--emit bundle`: the compiled inference graphs (one signature "serving_default" each, e.g. at
-// several batch sizes) and their weights (the variables' initial values, or those of `--weights
-// CHECKPOINT`, a checkpoint of `graph`) as `file`.
-int WriteBundle(const Graph& graph, const std::vector<CompiledGraph>& compiled,
-                const std::string& weights_path, const std::string& file) {
-  for (const CompiledGraph& c : compiled) {
-    if (c.training) {
-      std::cerr << "kilnc: a bundle holds inference graphs; this one is a training step (compile "
-                   "the model's inference graph)\n";
+// One signature of a bundle: its name, its graph and its compiled code.
+struct Signature {
+  std::string name;
+  const Graph* graph;
+  CompiledGraph compiled;
+};
+
+// `--emit bundle`: the signatures (the main graph's "serving_default", at each batch size, and
+// those of --signatures, e.g. a training step) and their weights: every variable of any of them,
+// by name, with its initial value (from the first graph that has it), or the values of `--weights
+// CHECKPOINT`, a checkpoint of the graph that holds them all.
+int WriteBundle(const std::vector<Signature>& signatures, const std::string& weights_path,
+                const std::string& file) {
+  std::vector<BundleWeight> weights;
+  std::map<std::string, const Graph*> first;  // each weight's first graph
+  const Graph* all = nullptr;                 // the graph that holds every weight, if one does
+  for (const Signature& sig : signatures) {
+    if (sig.compiled.training && sig.name == "serving_default") {
+      std::cerr << "kilnc: serving_default is a training step (compile the model's inference "
+                   "graph, and name the training step with --signatures train_step=GRAPH)\n";
       return kBadFile;
     }
+    for (const ModelDescription::Argument& a : sig.compiled.arguments) {
+      if (a.role != KILN_ROLE_VARIABLE) continue;
+      auto w = std::find_if(weights.begin(), weights.end(),
+                            [&](const BundleWeight& b) { return b.name == a.name; });
+      const kiln_dtype dtype = RuntimeDType(a.type.dtype);
+      if (w == weights.end()) {
+        weights.push_back(
+            {a.name, dtype, a.type.shape.dims(),
+             std::string(a.type.shape.NumElements() * DTypeSize(a.type.dtype), '\0')});
+        first[a.name] = sig.graph;
+      } else if (w->dtype != dtype || w->dims != a.type.shape.dims()) {
+        std::cerr << "kilnc: variable '" << a.name << "' of signature " << sig.name
+                  << " has another type or shape than in the bundle's other signatures\n";
+        return kBadFile;
+      }
+    }
   }
-  std::vector<BundleWeight> weights;
-  for (const ModelDescription::Argument& a : compiled[0].arguments) {
-    if (a.role != KILN_ROLE_VARIABLE) continue;
-    weights.push_back({a.name, RuntimeDType(a.type.dtype), a.type.shape.dims(),
-                       std::string(a.type.shape.NumElements() * DTypeSize(a.type.dtype), '\0')});
+  for (const Signature& sig : signatures) {
+    size_t n = 0;
+    for (const ModelDescription::Argument& a : sig.compiled.arguments)
+      n += a.role == KILN_ROLE_VARIABLE;
+    if (n == weights.size() && all == nullptr) all = sig.graph;
   }
   if (!weights_path.empty()) {
+    if (all == nullptr) {
+      std::cerr << "kilnc: --weights: no graph of the bundle holds all its variables, so no "
+                   "checkpoint can fill them\n";
+      return kBadFile;
+    }
     std::vector<kiln_tensor> tensors;
     for (BundleWeight& w : weights) {
       tensors.push_back({w.name.c_str(), w.dtype, static_cast<int32_t>(w.dims.size()),
                          w.dims.data(), w.data.data()});
     }
     kiln::rt::Status s = kiln::rt::LoadCheckpoint(weights_path, tensors.data(), tensors.size(),
-                                                  Fingerprint(graph), nullptr);
+                                                  Fingerprint(*all), nullptr);
     if (!s.ok()) {
       std::cerr << "kilnc: --weights: " << s.ToString() << "\n";
       return kBadFile;
     }
   } else {
-    absl::StatusOr<Interpreter> interpreter = Interpreter::Create(graph);
-    if (!interpreter.ok()) {
-      std::cerr << "kilnc: " << interpreter.status().message() << "\n";
-      return kBadFile;
-    }
+    std::map<const Graph*, Interpreter> interpreters;
     for (BundleWeight& w : weights) {
-      w.data = std::string(TensorData(interpreter->variables().at(w.name)).bytes());
+      const Graph* g = first[w.name];
+      if (!interpreters.count(g)) {
+        absl::StatusOr<Interpreter> interpreter = Interpreter::Create(*g);
+        if (!interpreter.ok()) {
+          std::cerr << "kilnc: " << interpreter.status().message() << "\n";
+          return kBadFile;
+        }
+        interpreters.emplace(g, *std::move(interpreter));
+      }
+      w.data = std::string(TensorData(interpreters.at(g).variables().at(w.name)).bytes());
     }
   }
-  std::vector<BundleSignature> signatures;
-  for (const CompiledGraph& c : compiled)
-    signatures.push_back({"serving_default", c.description, c.object});
-  absl::StatusOr<std::string> bundle = SerializeBundle(signatures, weights);
+  std::vector<BundleSignature> bundle_signatures;
+  std::vector<std::string> names;
+  for (const Signature& sig : signatures) {
+    bundle_signatures.push_back({sig.name, sig.compiled.description, sig.compiled.object});
+    if (std::find(names.begin(), names.end(), sig.name) == names.end()) names.push_back(sig.name);
+  }
+  absl::StatusOr<std::string> bundle = SerializeBundle(bundle_signatures, weights);
   absl::Status s = bundle.ok() ? WriteFileAtomically(file, *bundle) : bundle.status();
   if (!s.ok()) {
     std::cerr << "kilnc: " << s.message() << "\n";
     return kBadFile;
   }
-  std::printf("kilnc: wrote %s (%zu signature(s) serving_default, %zu weights, %zu bytes)\n",
-              file.c_str(), signatures.size(), weights.size(), bundle->size());
+  std::printf("kilnc: wrote %s (%zu signature(s) %s, %zu weights, %zu bytes)\n", file.c_str(),
+              bundle_signatures.size(), absl::StrJoin(names, ", ").c_str(), weights.size(),
+              bundle->size());
   return kOk;
 }
 
@@ -530,6 +571,25 @@ int Compile(const std::string& path, Args& args) {
       batch_sizes.push_back(batch);
     }
   }
+  std::vector<std::pair<std::string, std::string>> extra;  // --signatures: name, graph file
+  if (args.flags.count("--signatures")) {
+    if (!bundle) return Usage("compile: --signatures goes with --emit bundle");
+    for (absl::string_view item : absl::StrSplit(args.flags["--signatures"], ',')) {
+      const size_t eq = item.find('=');
+      const std::string name(item.substr(0, eq));
+      const bool taken =
+          name == "serving_default" ||
+          std::any_of(extra.begin(), extra.end(), [&](const auto& e) { return e.first == name; });
+      if (eq == absl::string_view::npos || name.empty() || eq + 1 == item.size() || taken ||
+          !std::all_of(name.begin(), name.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+          })) {
+        return Usage(absl::StrCat("compile: --signatures: '", item,
+                                  "' is not NAME=GRAPH with a new name of letters, digits and _"));
+      }
+      extra.emplace_back(name, std::string(item.substr(eq + 1)));
+    }
+  }
   if (absl::Status s = CheckCompileOptions(options); !s.ok())
     return Usage(absl::StrCat("compile: ", s.message()));
 
@@ -566,8 +626,25 @@ int Compile(const std::string& path, Args& args) {
     return kBadFile;
   }
   if (bundle) {
-    return WriteBundle(*graph, compiled,
-                       args.flags.count("--weights") ? args.flags["--weights"] : "",
+    std::vector<Signature> signatures;
+    for (CompiledGraph& c : compiled)
+      signatures.push_back({"serving_default", graph.get(), std::move(c)});
+    // --signatures NAME=GRAPH,...: more graphs, each one signature as it is (its own batch).
+    std::vector<std::unique_ptr<Graph>> more;
+    for (const auto& [name, more_path] : extra) {
+      more.push_back(Load(more_path, &code));
+      if (!more.back()) return code;
+      CompileOptions named = options;
+      named.name = absl::StrCat(options.name, "_", name);
+      absl::StatusOr<CompiledGraph> c = CompileGraph(*more.back(), named);
+      if (!c.ok()) {
+        std::cerr << "kilnc: cannot compile '" << more_path << "' (signature " << name
+                  << "): " << c.status().message() << "\n";
+        return kBadFile;
+      }
+      signatures.push_back({name, more.back().get(), *std::move(c)});
+    }
+    return WriteBundle(signatures, args.flags.count("--weights") ? args.flags["--weights"] : "",
                        base + ".kiln");
   }
   const CompiledGraph& one = compiled[0];
@@ -637,7 +714,8 @@ int Main(int argc, char** argv) {
                        {"--target", true},
                        {"--gpu-precision", true},
                        {"--weights", true},
-                       {"--batch-sizes", true}},
+                       {"--batch-sizes", true},
+                       {"--signatures", true}},
                       &args);
     if (error.empty() && args.positional.size() != 1) error = "compile takes one graph file";
     if (error.empty() && !args.flags.count("--out")) error = "--out DIR is required";

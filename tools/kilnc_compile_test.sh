@@ -77,6 +77,14 @@ expect 2 "--batch-sizes goes with --emit bundle" -- compile "$graph" --out "$dir
 expect 2 "--emit bundle goes alone" -- compile "$graph" --out "$dir" --emit bundle,obj
 expect 2 "--weights goes with --emit bundle" -- compile "$graph" --out "$dir" --weights "$dir/w.ckpt"
 expect 1 "--weights: NOT_FOUND" -- compile "$graph" --out "$dir" --emit bundle --weights "$dir/w.ckpt"
+# More signatures from other graphs (test/bundle's bundle_test runs a training step from one).
+expect 0 "kilnc: wrote $dir/b/two.kiln (2 signature(s) serving_default, again" -- compile "$graph" --out "$dir/b" --name two --emit bundle --signatures "again=$graph"
+expect 0 "signature again: model two_again (inference)" -- inspect "$dir/b/two.kiln"
+expect 2 "--signatures goes with --emit bundle" -- compile "$graph" --out "$dir" --signatures "t=$graph"
+for bad in "t" "=$graph" "t=" "serving_default=$graph" "a b=$graph" "t=$graph,t=$graph"; do
+  expect 2 "is not NAME=GRAPH with a new name" -- compile "$graph" --out "$dir" --emit bundle --signatures "$bad"
+done
+expect 1 "cannot read graph file '$dir/none.pb'" -- compile "$graph" --out "$dir" --emit bundle --signatures "t=$dir/none.pb"
 # Other usage errors: no command, an unknown command or flag.
 expect 2 "no command given" --
 expect 2 "unknown command 'compil'" -- compil "$graph"

@@ -68,7 +68,7 @@ printf 'version: 1\nnodes { name: "r" op: "Relu" inputs: "nope"\n' >"$tmp/trunca
 run 1 inspect "$tmp/truncated.pbtxt"
 has err "malformed text graph file: line 3"
 run 1 compile "$mlp" --out "$tmp" --emit bundle
-has err "a bundle holds inference graphs; this one is a training step"
+has err "serving_default is a training step (compile the model's inference graph, and name the training step with --signatures train_step=GRAPH)"
 run 1 convert "$mlp" "$tmp/no/such/dir/out.kiln"
 has err "cannot write '$tmp/no/such/dir/out.kiln'"
 

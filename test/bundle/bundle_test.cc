@@ -4,10 +4,13 @@
 // oneDNN hooks come from kiln_dnnl_symbols(), not from the process's exported symbols.
 #include "runtime/bundle.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -253,6 +256,75 @@ TEST_CASE("a copy with other weights is written atomically and runs with them") 
                                   sizeof message) == KILN_INVALID_ARGUMENT);
   CHECK_THAT(std::string(message), Catch::Contains("is no weight of the bundle of that type"));
   kiln_bundle_close(raw);
+}
+
+// A signature's buffers by argument name, in description order.
+template <typename T>
+std::vector<T> ByName(const kiln_model_info& info, kiln_arg_role role,
+                      const std::map<std::string, T>& buffers) {
+  std::vector<T> out;
+  for (int i = 0; i < info.num_args; ++i) {
+    if (info.args[i].role == role) out.push_back(buffers.at(info.args[i].name));
+  }
+  return out;
+}
+
+TEST_CASE("a training step in a bundle trains its weights, as the interpreter does") {
+  const std::string path = std::string(kDir) + "model_train.kiln";
+  const std::string original = Read(path);
+  auto bundle = kiln::rt::Bundle::Open(path, kiln_dnnl_symbols);
+  REQUIRE(bundle.ok());
+  const int train = (*bundle)->Find("train_step");
+  const int serve = (*bundle)->FindBatch("serving_default", 4);
+  REQUIRE(train >= 0);
+  REQUIRE(serve >= 0);
+  CHECK((*bundle)->signature(train).training != 0);
+  const std::vector<float> input = Floats(std::string(kDir) + "inputs.bin");
+  const std::vector<float> expected = Floats(std::string(kDir) + "train_expected.bin");
+  REQUIRE(expected.size() == 3 + 12);
+  const std::vector<int32_t> labels = {0, 1, 2, 0};
+  const float learning_rate = 0.01f;
+  float loss = 0;
+  const kiln_model_info& info = (*bundle)->signature(train);
+  const std::vector<const void*> inputs = ByName<const void*>(
+      info, KILN_ROLE_INPUT,
+      {{"x", input.data()}, {"labels", labels.data()}, {"learning_rate", &learning_rate}});
+  const std::vector<void*> outputs = ByName<void*>(info, KILN_ROLE_OUTPUT, {{"loss", &loss}});
+  kiln::rt::Context context(kiln_dnnl_context_create(1));
+  for (int step = 0; step < 3; ++step) {
+    REQUIRE((*bundle)->Run(train, inputs, outputs, context).ok());
+    CHECK(std::fabs(loss - expected[step]) <= 1e-5f * std::max(1.0f, std::fabs(expected[step])));
+  }
+  // Every signature now uses the trained weights.
+  std::vector<float> probabilities(12, -1.0f);
+  REQUIRE((*bundle)->Run(serve, {input.data()}, {probabilities.data()}, context).ok());
+  for (int i = 0; i < 12; ++i) CHECK(std::fabs(probabilities[i] - expected[3 + i]) <= 1e-5f);
+  // Saved, they open and run from a new bundle; the file it came from is unchanged.
+  const std::string saved = Temp("trained.kiln", "");
+  REQUIRE((*bundle)->Save(saved).ok());
+  CHECK(Read(path) == original);
+  auto trained = kiln::rt::Bundle::Open(saved, kiln_dnnl_symbols);
+  REQUIRE(trained.ok());
+  std::vector<float> again(12, -1.0f);
+  REQUIRE((*trained)
+              ->Run((*trained)->FindBatch("serving_default", 4), {input.data()}, {again.data()},
+                    context)
+              .ok());
+  CHECK(again == probabilities);
+  // From memory the weights are read-only: a training step is refused, saying why.
+  void* memory = nullptr;
+  REQUIRE(posix_memalign(&memory, 64, original.size()) == 0);
+  std::memcpy(memory, original.data(), original.size());
+  kiln_bundle* in_memory = nullptr;
+  char message[512] = "";
+  const kiln_bundle_options options = Options();
+  REQUIRE(kiln_bundle_open_memory(memory, original.size(), &options, &in_memory, message,
+                                  sizeof message) == KILN_OK);
+  CHECK(kiln_bundle_run(in_memory, train, inputs.data(), outputs.data(), context.get()) ==
+        KILN_FAILED_PRECONDITION);
+  CHECK_THAT(context.TakeStatus().message(), Catch::Contains("open the bundle from a file"));
+  kiln_bundle_close(in_memory);
+  std::free(memory);
 }
 
 TEST_CASE("bad files are rejected with the file and the reason") {
