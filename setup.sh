@@ -16,6 +16,8 @@ PACKAGES=(
   # Libraries.
   libdnnl-dev libprotobuf-dev protobuf-compiler libabsl-dev catch2
   # kiln serve (serving/): its HTTP server, JSON, gRPC.
+  # ONNX import (import/): ONNX's schema and its protobuf code.
+  libonnx-dev
   libmicrohttpd-dev nlohmann-json3-dev libsimdjson-dev libgrpc++-dev protobuf-compiler-grpc
   # Reference for gradient tests and peer for benchmarks (Debian python3, not a pyenv one), with
   # OpenBLAS as the system BLAS: Debian's default reference BLAS is ~30x slower, no fair peer.
@@ -41,16 +43,19 @@ for p in "${PACKAGES[@]}"; do
 done
 
 # Test-only Python tools from PyPI, in a venv of their own: tritonclient, the Open Inference
-# Protocol's client, against kiln serve (test/serving).
+# Protocol's client, against kiln serve (test/serving); onnxruntime, the reference for ONNX
+# import (test/onnx).
 VENV=/opt/kiln-venv
 venv() {
-  if "$VENV/bin/python" -c "import tritonclient.http, tritonclient.grpc" 2>/dev/null; then return 0; fi
+  if "$VENV/bin/python" -c "import tritonclient.http, tritonclient.grpc, onnxruntime" 2>/dev/null; then
+    return 0
+  fi
   if [[ "$(id -u)" != 0 ]]; then
     echo "setup: no test venv; run as root (or with sudo) to make $VENV" >&2
     return 1
   fi
-  echo "setup: making $VENV (tritonclient from PyPI)"
-  /usr/bin/python3 -m venv "$VENV" && "$VENV/bin/pip" install -q "tritonclient[http,grpc]==2.*"
+  echo "setup: making $VENV (tritonclient and onnxruntime from PyPI)"
+  /usr/bin/python3 -m venv "$VENV" && "$VENV/bin/pip" install -q "tritonclient[http,grpc]==2.*" onnxruntime
 }
 
 if [[ ${#missing[@]} -eq 0 ]]; then

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -39,6 +40,7 @@
 #include "graph/interpreter.h"
 #include "graph/op_registry.h"
 #include "graph/status_macros.h"
+#include "import/onnx_import.h"
 #include "proto/graph_def.h"
 #include "runtime/checkpoint/checkpoint.h"
 #include "runtime/kiln_bundle.h"
@@ -62,6 +64,11 @@ constexpr char kUsageText[] =
     "(target, entry\n"
     "                                 points, arguments, arena, runtime hooks)\n"
     "  dot [--rankdir=TB|LR] GRAPH    print the graph as Graphviz source\n"
+    "  import MODEL.onnx --out DIR    an ONNX model (opset 13+) as DIR/NAME.pb, weights "
+    "included;\n"
+    "      --name N, --batch N        (a symbolic batch dimension becomes N, default 1); "
+    "compile\n"
+    "                                 and inspect also take MODEL.onnx directly\n"
     "  convert IN OUT                 rewrite a graph file (text format when the name ends in "
     ".pbtxt)\n"
     "  compile GRAPH --out DIR        compile to DIR/NAME.o and DIR/NAME.h (DIR is created), "
@@ -115,8 +122,12 @@ std::string Types(const Node& node) {
   return absl::StrJoin(types, ", ");
 }
 
-std::unique_ptr<Graph> Load(const std::string& path, int* exit_code) {
-  absl::StatusOr<std::unique_ptr<Graph>> graph = LoadGraph(path);
+// A graph file, or an ONNX model (by its .onnx name; a symbolic batch dimension becomes `batch`).
+std::unique_ptr<Graph> Load(const std::string& path, int* exit_code, int64_t batch = 1) {
+  OnnxImportOptions onnx;
+  onnx.batch = batch;
+  absl::StatusOr<std::unique_ptr<Graph>> graph =
+      absl::EndsWith(path, ".onnx") ? ImportOnnx(path, onnx) : LoadGraph(path);
   if (!graph.ok()) {
     std::cerr << "kilnc: " << graph.status().message() << "\n";
     *exit_code = kBadFile;
@@ -522,6 +533,27 @@ int WriteBundle(const std::vector<Signature>& signatures, const std::string& wei
   return kOk;
 }
 
+// `import`: an ONNX model as DIR/NAME.pb, its weights the Variables' initial values.
+int Import(const std::string& path, const std::string& out, const std::string& name,
+           int64_t batch) {
+  int code = kOk;
+  std::unique_ptr<Graph> graph = Load(path, &code, batch);
+  if (!graph) return code;
+  std::error_code error;
+  std::filesystem::create_directories(out, error);
+  const std::string file = (std::filesystem::path(out) / name).string() + ".pb";
+  absl::Status s = error ? absl::UnavailableError(absl::StrCat(
+                               "cannot create the output directory '", out, "': ", error.message()))
+                         : SaveGraph(*graph, file);
+  if (!s.ok()) {
+    std::cerr << "kilnc: " << s.message() << "\n";
+    return kBadFile;
+  }
+  std::printf("kilnc: wrote %s (%d nodes, %zu outputs)\n", file.c_str(), graph->num_nodes(),
+              graph->outputs().size());
+  return kOk;
+}
+
 int Compile(const std::string& path, Args& args) {
   CompileOptions options;
   options.name = args.flags.count("--name") ? args.flags["--name"] : DefaultName(path);
@@ -605,7 +637,12 @@ int Compile(const std::string& path, Args& args) {
     if (batch == 0) {
       c = CompileGraph(*graph, options);
     } else {
-      absl::StatusOr<std::unique_ptr<Graph>> batched = WithBatch(*graph, batch);
+      // An ONNX model is imported again at the batch: its ops' attributes (e.g. a Flatten's) follow
+      // its symbolic batch, which the imported graph has fixed.
+      OnnxImportOptions onnx;
+      onnx.batch = batch;
+      absl::StatusOr<std::unique_ptr<Graph>> batched =
+          absl::EndsWith(path, ".onnx") ? ImportOnnx(path, onnx) : WithBatch(*graph, batch);
       CompileOptions at_batch = options;
       at_batch.name = absl::StrCat(options.name, "_b", batch);
       c = batched.ok() ? CompileGraph(**batched, at_batch) : batched.status();
@@ -695,6 +732,20 @@ int Main(int argc, char** argv) {
     }
     if (!error.empty()) return Usage(absl::StrCat("dot: ", error));
     return Dot(args.positional[0], rankdir);
+  }
+  if (command == "import") {
+    error = ParseArgs(rest, {{"--out", true}, {"--name", true}, {"--batch", true}}, &args);
+    if (error.empty() && args.positional.size() != 1) error = "import takes one ONNX model";
+    if (error.empty() && !args.flags.count("--out")) error = "--out DIR is required";
+    int64_t batch = 1;
+    if (error.empty() && args.flags.count("--batch") &&
+        (!absl::SimpleAtoi(args.flags["--batch"], &batch) || batch < 1)) {
+      error = absl::StrCat("--batch: '", args.flags["--batch"], "' is not a positive size");
+    }
+    if (!error.empty()) return Usage(absl::StrCat("import: ", error));
+    return Import(
+        args.positional[0], args.flags["--out"],
+        args.flags.count("--name") ? args.flags["--name"] : DefaultName(args.positional[0]), batch);
   }
   if (command == "convert") {
     error = ParseArgs(rest, {}, &args);

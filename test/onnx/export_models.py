@@ -1,0 +1,51 @@
+#!/usr/bin/python3
+"""ONNX models for onnx_import_test, exported by Debian's torch (1.13) as users export theirs:
+mlp.onnx (Flatten, Gemm, Relu, Gemm, Softmax; a symbolic batch), matmul.onnx (MatMul, Add,
+Reshape, Transpose, Tanh, Sub, Mul, Div, Sigmoid; a fixed batch), cumsum.onnx (CumSum, which
+Kiln does not import), and inputs.bin (f32 [4,1,4,4]).
+
+Usage: export_models.py OUT_DIR
+"""
+import sys
+
+import torch
+
+out = sys.argv[1]
+torch.manual_seed(0)
+
+
+class Mlp(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = torch.nn.Linear(16, 32), torch.nn.Linear(32, 3)
+
+    def forward(self, x):
+        return torch.softmax(self.fc2(torch.relu(self.fc1(torch.flatten(x, 1)))), dim=1)
+
+
+class Ops(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(4, 5))
+        self.b = torch.nn.Parameter(torch.randn(5))
+
+    def forward(self, x):
+        y = torch.tanh(x.reshape(4, 4, 4) @ self.w + self.b)  # [4,4,5]
+        y = y.transpose(1, 2)  # [4,5,4]
+        return torch.sigmoid((y - 0.5) * 2.0 / 3.0).reshape(4, 20)
+
+
+class Cumsum(torch.nn.Module):
+    def forward(self, x):
+        return torch.cumsum(x, dim=1)
+
+
+x = torch.linspace(-1, 1, 64).reshape(4, 1, 4, 4)
+x.numpy().astype("float32").tofile(out + "/inputs.bin")
+torch.onnx.export(Mlp().eval(), x, out + "/mlp.onnx", input_names=["x"], output_names=["p"],
+                  dynamic_axes={"x": {0: "batch"}, "p": {0: "batch"}}, opset_version=14)
+torch.onnx.export(Ops().eval(), x, out + "/ops.onnx", input_names=["x"], output_names=["y"],
+                  opset_version=14)
+torch.onnx.export(Cumsum(), x, out + "/cumsum.onnx", input_names=["x"], output_names=["y"],
+                  opset_version=14)
+torch.onnx.export(Mlp().eval(), x, out + "/old_opset.onnx", opset_version=11)
