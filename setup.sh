@@ -44,18 +44,21 @@ done
 
 # Test-only Python tools from PyPI, in a venv of their own: tritonclient, the Open Inference
 # Protocol's client, against kiln serve (test/serving); onnxruntime, the reference for ONNX
-# import (test/onnx).
+# import, and onnx 1.22.0, whose wheel ships ONNX's node tests (the last release that does;
+# test/onnx).
 VENV=/opt/kiln-venv
 venv() {
-  if "$VENV/bin/python" -c "import tritonclient.http, tritonclient.grpc, onnxruntime" 2>/dev/null; then
+  if "$VENV/bin/python" -c "import tritonclient.http, tritonclient.grpc, onnxruntime, onnx, sys
+sys.exit(onnx.__version__ != '1.22.0')" 2>/dev/null; then
     return 0
   fi
   if [[ "$(id -u)" != 0 ]]; then
     echo "setup: no test venv; run as root (or with sudo) to make $VENV" >&2
     return 1
   fi
-  echo "setup: making $VENV (tritonclient and onnxruntime from PyPI)"
-  /usr/bin/python3 -m venv "$VENV" && "$VENV/bin/pip" install -q "tritonclient[http,grpc]==2.*" onnxruntime
+  echo "setup: making $VENV (tritonclient, onnxruntime and onnx from PyPI)"
+  /usr/bin/python3 -m venv "$VENV" && "$VENV/bin/pip" install -q "tritonclient[http,grpc]==2.*" onnxruntime \
+    onnx==1.22.0
 }
 
 if [[ ${#missing[@]} -eq 0 ]]; then

@@ -1,6 +1,7 @@
 #include "import/onnx_import.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -33,8 +34,12 @@ absl::StatusOr<DType> FromOnnx(int32_t type) {
     case onnx::TensorProto::INT64: return DType::kI64;
     case onnx::TensorProto::BOOL: return DType::kBool;
     default:
-      return absl::UnimplementedError(absl::StrCat(
-          "ONNX element type ", onnx::TensorProto::DataType_Name(type), " has no Kiln dtype"));
+      // Types newer than Debian's libonnx (e.g. the float8 ones) have no name there.
+      return absl::UnimplementedError(absl::StrCat("ONNX element type ",
+                                                   onnx::TensorProto::DataType_IsValid(type)
+                                                       ? onnx::TensorProto::DataType_Name(type)
+                                                       : absl::StrCat(type),
+                                                   " has no Kiln dtype"));
   }
 }
 
@@ -144,6 +149,21 @@ struct Context {
                               "') must be a constant: computed shapes are not supported"));
   }
   std::map<std::string, TensorData> constants;  // Constant nodes' values, by output name
+
+  // A list of axes given as attribute `name` (older opsets) or as constant input `i` (newer).
+  absl::StatusOr<std::vector<int64_t>> Axes(const std::string& name, int i) {
+    if (Has(i)) {
+      KILN_ASSIGN_OR_RETURN(TensorData axes, ConstantInput(i));
+      std::vector<int64_t> v;
+      for (int64_t e = 0; e < axes.size(); ++e) v.push_back(static_cast<int64_t>(axes.at(e)));
+      return v;
+    }
+    std::vector<int64_t> v;
+    for (const auto& a : node->attribute()) {
+      if (a.name() == name) v.assign(a.ints().begin(), a.ints().end());
+    }
+    return v;
+  }
 };
 
 const onnx::AttributeProto* Attr(const onnx::NodeProto& node, const std::string& name) {
@@ -163,6 +183,18 @@ float FloatAttr(const onnx::NodeProto& node, const std::string& name, float fall
 
 int64_t Axis(int64_t axis, int rank) { return axis < 0 ? axis + rank : axis; }
 
+std::vector<int64_t> IntsAttr(const onnx::NodeProto& node, const std::string& name) {
+  const onnx::AttributeProto* a = Attr(node, name);
+  return a != nullptr ? std::vector<int64_t>(a->ints().begin(), a->ints().end())
+                      : std::vector<int64_t>{};
+}
+
+std::vector<int64_t> Ints(const TensorData& t) {
+  std::vector<int64_t> v;
+  for (int64_t i = 0; i < t.size(); ++i) v.push_back(static_cast<int64_t>(t.at(i)));
+  return v;
+}
+
 using Outputs = std::vector<Tensor>;
 using Converter = std::function<absl::StatusOr<Outputs>(Context&)>;
 
@@ -175,7 +207,25 @@ const std::map<std::string, std::set<std::string>>& Attributes() {
       {"Flatten", {"axis"}},
       {"Reshape", {"allowzero"}},
       {"Transpose", {"perm"}},
-      {"Constant", {"value"}},
+      {"Constant", {"value", "value_float", "value_floats", "value_int", "value_ints"}},
+      {"Cast", {"to", "saturate"}},
+      {"Concat", {"axis"}},
+      {"Unsqueeze", {"axes"}},
+      {"Squeeze", {"axes"}},
+      {"ArgMax", {"axis", "keepdims", "select_last_index"}},
+      {"Gather", {"axis"}},
+      {"Shape", {"start", "end"}},
+      {"ArgMin", {"axis", "keepdims", "select_last_index"}},
+      {"ConstantOfShape", {"value"}},
+      {"Dropout", {"seed"}},
+      {"Split", {"axis", "num_outputs"}},
+      {"LayerNormalization", {"axis", "epsilon", "stash_type"}},
+      {"CastLike", {"saturate"}},
+      {"ReduceSum", {"keepdims", "noop_with_empty_axes"}},
+      {"ReduceMean", {"axes", "keepdims", "noop_with_empty_axes"}},
+      {"ReduceMax", {"axes", "keepdims", "noop_with_empty_axes"}},
+      {"ReduceMin", {"axes", "keepdims", "noop_with_empty_axes"}},
+      {"ReduceProd", {"axes", "keepdims", "noop_with_empty_axes"}},
   };
   return *attributes;
 }
@@ -195,6 +245,17 @@ Converter Binary(Tensor (*op)(Tensor, Tensor, SourceLoc)) {
     KILN_ASSIGN_OR_RETURN(Tensor a, c.Input(0));
     KILN_ASSIGN_OR_RETURN(Tensor b, c.Input(1));
     return Outputs{op(a, b, SourceLoc::Current())};
+  };
+}
+
+// A converter of a reduction: axes as attribute (opset 13, ReduceSum's as input) or input (18).
+Converter Reduce(Tensor (*op)(Tensor, std::vector<int64_t>, bool, SourceLoc)) {
+  return [op](Context& c) -> absl::StatusOr<Outputs> {
+    KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+    KILN_ASSIGN_OR_RETURN(std::vector<int64_t> axes, c.Axes("axes", 1));
+    if (axes.empty() && IntAttr(*c.node, "noop_with_empty_axes", 0) != 0)
+      return Outputs{ops::Identity(x)};
+    return Outputs{op(x, axes, IntAttr(*c.node, "keepdims", 1) != 0, SourceLoc::Current())};
   };
 }
 
@@ -288,6 +349,278 @@ const std::map<std::string, Converter>& Converters() {
          if (infer >= 0) dims[infer] = known == 0 ? 0 : x.shape().NumElements() / known;
          return Outputs{ops::Reshape(x, Shape(dims))};
        }},
+      {"Cast",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+         absl::StatusOr<DType> to = FromOnnx(static_cast<int32_t>(IntAttr(*c.node, "to", 0)));
+         if (!to.ok()) return c.Error(std::string(to.status().message()));
+         return Outputs{ops::Cast(x, *to)};
+       }},
+      {"Concat",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         std::vector<Tensor> xs;
+         for (int i = 0; i < c.node->input_size(); ++i) {
+           KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(i));
+           xs.push_back(x);
+         }
+         if (xs.empty()) return c.Error("no inputs");
+         return Outputs{ops::Concat(xs, Axis(IntAttr(*c.node, "axis", 0), xs[0].rank()))};
+       }},
+      {"Unsqueeze",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+         KILN_ASSIGN_OR_RETURN(std::vector<int64_t> axes, c.Axes("axes", 1));
+         const int rank = x.rank() + static_cast<int>(axes.size());
+         std::vector<bool> inserted(rank, false);
+         for (int64_t a : axes) {
+           a = Axis(a, rank);
+           if (a < 0 || a >= rank || inserted[a]) return c.Error("bad axes");
+           inserted[a] = true;
+         }
+         std::vector<int64_t> dims;
+         for (int d = 0, from = 0; d < rank; ++d)
+           dims.push_back(inserted[d] ? 1 : x.shape()[from++]);
+         return Outputs{ops::Reshape(x, Shape(dims))};
+       }},
+      {"Squeeze",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+         KILN_ASSIGN_OR_RETURN(std::vector<int64_t> axes, c.Axes("axes", 1));
+         std::vector<bool> dropped(x.rank(), axes.empty());
+         for (int64_t a : axes) {
+           a = Axis(a, x.rank());
+           if (a < 0 || a >= x.rank() || x.shape()[a] != 1) return c.Error("bad axes");
+           dropped[a] = true;
+         }
+         std::vector<int64_t> dims;
+         for (int d = 0; d < x.rank(); ++d) {
+           if (!(dropped[d] && x.shape()[d] == 1)) dims.push_back(x.shape()[d]);
+         }
+         return Outputs{ops::Reshape(x, Shape(dims))};
+       }},
+      {"Less", Binary(ops::Less)},
+      {"Greater", Binary(ops::Greater)},
+      {"Equal", Binary(ops::Equal)},
+      {"And", Binary(ops::LogicalAnd)},
+      {"Not", Unary(ops::LogicalNot)},
+      {"Sin", Unary(ops::Sin)},
+      {"Cos", Unary(ops::Cos)},
+      {"Floor", Unary(ops::Floor)},
+      {"Reciprocal", Unary(ops::Reciprocal)},
+      {"Sign", Unary(ops::Sign)},
+      {"Where",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(Tensor cond, c.Input(0));
+         KILN_ASSIGN_OR_RETURN(Tensor a, c.Input(1));
+         KILN_ASSIGN_OR_RETURN(Tensor b, c.Input(2));
+         return Outputs{ops::Select(cond, a, b)};
+       }},
+      {"Clip",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(Tensor y, c.Input(0));
+         if (c.Has(1)) {
+           KILN_ASSIGN_OR_RETURN(Tensor low, c.Input(1));
+           y = ops::Maximum(y, low);
+         }
+         if (c.Has(2)) {
+           KILN_ASSIGN_OR_RETURN(Tensor high, c.Input(2));
+           y = ops::Minimum(y, high);
+         }
+         return Outputs{y};
+       }},
+      {"ArgMax",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+         if (IntAttr(*c.node, "select_last_index", 0) != 0)
+           return c.Error("select_last_index=1 is not supported");
+         const int64_t axis = Axis(IntAttr(*c.node, "axis", 0), x.rank());
+         Tensor y = ops::ArgMax(x, axis);
+         if (IntAttr(*c.node, "keepdims", 1) != 0) {
+           std::vector<int64_t> dims = x.shape().dims();
+           dims[axis] = 1;
+           y = ops::Reshape(y, Shape(dims));
+         }
+         return Outputs{y};
+       }},
+      {"Gather",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(Tensor params, c.Input(0));
+         KILN_ASSIGN_OR_RETURN(Tensor indices, c.Input(1));
+         if (Axis(IntAttr(*c.node, "axis", 0), params.rank()) != 0)
+           return c.Error("only axis 0 is supported");
+         // Negative indices count from the end.
+         Tensor n = ops::Scalar(c.g, static_cast<double>(params.shape()[0]), indices.dtype());
+         Tensor zero = ops::Scalar(c.g, 0, indices.dtype());
+         indices = ops::Select(ops::Less(indices, zero), ops::Add(indices, n), indices);
+         return Outputs{ops::Gather(params, indices)};
+       }},
+      {"Slice",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+         KILN_ASSIGN_OR_RETURN(TensorData starts, c.ConstantInput(1));
+         KILN_ASSIGN_OR_RETURN(TensorData ends, c.ConstantInput(2));
+         std::vector<int64_t> axes;
+         if (c.Has(3)) {
+           KILN_ASSIGN_OR_RETURN(TensorData a, c.ConstantInput(3));
+           axes = Ints(a);
+         } else {
+           for (int64_t i = 0; i < starts.size(); ++i) axes.push_back(i);
+         }
+         if (c.Has(4)) {
+           KILN_ASSIGN_OR_RETURN(TensorData steps, c.ConstantInput(4));
+           for (int64_t st : Ints(steps)) {
+             if (st != 1) return c.Error("steps other than 1 are not supported");
+           }
+         }
+         std::vector<int64_t> begin(x.rank(), 0), size = x.shape().dims();
+         for (size_t i = 0; i < axes.size(); ++i) {
+           const int64_t a = Axis(axes[i], x.rank());
+           if (a < 0 || a >= x.rank()) return c.Error("bad axes");
+           const int64_t n = x.shape()[a];
+           auto clamp = [n](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + n : v, 0, n); };
+           const int64_t b = clamp(static_cast<int64_t>(starts.at(i)));
+           const int64_t e = clamp(static_cast<int64_t>(ends.at(i)));
+           begin[a] = b;
+           size[a] = std::max<int64_t>(e - b, 0);
+         }
+         return Outputs{ops::Slice(x, begin, size)};
+       }},
+      {"Expand",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+         KILN_ASSIGN_OR_RETURN(TensorData shape, c.ConstantInput(1));
+         // NumPy broadcasting of the input against the shape.
+         std::vector<int64_t> want = Ints(shape), dims = x.shape().dims();
+         const size_t rank = std::max(want.size(), dims.size());
+         want.insert(want.begin(), rank - want.size(), 1);
+         dims.insert(dims.begin(), rank - dims.size(), 1);
+         for (size_t d = 0; d < rank; ++d) want[d] = std::max(want[d], dims[d]);
+         return Outputs{ops::BroadcastTo(ops::Reshape(x, Shape(dims)), Shape(want))};
+       }},
+      {"Shape",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         // Static shapes: the shape is a constant (and usable as one, e.g. by a Reshape).
+         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+         const int rank = x.rank();
+         auto bound = [rank](int64_t v) {
+           return std::clamp<int64_t>(v < 0 ? v + rank : v, 0, rank);
+         };
+         const int64_t start = bound(IntAttr(*c.node, "start", 0));
+         const int64_t end = bound(IntAttr(*c.node, "end", rank));
+         std::vector<double> dims;
+         for (int64_t d = start; d < end; ++d) dims.push_back(static_cast<double>(x.shape()[d]));
+         const int64_t n = static_cast<int64_t>(dims.size());
+         TensorData value(Literal(DType::kI64, Shape({n}), dims));
+         c.constants[c.node->output(0)] = value;
+         return Outputs{ops::Const(c.g, value)};
+       }},
+      {"Size",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+         TensorData value(
+             Literal::Scalar(DType::kI64, static_cast<double>(x.shape().NumElements())));
+         c.constants[c.node->output(0)] = value;
+         return Outputs{ops::Const(c.g, value)};
+       }},
+      {"CastLike",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+         KILN_ASSIGN_OR_RETURN(Tensor like, c.Input(1));
+         return Outputs{ops::Cast(x, like.dtype())};
+       }},
+      {"ConstantOfShape",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(TensorData shape, c.ConstantInput(0));
+         TensorData value(Literal::Scalar(DType::kF32, 0));
+         if (const onnx::AttributeProto* a = Attr(*c.node, "value")) {
+           KILN_ASSIGN_OR_RETURN(value, Value(a->t(), c.dir));
+         }
+         if (value.size() != 1) return c.Error("'value' must hold one element");
+         const DType dtype = value.dtype();
+         const double v = value.at(0);
+         TensorData filled =
+             TensorData::FromFunction(dtype, Shape(Ints(shape)), [v](int64_t) { return v; });
+         c.constants[c.node->output(0)] = filled;
+         return Outputs{ops::Const(c.g, filled)};
+       }},
+      {"ArgMin",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+         if (IntAttr(*c.node, "select_last_index", 0) != 0)
+           return c.Error("select_last_index=1 is not supported");
+         if (!IsFloat(x.dtype())) return c.Error("only float inputs are supported");
+         const int64_t axis = Axis(IntAttr(*c.node, "axis", 0), x.rank());
+         Tensor y = ops::ArgMax(ops::Neg(x), axis);
+         if (IntAttr(*c.node, "keepdims", 1) != 0) {
+           std::vector<int64_t> dims = x.shape().dims();
+           dims[axis] = 1;
+           y = ops::Reshape(y, Shape(dims));
+         }
+         return Outputs{y};
+       }},
+      {"Dropout",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         // Inference: the identity. Training mode (a constant true input 2) or the mask output
+         // are not supported.
+         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+         if (c.node->output_size() > 1) return c.Error("the mask output is not supported");
+         if (c.Has(2)) {
+           KILN_ASSIGN_OR_RETURN(TensorData training, c.ConstantInput(2));
+           if (training.size() != 1 || training.at(0) != 0)
+             return c.Error("training_mode is not supported");
+         }
+         return Outputs{ops::Identity(x)};
+       }},
+      {"Split",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+         const int64_t axis = Axis(IntAttr(*c.node, "axis", 0), x.rank());
+         std::vector<int64_t> sizes;
+         if (c.Has(1)) {
+           KILN_ASSIGN_OR_RETURN(TensorData split, c.ConstantInput(1));
+           sizes = Ints(split);
+         } else {
+           const int64_t n = IntAttr(*c.node, "num_outputs", c.node->output_size());
+           const int64_t extent = x.shape()[axis], piece = (extent + n - 1) / n;
+           for (int64_t i = 0, left = extent; i < n; ++i, left -= piece)
+             sizes.push_back(std::min(piece, left));
+         }
+         return Outputs(ops::Split(x, sizes, axis));
+       }},
+      {"LayerNormalization",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+         KILN_ASSIGN_OR_RETURN(Tensor gamma, c.Input(1));
+         if (Axis(IntAttr(*c.node, "axis", -1), x.rank()) != x.rank() - 1)
+           return c.Error("only the last axis is supported");
+         if (c.node->output_size() > 1)
+           return c.Error("the Mean and InvStdDev outputs are not supported");
+         Tensor beta;
+         if (c.Has(2)) {
+           KILN_ASSIGN_OR_RETURN(beta, c.Input(2));
+         } else {
+           beta = ops::ZerosLike(gamma);
+         }
+         return Outputs{ops::LayerNorm(x, gamma, beta, FloatAttr(*c.node, "epsilon", 1e-5f))};
+       }},
+      {"Range",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(TensorData start, c.ConstantInput(0));
+         KILN_ASSIGN_OR_RETURN(TensorData limit, c.ConstantInput(1));
+         KILN_ASSIGN_OR_RETURN(TensorData delta, c.ConstantInput(2));
+         const double a = start.at(0), b = limit.at(0), d = delta.at(0);
+         if (d == 0) return c.Error("delta is 0");
+         const int64_t n = std::max<int64_t>(static_cast<int64_t>(std::ceil((b - a) / d)), 0);
+         TensorData value = TensorData::FromFunction(start.dtype(), Shape({n}),
+                                                     [a, d](int64_t i) { return a + d * i; });
+         c.constants[c.node->output(0)] = value;
+         return Outputs{ops::Const(c.g, value)};
+       }},
+      {"ReduceSum", Reduce(ops::ReduceSum)},
+      {"ReduceMean", Reduce(ops::ReduceMean)},
+      {"ReduceMax", Reduce(ops::ReduceMax)},
+      {"ReduceMin", Reduce(ops::ReduceMin)},
+      {"ReduceProd", Reduce(ops::ReduceProd)},
       {"Transpose",
        [](Context& c) -> absl::StatusOr<Outputs> {
          KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
@@ -304,6 +637,15 @@ const std::map<std::string, Converter>& Converters() {
 }
 
 }  // namespace
+
+absl::StatusOr<TensorData> ReadOnnxTensor(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ONNX tensor '", path, "'"));
+  onnx::TensorProto t;
+  if (!t.ParseFromIstream(&in))
+    return absl::DataLossError(absl::StrCat(path, ": not an ONNX tensor (malformed protobuf)"));
+  return Value(t, std::filesystem::path(path).parent_path());
+}
 
 std::vector<std::string> OnnxImportedOps() {
   std::vector<std::string> names;
@@ -363,24 +705,38 @@ absl::StatusOr<std::unique_ptr<Graph>> ImportOnnx(const std::string& path,
     c.node = &node;
     if (!node.domain().empty() && node.domain() != "ai.onnx")
       return c.Error(absl::StrCat("domain '", node.domain(), "' is not supported"));
+    // Kiln's errors name the node's source: here, the ONNX node.
+    g->set_source_override(absl::StrCat(file, ": ", node.op_type(), " '", node.name(), "'"));
+    auto converter = Converters().find(node.op_type());
+    if (converter == Converters().end() && node.op_type() != "Constant")
+      return c.Error("not supported");
     auto allowed = Attributes().find(node.op_type());
     for (const auto& a : node.attribute()) {
       if (allowed == Attributes().end() || !allowed->second.count(a.name()))
         return c.Error(absl::StrCat("attribute '", a.name(), "' is not supported"));
     }
-    // Kiln's errors name the node's source: here, the ONNX node.
-    g->set_source_override(absl::StrCat(file, ": ", node.op_type(), " '", node.name(), "'"));
     if (node.op_type() == "Constant") {
-      const onnx::AttributeProto* value = Attr(node, "value");
-      if (value == nullptr || !value->has_t())
-        return c.Error("only a tensor 'value' attribute is supported");
-      KILN_ASSIGN_OR_RETURN(TensorData v, Value(value->t(), c.dir));
+      TensorData v;
+      if (const onnx::AttributeProto* a = Attr(node, "value")) {
+        KILN_ASSIGN_OR_RETURN(v, Value(a->t(), c.dir));
+      } else if (const onnx::AttributeProto* a = Attr(node, "value_float")) {
+        v = TensorData(Literal::Scalar(DType::kF32, a->f()));
+      } else if (const onnx::AttributeProto* a = Attr(node, "value_int")) {
+        v = TensorData(Literal::Scalar(DType::kI64, static_cast<double>(a->i())));
+      } else if (const onnx::AttributeProto* a = Attr(node, "value_floats")) {
+        v = TensorData(Literal(DType::kF32, Shape({a->floats_size()}),
+                               std::vector<double>(a->floats().begin(), a->floats().end())));
+      } else if (const onnx::AttributeProto* a = Attr(node, "value_ints")) {
+        std::vector<double> ints;
+        for (int64_t i : a->ints()) ints.push_back(static_cast<double>(i));
+        v = TensorData(Literal(DType::kI64, Shape({a->ints_size()}), ints));
+      } else {
+        return c.Error("no value attribute");
+      }
       c.constants[node.output(0)] = v;
       c.values[node.output(0)] = ops::Const(*g, std::move(v), KilnName(node.output(0)));
       continue;
     }
-    auto converter = Converters().find(node.op_type());
-    if (converter == Converters().end()) return c.Error("not supported");
     absl::StatusOr<Outputs> outputs = converter->second(c);
     if (!outputs.ok()) return outputs.status();
     if (!g->ok())

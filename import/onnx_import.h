@@ -26,6 +26,9 @@ struct OnnxImportOptions {
 absl::StatusOr<std::unique_ptr<Graph>> ImportOnnx(const std::string& path,
                                                   const OnnxImportOptions& options = {});
 
+// A serialized onnx.TensorProto (e.g. an ONNX test's input_0.pb) as Kiln's typed tensor.
+absl::StatusOr<TensorData> ReadOnnxTensor(const std::string& path);
+
 // The ONNX op types the importer converts, sorted.
 std::vector<std::string> OnnxImportedOps();
 
