@@ -63,6 +63,20 @@ bool RunsHere(const std::string& target) {
 
 // External symbols of the generated code: the caller's table, the runtime's own hooks, then the
 // process's (the C library, libm, kernel libraries linked as shared libraries).
+// float → bfloat16, rounding to nearest even (NaNs stay NaNs): the compiler builtin LLVM calls
+// for the cast, which Debian 12's libgcc (GCC 12) lacks. Its result goes back in an SSE register
+// as the ABI returns a bf16; _Float16 is returned there too, so it carries the bits.
+_Float16 TruncSfBf2(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  uint16_t bits = (u & 0x7fffffffu) > 0x7f800000u
+                      ? static_cast<uint16_t>((u >> 16) | 0x40)
+                      : static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+  _Float16 h;
+  std::memcpy(&h, &bits, 2);
+  return h;
+}
+
 void* Resolve(const kiln_bundle_options& options, const std::string& name) {
   for (size_t i = 0; i < options.num_symbols; ++i) {
     if (name == options.symbols[i].name) return options.symbols[i].address;
@@ -76,6 +90,10 @@ void* Resolve(const kiln_bundle_options& options, const std::string& name) {
 #undef KILN_CORE_SYMBOL_CORE
 #undef KILN_CORE_SYMBOL_DNNL
 #undef KILN_CORE_SYMBOL_CUDA
+  if (name == "__truncsfbf2") {
+    void* own = dlsym(RTLD_DEFAULT, "__truncsfbf2");  // a newer libgcc's
+    return own != nullptr ? own : reinterpret_cast<void*>(&TruncSfBf2);
+  }
   return dlsym(RTLD_DEFAULT, name.c_str());
 }
 

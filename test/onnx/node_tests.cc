@@ -1,8 +1,9 @@
 // ONNX's own conformance suite: the node tests that ship in the onnx==1.22.0 wheel (each a folder
 // of model.onnx and test_data_set_*/{input,output}_*.pb). Each is imported, run on the
-// interpreter and compared with its expected outputs at the suite's tolerances (rtol 1e-3, atol
-// 1e-7), in a child process of its own, so that a crash or a hang is that test's result. Writes
-// the table docs/onnx.md holds: every test as pass, unsupported (with the reason) or FAIL.
+// interpreter and compiled for this CPU (a bundle in memory, run by the runtime), and both are
+// compared with its expected outputs at the suite's tolerances (rtol 1e-3, atol 1e-7), in a
+// child process of its own, so that a crash or a hang is that test's result. Writes the table
+// docs/onnx.md holds: every test as pass, unsupported (with the reason) or FAIL, both ways.
 //
 // Usage: node_tests NODE_DIR OUT.md
 #include <signal.h>
@@ -12,6 +13,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -20,8 +23,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "codegen/bundle.h"
+#include "codegen/compiler.h"
 #include "graph/interpreter.h"
 #include "import/onnx_import.h"
+#include "runtime/dnnl_kernels.h"
+#include "runtime/kiln_bundle.h"
+#include "runtime/kiln_runtime.h"
 
 namespace {
 
@@ -36,59 +44,165 @@ std::string Reason(std::string message, const std::string& dir) {
   return message;
 }
 
-// "pass", "unsupported: why" or "FAIL: why" for the test in `dir`.
+// One test data set: the inputs, in the model's input order, and the expected outputs.
+struct DataSet {
+  std::vector<kiln::TensorData> inputs, outputs;
+};
+
+// "" when `got` (of `dtype` and `shape`) matches `want` at the suite's tolerances, else why not.
+std::string Compare(int o, kiln::DType dtype, const kiln::Shape& shape,
+                    const std::vector<double>& got, const kiln::TensorData& want) {
+  if (dtype != want.dtype() || shape.dims() != want.shape().dims()) {
+    return absl::StrCat("output ", o, " is ", kiln::DTypeName(dtype), shape.ToString(),
+                        ", expected ", kiln::DTypeName(want.dtype()), want.shape().ToString());
+  }
+  for (int64_t e = 0; e < want.size(); ++e) {
+    const double w = want.at(e), v = got[e];
+    const bool same = (std::isnan(w) && std::isnan(v)) || w == v ||
+                      std::fabs(v - w) <= 1e-7 + 1e-3 * std::fabs(w);
+    if (!same) return absl::StrCat("output ", o, " element ", e, " is ", v, ", expected ", w);
+  }
+  return "";
+}
+
+// The graph compiled for this CPU into a bundle in memory, run on every data set: "pass" or why
+// not.
+std::string RunCompiled(const kiln::Graph& g, const kiln::Interpreter& interpreter,
+                        const std::vector<const kiln::Node*>& placeholders,
+                        const std::vector<DataSet>& sets, const std::string& dir) {
+  kiln::CompileOptions options;
+  options.name = "node_test";
+  options.initializer = false;
+  absl::StatusOr<kiln::CompiledGraph> compiled = kiln::CompileGraph(g, options);
+  if (!compiled.ok()) return "FAIL: " + Reason(std::string(compiled.status().message()), dir);
+  std::vector<kiln::BundleWeight> weights;
+  std::vector<const kiln::ModelDescription::Argument*> inputs, outputs;
+  for (const kiln::ModelDescription::Argument& a : compiled->arguments) {
+    if (a.role == KILN_ROLE_INPUT) inputs.push_back(&a);
+    if (a.role == KILN_ROLE_OUTPUT) outputs.push_back(&a);
+    if (a.role != KILN_ROLE_VARIABLE) continue;
+    const kiln::TensorData value(interpreter.variables().at(a.name));
+    weights.push_back({a.name, kiln::RuntimeDType(a.type.dtype), a.type.shape.dims(),
+                       std::string(value.bytes())});
+  }
+  absl::StatusOr<std::string> file = kiln::SerializeBundle(
+      {{"serving_default", compiled->description, compiled->object}}, weights);
+  if (!file.ok()) return "FAIL: " + Reason(std::string(file.status().message()), dir);
+  void* memory = nullptr;
+  if (posix_memalign(&memory, 64, file->size()) != 0) return "FAIL: no memory";
+  std::memcpy(memory, file->data(), file->size());
+  kiln_bundle_options bundle_options = kiln_bundle_default_options();
+  bundle_options.symbols = kiln_dnnl_symbols(&bundle_options.num_symbols);
+  kiln_bundle* bundle = nullptr;
+  char message[512] = "";
+  if (kiln_bundle_open_memory(memory, file->size(), &bundle_options, &bundle, message,
+                              sizeof message) != KILN_OK) {
+    return std::string("FAIL: ") + message;
+  }
+  std::string result = "pass";
+  kiln_context* context = kiln_dnnl_context_create(1);
+  for (const DataSet& set : sets) {
+    std::vector<const void*> in;
+    for (const kiln::ModelDescription::Argument* a : inputs) {
+      for (size_t i = 0; i < placeholders.size(); ++i) {
+        if (placeholders[i]->name == a->name) in.push_back(set.inputs[i].bytes().data());
+      }
+    }
+    std::vector<std::string> out_bytes;
+    std::vector<void*> out;
+    for (const kiln::ModelDescription::Argument* a : outputs) {
+      out_bytes.emplace_back(a->type.shape.NumElements() * kiln::DTypeSize(a->type.dtype), '\0');
+    }
+    for (std::string& b : out_bytes) out.push_back(b.data());
+    if (in.size() != inputs.size() ||
+        kiln_bundle_run(bundle, 0, in.data(), out.data(), context) != KILN_OK) {
+      result = absl::StrCat("FAIL: ", kiln_context_message(context));
+      break;
+    }
+    for (size_t o = 0; o < outputs.size() && result == "pass"; ++o) {
+      absl::StatusOr<kiln::TensorData> got =
+          kiln::TensorData::FromBytes(outputs[o]->type.dtype, outputs[o]->type.shape, out_bytes[o]);
+      if (!got.ok()) {
+        result = "FAIL: " + std::string(got.status().message());
+        break;
+      }
+      std::vector<double> values;
+      for (int64_t e = 0; e < got->size(); ++e) values.push_back(got->at(e));
+      const std::string diff =
+          Compare(static_cast<int>(o), got->dtype(), got->shape(), values, set.outputs[o]);
+      if (!diff.empty()) result = "FAIL: " + diff;
+    }
+    if (result != "pass") break;
+  }
+  kiln_context_destroy(context);
+  kiln_bundle_close(bundle);
+  std::free(memory);
+  return result;
+}
+
+// "pass", "unsupported: why" or "FAIL: why" for the test in `dir`, on the interpreter and
+// compiled, as "INTERPRETER | COMPILED".
 std::string RunOne(const std::string& dir) {
   kiln::OnnxImportOptions options;
   options.batch = 1;
   absl::StatusOr<std::unique_ptr<kiln::Graph>> graph =
       kiln::ImportOnnx(dir + "/model.onnx", options);
-  if (!graph.ok()) return "unsupported: " + Reason(std::string(graph.status().message()), dir);
+  if (!graph.ok()) {
+    const std::string why = "unsupported: " + Reason(std::string(graph.status().message()), dir);
+    return why + " | " + why;
+  }
   const kiln::Graph& g = **graph;
   std::vector<const kiln::Node*> placeholders;
   for (const kiln::Node& n : g.nodes()) {
     if (n.op_name() == "Placeholder") placeholders.push_back(&n);
   }
-  absl::StatusOr<kiln::Interpreter> interpreter = kiln::Interpreter::Create(g);
-  if (!interpreter.ok()) return "FAIL: " + Reason(std::string(interpreter.status().message()), dir);
-  std::vector<kiln::Tensor> fetches;
-  for (const auto& [name, ref] : g.outputs())
-    fetches.push_back(kiln::Tensor(const_cast<kiln::Graph*>(&g), ref));
-  int sets = 0;
+  std::vector<DataSet> sets;
   for (int set = 0;; ++set) {
     const std::string data = absl::StrCat(dir, "/test_data_set_", set);
     if (!fs::is_directory(data)) break;
-    ++sets;
-    kiln::Feeds feeds;
+    DataSet d;
     for (size_t i = 0; i < placeholders.size(); ++i) {
-      absl::StatusOr<kiln::TensorData> input =
+      absl::StatusOr<kiln::TensorData> t =
           kiln::ReadOnnxTensor(absl::StrCat(data, "/input_", i, ".pb"));
-      if (!input.ok()) return "unsupported: " + Reason(std::string(input.status().message()), dir);
-      if (!(input->type() == placeholders[i]->outputs[0]))
-        return absl::StrCat("FAIL: input ", i, " has another type than the model's");
-      feeds[placeholders[i]->name] = input->ToLiteral();
+      if (!t.ok()) {
+        const std::string why = "unsupported: " + Reason(std::string(t.status().message()), dir);
+        return why + " | " + why;
+      }
+      if (!(t->type() == placeholders[i]->outputs[0]))
+        return absl::StrCat("FAIL: input ", i, " has another type than the model's | -");
+      d.inputs.push_back(*std::move(t));
     }
-    absl::StatusOr<std::vector<kiln::Literal>> out = interpreter->Run(feeds, fetches);
-    if (!out.ok()) return "FAIL: " + Reason(std::string(out.status().message()), dir);
-    for (size_t o = 0; o < out->size(); ++o) {
-      absl::StatusOr<kiln::TensorData> want =
+    for (size_t o = 0; o < g.outputs().size(); ++o) {
+      absl::StatusOr<kiln::TensorData> t =
           kiln::ReadOnnxTensor(absl::StrCat(data, "/output_", o, ".pb"));
-      if (!want.ok()) return "unsupported: " + Reason(std::string(want.status().message()), dir);
-      const kiln::Literal& got = (*out)[o];
-      if (got.dtype != want->dtype() || got.shape.dims() != want->shape().dims()) {
-        return absl::StrCat("FAIL: output ", o, " is ", kiln::DTypeName(got.dtype),
-                            got.shape.ToString(), ", expected ", kiln::DTypeName(want->dtype()),
-                            want->shape().ToString());
+      if (!t.ok()) {
+        const std::string why = "unsupported: " + Reason(std::string(t.status().message()), dir);
+        return why + " | " + why;
       }
-      for (int64_t e = 0; e < want->size(); ++e) {
-        const double w = want->at(e), v = got.values[e];
-        const bool same = (std::isnan(w) && std::isnan(v)) || w == v ||
-                          std::fabs(v - w) <= 1e-7 + 1e-3 * std::fabs(w);
-        if (!same)
-          return absl::StrCat("FAIL: output ", o, " element ", e, " is ", v, ", expected ", w);
-      }
+      d.outputs.push_back(*std::move(t));
+    }
+    sets.push_back(std::move(d));
+  }
+  if (sets.empty()) return "unsupported: no test data | unsupported: no test data";
+  absl::StatusOr<kiln::Interpreter> interpreter = kiln::Interpreter::Create(g);
+  if (!interpreter.ok())
+    return "FAIL: " + Reason(std::string(interpreter.status().message()), dir) + " | -";
+  std::vector<kiln::Tensor> fetches;
+  for (const auto& [name, ref] : g.outputs())
+    fetches.push_back(kiln::Tensor(const_cast<kiln::Graph*>(&g), ref));
+  for (const DataSet& set : sets) {
+    kiln::Feeds feeds;
+    for (size_t i = 0; i < placeholders.size(); ++i)
+      feeds[placeholders[i]->name] = set.inputs[i].ToLiteral();
+    absl::StatusOr<std::vector<kiln::Literal>> out = interpreter->Run(feeds, fetches);
+    if (!out.ok()) return "FAIL: " + Reason(std::string(out.status().message()), dir) + " | -";
+    for (size_t o = 0; o < out->size(); ++o) {
+      const std::string diff = Compare(static_cast<int>(o), (*out)[o].dtype, (*out)[o].shape,
+                                       (*out)[o].values, set.outputs[o]);
+      if (!diff.empty()) return "FAIL: " + diff + " | -";
     }
   }
-  return sets > 0 ? "pass" : "unsupported: no test data";
+  return "pass | " + RunCompiled(g, *interpreter, placeholders, sets, dir);
 }
 
 // RunOne in a child process: a crash or a hang is the test's result, not the runner's end.
@@ -113,10 +227,10 @@ std::string Isolated(const std::string& dir) {
   waitpid(pid, &status, 0);
   if (WIFSIGNALED(status)) {
     return WTERMSIG(status) == SIGALRM
-               ? absl::StrCat("FAIL: timed out (", kSecondsPerTest, " s)")
-               : absl::StrCat("FAIL: crashed (signal ", WTERMSIG(status), ")");
+               ? absl::StrCat("FAIL: timed out (", kSecondsPerTest, " s) | -")
+               : absl::StrCat("FAIL: crashed (signal ", WTERMSIG(status), ") | -");
   }
-  return result.empty() ? "FAIL: no result" : result;
+  return result.empty() ? "FAIL: no result | -" : result;
 }
 
 }  // namespace
@@ -132,20 +246,27 @@ int main(int argc, char** argv) {
       tests.push_back(e.path().filename().string());
   }
   std::sort(tests.begin(), tests.end());
-  std::map<std::string, int> counts;
+  // Per column: pass, unsupported, FAIL; and both ways.
+  std::map<std::string, int> interpreted, compiled;
+  int both = 0;
   std::string rows;
   for (const std::string& t : tests) {
-    const std::string result = Isolated(std::string(argv[1]) + "/" + t);
-    ++counts[result.substr(0, result.find(':'))];
+    std::string result = Isolated(std::string(argv[1]) + "/" + t);
+    if (result.find(" | ") == std::string::npos) result += " | -";
+    const std::string first = result.substr(0, result.find(" | "));
+    const std::string second = result.substr(result.find(" | ") + 3);
+    ++interpreted[first.substr(0, first.find(':'))];
+    ++compiled[second.substr(0, second.find(':'))];
+    both += first == "pass" && second == "pass";
     rows += "| " + t + " | " + result + " |\n";
   }
+  const std::string summary =
+      absl::StrCat("Of the ", tests.size(), " node tests of onnx 1.22.0, ", both,
+                   " pass both ways; on the interpreter ", interpreted["pass"], " pass, ",
+                   interpreted["unsupported"], " unsupported, ", interpreted["FAIL"],
+                   " fail; compiled ", compiled["pass"], " pass, ", compiled["FAIL"], " fail.");
   std::ofstream out(argv[2]);
-  out << "Of the " << tests.size()
-      << " node tests of onnx 1.22.0, on the interpreter: " << counts["pass"] << " pass, "
-      << counts["unsupported"] << " unsupported, " << counts["FAIL"]
-      << " fail.\n\n| test | interpreter |\n| --- | --- |\n"
-      << rows;
-  std::printf("%zu tests: %d pass, %d unsupported, %d fail\n", tests.size(), counts["pass"],
-              counts["unsupported"], counts["FAIL"]);
+  out << summary << "\n\n| test | interpreter | compiled (x86_64) |\n| --- | --- | --- |\n" << rows;
+  std::printf("%s\n", summary.c_str());
   return out ? 0 : 1;
 }
