@@ -215,6 +215,13 @@ const std::map<std::string, std::set<std::string>>& Attributes() {
       {"ArgMax", {"axis", "keepdims", "select_last_index"}},
       {"Gather", {"axis"}},
       {"Shape", {"start", "end"}},
+      {"Conv", {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}},
+      {"MaxPool",
+       {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"}},
+      {"AveragePool",
+       {"auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads",
+        "strides"}},
+      {"BatchNormalization", {"epsilon", "momentum", "training_mode"}},
       {"ArgMin", {"axis", "keepdims", "select_last_index"}},
       {"ConstantOfShape", {"value"}},
       {"Dropout", {"seed"}},
@@ -246,6 +253,55 @@ Converter Binary(Tensor (*op)(Tensor, Tensor, SourceLoc)) {
     KILN_ASSIGN_OR_RETURN(Tensor b, c.Input(1));
     return Outputs{op(a, b, SourceLoc::Current())};
   };
+}
+
+// ONNX's image layout (NCHW) to Kiln's convolutions' (NHWC) and back.
+Tensor ToNhwc(Tensor x) { return ops::Transpose(x, {0, 2, 3, 1}); }
+Tensor ToNchw(Tensor x) { return ops::Transpose(x, {0, 3, 1, 2}); }
+
+// A 2-D window op's padding: auto_pad, or pads {top, left, bottom, right} as Kiln's explicit
+// {top, bottom, left, right}.
+absl::Status Padding(const Context& c, std::string* mode, std::vector<int64_t>* pads) {
+  const onnx::AttributeProto* a = Attr(*c.node, "auto_pad");
+  const std::string auto_pad = a != nullptr ? a->s() : "NOTSET";
+  if (auto_pad == "VALID") {
+    *mode = "VALID";
+  } else if (auto_pad == "SAME_UPPER") {
+    *mode = "SAME";
+  } else if (auto_pad != "NOTSET") {
+    return c.Error("auto_pad " + auto_pad + " is not supported");
+  } else {
+    std::vector<int64_t> p = IntsAttr(*c.node, "pads");
+    if (p.empty()) p = {0, 0, 0, 0};
+    if (p.size() != 4) return c.Error("only 2-D pads are supported");
+    *mode =
+        std::all_of(p.begin(), p.end(), [](int64_t v) { return v == 0; }) ? "VALID" : "EXPLICIT";
+    *pads = {p[0], p[2], p[1], p[3]};
+  }
+  return absl::OkStatus();
+}
+
+// A pool's ONNX attributes as Kiln's, padding the input (with `pad_value`) where it has pads.
+absl::StatusOr<Tensor> PoolInput(Context& c, Tensor x, double pad_value,
+                                 ops::Pool2DOptions* options) {
+  if (x.rank() != 4) return c.Error("only 2-D pools (NCHW) are supported");
+  if (IntAttr(*c.node, "ceil_mode", 0) != 0) return c.Error("ceil_mode=1 is not supported");
+  const std::vector<int64_t> dilations = IntsAttr(*c.node, "dilations");
+  if (std::any_of(dilations.begin(), dilations.end(), [](int64_t d) { return d != 1; }))
+    return c.Error("dilations are not supported");
+  options->ksize = IntsAttr(*c.node, "kernel_shape");
+  options->strides = IntsAttr(*c.node, "strides");
+  if (options->strides.empty()) options->strides = {1, 1};
+  if (options->ksize.size() != 2 || options->strides.size() != 2)
+    return c.Error("only 2-D pools are supported");
+  std::string mode;
+  std::vector<int64_t> pads;
+  KILN_RETURN_IF_ERROR(Padding(c, &mode, &pads));
+  options->padding = mode == "SAME" ? "SAME" : "VALID";
+  Tensor nhwc = ToNhwc(x);
+  if (mode == "EXPLICIT")
+    nhwc = ops::Pad(nhwc, {0, 0, pads[0], pads[1], pads[2], pads[3], 0, 0}, pad_value);
+  return nhwc;
 }
 
 // A converter of a reduction: axes as attribute (opset 13, ReduceSum's as input) or input (18).
@@ -616,22 +672,113 @@ const std::map<std::string, Converter>& Converters() {
          c.constants[c.node->output(0)] = value;
          return Outputs{ops::Const(c.g, value)};
        }},
+      {"Conv",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+         KILN_ASSIGN_OR_RETURN(Tensor w, c.Input(1));
+         if (x.rank() != 4 || w.rank() != 4)
+           return c.Error("only 2-D convolutions (NCHW) are supported");
+         if (IntAttr(*c.node, "group", 1) != 1) return c.Error("group > 1 is not supported");
+         ops::Conv2DOptions options;
+         if (!IntsAttr(*c.node, "strides").empty()) options.strides = IntsAttr(*c.node, "strides");
+         if (!IntsAttr(*c.node, "dilations").empty())
+           options.dilations = IntsAttr(*c.node, "dilations");
+         const std::vector<int64_t> kernel = IntsAttr(*c.node, "kernel_shape");
+         if (!kernel.empty() && (kernel[0] != w.shape()[2] || kernel[1] != w.shape()[3]))
+           return c.Error("kernel_shape differs from the weights'");
+         KILN_RETURN_IF_ERROR(Padding(c, &options.padding, &options.explicit_padding));
+         if (options.padding != "EXPLICIT") options.explicit_padding.clear();
+         Tensor y = ops::Conv2D(ToNhwc(x), ops::Transpose(w, {2, 3, 1, 0}), options);
+         if (c.Has(2)) {
+           KILN_ASSIGN_OR_RETURN(Tensor bias, c.Input(2));
+           y = ops::Add(y, bias);  // [n,h,w,m] + [m]
+         }
+         return Outputs{ToNchw(y)};
+       }},
+      {"MaxPool",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+         if (c.node->output_size() > 1) return c.Error("the Indices output is not supported");
+         if (IntAttr(*c.node, "storage_order", 0) != 0)
+           return c.Error("storage_order=1 is not supported");
+         ops::Pool2DOptions options;
+         KILN_ASSIGN_OR_RETURN(Tensor nhwc, PoolInput(c, x, -INFINITY, &options));
+         return Outputs{ToNchw(ops::MaxPool2D(nhwc, options))};
+       }},
+      {"AveragePool",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+         const std::vector<int64_t> pads = IntsAttr(*c.node, "pads");
+         const bool padded =
+             std::any_of(pads.begin(), pads.end(), [](int64_t v) { return v != 0; });
+         // Kiln's SAME average counts only the window's real elements, as count_include_pad=0.
+         const onnx::AttributeProto* a = Attr(*c.node, "auto_pad");
+         const bool same = a != nullptr && a->s() == "SAME_UPPER";
+         const bool include = IntAttr(*c.node, "count_include_pad", 0) != 0;
+         if (padded && !include)
+           return c.Error("explicit pads with count_include_pad=0 are not supported");
+         if (same && include)
+           return c.Error("SAME_UPPER with count_include_pad=1 is not supported");
+         ops::Pool2DOptions options;
+         KILN_ASSIGN_OR_RETURN(Tensor nhwc, PoolInput(c, x, 0, &options));
+         return Outputs{ToNchw(ops::AvgPool2D(nhwc, options))};
+       }},
+      {"GlobalAveragePool",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+         if (x.rank() < 3) return c.Error("needs spatial dimensions");
+         std::vector<int64_t> axes;
+         for (int d = 2; d < x.rank(); ++d) axes.push_back(d);
+         return Outputs{ops::ReduceMean(x, axes, /*keep_dims=*/true)};
+       }},
+      {"GlobalMaxPool",
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+         if (x.rank() < 3) return c.Error("needs spatial dimensions");
+         std::vector<int64_t> axes;
+         for (int d = 2; d < x.rank(); ++d) axes.push_back(d);
+         return Outputs{ops::ReduceMax(x, axes, /*keep_dims=*/true)};
+       }},
+      {"BatchNormalization",
+       [](Context& c) -> absl::
+                          StatusOr<Outputs> {
+                            // Inference: y = (x - mean) / sqrt(var + epsilon) * scale + B, per
+                            // channel (axis 1).
+                            if (IntAttr(*c.node, "training_mode", 0) != 0 ||
+                                c.node->output_size() > 1)
+                              return c.Error("training mode is not supported");
+                            KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+                            std::vector<Tensor> p;
+                            for (int i = 1; i <= 4; ++i) {
+                              KILN_ASSIGN_OR_RETURN(Tensor t, c.Input(i));
+                              std::vector<int64_t> dims(x.rank() - 1, 1);
+                              dims[0] = t.shape().NumElements();
+                              p.push_back(ops::Reshape(
+                                  t, Shape(dims)));  // [C, 1, ...]: broadcasts along axis 1
+                            }
+                            Tensor epsilon =
+                                ops::Scalar(c.g, FloatAttr(*c.node, "epsilon", 1e-5f), x.dtype());
+                            Tensor y =
+                                ops::Mul(ops::Sub(x, p[2]), ops::Rsqrt(ops::Add(p[3], epsilon)));
+                            return Outputs{ops::Add(ops::Mul(y, p[0]), p[1])};
+                          }},
       {"ReduceSum", Reduce(ops::ReduceSum)},
       {"ReduceMean", Reduce(ops::ReduceMean)},
       {"ReduceMax", Reduce(ops::ReduceMax)},
       {"ReduceMin", Reduce(ops::ReduceMin)},
       {"ReduceProd", Reduce(ops::ReduceProd)},
       {"Transpose",
-       [](Context& c) -> absl::StatusOr<Outputs> {
-         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
-         std::vector<int64_t> perm;
-         if (const onnx::AttributeProto* a = Attr(*c.node, "perm")) {
-           perm.assign(a->ints().begin(), a->ints().end());
-         } else {
-           for (int d = x.rank() - 1; d >= 0; --d) perm.push_back(d);
-         }
-         return Outputs{ops::Transpose(x, perm)};
-       }},
+       [](Context& c) -> absl::
+                          StatusOr<Outputs> {
+                            KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+                            std::vector<int64_t> perm;
+                            if (const onnx::AttributeProto* a = Attr(*c.node, "perm")) {
+                              perm.assign(a->ints().begin(), a->ints().end());
+                            } else {
+                              for (int d = x.rank() - 1; d >= 0; --d) perm.push_back(d);
+                            }
+                            return Outputs{ops::Transpose(x, perm)};
+                          }},
   };
   return *table;
 }

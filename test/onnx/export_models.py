@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """ONNX models for onnx_import_test, exported by Debian's torch (1.13) as users export theirs:
-mlp.onnx (Flatten, Gemm, Relu, Gemm, Softmax; a symbolic batch), matmul.onnx (MatMul, Add,
-Reshape, Transpose, Tanh, Sub, Mul, Div, Sigmoid; a fixed batch), cumsum.onnx (CumSum, which
-Kiln does not import), and inputs.bin (f32 [4,1,4,4]).
+mlp.onnx (Flatten, Gemm, Relu, Gemm, Softmax; a symbolic batch), ops.onnx (MatMul, Add,
+Reshape, Transpose, Tanh, Sub, Mul, Div, Sigmoid; a fixed batch), cnn.onnx (Conv,
+BatchNormalization, MaxPool, GlobalAveragePool: a ResNet-style block), cumsum.onnx (CumSum, which
+Kiln does not import), old_opset.onnx (opset 11), and inputs.bin (f32 [4,1,4,4]).
 
 Usage: export_models.py OUT_DIR
 """
@@ -35,6 +36,27 @@ class Ops(torch.nn.Module):
         return torch.sigmoid((y - 0.5) * 2.0 / 3.0).reshape(4, 20)
 
 
+class Cnn(torch.nn.Module):
+    """A small ResNet-style block: Conv, BatchNormalization, Relu, MaxPool, a residual Add,
+    GlobalAveragePool, Flatten, Gemm."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 8, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(8)
+        self.conv2 = torch.nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.fc = torch.nn.Linear(8, 3)
+        with torch.no_grad():  # running statistics other than 0 and 1
+            self.bn.running_mean.uniform_(-0.5, 0.5)
+            self.bn.running_var.uniform_(0.5, 2.0)
+
+    def forward(self, x):
+        y = torch.relu(self.bn(self.conv1(x)))
+        y = torch.nn.functional.max_pool2d(y, 2)
+        y = torch.relu(y + self.conv2(y))
+        return self.fc(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(y, 1), 1))
+
+
 class Cumsum(torch.nn.Module):
     def forward(self, x):
         return torch.cumsum(x, dim=1)
@@ -46,6 +68,8 @@ torch.onnx.export(Mlp().eval(), x, out + "/mlp.onnx", input_names=["x"], output_
                   dynamic_axes={"x": {0: "batch"}, "p": {0: "batch"}}, opset_version=14)
 torch.onnx.export(Ops().eval(), x, out + "/ops.onnx", input_names=["x"], output_names=["y"],
                   opset_version=14)
+torch.onnx.export(Cnn().eval(), x, out + "/cnn.onnx", input_names=["x"], output_names=["y"],
+                  opset_version=14, training=torch.onnx.TrainingMode.PRESERVE)
 torch.onnx.export(Cumsum(), x, out + "/cumsum.onnx", input_names=["x"], output_names=["y"],
                   opset_version=14)
 torch.onnx.export(Mlp().eval(), x, out + "/old_opset.onnx", opset_version=11)
