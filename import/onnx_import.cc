@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "graph/interpreter.h"
 #include "graph/ops.h"
 #include "graph/status_macros.h"
 #include "onnx/onnx_pb.h"
@@ -783,6 +784,51 @@ const std::map<std::string, Converter>& Converters() {
   return *table;
 }
 
+// A node whose inputs are all constants (shape arithmetic: Shape → Gather → Concat → Reshape, as
+// exporters write it) is computed now, on the interpreter over a scratch graph of the same
+// converter, so that its outputs are constants too (what a Reshape's or a Slice's operands must
+// be). False when it is not constant or cannot be folded: then it is converted as usual.
+bool Fold(Context& c, const Converter& convert) {
+  const onnx::NodeProto& node = *c.node;
+  if (node.input_size() == 0) return false;
+  Graph scratch;
+  Context sub{scratch, c.dir};
+  sub.node = c.node;
+  sub.opset = c.opset;
+  for (const std::string& name : node.input()) {
+    if (name.empty()) continue;
+    const TensorData* value = nullptr;
+    auto constant = c.constants.find(name);
+    if (constant != c.constants.end()) value = &constant->second;
+    TensorData init;
+    auto i = c.initializers.find(name);
+    if (value == nullptr && i != c.initializers.end() &&
+        i->second->data_type() == onnx::TensorProto::INT64) {
+      absl::StatusOr<TensorData> v = Value(*i->second, c.dir);
+      if (!v.ok()) return false;
+      init = *std::move(v);
+      value = &init;
+    }
+    if (value == nullptr || value->size() > 4096) return false;  // not constant, or not small
+    sub.constants[name] = *value;
+    sub.values[name] = ops::Const(scratch, *value);
+  }
+  absl::StatusOr<Outputs> outputs = convert(sub);
+  if (!outputs.ok() || !scratch.ok() || static_cast<int>(outputs->size()) < node.output_size())
+    return false;
+  absl::StatusOr<Interpreter> interpreter = Interpreter::Create(scratch);
+  if (!interpreter.ok()) return false;
+  absl::StatusOr<std::vector<Literal>> values = interpreter->Run(
+      {}, std::vector<Tensor>(outputs->begin(), outputs->begin() + node.output_size()));
+  if (!values.ok()) return false;
+  for (int o = 0; o < node.output_size(); ++o) {
+    TensorData value((*values)[o]);
+    c.constants[node.output(o)] = value;
+    c.values[node.output(o)] = ops::Const(c.g, std::move(value), KilnName(node.output(o)));
+  }
+  return true;
+}
+
 }  // namespace
 
 absl::StatusOr<TensorData> ReadOnnxTensor(const std::string& path) {
@@ -812,6 +858,13 @@ absl::StatusOr<std::unique_ptr<Graph>> ImportOnnx(const std::string& path,
   int64_t opset = 0;
   for (const auto& o : model.opset_import()) {
     if (o.domain().empty() || o.domain() == "ai.onnx") opset = o.version();
+  }
+  if (opset == 0) {
+    std::vector<std::string> domains;
+    for (const auto& o : model.opset_import()) domains.push_back("'" + o.domain() + "'");
+    return absl::UnimplementedError(absl::StrCat(path, ": no ai.onnx opset (domains ",
+                                                 absl::StrJoin(domains, ", "),
+                                                 "): only the default domain is supported"));
   }
   if (opset < kOldestOpset) {
     return absl::FailedPreconditionError(
@@ -884,6 +937,7 @@ absl::StatusOr<std::unique_ptr<Graph>> ImportOnnx(const std::string& path,
       c.values[node.output(0)] = ops::Const(*g, std::move(v), KilnName(node.output(0)));
       continue;
     }
+    if (Fold(c, converter->second)) continue;
     absl::StatusOr<Outputs> outputs = converter->second(c);
     if (!outputs.ok()) return outputs.status();
     if (!g->ok())

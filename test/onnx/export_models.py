@@ -3,7 +3,8 @@
 mlp.onnx (Flatten, Gemm, Relu, Gemm, Softmax; a symbolic batch), ops.onnx (MatMul, Add,
 Reshape, Transpose, Tanh, Sub, Mul, Div, Sigmoid; a fixed batch), cnn.onnx (Conv,
 BatchNormalization, MaxPool, GlobalAveragePool: a ResNet-style block), cumsum.onnx (CumSum, which
-Kiln does not import), old_opset.onnx (opset 11), and inputs.bin (f32 [4,1,4,4]).
+Kiln does not import), old_opset.onnx (opset 11), encoder.onnx (a BERT-style encoder, whose
+attention computes shapes), inputs.bin (f32 [4,1,4,4]) and ids.bin (i64 [4,8], its tokens).
 
 Usage: export_models.py OUT_DIR
 """
@@ -57,6 +58,24 @@ class Cnn(torch.nn.Module):
         return self.fc(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(y, 1), 1))
 
 
+class Encoder(torch.nn.Module):
+    """A BERT-style encoder: token embeddings (Gather) plus positions, two Transformer layers
+    (attention, GELU feed-forward, LayerNorms) and a final LayerNorm. Its attention computes
+    shapes (Shape, Gather, Slice), which the importer folds."""
+
+    def __init__(self, vocab=100, d=32, heads=4, seq=8):
+        super().__init__()
+        self.tok = torch.nn.Embedding(vocab, d)
+        self.pos = torch.nn.Parameter(torch.randn(seq, d) * 0.1)
+        layer = torch.nn.TransformerEncoderLayer(d, heads, dim_feedforward=64, dropout=0.0,
+                                                 activation="gelu", batch_first=True)
+        self.enc = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.norm = torch.nn.LayerNorm(d)
+
+    def forward(self, ids):
+        return self.norm(self.enc(self.tok(ids) + self.pos))
+
+
 class Cumsum(torch.nn.Module):
     def forward(self, x):
         return torch.cumsum(x, dim=1)
@@ -70,6 +89,10 @@ torch.onnx.export(Ops().eval(), x, out + "/ops.onnx", input_names=["x"], output_
                   opset_version=14)
 torch.onnx.export(Cnn().eval(), x, out + "/cnn.onnx", input_names=["x"], output_names=["y"],
                   opset_version=14, training=torch.onnx.TrainingMode.PRESERVE)
+ids = torch.randint(0, 100, (4, 8))
+ids.numpy().astype("int64").tofile(out + "/ids.bin")
+torch.onnx.export(Encoder().eval(), ids, out + "/encoder.onnx", input_names=["ids"],
+                  output_names=["h"], opset_version=14)
 torch.onnx.export(Cumsum(), x, out + "/cumsum.onnx", input_names=["x"], output_names=["y"],
                   opset_version=14)
 torch.onnx.export(Mlp().eval(), x, out + "/old_opset.onnx", opset_version=11)

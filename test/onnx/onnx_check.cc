@@ -1,7 +1,8 @@
 // Runs an imported ONNX model (a Kiln graph file) on the interpreter, and its bundle (compiled by
 // kilnc) on the runtime, on inputs.bin, and compares both with ONNX Runtime's outputs.
 //
-// Usage: onnx_check GRAPH.pb BUNDLE.kiln INPUTS_BIN EXPECTED_BIN
+// Usage: onnx_check GRAPH.pb BUNDLE.kiln INPUTS_BIN EXPECTED_BIN (the model's one input as raw
+// little-endian elements; its first output as f32)
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -39,7 +40,10 @@ double Worst(const std::vector<double>& got, const std::vector<float>& want) {
 
 int main(int argc, char** argv) {
   if (argc != 5) return 2;
-  const std::vector<float> inputs = Floats(argv[3]), expected = Floats(argv[4]);
+  const std::vector<float> expected = Floats(argv[4]);
+  std::ifstream in(argv[3], std::ios::binary);
+  const std::string input_bytes((std::istreambuf_iterator<char>(in)),
+                                std::istreambuf_iterator<char>());
   auto graph = kiln::LoadGraph(argv[1]);
   if (!graph.ok()) {
     std::printf("FAILED: %s\n", graph.status().ToString().c_str());
@@ -47,12 +51,19 @@ int main(int argc, char** argv) {
   }
   const kiln::Graph& g = **graph;
   auto interpreter = kiln::Interpreter::Create(g);
-  const kiln::Node& x = g.node(0).op_name() == "Placeholder" ? g.node(0) : *g.FindNode("x");
-  kiln::Literal input(x.outputs[0].dtype, x.outputs[0].shape,
-                      std::vector<double>(inputs.begin(), inputs.end()));
+  const kiln::Node* x = nullptr;  // the model's one input, of any dtype (raw bytes in INPUTS_BIN)
+  for (const kiln::Node& n : g.nodes()) {
+    if (n.op_name() == "Placeholder" && x == nullptr) x = &n;
+  }
+  auto data = kiln::TensorData::FromBytes(x->outputs[0].dtype, x->outputs[0].shape, input_bytes);
+  if (!data.ok()) {
+    std::printf("FAILED: %s\n", data.status().ToString().c_str());
+    return 1;
+  }
+  const kiln::Literal input = data->ToLiteral();
   std::vector<kiln::Tensor> fetches = {
       kiln::Tensor(const_cast<kiln::Graph*>(&g), g.outputs()[0].second)};
-  auto out = interpreter.ok() ? interpreter->Run({{x.name, input}}, fetches)
+  auto out = interpreter.ok() ? interpreter->Run({{x->name, input}}, fetches)
                               : absl::StatusOr<std::vector<kiln::Literal>>(interpreter.status());
   if (!out.ok()) {
     std::printf("FAILED: interpreter: %s\n", out.status().ToString().c_str());
@@ -67,7 +78,7 @@ int main(int argc, char** argv) {
   }
   std::vector<float> result(expected.size(), NAN);
   kiln::rt::Context context(kiln_dnnl_context_create(1));
-  kiln::rt::Status s = (*bundle)->Run(0, {inputs.data()}, {result.data()}, context);
+  kiln::rt::Status s = (*bundle)->Run(0, {input_bytes.data()}, {result.data()}, context);
   const double compiled =
       s.ok() ? Worst(std::vector<double>(result.begin(), result.end()), expected) : INFINITY;
   const bool ok = interpreted <= 1e-4 && compiled <= 1e-4;

@@ -11,12 +11,14 @@ failures=0
 fail() { echo "FAILED: $*"; failures=$((failures + 1)); }
 /usr/bin/python3 "$export_models" "$dir" 2>/dev/null || { echo "FAILED: export"; exit 1; }
 "$venv_python" -c "import onnxruntime" || { echo "FAILED: no onnxruntime in $venv_python: run ./setup.sh"; exit 1; }
-for model in mlp ops cnn; do
-  "$venv_python" "$ort_run" "$dir/$model.onnx" "$dir/inputs.bin" "$dir/$model.expected" || fail "ONNX Runtime on $model"
+for model in mlp ops cnn encoder; do
+  inputs=$dir/inputs.bin
+  [[ $model == encoder ]] && inputs=$dir/ids.bin
+  "$venv_python" "$ort_run" "$dir/$model.onnx" "$inputs" "$dir/$model.expected" || fail "ONNX Runtime on $model"
   "$kilnc" import "$dir/$model.onnx" --out "$dir/g" --batch 4 >"$dir/out" 2>&1 || { fail "import $model: $(cat "$dir/out")"; continue; }
   grep -q "kilnc: wrote $dir/g/$model.pb" "$dir/out" || fail "import $model said: $(cat "$dir/out")"
   "$kilnc" compile "$dir/g/$model.pb" --out "$dir/b" --emit bundle >/dev/null 2>"$dir/err" || fail "compile $model: $(cat "$dir/err")"
-  "$check" "$dir/g/$model.pb" "$dir/b/$model.kiln" "$dir/inputs.bin" "$dir/$model.expected" || failures=$((failures + 1))
+  "$check" "$dir/g/$model.pb" "$dir/b/$model.kiln" "$inputs" "$dir/$model.expected" || failures=$((failures + 1))
 done
 # kilnc compile takes the ONNX model itself (its symbolic batch as 1, other sizes by --batch-sizes).
 if "$kilnc" compile "$dir/mlp.onnx" --out "$dir/direct" --emit bundle --batch-sizes 1,4 >"$dir/out" 2>&1 &&
