@@ -7,6 +7,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -216,6 +217,15 @@ const std::map<std::string, std::set<std::string>>& Attributes() {
       {"ArgMax", {"axis", "keepdims", "select_last_index"}},
       {"Gather", {"axis"}},
       {"Shape", {"start", "end"}},
+      {"Mod", {"fmod"}},
+      {"ReduceSumSquare", {"axes", "keepdims", "noop_with_empty_axes"}},
+      {"ReduceL1", {"axes", "keepdims", "noop_with_empty_axes"}},
+      {"ReduceL2", {"axes", "keepdims", "noop_with_empty_axes"}},
+      {"ReduceLogSumExp", {"axes", "keepdims", "noop_with_empty_axes"}},
+      {"Pad", {"mode"}},
+      {"Trilu", {"upper"}},
+      {"NegativeLogLikelihoodLoss", {"ignore_index", "reduction"}},
+      {"SoftmaxCrossEntropyLoss", {"ignore_index", "reduction"}},
       {"Conv", {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}},
       {"MaxPool",
        {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"}},
@@ -306,7 +316,7 @@ absl::StatusOr<Tensor> PoolInput(Context& c, Tensor x, double pad_value,
 }
 
 // A converter of a reduction: axes as attribute (opset 13, ReduceSum's as input) or input (18).
-Converter Reduce(Tensor (*op)(Tensor, std::vector<int64_t>, bool, SourceLoc)) {
+Converter Reduce(std::function<Tensor(Tensor, std::vector<int64_t>, bool, SourceLoc)> op) {
   return [op](Context& c) -> absl::StatusOr<Outputs> {
     KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
     KILN_ASSIGN_OR_RETURN(std::vector<int64_t> axes, c.Axes("axes", 1));
@@ -314,6 +324,39 @@ Converter Reduce(Tensor (*op)(Tensor, std::vector<int64_t>, bool, SourceLoc)) {
       return Outputs{ops::Identity(x)};
     return Outputs{op(x, axes, IntAttr(*c.node, "keepdims", 1) != 0, SourceLoc::Current())};
   };
+}
+
+// NegativeLogLikelihoodLoss of log-probabilities `x` [N, C, d...] and class `target` [N, d...]
+// (optionally weighted per class): -x[n, target[n, d...], d...] * weight[target], with
+// ignore_index's elements counting 0 and weighing 0; reduction none, sum or mean (weighted).
+absl::StatusOr<Outputs> NegativeLogLikelihood(Context& c, Tensor x, Tensor target,
+                                              std::optional<Tensor> weight) {
+  if (x.rank() < 2) return c.Error("needs [N, C, ...] scores");
+  const int64_t classes = x.shape()[1];
+  // Classes last: [N, d..., C].
+  std::vector<int64_t> perm = {0};
+  for (int d = 2; d < x.rank(); ++d) perm.push_back(d);
+  perm.push_back(1);
+  Tensor last = ops::Transpose(x, perm);
+  const onnx::AttributeProto* ignore = Attr(*c.node, "ignore_index");
+  Tensor t = target;
+  Tensor valid;  // 1 where the target counts, of x's dtype
+  if (ignore != nullptr) {
+    Tensor ignored =
+        ops::Equal(target, ops::Scalar(c.g, static_cast<double>(ignore->i()), target.dtype()));
+    valid = ops::Select(ignored, ops::Scalar(c.g, 0, x.dtype()), ops::Scalar(c.g, 1, x.dtype()));
+    t = ops::Select(ignored, ops::ZerosLike(target), target);  // any class: weighed 0 below
+  }
+  Tensor picked = ops::ReduceSum(ops::Mul(last, ops::OneHot(t, classes, x.dtype())), {-1});
+  Tensor w = weight ? ops::Gather(*weight, t) : ops::OnesLike(picked);
+  if (ignore != nullptr) w = ops::Mul(w, valid);
+  Tensor loss = ops::Neg(ops::Mul(picked, w));
+  const onnx::AttributeProto* r = Attr(*c.node, "reduction");
+  const std::string reduction = r != nullptr ? r->s() : "mean";
+  if (reduction == "none") return Outputs{loss};
+  if (reduction == "sum") return Outputs{ops::ReduceSum(loss)};
+  if (reduction == "mean") return Outputs{ops::Div(ops::ReduceSum(loss), ops::ReduceSum(w))};
+  return c.Error("reduction '" + reduction + "' is not supported");
 }
 
 // The converters, one per ONNX op type (default domain).
@@ -648,8 +691,8 @@ const std::map<std::string, Converter>& Converters() {
        [](Context& c) -> absl::StatusOr<Outputs> {
          KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
          KILN_ASSIGN_OR_RETURN(Tensor gamma, c.Input(1));
-         if (Axis(IntAttr(*c.node, "axis", -1), x.rank()) != x.rank() - 1)
-           return c.Error("only the last axis is supported");
+         const int64_t axis = Axis(IntAttr(*c.node, "axis", -1), x.rank());
+         if (axis < 0 || axis >= x.rank()) return c.Error("bad axis");
          if (c.node->output_size() > 1)
            return c.Error("the Mean and InvStdDev outputs are not supported");
          Tensor beta;
@@ -658,7 +701,16 @@ const std::map<std::string, Converter>& Converters() {
          } else {
            beta = ops::ZerosLike(gamma);
          }
-         return Outputs{ops::LayerNorm(x, gamma, beta, FloatAttr(*c.node, "epsilon", 1e-5f))};
+         // Normalizes over axes [axis, rank): as the last axis of [outer, inner].
+         int64_t inner = 1;
+         for (int d = static_cast<int>(axis); d < x.rank(); ++d) inner *= x.shape()[d];
+         auto flat = [&](Tensor t) {  // gamma, beta: broadcast to x.shape[axis:], then flattened
+           std::vector<int64_t> tail(x.shape().dims().begin() + axis, x.shape().dims().end());
+           return ops::Reshape(ops::BroadcastTo(t, Shape(tail)), Shape({inner}));
+         };
+         Tensor y = ops::LayerNorm(ops::Reshape(x, Shape({x.shape().NumElements() / inner, inner})),
+                                   flat(gamma), flat(beta), FloatAttr(*c.node, "epsilon", 1e-5f));
+         return Outputs{ops::Reshape(y, x.shape())};
        }},
       {"Range",
        [](Context& c) -> absl::StatusOr<Outputs> {
@@ -762,6 +814,128 @@ const std::map<std::string, Converter>& Converters() {
                             Tensor y =
                                 ops::Mul(ops::Sub(x, p[2]), ops::Rsqrt(ops::Add(p[3], epsilon)));
                             return Outputs{ops::Add(ops::Mul(y, p[0]), p[1])};
+                          }},
+      {"Mod",
+       [](Context& c) -> absl::
+                          StatusOr<Outputs> {
+                            // fmod=1: C's fmod (the dividend's sign); 0: Python's (the divisor's
+                            // sign). Integers go through float64, exact while |values| < 2^53.
+                            KILN_ASSIGN_OR_RETURN(Tensor a, c.Input(0));
+                            KILN_ASSIGN_OR_RETURN(Tensor b, c.Input(1));
+                            const DType dtype = a.dtype();
+                            const bool fmod = IntAttr(*c.node, "fmod", 0) != 0;
+                            if (!IsFloat(dtype) && fmod)
+                              return c.Error("fmod=1 on integers is not supported");
+                            if (IsFloat(dtype) && !fmod)
+                              return c.Error("fmod=0 on floats is not supported");
+                            Tensor x = ops::Cast(a, DType::kF64), y = ops::Cast(b, DType::kF64);
+                            Tensor q = ops::Div(x, y);
+                            // trunc(q) for fmod, floor(q) otherwise.
+                            Tensor whole = fmod ? ops::Mul(ops::Sign(q), ops::Floor(ops::Abs(q)))
+                                                : ops::Floor(q);
+                            return Outputs{ops::Cast(ops::Sub(x, ops::Mul(whole, y)), dtype)};
+                          }},
+      {"ReduceSumSquare", Reduce([](Tensor x, std::vector<int64_t> axes, bool keep, SourceLoc loc) {
+         return ops::ReduceSum(ops::Mul(x, x), axes, keep, loc);
+       })},
+      {"ReduceL1", Reduce([](Tensor x, std::vector<int64_t> axes, bool keep, SourceLoc loc) {
+         return ops::ReduceSum(ops::Abs(x), axes, keep, loc);
+       })},
+      {"ReduceL2", Reduce([](Tensor x, std::vector<int64_t> axes, bool keep, SourceLoc loc) {
+         return ops::Sqrt(ops::ReduceSum(ops::Mul(x, x), axes, keep, loc));
+       })},
+      {"ReduceLogSumExp", Reduce([](Tensor x, std::vector<int64_t> axes, bool keep, SourceLoc loc) {
+         // Shifted by the maximum, so that exp does not overflow.
+         Tensor m = ops::ReduceMax(x, axes, /*keep_dims=*/true, loc);
+         Tensor y =
+             ops::Add(ops::Log(ops::ReduceSum(ops::Exp(ops::Sub(x, m)), axes, true, loc)), m);
+         return keep ? y : ops::ReduceSum(y, axes, false, loc);  // drops the kept axes (extent 1)
+       })},
+      {"Pad",
+       [](Context& c) -> absl::
+                          StatusOr<Outputs> {
+                            KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+                            const onnx::AttributeProto* mode = Attr(*c.node, "mode");
+                            if (mode != nullptr && mode->s() != "constant")
+                              return c.Error("mode '" + mode->s() + "' is not supported");
+                            KILN_ASSIGN_OR_RETURN(TensorData pads, c.ConstantInput(1));
+                            double value = 0;
+                            if (c.Has(2)) {
+                              KILN_ASSIGN_OR_RETURN(TensorData v, c.ConstantInput(2));
+                              if (v.size() != 1)
+                                return c.Error("constant_value must be one element");
+                              value = v.at(0);
+                            }
+                            std::vector<int64_t> axes;
+                            if (c.Has(3)) {
+                              KILN_ASSIGN_OR_RETURN(TensorData a, c.ConstantInput(3));
+                              axes = Ints(a);
+                            } else {
+                              for (int d = 0; d < x.rank(); ++d) axes.push_back(d);
+                            }
+                            const std::vector<int64_t> p = Ints(pads);
+                            if (p.size() != 2 * axes.size())
+                              return c.Error("pads do not match the axes");
+                            std::vector<int64_t> paddings(2 * x.rank(), 0);
+                            for (size_t i = 0; i < axes.size(); ++i) {
+                              const int64_t a = Axis(axes[i], x.rank());
+                              if (a < 0 || a >= x.rank()) return c.Error("bad axes");
+                              if (p[i] < 0 || p[i + axes.size()] < 0)
+                                return c.Error("negative pads are not supported");
+                              paddings[2 * a] = p[i];
+                              paddings[2 * a + 1] = p[i + axes.size()];
+                            }
+                            return Outputs{ops::Pad(x, paddings, value)};
+                          }},
+      {"Trilu",
+       [](Context& c) -> absl::
+                          StatusOr<Outputs> {
+                            // The triangle kept, as a constant mask over the last two axes.
+                            KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+                            if (x.rank() < 2) return c.Error("needs 2 dimensions");
+                            int64_t k = 0;
+                            if (c.Has(1)) {
+                              KILN_ASSIGN_OR_RETURN(TensorData kk, c.ConstantInput(1));
+                              k = static_cast<int64_t>(kk.at(0));
+                            }
+                            const bool upper = IntAttr(*c.node, "upper", 1) != 0;
+                            const int64_t rows = x.shape()[x.rank() - 2],
+                                          cols = x.shape()[x.rank() - 1];
+                            TensorData mask = TensorData::FromFunction(
+                                DType::kBool, Shape({rows, cols}), [&](int64_t e) {
+                                  const int64_t i = e / cols, j = e % cols;
+                                  return (upper ? j - i >= k : j - i <= k) ? 1.0 : 0.0;
+                                });
+                            return Outputs{
+                                ops::Select(ops::Const(c.g, mask), x, ops::ZerosLike(x))};
+                          }},
+      {"NegativeLogLikelihoodLoss",
+       [](Context& c) -> absl::
+                          StatusOr<Outputs> {
+                            KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+                            KILN_ASSIGN_OR_RETURN(Tensor target, c.Input(1));
+                            std::optional<Tensor> weight;
+                            if (c.Has(2)) {
+                              KILN_ASSIGN_OR_RETURN(Tensor w, c.Input(2));
+                              weight = w;
+                            }
+                            return NegativeLogLikelihood(c, x, target, weight);
+                          }},
+      {"SoftmaxCrossEntropyLoss",
+       [](Context& c) -> absl::
+                          StatusOr<Outputs> {
+                            KILN_ASSIGN_OR_RETURN(Tensor scores, c.Input(0));
+                            KILN_ASSIGN_OR_RETURN(Tensor target, c.Input(1));
+                            std::optional<Tensor> weight;
+                            if (c.Has(2)) {
+                              KILN_ASSIGN_OR_RETURN(Tensor w, c.Input(2));
+                              weight = w;
+                            }
+                            Tensor log_prob = ops::LogSoftmax(scores, 1);
+                            KILN_ASSIGN_OR_RETURN(
+                                Outputs loss, NegativeLogLikelihood(c, log_prob, target, weight));
+                            loss.push_back(log_prob);  // the optional second output
+                            return loss;
                           }},
       {"ReduceSum", Reduce(ops::ReduceSum)},
       {"ReduceMean", Reduce(ops::ReduceMean)},
