@@ -147,10 +147,16 @@ struct Context {
     if (init != initializers.end()) return Value(*init->second, dir);
     auto c = constants.find(node->input(i));
     if (c != constants.end()) return c->second;
+    if (graph_inputs.count(node->input(i))) {
+      return Error(absl::StrCat("input ", i, " ('", node->input(i),
+                                "') must be a constant; graph input '", node->input(i),
+                                "' can be bound to a value at import"));
+    }
     return Error(absl::StrCat("input ", i, " ('", node->input(i),
                               "') must be a constant: computed shapes are not supported"));
   }
   std::map<std::string, TensorData> constants;  // Constant nodes' values, by output name
+  std::set<std::string> graph_inputs;           // the model's inputs (placeholders), by name
 
   // A list of axes given as attribute `name` (older opsets) or as constant input `i` (newer).
   absl::StatusOr<std::vector<int64_t>> Axes(const std::string& name, int i) {
@@ -1005,6 +1011,20 @@ bool Fold(Context& c, const Converter& convert) {
 
 }  // namespace
 
+absl::StatusOr<std::vector<std::string>> OnnxGraphInputs(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  onnx::ModelProto model;
+  if (!in || !model.ParseFromIstream(&in))
+    return absl::DataLossError(absl::StrCat("cannot read ONNX model '", path, "'"));
+  std::set<std::string> initializers;
+  for (const auto& init : model.graph().initializer()) initializers.insert(init.name());
+  std::vector<std::string> names;
+  for (const auto& input : model.graph().input()) {
+    if (!initializers.count(input.name())) names.push_back(input.name());
+  }
+  return names;
+}
+
 absl::StatusOr<TensorData> ReadOnnxTensor(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read ONNX tensor '", path, "'"));
@@ -1053,6 +1073,13 @@ absl::StatusOr<std::unique_ptr<Graph>> ImportOnnx(const std::string& path,
   for (const auto& input : graph.input()) {
     if (c.initializers.count(input.name())) continue;  // older exporters list weights as inputs
     const std::string where = absl::StrCat(path, ": input '", input.name(), "'");
+    auto bound = options.bind.find(input.name());
+    if (bound != options.bind.end()) {
+      c.constants[input.name()] = bound->second;
+      c.values[input.name()] = ops::Const(*g, bound->second, KilnName(input.name()));
+      continue;
+    }
+    c.graph_inputs.insert(input.name());
     if (!input.type().has_tensor_type())
       return absl::UnimplementedError(where + " is not a tensor");
     const auto& tensor = input.type().tensor_type();

@@ -7,6 +7,7 @@
 #define KILN_IMPORT_ONNX_IMPORT_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,11 +21,17 @@ struct OnnxImportOptions {
   // A symbolic first dimension of a graph input (e.g. torch.onnx.export's dynamic batch) becomes
   // `batch`; 0: such an input is an error that says so.
   int64_t batch = 0;
+  // Graph inputs given values: they become constants, so that an input an op needs as a constant
+  // (a Reshape's shape, a reduction's axes) can be one: the graph is specialized to the values.
+  std::map<std::string, TensorData> bind;
 };
 
 // Reads the model at `path` (its external data, if any, from beside it) and builds its graph.
 absl::StatusOr<std::unique_ptr<Graph>> ImportOnnx(const std::string& path,
                                                   const OnnxImportOptions& options = {});
+
+// The model's graph inputs (not its initializers), in order: what a run feeds.
+absl::StatusOr<std::vector<std::string>> OnnxGraphInputs(const std::string& path);
 
 // A serialized onnx.TensorProto (e.g. an ONNX test's input_0.pb) as Kiln's typed tensor.
 absl::StatusOr<TensorData> ReadOnnxTensor(const std::string& path);

@@ -234,16 +234,25 @@ class MlirScalarBuilder : public ScalarBuilder {
       case ScalarOp::kSub: return Bin<ar::SubIOp>(x, y);
       case ScalarOp::kMul: return Bin<ar::MulIOp>(x, y);
       case ScalarOp::kDiv: return Bin<ar::DivSIOp>(x, y);
-      case ScalarOp::kMax: return Bin<ar::MaxSIOp>(x, y);
-      case ScalarOp::kMin: return Bin<ar::MinSIOp>(x, y);
+      // Bools are i1, whose signed order has true (-1) below false: max is or, min is and.
+      case ScalarOp::kMax:
+        return x.getType().isInteger(1) ? Bin<ar::OrIOp>(x, y) : Bin<ar::MaxSIOp>(x, y);
+      case ScalarOp::kMin:
+        return x.getType().isInteger(1) ? Bin<ar::AndIOp>(x, y) : Bin<ar::MinSIOp>(x, y);
       case ScalarOp::kAnd: return Bin<ar::AndIOp>(x, y);
       case ScalarOp::kRem: return Bin<ar::RemSIOp>(x, y);
       case ScalarOp::kXor: return Bin<ar::XOrIOp>(x, y);
       case ScalarOp::kShiftRightLogical: return Bin<ar::ShRUIOp>(x, y);
       case ScalarOp::kNot: return Bin<ar::XOrIOp>(x, Const(1, x.getType()));
       case ScalarOp::kEqual: return ar::CmpIOp::create(b_, loc_, ar::CmpIPredicate::eq, x, y);
-      case ScalarOp::kLess: return ar::CmpIOp::create(b_, loc_, ar::CmpIPredicate::slt, x, y);
-      case ScalarOp::kGreater: return ar::CmpIOp::create(b_, loc_, ar::CmpIPredicate::sgt, x, y);
+      case ScalarOp::kLess:
+        return ar::CmpIOp::create(
+            b_, loc_, x.getType().isInteger(1) ? ar::CmpIPredicate::ult : ar::CmpIPredicate::slt, x,
+            y);
+      case ScalarOp::kGreater:
+        return ar::CmpIOp::create(
+            b_, loc_, x.getType().isInteger(1) ? ar::CmpIPredicate::ugt : ar::CmpIPredicate::sgt, x,
+            y);
       default: break;  // float-only functions: the shape rules keep integers away
     }
     return {};
@@ -635,6 +644,12 @@ class MlirLoweringContext : public LoweringContext {
     std::vector<mlir::AffineMap> maps = {mlir::AffineMap::getMultiDimIdentityMap(rank, ctx),
                                          mlir::AffineMap::get(rank, 0, kept, ctx)};
     mlir::Value init = Filled(out, Identity(kind, out.dtype));
+    // An empty input (a reduced extent of 0): the identity, as Generic does; an empty loop range
+    // trips bufferization.
+    if (mlir::cast<mlir::RankedTensorType>(v.getType()).getNumElements() == 0 ||
+        out.shape.NumElements() == 0) {
+      return out.shape.NumElements() == 0 ? I(EmptyTensor(b_, loc_, out)) : I(init);
+    }
     auto generic = mlir::linalg::GenericOp::create(
         b_, loc_, mlir::TypeRange{init.getType()}, mlir::ValueRange{v}, mlir::ValueRange{init},
         maps, iterators, [&](mlir::OpBuilder& nb, mlir::Location nloc, mlir::ValueRange args) {
@@ -673,8 +688,10 @@ class MlirLoweringContext : public LoweringContext {
     switch (kind) {
       case ReduceKind::kSum: return 0;
       case ReduceKind::kProd: return 1;
-      case ReduceKind::kMax: return IsFloat(dtype) ? -INFINITY : -9.2233720368547758e18;
-      case ReduceKind::kMin: return IsFloat(dtype) ? INFINITY : 9.2233720368547758e18;
+      case ReduceKind::kMax:
+        return dtype == DType::kBool ? 0 : IsFloat(dtype) ? -INFINITY : -9.2233720368547758e18;
+      case ReduceKind::kMin:
+        return dtype == DType::kBool ? 1 : IsFloat(dtype) ? INFINITY : 9.2233720368547758e18;
     }
     return 0;
   }
