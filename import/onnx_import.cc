@@ -244,6 +244,7 @@ const std::map<std::string, std::set<std::string>>& Attributes() {
       {"Dropout", {"seed"}},
       {"Split", {"axis", "num_outputs"}},
       {"LayerNormalization", {"axis", "epsilon", "stash_type"}},
+      {"RMSNormalization", {"axis", "epsilon", "stash_type"}},
       {"CastLike", {"saturate"}},
       {"ReduceSum", {"keepdims", "noop_with_empty_axes"}},
       {"ReduceMean", {"axes", "keepdims", "noop_with_empty_axes"}},
@@ -363,6 +364,67 @@ absl::StatusOr<Outputs> NegativeLogLikelihood(Context& c, Tensor x, Tensor targe
   if (reduction == "sum") return Outputs{ops::ReduceSum(loss)};
   if (reduction == "mean") return Outputs{ops::Div(ops::ReduceSum(loss), ops::ReduceSum(w))};
   return c.Error("reduction '" + reduction + "' is not supported");
+}
+
+// ArgMax / ArgMin along `axis`: the first index of the extreme, or with select_last_index the
+// last: the largest index where the element equals the extreme.
+absl::StatusOr<Outputs> ArgExtreme(Context& c, bool max) {
+  KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+  const int64_t axis = Axis(IntAttr(*c.node, "axis", 0), x.rank());
+  if (axis < 0 || axis >= x.rank()) return c.Error("bad axis");
+  const bool keep = IntAttr(*c.node, "keepdims", 1) != 0;
+  std::vector<int64_t> kept = x.shape().dims();
+  kept[axis] = 1;
+  Tensor y;
+  if (IntAttr(*c.node, "select_last_index", 0) == 0) {
+    if (!max && !IsFloat(x.dtype())) return c.Error("only float inputs are supported");
+    y = ops::ArgMax(max ? x : ops::Neg(x), axis);
+    if (keep) y = ops::Reshape(y, Shape(kept));
+  } else {
+    Tensor extreme = max ? ops::ReduceMax(x, {axis}, true) : ops::ReduceMin(x, {axis}, true);
+    const std::vector<int64_t> dims = x.shape().dims();
+    int64_t inner = 1;
+    for (int d = static_cast<int>(axis) + 1; d < x.rank(); ++d) inner *= dims[d];
+    TensorData iota = TensorData::FromFunction(DType::kI64, x.shape(), [&](int64_t e) {
+      return static_cast<double>((e / inner) % dims[axis]);
+    });
+    Tensor index = ops::Select(ops::Equal(x, extreme), ops::Const(c.g, iota),
+                               ops::Scalar(c.g, -1, DType::kI64));
+    y = ops::ReduceMax(index, {axis}, keep);
+  }
+  return Outputs{y};
+}
+
+// LayerNormalization with its Mean and InvStdDev outputs (or RMSNormalization: no mean, no
+// bias), over axes [axis, rank), computed in float32 for narrower floats (stash_type 1).
+absl::StatusOr<Outputs> Normalization(Context& c, bool rms) {
+  KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+  KILN_ASSIGN_OR_RETURN(Tensor scale, c.Input(1));
+  const int64_t axis = Axis(IntAttr(*c.node, "axis", -1), x.rank());
+  if (axis < 0 || axis >= x.rank()) return c.Error("bad axis");
+  if (IntAttr(*c.node, "stash_type", 1) != 1)
+    return c.Error("stash_type other than 1 is not supported");
+  std::vector<int64_t> axes;
+  for (int64_t d = axis; d < x.rank(); ++d) axes.push_back(d);
+  const DType dtype = x.dtype();
+  const DType wide = dtype == DType::kF64 ? DType::kF64 : DType::kF32;
+  Tensor xs = ops::Cast(x, wide);
+  Tensor epsilon = ops::Scalar(c.g, FloatAttr(*c.node, "epsilon", 1e-5f), wide);
+  Tensor mean = ops::ReduceMean(xs, axes, /*keep_dims=*/true);
+  Tensor centered = rms ? xs : ops::Sub(xs, mean);
+  Tensor inv =
+      ops::Rsqrt(ops::Add(ops::ReduceMean(ops::Mul(centered, centered), axes, true), epsilon));
+  Tensor y = ops::Mul(ops::Mul(centered, inv), ops::Cast(scale, wide));
+  if (!rms && c.Has(2)) {
+    KILN_ASSIGN_OR_RETURN(Tensor bias, c.Input(2));
+    y = ops::Add(y, ops::Cast(bias, wide));
+  }
+  Outputs out = {ops::Cast(y, dtype)};
+  if (!rms) {
+    out.push_back(mean);  // in the stash type, as ONNX gives them
+    out.push_back(inv);
+  }
+  return out;
 }
 
 // The converters, one per ONNX op type (default domain).
@@ -534,20 +596,7 @@ const std::map<std::string, Converter>& Converters() {
          }
          return Outputs{y};
        }},
-      {"ArgMax",
-       [](Context& c) -> absl::StatusOr<Outputs> {
-         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
-         if (IntAttr(*c.node, "select_last_index", 0) != 0)
-           return c.Error("select_last_index=1 is not supported");
-         const int64_t axis = Axis(IntAttr(*c.node, "axis", 0), x.rank());
-         Tensor y = ops::ArgMax(x, axis);
-         if (IntAttr(*c.node, "keepdims", 1) != 0) {
-           std::vector<int64_t> dims = x.shape().dims();
-           dims[axis] = 1;
-           y = ops::Reshape(y, Shape(dims));
-         }
-         return Outputs{y};
-       }},
+      {"ArgMax", [](Context& c) { return ArgExtreme(c, /*max=*/true); }},
       {"Gather",
        [](Context& c) -> absl::StatusOr<Outputs> {
          KILN_ASSIGN_OR_RETURN(Tensor params, c.Input(0));
@@ -649,21 +698,7 @@ const std::map<std::string, Converter>& Converters() {
          c.constants[c.node->output(0)] = filled;
          return Outputs{ops::Const(c.g, filled)};
        }},
-      {"ArgMin",
-       [](Context& c) -> absl::StatusOr<Outputs> {
-         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
-         if (IntAttr(*c.node, "select_last_index", 0) != 0)
-           return c.Error("select_last_index=1 is not supported");
-         if (!IsFloat(x.dtype())) return c.Error("only float inputs are supported");
-         const int64_t axis = Axis(IntAttr(*c.node, "axis", 0), x.rank());
-         Tensor y = ops::ArgMax(ops::Neg(x), axis);
-         if (IntAttr(*c.node, "keepdims", 1) != 0) {
-           std::vector<int64_t> dims = x.shape().dims();
-           dims[axis] = 1;
-           y = ops::Reshape(y, Shape(dims));
-         }
-         return Outputs{y};
-       }},
+      {"ArgMin", [](Context& c) { return ArgExtreme(c, /*max=*/false); }},
       {"Dropout",
        [](Context& c) -> absl::StatusOr<Outputs> {
          // Inference: the identity. Training mode (a constant true input 2) or the mask output
@@ -693,31 +728,8 @@ const std::map<std::string, Converter>& Converters() {
          }
          return Outputs(ops::Split(x, sizes, axis));
        }},
-      {"LayerNormalization",
-       [](Context& c) -> absl::StatusOr<Outputs> {
-         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
-         KILN_ASSIGN_OR_RETURN(Tensor gamma, c.Input(1));
-         const int64_t axis = Axis(IntAttr(*c.node, "axis", -1), x.rank());
-         if (axis < 0 || axis >= x.rank()) return c.Error("bad axis");
-         if (c.node->output_size() > 1)
-           return c.Error("the Mean and InvStdDev outputs are not supported");
-         Tensor beta;
-         if (c.Has(2)) {
-           KILN_ASSIGN_OR_RETURN(beta, c.Input(2));
-         } else {
-           beta = ops::ZerosLike(gamma);
-         }
-         // Normalizes over axes [axis, rank): as the last axis of [outer, inner].
-         int64_t inner = 1;
-         for (int d = static_cast<int>(axis); d < x.rank(); ++d) inner *= x.shape()[d];
-         auto flat = [&](Tensor t) {  // gamma, beta: broadcast to x.shape[axis:], then flattened
-           std::vector<int64_t> tail(x.shape().dims().begin() + axis, x.shape().dims().end());
-           return ops::Reshape(ops::BroadcastTo(t, Shape(tail)), Shape({inner}));
-         };
-         Tensor y = ops::LayerNorm(ops::Reshape(x, Shape({x.shape().NumElements() / inner, inner})),
-                                   flat(gamma), flat(beta), FloatAttr(*c.node, "epsilon", 1e-5f));
-         return Outputs{ops::Reshape(y, x.shape())};
-       }},
+      {"LayerNormalization", [](Context& c) { return Normalization(c, /*rms=*/false); }},
+      {"RMSNormalization", [](Context& c) { return Normalization(c, /*rms=*/true); }},
       {"Range",
        [](Context& c) -> absl::StatusOr<Outputs> {
          KILN_ASSIGN_OR_RETURN(TensorData start, c.ConstantInput(0));
@@ -799,28 +811,23 @@ const std::map<std::string, Converter>& Converters() {
          return Outputs{ops::ReduceMax(x, axes, /*keep_dims=*/true)};
        }},
       {"BatchNormalization",
-       [](Context& c) -> absl::
-                          StatusOr<Outputs> {
-                            // Inference: y = (x - mean) / sqrt(var + epsilon) * scale + B, per
-                            // channel (axis 1).
-                            if (IntAttr(*c.node, "training_mode", 0) != 0 ||
-                                c.node->output_size() > 1)
-                              return c.Error("training mode is not supported");
-                            KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
-                            std::vector<Tensor> p;
-                            for (int i = 1; i <= 4; ++i) {
-                              KILN_ASSIGN_OR_RETURN(Tensor t, c.Input(i));
-                              std::vector<int64_t> dims(x.rank() - 1, 1);
-                              dims[0] = t.shape().NumElements();
-                              p.push_back(ops::Reshape(
-                                  t, Shape(dims)));  // [C, 1, ...]: broadcasts along axis 1
-                            }
-                            Tensor epsilon =
-                                ops::Scalar(c.g, FloatAttr(*c.node, "epsilon", 1e-5f), x.dtype());
-                            Tensor y =
-                                ops::Mul(ops::Sub(x, p[2]), ops::Rsqrt(ops::Add(p[3], epsilon)));
-                            return Outputs{ops::Add(ops::Mul(y, p[0]), p[1])};
-                          }},
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         // Inference: y = (x - mean) / sqrt(var + epsilon) * scale + B, per
+         // channel (axis 1).
+         if (IntAttr(*c.node, "training_mode", 0) != 0 || c.node->output_size() > 1)
+           return c.Error("training mode is not supported");
+         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+         std::vector<Tensor> p;
+         for (int i = 1; i <= 4; ++i) {
+           KILN_ASSIGN_OR_RETURN(Tensor t, c.Input(i));
+           std::vector<int64_t> dims(x.rank() - 1, 1);
+           dims[0] = t.shape().NumElements();
+           p.push_back(ops::Reshape(t, Shape(dims)));  // [C, 1, ...]: broadcasts along axis 1
+         }
+         Tensor epsilon = ops::Scalar(c.g, FloatAttr(*c.node, "epsilon", 1e-5f), x.dtype());
+         Tensor y = ops::Mul(ops::Sub(x, p[2]), ops::Rsqrt(ops::Add(p[3], epsilon)));
+         return Outputs{ops::Add(ops::Mul(y, p[0]), p[1])};
+       }},
       {"Mod",
        [](Context& c) -> absl::
                           StatusOr<Outputs> {
