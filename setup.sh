@@ -22,6 +22,8 @@ PACKAGES=(
   # Reference for gradient tests and peer for benchmarks (Debian python3, not a pyenv one), with
   # OpenBLAS as the system BLAS: Debian's default reference BLAS is ~30x slower, no fair peer.
   python3-torch python3-numpy libopenblas0-openmp
+  # ONNX import's real models (test/onnx: torchvision's ResNet-18, untrained, exported by torch).
+  python3-torchvision
   # CPU benchmarks (bench/): Google Benchmark for //bench:kiln_bench, hyperfine for whole commands.
   libbenchmark-dev hyperfine
   # The serving benchmark's HTTP client (bench/serve_bench.cc).

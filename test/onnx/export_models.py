@@ -1,16 +1,19 @@
 #!/usr/bin/python3
-"""ONNX models for onnx_import_test, exported by Debian's torch (1.13) as users export theirs:
+"""ONNX models for onnx_import_test, exported by Debian's torch (1.13) and torchvision (0.14) as
+users export theirs:
 mlp.onnx (Flatten, Gemm, Relu, Gemm, Softmax; a symbolic batch), ops.onnx (MatMul, Add,
 Reshape, Transpose, Tanh, Sub, Mul, Div, Sigmoid; a fixed batch), cnn.onnx (Conv,
 BatchNormalization, MaxPool, GlobalAveragePool: a ResNet-style block), cumsum.onnx (CumSum, which
 Kiln does not import), old_opset.onnx (opset 11), encoder.onnx (a BERT-style encoder, whose
-attention computes shapes), inputs.bin (f32 [4,1,4,4]) and ids.bin (i64 [4,8], its tokens).
+attention computes shapes), resnet18.onnx (torchvision's, untrained), inputs.bin (f32
+[4,1,4,4]), ids.bin (i64 [4,8], the encoder's tokens) and image.bin (f32 [1,3,64,64]).
 
 Usage: export_models.py OUT_DIR
 """
 import sys
 
 import torch
+import torchvision
 
 out = sys.argv[1]
 torch.manual_seed(0)
@@ -93,6 +96,11 @@ ids = torch.randint(0, 100, (4, 8))
 ids.numpy().astype("int64").tofile(out + "/ids.bin")
 torch.onnx.export(Encoder().eval(), ids, out + "/encoder.onnx", input_names=["ids"],
                   output_names=["h"], opset_version=14)
+# torchvision's ResNet-18, untrained (no download), on a 64x64 image.
+image = torch.rand(1, 3, 64, 64)
+image.numpy().tofile(out + "/image.bin")
+torch.onnx.export(torchvision.models.resnet18(weights=None).eval(), image, out + "/resnet18.onnx",
+                  input_names=["x"], output_names=["y"], opset_version=14)
 torch.onnx.export(Cumsum(), x, out + "/cumsum.onnx", input_names=["x"], output_names=["y"],
                   opset_version=14)
 torch.onnx.export(Mlp().eval(), x, out + "/old_opset.onnx", opset_version=11)

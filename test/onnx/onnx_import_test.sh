@@ -11,9 +11,10 @@ failures=0
 fail() { echo "FAILED: $*"; failures=$((failures + 1)); }
 /usr/bin/python3 "$export_models" "$dir" 2>/dev/null || { echo "FAILED: export"; exit 1; }
 "$venv_python" -c "import onnxruntime" || { echo "FAILED: no onnxruntime in $venv_python: run ./setup.sh"; exit 1; }
-for model in mlp ops cnn encoder; do
+for model in mlp ops cnn encoder resnet18; do
   inputs=$dir/inputs.bin
   [[ $model == encoder ]] && inputs=$dir/ids.bin
+  [[ $model == resnet18 ]] && inputs=$dir/image.bin
   "$venv_python" "$ort_run" "$dir/$model.onnx" "$inputs" "$dir/$model.expected" || fail "ONNX Runtime on $model"
   "$kilnc" import "$dir/$model.onnx" --out "$dir/g" --batch 4 >"$dir/out" 2>&1 || { fail "import $model: $(cat "$dir/out")"; continue; }
   grep -q "kilnc: wrote $dir/g/$model.pb" "$dir/out" || fail "import $model said: $(cat "$dir/out")"
