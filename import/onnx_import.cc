@@ -224,6 +224,8 @@ const std::map<std::string, std::set<std::string>>& Attributes() {
       {"Gather", {"axis"}},
       {"Shape", {"start", "end"}},
       {"Mod", {"fmod"}},
+      {"GatherElements", {"axis"}},
+      {"CumSum", {"exclusive", "reverse"}},
       {"ReduceSumSquare", {"axes", "keepdims", "noop_with_empty_axes"}},
       {"ReduceL1", {"axes", "keepdims", "noop_with_empty_axes"}},
       {"ReduceL2", {"axes", "keepdims", "noop_with_empty_axes"}},
@@ -949,6 +951,80 @@ const std::map<std::string, Converter>& Converters() {
                                 Outputs loss, NegativeLogLikelihood(c, log_prob, target, weight));
                             loss.push_back(log_prob);  // the optional second output
                             return loss;
+                          }},
+      {"GatherElements",
+       [](Context& c)
+           -> absl::
+               StatusOr<Outputs> {
+                 // out[..., j, ...] = data[..., indices[..., j, ...], ...] along `axis`: the axis
+                 // moved last, each index one-hot over the data's extent, the picked element
+                 // selected (not multiplied: an infinity elsewhere stays out) and summed.
+                 KILN_ASSIGN_OR_RETURN(Tensor data, c.Input(0));
+                 KILN_ASSIGN_OR_RETURN(Tensor indices, c.Input(1));
+                 const int rank = data.rank();
+                 const int64_t axis = Axis(IntAttr(*c.node, "axis", 0), rank);
+                 if (axis < 0 || axis >= rank || indices.rank() != rank)
+                   return c.Error("bad axis or ranks");
+                 for (int d = 0; d < rank; ++d) {
+                   if (d != axis && indices.shape()[d] != data.shape()[d])
+                     return c.Error(
+                         "indices that differ from the data off the axis are not supported");
+                 }
+                 const int64_t n = data.shape()[axis];
+                 std::vector<int64_t> perm;
+                 for (int d = 0; d < rank; ++d) {
+                   if (d != axis) perm.push_back(d);
+                 }
+                 perm.push_back(axis);
+                 std::vector<int64_t> back(rank);
+                 for (int d = 0; d < rank; ++d) back[perm[d]] = d;
+                 Tensor idx = ops::Transpose(indices, perm);  // [..., m]
+                 Tensor zero = ops::Scalar(c.g, 0, idx.dtype());
+                 idx = ops::Select(ops::Less(idx, zero),
+                                   ops::Add(idx, ops::Scalar(c.g, n, idx.dtype())), idx);
+                 Tensor hot = ops::Greater(ops::OneHot(idx, n, DType::kI32),
+                                           ops::Scalar(c.g, 0, DType::kI32));
+                 std::vector<int64_t> dims = ops::Transpose(data, perm).shape().dims();  // [..., n]
+                 dims.insert(dims.end() - 1, 1);  // [..., 1, n]
+                 Tensor rows = ops::Reshape(ops::Transpose(data, perm), Shape(dims));
+                 Tensor picked = ops::ReduceSum(ops::Select(hot, rows, ops::ZerosLike(rows)), {-1});
+                 return Outputs{ops::Transpose(picked, back)};
+               }},
+      {"CumSum",
+       [](Context& c) -> absl::
+                          StatusOr<Outputs> {
+                            // Along `axis`: y[j] = the sum of x[i] over the i a mask[i, j] keeps (i
+                            // <= j; i < j when exclusive; the other way when reverse), selected,
+                            // not multiplied.
+                            KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+                            KILN_ASSIGN_OR_RETURN(TensorData axis_value, c.ConstantInput(1));
+                            const int rank = x.rank();
+                            const int64_t axis = Axis(static_cast<int64_t>(axis_value.at(0)), rank);
+                            if (axis < 0 || axis >= rank) return c.Error("bad axis");
+                            const bool exclusive = IntAttr(*c.node, "exclusive", 0) != 0;
+                            const bool reverse = IntAttr(*c.node, "reverse", 0) != 0;
+                            const int64_t n = x.shape()[axis];
+                            TensorData mask = TensorData::FromFunction(
+                                DType::kBool, Shape({n, n}), [&](int64_t e) {
+                                  const int64_t i = e / n, j = e % n;
+                                  const bool keep = reverse ? (exclusive ? i > j : i >= j)
+                                                            : (exclusive ? i < j : i <= j);
+                                  return keep ? 1.0 : 0.0;
+                                });
+                            std::vector<int64_t> perm;
+                            for (int d = 0; d < rank; ++d) {
+                              if (d != axis) perm.push_back(d);
+                            }
+                            perm.push_back(axis);
+                            std::vector<int64_t> back(rank);
+                            for (int d = 0; d < rank; ++d) back[perm[d]] = d;
+                            Tensor last = ops::Transpose(x, perm);  // [..., n]
+                            std::vector<int64_t> dims = last.shape().dims();
+                            dims.push_back(1);  // [..., n(i), 1]
+                            Tensor column = ops::Reshape(last, Shape(dims));
+                            Tensor kept = ops::Select(ops::Const(c.g, mask), column,
+                                                      ops::ZerosLike(column));  // [..., n, n]
+                            return Outputs{ops::Transpose(ops::ReduceSum(kept, {-2}), back)};
                           }},
       {"ReduceSum", Reduce(ops::ReduceSum)},
       {"ReduceMean", Reduce(ops::ReduceMean)},

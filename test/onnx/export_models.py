@@ -3,8 +3,8 @@
 users export theirs:
 mlp.onnx (Flatten, Gemm, Relu, Gemm, Softmax; a symbolic batch), ops.onnx (MatMul, Add,
 Reshape, Transpose, Tanh, Sub, Mul, Div, Sigmoid; a fixed batch), cnn.onnx (Conv,
-BatchNormalization, MaxPool, GlobalAveragePool: a ResNet-style block), cumsum.onnx (CumSum, which
-Kiln does not import), old_opset.onnx (opset 11), encoder.onnx (a BERT-style encoder, whose
+BatchNormalization, MaxPool, GlobalAveragePool: a ResNet-style block), unsupported.onnx (Resize,
+which Kiln does not import), old_opset.onnx (opset 11), encoder.onnx (a BERT-style encoder, whose
 attention computes shapes), resnet18.onnx (torchvision's, untrained), inputs.bin (f32
 [4,1,4,4]), ids.bin (i64 [4,8], the encoder's tokens) and image.bin (f32 [1,3,64,64]).
 
@@ -79,9 +79,9 @@ class Encoder(torch.nn.Module):
         return self.norm(self.enc(self.tok(ids) + self.pos))
 
 
-class Cumsum(torch.nn.Module):
+class Unsupported(torch.nn.Module):
     def forward(self, x):
-        return torch.cumsum(x, dim=1)
+        return torch.nn.functional.interpolate(x, scale_factor=2.0)  # Resize
 
 
 x = torch.linspace(-1, 1, 64).reshape(4, 1, 4, 4)
@@ -101,6 +101,6 @@ image = torch.rand(1, 3, 64, 64)
 image.numpy().tofile(out + "/image.bin")
 torch.onnx.export(torchvision.models.resnet18(weights=None).eval(), image, out + "/resnet18.onnx",
                   input_names=["x"], output_names=["y"], opset_version=14)
-torch.onnx.export(Cumsum(), x, out + "/cumsum.onnx", input_names=["x"], output_names=["y"],
+torch.onnx.export(Unsupported(), x, out + "/unsupported.onnx", input_names=["x"], output_names=["y"],
                   opset_version=14)
 torch.onnx.export(Mlp().eval(), x, out + "/old_opset.onnx", opset_version=11)
