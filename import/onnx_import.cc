@@ -224,6 +224,9 @@ const std::map<std::string, std::set<std::string>>& Attributes() {
       {"Gather", {"axis"}},
       {"Shape", {"start", "end"}},
       {"Mod", {"fmod"}},
+      {"Resize",
+       {"antialias", "axes", "coordinate_transformation_mode", "cubic_coeff_a", "exclude_outside",
+        "extrapolation_value", "keep_aspect_ratio_policy", "mode", "nearest_mode"}},
       {"GatherElements", {"axis"}},
       {"CumSum", {"exclusive", "reverse"}},
       {"ReduceSumSquare", {"axes", "keepdims", "noop_with_empty_axes"}},
@@ -427,6 +430,103 @@ absl::StatusOr<Outputs> Normalization(Context& c, bool rms) {
     out.push_back(inv);
   }
   return out;
+}
+
+// Resize (modes nearest and linear; no antialias, roi or cubic): separable, one axis at a time,
+// each output position's source index (and weight, for linear) a constant from the static shapes.
+absl::StatusOr<Outputs> Resize(Context& c) {
+  KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+  auto text = [&](const std::string& name, const std::string& fallback) {
+    const onnx::AttributeProto* a = Attr(*c.node, name);
+    return a != nullptr ? a->s() : fallback;
+  };
+  const std::string mode = text("mode", "nearest");
+  const std::string transform = text("coordinate_transformation_mode", "half_pixel");
+  const std::string nearest = text("nearest_mode", "round_prefer_floor");
+  if (mode != "nearest" && mode != "linear") return c.Error("mode '" + mode + "' is not supported");
+  if (transform != "half_pixel" && transform != "asymmetric" && transform != "align_corners" &&
+      transform != "pytorch_half_pixel")
+    return c.Error("coordinate_transformation_mode '" + transform + "' is not supported");
+  if (IntAttr(*c.node, "antialias", 0) != 0) return c.Error("antialias is not supported");
+  if (IntAttr(*c.node, "exclude_outside", 0) != 0)
+    return c.Error("exclude_outside is not supported");
+  if (!IntsAttr(*c.node, "axes").empty()) return c.Error("axes are not supported");
+  if (mode == "linear" && !IsFloat(x.dtype())) return c.Error("linear needs floats");
+  const int rank = x.rank();
+  std::vector<double> scales(rank, 1);
+  std::vector<int64_t> sizes = x.shape().dims();
+  if (c.Has(3)) {
+    KILN_ASSIGN_OR_RETURN(TensorData v, c.ConstantInput(3));
+    if (v.size() != rank) return c.Error("sizes must give every axis");
+    for (int d = 0; d < rank; ++d) {
+      sizes[d] = static_cast<int64_t>(v.at(d));
+      scales[d] = static_cast<double>(sizes[d]) / x.shape()[d];
+    }
+  } else if (c.Has(2)) {
+    KILN_ASSIGN_OR_RETURN(TensorData v, c.ConstantInput(2));
+    if (v.size() != rank) return c.Error("scales must give every axis");
+    for (int d = 0; d < rank; ++d) {
+      scales[d] = v.at(d);
+      sizes[d] = static_cast<int64_t>(std::floor(x.shape()[d] * scales[d]));
+    }
+  } else {
+    return c.Error("needs scales or sizes");
+  }
+  Tensor y = x;
+  for (int d = 0; d < rank; ++d) {
+    const int64_t in = x.shape()[d], out = sizes[d];
+    if (out == in && scales[d] == 1) continue;
+    if (out < 1 || in < 1) return c.Error("empty sizes are not supported");
+    auto source = [&](int64_t i) -> double {  // the output position's coordinate in the input
+      if (transform == "asymmetric") return i / scales[d];
+      // The resized length as the scale gives it (before the output's floor), as ONNX does.
+      const double length = in * scales[d];
+      if (transform == "align_corners") return length == 1 ? 0 : i * double(in - 1) / (length - 1);
+      if (transform == "pytorch_half_pixel" && out == 1) return 0;
+      return (i + 0.5) / scales[d] - 0.5;
+    };
+    auto clamp = [in](int64_t v) { return std::clamp<int64_t>(v, 0, in - 1); };
+    // The axis first, so that Gather (axis 0) picks along it.
+    std::vector<int64_t> perm = {d};
+    for (int e = 0; e < rank; ++e) {
+      if (e != d) perm.push_back(e);
+    }
+    std::vector<int64_t> back(rank);
+    for (int e = 0; e < rank; ++e) back[perm[e]] = e;
+    Tensor front = ops::Transpose(y, perm);
+    if (mode == "nearest") {
+      TensorData index = TensorData::FromFunction(DType::kI64, Shape({out}), [&](int64_t i) {
+        const double s = source(i);
+        double r = nearest == "floor"               ? std::floor(s)
+                   : nearest == "ceil"              ? std::ceil(s)
+                   : nearest == "round_prefer_ceil" ? std::floor(s + 0.5)
+                                                    : std::ceil(s - 0.5);
+        return static_cast<double>(clamp(static_cast<int64_t>(r)));
+      });
+      if (nearest != "floor" && nearest != "ceil" && nearest != "round_prefer_ceil" &&
+          nearest != "round_prefer_floor")
+        return c.Error("nearest_mode '" + nearest + "' is not supported");
+      y = ops::Transpose(ops::Gather(front, ops::Const(c.g, index)), back);
+      continue;
+    }
+    auto low = [&](int64_t i) {
+      const double s = std::clamp(source(i), 0.0, double(in - 1));
+      return static_cast<int64_t>(std::floor(s));
+    };
+    TensorData i0 = TensorData::FromFunction(DType::kI64, Shape({out}),
+                                             [&](int64_t i) { return double(low(i)); });
+    TensorData i1 = TensorData::FromFunction(DType::kI64, Shape({out}),
+                                             [&](int64_t i) { return double(clamp(low(i) + 1)); });
+    std::vector<int64_t> wdims(rank, 1);
+    wdims[0] = out;
+    TensorData w = TensorData::FromFunction(x.dtype(), Shape(wdims), [&](int64_t i) {
+      return std::clamp(source(i), 0.0, double(in - 1)) - low(i);
+    });
+    Tensor a = ops::Gather(front, ops::Const(c.g, i0)), b = ops::Gather(front, ops::Const(c.g, i1));
+    Tensor wt = ops::Const(c.g, w);
+    y = ops::Transpose(ops::Add(a, ops::Mul(ops::Sub(b, a), wt)), back);
+  }
+  return Outputs{y};
 }
 
 // The converters, one per ONNX op type (default domain).
@@ -1026,6 +1126,7 @@ const std::map<std::string, Converter>& Converters() {
                                                       ops::ZerosLike(column));  // [..., n, n]
                             return Outputs{ops::Transpose(ops::ReduceSum(kept, {-2}), back)};
                           }},
+      {"Resize", Resize},
       {"ReduceSum", Reduce(ops::ReduceSum)},
       {"ReduceMean", Reduce(ops::ReduceMean)},
       {"ReduceMax", Reduce(ops::ReduceMax)},

@@ -3,7 +3,7 @@
 users export theirs:
 mlp.onnx (Flatten, Gemm, Relu, Gemm, Softmax; a symbolic batch), ops.onnx (MatMul, Add,
 Reshape, Transpose, Tanh, Sub, Mul, Div, Sigmoid; a fixed batch), cnn.onnx (Conv,
-BatchNormalization, MaxPool, GlobalAveragePool: a ResNet-style block), unsupported.onnx (Resize,
+BatchNormalization, MaxPool, GlobalAveragePool: a ResNet-style block), unsupported.onnx (NonZero,
 which Kiln does not import), old_opset.onnx (opset 11), encoder.onnx (a BERT-style encoder, whose
 attention computes shapes), resnet18.onnx (torchvision's, untrained), inputs.bin (f32
 [4,1,4,4]), ids.bin (i64 [4,8], the encoder's tokens) and image.bin (f32 [1,3,64,64]).
@@ -81,7 +81,7 @@ class Encoder(torch.nn.Module):
 
 class Unsupported(torch.nn.Module):
     def forward(self, x):
-        return torch.nn.functional.interpolate(x, scale_factor=2.0)  # Resize
+        return torch.nonzero(x)  # NonZero: its output's shape depends on the data
 
 
 x = torch.linspace(-1, 1, 64).reshape(4, 1, 4, 4)
