@@ -282,9 +282,34 @@ Converter Binary(Tensor (*op)(Tensor, Tensor, SourceLoc)) {
 Tensor ToNhwc(Tensor x) { return ops::Transpose(x, {0, 2, 3, 1}); }
 Tensor ToNchw(Tensor x) { return ops::Transpose(x, {0, 3, 1, 2}); }
 
+// A window attribute of a 1-D or 2-D op as the 2-D one's: a 1-D op runs as 2-D over [L, 1], so
+// its [v] becomes [v, 1] and its pads [begin, end] become [begin, 0, end, 0].
+std::vector<int64_t> Window(const Context& c, const std::string& name, bool one_d) {
+  std::vector<int64_t> v = IntsAttr(*c.node, name);
+  if (!one_d || v.empty()) return v;
+  if (name == "pads") return v.size() == 2 ? std::vector<int64_t>{v[0], 0, v[1], 0} : v;
+  if (name == "kernel_shape" || name == "strides" || name == "dilations")
+    return v.size() == 1 ? std::vector<int64_t>{v[0], 1} : v;
+  return v;
+}
+
+// [N, C, L] as [N, C, L, 1], for a 1-D window op to run as a 2-D one.
+Tensor AsImage(Tensor x) {
+  std::vector<int64_t> dims = x.shape().dims();
+  dims.push_back(1);
+  return ops::Reshape(x, Shape(dims));
+}
+
+// [N, C, L, 1] back to [N, C, L].
+Tensor Squeezed(Tensor y) {
+  std::vector<int64_t> dims = y.shape().dims();
+  dims.pop_back();
+  return ops::Reshape(y, Shape(dims));
+}
+
 // A 2-D window op's padding: auto_pad, or pads {top, left, bottom, right} as Kiln's explicit
 // {top, bottom, left, right}.
-absl::Status Padding(const Context& c, std::string* mode, std::vector<int64_t>* pads) {
+absl::Status Padding(const Context& c, bool one_d, std::string* mode, std::vector<int64_t>* pads) {
   const onnx::AttributeProto* a = Attr(*c.node, "auto_pad");
   const std::string auto_pad = a != nullptr ? a->s() : "NOTSET";
   if (auto_pad == "VALID") {
@@ -294,7 +319,7 @@ absl::Status Padding(const Context& c, std::string* mode, std::vector<int64_t>* 
   } else if (auto_pad != "NOTSET") {
     return c.Error("auto_pad " + auto_pad + " is not supported");
   } else {
-    std::vector<int64_t> p = IntsAttr(*c.node, "pads");
+    std::vector<int64_t> p = Window(c, "pads", one_d);
     if (p.empty()) p = {0, 0, 0, 0};
     if (p.size() != 4) return c.Error("only 2-D pads are supported");
     *mode =
@@ -307,19 +332,21 @@ absl::Status Padding(const Context& c, std::string* mode, std::vector<int64_t>* 
 // A pool's ONNX attributes as Kiln's, padding the input (with `pad_value`) where it has pads.
 absl::StatusOr<Tensor> PoolInput(Context& c, Tensor x, double pad_value,
                                  ops::Pool2DOptions* options) {
-  if (x.rank() != 4) return c.Error("only 2-D pools (NCHW) are supported");
+  const bool one_d = x.rank() == 3;
+  if (one_d) x = AsImage(x);
+  if (x.rank() != 4) return c.Error("only 1-D and 2-D pools (NCHW) are supported");
   if (IntAttr(*c.node, "ceil_mode", 0) != 0) return c.Error("ceil_mode=1 is not supported");
   const std::vector<int64_t> dilations = IntsAttr(*c.node, "dilations");
   if (std::any_of(dilations.begin(), dilations.end(), [](int64_t d) { return d != 1; }))
     return c.Error("dilations are not supported");
-  options->ksize = IntsAttr(*c.node, "kernel_shape");
-  options->strides = IntsAttr(*c.node, "strides");
+  options->ksize = Window(c, "kernel_shape", one_d);
+  options->strides = Window(c, "strides", one_d);
   if (options->strides.empty()) options->strides = {1, 1};
   if (options->ksize.size() != 2 || options->strides.size() != 2)
     return c.Error("only 2-D pools are supported");
   std::string mode;
   std::vector<int64_t> pads;
-  KILN_RETURN_IF_ERROR(Padding(c, &mode, &pads));
+  KILN_RETURN_IF_ERROR(Padding(c, one_d, &mode, &pads));
   options->padding = mode == "SAME" ? "SAME" : "VALID";
   Tensor nhwc = ToNhwc(x);
   if (mode == "EXPLICIT")
@@ -849,24 +876,30 @@ const std::map<std::string, Converter>& Converters() {
        [](Context& c) -> absl::StatusOr<Outputs> {
          KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
          KILN_ASSIGN_OR_RETURN(Tensor w, c.Input(1));
+         const bool one_d = x.rank() == 3 && w.rank() == 3;  // as 2-D over [L, 1]
+         if (one_d) {
+           x = AsImage(x);
+           w = AsImage(w);
+         }
          if (x.rank() != 4 || w.rank() != 4)
-           return c.Error("only 2-D convolutions (NCHW) are supported");
+           return c.Error("only 1-D and 2-D convolutions (NCHW) are supported");
          if (IntAttr(*c.node, "group", 1) != 1) return c.Error("group > 1 is not supported");
          ops::Conv2DOptions options;
-         if (!IntsAttr(*c.node, "strides").empty()) options.strides = IntsAttr(*c.node, "strides");
-         if (!IntsAttr(*c.node, "dilations").empty())
-           options.dilations = IntsAttr(*c.node, "dilations");
-         const std::vector<int64_t> kernel = IntsAttr(*c.node, "kernel_shape");
+         if (!Window(c, "strides", one_d).empty()) options.strides = Window(c, "strides", one_d);
+         if (!Window(c, "dilations", one_d).empty())
+           options.dilations = Window(c, "dilations", one_d);
+         const std::vector<int64_t> kernel = Window(c, "kernel_shape", one_d);
          if (!kernel.empty() && (kernel[0] != w.shape()[2] || kernel[1] != w.shape()[3]))
            return c.Error("kernel_shape differs from the weights'");
-         KILN_RETURN_IF_ERROR(Padding(c, &options.padding, &options.explicit_padding));
+         KILN_RETURN_IF_ERROR(Padding(c, one_d, &options.padding, &options.explicit_padding));
          if (options.padding != "EXPLICIT") options.explicit_padding.clear();
          Tensor y = ops::Conv2D(ToNhwc(x), ops::Transpose(w, {2, 3, 1, 0}), options);
          if (c.Has(2)) {
            KILN_ASSIGN_OR_RETURN(Tensor bias, c.Input(2));
            y = ops::Add(y, bias);  // [n,h,w,m] + [m]
          }
-         return Outputs{ToNchw(y)};
+         y = ToNchw(y);
+         return Outputs{one_d ? Squeezed(y) : y};
        }},
       {"MaxPool",
        [](Context& c) -> absl::StatusOr<Outputs> {
@@ -876,7 +909,8 @@ const std::map<std::string, Converter>& Converters() {
            return c.Error("storage_order=1 is not supported");
          ops::Pool2DOptions options;
          KILN_ASSIGN_OR_RETURN(Tensor nhwc, PoolInput(c, x, -INFINITY, &options));
-         return Outputs{ToNchw(ops::MaxPool2D(nhwc, options))};
+         Tensor y = ToNchw(ops::MaxPool2D(nhwc, options));
+         return Outputs{x.rank() == 3 ? Squeezed(y) : y};
        }},
       {"AveragePool",
        [](Context& c) -> absl::StatusOr<Outputs> {
@@ -894,7 +928,8 @@ const std::map<std::string, Converter>& Converters() {
            return c.Error("SAME_UPPER with count_include_pad=1 is not supported");
          ops::Pool2DOptions options;
          KILN_ASSIGN_OR_RETURN(Tensor nhwc, PoolInput(c, x, 0, &options));
-         return Outputs{ToNchw(ops::AvgPool2D(nhwc, options))};
+         Tensor y = ToNchw(ops::AvgPool2D(nhwc, options));
+         return Outputs{x.rank() == 3 ? Squeezed(y) : y};
        }},
       {"GlobalAveragePool",
        [](Context& c) -> absl::StatusOr<Outputs> {
