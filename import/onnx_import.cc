@@ -105,6 +105,35 @@ std::string KilnName(const std::string& name) {
   return out.empty() ? "unnamed" : out;
 }
 
+const onnx::AttributeProto* Attr(const onnx::NodeProto& node, const std::string& name) {
+  for (const auto& a : node.attribute()) {
+    if (a.name() == name) return &a;
+  }
+  return nullptr;
+}
+int64_t IntAttr(const onnx::NodeProto& node, const std::string& name, int64_t fallback) {
+  const onnx::AttributeProto* a = Attr(node, name);
+  return a != nullptr ? a->i() : fallback;
+}
+float FloatAttr(const onnx::NodeProto& node, const std::string& name, float fallback) {
+  const onnx::AttributeProto* a = Attr(node, name);
+  return a != nullptr ? a->f() : fallback;
+}
+
+int64_t Axis(int64_t axis, int rank) { return axis < 0 ? axis + rank : axis; }
+
+std::vector<int64_t> IntsAttr(const onnx::NodeProto& node, const std::string& name) {
+  const onnx::AttributeProto* a = Attr(node, name);
+  return a != nullptr ? std::vector<int64_t>(a->ints().begin(), a->ints().end())
+                      : std::vector<int64_t>{};
+}
+
+std::vector<int64_t> Ints(const TensorData& t) {
+  std::vector<int64_t> v;
+  for (int64_t i = 0; i < t.size(); ++i) v.push_back(static_cast<int64_t>(t.at(i)));
+  return v;
+}
+
 // What converting one model needs: the values by ONNX name, the initializers not yet used.
 struct Context {
   Graph& g;
@@ -160,48 +189,11 @@ struct Context {
 
   // A list of axes given as attribute `name` (older opsets) or as constant input `i` (newer).
   absl::StatusOr<std::vector<int64_t>> Axes(const std::string& name, int i) {
-    if (Has(i)) {
-      KILN_ASSIGN_OR_RETURN(TensorData axes, ConstantInput(i));
-      std::vector<int64_t> v;
-      for (int64_t e = 0; e < axes.size(); ++e) v.push_back(static_cast<int64_t>(axes.at(e)));
-      return v;
-    }
-    std::vector<int64_t> v;
-    for (const auto& a : node->attribute()) {
-      if (a.name() == name) v.assign(a.ints().begin(), a.ints().end());
-    }
-    return v;
+    if (!Has(i)) return IntsAttr(*node, name);
+    KILN_ASSIGN_OR_RETURN(TensorData axes, ConstantInput(i));
+    return Ints(axes);
   }
 };
-
-const onnx::AttributeProto* Attr(const onnx::NodeProto& node, const std::string& name) {
-  for (const auto& a : node.attribute()) {
-    if (a.name() == name) return &a;
-  }
-  return nullptr;
-}
-int64_t IntAttr(const onnx::NodeProto& node, const std::string& name, int64_t fallback) {
-  const onnx::AttributeProto* a = Attr(node, name);
-  return a != nullptr ? a->i() : fallback;
-}
-float FloatAttr(const onnx::NodeProto& node, const std::string& name, float fallback) {
-  const onnx::AttributeProto* a = Attr(node, name);
-  return a != nullptr ? a->f() : fallback;
-}
-
-int64_t Axis(int64_t axis, int rank) { return axis < 0 ? axis + rank : axis; }
-
-std::vector<int64_t> IntsAttr(const onnx::NodeProto& node, const std::string& name) {
-  const onnx::AttributeProto* a = Attr(node, name);
-  return a != nullptr ? std::vector<int64_t>(a->ints().begin(), a->ints().end())
-                      : std::vector<int64_t>{};
-}
-
-std::vector<int64_t> Ints(const TensorData& t) {
-  std::vector<int64_t> v;
-  for (int64_t i = 0; i < t.size(); ++i) v.push_back(static_cast<int64_t>(t.at(i)));
-  return v;
-}
 
 using Outputs = std::vector<Tensor>;
 using Converter = std::function<absl::StatusOr<Outputs>(Context&)>;
@@ -365,6 +357,92 @@ Converter Reduce(std::function<Tensor(Tensor, std::vector<int64_t>, bool, Source
   };
 }
 
+// A permutation that moves `axis` first or last (the others in order), and its inverse.
+struct Moved {
+  std::vector<int64_t> perm, back;
+};
+Moved MoveAxis(int rank, int64_t axis, bool last) {
+  Moved m;
+  if (!last) m.perm.push_back(axis);
+  for (int d = 0; d < rank; ++d) {
+    if (d != axis) m.perm.push_back(d);
+  }
+  if (last) m.perm.push_back(axis);
+  m.back.resize(rank);
+  for (int d = 0; d < rank; ++d) m.back[m.perm[d]] = d;
+  return m;
+}
+
+// A converter's output that static shapes make known at import: also recorded as a constant,
+// for the ops that need one.
+Outputs ConstantOutput(Context& c, TensorData value) {
+  c.constants[c.node->output(0)] = value;
+  return Outputs{ops::Const(c.g, std::move(value))};
+}
+
+// Global pools: the reduction over every spatial axis (2 and on), kept.
+Converter GlobalPool(Tensor (*reduce)(Tensor, std::vector<int64_t>, bool, SourceLoc)) {
+  return [reduce](Context& c) -> absl::StatusOr<Outputs> {
+    KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+    if (x.rank() < 3) return c.Error("needs spatial dimensions");
+    std::vector<int64_t> axes;
+    for (int d = 2; d < x.rank(); ++d) axes.push_back(d);
+    return Outputs{reduce(x, axes, /*keep_dims=*/true, SourceLoc::Current())};
+  };
+}
+
+// GatherElements: out[..., j, ...] = data[..., indices[..., j, ...], ...] along `axis`: the axis
+// moved last, each index one-hot over the data's extent, the picked element selected (not
+// multiplied: an infinity elsewhere stays out) and summed.
+absl::StatusOr<Outputs> GatherElements(Context& c) {
+  KILN_ASSIGN_OR_RETURN(Tensor data, c.Input(0));
+  KILN_ASSIGN_OR_RETURN(Tensor indices, c.Input(1));
+  const int rank = data.rank();
+  const int64_t axis = Axis(IntAttr(*c.node, "axis", 0), rank);
+  if (axis < 0 || axis >= rank || indices.rank() != rank) return c.Error("bad axis or ranks");
+  for (int d = 0; d < rank; ++d) {
+    if (d != axis && indices.shape()[d] != data.shape()[d])
+      return c.Error("indices that differ from the data off the axis are not supported");
+  }
+  const int64_t n = data.shape()[axis];
+  const Moved m = MoveAxis(rank, axis, /*last=*/true);
+  Tensor idx = ops::Transpose(indices, m.perm);  // [..., k]
+  Tensor zero = ops::Scalar(c.g, 0, idx.dtype());
+  idx = ops::Select(ops::Less(idx, zero), ops::Add(idx, ops::Scalar(c.g, n, idx.dtype())), idx);
+  Tensor hot = ops::Greater(ops::OneHot(idx, n, DType::kI32), ops::Scalar(c.g, 0, DType::kI32));
+  Tensor rows = ops::Transpose(data, m.perm);  // [..., n]
+  std::vector<int64_t> dims = rows.shape().dims();
+  dims.insert(dims.end() - 1, 1);  // [..., 1, n]
+  rows = ops::Reshape(rows, Shape(dims));
+  Tensor picked = ops::ReduceSum(ops::Select(hot, rows, ops::ZerosLike(rows)), {-1});
+  return Outputs{ops::Transpose(picked, m.back)};
+}
+
+// CumSum along `axis`: y[j] = the sum of x[i] over the i a mask[i, j] keeps (i <= j; i < j when
+// exclusive; the other way when reverse), selected, not multiplied.
+absl::StatusOr<Outputs> CumSum(Context& c) {
+  KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
+  KILN_ASSIGN_OR_RETURN(TensorData axis_value, c.ConstantInput(1));
+  const int rank = x.rank();
+  const int64_t axis = Axis(static_cast<int64_t>(axis_value.at(0)), rank);
+  if (axis < 0 || axis >= rank) return c.Error("bad axis");
+  const bool exclusive = IntAttr(*c.node, "exclusive", 0) != 0;
+  const bool reverse = IntAttr(*c.node, "reverse", 0) != 0;
+  const int64_t n = x.shape()[axis];
+  TensorData mask = TensorData::FromFunction(DType::kBool, Shape({n, n}), [&](int64_t e) {
+    const int64_t i = e / n, j = e % n;
+    const bool keep = reverse ? (exclusive ? i > j : i >= j) : (exclusive ? i < j : i <= j);
+    return keep ? 1.0 : 0.0;
+  });
+  const Moved m = MoveAxis(rank, axis, /*last=*/true);
+  Tensor last = ops::Transpose(x, m.perm);  // [..., n]
+  std::vector<int64_t> dims = last.shape().dims();
+  dims.push_back(1);  // [..., n(i), 1]
+  Tensor column = ops::Reshape(last, Shape(dims));
+  Tensor kept = ops::Select(ops::Const(c.g, mask), column, ops::ZerosLike(column));  // [..., n, n]
+  return Outputs{ops::Transpose(ops::ReduceSum(kept, {-2}), m.back)};
+}
+
 // NegativeLogLikelihoodLoss of log-probabilities `x` [N, C, d...] and class `target` [N, d...]
 // (optionally weighted per class): -x[n, target[n, d...], d...] * weight[target], with
 // ignore_index's elements counting 0 and weighing 0; reduction none, sum or mean (weighted).
@@ -373,10 +451,7 @@ absl::StatusOr<Outputs> NegativeLogLikelihood(Context& c, Tensor x, Tensor targe
   if (x.rank() < 2) return c.Error("needs [N, C, ...] scores");
   const int64_t classes = x.shape()[1];
   // Classes last: [N, d..., C].
-  std::vector<int64_t> perm = {0};
-  for (int d = 2; d < x.rank(); ++d) perm.push_back(d);
-  perm.push_back(1);
-  Tensor last = ops::Transpose(x, perm);
+  Tensor last = ops::Transpose(x, MoveAxis(x.rank(), 1, /*last=*/true).perm);
   const onnx::AttributeProto* ignore = Attr(*c.node, "ignore_index");
   Tensor t = target;
   Tensor valid;  // 1 where the target counts, of x's dtype
@@ -514,13 +589,8 @@ absl::StatusOr<Outputs> Resize(Context& c) {
     };
     auto clamp = [in](int64_t v) { return std::clamp<int64_t>(v, 0, in - 1); };
     // The axis first, so that Gather (axis 0) picks along it.
-    std::vector<int64_t> perm = {d};
-    for (int e = 0; e < rank; ++e) {
-      if (e != d) perm.push_back(e);
-    }
-    std::vector<int64_t> back(rank);
-    for (int e = 0; e < rank; ++e) back[perm[e]] = e;
-    Tensor front = ops::Transpose(y, perm);
+    const Moved m = MoveAxis(rank, d, /*last=*/false);
+    Tensor front = ops::Transpose(y, m.perm);
     if (mode == "nearest") {
       TensorData index = TensorData::FromFunction(DType::kI64, Shape({out}), [&](int64_t i) {
         const double s = source(i);
@@ -533,7 +603,7 @@ absl::StatusOr<Outputs> Resize(Context& c) {
       if (nearest != "floor" && nearest != "ceil" && nearest != "round_prefer_ceil" &&
           nearest != "round_prefer_floor")
         return c.Error("nearest_mode '" + nearest + "' is not supported");
-      y = ops::Transpose(ops::Gather(front, ops::Const(c.g, index)), back);
+      y = ops::Transpose(ops::Gather(front, ops::Const(c.g, index)), m.back);
       continue;
     }
     auto low = [&](int64_t i) {
@@ -551,7 +621,7 @@ absl::StatusOr<Outputs> Resize(Context& c) {
     });
     Tensor a = ops::Gather(front, ops::Const(c.g, i0)), b = ops::Gather(front, ops::Const(c.g, i1));
     Tensor wt = ops::Const(c.g, w);
-    y = ops::Transpose(ops::Add(a, ops::Mul(ops::Sub(b, a), wt)), back);
+    y = ops::Transpose(ops::Add(a, ops::Mul(ops::Sub(b, a), wt)), m.back);
   }
   return Outputs{y};
 }
@@ -795,16 +865,14 @@ const std::map<std::string, Converter>& Converters() {
          for (int64_t d = start; d < end; ++d) dims.push_back(static_cast<double>(x.shape()[d]));
          const int64_t n = static_cast<int64_t>(dims.size());
          TensorData value(Literal(DType::kI64, Shape({n}), dims));
-         c.constants[c.node->output(0)] = value;
-         return Outputs{ops::Const(c.g, value)};
+         return ConstantOutput(c, std::move(value));
        }},
       {"Size",
        [](Context& c) -> absl::StatusOr<Outputs> {
          KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
          TensorData value(
              Literal::Scalar(DType::kI64, static_cast<double>(x.shape().NumElements())));
-         c.constants[c.node->output(0)] = value;
-         return Outputs{ops::Const(c.g, value)};
+         return ConstantOutput(c, std::move(value));
        }},
       {"CastLike",
        [](Context& c) -> absl::StatusOr<Outputs> {
@@ -824,8 +892,7 @@ const std::map<std::string, Converter>& Converters() {
          const double v = value.at(0);
          TensorData filled =
              TensorData::FromFunction(dtype, Shape(Ints(shape)), [v](int64_t) { return v; });
-         c.constants[c.node->output(0)] = filled;
-         return Outputs{ops::Const(c.g, filled)};
+         return ConstantOutput(c, std::move(filled));
        }},
       {"ArgMin", [](Context& c) { return ArgExtreme(c, /*max=*/false); }},
       {"Dropout",
@@ -869,8 +936,7 @@ const std::map<std::string, Converter>& Converters() {
          const int64_t n = std::max<int64_t>(static_cast<int64_t>(std::ceil((b - a) / d)), 0);
          TensorData value = TensorData::FromFunction(start.dtype(), Shape({n}),
                                                      [a, d](int64_t i) { return a + d * i; });
-         c.constants[c.node->output(0)] = value;
-         return Outputs{ops::Const(c.g, value)};
+         return ConstantOutput(c, std::move(value));
        }},
       {"Conv",
        [](Context& c) -> absl::StatusOr<Outputs> {
@@ -931,22 +997,8 @@ const std::map<std::string, Converter>& Converters() {
          Tensor y = ToNchw(ops::AvgPool2D(nhwc, options));
          return Outputs{x.rank() == 3 ? Squeezed(y) : y};
        }},
-      {"GlobalAveragePool",
-       [](Context& c) -> absl::StatusOr<Outputs> {
-         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
-         if (x.rank() < 3) return c.Error("needs spatial dimensions");
-         std::vector<int64_t> axes;
-         for (int d = 2; d < x.rank(); ++d) axes.push_back(d);
-         return Outputs{ops::ReduceMean(x, axes, /*keep_dims=*/true)};
-       }},
-      {"GlobalMaxPool",
-       [](Context& c) -> absl::StatusOr<Outputs> {
-         KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
-         if (x.rank() < 3) return c.Error("needs spatial dimensions");
-         std::vector<int64_t> axes;
-         for (int d = 2; d < x.rank(); ++d) axes.push_back(d);
-         return Outputs{ops::ReduceMax(x, axes, /*keep_dims=*/true)};
-       }},
+      {"GlobalAveragePool", GlobalPool(ops::ReduceMean)},
+      {"GlobalMaxPool", GlobalPool(ops::ReduceMax)},
       {"BatchNormalization",
        [](Context& c) -> absl::StatusOr<Outputs> {
          // Inference: y = (x - mean) / sqrt(var + epsilon) * scale + B, per
@@ -966,25 +1018,21 @@ const std::map<std::string, Converter>& Converters() {
          return Outputs{ops::Add(ops::Mul(y, p[0]), p[1])};
        }},
       {"Mod",
-       [](Context& c) -> absl::
-                          StatusOr<Outputs> {
-                            // fmod=1: C's fmod (the dividend's sign); 0: Python's (the divisor's
-                            // sign). Integers go through float64, exact while |values| < 2^53.
-                            KILN_ASSIGN_OR_RETURN(Tensor a, c.Input(0));
-                            KILN_ASSIGN_OR_RETURN(Tensor b, c.Input(1));
-                            const DType dtype = a.dtype();
-                            const bool fmod = IntAttr(*c.node, "fmod", 0) != 0;
-                            if (!IsFloat(dtype) && fmod)
-                              return c.Error("fmod=1 on integers is not supported");
-                            if (IsFloat(dtype) && !fmod)
-                              return c.Error("fmod=0 on floats is not supported");
-                            Tensor x = ops::Cast(a, DType::kF64), y = ops::Cast(b, DType::kF64);
-                            Tensor q = ops::Div(x, y);
-                            // trunc(q) for fmod, floor(q) otherwise.
-                            Tensor whole = fmod ? ops::Mul(ops::Sign(q), ops::Floor(ops::Abs(q)))
-                                                : ops::Floor(q);
-                            return Outputs{ops::Cast(ops::Sub(x, ops::Mul(whole, y)), dtype)};
-                          }},
+       [](Context& c) -> absl::StatusOr<Outputs> {
+         // fmod=1: C's fmod (the dividend's sign); 0: Python's (the divisor's
+         // sign). Integers go through float64, exact while |values| < 2^53.
+         KILN_ASSIGN_OR_RETURN(Tensor a, c.Input(0));
+         KILN_ASSIGN_OR_RETURN(Tensor b, c.Input(1));
+         const DType dtype = a.dtype();
+         const bool fmod = IntAttr(*c.node, "fmod", 0) != 0;
+         if (!IsFloat(dtype) && fmod) return c.Error("fmod=1 on integers is not supported");
+         if (IsFloat(dtype) && !fmod) return c.Error("fmod=0 on floats is not supported");
+         Tensor x = ops::Cast(a, DType::kF64), y = ops::Cast(b, DType::kF64);
+         Tensor q = ops::Div(x, y);
+         // trunc(q) for fmod, floor(q) otherwise.
+         Tensor whole = fmod ? ops::Mul(ops::Sign(q), ops::Floor(ops::Abs(q))) : ops::Floor(q);
+         return Outputs{ops::Cast(ops::Sub(x, ops::Mul(whole, y)), dtype)};
+       }},
       {"ReduceSumSquare", Reduce([](Tensor x, std::vector<int64_t> axes, bool keep, SourceLoc loc) {
          return ops::ReduceSum(ops::Mul(x, x), axes, keep, loc);
        })},
@@ -1087,80 +1135,8 @@ const std::map<std::string, Converter>& Converters() {
                             loss.push_back(log_prob);  // the optional second output
                             return loss;
                           }},
-      {"GatherElements",
-       [](Context& c)
-           -> absl::
-               StatusOr<Outputs> {
-                 // out[..., j, ...] = data[..., indices[..., j, ...], ...] along `axis`: the axis
-                 // moved last, each index one-hot over the data's extent, the picked element
-                 // selected (not multiplied: an infinity elsewhere stays out) and summed.
-                 KILN_ASSIGN_OR_RETURN(Tensor data, c.Input(0));
-                 KILN_ASSIGN_OR_RETURN(Tensor indices, c.Input(1));
-                 const int rank = data.rank();
-                 const int64_t axis = Axis(IntAttr(*c.node, "axis", 0), rank);
-                 if (axis < 0 || axis >= rank || indices.rank() != rank)
-                   return c.Error("bad axis or ranks");
-                 for (int d = 0; d < rank; ++d) {
-                   if (d != axis && indices.shape()[d] != data.shape()[d])
-                     return c.Error(
-                         "indices that differ from the data off the axis are not supported");
-                 }
-                 const int64_t n = data.shape()[axis];
-                 std::vector<int64_t> perm;
-                 for (int d = 0; d < rank; ++d) {
-                   if (d != axis) perm.push_back(d);
-                 }
-                 perm.push_back(axis);
-                 std::vector<int64_t> back(rank);
-                 for (int d = 0; d < rank; ++d) back[perm[d]] = d;
-                 Tensor idx = ops::Transpose(indices, perm);  // [..., m]
-                 Tensor zero = ops::Scalar(c.g, 0, idx.dtype());
-                 idx = ops::Select(ops::Less(idx, zero),
-                                   ops::Add(idx, ops::Scalar(c.g, n, idx.dtype())), idx);
-                 Tensor hot = ops::Greater(ops::OneHot(idx, n, DType::kI32),
-                                           ops::Scalar(c.g, 0, DType::kI32));
-                 std::vector<int64_t> dims = ops::Transpose(data, perm).shape().dims();  // [..., n]
-                 dims.insert(dims.end() - 1, 1);  // [..., 1, n]
-                 Tensor rows = ops::Reshape(ops::Transpose(data, perm), Shape(dims));
-                 Tensor picked = ops::ReduceSum(ops::Select(hot, rows, ops::ZerosLike(rows)), {-1});
-                 return Outputs{ops::Transpose(picked, back)};
-               }},
-      {"CumSum",
-       [](Context& c) -> absl::
-                          StatusOr<Outputs> {
-                            // Along `axis`: y[j] = the sum of x[i] over the i a mask[i, j] keeps (i
-                            // <= j; i < j when exclusive; the other way when reverse), selected,
-                            // not multiplied.
-                            KILN_ASSIGN_OR_RETURN(Tensor x, c.Input(0));
-                            KILN_ASSIGN_OR_RETURN(TensorData axis_value, c.ConstantInput(1));
-                            const int rank = x.rank();
-                            const int64_t axis = Axis(static_cast<int64_t>(axis_value.at(0)), rank);
-                            if (axis < 0 || axis >= rank) return c.Error("bad axis");
-                            const bool exclusive = IntAttr(*c.node, "exclusive", 0) != 0;
-                            const bool reverse = IntAttr(*c.node, "reverse", 0) != 0;
-                            const int64_t n = x.shape()[axis];
-                            TensorData mask = TensorData::FromFunction(
-                                DType::kBool, Shape({n, n}), [&](int64_t e) {
-                                  const int64_t i = e / n, j = e % n;
-                                  const bool keep = reverse ? (exclusive ? i > j : i >= j)
-                                                            : (exclusive ? i < j : i <= j);
-                                  return keep ? 1.0 : 0.0;
-                                });
-                            std::vector<int64_t> perm;
-                            for (int d = 0; d < rank; ++d) {
-                              if (d != axis) perm.push_back(d);
-                            }
-                            perm.push_back(axis);
-                            std::vector<int64_t> back(rank);
-                            for (int d = 0; d < rank; ++d) back[perm[d]] = d;
-                            Tensor last = ops::Transpose(x, perm);  // [..., n]
-                            std::vector<int64_t> dims = last.shape().dims();
-                            dims.push_back(1);  // [..., n(i), 1]
-                            Tensor column = ops::Reshape(last, Shape(dims));
-                            Tensor kept = ops::Select(ops::Const(c.g, mask), column,
-                                                      ops::ZerosLike(column));  // [..., n, n]
-                            return Outputs{ops::Transpose(ops::ReduceSum(kept, {-2}), back)};
-                          }},
+      {"GatherElements", GatherElements},
+      {"CumSum", CumSum},
       {"Resize", Resize},
       {"ReduceSum", Reduce(ops::ReduceSum)},
       {"ReduceMean", Reduce(ops::ReduceMean)},

@@ -776,8 +776,7 @@ int Server::Handle(const std::string& method, const std::string& path,
   if (parts.size() > next + 1 ||
       (action != "" && action != "ready" && action != "infer" && action != "stats"))
     return Error(404, "no such path: " + path, response);
-  ModelInfo info;
-  const Reply found = Metadata(model, version, &info);
+  const Reply found = Ready(model, version);
   if (!found.ok()) return Error(found.code, found.error, response);
   // POST .../infer is answered before Handle; this is any other method.
   if (action == "infer") return Error(405, "POST " + path, response);
@@ -787,6 +786,9 @@ int Server::Handle(const std::string& method, const std::string& path,
     return 200;
   }
   if (action == "ready") return 200;
+  ModelInfo info;
+  const Reply described = Metadata(model, version, &info);  // the version may just have gone
+  if (!described.ok()) return Error(described.code, described.error, response);
   auto tensors = [](const std::vector<TensorInfo>& ts) {
     json out = json::array();
     for (const TensorInfo& t : ts)
@@ -801,6 +803,7 @@ int Server::Handle(const std::string& method, const std::string& path,
                   .dump();
   return 200;
 }
+
 rt::StatusOr<std::unique_ptr<Server>> Server::Start(Repository& repository,
                                                     const ServerOptions& options) {
   std::unique_ptr<Server> server(new Server(repository, options));

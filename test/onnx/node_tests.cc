@@ -44,6 +44,12 @@ std::string Reason(std::string message, const std::string& dir) {
   return message;
 }
 
+// Both columns' result when the test cannot run at all.
+std::string Unsupported(const absl::Status& status, const std::string& dir) {
+  const std::string why = "unsupported: " + Reason(std::string(status.message()), dir);
+  return why + " | " + why;
+}
+
 // One test data set: the inputs, in the model's input order, and the expected outputs.
 struct DataSet {
   std::vector<kiln::TensorData> inputs, outputs;
@@ -146,8 +152,7 @@ std::string RunOne(const std::string& dir) {
   const std::string model = dir + "/model.onnx";
   absl::StatusOr<std::vector<std::string>> names = kiln::OnnxGraphInputs(model);
   if (!names.ok()) {
-    const std::string why = "unsupported: " + Reason(std::string(names.status().message()), dir);
-    return why + " | " + why;
+    return Unsupported(names.status(), dir);
   }
   kiln::OnnxImportOptions options;
   options.batch = 1;
@@ -170,8 +175,7 @@ std::string RunOne(const std::string& dir) {
     graph = kiln::ImportOnnx(model, options);
   }
   if (!graph.ok()) {
-    const std::string why = "unsupported: " + Reason(std::string(graph.status().message()), dir);
-    return why + " | " + why;
+    return Unsupported(graph.status(), dir);
   }
   const kiln::Graph& g = **graph;
   std::vector<const kiln::Node*> placeholders;
@@ -187,14 +191,12 @@ std::string RunOne(const std::string& dir) {
       absl::StatusOr<kiln::TensorData> t =
           kiln::ReadOnnxTensor(absl::StrCat(data, "/input_", i, ".pb"));
       if (!t.ok()) {
-        const std::string why = "unsupported: " + Reason(std::string(t.status().message()), dir);
-        return why + " | " + why;
+        return Unsupported(t.status(), dir);
       }
       auto bound = options.bind.find((*names)[i]);
       if (bound != options.bind.end()) {
         if (!(bound->second == *t)) {
-          const std::string why = "unsupported: its data sets bind other values";
-          return why + " | " + why;
+          return Unsupported(absl::InvalidArgumentError("its data sets bind other values"), dir);
         }
         continue;
       }
@@ -207,14 +209,13 @@ std::string RunOne(const std::string& dir) {
       absl::StatusOr<kiln::TensorData> t =
           kiln::ReadOnnxTensor(absl::StrCat(data, "/output_", o, ".pb"));
       if (!t.ok()) {
-        const std::string why = "unsupported: " + Reason(std::string(t.status().message()), dir);
-        return why + " | " + why;
+        return Unsupported(t.status(), dir);
       }
       d.outputs.push_back(*std::move(t));
     }
     sets.push_back(std::move(d));
   }
-  if (sets.empty()) return "unsupported: no test data | unsupported: no test data";
+  if (sets.empty()) return Unsupported(absl::NotFoundError("no test data"), dir);
   absl::StatusOr<kiln::Interpreter> interpreter = kiln::Interpreter::Create(g);
   if (!interpreter.ok())
     return "FAIL: " + Reason(std::string(interpreter.status().message()), dir) + " | -";
